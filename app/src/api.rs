@@ -1,0 +1,88 @@
+//! Server functions: the request/response questions (which services exist, a one-off tail).
+//! Each has a fixed endpoint so that clients built elsewhere, curl and tests can call it.
+//! The WebSocket carries everything live.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{LogLine, ProjectInfo};
+
+/// Which outputs of a service to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Streams {
+    #[default]
+    Both,
+    Stdout,
+    Stderr,
+}
+
+/// What the server side of the server functions needs; the `lookout` binary provides it as
+/// context, so this crate never depends on Docker.
+#[cfg(feature = "ssr")]
+pub mod backend {
+    use std::sync::Arc;
+
+    use futures::future::BoxFuture;
+
+    use super::Streams;
+    use crate::protocol::{LogLine, ProjectInfo};
+
+    /// A failed request: an HTTP status and a message for the user.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    #[error("{message}")]
+    pub struct ApiError {
+        pub status: u16,
+        pub message: String,
+    }
+
+    pub trait LogSource: Send + Sync {
+        fn projects(&self) -> BoxFuture<'_, Result<Vec<ProjectInfo>, ApiError>>;
+        fn tail(
+            &self,
+            project: String,
+            service: String,
+            tail: i64,
+            since: Option<String>,
+            streams: Streams,
+        ) -> BoxFuture<'_, Result<Vec<LogLine>, ApiError>>;
+        /// Sets the HTTP status of the response being built.
+        fn set_status(&self, status: u16);
+    }
+
+    /// The context every server function reads.
+    #[derive(Clone)]
+    pub struct Backend(pub Arc<dyn LogSource>);
+}
+
+#[cfg(feature = "ssr")]
+fn fail(backend: &backend::Backend, e: backend::ApiError) -> ServerFnError {
+    backend.0.set_status(e.status);
+    ServerFnError::new(e.message)
+}
+
+/// All Compose projects with their services and containers. `GET /api/projects`.
+#[server(endpoint = "projects", input = GetUrl)]
+pub async fn list_projects() -> Result<Vec<ProjectInfo>, ServerFnError> {
+    let backend = expect_context::<backend::Backend>();
+    backend.0.projects().await.map_err(|e| fail(&backend, e))
+}
+
+/// A one-off tail of a service, from the engine, replicas merged in time order.
+/// `GET /api/tail?project=P&service=S&tail=N[&since=RFC3339|SECONDS][&streams=stdout|stderr|both]`.
+#[server(endpoint = "tail", input = GetUrl)]
+pub async fn tail(
+    project: String,
+    service: String,
+    tail: i64,
+    since: Option<String>,
+    streams: Option<Streams>,
+) -> Result<Vec<LogLine>, ServerFnError> {
+    let backend = expect_context::<backend::Backend>();
+    backend
+        .0
+        .tail(project, service, tail, since, streams.unwrap_or_default())
+        .await
+        .map_err(|e| fail(&backend, e))
+}

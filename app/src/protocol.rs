@@ -1,0 +1,465 @@
+//! The wire types that server and client share: what travels over the WebSocket and what the
+//! server functions answer. docs/PROTOCOL.md describes the same messages for other clients.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the WebSocket protocol, sent in the `hello` message.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest tail a client may ask for, in lines.
+pub const MAX_TAIL: u32 = 10_000;
+
+/// A Compose service, named by its project and service labels.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServiceKey {
+    pub project: String,
+    pub service: String,
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.project, self.service)
+    }
+}
+
+/// Which output of the container a line was written to. A TTY container has only one
+/// output, which the engine reports as stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Which replica of a service wrote a line.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Replica {
+    /// `com.docker.compose.container-number`.
+    pub number: u32,
+    /// The container's name, without the leading slash.
+    pub name: String,
+}
+
+/// Identifies one log line for ever: the container that wrote it, the engine's timestamp
+/// (nanoseconds since the Unix epoch) and its index among that container's lines with the
+/// same timestamp. Because it is derived from what the engine stores, a cursor stays valid
+/// across restarts of Lookout.
+///
+/// On the wire it is an opaque string `"<ts_ns>-<seq>-<container id>"`; clients only echo it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cursor {
+    pub ts_ns: i64,
+    pub seq: u32,
+    pub container: String,
+}
+
+impl Cursor {
+    /// Position within one container's log, where lines are strictly ordered.
+    pub fn position(&self) -> (i64, u32) {
+        (self.ts_ns, self.seq)
+    }
+}
+
+/// Lines of a service are ordered by time; ties broken by container, then sequence.
+impl Ord for Cursor {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.ts_ns
+            .cmp(&other.ts_ns)
+            .then_with(|| self.container.cmp(&other.container))
+            .then_with(|| self.seq.cmp(&other.seq))
+    }
+}
+
+impl PartialOrd for Cursor {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}-{}", self.ts_ns, self.seq, self.container)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cursor {0:?}: expected \"<ts_ns>-<seq>-<container id>\"")]
+pub struct InvalidCursor(String);
+
+impl FromStr for Cursor {
+    type Err = InvalidCursor;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || InvalidCursor(s.chars().take(200).collect());
+        let mut parts = s.splitn(3, '-');
+        let ts_ns = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let seq = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let container = parts.next().filter(|c| is_container_id(c)).ok_or_else(bad)?;
+        Ok(Cursor {
+            ts_ns,
+            seq,
+            container: container.to_owned(),
+        })
+    }
+}
+
+fn is_container_id(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl TryFrom<String> for Cursor {
+    type Error = InvalidCursor;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Cursor> for String {
+    fn from(c: Cursor) -> String {
+        c.to_string()
+    }
+}
+
+/// One line of a service's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub cursor: Cursor,
+    /// The engine's timestamp, RFC 3339 with nanoseconds, UTC.
+    pub ts: String,
+    pub stream: Stream,
+    pub replica: Replica,
+    /// The line without its line ending. Bytes that were not UTF-8 are U+FFFD.
+    pub text: String,
+    /// True when the line was longer than the server's maximum and was cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// A tail size that is known to lie within `0..=MAX_TAIL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "u32")]
+pub struct Tail(u32);
+
+impl Tail {
+    pub const DEFAULT: Tail = Tail(100);
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Tail::DEFAULT
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tail must be between 0 and {MAX_TAIL} lines, got {0}")]
+pub struct InvalidTail(pub i64);
+
+impl TryFrom<i64> for Tail {
+    type Error = InvalidTail;
+    fn try_from(n: i64) -> Result<Self, Self::Error> {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| *n <= MAX_TAIL)
+            .map(Tail)
+            .ok_or(InvalidTail(n))
+    }
+}
+
+impl From<Tail> for u32 {
+    fn from(t: Tail) -> u32 {
+        t.0
+    }
+}
+
+/// The state of one container, as the engine reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+/// One container of a service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub replica: Replica,
+    pub state: ContainerState,
+    /// The code of the container's last exit, when it has exited at least once.
+    pub exit_code: Option<i64>,
+}
+
+/// What a user most needs to know about a service at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum ServiceState {
+    /// At least one container runs.
+    Running { running: u32 },
+    /// No container runs, and at least one is being restarted by the engine.
+    Restarting { exit_code: Option<i64> },
+    /// Every container has stopped; the code is that of the most recent exit.
+    Exited { exit_code: Option<i64> },
+    /// Containers exist but none has started yet.
+    Created,
+}
+
+impl ServiceState {
+    /// Sums up the state of a service's containers.
+    pub fn of(containers: &[ContainerInfo]) -> ServiceState {
+        let running = containers
+            .iter()
+            .filter(|c| c.state == ContainerState::Running)
+            .count() as u32;
+        let last_exit = containers.iter().find_map(|c| c.exit_code);
+        if running > 0 {
+            ServiceState::Running { running }
+        } else if containers
+            .iter()
+            .any(|c| c.state == ContainerState::Restarting)
+        {
+            ServiceState::Restarting {
+                exit_code: last_exit,
+            }
+        } else if containers
+            .iter()
+            .any(|c| matches!(c.state, ContainerState::Exited | ContainerState::Dead))
+        {
+            ServiceState::Exited {
+                exit_code: last_exit,
+            }
+        } else {
+            ServiceState::Created
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self, ServiceState::Running { .. })
+    }
+}
+
+/// A Compose service with its containers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub project: String,
+    pub service: String,
+    #[serde(flatten)]
+    pub state: ServiceState,
+    /// Number of containers (replicas), whatever their state.
+    pub replicas: u32,
+    pub containers: Vec<ContainerInfo>,
+}
+
+impl ServiceInfo {
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey {
+            project: self.project.clone(),
+            service: self.service.clone(),
+        }
+    }
+}
+
+/// A Compose project with its services, sorted by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectInfo {
+    pub name: String,
+    pub services: Vec<ServiceInfo>,
+}
+
+/// Whether the Docker engine answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStatus {
+    pub reachable: bool,
+    /// The API version agreed with the engine, when it answered.
+    pub api_version: Option<String>,
+    /// The engine's own version, when it answered.
+    pub engine_version: Option<String>,
+    /// Why the engine is unreachable.
+    pub error: Option<String>,
+}
+
+/// Messages a client sends over the WebSocket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Follow a service, replacing any earlier subscription of this socket.
+    Subscribe {
+        project: String,
+        service: String,
+        /// How many recent lines to send before following. Ignored when `resume` is given.
+        #[serde(default)]
+        tail: Tail,
+        /// The last cursor the client holds for each container of the service; the server
+        /// then sends exactly the lines after them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<Vec<Cursor>>,
+    },
+    /// Stop following.
+    Unsubscribe,
+}
+
+/// Why a client's request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The message was not valid JSON or not a known message.
+    BadMessage,
+    /// A field had a value outside what is allowed (a tail of -1, say).
+    BadRequest,
+    /// No such Compose project or service, or outside `--project`.
+    UnknownService,
+    /// The Docker engine did not answer.
+    EngineUnreachable,
+    /// Something went wrong on the server.
+    Internal,
+}
+
+/// Messages the server sends over the WebSocket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First message on every socket.
+    Hello {
+        protocol: u32,
+        engine: EngineStatus,
+    },
+    /// The engine became reachable or unreachable.
+    Engine { engine: EngineStatus },
+    /// All projects and their services, sent on connect and whenever a container changes.
+    Services { projects: Vec<ProjectInfo> },
+    /// The subscription is in place; the lines that follow belong to it.
+    Subscribed {
+        project: String,
+        service: String,
+        containers: Vec<ContainerInfo>,
+    },
+    /// Lines of the subscribed service, in time order within each replica.
+    Lines {
+        project: String,
+        service: String,
+        lines: Vec<LogLine>,
+    },
+    /// The subscriber fell behind and `count` lines were skipped; the stream goes on.
+    Dropped { count: u64 },
+    /// The subscription ended (after `unsubscribe`).
+    Unsubscribed,
+    /// A request failed; the socket stays open.
+    Error { code: ErrorCode, message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_through_its_string_form() {
+        let c = Cursor {
+            ts_ns: 1_763_778_731_950_536_787,
+            seq: 2,
+            container: "9040f845f5b2".into(),
+        };
+        let s = serde_json::to_string(&c).unwrap();
+        assert_eq!(s, "\"1763778731950536787-2-9040f845f5b2\"");
+        assert_eq!(serde_json::from_str::<Cursor>(&s).unwrap(), c);
+    }
+
+    #[test]
+    fn malformed_cursors_are_refused() {
+        for bad in ["", "1-2", "x-1-abc", "1-x-abc", "1-2-not hex", "1-2-"] {
+            assert!(bad.parse::<Cursor>().is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn cursors_order_by_time_then_container_then_sequence() {
+        let c = |ts, seq, id: &str| Cursor {
+            ts_ns: ts,
+            seq,
+            container: id.into(),
+        };
+        assert!(c(1, 9, "b") < c(2, 0, "a"));
+        assert!(c(1, 0, "a") < c(1, 0, "b"));
+        assert!(c(1, 0, "a") < c(1, 1, "a"));
+    }
+
+    #[test]
+    fn tail_outside_bounds_is_a_clear_error() {
+        let err = serde_json::from_str::<ClientMessage>(
+            r#"{"type":"subscribe","project":"p","service":"s","tail":-1}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("tail must be between 0 and 10000 lines, got -1"));
+        let err = serde_json::from_str::<ClientMessage>(
+            r#"{"type":"subscribe","project":"p","service":"s","tail":1000000000}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("got 1000000000"));
+        let ok: ClientMessage = serde_json::from_str(
+            r#"{"type":"subscribe","project":"p","service":"s","tail":10000}"#,
+        )
+        .unwrap();
+        assert!(matches!(ok, ClientMessage::Subscribe { tail, .. } if tail.get() == 10_000));
+    }
+
+    #[test]
+    fn subscribe_defaults_to_a_tail_of_100() {
+        let m: ClientMessage =
+            serde_json::from_str(r#"{"type":"subscribe","project":"p","service":"s"}"#).unwrap();
+        assert_eq!(
+            m,
+            ClientMessage::Subscribe {
+                project: "p".into(),
+                service: "s".into(),
+                tail: Tail::DEFAULT,
+                resume: None
+            }
+        );
+    }
+
+    #[test]
+    fn service_state_sums_up_its_containers() {
+        let c = |state, exit_code| ContainerInfo {
+            id: "a".into(),
+            replica: Replica {
+                number: 1,
+                name: "p_s_1".into(),
+            },
+            state,
+            exit_code,
+        };
+        assert_eq!(
+            ServiceState::of(&[c(ContainerState::Running, None), c(ContainerState::Exited, Some(1))]),
+            ServiceState::Running { running: 1 }
+        );
+        assert_eq!(
+            ServiceState::of(&[c(ContainerState::Exited, Some(7))]),
+            ServiceState::Exited { exit_code: Some(7) }
+        );
+        assert_eq!(
+            ServiceState::of(&[c(ContainerState::Restarting, Some(3))]),
+            ServiceState::Restarting { exit_code: Some(3) }
+        );
+    }
+
+    #[test]
+    fn server_messages_are_tagged_by_type() {
+        let m = ServerMessage::Dropped { count: 5 };
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"type":"dropped","count":5}"#
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! The server side of the server functions declared in `app::api`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use app::api::backend::{ApiError, LogSource};
+use app::api::Streams;
+use app::protocol::{LogLine, ProjectInfo, ServiceKey, Tail};
+use axum::http::StatusCode;
+
+use crate::docker::frames::Timestamp;
+use crate::docker::EngineError;
+use crate::hub::{engine_tail, Hub};
+
+pub struct EngineBackend {
+    pub hub: Hub,
+}
+
+type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
+
+fn api_error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: status.as_u16(),
+        message: message.into(),
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let status = match e {
+            EngineError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+            EngineError::Api(_) => StatusCode::BAD_GATEWAY,
+        };
+        api_error(status, e.to_string())
+    }
+}
+
+/// `since` as RFC 3339 or as Unix seconds, in nanoseconds.
+fn parse_since(since: &str) -> Result<i64, ApiError> {
+    if let Ok(secs) = since.parse::<i64>() {
+        if let Some(ns) = secs.checked_mul(1_000_000_000) {
+            return Ok(ns);
+        }
+    }
+    Timestamp::parse(since).map(|t| t.ns).ok_or_else(|| {
+        api_error(
+            StatusCode::BAD_REQUEST,
+            format!("since must be an RFC 3339 time or Unix seconds, got {since:?}"),
+        )
+    })
+}
+
+impl LogSource for EngineBackend {
+    fn projects(&self) -> Fut<'_, Vec<ProjectInfo>> {
+        Box::pin(async move { Ok(self.hub.list().await?) })
+    }
+
+    fn tail(
+        &self,
+        project: String,
+        service: String,
+        tail: i64,
+        since: Option<String>,
+        streams: Streams,
+    ) -> Fut<'_, Vec<LogLine>> {
+        Box::pin(async move {
+            let tail = Tail::try_from(tail)
+                .map_err(|e| api_error(StatusCode::BAD_REQUEST, e.to_string()))?;
+            let since_ns = since.as_deref().map(parse_since).transpose()?;
+            let key = ServiceKey { project, service };
+            let unknown = || api_error(StatusCode::NOT_FOUND, format!("unknown service {key}"));
+            if !self.hub.in_scope(&key) {
+                return Err(unknown());
+            }
+            let projects = self.hub.list().await?;
+            let Some(info) = projects
+                .into_iter()
+                .filter(|p| p.name == key.project)
+                .flat_map(|p| p.services)
+                .find(|s| s.service == key.service)
+            else {
+                return Err(unknown());
+            };
+            let since_secs = since_ns.map_or(0, |ns| Timestamp { ns }.whole_seconds());
+            let (stdout, stderr) = match streams {
+                Streams::Both => (true, true),
+                Streams::Stdout => (true, false),
+                Streams::Stderr => (false, true),
+            };
+            let mut lines = engine_tail(
+                self.hub.engine(),
+                &info.containers,
+                None,
+                since_secs,
+                stdout,
+                stderr,
+                self.hub.config().max_line_bytes,
+            )
+            .await?;
+            // The engine's `since` is whole seconds; the rest is cut here.
+            if let Some(ns) = since_ns {
+                lines.retain(|l| l.cursor.ts_ns >= ns);
+            }
+            let skip = lines.len().saturating_sub(tail.get() as usize);
+            lines.drain(..skip);
+            Ok(lines)
+        })
+    }
+
+    fn set_status(&self, status: u16) {
+        if let (Some(opts), Ok(status)) = (
+            leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+            StatusCode::from_u16(status),
+        ) {
+            opts.set_status(status);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_rfc3339_and_seconds() {
+        assert_eq!(parse_since("10").unwrap(), 10_000_000_000);
+        assert_eq!(
+            parse_since("1970-01-01T00:00:01.5Z").unwrap(),
+            1_500_000_000
+        );
+        let err = parse_since("yesterday").unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.message.contains("\"yesterday\""));
+    }
+}

@@ -1,0 +1,141 @@
+//! Finds Compose projects, services and containers from the `com.docker.compose.*` labels.
+//! Container names are never parsed: Compose v1 and v2 name containers differently.
+
+use std::collections::{BTreeMap, HashMap};
+
+use app::protocol::{
+    ContainerInfo, ContainerState, ProjectInfo, Replica, ServiceInfo, ServiceKey, ServiceState,
+};
+use bollard::models::ContainerSummaryStateEnum as S;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::Docker;
+
+use super::EngineError;
+
+pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+pub const NUMBER_LABEL: &str = "com.docker.compose.container-number";
+pub const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
+
+/// The label filter that selects Compose containers, of one project or of all.
+pub fn label_filter(project: Option<&str>) -> String {
+    match project {
+        Some(p) => format!("{PROJECT_LABEL}={p}"),
+        None => PROJECT_LABEL.to_owned(),
+    }
+}
+
+/// All Compose projects the engine holds (or just `project`), stopped containers included.
+pub async fn list_projects(
+    docker: &Docker,
+    project: Option<&str>,
+) -> Result<Vec<ProjectInfo>, EngineError> {
+    let mut filters = HashMap::new();
+    filters.insert("label", vec![label_filter(project)]);
+    let summaries = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await?;
+
+    let mut services: BTreeMap<(String, String), Vec<ContainerInfo>> = BTreeMap::new();
+    for s in summaries {
+        let labels = s.labels.unwrap_or_default();
+        let (Some(p), Some(svc), Some(id)) = (
+            labels.get(PROJECT_LABEL),
+            labels.get(SERVICE_LABEL),
+            s.id.clone(),
+        ) else {
+            continue;
+        };
+        // `docker-compose run` containers are one-off tasks, not replicas of the service.
+        if labels
+            .get(ONEOFF_LABEL)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            continue;
+        }
+        let state = match s.state {
+            Some(S::RUNNING) => ContainerState::Running,
+            Some(S::PAUSED) => ContainerState::Paused,
+            Some(S::RESTARTING) => ContainerState::Restarting,
+            Some(S::REMOVING) => ContainerState::Removing,
+            Some(S::EXITED) | Some(S::STOPPING) => ContainerState::Exited,
+            Some(S::DEAD) => ContainerState::Dead,
+            _ => ContainerState::Created,
+        };
+        let exit_code = match state {
+            ContainerState::Exited | ContainerState::Restarting | ContainerState::Dead => {
+                exit_code(docker, &id).await?
+            }
+            _ => None,
+        };
+        let name = s
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map(|n| n.trim_start_matches('/').to_owned())
+            .unwrap_or_else(|| id.chars().take(12).collect());
+        let number = labels
+            .get(NUMBER_LABEL)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        services
+            .entry((p.clone(), svc.clone()))
+            .or_default()
+            .push(ContainerInfo {
+                id,
+                replica: Replica { number, name },
+                state,
+                exit_code,
+            });
+    }
+
+    let mut projects: Vec<ProjectInfo> = Vec::new();
+    for ((project, service), mut containers) in services {
+        containers.sort_by(|a, b| {
+            (a.replica.number, &a.replica.name).cmp(&(b.replica.number, &b.replica.name))
+        });
+        let info = ServiceInfo {
+            state: ServiceState::of(&containers),
+            replicas: containers.len() as u32,
+            project: project.clone(),
+            service,
+            containers,
+        };
+        match projects.last_mut() {
+            Some(last) if last.name == project => last.services.push(info),
+            _ => projects.push(ProjectInfo {
+                name: project,
+                services: vec![info],
+            }),
+        }
+    }
+    Ok(projects)
+}
+
+/// One service, if the engine has it.
+pub async fn find_service(
+    docker: &Docker,
+    key: &ServiceKey,
+) -> Result<Option<ServiceInfo>, EngineError> {
+    let projects = list_projects(docker, Some(&key.project)).await?;
+    Ok(projects
+        .into_iter()
+        .flat_map(|p| p.services)
+        .find(|s| s.service == key.service))
+}
+
+async fn exit_code(docker: &Docker, id: &str) -> Result<Option<i64>, EngineError> {
+    match docker.inspect_container(id, None).await {
+        Ok(info) => Ok(info.state.and_then(|s| s.exit_code)),
+        // Removed between the listing and now: no exit code to tell.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

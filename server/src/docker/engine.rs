@@ -1,0 +1,184 @@
+//! The connection to the Docker engine: made lazily, watched, and made again with backoff
+//! whenever the engine stops answering. Everyone else asks `Engine::docker()` for a client
+//! and reports failures back, so there is one truth about whether the engine is reachable.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use app::protocol::EngineStatus;
+use bollard::Docker;
+use tokio::sync::{watch, Notify};
+
+use super::EngineError;
+
+/// How often a reachable engine is pinged.
+const PING_INTERVAL: Duration = Duration::from_secs(2);
+/// Backoff between attempts to reach an unreachable engine.
+const RETRY_MIN: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Requests other than log and event streams give up after this long.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    docker: RwLock<Option<Docker>>,
+    status: watch::Sender<EngineStatus>,
+    /// Wakes the monitor early when a caller saw the engine fail.
+    recheck: Notify,
+    reconnects: std::sync::atomic::AtomicU64,
+}
+
+fn unreachable(error: impl Into<String>) -> EngineStatus {
+    EngineStatus {
+        reachable: false,
+        api_version: None,
+        engine_version: None,
+        error: Some(error.into()),
+    }
+}
+
+impl Engine {
+    /// Creates the handle and starts watching the engine in the background.
+    pub fn start() -> Engine {
+        let (status, _) = watch::channel(unreachable("not yet connected"));
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                docker: RwLock::new(None),
+                status,
+                recheck: Notify::new(),
+                reconnects: Default::default(),
+            }),
+        };
+        tokio::spawn(engine.clone().monitor());
+        engine
+    }
+
+    /// The current status; `changed()` on the receiver wakes on every change.
+    pub fn status(&self) -> watch::Receiver<EngineStatus> {
+        self.inner.status.subscribe()
+    }
+
+    pub fn is_reachable(&self) -> bool {
+        self.inner.status.borrow().reachable
+    }
+
+    /// How many times the engine became reachable again after being lost.
+    pub fn reconnects(&self) -> u64 {
+        self.inner
+            .reconnects
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A client for the engine, or why there is none.
+    pub fn docker(&self) -> Result<Docker, EngineError> {
+        if let Some(d) = self.inner.docker.read().expect("engine lock").as_ref() {
+            if self.is_reachable() {
+                return Ok(d.clone());
+            }
+        }
+        let status = self.inner.status.borrow();
+        Err(EngineError::Unreachable(
+            status
+                .error
+                .clone()
+                .unwrap_or_else(|| "not connected".into()),
+        ))
+    }
+
+    /// Waits until the engine is reachable.
+    pub async fn wait_reachable(&self) {
+        let mut rx = self.status();
+        // The sender lives as long as `self`, so this cannot fail.
+        let _ = rx.wait_for(|s| s.reachable).await;
+    }
+
+    /// Tells the monitor that a request failed in a way that suggests the engine is gone.
+    pub fn report(&self, err: &EngineError) {
+        if matches!(err, EngineError::Unreachable(_)) {
+            self.inner.recheck.notify_one();
+        }
+    }
+
+    async fn monitor(self) {
+        let mut backoff = RETRY_MIN;
+        let mut was_reachable = false;
+        loop {
+            match self.check().await {
+                Ok(status) => {
+                    if !was_reachable {
+                        tracing::info!(
+                            api = status.api_version.as_deref().unwrap_or("?"),
+                            engine = status.engine_version.as_deref().unwrap_or("?"),
+                            "Docker engine reachable"
+                        );
+                    }
+                    self.inner.status.send_if_modified(|s| {
+                        let changed = *s != status;
+                        *s = status;
+                        changed
+                    });
+                    was_reachable = true;
+                    backoff = RETRY_MIN;
+                    tokio::select! {
+                        _ = tokio::time::sleep(PING_INTERVAL) => {}
+                        _ = self.inner.recheck.notified() => {}
+                    }
+                }
+                Err(error) => {
+                    if was_reachable || backoff == RETRY_MIN {
+                        tracing::warn!(%error, "Docker engine unreachable; retrying");
+                    }
+                    if was_reachable {
+                        self.inner
+                            .reconnects
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    was_reachable = false;
+                    *self.inner.docker.write().expect("engine lock") = None;
+                    let status = unreachable(error.to_string());
+                    self.inner.status.send_if_modified(|s| {
+                        let changed = *s != status;
+                        *s = status;
+                        changed
+                    });
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
+            }
+        }
+    }
+
+    /// Connects if need be, and asks the engine for its version.
+    async fn check(&self) -> Result<EngineStatus, EngineError> {
+        let existing = self.inner.docker.read().expect("engine lock").clone();
+        let docker = match existing {
+            Some(d) => d,
+            None => {
+                // DOCKER_HOST, or the default unix socket.
+                let d = Docker::connect_with_defaults()
+                    .map_err(EngineError::from)?
+                    .with_timeout(REQUEST_TIMEOUT);
+                let d = tokio::time::timeout(REQUEST_TIMEOUT, d.negotiate_version())
+                    .await
+                    .map_err(|_| EngineError::Unreachable("no answer to /version".into()))?
+                    .map_err(EngineError::from)?;
+                *self.inner.docker.write().expect("engine lock") = Some(d.clone());
+                d
+            }
+        };
+        let version = tokio::time::timeout(Duration::from_secs(5), docker.version())
+            .await
+            .map_err(|_| EngineError::Unreachable("no answer to /version within 5 s".into()))?
+            .map_err(EngineError::from)?;
+        Ok(EngineStatus {
+            reachable: true,
+            api_version: version.api_version,
+            engine_version: version.version,
+            error: None,
+        })
+    }
+}

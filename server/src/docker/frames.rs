@@ -1,0 +1,306 @@
+//! Turns the engine's log frames into whole lines.
+//!
+//! With `timestamps=true` the engine prefixes every log entry with its RFC 3339 timestamp and
+//! a space. An entry is normally one line ending in `\n`; a line longer than 16 KiB arrives as
+//! several entries, all but the last without `\n`; a TTY entry may hold several lines ending
+//! in `\r\n`; a container's very last line may have no `\n` at all. This module hides all of
+//! that behind `Framer::push` and `Framer::finish`.
+
+use app::protocol::Stream;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// The engine's timestamp of a line.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp {
+    pub ns: i64,
+}
+
+impl Timestamp {
+    pub fn parse(s: &str) -> Option<Timestamp> {
+        let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+        i64::try_from(t.unix_timestamp_nanos())
+            .ok()
+            .map(|ns| Timestamp { ns })
+    }
+
+    /// RFC 3339 in UTC with exactly nine fractional digits.
+    pub fn to_rfc3339(&self) -> String {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(self.ns as i128)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.nanosecond()
+        )
+    }
+
+    /// Whole seconds, rounded down: what the engine's `since` parameter takes.
+    pub fn whole_seconds(&self) -> i64 {
+        self.ns.div_euclid(1_000_000_000)
+    }
+}
+
+/// A complete line of one container, before it is tagged with its service and replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawLine {
+    pub ts: Timestamp,
+    /// Index among this container's lines with the same timestamp.
+    pub seq: u32,
+    pub stream: Stream,
+    pub text: String,
+    pub truncated: bool,
+}
+
+#[derive(Default)]
+struct Partial {
+    buf: Vec<u8>,
+    truncated: bool,
+}
+
+/// Reassembles the lines of one container's log stream.
+pub struct Framer {
+    max_line: usize,
+    stdout: Partial,
+    stderr: Partial,
+    /// Timestamp and sequence of the last line produced, to number lines that share a timestamp.
+    last: Option<(i64, u32)>,
+    /// Timestamp of the last entry seen, for a partial line flushed by `finish`.
+    last_ts: Option<Timestamp>,
+}
+
+impl Framer {
+    /// `max_line` is the longest line kept, in bytes; longer lines are cut and marked.
+    pub fn new(max_line: usize) -> Framer {
+        Framer {
+            max_line,
+            stdout: Partial::default(),
+            stderr: Partial::default(),
+            last: None,
+            last_ts: None,
+        }
+    }
+
+    /// Feeds one log entry (timestamp, space, content) and appends the lines it completes.
+    pub fn push(&mut self, stream: Stream, entry: &[u8], out: &mut Vec<RawLine>) {
+        let (ts, content) = match split_timestamp(entry) {
+            Some(parts) => parts,
+            // An entry without a timestamp cannot come from an engine asked for timestamps;
+            // keep its text rather than lose it, stamped with the last time seen.
+            None => match &self.last_ts {
+                Some(ts) => (ts.clone(), entry),
+                None => (Timestamp { ns: 0 }, entry),
+            },
+        };
+        self.last_ts = Some(ts.clone());
+        let mut rest = content;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            self.append(stream, &rest[..nl]);
+            self.complete(stream, &ts, out);
+            rest = &rest[nl + 1..];
+        }
+        if !rest.is_empty() {
+            self.append(stream, rest);
+        }
+    }
+
+    /// Ends the stream: any line still waiting for its `\n` is delivered.
+    pub fn finish(&mut self, out: &mut Vec<RawLine>) {
+        let Some(ts) = self.last_ts.clone() else {
+            return;
+        };
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            if !self.partial(stream).buf.is_empty() || self.partial(stream).truncated {
+                self.complete(stream, &ts, out);
+            }
+        }
+    }
+
+    fn partial(&mut self, stream: Stream) -> &mut Partial {
+        match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        }
+    }
+
+    fn append(&mut self, stream: Stream, bytes: &[u8]) {
+        let max = self.max_line;
+        let p = self.partial(stream);
+        let room = max.saturating_sub(p.buf.len());
+        if bytes.len() > room {
+            p.buf.extend_from_slice(&bytes[..room]);
+            p.truncated = true;
+        } else {
+            p.buf.extend_from_slice(bytes);
+        }
+    }
+
+    fn complete(&mut self, stream: Stream, ts: &Timestamp, out: &mut Vec<RawLine>) {
+        let p = std::mem::take(self.partial(stream));
+        let mut bytes = p.buf;
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let text = match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        let seq = match self.last {
+            Some((last_ns, last_seq)) if last_ns == ts.ns => last_seq + 1,
+            _ => 0,
+        };
+        self.last = Some((ts.ns, seq));
+        out.push(RawLine {
+            ts: ts.clone(),
+            seq,
+            stream,
+            text,
+            truncated: p.truncated,
+        });
+    }
+}
+
+fn split_timestamp(entry: &[u8]) -> Option<(Timestamp, &[u8])> {
+    let space = entry.iter().take(64).position(|&b| b == b' ')?;
+    let ts = std::str::from_utf8(&entry[..space]).ok()?;
+    Some((Timestamp::parse(ts)?, &entry[space + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(framer: &mut Framer, entries: &[(Stream, &[u8])]) -> Vec<RawLine> {
+        let mut out = Vec::new();
+        for (s, e) in entries {
+            framer.push(*s, e, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn parses_and_formats_engine_timestamps() {
+        let ts = Timestamp::parse("2026-11-22T02:32:11.950536787Z").unwrap();
+        assert_eq!(ts.ns, 1_795_314_731_950_536_787);
+        assert_eq!(ts.to_rfc3339(), "2026-11-22T02:32:11.950536787Z");
+        assert_eq!(ts.whole_seconds(), 1_795_314_731);
+        let short = Timestamp::parse("2026-11-22T02:32:11.5Z").unwrap();
+        assert_eq!(short.to_rfc3339(), "2026-11-22T02:32:11.500000000Z");
+    }
+
+    #[test]
+    fn one_entry_one_line() {
+        let mut f = Framer::new(1024);
+        let out = lines(
+            &mut f,
+            &[(Stream::Stdout, b"2026-11-22T02:32:11.000000001Z hello\n")],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].text, "hello");
+        assert_eq!(out[0].stream, Stream::Stdout);
+        assert_eq!(out[0].ts.ns % 1_000_000_000, 1);
+        assert!(!out[0].truncated);
+    }
+
+    #[test]
+    fn joins_a_line_the_engine_split() {
+        let mut f = Framer::new(1 << 20);
+        let a = format!("2026-11-22T02:32:11.000000001Z {}", "a".repeat(16384));
+        let b = format!("2026-11-22T02:32:11.000000002Z {}", "b".repeat(16384));
+        let c = "2026-11-22T02:32:11.000000003Z end\n";
+        let out = lines(
+            &mut f,
+            &[
+                (Stream::Stdout, a.as_bytes()),
+                (Stream::Stdout, b.as_bytes()),
+                (Stream::Stdout, c.as_bytes()),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].text.len(), 2 * 16384 + 3);
+        assert!(out[0].text.ends_with("bbbend"));
+        // The line is as late as its last piece, so lines stay in order of completion.
+        assert_eq!(out[0].ts.ns % 10, 3);
+    }
+
+    #[test]
+    fn stdout_and_stderr_pieces_do_not_mix() {
+        let mut f = Framer::new(1024);
+        let out = lines(
+            &mut f,
+            &[
+                (Stream::Stdout, b"2026-11-22T02:32:11.1Z out-"),
+                (Stream::Stderr, b"2026-11-22T02:32:11.2Z err\n"),
+                (Stream::Stdout, b"2026-11-22T02:32:11.3Z more\n"),
+            ],
+        );
+        let texts: Vec<_> = out.iter().map(|l| (l.stream, l.text.as_str())).collect();
+        assert_eq!(
+            texts,
+            [(Stream::Stderr, "err"), (Stream::Stdout, "out-more")]
+        );
+    }
+
+    #[test]
+    fn cuts_lines_over_the_maximum_and_marks_them() {
+        let mut f = Framer::new(10);
+        let out = lines(
+            &mut f,
+            &[
+                (Stream::Stdout, b"2026-11-22T02:32:11.1Z 0123456789abcdef\n"),
+                (Stream::Stdout, b"2026-11-22T02:32:11.2Z short\n"),
+            ],
+        );
+        assert_eq!(out[0].text, "0123456789");
+        assert!(out[0].truncated);
+        assert_eq!(out[1].text, "short");
+        assert!(!out[1].truncated);
+    }
+
+    #[test]
+    fn tty_entries_may_hold_several_lines_with_carriage_returns() {
+        let mut f = Framer::new(1024);
+        let out = lines(
+            &mut f,
+            &[(Stream::Stdout, b"2026-11-22T02:32:11.1Z one\r\ntwo\r\n")],
+        );
+        let texts: Vec<_> = out.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two"]);
+        // Same timestamp: the sequence tells them apart.
+        assert_eq!((out[0].seq, out[1].seq), (0, 1));
+    }
+
+    #[test]
+    fn a_last_line_without_newline_is_delivered_at_the_end() {
+        let mut f = Framer::new(1024);
+        let mut out = lines(
+            &mut f,
+            &[
+                (Stream::Stdout, b"2026-11-22T02:32:11.1Z first\n"),
+                (Stream::Stdout, b"2026-11-22T02:32:11.2Z no newline"),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        f.finish(&mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].text, "no newline");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_become_replacement_characters() {
+        let mut f = Framer::new(1024);
+        let out = lines(
+            &mut f,
+            &[(
+                Stream::Stdout,
+                b"2026-11-22T02:32:11.1Z bad \xff\xfe bytes\n",
+            )],
+        );
+        assert_eq!(out[0].text, "bad \u{FFFD}\u{FFFD} bytes");
+    }
+}

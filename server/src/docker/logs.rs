@@ -1,0 +1,123 @@
+//! Reading one container's log from the engine, as whole lines.
+
+use std::pin::Pin;
+
+use app::protocol::{ContainerInfo, Cursor, LogLine, Stream};
+use bollard::container::LogOutput;
+use bollard::query_parameters::LogsOptionsBuilder;
+use bollard::Docker;
+use futures::{Stream as FutStream, StreamExt};
+
+use super::frames::{Framer, RawLine};
+use super::EngineError;
+
+/// What part of a container's log to read.
+#[derive(Clone, Copy, Debug)]
+pub struct LogQuery {
+    /// Only entries at or after this Unix time in whole seconds (0: from the start).
+    pub since_secs: i64,
+    /// Only the last N entries (None: all).
+    pub tail: Option<u32>,
+    /// Keep the stream open for new entries.
+    pub follow: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+type Frames = Pin<Box<dyn FutStream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+
+/// One open request for a container's log.
+pub struct LogStream {
+    frames: Frames,
+    framer: Framer,
+    finished: bool,
+}
+
+impl LogStream {
+    pub fn open(docker: &Docker, container: &str, query: LogQuery, max_line: usize) -> Self {
+        let tail = query
+            .tail
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "all".into());
+        let options = LogsOptionsBuilder::new()
+            .follow(query.follow)
+            .stdout(query.stdout)
+            .stderr(query.stderr)
+            .timestamps(true)
+            .since(i32::try_from(query.since_secs).unwrap_or(i32::MAX))
+            .tail(&tail)
+            .build();
+        LogStream {
+            frames: Box::pin(docker.logs(container, Some(options))),
+            framer: Framer::new(max_line),
+            finished: false,
+        }
+    }
+
+    /// The lines completed by the next batch of frames; `None` once the engine ended the
+    /// stream (a line without its `\n` is delivered first).
+    pub async fn next_lines(&mut self) -> Option<Result<Vec<RawLine>, EngineError>> {
+        if self.finished {
+            return None;
+        }
+        let mut out = Vec::new();
+        loop {
+            let item = match self.frames.next().await {
+                Some(item) => item,
+                None => {
+                    self.finished = true;
+                    self.framer.finish(&mut out);
+                    return if out.is_empty() { None } else { Some(Ok(out)) };
+                }
+            };
+            match item {
+                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                    self.framer.push(Stream::Stdout, &message, &mut out)
+                }
+                Ok(LogOutput::StdErr { message }) => {
+                    self.framer.push(Stream::Stderr, &message, &mut out)
+                }
+                Ok(LogOutput::StdIn { .. }) => {}
+                Err(e) => {
+                    self.finished = true;
+                    return Some(Err(e.into()));
+                }
+            }
+            // Hand over what is complete, but read on through the pieces of a split line.
+            if !out.is_empty() {
+                return Some(Ok(out));
+            }
+        }
+    }
+
+    /// Reads the stream to its end (for queries without `follow`).
+    pub async fn collect(mut self) -> Result<Vec<RawLine>, EngineError> {
+        let mut all = Vec::new();
+        while let Some(batch) = self.next_lines().await {
+            all.extend(batch?);
+        }
+        Ok(all)
+    }
+}
+
+/// Tags a container's line with what identifies it within its service.
+pub fn log_line(raw: RawLine, container: &ContainerInfo) -> LogLine {
+    LogLine {
+        cursor: Cursor {
+            ts_ns: raw.ts.ns,
+            seq: raw.seq,
+            container: short_id(&container.id).to_owned(),
+        },
+        ts: raw.ts.to_rfc3339(),
+        stream: raw.stream,
+        replica: container.replica.clone(),
+        text: raw.text,
+        truncated: raw.truncated,
+    }
+}
+
+/// The first 12 hex digits of a container id, as `docker ps` shows them; unique enough
+/// within one service and a fifth of the full id's size on every line sent.
+pub fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}

@@ -1,0 +1,72 @@
+//! `/healthz` for probes and `/metrics` in Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use crate::AppState;
+
+/// Always 200 while the server runs; says whether the engine is reachable.
+pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let engine = state.hub.engine().status().borrow().clone();
+    Json(json!({ "status": "ok", "engine": engine }))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let m = state.hub.metrics();
+    let mut out = String::new();
+    let mut put = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    put(
+        "lookout_engine_streams",
+        "gauge",
+        "Log streams open to the Docker engine.",
+        m.engine_streams.load(Ordering::Relaxed).to_string(),
+    );
+    put(
+        "lookout_subscribers",
+        "gauge",
+        "WebSocket subscriptions.",
+        m.subscribers.load(Ordering::Relaxed).to_string(),
+    );
+    put(
+        "lookout_lines_in_total",
+        "counter",
+        "Lines read from the engine.",
+        m.lines_in.load(Ordering::Relaxed).to_string(),
+    );
+    put(
+        "lookout_lines_out_total",
+        "counter",
+        "Lines sent to subscribers.",
+        m.lines_out.load(Ordering::Relaxed).to_string(),
+    );
+    put(
+        "lookout_lines_dropped_total",
+        "counter",
+        "Lines skipped because a subscriber fell behind.",
+        m.lines_dropped.load(Ordering::Relaxed).to_string(),
+    );
+    put(
+        "lookout_engine_reconnects_total",
+        "counter",
+        "Times the Docker engine became reachable again after being lost.",
+        state.hub.engine().reconnects().to_string(),
+    );
+    put(
+        "lookout_engine_up",
+        "gauge",
+        "1 when the Docker engine answers.",
+        u8::from(state.hub.engine().is_reachable()).to_string(),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

@@ -1,0 +1,688 @@
+//! The hub: exactly one engine log stream per container, whatever the number of viewers; a
+//! bounded ring of recent lines per service; fan-out to subscribers through bounded queues.
+//!
+//! Lines flow one way: a follower task per container reads the engine and pushes lines into
+//! its service's `Shared` (ring + broadcast); each `Subscription` reads the broadcast. A feed
+//! lives while someone subscribes to its service; when the last subscription is dropped the
+//! followers stop.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use app::protocol::{ContainerInfo, Cursor, LogLine, ProjectInfo, ServiceKey};
+use futures::StreamExt;
+use tokio::sync::{broadcast, oneshot, watch, Notify};
+use tokio::task::AbortHandle;
+
+use crate::docker::discovery::{self, label_filter};
+use crate::docker::frames::{RawLine, Timestamp};
+use crate::docker::logs::{log_line, LogQuery, LogStream};
+use crate::docker::{Engine, EngineError};
+
+/// The hub's bounds; every one has a command-line setting.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Recent lines kept per service for new subscribers' tails.
+    pub ring_lines: usize,
+    /// Lines queued per subscriber before it starts losing lines.
+    pub queue_lines: usize,
+    /// Longest line kept, in bytes; longer lines are cut and marked.
+    pub max_line_bytes: usize,
+    /// Only this Compose project, when set.
+    pub project: Option<String>,
+}
+
+/// Counters exported on /metrics.
+#[derive(Default)]
+pub struct Metrics {
+    pub engine_streams: AtomicI64,
+    pub subscribers: AtomicI64,
+    pub lines_in: AtomicU64,
+    pub lines_out: AtomicU64,
+    pub lines_dropped: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("unknown service {0}")]
+    UnknownService(ServiceKey),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// Where a new subscription starts.
+#[derive(Clone, Debug)]
+pub enum Start {
+    /// The last N lines of the service.
+    Tail(u32),
+    /// Exactly the lines after these cursors (one per container the client has lines of).
+    Resume(Vec<Cursor>),
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    engine: Engine,
+    cfg: HubConfig,
+    feeds: Mutex<HashMap<ServiceKey, Weak<Feed>>>,
+    services: watch::Sender<Vec<ProjectInfo>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Hub {
+    /// Creates the hub and starts watching the engine's container events.
+    pub fn start(engine: Engine, cfg: HubConfig) -> Hub {
+        let (services, _) = watch::channel(Vec::new());
+        let hub = Hub {
+            inner: Arc::new(HubInner {
+                engine,
+                cfg,
+                feeds: Mutex::new(HashMap::new()),
+                services,
+                metrics: Arc::new(Metrics::default()),
+            }),
+        };
+        tokio::spawn(hub.clone().watch_events());
+        hub
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.cfg
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The latest listing of projects; changes whenever a container does.
+    pub fn services(&self) -> watch::Receiver<Vec<ProjectInfo>> {
+        self.inner.services.subscribe()
+    }
+
+    /// Lists the projects now, from the engine.
+    pub async fn list(&self) -> Result<Vec<ProjectInfo>, EngineError> {
+        let docker = self.inner.engine.docker()?;
+        let projects = discovery::list_projects(&docker, self.inner.cfg.project.as_deref())
+            .await
+            .inspect_err(|e| self.inner.engine.report(e))?;
+        Ok(projects)
+    }
+
+    /// Whether `key` lies within what this server shows (`--project`).
+    pub fn in_scope(&self, key: &ServiceKey) -> bool {
+        self.inner
+            .cfg
+            .project
+            .as_ref()
+            .is_none_or(|p| *p == key.project)
+    }
+
+    /// Follows a service.
+    pub async fn subscribe(&self, key: ServiceKey, start: Start) -> Result<Subscription, HubError> {
+        let (feed, containers) = self.feed(&key).await?;
+        let mut ready = feed.ready.clone();
+        // The backfill of a fresh feed is a few engine requests; don't wait on a stuck engine
+        // for ever: the lines will still arrive live.
+        let _ = tokio::time::timeout(Duration::from_secs(15), ready.wait_for(|r| *r)).await;
+        let (backlog, rx, marks) = feed.shared.snapshot(&start);
+        self.inner
+            .metrics
+            .subscribers
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(Subscription {
+            containers,
+            backlog,
+            feed,
+            rx,
+            marks,
+            pending_drop: 0,
+            metrics: self.inner.metrics.clone(),
+        })
+    }
+
+    /// The live feed of a service, created if nobody follows it yet.
+    async fn feed(&self, key: &ServiceKey) -> Result<(Arc<Feed>, Vec<ContainerInfo>), HubError> {
+        if !self.in_scope(key) {
+            return Err(HubError::UnknownService(key.clone()));
+        }
+        let engine = &self.inner.engine;
+        let docker = engine.docker()?;
+        let info = discovery::find_service(&docker, key)
+            .await
+            .inspect_err(|e| engine.report(e))?
+            .ok_or_else(|| HubError::UnknownService(key.clone()))?;
+        let mut feeds = self.inner.feeds.lock().expect("feeds lock");
+        if let Some(feed) = feeds.get(key).and_then(Weak::upgrade) {
+            feed.sync(&info.containers);
+            return Ok((feed, info.containers));
+        }
+        let feed = Feed::start(
+            key.clone(),
+            &info.containers,
+            engine.clone(),
+            &self.inner.cfg,
+            self.inner.metrics.clone(),
+        );
+        feeds.retain(|_, f| f.strong_count() > 0);
+        feeds.insert(key.clone(), Arc::downgrade(&feed));
+        Ok((feed, info.containers))
+    }
+
+    /// Keeps the listing current and tells feeds about new and restarted containers.
+    async fn watch_events(self) {
+        let engine = self.inner.engine.clone();
+        loop {
+            engine.wait_reachable().await;
+            let Ok(docker) = engine.docker() else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            let mut filters = HashMap::new();
+            filters.insert("type", vec!["container".to_owned()]);
+            filters.insert(
+                "label",
+                vec![label_filter(self.inner.cfg.project.as_deref())],
+            );
+            let mut events = docker.events(Some(
+                bollard::query_parameters::EventsOptionsBuilder::new()
+                    .filters(&filters)
+                    .build(),
+            ));
+            // Events may have been missed while the stream was down: refresh first.
+            self.refresh().await;
+            let mut dirty = false;
+            loop {
+                tokio::select! {
+                    event = events.next() => match event {
+                        Some(Ok(_)) => dirty = true,
+                        Some(Err(e)) => {
+                            let e = EngineError::from(e);
+                            tracing::debug!(error = %e, "event stream ended");
+                            engine.report(&e);
+                            break;
+                        }
+                        None => break,
+                    },
+                    // Events come in bursts (create, start, attach...): refresh once per burst.
+                    _ = tokio::time::sleep(Duration::from_millis(100)), if dirty => {
+                        dirty = false;
+                        self.refresh().await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn refresh(&self) {
+        let Ok(projects) = self.list().await else {
+            return;
+        };
+        let feeds: Vec<Arc<Feed>> = self
+            .inner
+            .feeds
+            .lock()
+            .expect("feeds lock")
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for feed in feeds {
+            let containers = projects
+                .iter()
+                .filter(|p| p.name == feed.key.project)
+                .flat_map(|p| &p.services)
+                .find(|s| s.service == feed.key.service)
+                .map(|s| s.containers.as_slice())
+                .unwrap_or_default();
+            feed.sync(containers);
+        }
+        self.inner.services.send_if_modified(|old| {
+            let changed = *old != projects;
+            *old = projects;
+            changed
+        });
+    }
+}
+
+/// One service's live state: its followers, ring and broadcast.
+struct Feed {
+    key: ServiceKey,
+    shared: Arc<Shared>,
+    engine: Engine,
+    max_line: usize,
+    followers: Mutex<HashMap<String, Follower>>,
+    ready: watch::Receiver<bool>,
+}
+
+struct Follower {
+    task: AbortHandle,
+    wake: Arc<Notify>,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        for f in self.followers.lock().expect("followers lock").values() {
+            f.task.abort();
+        }
+    }
+}
+
+impl Feed {
+    fn start(
+        key: ServiceKey,
+        containers: &[ContainerInfo],
+        engine: Engine,
+        cfg: &HubConfig,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Feed> {
+        let (tx, _) = broadcast::channel(cfg.queue_lines.max(1));
+        let shared = Arc::new(Shared {
+            ring: Mutex::new(VecDeque::new()),
+            cap: cfg.ring_lines,
+            tx,
+            metrics,
+        });
+        let (ready_tx, ready) = watch::channel(false);
+        let feed = Arc::new(Feed {
+            key,
+            shared,
+            engine,
+            max_line: cfg.max_line_bytes,
+            followers: Mutex::new(HashMap::new()),
+            ready,
+        });
+        let mut backfills = Vec::new();
+        for c in containers {
+            let (done_tx, done_rx) = oneshot::channel();
+            feed.spawn_follower(c.clone(), Some((cfg.ring_lines as u32, done_tx)));
+            backfills.push(done_rx);
+        }
+        tokio::spawn(async move {
+            for done in backfills {
+                let _ = done.await;
+            }
+            let _ = ready_tx.send(true);
+        });
+        feed
+    }
+
+    /// Starts followers for containers it does not follow yet and wakes the others, which may
+    /// have been restarted.
+    fn sync(&self, containers: &[ContainerInfo]) {
+        let mut followers = self.followers.lock().expect("followers lock");
+        followers.retain(|_, f| !f.task.is_finished());
+        let new: Vec<&ContainerInfo> = containers
+            .iter()
+            .filter(|c| !followers.contains_key(&c.id))
+            .collect();
+        for f in followers.values() {
+            f.wake.notify_one();
+        }
+        drop(followers);
+        for c in new {
+            // A container that appeared after the feed started: all of its lines are new.
+            self.spawn_follower(c.clone(), None);
+        }
+    }
+
+    fn spawn_follower(
+        &self,
+        container: ContainerInfo,
+        backfill: Option<(u32, oneshot::Sender<()>)>,
+    ) {
+        let wake = Arc::new(Notify::new());
+        let task = tokio::spawn(follow(
+            self.shared.clone(),
+            self.engine.clone(),
+            container.clone(),
+            backfill,
+            wake.clone(),
+            self.max_line,
+        ));
+        self.followers.lock().expect("followers lock").insert(
+            container.id,
+            Follower {
+                task: task.abort_handle(),
+                wake,
+            },
+        );
+    }
+}
+
+/// What the followers of a service write to and subscribers read from.
+struct Shared {
+    ring: Mutex<VecDeque<Arc<LogLine>>>,
+    cap: usize,
+    tx: broadcast::Sender<Arc<LogLine>>,
+    metrics: Arc<Metrics>,
+}
+
+type Marks = HashMap<String, (i64, u32)>;
+
+impl Shared {
+    /// Adds lines to the ring (kept in cursor order) and sends them to every subscriber.
+    /// Both happen under the ring's lock so that a snapshot plus the broadcast after it hold
+    /// every line exactly once.
+    fn push(&self, lines: Vec<RawLine>, container: &ContainerInfo) {
+        if lines.is_empty() {
+            return;
+        }
+        let mut ring = self.ring.lock().expect("ring lock");
+        self.metrics
+            .lines_in
+            .fetch_add(lines.len() as u64, Ordering::Relaxed);
+        for raw in lines {
+            let line = Arc::new(log_line(raw, container));
+            let at = ring
+                .iter()
+                .rposition(|l| l.cursor <= line.cursor)
+                .map_or(0, |p| p + 1);
+            ring.insert(at, line.clone());
+            if ring.len() > self.cap {
+                ring.pop_front();
+            }
+            // No receivers is fine: the ring keeps the line for the next subscriber.
+            let _ = self.tx.send(line);
+        }
+    }
+
+    fn snapshot(
+        &self,
+        start: &Start,
+    ) -> (Vec<Arc<LogLine>>, broadcast::Receiver<Arc<LogLine>>, Marks) {
+        let ring = self.ring.lock().expect("ring lock");
+        let rx = self.tx.subscribe();
+        let mut marks = Marks::new();
+        let backlog: Vec<Arc<LogLine>> = match start {
+            Start::Tail(n) => {
+                let skip = ring.len().saturating_sub(*n as usize);
+                ring.iter().skip(skip).cloned().collect()
+            }
+            Start::Resume(cursors) => {
+                for c in cursors {
+                    let mark = marks.entry(c.container.clone()).or_insert(c.position());
+                    *mark = (*mark).max(c.position());
+                }
+                // A container the client has no line of: everything since its oldest cursor.
+                let floor = cursors.iter().map(|c| c.ts_ns).min().unwrap_or(i64::MIN);
+                ring.iter()
+                    .filter(|l| match marks.get(&l.cursor.container) {
+                        Some(mark) => l.cursor.position() > *mark,
+                        None => l.cursor.ts_ns > floor,
+                    })
+                    .cloned()
+                    .collect()
+            }
+        };
+        for l in &backlog {
+            let mark = marks
+                .entry(l.cursor.container.clone())
+                .or_insert(l.cursor.position());
+            *mark = (*mark).max(l.cursor.position());
+        }
+        (backlog, rx, marks)
+    }
+}
+
+/// Reads one container's log for as long as the container exists: through stops, restarts
+/// and engine outages, resuming after the last line it delivered.
+async fn follow(
+    shared: Arc<Shared>,
+    engine: Engine,
+    container: ContainerInfo,
+    backfill: Option<(u32, oneshot::Sender<()>)>,
+    wake: Arc<Notify>,
+    max_line: usize,
+) {
+    let id = container.id.clone();
+    let mut last: Option<(i64, u32)> = None;
+    let both = |since_secs, tail, follow| LogQuery {
+        since_secs,
+        tail,
+        follow,
+        stdout: true,
+        stderr: true,
+    };
+
+    // First the recent past, without follow, so the feed knows when its tail is complete.
+    if let Some((cap, done)) = backfill {
+        loop {
+            engine.wait_reachable().await;
+            let Ok(docker) = engine.docker() else {
+                continue;
+            };
+            match LogStream::open(&docker, &id, both(0, Some(cap), false), max_line)
+                .collect()
+                .await
+            {
+                Ok(lines) => {
+                    last = lines.last().map(|l| (l.ts.ns, l.seq));
+                    shared.push(lines, &container);
+                    break;
+                }
+                Err(EngineError::NotFound(_)) => {
+                    let _ = done.send(());
+                    return;
+                }
+                Err(e) => {
+                    engine.report(&e);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        let _ = done.send(());
+    }
+
+    loop {
+        engine.wait_reachable().await;
+        let Ok(docker) = engine.docker() else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        // The engine's `since` is whole seconds: ask from the start of the last line's second
+        // and skip what was already delivered.
+        let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
+        let mut stream = LogStream::open(&docker, &id, both(since, None, true), max_line);
+        shared
+            .metrics
+            .engine_streams
+            .fetch_add(1, Ordering::Relaxed);
+        let outcome = loop {
+            match stream.next_lines().await {
+                Some(Ok(lines)) => {
+                    let fresh: Vec<RawLine> = lines
+                        .into_iter()
+                        .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
+                        .collect();
+                    if let Some(l) = fresh.last() {
+                        last = Some((l.ts.ns, l.seq));
+                    }
+                    shared.push(fresh, &container);
+                }
+                Some(Err(e)) => break Err(e),
+                None => break Ok(()),
+            }
+        };
+        shared
+            .metrics
+            .engine_streams
+            .fetch_sub(1, Ordering::Relaxed);
+        match outcome {
+            Err(EngineError::NotFound(_)) => return,
+            Err(e) => {
+                engine.report(&e);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            // The container stopped. Wait until it runs again (an event wakes us; the timer
+            // is a safety net), or until it is removed.
+            Ok(()) => loop {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+                let Ok(docker) = engine.docker() else {
+                    break;
+                };
+                match docker.inspect_container(&id, None).await {
+                    Ok(info) => {
+                        let running = info.state.and_then(|s| s.running).unwrap_or(false);
+                        if running {
+                            break;
+                        }
+                    }
+                    Err(e) => match EngineError::from(e) {
+                        EngineError::NotFound(_) => return,
+                        e => {
+                            engine.report(&e);
+                            break;
+                        }
+                    },
+                }
+            },
+        }
+    }
+}
+
+/// A subscriber's view of a feed: the backlog it starts with, then live lines.
+pub struct Subscription {
+    /// The service's containers when the subscription started.
+    pub containers: Vec<ContainerInfo>,
+    /// The tail (or the lines after the resume cursors), oldest first.
+    pub backlog: Vec<Arc<LogLine>>,
+    feed: Arc<Feed>,
+    rx: broadcast::Receiver<Arc<LogLine>>,
+    /// Per container, the position of the last line this subscriber was given, so that no
+    /// line is given twice whatever order containers' lines arrive in.
+    marks: Marks,
+    pending_drop: u64,
+    metrics: Arc<Metrics>,
+}
+
+/// What a subscriber receives next.
+#[derive(Debug)]
+pub enum Delivery {
+    Lines(Vec<Arc<LogLine>>),
+    /// The subscriber's queue overflowed: this many lines were skipped.
+    Dropped(u64),
+}
+
+impl Subscription {
+    pub fn key(&self) -> &ServiceKey {
+        &self.feed.key
+    }
+
+    /// Waits for the next lines, at most `max` at a time.
+    pub async fn next(&mut self, max: usize) -> Delivery {
+        use broadcast::error::{RecvError, TryRecvError};
+        if self.pending_drop > 0 {
+            return Delivery::Dropped(std::mem::take(&mut self.pending_drop));
+        }
+        loop {
+            let first = match self.rx.recv().await {
+                Ok(line) => line,
+                Err(RecvError::Lagged(n)) => return self.dropped(n),
+                // The feed outlives its subscriptions, so the sender never closes first.
+                Err(RecvError::Closed) => std::future::pending().await,
+            };
+            let mut batch = Vec::new();
+            self.accept(first, &mut batch);
+            while batch.len() < max {
+                match self.rx.try_recv() {
+                    Ok(line) => self.accept(line, &mut batch),
+                    Err(TryRecvError::Lagged(n)) => {
+                        self.metrics.lines_dropped.fetch_add(n, Ordering::Relaxed);
+                        self.pending_drop = n;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.metrics
+                    .lines_out
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return Delivery::Lines(batch);
+            }
+            if self.pending_drop > 0 {
+                return Delivery::Dropped(std::mem::take(&mut self.pending_drop));
+            }
+        }
+    }
+
+    fn dropped(&mut self, n: u64) -> Delivery {
+        self.metrics.lines_dropped.fetch_add(n, Ordering::Relaxed);
+        Delivery::Dropped(n)
+    }
+
+    fn accept(&mut self, line: Arc<LogLine>, batch: &mut Vec<Arc<LogLine>>) {
+        let pos = line.cursor.position();
+        match self.marks.get_mut(&line.cursor.container) {
+            Some(mark) if pos <= *mark => {}
+            Some(mark) => {
+                *mark = pos;
+                batch.push(line);
+            }
+            None => {
+                self.marks.insert(line.cursor.container.clone(), pos);
+                batch.push(line);
+            }
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.metrics.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads a service's last `tail` lines straight from the engine (for one-off tails and
+/// downloads), merged across replicas in time order.
+pub async fn engine_tail(
+    engine: &Engine,
+    containers: &[ContainerInfo],
+    tail: Option<u32>,
+    since_secs: i64,
+    stdout: bool,
+    stderr: bool,
+    max_line: usize,
+) -> Result<Vec<LogLine>, EngineError> {
+    let docker = engine.docker()?;
+    let mut all = Vec::new();
+    for c in containers {
+        let query = LogQuery {
+            since_secs,
+            tail,
+            follow: false,
+            stdout,
+            stderr,
+        };
+        match LogStream::open(&docker, &c.id, query, max_line)
+            .collect()
+            .await
+        {
+            Ok(lines) => all.extend(lines.into_iter().map(|l| log_line(l, c))),
+            // Removed since it was listed: it has nothing more to say.
+            Err(EngineError::NotFound(_)) => {}
+            Err(e) => {
+                engine.report(&e);
+                return Err(e);
+            }
+        }
+    }
+    all.sort_by(|a, b| a.cursor.cmp(&b.cursor));
+    if let Some(n) = tail {
+        let skip = all.len().saturating_sub(n as usize);
+        all.drain(..skip);
+    }
+    Ok(all)
+}

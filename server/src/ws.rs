@@ -1,0 +1,174 @@
+//! The WebSocket route: one socket per browser tab, carrying a subscription, batches of lines,
+//! engine and service status, and errors. The protocol is in docs/PROTOCOL.md.
+
+use std::sync::Arc;
+
+use app::protocol::{
+    ClientMessage, ErrorCode, LogLine, ServerMessage, ServiceKey, PROTOCOL_VERSION,
+};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures::stream::SplitSink;
+use futures::{SinkExt, StreamExt};
+use serde::Serialize;
+
+use crate::hub::{Delivery, HubError, Start, Subscription};
+use crate::AppState;
+
+/// Most lines sent in one `lines` message.
+const BATCH_LINES: usize = 1000;
+
+pub async fn route(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    let max = state.config.max_message_bytes as usize;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve(socket, state))
+}
+
+/// A `lines` message, serialised straight from the hub's shared lines without copying them.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "lines")]
+struct LinesOut<'a> {
+    project: &'a str,
+    service: &'a str,
+    lines: Vec<&'a LogLine>,
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// Why the socket loop ended.
+struct Closed;
+
+async fn send_json<T: Serialize>(tx: &mut Sink, msg: &T) -> Result<(), Closed> {
+    let text = serde_json::to_string(msg).map_err(|_| Closed)?;
+    tx.send(Message::Text(text.into()))
+        .await
+        .map_err(|_| Closed)
+}
+
+async fn send_lines(tx: &mut Sink, key: &ServiceKey, lines: &[Arc<LogLine>]) -> Result<(), Closed> {
+    for chunk in lines.chunks(BATCH_LINES) {
+        let msg = LinesOut {
+            project: &key.project,
+            service: &key.service,
+            lines: chunk.iter().map(|l| l.as_ref()).collect(),
+        };
+        send_json(tx, &msg).await?;
+    }
+    Ok(())
+}
+
+async fn send_error(tx: &mut Sink, code: ErrorCode, message: String) -> Result<(), Closed> {
+    send_json(tx, &ServerMessage::Error { code, message }).await
+}
+
+async fn next_delivery(sub: &mut Option<Subscription>) -> Delivery {
+    match sub {
+        Some(s) => s.next(BATCH_LINES).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn serve(socket: WebSocket, state: AppState) {
+    let (mut tx, mut rx) = socket.split();
+    let _ = run(&mut tx, &mut rx, &state).await;
+}
+
+async fn run(
+    tx: &mut Sink,
+    rx: &mut futures::stream::SplitStream<WebSocket>,
+    state: &AppState,
+) -> Result<(), Closed> {
+    let hub = &state.hub;
+    let mut engine = hub.engine().status();
+    let mut services = hub.services();
+    let mut shutdown = state.shutdown.clone();
+
+    let hello = ServerMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        engine: engine.borrow_and_update().clone(),
+    };
+    send_json(tx, &hello).await?;
+    let projects = services.borrow_and_update().clone();
+    send_json(tx, &ServerMessage::Services { projects }).await?;
+
+    let mut sub: Option<Subscription> = None;
+    loop {
+        tokio::select! {
+            msg = rx.next() => {
+                let text = match msg {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Binary(_))) => {
+                        send_error(tx, ErrorCode::BadMessage,
+                            "binary messages are not understood; send JSON text".into()).await?;
+                        continue;
+                    }
+                    Some(Ok(_)) => continue,
+                };
+                match serde_json::from_str::<ClientMessage>(&text) {
+                    Err(e) => {
+                        let code = if e.is_data() { ErrorCode::BadRequest } else { ErrorCode::BadMessage };
+                        send_error(tx, code, format!("could not read message: {e}")).await?;
+                    }
+                    Ok(ClientMessage::Unsubscribe) => {
+                        sub = None;
+                        send_json(tx, &ServerMessage::Unsubscribed).await?;
+                    }
+                    Ok(ClientMessage::Subscribe { project, service, tail, resume }) => {
+                        // The old subscription ends before the new one starts, so no line
+                        // of the old service follows the `subscribed` message.
+                        sub = None;
+                        let key = ServiceKey { project, service };
+                        let start = match resume {
+                            Some(cursors) => Start::Resume(cursors),
+                            None => Start::Tail(tail.get()),
+                        };
+                        match hub.subscribe(key.clone(), start).await {
+                            Ok(mut s) => {
+                                send_json(tx, &ServerMessage::Subscribed {
+                                    project: key.project.clone(),
+                                    service: key.service.clone(),
+                                    containers: s.containers.clone(),
+                                }).await?;
+                                let backlog = std::mem::take(&mut s.backlog);
+                                send_lines(tx, &key, &backlog).await?;
+                                sub = Some(s);
+                            }
+                            Err(HubError::UnknownService(k)) => {
+                                send_error(tx, ErrorCode::UnknownService,
+                                    format!("unknown service {k}: no Compose project {:?} with a service {:?}", k.project, k.service)).await?;
+                            }
+                            Err(HubError::Engine(e)) => {
+                                send_error(tx, ErrorCode::EngineUnreachable, e.to_string()).await?;
+                            }
+                        }
+                    }
+                }
+            }
+            delivery = next_delivery(&mut sub) => {
+                let key = sub.as_ref().map(|s| s.key().clone()).expect("a delivery comes from a subscription");
+                match delivery {
+                    Delivery::Lines(lines) => send_lines(tx, &key, &lines).await?,
+                    Delivery::Dropped(count) => send_json(tx, &ServerMessage::Dropped { count }).await?,
+                }
+            }
+            Ok(()) = engine.changed() => {
+                let status = engine.borrow_and_update().clone();
+                send_json(tx, &ServerMessage::Engine { engine: status }).await?;
+            }
+            Ok(()) = services.changed() => {
+                let projects = services.borrow_and_update().clone();
+                send_json(tx, &ServerMessage::Services { projects }).await?;
+            }
+            _ = shutdown.changed() => {
+                let _ = tx.send(Message::Close(Some(CloseFrame {
+                    code: axum::extract::ws::close_code::AWAY,
+                    reason: "server shutting down".into(),
+                }))).await;
+                return Ok(());
+            }
+        }
+    }
+}
