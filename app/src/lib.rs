@@ -1,7 +1,11 @@
 //! Lookout's web client (feature `csr`) and what it shares with the server: the wire
-//! protocol and the server functions.
+//! protocol, the server functions, and the pure parts of the viewer (ANSI parsing, the
+//! filter engine, the line buffer), which are tested natively.
 
+pub mod ansi;
 pub mod api;
+pub mod buffer;
+pub mod filter;
 pub mod protocol;
 
 #[cfg(feature = "csr")]

@@ -117,9 +117,9 @@ async fn run(
                         send_json(tx, &ServerMessage::Unsubscribed).await?;
                     }
                     Ok(ClientMessage::Subscribe { project, service, tail, resume }) => {
-                        // The old subscription ends before the new one starts, so no line
-                        // of the old service follows the `subscribed` message.
-                        sub = None;
+                        // A subscribe that fails leaves the old subscription as it was; one
+                        // that succeeds ends it before `subscribed`, so no line of the old
+                        // service follows that message.
                         let key = ServiceKey { project, service };
                         let start = match resume {
                             Some(cursors) => Start::Resume(cursors),
@@ -127,6 +127,7 @@ async fn run(
                         };
                         match hub.subscribe(key.clone(), start).await {
                             Ok(mut s) => {
+                                drop(sub.take());
                                 send_json(tx, &ServerMessage::Subscribed {
                                     project: key.project.clone(),
                                     service: key.service.clone(),

@@ -1,0 +1,278 @@
+//! ANSI escape sequences in log text, turned into styled segments of plain text.
+//!
+//! Only SGR (colours, bold, italic, underline) is kept, as styles; every other sequence
+//! (cursor movement, OSC 8 hyperlinks, window titles) is removed and its visible text kept,
+//! so nothing in a log line can open a link or change the page.
+
+use std::ops::Range;
+
+/// A colour as the terminal named it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Color {
+    /// One of the 16 standard colours (0..=15).
+    Named(u8),
+    /// One of the 256-colour palette entries above 15.
+    Indexed(u8),
+    Rgb(u8, u8, u8),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    pub fg: Option<Color>,
+    pub bg: Option<Color>,
+    pub bold: bool,
+    pub dim: bool,
+    pub italic: bool,
+    pub underline: bool,
+}
+
+impl Style {
+    pub fn is_plain(&self) -> bool {
+        *self == Style::default()
+    }
+
+    /// CSS for this style. Built only from numbers, never from log text.
+    pub fn css(&self) -> String {
+        let mut css = String::new();
+        if let Some(c) = self.fg {
+            css.push_str(&format!("color:{};", c.css()));
+        }
+        if let Some(c) = self.bg {
+            css.push_str(&format!("background-color:{};", c.css()));
+        }
+        if self.bold {
+            css.push_str("font-weight:bold;");
+        }
+        if self.dim {
+            css.push_str("opacity:.7;");
+        }
+        if self.italic {
+            css.push_str("font-style:italic;");
+        }
+        if self.underline {
+            css.push_str("text-decoration:underline;");
+        }
+        css
+    }
+}
+
+impl Color {
+    pub fn css(&self) -> String {
+        match *self {
+            Color::Named(n) => format!("var(--ansi-{n})"),
+            Color::Indexed(n) => {
+                let (r, g, b) = palette_256(n);
+                format!("rgb({r},{g},{b})")
+            }
+            Color::Rgb(r, g, b) => format!("rgb({r},{g},{b})"),
+        }
+    }
+}
+
+fn palette_256(n: u8) -> (u8, u8, u8) {
+    match n {
+        16..=231 => {
+            let i = n - 16;
+            let level = |v: u8| if v == 0 { 0 } else { 55 + v * 40 };
+            (level(i / 36), level((i / 6) % 6), level(i % 6))
+        }
+        232..=255 => {
+            let v = 8 + (n - 232) * 10;
+            (v, v, v)
+        }
+        // The 16 named colours are themed in CSS; this is only a fallback.
+        _ => (128, 128, 128),
+    }
+}
+
+/// Log text without its escape sequences, and the styles of its parts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Styled {
+    pub plain: String,
+    /// Byte ranges of `plain` with a style other than the default, in order.
+    pub spans: Vec<(Range<usize>, Style)>,
+}
+
+/// Parses a line. Text without ESC comes back as it is, at the cost of one scan.
+pub fn parse(text: &str) -> Styled {
+    if !text.contains('\x1b') {
+        return Styled {
+            plain: text.to_owned(),
+            spans: Vec::new(),
+        };
+    }
+    let mut out = Styled::default();
+    let mut style = Style::default();
+    let mut span_start = 0;
+    let mut chars = text.char_indices().peekable();
+    let bytes = text.as_bytes();
+    while let Some((i, c)) = chars.next() {
+        if c != '\x1b' {
+            out.plain.push(c);
+            continue;
+        }
+        match bytes.get(i + 1) {
+            // CSI: ESC [ params final-byte
+            Some(b'[') => {
+                chars.next();
+                let mut params = String::new();
+                let mut fin = None;
+                for (_, c) in chars.by_ref() {
+                    if ('\x40'..='\x7e').contains(&c) {
+                        fin = Some(c);
+                        break;
+                    }
+                    params.push(c);
+                }
+                if fin == Some('m') {
+                    let next = apply_sgr(style, &params);
+                    if next != style {
+                        if !style.is_plain() && out.plain.len() > span_start {
+                            out.spans.push((span_start..out.plain.len(), style));
+                        }
+                        span_start = out.plain.len();
+                        style = next;
+                    }
+                }
+            }
+            // OSC: ESC ] ... (BEL | ESC \). Hyperlinks and titles: dropped, text kept.
+            Some(b']') => {
+                chars.next();
+                while let Some((_, c)) = chars.next() {
+                    if c == '\x07' {
+                        break;
+                    }
+                    if c == '\x1b' {
+                        if chars.peek().map(|(_, c)| *c) == Some('\\') {
+                            chars.next();
+                        }
+                        break;
+                    }
+                }
+            }
+            // Character set designation: ESC ( B and the like.
+            Some(b'(' | b')' | b'*' | b'+') => {
+                chars.next();
+                chars.next();
+            }
+            // Any other escape: drop ESC and the one character that follows.
+            Some(_) => {
+                chars.next();
+            }
+            None => {}
+        }
+    }
+    if !style.is_plain() && out.plain.len() > span_start {
+        out.spans.push((span_start..out.plain.len(), style));
+    }
+    out
+}
+
+fn apply_sgr(mut style: Style, params: &str) -> Style {
+    let mut nums = params
+        .split(';')
+        .map(|p| if p.is_empty() { Some(0) } else { p.parse::<u16>().ok() });
+    while let Some(n) = nums.next() {
+        let Some(n) = n else { continue };
+        match n {
+            0 => style = Style::default(),
+            1 => style.bold = true,
+            2 => style.dim = true,
+            3 => style.italic = true,
+            4 => style.underline = true,
+            22 => {
+                style.bold = false;
+                style.dim = false;
+            }
+            23 => style.italic = false,
+            24 => style.underline = false,
+            30..=37 => style.fg = Some(Color::Named((n - 30) as u8)),
+            39 => style.fg = None,
+            40..=47 => style.bg = Some(Color::Named((n - 40) as u8)),
+            49 => style.bg = None,
+            90..=97 => style.fg = Some(Color::Named((n - 90 + 8) as u8)),
+            100..=107 => style.bg = Some(Color::Named((n - 100 + 8) as u8)),
+            38 | 48 => {
+                let color = match nums.next().flatten() {
+                    Some(5) => nums.next().flatten().map(|i| {
+                        let i = i.min(255) as u8;
+                        if i < 16 {
+                            Color::Named(i)
+                        } else {
+                            Color::Indexed(i)
+                        }
+                    }),
+                    Some(2) => {
+                        let mut c = || nums.next().flatten().map(|v| v.min(255) as u8);
+                        match (c(), c(), c()) {
+                            (Some(r), Some(g), Some(b)) => Some(Color::Rgb(r, g, b)),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                if n == 38 {
+                    style.fg = color;
+                } else {
+                    style.bg = color;
+                }
+            }
+            _ => {}
+        }
+    }
+    style
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_without_escapes_is_unchanged() {
+        let s = parse("plain <b>text</b>");
+        assert_eq!(s.plain, "plain <b>text</b>");
+        assert!(s.spans.is_empty());
+    }
+
+    #[test]
+    fn sgr_colours_become_spans() {
+        let s = parse("\x1b[32mtty\x1b[0m line 1 \x1b[1;31mred\x1b[0m");
+        assert_eq!(s.plain, "tty line 1 red");
+        assert_eq!(s.spans.len(), 2);
+        assert_eq!(s.spans[0].0, 0..3);
+        assert_eq!(s.spans[0].1.fg, Some(Color::Named(2)));
+        assert_eq!(s.spans[1].0, 11..14);
+        assert!(s.spans[1].1.bold);
+        assert_eq!(s.spans[1].1.fg, Some(Color::Named(1)));
+    }
+
+    #[test]
+    fn extended_colours() {
+        let s = parse("\x1b[38;5;196mx\x1b[38;2;1;2;3my\x1b[m");
+        assert_eq!(s.plain, "xy");
+        assert_eq!(s.spans[0].1.fg, Some(Color::Indexed(196)));
+        assert_eq!(s.spans[1].1.fg, Some(Color::Rgb(1, 2, 3)));
+        assert_eq!(s.spans[1].1.css(), "color:rgb(1,2,3);");
+    }
+
+    #[test]
+    fn osc8_hyperlinks_keep_only_their_text() {
+        let s = parse("see \x1b]8;;javascript:alert(1)\x1b\\click\x1b]8;;\x1b\\ here");
+        assert_eq!(s.plain, "see click here");
+        let s = parse("title\x1b]0;evil\x07 done");
+        assert_eq!(s.plain, "title done");
+    }
+
+    #[test]
+    fn other_sequences_are_removed() {
+        let s = parse("a\x1b[2Kb\x1b[10;20Hc\x1b(Bd");
+        assert_eq!(s.plain, "abcd");
+    }
+
+    #[test]
+    fn truncated_sequences_do_not_panic() {
+        for t in ["\x1b", "\x1b[", "\x1b[38;5", "\x1b]8;;x", "é\x1b[3"] {
+            let _ = parse(t);
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The client's bounded buffer of lines and the filtered view over it, kept up to date
+//! incrementally: appending a batch filters only the new lines.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::ansi::{self, Styled};
+use crate::filter::Filter;
+use crate::protocol::{Cursor, LogLine};
+
+/// Lines kept in the browser by default.
+pub const DEFAULT_MAX_LINES: usize = 100_000;
+
+/// One line as the view needs it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Row {
+    /// Position in this buffer since it was created; never reused.
+    pub id: u64,
+    pub line: LogLine,
+    /// The text with its ANSI escapes parsed.
+    pub styled: Styled,
+}
+
+#[derive(Debug)]
+pub struct LineBuffer {
+    cap: usize,
+    rows: VecDeque<Arc<Row>>,
+    next_id: u64,
+    filter: Filter,
+    /// Ids of the rows that pass the filter, oldest first.
+    visible: VecDeque<u64>,
+    /// Lines that fell off the front because the buffer was full.
+    evicted: u64,
+    /// The last cursor per container, to resume after a reconnect and to refuse repeats.
+    last: HashMap<String, Cursor>,
+}
+
+impl LineBuffer {
+    pub fn new(cap: usize) -> LineBuffer {
+        LineBuffer {
+            cap: cap.max(1),
+            rows: VecDeque::new(),
+            next_id: 0,
+            filter: Filter::default(),
+            visible: VecDeque::new(),
+            evicted: 0,
+            last: HashMap::new(),
+        }
+    }
+
+    /// Appends lines the server sent; a line at or before the last one seen from its container
+    /// is a repeat and is dropped. Returns how many were added.
+    pub fn push(&mut self, lines: impl IntoIterator<Item = LogLine>) -> usize {
+        let mut added = 0;
+        for line in lines {
+            if let Some(last) = self.last.get(&line.cursor.container) {
+                if line.cursor.position() <= last.position() {
+                    continue;
+                }
+            }
+            self.last
+                .insert(line.cursor.container.clone(), line.cursor.clone());
+            let styled = ansi::parse(&line.text);
+            let row = Arc::new(Row {
+                id: self.next_id,
+                line,
+                styled,
+            });
+            self.next_id += 1;
+            if self.passes(&row) {
+                self.visible.push_back(row.id);
+            }
+            self.rows.push_back(row);
+            added += 1;
+        }
+        while self.rows.len() > self.cap {
+            if let Some(old) = self.rows.pop_front() {
+                if self.visible.front() == Some(&old.id) {
+                    self.visible.pop_front();
+                }
+                self.evicted += 1;
+            }
+        }
+        added
+    }
+
+    fn passes(&self, row: &Row) -> bool {
+        self.filter.matches(
+            &row.styled.plain,
+            row.line.stream,
+            row.line.replica.number,
+        )
+    }
+
+    /// Applies a new filter to every line held.
+    pub fn set_filter(&mut self, filter: Filter) {
+        self.filter = filter;
+        self.visible = if self.filter.is_everything() {
+            self.rows.iter().map(|r| r.id).collect()
+        } else {
+            self.rows
+                .iter()
+                .filter(|r| self.passes(r))
+                .map(|r| r.id)
+                .collect()
+        };
+    }
+
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// Empties the view. The cursors are kept, so lines already seen are not shown again
+    /// after a reconnect.
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.visible.clear();
+        self.evicted = 0;
+    }
+
+    /// Forgets everything, cursors included (another service was chosen).
+    pub fn reset(&mut self) {
+        self.clear();
+        self.last.clear();
+    }
+
+    /// Lines held.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Lines that pass the filter.
+    pub fn visible_len(&self) -> usize {
+        self.visible.len()
+    }
+
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// The visible rows at positions `start..end` of the filtered view.
+    pub fn visible_rows(&self, start: usize, end: usize) -> Vec<Arc<Row>> {
+        let Some(first) = self.rows.front().map(|r| r.id) else {
+            return Vec::new();
+        };
+        let end = end.min(self.visible.len());
+        (start.min(end)..end)
+            .filter_map(|i| self.rows.get((self.visible[i] - first) as usize).cloned())
+            .collect()
+    }
+
+    /// Every visible row, oldest first.
+    pub fn all_visible(&self) -> Vec<Arc<Row>> {
+        self.visible_rows(0, self.visible.len())
+    }
+
+    /// Where to resume: the last cursor of every container seen.
+    pub fn resume_cursors(&self) -> Vec<Cursor> {
+        let mut c: Vec<Cursor> = self.last.values().cloned().collect();
+        c.sort();
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::FilterSpec;
+    use crate::protocol::{Replica, Stream};
+
+    fn line(container: &str, ts: i64, text: &str) -> LogLine {
+        LogLine {
+            cursor: Cursor {
+                ts_ns: ts,
+                seq: 0,
+                container: container.into(),
+            },
+            ts: String::new(),
+            stream: Stream::Stdout,
+            replica: Replica {
+                number: 1,
+                name: "r".into(),
+            },
+            text: text.into(),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn repeats_are_dropped() {
+        let mut b = LineBuffer::new(10);
+        assert_eq!(b.push([line("a", 1, "x"), line("a", 2, "y")]), 2);
+        assert_eq!(b.push([line("a", 2, "y"), line("a", 3, "z")]), 1);
+        assert_eq!(b.push([line("b", 1, "other container")]), 1);
+        assert_eq!(b.len(), 4);
+    }
+
+    #[test]
+    fn oldest_lines_fall_off_at_the_bound() {
+        let mut b = LineBuffer::new(3);
+        b.push((1..=5).map(|i| line("a", i, &i.to_string())));
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.evicted(), 2);
+        let texts: Vec<_> = b.all_visible().iter().map(|r| r.line.text.clone()).collect();
+        assert_eq!(texts, ["3", "4", "5"]);
+    }
+
+    #[test]
+    fn filter_applies_to_held_and_new_lines() {
+        let mut b = LineBuffer::new(100);
+        b.push([line("a", 1, "error one"), line("a", 2, "fine")]);
+        b.set_filter(
+            Filter::compile(&FilterSpec {
+                text: "error".into(),
+                ..Default::default()
+            })
+            .unwrap(),
+        );
+        assert_eq!(b.visible_len(), 1);
+        b.push([line("a", 3, "ERROR two"), line("a", 4, "ok")]);
+        assert_eq!(b.visible_len(), 2);
+        assert_eq!(b.visible_rows(1, 2)[0].line.text, "ERROR two");
+    }
+
+    #[test]
+    fn clear_keeps_cursors_reset_forgets_them() {
+        let mut b = LineBuffer::new(10);
+        b.push([line("a", 5, "x")]);
+        b.clear();
+        assert!(b.is_empty());
+        assert_eq!(b.resume_cursors().len(), 1);
+        assert_eq!(b.push([line("a", 5, "x")]), 0);
+        b.reset();
+        assert_eq!(b.push([line("a", 5, "x")]), 1);
+    }
+}

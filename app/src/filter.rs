@@ -1,0 +1,219 @@
+//! The filter engine: which lines a user wants to see, and where their matches are.
+
+use std::ops::Range;
+
+use regex::{Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::Stream;
+
+/// Longest filter pattern accepted, in characters.
+pub const MAX_PATTERN_CHARS: usize = 1_000;
+/// Largest compiled regex accepted, in bytes (the `regex` crate's size limit).
+pub const MAX_REGEX_BYTES: usize = 1 << 20;
+
+/// Which outputs to show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamChoice {
+    #[default]
+    Both,
+    Stdout,
+    Stderr,
+}
+
+impl StreamChoice {
+    pub fn admits(self, s: Stream) -> bool {
+        match self {
+            StreamChoice::Both => true,
+            StreamChoice::Stdout => s == Stream::Stdout,
+            StreamChoice::Stderr => s == Stream::Stderr,
+        }
+    }
+}
+
+/// What the user typed and toggled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FilterSpec {
+    pub text: String,
+    pub regex: bool,
+    pub match_case: bool,
+    pub invert: bool,
+    pub stream: StreamChoice,
+    /// Only this replica (container number), when set.
+    pub replica: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("the pattern is longer than {MAX_PATTERN_CHARS} characters")]
+    TooLong,
+    #[error("invalid regular expression: {0}")]
+    InvalidRegex(String),
+}
+
+/// A compiled filter.
+#[derive(Clone, Debug)]
+pub struct Filter {
+    pattern: Option<Regex>,
+    invert: bool,
+    stream: StreamChoice,
+    replica: Option<u32>,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter {
+            pattern: None,
+            invert: false,
+            stream: StreamChoice::Both,
+            replica: None,
+        }
+    }
+}
+
+impl Filter {
+    pub fn compile(spec: &FilterSpec) -> Result<Filter, FilterError> {
+        if spec.text.chars().count() > MAX_PATTERN_CHARS {
+            return Err(FilterError::TooLong);
+        }
+        let pattern = if spec.text.is_empty() {
+            None
+        } else {
+            let source = if spec.regex {
+                spec.text.clone()
+            } else {
+                regex::escape(&spec.text)
+            };
+            let re = RegexBuilder::new(&source)
+                .case_insensitive(!spec.match_case)
+                .size_limit(MAX_REGEX_BYTES)
+                .dfa_size_limit(MAX_REGEX_BYTES)
+                .build()
+                .map_err(|e| FilterError::InvalidRegex(first_line(&e.to_string())))?;
+            Some(re)
+        };
+        Ok(Filter {
+            pattern,
+            invert: spec.invert,
+            stream: spec.stream,
+            replica: spec.replica,
+        })
+    }
+
+    /// Whether a line passes: `text` is the line's visible text (escapes removed).
+    pub fn matches(&self, text: &str, stream: Stream, replica: u32) -> bool {
+        if !self.stream.admits(stream) || self.replica.is_some_and(|r| r != replica) {
+            return false;
+        }
+        match &self.pattern {
+            None => true,
+            Some(re) => re.is_match(text) != self.invert,
+        }
+    }
+
+    /// Whether the filter keeps every line.
+    pub fn is_everything(&self) -> bool {
+        self.pattern.is_none() && self.stream == StreamChoice::Both && self.replica.is_none()
+    }
+
+    /// Byte ranges of `text` to highlight (none when the filter is inverted).
+    pub fn highlights(&self, text: &str) -> Vec<Range<usize>> {
+        match &self.pattern {
+            Some(re) if !self.invert => re
+                .find_iter(text)
+                .filter(|m| !m.is_empty())
+                .map(|m| m.range())
+                .take(100)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    // The regex crate's errors draw the pattern with a caret on later lines; the last line
+    // says what is wrong.
+    s.lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("error:"))
+        .map(|l| l.trim_start().trim_start_matches("error:").trim().to_owned())
+        .unwrap_or_else(|| s.lines().next().unwrap_or_default().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> FilterSpec {
+        FilterSpec {
+            text: text.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn plain_text_is_case_insensitive_by_default() {
+        let f = Filter::compile(&spec("ERROR")).unwrap();
+        assert!(f.matches("an error here", Stream::Stdout, 1));
+        assert!(!f.matches("all good", Stream::Stdout, 1));
+    }
+
+    #[test]
+    fn plain_text_is_not_a_regex() {
+        let f = Filter::compile(&spec("a.b(")).unwrap();
+        assert!(f.matches("x a.b( y", Stream::Stdout, 1));
+        assert!(!f.matches("axb(", Stream::Stdout, 1));
+    }
+
+    #[test]
+    fn match_case_and_invert() {
+        let mut s = spec("Error");
+        s.match_case = true;
+        let f = Filter::compile(&s).unwrap();
+        assert!(f.matches("Error", Stream::Stdout, 1));
+        assert!(!f.matches("error", Stream::Stdout, 1));
+        s.invert = true;
+        let f = Filter::compile(&s).unwrap();
+        assert!(f.matches("error", Stream::Stdout, 1));
+        assert!(f.highlights("Error").is_empty());
+    }
+
+    #[test]
+    fn regex_and_its_errors() {
+        let mut s = spec(r"line \d+$");
+        s.regex = true;
+        let f = Filter::compile(&s).unwrap();
+        assert!(f.matches("stdout line 42", Stream::Stdout, 1));
+        assert_eq!(f.highlights("stdout line 42"), vec![7..14]);
+        s.text = "(unclosed".into();
+        let err = Filter::compile(&s).unwrap_err();
+        assert!(matches!(err, FilterError::InvalidRegex(ref m) if m.contains("unclosed")), "{err}");
+    }
+
+    #[test]
+    fn patterns_over_the_bounds_are_refused() {
+        let mut s = spec(&"a".repeat(MAX_PATTERN_CHARS + 1));
+        assert_eq!(Filter::compile(&s).unwrap_err(), FilterError::TooLong);
+        // Small to write, huge to compile.
+        s.text = r"\w{500}\w{500}".into();
+        s.regex = true;
+        assert!(matches!(
+            Filter::compile(&s).unwrap_err(),
+            FilterError::InvalidRegex(_)
+        ));
+    }
+
+    #[test]
+    fn stream_and_replica_choices() {
+        let s = FilterSpec {
+            stream: StreamChoice::Stderr,
+            replica: Some(2),
+            ..Default::default()
+        };
+        let f = Filter::compile(&s).unwrap();
+        assert!(f.matches("x", Stream::Stderr, 2));
+        assert!(!f.matches("x", Stream::Stdout, 2));
+        assert!(!f.matches("x", Stream::Stderr, 1));
+    }
+}

@@ -1,0 +1,253 @@
+//! The one WebSocket of this tab: connects, reconnects with backoff, resumes after the last
+//! line it holds, and turns server messages into signals the view reads.
+
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::{SinkExt, StreamExt};
+use gloo_net::websocket::{futures::WebSocket, Message};
+use leptos::prelude::*;
+
+use crate::buffer::{LineBuffer, DEFAULT_MAX_LINES};
+use crate::protocol::{
+    ClientMessage, ContainerInfo, EngineStatus, ProjectInfo, ServerMessage, ServiceKey, Tail,
+};
+
+/// Failed attempts in a row before the indicator says Disconnected and retries stop.
+const MAX_ATTEMPTS: u32 = 12;
+const BACKOFF_MIN_MS: u32 = 500;
+const BACKOFF_MAX_MS: u32 = 10_000;
+
+/// What the connection indicator shows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConnState {
+    Connecting,
+    Live,
+    /// Waiting to try again at this time (milliseconds since the epoch).
+    Reconnecting { retry_at: f64, attempt: u32 },
+    /// Gave up; the user can ask for another try.
+    Disconnected,
+}
+
+/// What the user wants to follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    pub key: ServiceKey,
+    pub tail: u32,
+}
+
+enum Command {
+    Send(ClientMessage),
+    Reconnect,
+}
+
+/// Handles to the connection's state; `Copy`, so every component can hold one.
+#[derive(Clone, Copy)]
+pub struct Connection {
+    pub state: RwSignal<ConnState>,
+    pub engine: RwSignal<Option<EngineStatus>>,
+    /// None until the server sent its first listing.
+    pub projects: RwSignal<Option<Vec<ProjectInfo>>>,
+    pub buffer: RwSignal<LineBuffer>,
+    /// The containers of the subscribed service, once the server confirmed it.
+    pub containers: RwSignal<Option<Vec<ContainerInfo>>>,
+    /// The last error the server reported for a request of ours.
+    pub error: RwSignal<Option<String>>,
+    /// Lines the server skipped because this tab fell behind.
+    pub dropped: RwSignal<u64>,
+    /// Lines added since the subscription started; the view counts new lines with it.
+    pub appended: RwSignal<u64>,
+    wanted: RwSignal<Option<Wanted>>,
+    commands: StoredValue<UnboundedSender<Command>>,
+}
+
+impl Connection {
+    /// Opens the socket and keeps it open for the life of the page.
+    pub fn start() -> Connection {
+        let (tx, rx) = unbounded();
+        let conn = Connection {
+            state: RwSignal::new(ConnState::Connecting),
+            engine: RwSignal::new(None),
+            projects: RwSignal::new(None),
+            buffer: RwSignal::new(LineBuffer::new(DEFAULT_MAX_LINES)),
+            containers: RwSignal::new(None),
+            error: RwSignal::new(None),
+            dropped: RwSignal::new(0),
+            appended: RwSignal::new(0),
+            wanted: RwSignal::new(None),
+            commands: StoredValue::new(tx),
+        };
+        leptos::task::spawn_local(run(conn, rx));
+        conn
+    }
+
+    /// Follows a service, replacing what was followed before.
+    pub fn follow(&self, wanted: Option<Wanted>) {
+        if self.wanted.get_untracked() == wanted {
+            return;
+        }
+        self.wanted.set(wanted.clone());
+        self.buffer.update(|b| b.reset());
+        self.containers.set(None);
+        self.error.set(None);
+        self.dropped.set(0);
+        self.appended.set(0);
+        let msg = match wanted {
+            Some(w) => subscribe(&w, None),
+            None => ClientMessage::Unsubscribe,
+        };
+        self.send(Command::Send(msg));
+    }
+
+    pub fn reconnect(&self) {
+        self.send(Command::Reconnect);
+    }
+
+    fn send(&self, c: Command) {
+        self.commands.with_value(|tx| {
+            let _ = tx.unbounded_send(c);
+        });
+    }
+
+    fn handle(&self, text: &str) {
+        let msg = match serde_json::from_str::<ServerMessage>(text) {
+            Ok(m) => m,
+            Err(e) => {
+                leptos::logging::warn!("unreadable message from server: {e}");
+                return;
+            }
+        };
+        match msg {
+            ServerMessage::Hello { engine, .. } => {
+                self.state.set(ConnState::Live);
+                self.engine.set(Some(engine));
+            }
+            ServerMessage::Engine { engine } => self.engine.set(Some(engine)),
+            ServerMessage::Services { projects } => self.projects.set(Some(projects)),
+            ServerMessage::Subscribed {
+                project,
+                service,
+                containers,
+            } => {
+                if self.is_wanted(&project, &service) {
+                    self.containers.set(Some(containers));
+                    self.error.set(None);
+                }
+            }
+            ServerMessage::Lines {
+                project,
+                service,
+                lines,
+            } => {
+                if self.is_wanted(&project, &service) {
+                    let mut added = 0;
+                    self.buffer.update(|b| added = b.push(lines));
+                    if added > 0 {
+                        self.appended.update(|n| *n += added as u64);
+                    }
+                }
+            }
+            ServerMessage::Dropped { count } => self.dropped.update(|n| *n += count),
+            ServerMessage::Unsubscribed => {}
+            ServerMessage::Error { message, .. } => self.error.set(Some(message)),
+        }
+    }
+
+    fn is_wanted(&self, project: &str, service: &str) -> bool {
+        self.wanted.with_untracked(|w| {
+            w.as_ref()
+                .is_some_and(|w| w.key.project == project && w.key.service == service)
+        })
+    }
+}
+
+fn subscribe(w: &Wanted, resume: Option<Vec<crate::protocol::Cursor>>) -> ClientMessage {
+    ClientMessage::Subscribe {
+        project: w.key.project.clone(),
+        service: w.key.service.clone(),
+        tail: Tail::try_from(i64::from(w.tail)).unwrap_or_default(),
+        resume,
+    }
+}
+
+fn ws_url() -> String {
+    let loc = window().location();
+    let scheme = if loc.protocol().unwrap_or_default() == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    format!("{scheme}://{}/ws", loc.host().unwrap_or_default())
+}
+
+fn backoff_ms(attempt: u32) -> u32 {
+    let exp = BACKOFF_MIN_MS.saturating_mul(1 << attempt.min(10).saturating_sub(1));
+    let capped = exp.min(BACKOFF_MAX_MS);
+    // Jitter, so that many tabs do not all knock at once after a server restart.
+    let jitter = (js_sys::Math::random() * 0.25 * f64::from(capped)) as u32;
+    capped - jitter
+}
+
+async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>) {
+    enum Event {
+        In(Result<Message, gloo_net::websocket::WebSocketError>),
+        Command(Command),
+    }
+    let mut attempt: u32 = 0;
+    loop {
+        // What was asked while offline is covered by the subscription sent on connect.
+        while commands.try_recv().is_ok() {}
+        if attempt == 0 {
+            conn.state.set(ConnState::Connecting);
+        }
+        if let Ok(ws) = WebSocket::open(&ws_url()) {
+            let (mut sink, stream) = ws.split();
+            if let Some(w) = conn.wanted.get_untracked() {
+                // Resume after the last line held, or start with a tail.
+                let cursors = conn.buffer.with_untracked(|b| b.resume_cursors());
+                let resume = (!cursors.is_empty()).then_some(cursors);
+                let msg = serde_json::to_string(&subscribe(&w, resume)).unwrap_or_default();
+                let _ = sink.send(Message::Text(msg)).await;
+            }
+            let mut events = futures::stream::select(
+                stream.map(Event::In),
+                (&mut commands).map(Event::Command),
+            );
+            while let Some(event) = events.next().await {
+                match event {
+                    Event::In(Ok(Message::Text(text))) => {
+                        conn.handle(&text);
+                        if conn.state.get_untracked() == ConnState::Live {
+                            attempt = 0;
+                        }
+                    }
+                    Event::In(Ok(Message::Bytes(_))) => {}
+                    Event::In(Err(_)) => break,
+                    Event::Command(Command::Send(msg)) => {
+                        let text = serde_json::to_string(&msg).unwrap_or_default();
+                        if sink.send(Message::Text(text)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Event::Command(Command::Reconnect) => {}
+                }
+            }
+        }
+        attempt += 1;
+        if attempt > MAX_ATTEMPTS {
+            conn.state.set(ConnState::Disconnected);
+            // Wait for the user to ask again.
+            while let Some(c) = commands.next().await {
+                if matches!(c, Command::Reconnect) {
+                    break;
+                }
+            }
+            attempt = 0;
+            continue;
+        }
+        let delay = backoff_ms(attempt);
+        conn.state.set(ConnState::Reconnecting {
+            retry_at: js_sys::Date::now() + f64::from(delay),
+            attempt,
+        });
+        gloo_timers::future::TimeoutFuture::new(delay).await;
+    }
+}

@@ -1,0 +1,187 @@
+//! The list of lines: virtual scrolling (only the rows on screen are in the DOM), following
+//! the newest line, and rows rendered as text nodes only.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use leptos::html;
+use leptos::prelude::*;
+
+use crate::ansi::Style;
+use crate::buffer::Row;
+use crate::filter::Filter;
+use crate::protocol::Stream;
+use crate::ui::connection::Connection;
+
+/// Height of one row in pixels; rows never wrap, so every row has it (style/main.css agrees).
+pub const ROW_HEIGHT: f64 = 20.0;
+/// Rows rendered above and below the screen, so fast scrolling shows no gaps.
+const OVERSCAN: usize = 20;
+
+#[component]
+pub fn LogView(
+    conn: Connection,
+    show_timestamps: Signal<bool>,
+    /// True while the view sticks to the newest line.
+    following: RwSignal<bool>,
+    paused: Signal<bool>,
+) -> impl IntoView {
+    let scroller = NodeRef::<html::Div>::new();
+    let scroll_top = RwSignal::new(0.0_f64);
+    let viewport = RwSignal::new(600.0_f64);
+
+    let total = Memo::new(move |_| conn.buffer.with(|b| b.visible_len()));
+    let range = Memo::new(move |_| {
+        let first = (scroll_top.get() / ROW_HEIGHT).floor().max(0.0) as usize;
+        let count = (viewport.get() / ROW_HEIGHT).ceil() as usize;
+        let start = first.saturating_sub(OVERSCAN);
+        let end = (first + count + OVERSCAN).min(total.get());
+        start..end.max(start)
+    });
+    let rows = Memo::new(move |_| {
+        let Range { start, end } = range.get();
+        conn.buffer.with(|b| b.visible_rows(start, end))
+    });
+    let filter = Memo::new(move |_| conn.buffer.with(|b| FilterKey(b.filter().clone())));
+
+    // Stick to the bottom when following and lines arrive.
+    Effect::new(move |_| {
+        let _ = total.get();
+        if following.get() && !paused.get() {
+            if let Some(el) = scroller.get() {
+                request_animation_frame(move || {
+                    el.set_scroll_top(el.scroll_height());
+                });
+            }
+        }
+    });
+
+    let on_scroll = move |_| {
+        if let Some(el) = scroller.get_untracked() {
+            let top = f64::from(el.scroll_top());
+            scroll_top.set(top);
+            viewport.set(f64::from(el.client_height()));
+            let at_bottom =
+                top + f64::from(el.client_height()) >= f64::from(el.scroll_height()) - ROW_HEIGHT;
+            if following.get_untracked() != at_bottom {
+                following.set(at_bottom);
+            }
+        }
+    };
+
+    view! {
+        <div class="log" node_ref=scroller on:scroll=on_scroll role="log" aria-label="Log lines">
+            <div class="log-canvas" style:height=move || format!("{}px", total.get() as f64 * ROW_HEIGHT)>
+                <div
+                    class="log-window"
+                    style:transform=move || format!("translateY({}px)", range.get().start as f64 * ROW_HEIGHT)
+                >
+                    <For
+                        each=move || rows.get()
+                        key=|row| row.id
+                        children=move |row| {
+                            view! { <LogRow row=row filter=filter show_timestamps=show_timestamps/> }
+                        }
+                    />
+                </div>
+            </div>
+        </div>
+    }
+}
+
+/// A filter as a memo value; memos need equality, and a new filter is always "different".
+#[derive(Clone)]
+struct FilterKey(Filter);
+
+impl PartialEq for FilterKey {
+    fn eq(&self, _: &Self) -> bool {
+        false
+    }
+}
+
+#[component]
+fn LogRow(row: Arc<Row>, filter: Memo<FilterKey>, show_timestamps: Signal<bool>) -> impl IntoView {
+    let line = &row.line;
+    let stream_class = match line.stream {
+        Stream::Stdout => "row stdout",
+        Stream::Stderr => "row stderr",
+    };
+    let replica_class = format!("replica replica-{}", line.replica.number % 8);
+    let replica_label = format!("#{}", line.replica.number);
+    let replica_title = line.replica.name.clone();
+    let utc = line.ts.clone();
+    let local = local_time(line.cursor.ts_ns);
+    let truncated = line.truncated;
+    let text_row = row.clone();
+    let text = move || {
+        let f = filter.get();
+        segments(&text_row, &f.0)
+            .into_iter()
+            .map(|(text, style, marked)| {
+                let css = style.css();
+                let span = view! { <span style=(!css.is_empty()).then_some(css)>{text}</span> };
+                if marked {
+                    view! { <mark>{span}</mark> }.into_any()
+                } else {
+                    span.into_any()
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <div class=stream_class>
+            <Show when=move || show_timestamps.get()>
+                <time class="ts" title=utc.clone()>{local.clone()}</time>
+            </Show>
+            <span class=replica_class.clone() title=replica_title.clone()>{replica_label.clone()}</span>
+            <span class="text">{text}</span>
+            {truncated.then(|| view! { <span class="truncated" title="This line was longer than the server's limit and was cut">"[truncated]"</span> })}
+        </div>
+    }
+}
+
+/// Splits a row's visible text into runs of one style, marking the filter's matches.
+fn segments(row: &Row, filter: &Filter) -> Vec<(String, Style, bool)> {
+    let plain = &row.styled.plain;
+    let marks = filter.highlights(plain);
+    // Every position where the style or the marking changes.
+    let mut cuts: Vec<usize> = vec![0, plain.len()];
+    for (r, _) in &row.styled.spans {
+        cuts.extend([r.start, r.end]);
+    }
+    for r in &marks {
+        cuts.extend([r.start, r.end]);
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts.retain(|&c| plain.is_char_boundary(c));
+    cuts.windows(2)
+        .filter(|w| w[0] < w[1])
+        .map(|w| {
+            let at = w[0];
+            let style = row
+                .styled
+                .spans
+                .iter()
+                .find(|(r, _)| r.contains(&at))
+                .map(|(_, s)| *s)
+                .unwrap_or_default();
+            let marked = marks.iter().any(|r| r.contains(&at));
+            (plain[w[0]..w[1]].to_owned(), style, marked)
+        })
+        .collect()
+}
+
+/// The time of day in the browser's time zone, with milliseconds.
+pub fn local_time(ts_ns: i64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
+        (ts_ns / 1_000_000) as f64,
+    ));
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        d.get_hours(),
+        d.get_minutes(),
+        d.get_seconds(),
+        d.get_milliseconds()
+    )
+}

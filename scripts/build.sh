@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the web client (dist/) and the `lookout` binary that embeds it.
+#   scripts/build.sh          release binary (target/release/lookout)
+#   scripts/build.sh --debug  debug binary (target/debug/lookout), as the tests use
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# wasm-opt from the npm package binaryen: Debian's is too old for today's wasm.
+export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+echo "[build] web client (trunk)"
+trunk build --release --offline --skip-version-check
+if [ "${1:-}" = "--debug" ]; then
+  echo "[build] lookout (debug)"
+  cargo build -p lookout
+else
+  echo "[build] lookout (release)"
+  cargo build --release -p lookout
+fi

@@ -1,0 +1,589 @@
+//! The harness of the acceptance tests: the real Docker engine with the Compose fixture
+//! (`bash scripts/fixture.sh up lookout-test`), the real `lookout` binary, a WebSocket client,
+//! and the fixture's `probe` service, whose log the tests write exact bytes into.
+//!
+//! Nothing here skips: without an engine or without the fixture every test fails and says
+//! what to run.
+#![allow(dead_code)] // not every test file uses every part of the harness
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use app::protocol::{
+    ContainerInfo, EngineStatus, ErrorCode, LogLine, ProjectInfo, ServerMessage, PROTOCOL_VERSION,
+};
+use futures::{SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::net::TcpStream;
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::sync::{Mutex, MutexGuard};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long anything may take before the test fails rather than hangs.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The Compose project the tests run against: `LOOKOUT_TEST_PROJECT`, default `lookout-test`.
+pub fn project() -> String {
+    std::env::var("LOOKOUT_TEST_PROJECT")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "lookout-test".to_owned())
+}
+
+static MARKERS: AtomicU64 = AtomicU64::new(0);
+
+/// A token that no other line, of this run or any other, contains.
+pub fn marker(tag: &str) -> String {
+    let ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_nanos();
+    let n = MARKERS.fetch_add(1, Ordering::Relaxed);
+    format!("{tag}-{}-{ns}-{n}", std::process::id())
+}
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_nanos() as i64
+}
+
+/// Runs the `docker` CLI; its stdout, or why it failed.
+pub async fn docker(args: &[&str]) -> Result<String, String> {
+    let shown = || {
+        let mut s = args.join(" ");
+        if s.len() > 200 {
+            s.truncate(200);
+            s.push_str("...");
+        }
+        format!("`docker {s}`")
+    };
+    let run = Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .map_err(|_| format!("{} did not finish within 30 s", shown()))?
+        .map_err(|e| format!("cannot run {}: {e}", shown()))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{} failed ({}): {}",
+            shown(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Runs the `docker` CLI and fails the test if it fails.
+pub async fn docker_ok(args: &[&str]) -> String {
+    docker(args).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Full ids of a project's containers, stopped ones included, optionally of one service only.
+/// Found by the Compose labels, never by container names.
+pub async fn container_ids(project: &str, service: Option<&str>) -> Vec<String> {
+    let by_project = format!("label=com.docker.compose.project={project}");
+    let by_service = service.map(|s| format!("label=com.docker.compose.service={s}"));
+    let mut args = vec!["ps", "-aq", "--no-trunc", "--filter", &by_project];
+    if let Some(f) = &by_service {
+        args.extend(["--filter", f.as_str()]);
+    }
+    docker_ok(&args)
+        .await
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The project under test, after checking that an engine answers and that the project has
+/// containers. Fails the test, saying what to run, when either is missing.
+pub async fn require_fixture() -> String {
+    let project = project();
+    if let Err(e) = docker(&["version", "--format", "{{.Server.APIVersion}}"]).await {
+        panic!(
+            "no Docker engine answers ({e}). These tests run against a real engine: \
+             start one with `bash scripts/engine.sh start`"
+        );
+    }
+    if container_ids(&project, None).await.is_empty() {
+        panic!(
+            "the Compose project {project:?} has no containers. Bring the fixture up with \
+             `bash scripts/fixture.sh up {project}` (or set LOOKOUT_TEST_PROJECT)"
+        );
+    }
+    project
+}
+
+/// A `lookout` process, killed when dropped.
+pub struct Server {
+    pub port: u16,
+    pub project: String,
+    http: reqwest::Client,
+    _child: Child,
+    _stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl Server {
+    /// Starts `lookout --project <the project under test>` once the fixture is known to be up.
+    pub async fn start() -> Server {
+        let project = require_fixture().await;
+        Server::start_for(&project, &[]).await
+    }
+
+    /// Starts `lookout --listen 127.0.0.1:0 --project <project> <extra...>` and waits until it
+    /// listens and reaches the engine.
+    pub async fn start_for(project: &str, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookout"));
+        cmd.args(["--listen", "127.0.0.1:0", "--project", project])
+            .args(extra);
+        // Settings from the environment would change the bounds the tests expect.
+        for var in [
+            "LOOKOUT_LISTEN",
+            "LOOKOUT_PROJECT",
+            "LOOKOUT_RING_LINES",
+            "LOOKOUT_QUEUE_LINES",
+            "LOOKOUT_MAX_LINE_BYTES",
+            "LOOKOUT_MAX_MESSAGE_BYTES",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("LOOKOUT_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("start the lookout binary");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let port = tokio::time::timeout(WAIT, async {
+            while let Some(line) = stdout.next_line().await.expect("read lookout's stdout") {
+                if let Some(addr) = line.trim().strip_prefix("Lookout listening on http://") {
+                    return addr
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse::<u16>().ok())
+                        .unwrap_or_else(|| panic!("no port in {line:?}"));
+                }
+            }
+            panic!("lookout exited without saying where it listens")
+        })
+        .await
+        .expect("lookout did not say where it listens within 10 s");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(WAIT)
+            .build()
+            .expect("an HTTP client");
+        let server = Server {
+            port,
+            project: project.to_owned(),
+            http,
+            _child: child,
+            _stdout: stdout,
+        };
+        server.wait_for_engine().await;
+        server
+    }
+
+    /// The server learns whether the engine answers a moment after it starts listening.
+    async fn wait_for_engine(&self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (status, body) = self.get("/healthz", &[]).await;
+            let reachable = status == 200
+                && serde_json::from_str::<serde_json::Value>(&body)
+                    .is_ok_and(|v| v["engine"]["reachable"] == true);
+            if reachable {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("lookout does not reach the Docker engine within 10 s: /healthz says {status} {body}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `GET path?query`: the status and the body.
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, String) {
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
+        let resp = self
+            .http
+            .get(&url)
+            .query(query)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} {query:?}: {e}"));
+        let status = resp.status().as_u16();
+        let body = resp
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} {query:?}: reading the body: {e}"));
+        (status, body)
+    }
+
+    /// `GET path?query`, which must answer 200 with JSON of type `T`.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> T {
+        let (status, body) = self.get(path, query).await;
+        assert_eq!(
+            status, 200,
+            "GET {path} {query:?} answered {status}: {body}"
+        );
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("GET {path} {query:?}: unexpected JSON ({e}): {body}"))
+    }
+
+    /// `GET /api/projects`.
+    pub async fn projects(&self) -> Vec<ProjectInfo> {
+        self.get_json("/api/projects", &[]).await
+    }
+
+    /// `GET /api/tail?project=<project>&service=<service>&<query>`, which must answer 200.
+    pub async fn tail(&self, service: &str, query: &[(&str, &str)]) -> Vec<LogLine> {
+        let mut q = vec![("project", self.project.as_str()), ("service", service)];
+        q.extend_from_slice(query);
+        self.get_json("/api/tail", &q).await
+    }
+
+    /// Opens a WebSocket and reads its `hello` and `services`.
+    pub async fn ws(&self) -> Ws {
+        Ws::connect(self.port, &self.project).await
+    }
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client that reads the server's messages as the protocol's types.
+pub struct Ws {
+    socket: Socket,
+    pub project: String,
+    /// What `hello` said about the engine.
+    pub engine: EngineStatus,
+    /// What the first `services` message listed.
+    pub projects: Vec<ProjectInfo>,
+}
+
+impl Ws {
+    pub async fn connect(port: u16, project: &str) -> Ws {
+        let url = format!("ws://127.0.0.1:{port}/ws");
+        let (socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(&url))
+            .await
+            .unwrap_or_else(|_| panic!("{url}: no handshake within 10 s"))
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let mut ws = Ws {
+            socket,
+            project: project.to_owned(),
+            engine: EngineStatus {
+                reachable: false,
+                api_version: None,
+                engine_version: None,
+                error: None,
+            },
+            projects: Vec::new(),
+        };
+        match ws.recv().await {
+            ServerMessage::Hello { protocol, engine } => {
+                assert_eq!(protocol, PROTOCOL_VERSION, "hello names another protocol");
+                ws.engine = engine;
+            }
+            other => panic!("the first message must be `hello`, got {other:?}"),
+        }
+        match ws.recv().await {
+            ServerMessage::Services { projects } => ws.projects = projects,
+            other => panic!("the second message must be `services`, got {other:?}"),
+        }
+        ws
+    }
+
+    pub async fn send(&mut self, msg: Message) {
+        tokio::time::timeout(WAIT, self.socket.send(msg))
+            .await
+            .expect("sending on the WebSocket took over 10 s")
+            .expect("sending on the WebSocket");
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.send(Message::text(text)).await;
+    }
+
+    /// Sends `subscribe` to a service of the project; `tail` is sent as it is, bad or not.
+    pub async fn subscribe(&mut self, service: &str, tail: i64) {
+        let project = self.project.clone();
+        self.subscribe_to(&project, service, tail).await;
+    }
+
+    pub async fn subscribe_to(&mut self, project: &str, service: &str, tail: i64) {
+        let msg = serde_json::json!({
+            "type": "subscribe",
+            "project": project,
+            "service": service,
+            "tail": tail,
+        });
+        self.send_text(&msg.to_string()).await;
+    }
+
+    /// The next message, if one comes within `d`. A closed socket or an unreadable message
+    /// fails the test.
+    pub async fn recv_within(&mut self, d: Duration) -> Option<ServerMessage> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()?;
+            match msg {
+                None => panic!("the server closed the WebSocket"),
+                Some(Err(e)) => panic!("the WebSocket failed: {e}"),
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).unwrap_or_else(|e| {
+                        panic!(
+                            "the server sent a message that is not in the protocol ({e}): {text}"
+                        )
+                    }))
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    panic!("the server closed the WebSocket: {frame:?}")
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    panic!("the server sent a binary frame of {} bytes", b.len())
+                }
+                Some(Ok(_)) => continue, // ping, pong
+            }
+        }
+    }
+
+    /// The next message; fails the test if none comes within 10 s.
+    pub async fn recv(&mut self) -> ServerMessage {
+        self.recv_within(WAIT)
+            .await
+            .expect("no message from the server within 10 s")
+    }
+
+    /// The next message other than the status updates (`services`, `engine`) that the server
+    /// sends whenever a container changes (the fixture's `crash` restarts every 11 s).
+    pub async fn reply_within(&mut self, d: Duration) -> Option<ServerMessage> {
+        let deadline = Instant::now() + d;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.recv_within(left).await? {
+                ServerMessage::Services { .. } | ServerMessage::Engine { .. } => continue,
+                other => return Some(other),
+            }
+        }
+    }
+
+    pub async fn reply(&mut self) -> ServerMessage {
+        self.reply_within(WAIT)
+            .await
+            .expect("no reply from the server within 10 s")
+    }
+
+    /// Waits for `subscribed` to `service`, passing over lines of an earlier subscription.
+    pub async fn expect_subscribed(&mut self, service: &str) -> Vec<ContainerInfo> {
+        loop {
+            match self.reply().await {
+                ServerMessage::Subscribed {
+                    project,
+                    service: s,
+                    containers,
+                } => {
+                    assert_eq!(
+                        (project.as_str(), s.as_str()),
+                        (self.project.as_str(), service),
+                        "`subscribed` names another service"
+                    );
+                    return containers;
+                }
+                ServerMessage::Lines { .. } | ServerMessage::Dropped { .. } => continue,
+                other => panic!("expected `subscribed` to {service}, got {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for an `error`, passing over lines of the current subscription.
+    pub async fn expect_error(&mut self) -> (ErrorCode, String) {
+        loop {
+            match self.reply().await {
+                ServerMessage::Error { code, message } => return (code, message),
+                ServerMessage::Lines { .. } | ServerMessage::Dropped { .. } => continue,
+                other => panic!("expected an `error`, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next `lines` message, which must be of `service`; with the moment it was read.
+    pub async fn next_lines_before(
+        &mut self,
+        service: &str,
+        deadline: Instant,
+    ) -> (Vec<LogLine>, Instant) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.reply_within(left).await {
+            Some(ServerMessage::Lines {
+                project,
+                service: s,
+                lines,
+            }) => {
+                assert_eq!(
+                    (project.as_str(), s.as_str()),
+                    (self.project.as_str(), service),
+                    "lines of another service"
+                );
+                assert!(!lines.is_empty(), "a `lines` message without lines");
+                (lines, Instant::now())
+            }
+            Some(other) => panic!("expected lines of {service}, got {other:?}"),
+            None => panic!("no lines of {service} came in time"),
+        }
+    }
+
+    pub async fn next_lines(&mut self, service: &str) -> Vec<LogLine> {
+        self.next_lines_before(service, Instant::now() + WAIT)
+            .await
+            .0
+    }
+
+    /// Reads lines of `service` until one matches `pred` (within 10 s); returns it with the
+    /// moment its message was read.
+    pub async fn wait_line(
+        &mut self,
+        service: &str,
+        pred: impl Fn(&LogLine) -> bool,
+    ) -> (LogLine, Instant) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (lines, at) = self.next_lines_before(service, deadline).await;
+            if let Some(line) = lines.into_iter().find(|l| pred(l)) {
+                return (line, at);
+            }
+        }
+    }
+
+    /// Reads lines of `service` until those read so far satisfy `done` (within 10 s); returns
+    /// them all.
+    pub async fn wait_lines(
+        &mut self,
+        service: &str,
+        done: impl Fn(&[LogLine]) -> bool,
+    ) -> Vec<LogLine> {
+        let deadline = Instant::now() + WAIT;
+        let mut all = Vec::new();
+        while !done(&all) {
+            all.extend(self.next_lines_before(service, deadline).await.0);
+        }
+        all
+    }
+
+    /// Every line of `service` that comes within `d`.
+    pub async fn lines_during(&mut self, service: &str, d: Duration) -> Vec<LogLine> {
+        let deadline = Instant::now() + d;
+        let mut all = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.reply_within(left).await {
+                None => return all,
+                Some(ServerMessage::Lines {
+                    project,
+                    service: s,
+                    lines,
+                }) => {
+                    assert_eq!(
+                        (project.as_str(), s.as_str()),
+                        (self.project.as_str(), service),
+                        "lines of another service"
+                    );
+                    all.extend(lines);
+                }
+                Some(other) => panic!("expected lines of {service}, got {other:?}"),
+            }
+        }
+    }
+}
+
+/// Which output of the probe to write to.
+#[derive(Clone, Copy, Debug)]
+pub enum Fd {
+    Stdout = 1,
+    Stderr = 2,
+}
+
+/// Tests running in parallel share the probe's stdout and stderr. A line written in one
+/// `write` of up to 4 KiB is never torn, but a long line or a line written in pieces is, so
+/// every write goes through this lock; a test that needs the probe silent holds it longer.
+static PROBE_LOCK: Mutex<()> = Mutex::const_new(());
+
+/// The fixture's `probe` service: it writes nothing by itself; tests write into its log.
+pub struct Probe {
+    pub id: String,
+}
+
+/// The probe's log, for this test alone while held.
+pub struct ProbeGuard<'a> {
+    probe: &'a Probe,
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl Probe {
+    pub async fn find(project: &str) -> Probe {
+        let ids = container_ids(project, Some("probe")).await;
+        assert_eq!(
+            ids.len(),
+            1,
+            "the probe service of {project:?} should have exactly one container, found {ids:?}"
+        );
+        Probe {
+            id: ids.into_iter().next().expect("one id"),
+        }
+    }
+
+    pub async fn lock(&self) -> ProbeGuard<'_> {
+        ProbeGuard {
+            probe: self,
+            _lock: PROBE_LOCK.lock().await,
+        }
+    }
+
+    /// Writes `printf format args...` to the probe's stdout or stderr.
+    pub async fn printf(&self, fd: Fd, format: &str, args: &[&str]) {
+        self.lock().await.printf(fd, format, args).await;
+    }
+}
+
+impl ProbeGuard<'_> {
+    /// Runs `sh -c script sh args...` in the probe; the script writes to the probe's log
+    /// through /proc/1/fd/1 (stdout) and /proc/1/fd/2 (stderr).
+    pub async fn sh(&self, script: &str, args: &[&str]) {
+        let mut argv = vec!["exec", self.probe.id.as_str(), "sh", "-c", script, "sh"];
+        argv.extend_from_slice(args);
+        docker_ok(&argv).await;
+    }
+
+    /// Writes `printf format args...` to the probe's stdout or stderr, in one write.
+    pub async fn printf(&self, fd: Fd, format: &str, args: &[&str]) {
+        let script = format!("printf \"$@\" > /proc/1/fd/{}", fd as u8);
+        let mut argv = vec![format];
+        argv.extend_from_slice(args);
+        self.sh(&script, &argv).await;
+    }
+}
+
+/// A container made by a test (outside the fixture), removed when dropped.
+pub struct TempContainer(pub String);
+
+impl Drop for TempContainer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", &self.0])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}

@@ -1,0 +1,950 @@
+//! Acceptance tests of `lookout` against the real Docker engine and the real Compose fixture
+//! (end2end/fixture), brought up as its own project with
+//!
+//! ```sh
+//! bash scripts/fixture.sh up lookout-test
+//! cargo test -p lookout --test engine
+//! ```
+//!
+//! `LOOKOUT_TEST_PROJECT` names another project. Each test starts its own server; tests
+//! write exact lines into the fixture's `probe` service and find them by a unique marker,
+//! so they run in parallel. Without an engine or the fixture they fail and say what to run.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use app::protocol::{
+    ContainerInfo, ContainerState, EngineStatus, ErrorCode, LogLine, Replica, ServerMessage,
+    ServiceInfo, ServiceState, Stream,
+};
+use serde_json::Value;
+
+use common::{
+    container_ids, docker_ok, marker, now_ns, require_fixture, Fd, Probe, Server, TempContainer,
+    WAIT,
+};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+// ---------------------------------------------------------------------------------------------
+// Engine and discovery
+
+#[tokio::test]
+async fn healthz_reports_the_engine_reachable_with_its_api_version() {
+    let server = Server::start().await;
+    let api = docker_ok(&["version", "--format", "{{.Server.APIVersion}}"]).await;
+    let version = docker_ok(&["version", "--format", "{{.Server.Version}}"]).await;
+
+    let (status, body) = server.get("/healthz", &[]).await;
+    assert_eq!(status, 200, "/healthz: {body}");
+    let health: Value = serde_json::from_str(&body).expect("/healthz answers JSON");
+    assert_eq!(health["status"], "ok", "/healthz: {body}");
+    let engine: EngineStatus =
+        serde_json::from_value(health["engine"].clone()).expect("/healthz has an engine status");
+    assert_eq!(
+        engine,
+        EngineStatus {
+            reachable: true,
+            api_version: Some(api.trim().to_owned()),
+            engine_version: Some(version.trim().to_owned()),
+            error: None,
+        },
+        "/healthz: {body}"
+    );
+
+    // The WebSocket's `hello` tells a browser the same.
+    let ws = server.ws().await;
+    assert_eq!(ws.engine, engine, "`hello` and /healthz disagree");
+}
+
+const INSPECT: &str = "{{.Id}}|{{.State.Status}}|{{.State.ExitCode}}|\
+    {{index .Config.Labels \"com.docker.compose.service\"}}|\
+    {{index .Config.Labels \"com.docker.compose.container-number\"}}|{{.Name}}|\
+    {{index .Config.Labels \"com.docker.compose.oneoff\"}}";
+
+/// What the engine says of the project, through the `docker` CLI: each service's containers,
+/// by replica number.
+async fn engine_view(project: &str) -> BTreeMap<String, Vec<ContainerInfo>> {
+    let ids = container_ids(project, None).await;
+    let mut args = vec!["inspect", "--format", INSPECT];
+    args.extend(ids.iter().map(String::as_str));
+    let mut services: BTreeMap<String, Vec<ContainerInfo>> = BTreeMap::new();
+    for row in docker_ok(&args).await.lines().filter(|r| !r.is_empty()) {
+        let fields: Vec<&str> = row.split('|').collect();
+        let [id, status, exit, service, number, name, oneoff] = fields[..] else {
+            panic!("unexpected `docker inspect` output {row:?}");
+        };
+        if oneoff.eq_ignore_ascii_case("true") {
+            continue; // `docker-compose run` tasks are not replicas
+        }
+        let state: ContainerState = serde_json::from_value(Value::String(status.to_owned()))
+            .unwrap_or_else(|e| panic!("unknown container state {status:?}: {e}"));
+        let stopped = matches!(
+            state,
+            ContainerState::Exited | ContainerState::Restarting | ContainerState::Dead
+        );
+        services
+            .entry(service.to_owned())
+            .or_default()
+            .push(ContainerInfo {
+                id: id.to_owned(),
+                replica: Replica {
+                    number: number.parse().expect("a container number"),
+                    name: name.trim_start_matches('/').to_owned(),
+                },
+                state,
+                exit_code: stopped.then(|| exit.parse().expect("an exit code")),
+            });
+    }
+    for containers in services.values_mut() {
+        containers.sort_by_key(|c| c.replica.number);
+    }
+    services
+}
+
+#[tokio::test]
+async fn projects_lists_the_fixture_services_as_the_engine_sees_them() {
+    let server = Server::start().await;
+    let project = server.project.clone();
+
+    // `crash` restarts every 11 s: compare with the engine when it held still around the call.
+    let mut attempts = 0;
+    let services = loop {
+        attempts += 1;
+        let before = engine_view(&project).await;
+        let projects = server.projects().await;
+        let after = engine_view(&project).await;
+        if before != after {
+            assert!(
+                attempts < 5,
+                "the project kept changing: {before:?} / {after:?}"
+            );
+            continue;
+        }
+        let names: Vec<&str> = projects.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [project.as_str()],
+            "--project {project} lists other projects"
+        );
+        let expected: Vec<ServiceInfo> = before
+            .into_iter()
+            .map(|(service, containers)| ServiceInfo {
+                project: project.clone(),
+                state: ServiceState::of(&containers),
+                replicas: containers.len() as u32,
+                service,
+                containers,
+            })
+            .collect();
+        let services = projects.into_iter().next().expect("one project").services;
+        assert_eq!(
+            services, expected,
+            "/api/projects disagrees with `docker inspect`"
+        );
+        break services;
+    };
+
+    let names: Vec<&str> = services.iter().map(|s| s.service.as_str()).collect();
+    assert_eq!(
+        names,
+        ["crash", "fast", "json", "oneshot", "probe", "tty", "web"],
+        "the fixture's services, sorted by name"
+    );
+    let service = |name: &str| {
+        services
+            .iter()
+            .find(|s| s.service == name)
+            .expect("listed above")
+    };
+
+    let web = service("web");
+    assert_eq!(web.replicas, 2);
+    assert_eq!(web.state, ServiceState::Running { running: 2 });
+    let numbers: Vec<u32> = web.containers.iter().map(|c| c.replica.number).collect();
+    assert_eq!(numbers, [1, 2]);
+    assert!(
+        web.containers
+            .iter()
+            .all(|c| c.state == ContainerState::Running && c.exit_code.is_none()),
+        "both web replicas run: {:?}",
+        web.containers
+    );
+
+    let oneshot = service("oneshot");
+    assert_eq!(oneshot.state, ServiceState::Exited { exit_code: Some(7) });
+    assert_eq!(oneshot.replicas, 1);
+    assert_eq!(oneshot.containers[0].state, ContainerState::Exited);
+    assert_eq!(oneshot.containers[0].exit_code, Some(7));
+
+    for name in ["fast", "json", "probe", "tty"] {
+        assert_eq!(
+            service(name).state,
+            ServiceState::Running { running: 1 },
+            "{name}"
+        );
+    }
+
+    // The WebSocket's `services` lists the same services (once the server has listed them).
+    let mut ws = server.ws().await;
+    let deadline = Instant::now() + WAIT;
+    let mut listed = ws.projects.clone();
+    while !listed.iter().any(|p| p.name == project) {
+        match ws
+            .recv_within(deadline.saturating_duration_since(Instant::now()))
+            .await
+        {
+            Some(ServerMessage::Services { projects }) => listed = projects,
+            Some(_) => {}
+            None => panic!("no `services` message lists {project} within 10 s: {listed:?}"),
+        }
+    }
+    let ws_names: Vec<&str> = listed
+        .iter()
+        .filter(|p| p.name == project)
+        .flat_map(|p| &p.services)
+        .map(|s| s.service.as_str())
+        .collect();
+    assert_eq!(ws_names, names, "`services` and /api/projects disagree");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tails
+
+#[tokio::test]
+async fn a_tail_of_n_gives_exactly_n_lines() {
+    let server = Server::start().await;
+    let probe = Probe::find(&server.project).await;
+
+    // web writes two lines a second per replica; a fixture brought up a moment ago may not
+    // have five yet.
+    let deadline = Instant::now() + WAIT;
+    while server.tail("web", &[("tail", "10000")]).await.len() < 6 {
+        assert!(
+            Instant::now() < deadline,
+            "web wrote fewer than 6 lines in 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let five = server.tail("web", &[("tail", "5")]).await;
+    assert_eq!(five.len(), 5, "/api/tail?tail=5 on web: {five:?}");
+    assert_eq!(server.tail("web", &[("tail", "0")]).await, []);
+
+    let mut ws = server.ws().await;
+    ws.subscribe("web", 5).await;
+    ws.expect_subscribed("web").await;
+    // The backlog comes right after `subscribed`, before any live line and in its own message.
+    let backlog = ws.next_lines("web").await;
+    assert_eq!(backlog.len(), 5, "the backlog of a tail of 5: {backlog:?}");
+    assert!(
+        backlog.windows(2).all(|w| w[0].cursor < w[1].cursor),
+        "the backlog is in order: {backlog:?}"
+    );
+
+    // The probe writes nothing by itself: while nobody else writes to it, the tails over
+    // HTTP and over the WebSocket are the same five lines, the last five written.
+    let m = marker("tail");
+    let probe = probe.lock().await;
+    probe
+        .printf(
+            Fd::Stdout,
+            "tail %s 1\ntail %s 2\ntail %s 3\ntail %s 4\ntail %s 5\ntail %s 6\n",
+            &[&m, &m, &m, &m, &m, &m],
+        )
+        .await;
+    let deadline = Instant::now() + WAIT;
+    let api = loop {
+        let api = server.tail("probe", &[("tail", "5")]).await;
+        if api.last().is_some_and(|l| l.text == format!("tail {m} 6")) {
+            break api;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the probe's lines do not show: {api:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let texts: Vec<&str> = api.iter().map(|l| l.text.as_str()).collect();
+    let expected: Vec<String> = (2..=6).map(|i| format!("tail {m} {i}")).collect();
+    assert_eq!(texts, expected, "/api/tail?tail=5 on probe");
+
+    ws.subscribe("probe", 5).await;
+    ws.expect_subscribed("probe").await;
+    let backlog = ws.next_lines("probe").await;
+    assert_eq!(
+        backlog, api,
+        "the WebSocket's tail of 5 and /api/tail?tail=5 differ"
+    );
+
+    // A tail of 0: nothing until something is written, then just that.
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    if let Some(msg) = ws.reply_within(SECOND).await {
+        panic!("a tail of 0 sent {msg:?}");
+    }
+    probe.printf(Fd::Stdout, "after %s\n", &[&m]).await;
+    let lines = ws.next_lines("probe").await;
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, [format!("after {m}")], "a tail of 0 then one line");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Following
+
+#[tokio::test]
+async fn a_new_line_is_delivered_within_a_second() {
+    let server = Server::start().await;
+    let probe = Probe::find(&server.project).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+
+    let m = marker("follow");
+    let expected = format!("follow {m}");
+    let started = Instant::now();
+    probe.printf(Fd::Stdout, "follow %s\n", &[&m]).await;
+    let written = Instant::now();
+    let (line, arrived) = ws.wait_line("probe", |l| l.text == expected).await;
+    let arrived_ns = now_ns();
+
+    // The write is over when `docker exec` returns; the engine stamps the line when it reads it.
+    let after_write = arrived.saturating_duration_since(written);
+    let after_engine = Duration::from_nanos(arrived_ns.saturating_sub(line.cursor.ts_ns) as u64);
+    assert!(
+        after_write < SECOND && after_engine < SECOND,
+        "the line came {after_write:?} after it was written ({after_engine:?} after the \
+         engine's timestamp; `docker exec` took {:?}); the limit is 1 s",
+        written - started
+    );
+    assert_eq!(line.stream, Stream::Stdout);
+    assert_eq!(line.replica.number, 1);
+}
+
+#[tokio::test]
+async fn stderr_is_kept_apart_from_stdout() {
+    let server = Server::start().await;
+    let probe = Probe::find(&server.project).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+
+    let m = marker("streams");
+    let (out, err) = (format!("out {m}"), format!("err {m}"));
+    probe
+        .lock()
+        .await
+        .sh(
+            "printf 'out %s\\n' \"$1\" > /proc/1/fd/1; printf 'err %s\\n' \"$1\" > /proc/1/fd/2",
+            &[&m],
+        )
+        .await;
+    let lines = ws
+        .wait_lines("probe", |all| {
+            all.iter().any(|l| l.text == out) && all.iter().any(|l| l.text == err)
+        })
+        .await;
+    for line in lines.iter().filter(|l| l.text.ends_with(&m)) {
+        let expected = if line.text == out {
+            Stream::Stdout
+        } else {
+            Stream::Stderr
+        };
+        assert_eq!(line.stream, expected, "{line:?}");
+    }
+    assert_eq!(lines.iter().filter(|l| l.text.ends_with(&m)).count(), 2);
+
+    let texts = |lines: &[LogLine]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.text.ends_with(&m))
+            .map(|l| l.text.clone())
+            .collect()
+    };
+    let only_err = server
+        .tail("probe", &[("tail", "10000"), ("streams", "stderr")])
+        .await;
+    assert!(
+        only_err.iter().all(|l| l.stream == Stream::Stderr),
+        "{only_err:?}"
+    );
+    assert_eq!(texts(&only_err), [err.clone()], "streams=stderr");
+    let only_out = server
+        .tail("probe", &[("tail", "10000"), ("streams", "stdout")])
+        .await;
+    assert!(
+        only_out.iter().all(|l| l.stream == Stream::Stdout),
+        "{only_out:?}"
+    );
+    assert_eq!(texts(&only_out), [out.clone()], "streams=stdout");
+    // Both, in the engine's time order, which need not be the order of the writes: the engine
+    // stamps each output as it reads it.
+    let both = server
+        .tail("probe", &[("tail", "10000"), ("streams", "both")])
+        .await;
+    let mut both = texts(&both);
+    both.sort();
+    assert_eq!(both, [err, out], "streams=both");
+
+    // web names the output in each line it writes.
+    let web = server.tail("web", &[("tail", "50")]).await;
+    assert!(!web.is_empty());
+    for line in &web {
+        let (_, stream, _) = web_line(line);
+        let expected = if stream == "stdout" {
+            Stream::Stdout
+        } else {
+            Stream::Stderr
+        };
+        assert_eq!(line.stream, expected, "{line:?}");
+    }
+    let web_err = server
+        .tail("web", &[("tail", "50"), ("streams", "stderr")])
+        .await;
+    assert_eq!(web_err.len(), 50);
+    assert!(
+        web_err
+            .iter()
+            .all(|l| web_line(l).1 == "stderr" && l.stream == Stream::Stderr),
+        "streams=stderr on web: {web_err:?}"
+    );
+}
+
+/// A line of web: `web <hostname> <stdout|stderr> line <n>`.
+fn web_line(line: &LogLine) -> (&str, &str, u64) {
+    match line.text.split(' ').collect::<Vec<_>>()[..] {
+        ["web", host, stream @ ("stdout" | "stderr"), "line", n] => {
+            (host, stream, n.parse().expect("a line number"))
+        }
+        _ => panic!("not a line of web: {line:?}"),
+    }
+}
+
+/// Checks that lines of web are in order within each replica and output, none missing, and
+/// attributed to the replica that wrote them (web writes its hostname, the short container id).
+fn check_web_lines(lines: &[LogLine], containers: &[ContainerInfo]) {
+    let mut last: HashMap<(String, String), u64> = HashMap::new();
+    let mut positions: HashMap<String, (i64, u32)> = HashMap::new();
+    for line in lines {
+        let (host, stream, n) = web_line(line);
+        assert_eq!(host, line.cursor.container, "{line:?}");
+        let container = containers
+            .iter()
+            .find(|c| c.id.starts_with(&line.cursor.container))
+            .unwrap_or_else(|| panic!("a line of no container of web: {line:?}"));
+        assert_eq!(line.replica, container.replica, "{line:?}");
+        if let Some(prev) = last.insert((host.to_owned(), stream.to_owned()), n) {
+            assert_eq!(
+                n,
+                prev + 1,
+                "replica {} {stream}: line {n} follows line {prev}",
+                line.replica.number
+            );
+        }
+        if let Some(prev) = positions.insert(host.to_owned(), line.cursor.position()) {
+            assert!(
+                line.cursor.position() > prev,
+                "replica {}: {line:?} is not after {prev:?}",
+                line.replica.number
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_two_replicas_of_web_are_merged_in_order() {
+    let server = Server::start().await;
+    let project = server.project.clone();
+    let containers = server
+        .projects()
+        .await
+        .into_iter()
+        .filter(|p| p.name == project)
+        .flat_map(|p| p.services)
+        .find(|s| s.service == "web")
+        .expect("web is listed")
+        .containers;
+
+    let lines = server.tail("web", &[("tail", "50")]).await;
+    assert_eq!(lines.len(), 50);
+    let replicas: BTreeSet<u32> = lines.iter().map(|l| l.replica.number).collect();
+    assert_eq!(
+        replicas,
+        BTreeSet::from([1, 2]),
+        "both replicas in the tail"
+    );
+    for pair in lines.windows(2) {
+        assert!(
+            pair[0].ts <= pair[1].ts && pair[0].cursor.ts_ns <= pair[1].cursor.ts_ns,
+            "not in time order: {:?} then {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    check_web_lines(&lines, &containers);
+
+    // Live: the tail, then new lines of both replicas, none missing at the seam.
+    let mut ws = server.ws().await;
+    ws.subscribe("web", 10).await;
+    let containers = ws.expect_subscribed("web").await;
+    assert_eq!(containers.len(), 2);
+    // The tail comes right after `subscribed`, in a message of its own.
+    let mut lines = ws.next_lines("web").await;
+    assert_eq!(lines.len(), 10, "a tail of 10: {lines:#?}");
+    let live = ws
+        .wait_lines("web", |live| {
+            [1, 2]
+                .iter()
+                .all(|n| live.iter().filter(|l| l.replica.number == *n).count() >= 4)
+        })
+        .await;
+    lines.extend(live);
+    check_web_lines(&lines, &containers);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: a clear error, and nothing changes
+
+#[tokio::test]
+async fn an_unknown_service_is_a_clear_error() {
+    let server = Server::start().await;
+    let probe = Probe::find(&server.project).await;
+    let mut ws = server.ws().await;
+    let name = marker("no-such-service");
+
+    ws.subscribe(&name, 10).await;
+    let (code, message) = ws.expect_error().await;
+    assert_eq!(code, ErrorCode::UnknownService, "{message}");
+    assert!(
+        message.contains(&name),
+        "the error names the service: {message}"
+    );
+
+    // A project outside --project is unknown too, whatever it holds.
+    let other = marker("other-project");
+    ws.subscribe_to(&other, "web", 10).await;
+    let (code, message) = ws.expect_error().await;
+    assert_eq!(code, ErrorCode::UnknownService, "{message}");
+    assert!(
+        message.contains(&other),
+        "the error names the project: {message}"
+    );
+
+    // The socket stays open and a valid subscription works.
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    let m = marker("known");
+    probe.printf(Fd::Stdout, "known %s\n", &[&m]).await;
+    ws.wait_line("probe", |l| l.text == format!("known {m}"))
+        .await;
+
+    // A failed subscribe leaves the current subscription as it was.
+    ws.subscribe(&name, 10).await;
+    let (code, _) = ws.expect_error().await;
+    assert_eq!(code, ErrorCode::UnknownService);
+    let m = marker("still");
+    probe.printf(Fd::Stdout, "still %s\n", &[&m]).await;
+    ws.wait_line("probe", |l| l.text == format!("still {m}"))
+        .await;
+
+    let (status, body) = server
+        .get(
+            "/api/tail",
+            &[
+                ("project", &server.project),
+                ("service", &name),
+                ("tail", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.starts_with("ServerError|"), "{body}");
+    assert!(body.contains(&name), "the error names the service: {body}");
+}
+
+#[tokio::test]
+async fn a_tail_out_of_bounds_is_a_clear_error() {
+    let server = Server::start().await;
+    let probe = Probe::find(&server.project).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+
+    for tail in [-1, 1_000_000_000, 10_001] {
+        ws.subscribe("web", tail).await;
+        let (code, message) = ws.expect_error().await;
+        assert_eq!(code, ErrorCode::BadRequest, "tail {tail}: {message}");
+        assert!(
+            message.contains("tail must be between 0 and 10000")
+                && message.contains(&tail.to_string()),
+            "tail {tail}: {message}"
+        );
+    }
+    // Still following the probe, not web.
+    let m = marker("bounds");
+    probe.printf(Fd::Stdout, "bounds %s\n", &[&m]).await;
+    ws.wait_line("probe", |l| l.text == format!("bounds {m}"))
+        .await;
+
+    for tail in ["-1", "1000000000", "10001"] {
+        let (status, body) = server
+            .get(
+                "/api/tail",
+                &[
+                    ("project", &server.project),
+                    ("service", "web"),
+                    ("tail", tail),
+                ],
+            )
+            .await;
+        assert_eq!(status, 400, "tail={tail}: {body}");
+        assert!(
+            body.contains("tail must be between 0 and 10000"),
+            "tail={tail}: {body}"
+        );
+    }
+    let most = server.tail("web", &[("tail", "10000")]).await;
+    assert!(!most.is_empty() && most.len() <= 10_000);
+}
+
+#[tokio::test]
+async fn a_malformed_message_is_a_clear_error() {
+    let server = Server::start().await;
+    let probe = Probe::find(&server.project).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+
+    ws.send_text("{not json").await;
+    let (code, message) = ws.expect_error().await;
+    assert_eq!(code, ErrorCode::BadMessage, "{message}");
+
+    ws.send(tokio_tungstenite::tungstenite::Message::binary(vec![
+        0xff, 0, 1, 2,
+    ]))
+    .await;
+    let (code, message) = ws.expect_error().await;
+    assert_eq!(code, ErrorCode::BadMessage, "{message}");
+
+    // The socket still follows the probe.
+    let m = marker("malformed");
+    probe.printf(Fd::Stdout, "malformed %s\n", &[&m]).await;
+    ws.wait_line("probe", |l| l.text == format!("malformed {m}"))
+        .await;
+
+    // And takes a new subscription.
+    ws.subscribe("web", 1).await;
+    ws.expect_subscribed("web").await;
+}
+
+// protocol.rs says `bad_message` is for "not valid JSON or not a known message" and
+// `bad_request` for "a field had a value outside what is allowed", but server/src/ws.rs (the
+// `e.is_data()` test in `run`) answers every serde data error with `bad_request`, so
+// `{"type":"nope"}` and `42` are called bad requests.
+#[tokio::test]
+#[ignore = "server bug: an unknown message type is answered `bad_request`, not `bad_message` (ws.rs)"]
+async fn an_unknown_message_type_is_a_bad_message() {
+    let server = Server::start().await;
+    let mut ws = server.ws().await;
+    for text in [r#"{"type":"nope"}"#, "42", "[]"] {
+        ws.send_text(text).await;
+        let (code, message) = ws.expect_error().await;
+        assert_eq!(code, ErrorCode::BadMessage, "{text}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_utf8_become_replacement_characters() {
+    let server = Server::start().await;
+    let probe = Probe::find(&server.project).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+
+    let m = marker("utf8");
+    probe
+        .printf(Fd::Stdout, "bad \\377\\376 bytes %s\n", &[&m])
+        .await;
+    let expected = format!("bad \u{FFFD}\u{FFFD} bytes {m}");
+    let (line, _) = ws.wait_line("probe", |l| l.text.ends_with(&m)).await;
+    assert_eq!(line.text, expected);
+
+    let tail = server.tail("probe", &[("tail", "10000")]).await;
+    let found: Vec<&str> = tail
+        .iter()
+        .filter(|l| l.text.ends_with(&m))
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(found, [expected.as_str()], "/api/tail");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscriptions
+
+/// Whether a line looks like one `service` of the fixture writes.
+fn written_by(service: &str, line: &LogLine) -> bool {
+    match service {
+        "fast" => line.text.starts_with("fast line "),
+        "json" => line.text.starts_with("{\"level\":"),
+        "web" => line.text.starts_with("web "),
+        _ => unreachable!("{service}"),
+    }
+}
+
+#[tokio::test]
+async fn a_new_subscription_replaces_the_old_one_at_once() {
+    let server = Server::start().await;
+    let mut ws = server.ws().await;
+
+    // Quick changes: every `lines` message belongs to the last `subscribed` before it.
+    let plan = ["fast", "json", "web", "json"];
+    for service in plan {
+        ws.subscribe(service, 5).await;
+    }
+    let mut current: Option<String> = None;
+    let mut done = 0;
+    let mut json_lines = 0;
+    let mut end = Instant::now() + WAIT;
+    while let Some(msg) = ws
+        .reply_within(end.saturating_duration_since(Instant::now()))
+        .await
+    {
+        match msg {
+            ServerMessage::Subscribed { service, .. } => {
+                assert_eq!(service, plan[done], "`subscribed` in the order asked");
+                done += 1;
+                current = Some(service);
+                if done == plan.len() {
+                    end = Instant::now() + 2 * SECOND;
+                }
+            }
+            ServerMessage::Lines { service, lines, .. } => {
+                assert_eq!(
+                    Some(&service),
+                    current.as_ref(),
+                    "lines of {service} after `subscribed` to {current:?}"
+                );
+                for line in &lines {
+                    assert!(written_by(&service, line), "{service}: {line:?}");
+                }
+                if done == plan.len() {
+                    json_lines += lines.len();
+                }
+            }
+            ServerMessage::Dropped { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(done, plan.len(), "every subscribe answered within 10 s");
+    assert!(json_lines >= 5, "json's tail of 5 came");
+
+    // Changing while web's live lines flow.
+    ws.subscribe("web", 0).await;
+    ws.expect_subscribed("web").await;
+    ws.wait_line("web", |_| true).await;
+    ws.subscribe("json", 0).await;
+    ws.expect_subscribed("json").await;
+    let lines = ws.lines_during("json", Duration::from_millis(2500)).await;
+    assert!(!lines.is_empty(), "json writes a line a second");
+    for line in &lines {
+        assert!(written_by("json", line), "{line:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Line endings and long lines
+
+#[tokio::test]
+async fn tty_lines_arrive_without_carriage_returns() {
+    let server = Server::start().await;
+    let mut ws = server.ws().await;
+    ws.subscribe("tty", 3).await;
+    ws.expect_subscribed("tty").await;
+    let mut lines = ws.wait_lines("tty", |all| all.len() >= 4).await;
+    lines.extend(server.tail("tty", &[("tail", "3")]).await);
+
+    let prefix = "\u{1b}[32mtty\u{1b}[0m line ";
+    for line in &lines {
+        assert_eq!(line.stream, Stream::Stdout, "{line:?}");
+        let n: u64 = line
+            .text
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("not a line of tty: {line:?}"));
+        assert_eq!(
+            line.text,
+            format!("{prefix}{n} \u{1b}[1;31mred\u{1b}[0m"),
+            "the line as written, ANSI codes kept and no \\r"
+        );
+    }
+}
+
+/// Starts, in a Compose project of its own, a container of the fixture's image (never pulled)
+/// that runs `script` with `$1` set to `arg`; it is removed when the result is dropped.
+async fn temp_service(project: &str, service: &str, script: &str, arg: &str) -> TempContainer {
+    let id = docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--label",
+        &format!("com.docker.compose.project={project}"),
+        "--label",
+        &format!("com.docker.compose.service={service}"),
+        "--label",
+        "com.docker.compose.container-number=1",
+        "lookout-fixture:latest",
+        "/bin/sh",
+        "-c",
+        script,
+        "sh",
+        arg,
+    ])
+    .await;
+    TempContainer(id.trim().to_owned())
+}
+
+#[tokio::test]
+async fn a_line_without_newline_is_delivered_whole() {
+    let project = require_fixture().await;
+    let server = Server::start_for(&project, &[]).await;
+    let probe = Probe::find(&project).await;
+
+    // While a container runs, the engine holds a line until its newline comes.
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    let m = marker("partial");
+    probe
+        .lock()
+        .await
+        .sh(
+            "printf 'partial %s' \"$1\" > /proc/1/fd/1; sleep 0.3; printf ' end\\n' > /proc/1/fd/1",
+            &[&m],
+        )
+        .await;
+    let (line, _) = ws.wait_line("probe", |l| l.text.contains(&m)).await;
+    assert_eq!(line.text, format!("partial {m} end"));
+
+    // The last line of a container that exited without writing a newline.
+    let temp_project = marker(&format!("{project}-lastline"));
+    let container = temp_service(
+        &temp_project,
+        "lastline",
+        "printf 'first %s\\n' \"$1\"; printf 'no newline %s' \"$1\"",
+        &m,
+    )
+    .await;
+    docker_ok(&["wait", &container.0]).await;
+    let lastline = Server::start_for(&temp_project, &[]).await;
+    let expected = [format!("first {m}"), format!("no newline {m}")];
+
+    let tail = lastline.tail("lastline", &[("tail", "100")]).await;
+    let texts: Vec<&str> = tail.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, expected, "/api/tail of the exited container");
+
+    let mut ws = lastline.ws().await;
+    ws.subscribe("lastline", 100).await;
+    ws.expect_subscribed("lastline").await;
+    let mut lines = ws.next_lines("lastline").await;
+    lines.extend(ws.lines_during("lastline", SECOND).await);
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(
+        texts, expected,
+        "the WebSocket's tail: each line once, the last one whole"
+    );
+}
+
+// Dockerd 20.10 (json-file) often ends a follow stream without the last entry when that entry
+// is a line without newline written as the container exits (`curl --unix-socket ...
+// /containers/ID/logs?follow=true` shows it: about one run in three misses it). The server's
+// follower (server/src/hub.rs, `follow`, the `Ok(())` arm after the follow stream ends) goes
+// straight to waiting for a restart, so a viewer following the service never sees that line
+// until the container restarts or the feed is rebuilt. Reading the log once more without
+// follow, from the last line delivered, when the stream ends would close the gap.
+#[tokio::test]
+#[ignore = "server bug: the last line of a container that exits without a newline is lost \
+            from the live view about one time in three (hub.rs `follow`)"]
+async fn a_line_without_newline_is_delivered_live_when_the_container_exits() {
+    let project = require_fixture().await;
+    for _ in 0..5 {
+        let m = marker("exits");
+        let temp_project = marker(&format!("{project}-exits"));
+        let _container = temp_service(
+            &temp_project,
+            "exits",
+            "sleep 1; printf 'first %s\\n' \"$1\"; printf 'no newline %s' \"$1\"",
+            &m,
+        )
+        .await;
+        let server = Server::start_for(&temp_project, &[]).await;
+        let mut ws = server.ws().await;
+        ws.subscribe("exits", 100).await;
+        ws.expect_subscribed("exits").await;
+        let expected = [format!("first {m}"), format!("no newline {m}")];
+        let mut lines = ws
+            .wait_lines("exits", |all| all.iter().any(|l| l.text == expected[1]))
+            .await;
+        lines.extend(ws.lines_during("exits", SECOND).await);
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, expected, "each line once, the last one whole");
+    }
+}
+
+#[tokio::test]
+async fn a_20_kib_line_arrives_whole() {
+    let project = require_fixture().await;
+    let server = Server::start_for(&project, &[]).await;
+    let small = Server::start_for(&project, &["--max-line-bytes", "10000"]).await;
+    let probe = Probe::find(&project).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    let mut ws_small = small.ws().await;
+    ws_small.subscribe("probe", 0).await;
+    ws_small.expect_subscribed("probe").await;
+
+    // The engine stores a line over 16 KiB in pieces; the server joins them.
+    let m = marker("long");
+    probe
+        .lock()
+        .await
+        .sh(
+            "{ printf '%s ' \"$1\"; head -c 20480 /dev/zero | tr '\\0' x; printf '\\n'; } > /proc/1/fd/1",
+            &[&m],
+        )
+        .await;
+    let expected = format!("{m} {}", "x".repeat(20480));
+    let (line, _) = ws.wait_line("probe", |l| l.text.starts_with(&m)).await;
+    assert_text(&line, &expected);
+    assert!(!line.truncated);
+
+    let tail = server.tail("probe", &[("tail", "50")]).await;
+    let found: Vec<&LogLine> = tail.iter().filter(|l| l.text.starts_with(&m)).collect();
+    assert_eq!(found.len(), 1, "/api/tail has the line once");
+    assert_text(found[0], &expected);
+    assert!(!found[0].truncated);
+
+    // Over --max-line-bytes the line is cut there and marked.
+    let (line, _) = ws_small
+        .wait_line("probe", |l| l.text.starts_with(&m))
+        .await;
+    assert_text(&line, &expected[..10_000]);
+    assert!(line.truncated, "a cut line is marked truncated");
+}
+
+/// Compares a long line without printing all of it.
+fn assert_text(line: &LogLine, expected: &str) {
+    let text = &line.text;
+    assert!(
+        text == expected,
+        "a line of {} bytes, expected {}: {:?}...{:?}",
+        text.len(),
+        expected.len(),
+        text.chars().take(80).collect::<String>(),
+        text.chars().rev().take(40).collect::<String>(),
+    );
+}
