@@ -370,7 +370,7 @@ async fn stderr_is_kept_apart_from_stdout() {
         only_err.iter().all(|l| l.stream == Stream::Stderr),
         "{only_err:?}"
     );
-    assert_eq!(texts(&only_err), [err.clone()], "streams=stderr");
+    assert_eq!(texts(&only_err), [err.as_str()], "streams=stderr");
     let only_out = server
         .tail("probe", &[("tail", "10000"), ("streams", "stdout")])
         .await;
@@ -378,7 +378,7 @@ async fn stderr_is_kept_apart_from_stdout() {
         only_out.iter().all(|l| l.stream == Stream::Stdout),
         "{only_out:?}"
     );
-    assert_eq!(texts(&only_out), [out.clone()], "streams=stdout");
+    assert_eq!(texts(&only_out), [out.as_str()], "streams=stdout");
     // Both, in the engine's time order, which need not be the order of the writes: the engine
     // stamps each output as it reads it.
     let both = server

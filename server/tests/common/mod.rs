@@ -418,35 +418,37 @@ impl Ws {
         }
     }
 
-    /// The next `lines` message, which must be of `service`; with the moment it was read.
-    pub async fn next_lines_before(
+    /// The next `lines` message, which must be of `service`, with the moment it was read;
+    /// None if no message came before `deadline`.
+    pub async fn try_next_lines(
         &mut self,
         service: &str,
         deadline: Instant,
-    ) -> (Vec<LogLine>, Instant) {
+    ) -> Option<(Vec<LogLine>, Instant)> {
         let left = deadline.saturating_duration_since(Instant::now());
-        match self.reply_within(left).await {
-            Some(ServerMessage::Lines {
+        match self.reply_within(left).await? {
+            ServerMessage::Lines {
                 project,
                 service: s,
                 lines,
-            }) => {
+            } => {
                 assert_eq!(
                     (project.as_str(), s.as_str()),
                     (self.project.as_str(), service),
                     "lines of another service"
                 );
                 assert!(!lines.is_empty(), "a `lines` message without lines");
-                (lines, Instant::now())
+                Some((lines, Instant::now()))
             }
-            Some(other) => panic!("expected lines of {service}, got {other:?}"),
-            None => panic!("no lines of {service} came in time"),
+            other => panic!("expected lines of {service}, got {other:?}"),
         }
     }
 
+    /// The next `lines` message, which must be of `service` and come within 10 s.
     pub async fn next_lines(&mut self, service: &str) -> Vec<LogLine> {
-        self.next_lines_before(service, Instant::now() + WAIT)
+        self.try_next_lines(service, Instant::now() + WAIT)
             .await
+            .unwrap_or_else(|| panic!("no lines of {service} within 10 s"))
             .0
     }
 
@@ -458,11 +460,18 @@ impl Ws {
         pred: impl Fn(&LogLine) -> bool,
     ) -> (LogLine, Instant) {
         let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
         loop {
-            let (lines, at) = self.next_lines_before(service, deadline).await;
-            if let Some(line) = lines.into_iter().find(|l| pred(l)) {
-                return (line, at);
+            let Some((lines, at)) = self.try_next_lines(service, deadline).await else {
+                panic!(
+                    "the line awaited from {service} did not come within 10 s; came: {:#?}",
+                    texts(&seen)
+                );
+            };
+            if let Some(line) = lines.iter().find(|l| pred(l)) {
+                return (line.clone(), at);
             }
+            seen.extend(lines);
         }
     }
 
@@ -476,7 +485,13 @@ impl Ws {
         let deadline = Instant::now() + WAIT;
         let mut all = Vec::new();
         while !done(&all) {
-            all.extend(self.next_lines_before(service, deadline).await.0);
+            let Some((lines, _)) = self.try_next_lines(service, deadline).await else {
+                panic!(
+                    "the lines awaited from {service} did not come within 10 s; came: {:#?}",
+                    texts(&all)
+                );
+            };
+            all.extend(lines);
         }
         all
     }
@@ -505,6 +520,14 @@ impl Ws {
             }
         }
     }
+}
+
+/// The texts of lines, shortened, for messages.
+fn texts(lines: &[LogLine]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| l.text.chars().take(120).collect())
+        .collect()
 }
 
 /// Which output of the probe to write to.
