@@ -169,9 +169,13 @@ pub fn parse(text: &str) -> Styled {
 }
 
 fn apply_sgr(mut style: Style, params: &str) -> Style {
-    let mut nums = params
-        .split(';')
-        .map(|p| if p.is_empty() { Some(0) } else { p.parse::<u16>().ok() });
+    let mut nums = params.split(';').map(|p| {
+        if p.is_empty() {
+            Some(0)
+        } else {
+            p.parse::<u16>().ok()
+        }
+    });
     while let Some(n) = nums.next() {
         let Some(n) = n else { continue };
         match n {

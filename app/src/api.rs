@@ -26,7 +26,6 @@ pub mod backend {
 
     use futures::future::BoxFuture;
 
-    use super::Streams;
     use crate::protocol::{LogLine, ProjectInfo};
 
     /// A failed request: an HTTP status and a message for the user.
@@ -43,9 +42,9 @@ pub mod backend {
             &self,
             project: String,
             service: String,
-            tail: i64,
+            tail: Option<String>,
             since: Option<String>,
-            streams: Streams,
+            streams: Option<String>,
         ) -> BoxFuture<'_, Result<Vec<LogLine>, ApiError>>;
         /// Sets the HTTP status of the response being built.
         fn set_status(&self, status: u16);
@@ -70,19 +69,20 @@ pub async fn list_projects() -> Result<Vec<ProjectInfo>, ServerFnError> {
 }
 
 /// A one-off tail of a service, from the engine, replicas merged in time order.
-/// `GET /api/tail?project=P&service=S&tail=N[&since=RFC3339|SECONDS][&streams=stdout|stderr|both]`.
+/// `GET /api/tail?project=P&service=S[&tail=N][&since=RFC3339|SECONDS][&streams=stdout|stderr|both]`.
+/// Numbers and choices arrive as text so that a bad one gets a clear 400, not a decoding error.
 #[server(endpoint = "tail", input = GetUrl)]
 pub async fn tail(
     project: String,
     service: String,
-    tail: i64,
+    tail: Option<String>,
     since: Option<String>,
-    streams: Option<Streams>,
+    streams: Option<String>,
 ) -> Result<Vec<LogLine>, ServerFnError> {
     let backend = expect_context::<backend::Backend>();
     backend
         .0
-        .tail(project, service, tail, since, streams.unwrap_or_default())
+        .tail(project, service, tail, since, streams)
         .await
         .map_err(|e| fail(&backend, e))
 }

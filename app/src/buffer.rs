@@ -85,11 +85,8 @@ impl LineBuffer {
     }
 
     fn passes(&self, row: &Row) -> bool {
-        self.filter.matches(
-            &row.styled.plain,
-            row.line.stream,
-            row.line.replica.number,
-        )
+        self.filter
+            .matches(&row.styled.plain, row.line.stream, row.line.replica.number)
     }
 
     /// Applies a new filter to every line held.
@@ -205,7 +202,11 @@ mod tests {
         b.push((1..=5).map(|i| line("a", i, &i.to_string())));
         assert_eq!(b.len(), 3);
         assert_eq!(b.evicted(), 2);
-        let texts: Vec<_> = b.all_visible().iter().map(|r| r.line.text.clone()).collect();
+        let texts: Vec<_> = b
+            .all_visible()
+            .iter()
+            .map(|r| r.line.text.clone())
+            .collect();
         assert_eq!(texts, ["3", "4", "5"]);
     }
 

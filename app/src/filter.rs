@@ -137,7 +137,12 @@ fn first_line(s: &str) -> String {
     s.lines()
         .rev()
         .find(|l| l.trim_start().starts_with("error:"))
-        .map(|l| l.trim_start().trim_start_matches("error:").trim().to_owned())
+        .map(|l| {
+            l.trim_start()
+                .trim_start_matches("error:")
+                .trim()
+                .to_owned()
+        })
         .unwrap_or_else(|| s.lines().next().unwrap_or_default().to_owned())
 }
 
@@ -188,7 +193,10 @@ mod tests {
         assert_eq!(f.highlights("stdout line 42"), vec![7..14]);
         s.text = "(unclosed".into();
         let err = Filter::compile(&s).unwrap_err();
-        assert!(matches!(err, FilterError::InvalidRegex(ref m) if m.contains("unclosed")), "{err}");
+        assert!(
+            matches!(err, FilterError::InvalidRegex(ref m) if m.contains("unclosed")),
+            "{err}"
+        );
     }
 
     #[test]

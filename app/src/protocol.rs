@@ -99,7 +99,10 @@ impl FromStr for Cursor {
         let mut parts = s.splitn(3, '-');
         let ts_ns = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
         let seq = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-        let container = parts.next().filter(|c| is_container_id(c)).ok_or_else(bad)?;
+        let container = parts
+            .next()
+            .filter(|c| is_container_id(c))
+            .ok_or_else(bad)?;
         Ok(Cursor {
             ts_ns,
             seq,
@@ -332,10 +335,7 @@ pub enum ErrorCode {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// First message on every socket.
-    Hello {
-        protocol: u32,
-        engine: EngineStatus,
-    },
+    Hello { protocol: u32, engine: EngineStatus },
     /// The engine became reachable or unreachable.
     Engine { engine: EngineStatus },
     /// All projects and their services, sent on connect and whenever a container changes.
@@ -401,7 +401,9 @@ mod tests {
             r#"{"type":"subscribe","project":"p","service":"s","tail":-1}"#,
         )
         .unwrap_err();
-        assert!(err.to_string().contains("tail must be between 0 and 10000 lines, got -1"));
+        assert!(err
+            .to_string()
+            .contains("tail must be between 0 and 10000 lines, got -1"));
         let err = serde_json::from_str::<ClientMessage>(
             r#"{"type":"subscribe","project":"p","service":"s","tail":1000000000}"#,
         )
@@ -441,7 +443,10 @@ mod tests {
             exit_code,
         };
         assert_eq!(
-            ServiceState::of(&[c(ContainerState::Running, None), c(ContainerState::Exited, Some(1))]),
+            ServiceState::of(&[
+                c(ContainerState::Running, None),
+                c(ContainerState::Exited, Some(1))
+            ]),
             ServiceState::Running { running: 1 }
         );
         assert_eq!(

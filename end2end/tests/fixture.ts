@@ -28,3 +28,40 @@ export function writeToProbe(printfFormat: string, fd: 1 | 2 = 1, ...args: strin
 export function marker(name: string): string {
   return `${name}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 }
+
+import { spawn, type ChildProcess } from "node:child_process";
+import * as path from "node:path";
+
+/** A `lookout` process of a test's own, for tests that stop and start the server. */
+export class Server {
+  private constructor(private child: ChildProcess, readonly url: string, readonly port: number) {}
+
+  static async start(port = 0, ...extra: string[]): Promise<Server> {
+    const bin = path.resolve(__dirname, "..", process.env.LOOKOUT_BIN ?? "../target/debug/lookout");
+    const child = spawn(bin, ["--listen", `127.0.0.1:${port}`, "--project", project, ...extra], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error(`lookout did not start: ${out}`)), 15_000);
+      child.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        const m = out.match(/listening on (http:\/\/[\d.:]+)/);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      child.on("exit", (code) => reject(new Error(`lookout exited with ${code}: ${out}`)));
+    });
+    return new Server(child, url, Number(new URL(url).port));
+  }
+
+  /** Stops it with SIGTERM, as a service manager would, and waits for it to exit. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once("exit", r));
+    this.child.kill("SIGTERM");
+    await exited;
+  }
+}

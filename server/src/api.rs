@@ -60,13 +60,38 @@ impl LogSource for EngineBackend {
         &self,
         project: String,
         service: String,
-        tail: i64,
+        tail: Option<String>,
         since: Option<String>,
-        streams: Streams,
+        streams: Option<String>,
     ) -> Fut<'_, Vec<LogLine>> {
         Box::pin(async move {
-            let tail = Tail::try_from(tail)
-                .map_err(|e| api_error(StatusCode::BAD_REQUEST, e.to_string()))?;
+            let tail = match tail.as_deref() {
+                None => Tail::DEFAULT,
+                Some(t) => t
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| {
+                        api_error(
+                            StatusCode::BAD_REQUEST,
+                            format!("tail must be a whole number of lines, got {t:?}"),
+                        )
+                    })
+                    .and_then(|n| {
+                        Tail::try_from(n)
+                            .map_err(|e| api_error(StatusCode::BAD_REQUEST, e.to_string()))
+                    })?,
+            };
+            let streams = match streams.as_deref() {
+                None | Some("both") => Streams::Both,
+                Some("stdout") => Streams::Stdout,
+                Some("stderr") => Streams::Stderr,
+                Some(other) => {
+                    return Err(api_error(
+                        StatusCode::BAD_REQUEST,
+                        format!("streams must be stdout, stderr or both, got {other:?}"),
+                    ))
+                }
+            };
             let since_ns = since.as_deref().map(parse_since).transpose()?;
             let key = ServiceKey { project, service };
             let unknown = || api_error(StatusCode::NOT_FOUND, format!("unknown service {key}"));
@@ -88,16 +113,29 @@ impl LogSource for EngineBackend {
                 Streams::Stdout => (true, false),
                 Streams::Stderr => (false, true),
             };
-            let mut lines = engine_tail(
-                self.hub.engine(),
-                &info.containers,
-                None,
-                since_secs,
-                stdout,
-                stderr,
-                self.hub.config().max_line_bytes,
-            )
-            .await?;
+            // The engine cuts its tail before it picks streams, so a tail of one stream may need
+            // a wider window: widen until it holds enough lines, or holds everything.
+            let mut window = tail.get().max(1);
+            let mut lines = loop {
+                let read_all = window >= 1 << 20;
+                let lines = engine_tail(
+                    self.hub.engine(),
+                    &info.containers,
+                    (!read_all).then_some(window),
+                    since_secs,
+                    stdout,
+                    stderr,
+                    self.hub.config().max_line_bytes,
+                )
+                .await?;
+                let enough = lines.len() >= tail.get() as usize;
+                let since_reached =
+                    since_ns.is_some_and(|ns| lines.first().is_some_and(|l| l.cursor.ts_ns < ns));
+                if read_all || enough || since_reached || (stdout && stderr) {
+                    break lines;
+                }
+                window = window.saturating_mul(8);
+            };
             // The engine's `since` is whole seconds; the rest is cut here.
             if let Some(ns) = since_ns {
                 lines.retain(|l| l.cursor.ts_ns >= ns);

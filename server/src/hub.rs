@@ -522,32 +522,50 @@ async fn follow(
                 engine.report(&e);
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            // The container stopped. Wait until it runs again (an event wakes us; the timer
-            // is a safety net), or until it is removed.
-            Ok(()) => loop {
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                }
-                let Ok(docker) = engine.docker() else {
-                    break;
-                };
-                match docker.inspect_container(&id, None).await {
-                    Ok(info) => {
-                        let running = info.state.and_then(|s| s.running).unwrap_or(false);
-                        if running {
-                            break;
-                        }
+            // The container stopped. The engine may end a follow stream before its very last
+            // entry (a line without newline written on exit): read once more without follow.
+            // Then wait until it runs again (an event wakes us; the timer is a safety net), or
+            // until it is removed.
+            Ok(()) => {
+                let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
+                if let Ok(lines) = LogStream::open(&docker, &id, both(since, None, false), max_line)
+                    .collect()
+                    .await
+                {
+                    let fresh: Vec<RawLine> = lines
+                        .into_iter()
+                        .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
+                        .collect();
+                    if let Some(l) = fresh.last() {
+                        last = Some((l.ts.ns, l.seq));
                     }
-                    Err(e) => match EngineError::from(e) {
-                        EngineError::NotFound(_) => return,
-                        e => {
-                            engine.report(&e);
-                            break;
-                        }
-                    },
+                    shared.push(fresh, &container);
                 }
-            },
+                loop {
+                    tokio::select! {
+                        _ = wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                    let Ok(docker) = engine.docker() else {
+                        break;
+                    };
+                    match docker.inspect_container(&id, None).await {
+                        Ok(info) => {
+                            let running = info.state.and_then(|s| s.running).unwrap_or(false);
+                            if running {
+                                break;
+                            }
+                        }
+                        Err(e) => match EngineError::from(e) {
+                            EngineError::NotFound(_) => return,
+                            e => {
+                                engine.report(&e);
+                                break;
+                            }
+                        },
+                    }
+                }
+            }
         }
     }
 }

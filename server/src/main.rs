@@ -5,6 +5,7 @@ mod api;
 mod assets;
 mod config;
 mod docker;
+mod download;
 mod health;
 mod hub;
 mod ws;
@@ -80,6 +81,7 @@ async fn main() -> ExitCode {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/ws", get(ws::route))
+        .route("/api/download", get(download::route))
         .route("/api/{*fn_name}", get(server_fn).post(server_fn))
         .fallback(assets::serve)
         .with_state(state);

@@ -63,6 +63,33 @@ async fn send_error(tx: &mut Sink, code: ErrorCode, message: String) -> Result<(
     send_json(tx, &ServerMessage::Error { code, message }).await
 }
 
+/// Reads a client message, telling apart what is not a message at all (`bad_message`) from a
+/// known message with a field out of bounds (`bad_request`).
+fn read_message(text: &str) -> Result<ClientMessage, (ErrorCode, String)> {
+    const KNOWN: [&str; 2] = ["subscribe", "unsubscribe"];
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| (ErrorCode::BadMessage, format!("not JSON: {e}")))?;
+    let kind = value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            (
+                ErrorCode::BadMessage,
+                "a message is a JSON object with a \"type\" field".to_owned(),
+            )
+        })?;
+    if !KNOWN.contains(&kind.as_str()) {
+        let kind: String = kind.chars().take(50).collect();
+        return Err((
+            ErrorCode::BadMessage,
+            format!("unknown message type {kind:?}; expected one of {KNOWN:?}"),
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| (ErrorCode::BadRequest, format!("bad {kind} message: {e}")))
+}
+
 async fn next_delivery(sub: &mut Option<Subscription>) -> Delivery {
     match sub {
         Some(s) => s.next(BATCH_LINES).await,
@@ -107,11 +134,8 @@ async fn run(
                     }
                     Some(Ok(_)) => continue,
                 };
-                match serde_json::from_str::<ClientMessage>(&text) {
-                    Err(e) => {
-                        let code = if e.is_data() { ErrorCode::BadRequest } else { ErrorCode::BadMessage };
-                        send_error(tx, code, format!("could not read message: {e}")).await?;
-                    }
+                match read_message(&text) {
+                    Err((code, message)) => send_error(tx, code, message).await?,
                     Ok(ClientMessage::Unsubscribe) => {
                         sub = None;
                         send_json(tx, &ServerMessage::Unsubscribed).await?;

@@ -22,7 +22,10 @@ pub enum ConnState {
     Connecting,
     Live,
     /// Waiting to try again at this time (milliseconds since the epoch).
-    Reconnecting { retry_at: f64, attempt: u32 },
+    Reconnecting {
+        retry_at: f64,
+        attempt: u32,
+    },
     /// Gave up; the user can ask for another try.
     Disconnected,
 }
@@ -207,10 +210,8 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>) {
                 let msg = serde_json::to_string(&subscribe(&w, resume)).unwrap_or_default();
                 let _ = sink.send(Message::Text(msg)).await;
             }
-            let mut events = futures::stream::select(
-                stream.map(Event::In),
-                (&mut commands).map(Event::Command),
-            );
+            let mut events =
+                futures::stream::select(stream.map(Event::In), (&mut commands).map(Event::Command));
             while let Some(event) = events.next().await {
                 match event {
                     Event::In(Ok(Message::Text(text))) => {

@@ -174,9 +174,7 @@ fn segments(row: &Row, filter: &Filter) -> Vec<(String, Style, bool)> {
 
 /// The time of day in the browser's time zone, with milliseconds.
 pub fn local_time(ts_ns: i64) -> String {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
-        (ts_ns / 1_000_000) as f64,
-    ));
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64((ts_ns / 1_000_000) as f64));
     format!(
         "{:02}:{:02}:{:02}.{:03}",
         d.get_hours(),

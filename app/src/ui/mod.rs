@@ -89,6 +89,10 @@ fn service_label(s: &ServiceInfo) -> String {
     format!("{} ({state}{replicas})", s.service)
 }
 
+fn encode(s: &str) -> String {
+    String::from(js_sys::encode_uri_component(s))
+}
+
 fn find_service(projects: &[ProjectInfo], key: &ServiceKey) -> Option<ServiceInfo> {
     projects
         .iter()
@@ -104,7 +108,9 @@ fn Viewer() -> impl IntoView {
     let navigate = use_navigate();
     let url = UrlState {
         query: use_query_map(),
-        navigate: StoredValue::new(std::sync::Arc::new(move |to: &str, opts| navigate(to, opts))),
+        navigate: StoredValue::new(std::sync::Arc::new(move |to: &str, opts| {
+            navigate(to, opts)
+        })),
     };
     let filter_input = NodeRef::<html::Input>::new();
     let following = RwSignal::new(true);
@@ -184,9 +190,7 @@ fn Viewer() -> impl IntoView {
         conn.projects.with(|p| find_service(p.as_deref()?, &key))
     });
     let service_gone = Memo::new(move |_| {
-        selected.get().is_some()
-            && conn.projects.with(|p| p.is_some())
-            && current.get().is_none()
+        selected.get().is_some() && conn.projects.with(|p| p.is_some()) && current.get().is_none()
     });
 
     let jump_to_latest = move || {
@@ -199,7 +203,9 @@ fn Viewer() -> impl IntoView {
             follow_mark.set(conn.appended.get());
             0
         } else {
-            conn.appended.get().saturating_sub(follow_mark.get_untracked())
+            conn.appended
+                .get()
+                .saturating_sub(follow_mark.get_untracked())
         }
     });
 
@@ -348,7 +354,11 @@ fn Viewer() -> impl IntoView {
                     if paused.get_untracked() { jump_to_latest() } else { paused.set(true); following.set(false); seen_at_pause.set(conn.appended.get_untracked()); }
                 }>{move || if paused.get() { "Resume" } else { "Pause" }}</button>
                 <button on:click=move |_| conn.buffer.update(|b| b.clear())>"Clear"</button>
-                <button on:click=download>"Download"</button>
+                <button on:click=download title="The lines in view, as filtered">"Download"</button>
+                <a class="button" download=""
+                    href=move || selected.get().map(|k| format!("/api/download?project={}&service={}", encode(&k.project), encode(&k.service))).unwrap_or_default()>
+                    "Download full log"
+                </a>
             </div>
             <div role="status" class=move || format!("conn conn-{}", status().0) aria-live="polite">
                 <span class="dot"></span>

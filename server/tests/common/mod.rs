@@ -359,6 +359,18 @@ impl Ws {
         }
     }
 
+    /// Waits until the server closes the socket (within 10 s), passing over its messages.
+    pub async fn expect_closed(&mut self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => panic!("the server did not close the WebSocket within 10 s"),
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
     /// The next message; fails the test if none comes within 10 s.
     pub async fn recv(&mut self) -> ServerMessage {
         self.recv_within(WAIT)

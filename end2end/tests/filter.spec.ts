@@ -1,0 +1,93 @@
+import { expect, test } from "@playwright/test";
+import { marker, project, writeToProbe } from "./fixture";
+
+test.describe("filtering", () => {
+  test("plain text, regex, match case, invert, counter and highlights", async ({ page }) => {
+    const m = marker("flt");
+    await page.goto(`/?project=${project}&service=probe`);
+    await expect(page.getByRole("status")).toHaveText(/Live/);
+    writeToProbe(`%s alpha ERROR one\\n%s beta error two\\n%s gamma ok three\\n`, 1, m, m, m);
+    const log = page.getByRole("log");
+    await expect(log.getByText(`${m} gamma ok three`)).toBeVisible();
+
+    const filter = page.getByRole("searchbox", { name: "Filter" });
+    await filter.fill(`${m}`);
+    await expect(page.getByText(/^3 of \d+ lines$/)).toBeVisible();
+
+    // Case-insensitive by default; matches highlighted.
+    await filter.fill(`error`);
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(2);
+    await expect(log.locator("mark", { hasText: /^error$/i })).toHaveCount(2);
+
+    await page.getByRole("checkbox", { name: "Match case" }).check();
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
+    await expect(log.locator(".row", { hasText: m })).toContainText("alpha ERROR one");
+    await page.getByRole("checkbox", { name: "Match case" }).uncheck();
+
+    await page.getByRole("checkbox", { name: "Regex" }).check();
+    await filter.fill(`${m} (alpha|gamma)`);
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(2);
+
+    await page.getByRole("checkbox", { name: "Invert" }).check();
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
+    await expect(log.locator(".row", { hasText: m })).toContainText("beta error two");
+
+    // The filter lives in the URL and survives a reload.
+    await expect(page).toHaveURL(/regex=1/);
+    await expect(page).toHaveURL(/invert=1/);
+    await page.reload();
+    await expect(page.getByRole("searchbox", { name: "Filter" })).toHaveValue(`${m} (alpha|gamma)`);
+    await expect(page.getByRole("checkbox", { name: "Invert" })).toBeChecked();
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
+  });
+
+  test("an invalid regex is reported and the last valid filter stays applied", async ({ page }) => {
+    const m = marker("bad-re");
+    await page.goto(`/?project=${project}&service=probe&regex=1`);
+    writeToProbe(`%s first\\n%s second\\n`, 1, m, m);
+    const log = page.getByRole("log");
+    const filter = page.getByRole("searchbox", { name: "Filter" });
+    await filter.fill(`${m} first`);
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
+    await filter.fill(`${m} (first`);
+    await expect(page.getByRole("alert")).toContainText(/invalid regular expression/i);
+    await expect(filter).toHaveAttribute("aria-invalid", "true");
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
+    await expect(log.locator(".row", { hasText: m })).toContainText("first");
+    await filter.fill(`${m} (first|second)`);
+    await expect(page.getByRole("alert")).toHaveCount(0);
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(2);
+  });
+
+  test("stream choice keeps stdout and stderr apart, and stderr looks different", async ({ page }) => {
+    const m = marker("streams");
+    await page.goto(`/?project=${project}&service=probe`);
+    await expect(page.getByRole("status")).toHaveText(/Live/);
+    writeToProbe(`%s to stdout\\n`, 1, m);
+    writeToProbe(`%s to stderr\\n`, 2, m);
+    const log = page.getByRole("log");
+    await expect(log.locator(".row.stderr", { hasText: `${m} to stderr` })).toBeVisible();
+    await expect(log.locator(".row.stdout", { hasText: `${m} to stdout` })).toBeVisible();
+    const stderrBg = await log.locator(".row.stderr", { hasText: m }).evaluate((el) => getComputedStyle(el).backgroundColor);
+    const stdoutBg = await log.locator(".row.stdout", { hasText: m }).evaluate((el) => getComputedStyle(el).backgroundColor);
+    expect(stderrBg).not.toBe(stdoutBg);
+
+    await page.getByRole("combobox", { name: "Stream" }).selectOption("stderr");
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
+    await expect(log.locator(".row", { hasText: m })).toContainText("to stderr");
+  });
+
+  test("a replica choice for a service with several replicas", async ({ page }) => {
+    await page.goto(`/?project=${project}&service=web`);
+    const log = page.getByRole("log");
+    await expect(log.locator(".replica", { hasText: "#2" }).first()).toBeVisible();
+    await page.getByRole("combobox", { name: "Replica" }).selectOption("1");
+    await expect(log.locator(".replica", { hasText: "#2" })).toHaveCount(0);
+    await expect(log.locator(".replica", { hasText: "#1" }).first()).toBeVisible();
+  });
+
+  test("no lines match: an empty state says so", async ({ page }) => {
+    await page.goto(`/?project=${project}&service=web&q=${marker("nothing-matches")}`);
+    await expect(page.getByText("No lines match the filter.")).toBeVisible();
+  });
+});

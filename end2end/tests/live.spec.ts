@@ -1,0 +1,208 @@
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import { expect, test } from "@playwright/test";
+import { containerId, marker, project, Server, writeToProbe } from "./fixture";
+
+test("switching services shows only the new service's lines", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=web`);
+  const log = page.getByRole("log");
+  await expect(log.getByText(/web \w+ stdout line/).first()).toBeVisible();
+  await page.getByRole("combobox", { name: "Service" }).selectOption(`${project}/json`);
+  await expect(log.getByText(/"level":/).first()).toBeVisible();
+  // Over a few seconds of live lines from both services, none of web's shows up.
+  for (let i = 0; i < 4; i++) {
+    await expect(log.getByText(/web \w+ std(out|err) line/)).toHaveCount(0);
+    await page.waitForTimeout(500);
+  }
+  await expect(page).toHaveURL(/service=json/);
+});
+
+test("tail size: the Lines choice sets how many lines come first", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=web`);
+  const lines = page.getByRole("combobox", { name: "Lines" });
+  await expect(lines).toHaveValue("100");
+  await lines.selectOption("500");
+  await expect(page).toHaveURL(/tail=500/);
+  const counter = page.getByText(/^\d+ of \d+ lines$/);
+  await expect.poll(async () => Number((await counter.textContent())!.split(" of ")[1].split(" ")[0])).toBeGreaterThanOrEqual(
+    Math.min(500, 100),
+  );
+  await expect(page.getByRole("log").locator(".row").first()).toBeVisible();
+});
+
+test("download saves the lines in view with timestamp, replica and stream", async ({ page }) => {
+  const m = marker("dl");
+  await page.goto(`/?project=${project}&service=probe`);
+  await expect(page.getByRole("status")).toHaveText(/Live/);
+  writeToProbe(`%s out one\\n`, 1, m);
+  writeToProbe(`%s err two\\n`, 2, m);
+  await expect(page.getByRole("log").getByText(`${m} err two`)).toBeVisible();
+  await page.getByRole("searchbox", { name: "Filter" }).fill(m);
+  await expect(page.getByText(/^2 of \d+ lines$/)).toBeVisible();
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download", exact: true }).click()]);
+  expect(download.suggestedFilename()).toMatch(new RegExp(`^${project}-probe-\\d{4}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\d\\.log$`));
+  const text = fs.readFileSync(await download.path(), "utf8");
+  const lines = text.trimEnd().split("\n");
+  expect(lines).toHaveLength(2);
+  expect(lines[0]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z ${project}[-_]probe[-_]1 stdout ${m} out one$`));
+  expect(lines[1]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z ${project}[-_]probe[-_]1 stderr ${m} err two$`));
+});
+
+test("the full log downloads from the engine, streamed by the server", async ({ page }) => {
+  const m = marker("full");
+  writeToProbe(`%s in the full log\\n`, 1, m);
+  await page.goto(`/?project=${project}&service=probe`);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Download full log" }).click()]);
+  expect(download.suggestedFilename()).toMatch(new RegExp(`^${project}-probe-.*\\.log$`));
+  const text = fs.readFileSync(await download.path(), "utf8");
+  expect(text).toContain("probe: ready");
+  expect(text).toMatch(new RegExp(`stdout ${m} in the full log\\n`));
+  const engineLines = execFileSync("docker", ["logs", containerId("probe")], { stdio: ["ignore", "pipe", "pipe"] })
+    .toString()
+    .split("\n").length;
+  expect(text.split("\n").length).toBeGreaterThanOrEqual(engineLines - 1);
+});
+
+test("clear empties the view, not the server", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=web`);
+  const log = page.getByRole("log");
+  await expect(log.locator(".row").first()).toBeVisible();
+  await page.getByRole("button", { name: "Clear" }).click();
+  await expect(page.getByText(/^0 of 0 lines$/)).toBeVisible();
+  // New lines still arrive, and a reload brings the tail back from the server.
+  await expect(log.getByText(/web \w+ stdout line/).first()).toBeVisible({ timeout: 5000 });
+  await page.reload();
+  await expect.poll(async () => log.locator(".row").count()).toBeGreaterThan(10);
+});
+
+test("scrolling up stops following and offers to jump to the latest, with a count", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=web&tail=500`);
+  const log = page.getByRole("log");
+  await expect(log.locator(".row").first()).toBeVisible();
+  await expect(page.getByRole("button", { name: /Jump to latest/ })).toHaveCount(0);
+  await log.evaluate((el) => (el.scrollTop = 0));
+  await log.dispatchEvent("scroll");
+  const jump = page.getByRole("button", { name: /Jump to latest/ });
+  await expect(jump).toBeVisible();
+  await expect(jump).toHaveText(/Jump to latest \(\d+ new\)/, { timeout: 5000 });
+  const top = await log.evaluate((el) => el.scrollTop);
+  expect(top).toBeLessThan(100);
+  await jump.click();
+  await expect(jump).toHaveCount(0);
+  await expect
+    .poll(async () => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight))
+    .toBeLessThan(30);
+});
+
+test("pause holds the view still; resume follows again", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=web`);
+  const log = page.getByRole("log");
+  await expect(log.locator(".row").first()).toBeVisible();
+  await page.getByRole("button", { name: "Pause" }).click();
+  const before = await log.evaluate((el) => el.scrollTop);
+  await page.waitForTimeout(2500);
+  expect(await log.evaluate((el) => el.scrollTop)).toBe(before);
+  await page.getByRole("button", { name: "Resume" }).click();
+  await expect
+    .poll(async () => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight))
+    .toBeLessThan(30);
+});
+
+test("keyboard: / focuses the filter, Esc clears it, End jumps to the latest", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=web&q=stdout`);
+  const filter = page.getByRole("searchbox", { name: "Filter" });
+  await expect(filter).toHaveValue("stdout");
+  await page.getByRole("log").click();
+  await page.keyboard.press("/");
+  await expect(filter).toBeFocused();
+  await page.keyboard.press("Escape");
+  await expect(filter).toHaveValue("");
+  await expect(page).not.toHaveURL(/q=/);
+  await page.getByRole("log").evaluate((el) => (el.scrollTop = 0));
+  await page.getByRole("log").dispatchEvent("scroll");
+  await expect(page.getByRole("button", { name: /Jump to latest/ })).toBeVisible();
+  await page.getByRole("log").click();
+  await page.keyboard.press("End");
+  await expect(page.getByRole("button", { name: /Jump to latest/ })).toHaveCount(0);
+  await page.keyboard.press("Control+f");
+  await expect(filter).toBeFocused();
+});
+
+test("the dropdown stays current as services stop and start, without a reload", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=web`);
+  const option = page.getByRole("combobox", { name: "Service" }).locator(`option[value="${project}/json"]`);
+  await expect(option).toHaveText(/json \(running\)/);
+  execFileSync("docker", ["stop", "-t", "1", containerId("json")]);
+  try {
+    await expect(option).toHaveText(/json \(exited with code \d+\)/);
+  } finally {
+    execFileSync("docker", ["start", containerId("json")]);
+  }
+  await expect(option).toHaveText(/json \(running\)/);
+});
+
+test("the connection indicator tells the truth, and a restarted server is resumed without duplicates", async ({ page }) => {
+  const server = await Server.start();
+  let restarted: Server | undefined;
+  try {
+    const m = marker("resume");
+    await page.goto(`${server.url}/?project=${project}&service=probe&q=${m}`);
+    const status = page.getByRole("status");
+    await expect(status).toHaveText(/Live/);
+    await expect(status).toHaveClass(/conn-live/);
+    writeToProbe(`%s 1\\n%s 2\\n`, 1, m, m);
+    const log = page.getByRole("log");
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(2);
+
+    await server.stop();
+    await expect(status).toHaveText(/Reconnecting in \d+ s/);
+    await expect(status).toHaveClass(/conn-reconnecting/);
+    // Lines written while the server is down are not lost...
+    writeToProbe(`%s 3\\n%s 4\\n`, 1, m, m);
+    restarted = await Server.start(server.port);
+    await expect(status).toHaveText(/Live/, { timeout: 20_000 });
+    writeToProbe(`%s 5\\n`, 1, m);
+    // ...and lines already shown are not shown twice.
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(5);
+    const texts = await log.locator(".row .text", { hasText: m }).allTextContents();
+    expect(texts).toEqual([1, 2, 3, 4, 5].map((i) => `${m} ${i}`));
+  } finally {
+    await server.stop();
+    await restarted?.stop();
+  }
+});
+
+test("with 50,000 lines held the DOM stays small and the first line is reachable", async ({ page }) => {
+  test.setTimeout(120_000);
+  const server = await Server.start(0, "--queue-lines", "100000");
+  try {
+    const m = marker("many");
+    await page.goto(`${server.url}/?project=${project}&service=probe&tail=100`);
+    await expect(page.getByRole("status")).toHaveText(/Live/);
+    execFileSync("docker", ["exec", containerId("probe"), "sh", "-c", `seq 1 50000 | sed 's/^/${m} /' > /proc/1/fd/1`]);
+    await page.getByRole("searchbox", { name: "Filter" }).fill(m);
+    await expect(page.getByText(/^50000 of \d+ lines$/)).toBeVisible({ timeout: 60_000 });
+    const rows = await page.locator(".row").count();
+    expect(rows).toBeLessThan(500);
+    const log = page.getByRole("log");
+    await log.evaluate((el) => (el.scrollTop = 0));
+    await log.dispatchEvent("scroll");
+    await expect(log.getByText(`${m} 1`, { exact: true })).toBeVisible();
+    await log.evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await log.dispatchEvent("scroll");
+    await expect(log.getByText(`${m} 50000`, { exact: true })).toBeVisible();
+    expect(await page.locator(".row").count()).toBeLessThan(500);
+  } finally {
+    await server.stop();
+  }
+});
+
+test("works at a phone's width", async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 800 });
+  await page.goto(`/?project=${project}&service=web`);
+  await expect(page.getByRole("combobox", { name: "Service" })).toBeVisible();
+  await expect(page.getByRole("searchbox", { name: "Filter" })).toBeVisible();
+  await expect(page.getByRole("log").locator(".row").first()).toBeVisible();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+});

@@ -1,0 +1,58 @@
+import { expect, test } from "@playwright/test";
+import { marker, project, writeToProbe } from "./fixture";
+
+test("hostile log text is shown as text and runs nothing", async ({ page }) => {
+  const m = marker("xss");
+  let dialogs = 0;
+  page.on("dialog", async (d) => {
+    dialogs++;
+    await d.dismiss();
+  });
+  await page.goto(`/?project=${project}&service=probe`);
+  await expect(page.getByRole("status")).toHaveText(/Live/);
+  const payloads = [
+    `<img src=x onerror=alert(1)>`,
+    `<script>alert(2)</script>`,
+    `<a href="javascript:alert(3)">click</a>`,
+    `\\033]8;;javascript:alert(4)\\033\\\\osc8 link\\033]8;;\\033\\\\`,
+  ];
+  for (const p of payloads) writeToProbe(`%s ${p}\\n`, 1, m);
+  const log = page.getByRole("log");
+  await expect(log.getByText(`${m} <img src=x onerror=alert(1)>`)).toBeVisible();
+  await expect(log.getByText(`${m} <script>alert(2)</script>`)).toBeVisible();
+  await expect(log.getByText(`${m} <a href="javascript:alert(3)">click</a>`)).toBeVisible();
+  await expect(log.getByText(`${m} osc8 link`)).toBeVisible();
+  await expect(log.locator("img, script, a, iframe")).toHaveCount(0);
+  await page.waitForTimeout(500);
+  expect(dialogs).toBe(0);
+});
+
+test("ANSI colours become styled spans; timestamps show local time with UTC in a tooltip", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=tty`);
+  const row = page.getByRole("log").locator(".row", { hasText: /tty line \d+ red/ }).last();
+  await expect(row).toBeVisible();
+  // The escape codes are gone from the text, the colours are styles.
+  await expect(row).not.toContainText("[32m");
+  const green = row.locator("span[style*='--ansi-2']", { hasText: "tty" });
+  await expect(green).toHaveCount(1);
+  await expect(row.locator("span[style*='font-weight:bold']", { hasText: "red" })).toHaveCount(1);
+
+  const ts = row.locator("time");
+  await expect(ts).toHaveText(/^\d\d:\d\d:\d\d\.\d{3}$/);
+  await expect(ts).toHaveAttribute("title", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+  await page.getByRole("checkbox", { name: "Timestamps" }).uncheck();
+  await expect(page.getByRole("log").locator("time")).toHaveCount(0);
+});
+
+test("replica tags have a colour per replica", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=web`);
+  const log = page.getByRole("log");
+  const one = log.locator(".replica", { hasText: "#1" }).first();
+  const two = log.locator(".replica", { hasText: "#2" }).first();
+  await expect(one).toBeVisible();
+  await expect(two).toBeVisible();
+  const c1 = await one.evaluate((el) => getComputedStyle(el).color);
+  const c2 = await two.evaluate((el) => getComputedStyle(el).color);
+  expect(c1).not.toBe(c2);
+  await expect(one).toHaveAttribute("title", /web/);
+});
