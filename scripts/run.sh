@@ -6,10 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/engine.sh start
+engine_pid="$PWD/target/lookout-state/run-dockerd.pid"
+bash scripts/engine.sh start "$engine_pid"
 cleanup() {
   bash scripts/fixture.sh down lookout-demo
-  bash scripts/engine.sh stop
+  bash scripts/engine.sh stop "$engine_pid"
 }
 trap cleanup EXIT
 bash scripts/fixture.sh up lookout-demo

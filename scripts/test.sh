@@ -8,10 +8,11 @@ export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 project=lookout-test
 
 bash scripts/setup.sh
-bash scripts/engine.sh start
+engine_pid="$PWD/target/lookout-state/test-dockerd.pid"
+bash scripts/engine.sh start "$engine_pid"
 cleanup() {
   bash scripts/fixture.sh down "$project"
-  bash scripts/engine.sh stop
+  bash scripts/engine.sh stop "$engine_pid"
 }
 trap cleanup EXIT
 bash scripts/fixture.sh up "$project"

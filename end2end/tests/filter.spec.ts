@@ -17,11 +17,11 @@ test.describe("filtering", () => {
     // Case-insensitive by default; matches highlighted.
     await filter.fill(`error`);
     await expect(log.locator(".row", { hasText: m })).toHaveCount(2);
-    await expect(log.locator("mark", { hasText: /^error$/i })).toHaveCount(2);
+    await expect(log.locator(".row", { hasText: m }).locator("mark", { hasText: /^error$/i })).toHaveCount(2);
 
     await page.getByRole("checkbox", { name: "Match case" }).check();
     await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
-    await expect(log.locator(".row", { hasText: m })).toContainText("alpha ERROR one");
+    await expect(log.locator(".row", { hasText: m })).toContainText("beta error two");
     await page.getByRole("checkbox", { name: "Match case" }).uncheck();
 
     await page.getByRole("checkbox", { name: "Regex" }).check();

@@ -28,6 +28,9 @@ pub fn LogView(
 ) -> impl IntoView {
     let scroller = NodeRef::<html::Div>::new();
     let scroll_top = RwSignal::new(0.0_f64);
+    // Where the view last put the scroll position itself. Content growing below does not move
+    // it; only the user scrolling up does, and only that stops following.
+    let auto_top = StoredValue::new(0.0_f64);
     let viewport = RwSignal::new(600.0_f64);
 
     let total = Memo::new(move |_| conn.buffer.with(|b| b.visible_len()));
@@ -50,12 +53,22 @@ pub fn LogView(
         if following.get() && !paused.get() {
             if let Some(el) = scroller.get() {
                 request_animation_frame(move || {
-                    el.set_scroll_top(el.scroll_height());
+                    if following.get_untracked() {
+                        el.set_scroll_top(el.scroll_height());
+                        auto_top.set_value(f64::from(el.scroll_top()));
+                    }
                 });
             }
         }
     });
 
+    // Scrolling up is the user's wish to stop following, even while a scroll to the bottom
+    // is still on its way.
+    let on_wheel = move |e: leptos::ev::WheelEvent| {
+        if e.delta_y() < 0.0 && following.get_untracked() {
+            following.set(false);
+        }
+    };
     let on_scroll = move |_| {
         if let Some(el) = scroller.get_untracked() {
             let top = f64::from(el.scroll_top());
@@ -63,14 +76,18 @@ pub fn LogView(
             viewport.set(f64::from(el.client_height()));
             let at_bottom =
                 top + f64::from(el.client_height()) >= f64::from(el.scroll_height()) - ROW_HEIGHT;
-            if following.get_untracked() != at_bottom {
-                following.set(at_bottom);
+            if at_bottom {
+                if !following.get_untracked() {
+                    following.set(true);
+                }
+            } else if top < auto_top.get_value() - 1.0 && following.get_untracked() {
+                following.set(false);
             }
         }
     };
 
     view! {
-        <div class="log" node_ref=scroller on:scroll=on_scroll role="log" aria-label="Log lines">
+        <div class="log" node_ref=scroller on:scroll=on_scroll on:wheel=on_wheel role="log" aria-label="Log lines">
             <div class="log-canvas" style:height=move || format!("{}px", total.get() as f64 * ROW_HEIGHT)>
                 <div
                     class="log-window"
