@@ -1,0 +1,147 @@
+// Viewer benchmark: how the web app copes with 100,000 lines held.
+//
+// Prints, as median and p95 over repeated runs, in one run of one browser:
+//   - filter: from a keystroke in the Filter box to the first frame showing the new view;
+//   - append: from the first of 1,000 new lines reaching the page to the first frame that
+//     shows all 1,000 (the page's own work: parsing, filtering, rendering);
+//   - append end to end: from writing the 1,000 lines into a container to that frame.
+// It needs what the tests need: a Docker engine, the fixture project up (scripts/test.sh
+// does both; so does `scripts/bench.sh`), and the debug or release `lookout` binary.
+//
+//   node bench/viewer.mjs            (from end2end/; LOOKOUT_BIN picks the binary)
+import { execFileSync, spawn } from "node:child_process";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const project = process.env.LOOKOUT_TEST_PROJECT ?? "lookout-test";
+const bin = path.resolve(here, "..", process.env.LOOKOUT_BIN ?? "../target/release/lookout");
+const LINES = 100_000;
+const FILTER_RUNS = Number(process.env.FILTER_RUNS ?? 30);
+const APPEND_RUNS = Number(process.env.APPEND_RUNS ?? 10);
+
+function probeId() {
+  return execFileSync("docker", [
+    "ps", "-q", "--no-trunc",
+    "--filter", `label=com.docker.compose.project=${project}`,
+    "--filter", "label=com.docker.compose.service=probe",
+  ]).toString().trim().split("\n")[0];
+}
+
+function write(cmd) {
+  execFileSync("docker", ["exec", probeId(), "sh", "-c", `${cmd} > /proc/1/fd/1`]);
+}
+
+function stats(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)];
+  return { median: q(0.5), p95: q(0.95), n: s.length };
+}
+
+async function startServer() {
+  const child = spawn(bin, ["--listen", "127.0.0.1:0", "--project", project, "--queue-lines", "200000"], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[\d.:]+)/);
+      if (m) resolve(m[1]);
+    });
+    child.on("exit", (c) => reject(new Error(`lookout exited ${c}`)));
+  });
+  return { child, url };
+}
+
+const { child, url } = await startServer();
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const tag = `bench${Date.now()}`;
+  await page.goto(`${url}/?project=${project}&service=probe&tail=100`);
+  await page.getByRole("status").filter({ hasText: "Live" }).waitFor();
+
+  // Fill the view: 100,000 lines (the client keeps at most 100,000).
+  write(`seq 1 ${LINES} | sed 's/^/${tag} line /'`);
+  await page.waitForFunction(
+    (n) => /^\d+ of (\d+) lines$/.exec(document.querySelector(".counter")?.textContent ?? "")?.[1] == n,
+    LINES,
+    { timeout: 120_000, polling: 200 },
+  );
+  const held = await page.locator(".counter").textContent();
+
+  // Filter keystrokes: alternate between a filter and none, so every keystroke changes the view.
+  const filterTimes = [];
+  for (let i = 0; i < FILTER_RUNS; i++) {
+    const value = i % 2 === 0 ? `line ${(i % 9) + 1}${i % 7}` : "";
+    filterTimes.push(
+      await page.evaluate(async (value) => {
+        const input = document.querySelector('input[aria-label="Filter"]');
+        const counter = document.querySelector(".counter");
+        const before = counter.textContent;
+        const t0 = performance.now();
+        input.value = value;
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+        await new Promise((resolve) => {
+          const check = () => (counter.textContent !== before ? requestAnimationFrame(resolve) : requestAnimationFrame(check));
+          check();
+        });
+        return performance.now() - t0;
+      }, value),
+    );
+  }
+  await page.evaluate(() => {
+    const input = document.querySelector('input[aria-label="Filter"]');
+    input.value = "";
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
+  // Appends of 1,000 lines while 100,000 are held (the oldest fall off).
+  const appendPage = [];
+  const appendEnd = [];
+  for (let i = 0; i < APPEND_RUNS; i++) {
+    const marker = `${tag}-append-${i}`;
+    const done = page.evaluate((marker) => {
+      return new Promise((resolve) => {
+        // The newest row on screen shows the last line once all 1,000 are in.
+        let first = null;
+        const log = document.querySelector('[role="log"]');
+        const obs = new MutationObserver(() => {
+          const text = log.textContent;
+          if (first === null && text.includes(`${marker} `)) first = performance.now();
+          if (text.includes(`${marker} 1000`)) {
+            obs.disconnect();
+            requestAnimationFrame(() => resolve({ first, end: performance.now(), origin: performance.timeOrigin }));
+          }
+        });
+        obs.observe(log, { childList: true, subtree: true, characterData: true });
+      });
+    }, marker);
+    const t0 = Date.now();
+    write(`seq 1 1000 | sed 's/^/${marker} /'`);
+    const r = await done;
+    appendPage.push(r.end - (r.first ?? r.end));
+    appendEnd.push(r.origin + r.end - t0);
+    await page.waitForTimeout(200);
+  }
+
+  const rows = await page.locator(".row").count();
+  const f = stats(filterTimes);
+  const a = stats(appendPage);
+  const e = stats(appendEnd);
+  const fmt = (x) => x.toFixed(1).padStart(8);
+  console.log(`\nLookout viewer benchmark (${held}; ${rows} rows in the DOM)`);
+  console.log(`${"measure".padEnd(44)}${"median".padStart(8)}${"p95".padStart(8)}   runs`);
+  console.log(`${"filter keystroke → updated view (ms)".padEnd(44)}${fmt(f.median)}${fmt(f.p95)}   ${f.n}`);
+  console.log(`${"append 1,000 lines, in the page (ms)".padEnd(44)}${fmt(a.median)}${fmt(a.p95)}   ${a.n}`);
+  console.log(`${"append 1,000 lines, container → view (ms)".padEnd(44)}${fmt(e.median)}${fmt(e.p95)}   ${e.n}`);
+  console.log("target: under 50 ms at 100,000 lines (filter and in-page append)\n");
+} finally {
+  await browser.close();
+  child.kill("SIGTERM");
+}
