@@ -2,8 +2,8 @@
 //
 // Prints, as median and p95 over repeated runs, in one run of one browser:
 //   - filter: from a keystroke in the Filter box to the first frame showing the new view;
-//   - append: from the first of 1,000 new lines reaching the page to the first frame that
-//     shows all 1,000 (the page's own work: parsing, filtering, rendering);
+//   - append: the page's own work for 1,000 new lines: main-thread task time (Chromium's
+//     TaskDuration metric: parsing, filtering, rendering) while they arrive and show;
 //   - append end to end: from writing the 1,000 lines into a container to that frame.
 // It needs what the tests need: a Docker engine, the fixture project up (scripts/test.sh
 // does both; so does `scripts/bench.sh`), and the debug or release `lookout` binary.
@@ -68,11 +68,12 @@ try {
 
   // Fill the view: 100,000 lines (the client keeps at most 100,000).
   write(`seq 1 ${LINES} | sed 's/^/${tag} line /'`);
-  await page.waitForFunction(
-    (n) => /^\d+ of (\d+) lines$/.exec(document.querySelector(".counter")?.textContent ?? "")?.[1] == n,
-    LINES,
-    { timeout: 120_000, polling: 200 },
-  );
+  for (let waited = 0; ; waited += 500) {
+    const counter = (await page.locator(".counter").textContent()) ?? "";
+    if (counter === `${LINES} of ${LINES} lines`) break;
+    if (waited > 180_000) throw new Error(`the page did not fill up: it shows "${counter}"`);
+    await page.waitForTimeout(500);
+  }
   const held = await page.locator(".counter").textContent();
 
   // Filter keystrokes: alternate between a filter and none, so every keystroke changes the view.
@@ -102,30 +103,36 @@ try {
   });
 
   // Appends of 1,000 lines while 100,000 are held (the oldest fall off).
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Performance.enable");
+  const taskSeconds = async () => {
+    const { metrics } = await cdp.send("Performance.getMetrics");
+    return metrics.find((m) => m.name === "TaskDuration").value * 1000;
+  };
   const appendPage = [];
   const appendEnd = [];
   for (let i = 0; i < APPEND_RUNS; i++) {
     const marker = `${tag}-append-${i}`;
+    const before = await taskSeconds();
     const done = page.evaluate((marker) => {
       return new Promise((resolve) => {
-        // The newest row on screen shows the last line once all 1,000 are in.
+        // Following, the newest row on screen shows the last line once all 1,000 are in.
         let first = null;
         const log = document.querySelector('[role="log"]');
-        const obs = new MutationObserver(() => {
-          const text = log.textContent;
-          if (first === null && text.includes(`${marker} `)) first = performance.now();
-          if (text.includes(`${marker} 1000`)) {
-            obs.disconnect();
-            requestAnimationFrame(() => resolve({ first, end: performance.now(), origin: performance.timeOrigin }));
-          }
-        });
-        obs.observe(log, { childList: true, subtree: true, characterData: true });
+        const check = () => {
+          const rows = log.querySelectorAll(".row .text");
+          const last = rows[rows.length - 1]?.textContent ?? "";
+          if (first === null && last.startsWith(`${marker} `)) first = performance.now();
+          if (last === `${marker} 1000`) resolve({ first, end: performance.now(), origin: performance.timeOrigin });
+          else requestAnimationFrame(check);
+        };
+        check();
       });
     }, marker);
     const t0 = Date.now();
     write(`seq 1 1000 | sed 's/^/${marker} /'`);
     const r = await done;
-    appendPage.push(r.end - (r.first ?? r.end));
+    appendPage.push((await taskSeconds()) - before);
     appendEnd.push(r.origin + r.end - t0);
     await page.waitForTimeout(200);
   }
@@ -138,7 +145,7 @@ try {
   console.log(`\nLookout viewer benchmark (${held}; ${rows} rows in the DOM)`);
   console.log(`${"measure".padEnd(44)}${"median".padStart(8)}${"p95".padStart(8)}   runs`);
   console.log(`${"filter keystroke → updated view (ms)".padEnd(44)}${fmt(f.median)}${fmt(f.p95)}   ${f.n}`);
-  console.log(`${"append 1,000 lines, in the page (ms)".padEnd(44)}${fmt(a.median)}${fmt(a.p95)}   ${a.n}`);
+  console.log(`${"append 1,000 lines, page work (ms)".padEnd(44)}${fmt(a.median)}${fmt(a.p95)}   ${a.n}`);
   console.log(`${"append 1,000 lines, container → view (ms)".padEnd(44)}${fmt(e.median)}${fmt(e.p95)}   ${e.n}`);
   console.log("target: under 50 ms at 100,000 lines (filter and in-page append)\n");
 } finally {

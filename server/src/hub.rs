@@ -492,10 +492,8 @@ async fn follow(
         // and skip what was already delivered.
         let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
         let mut stream = LogStream::open(&docker, &id, both(since, None, true), max_line);
-        shared
-            .metrics
-            .engine_streams
-            .fetch_add(1, Ordering::Relaxed);
+        // Counted for as long as the stream lives, also when the feed aborts this task.
+        let open = OpenStream::count(&shared.metrics);
         let outcome = loop {
             match stream.next_lines().await {
                 Some(Ok(lines)) => {
@@ -512,10 +510,7 @@ async fn follow(
                 None => break Ok(()),
             }
         };
-        shared
-            .metrics
-            .engine_streams
-            .fetch_sub(1, Ordering::Relaxed);
+        drop(open);
         match outcome {
             Err(EngineError::NotFound(_)) => return,
             Err(e) => {
@@ -567,6 +562,22 @@ async fn follow(
                 }
             }
         }
+    }
+}
+
+/// An engine log stream, counted on /metrics while it is open.
+struct OpenStream(Arc<Metrics>);
+
+impl OpenStream {
+    fn count(metrics: &Arc<Metrics>) -> OpenStream {
+        metrics.engine_streams.fetch_add(1, Ordering::Relaxed);
+        OpenStream(metrics.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.engine_streams.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

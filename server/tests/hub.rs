@@ -1,3 +1,1187 @@
+//! Acceptance tests of the hub (server/src/hub.rs) and of what it promises a viewer: one
+//! engine stream per container whatever the number of viewers, a timeline with no gap and no
+//! repeat through restarts, recreations, scaling and crash loops, exact resumption after a
+//! dropped socket, bounded memory for a subscriber that stops reading, long and TTY lines, and
+//! a clean shutdown. Real engine, real `lookout` binary, no mocks:
+//!
+//! ```sh
+//! bash scripts/fixture.sh up lookout-test
+//! cargo test -p lookout --test hub -- --test-threads=2
+//! ```
+//!
+//! Every test that restarts, recreates, scales or floods a service brings up a Compose project
+//! of its own (`lookout-t-<tag>-<unique>`, from the fixture's image, no network) and removes it
+//! when done; the shared `lookout-test` project is only read. The last line of a container that
+//! exits without a newline is covered by `a_line_without_newline_is_delivered_whole` and
+//! `a_line_without_newline_is_delivered_live_when_the_container_exits` in engine.rs.
+
 mod common;
-#[test]
-fn stub() {}
+
+use std::collections::{HashMap, HashSet};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use app::protocol::{Cursor, LogLine, ServerMessage, Stream};
+use tokio::process::Command;
+
+use common::{docker_ok, marker, now_ns, set_fast_rate, Server, TempProject, Ws};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The tests that make the engine write thousands of lines a second take turns: on a small
+/// machine each then measures with the CPU to itself.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+// ---------------------------------------------------------------------------------------------
+// Reading a subscription
+
+/// Everything a subscriber received, with the moment (ns since the epoch) each line came.
+#[derive(Default)]
+struct Seen {
+    lines: Vec<LogLine>,
+    arrived_ns: Vec<i64>,
+}
+
+impl Seen {
+    /// The lines of one container (cursors name it by the first 12 digits of its id), in the
+    /// order they came.
+    fn of(&self, id: &str) -> Vec<&LogLine> {
+        let short = &id[..12];
+        self.lines
+            .iter()
+            .filter(|l| l.cursor.container == short)
+            .collect()
+    }
+
+    /// What came, per container, for failure messages.
+    fn summary(&self) -> String {
+        let mut per: Vec<(&str, Vec<&str>)> = Vec::new();
+        for l in &self.lines {
+            match per.iter_mut().find(|(c, _)| *c == l.cursor.container) {
+                Some((_, texts)) => texts.push(&l.text),
+                None => per.push((&l.cursor.container, vec![&l.text])),
+            }
+        }
+        per.iter()
+            .map(|(c, texts)| {
+                let last: Vec<&str> = texts.iter().rev().take(6).rev().copied().collect();
+                format!("{c}: {} lines, last {last:?}", texts.len())
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Reads the subscription to `service` until `done` holds of what came, or `d` passes; false
+/// if it timed out. A `dropped` fails the test: these subscribers keep up.
+async fn pump(
+    ws: &mut Ws,
+    service: &str,
+    seen: &mut Seen,
+    d: Duration,
+    done: impl Fn(&Seen) -> bool,
+) -> bool {
+    let deadline = Instant::now() + d;
+    while !done(seen) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ws.reply_within(left).await {
+            None => return false,
+            Some(ServerMessage::Lines {
+                service: s, lines, ..
+            }) => {
+                assert_eq!(s, service, "lines of another service");
+                let at = now_ns();
+                seen.arrived_ns.extend(lines.iter().map(|_| at));
+                seen.lines.extend(lines);
+            }
+            Some(ServerMessage::Dropped { count }) => {
+                panic!("a subscriber that keeps up was told it lost {count} lines")
+            }
+            Some(other) => panic!("expected lines of {service}, got {other:?}"),
+        }
+    }
+    true
+}
+
+/// `pump`, failing the test with `what` and what came if `done` does not hold within `d`.
+async fn pump_until(
+    ws: &mut Ws,
+    service: &str,
+    seen: &mut Seen,
+    d: Duration,
+    what: &str,
+    done: impl Fn(&Seen) -> bool,
+) {
+    if !pump(ws, service, seen, d, done).await {
+        panic!("{what}: not within {d:?}; came: {}", seen.summary());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the engine holds
+
+/// One engine timestamp in the protocol's form: RFC 3339, UTC, nine fractional digits.
+fn nine_digits(ts: &str) -> String {
+    let Some((secs, frac)) = ts.trim_end_matches('Z').split_once('.') else {
+        return format!("{}.000000000Z", ts.trim_end_matches('Z'));
+    };
+    format!("{secs}.{frac:0<9}Z")
+}
+
+/// A container's log as the engine holds it (`docker logs --timestamps`): per output, its
+/// lines as (timestamp, text), in order.
+async fn engine_log(id: &str) -> HashMap<Stream, Vec<(String, String)>> {
+    let run = Command::new("docker")
+        .args(["logs", "--timestamps", id])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("`docker logs` did not finish within 30 s")
+        .expect("run `docker logs`");
+    assert!(
+        out.status.success(),
+        "docker logs {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parse = |bytes: &[u8]| -> Vec<(String, String)> {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .map(|l| {
+                let (ts, text) = l.split_once(' ').unwrap_or((l, ""));
+                (nine_digits(ts), text.to_owned())
+            })
+            .collect()
+    };
+    HashMap::from([
+        (Stream::Stdout, parse(&out.stdout)),
+        (Stream::Stderr, parse(&out.stderr)),
+    ])
+}
+
+/// What a subscriber received of one container, per output, as (timestamp, text).
+fn received(seen: &Seen, id: &str) -> HashMap<Stream, Vec<(String, String)>> {
+    let mut per: HashMap<Stream, Vec<(String, String)>> =
+        HashMap::from([(Stream::Stdout, Vec::new()), (Stream::Stderr, Vec::new())]);
+    for l in seen.of(id) {
+        per.entry(l.stream)
+            .or_default()
+            .push((l.ts.clone(), l.text.clone()));
+    }
+    per
+}
+
+/// Checks that every line the engine holds now for container `id` reached the subscriber,
+/// exactly once and in order, waiting up to `d` for the latest. With `exact`, the subscriber
+/// must hold nothing more either (for a container that no longer runs).
+async fn assert_engine_lines_arrived(
+    ws: &mut Ws,
+    service: &str,
+    seen: &mut Seen,
+    id: &str,
+    d: Duration,
+    exact: bool,
+) {
+    let engine = engine_log(id).await;
+    let caught_up = |seen: &Seen| {
+        let got = received(seen, id);
+        engine.iter().all(|(s, lines)| got[s].len() >= lines.len())
+    };
+    pump(ws, service, seen, d, caught_up).await;
+    if exact {
+        // Give a wrong extra line the time to come.
+        pump(ws, service, seen, Duration::from_millis(300), |_| false).await;
+    }
+    let got = received(seen, id);
+    for (stream, want) in &engine {
+        let have = &got[stream];
+        let n = if exact { have.len() } else { want.len() };
+        let have = &have[..n.min(have.len())];
+        if have != want.as_slice() {
+            let first = have
+                .iter()
+                .zip(want)
+                .position(|(a, b)| a != b)
+                .unwrap_or(have.len().min(want.len()));
+            panic!(
+                "container {} {stream:?}: {d:?} after the engine held them{}, the subscriber's \
+                 lines differ from the engine's, first at #{first}: engine {} lines {:?}..., \
+                 subscriber {} lines {:?}...",
+                &id[..12],
+                if exact { " (all of them)" } else { "" },
+                want.len(),
+                &want[first.min(want.len())..(first + 3).min(want.len())],
+                have.len(),
+                &have[first.min(have.len())..(first + 3).min(have.len())],
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Many viewers, one engine stream per container
+
+#[tokio::test]
+async fn twenty_viewers_of_a_service_share_one_engine_stream_per_container() {
+    let project = TempProject::fixture("viewers", &["web"]).await;
+    let containers = project.ids("web").await;
+    assert_eq!(containers.len(), 2, "web runs 2 replicas: {containers:?}");
+    let server = Server::start_for(&project.name, &[]).await;
+    assert_eq!(server.metric("lookout_engine_streams").await, 0.0);
+    assert_eq!(server.metric("lookout_subscribers").await, 0.0);
+
+    let mut viewers = Vec::new();
+    for _ in 0..20 {
+        let mut ws = server.ws().await;
+        ws.subscribe("web", 0).await;
+        ws.expect_subscribed("web").await;
+        viewers.push(ws);
+    }
+
+    // Every viewer gets the lines of both replicas...
+    for (i, ws) in viewers.iter_mut().enumerate() {
+        let mut seen = Seen::default();
+        pump_until(
+            ws,
+            "web",
+            &mut seen,
+            Duration::from_secs(10),
+            &format!("viewer {i} gets lines of both replicas"),
+            |s| containers.iter().all(|id| !s.of(id).is_empty()),
+        )
+        .await;
+    }
+    // ...through one engine stream per running container, not one per viewer.
+    let mut samples = Vec::new();
+    for _ in 0..10 {
+        let m = server.metrics().await;
+        samples.push((m["lookout_engine_streams"], m["lookout_subscribers"]));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        samples.iter().all(|s| *s == (2.0, 20.0)),
+        "(lookout_engine_streams, lookout_subscribers) over a second, expected (2, 20): {samples:?}"
+    );
+
+    // When they all leave, the engine streams close within a few seconds.
+    drop(viewers);
+    let deadline = Instant::now() + 5 * SECOND;
+    loop {
+        let m = server.metrics().await;
+        let now = (m["lookout_engine_streams"], m["lookout_subscribers"]);
+        if now == (0.0, 0.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "5 s after the 20 viewers left, (lookout_engine_streams, lookout_subscribers) is \
+             {now:?}, expected (0, 0)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Timelines through lifecycle events
+
+/// A Compose project of two numbered-line services. The number is kept in /tmp/n, so it goes
+/// on across restarts of one container, and each run says where it starts (`start N`: the last
+/// number before it) and, when stopped, where it stops (`stop N`): a viewer's lines of a
+/// container show by themselves whether one is missing or repeated, even after the container
+/// is gone from the engine.
+/// - `counter` writes `line N` ten times a second until stopped;
+/// - `crashloop` writes three lines, `crash N` on stderr, and exits with 3 at once; the engine
+///   restarts it (restart: always) with its growing back-off.
+fn timeline_project_yaml() -> String {
+    // `$$` is a `$` for the shell: Compose interpolates `$`.
+    let counter = "mkdir -p /tmp; n=$$(cat /tmp/n 2>/dev/null || echo 0); echo \"start $$n\"; \
+                   trap 'echo $$n > /tmp/n; echo \"stop $$n\"; exit 0' TERM INT; \
+                   while true; do echo \"line $$((n += 1))\"; usleep 100000; done";
+    let crashloop = "mkdir -p /tmp; n=$$(cat /tmp/n 2>/dev/null || echo 0); echo \"start $$n\"; \
+                     for i in 1 2 3; do echo \"line $$((n += 1))\"; done; echo $$n > /tmp/n; \
+                     echo \"crash $$n\" >&2; exit 3";
+    format!(
+        r#"version: "2.4"
+x-base: &base
+  image: lookout-fixture:latest
+  network_mode: none
+  stop_grace_period: 2s
+services:
+  counter:
+    <<: *base
+    command: ["/bin/sh", "-c", "{}"]
+  crashloop:
+    <<: *base
+    restart: always
+    command: ["/bin/sh", "-c", "{}"]
+"#,
+        counter.replace('"', "\\\""),
+        crashloop.replace('"', "\\\"")
+    )
+}
+
+/// A line of the timeline services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Event {
+    Start(u64),
+    Line(u64),
+    Stop(u64),
+    Crash(u64),
+}
+
+fn event(line: &LogLine) -> Event {
+    let parsed = line.text.split_once(' ').and_then(|(word, n)| {
+        let n: u64 = n.parse().ok()?;
+        Some(match word {
+            "start" => Event::Start(n),
+            "line" => Event::Line(n),
+            "stop" => Event::Stop(n),
+            "crash" => Event::Crash(n),
+            _ => return None,
+        })
+    });
+    parsed.unwrap_or_else(|| panic!("not a line of the timeline services: {line:?}"))
+}
+
+/// The stdout events of a container, in the order they came.
+fn events(seen: &Seen, id: &str) -> Vec<Event> {
+    seen.of(id)
+        .into_iter()
+        .filter(|l| l.stream == Stream::Stdout)
+        .map(event)
+        .collect()
+}
+
+/// Runs that started and lines written since the last start.
+fn runs(seen: &Seen, id: &str) -> (usize, usize) {
+    let ev = events(seen, id);
+    let starts = ev.iter().filter(|e| matches!(e, Event::Start(_))).count();
+    let since = ev
+        .iter()
+        .rev()
+        .take_while(|e| !matches!(e, Event::Start(_)))
+        .filter(|e| matches!(e, Event::Line(_)))
+        .count();
+    (starts, since)
+}
+
+fn ends_stopped(seen: &Seen, id: &str) -> bool {
+    matches!(events(seen, id).last(), Some(Event::Stop(_)))
+}
+
+/// Checks every container's lines as the subscriber received them: from the container's very
+/// first line (`start 0`), numbers up by exactly one, every run starting where the last one
+/// ended (after a `stop` when `graceful`), cursors strictly increasing, no cursor twice.
+fn check_timelines(seen: &Seen, graceful: bool) {
+    let mut cursors = HashSet::new();
+    for l in &seen.lines {
+        assert!(cursors.insert(l.cursor.clone()), "a line came twice: {l:?}");
+    }
+    let ids: HashSet<&str> = seen
+        .lines
+        .iter()
+        .map(|l| l.cursor.container.as_str())
+        .collect();
+    for short in ids {
+        let lines: Vec<&LogLine> = seen
+            .lines
+            .iter()
+            .filter(|l| l.cursor.container == short)
+            .collect();
+        let mut last_pos = None;
+        for l in &lines {
+            let pos = l.cursor.position();
+            assert!(
+                last_pos.is_none_or(|p| pos > p),
+                "container {short}: {l:?} came after a line with a later cursor {last_pos:?}"
+            );
+            last_pos = Some(pos);
+        }
+        let mut last = 0;
+        let mut running = false;
+        let mut previous: Option<Event> = None;
+        let mut crashes = Vec::new();
+        for l in &lines {
+            let e = event(l);
+            let ok = match e {
+                Event::Start(n) => {
+                    n == last
+                        && !running
+                        && match previous {
+                            None => n == 0,
+                            Some(Event::Stop(_)) => true,
+                            Some(_) => !graceful,
+                        }
+                }
+                Event::Line(n) => running && n == last + 1,
+                Event::Stop(n) => running && n == last,
+                Event::Crash(n) => {
+                    crashes.push(n);
+                    true
+                }
+            };
+            assert!(
+                ok,
+                "container {short}: {e:?} after {previous:?} (last number {last}, running \
+                 {running}); its lines: {:?}",
+                lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>()
+            );
+            match e {
+                Event::Start(_) => running = true,
+                Event::Line(n) => last = n,
+                Event::Stop(_) => running = false,
+                Event::Crash(_) => {}
+            }
+            if l.stream == Stream::Stdout {
+                previous = Some(e);
+            }
+            if !graceful && matches!(e, Event::Line(n) if n % 3 == 0) {
+                running = false; // a crashloop run writes three lines and exits
+            }
+        }
+        // crashloop: one `crash` per run, on stderr, numbered with the run's last line.
+        for (i, n) in crashes.iter().enumerate() {
+            assert_eq!(
+                *n,
+                3 * (i as u64 + 1),
+                "container {short}: crash lines {crashes:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_timeline_has_no_gap_and_no_repeat_through_restart_recreate_and_scaling() {
+    let project = TempProject::from_yaml("life", &timeline_project_yaml(), &["counter"]).await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let mut ws = server.ws().await;
+    // The project is seconds old: a tail of 10000 is its whole log, so the subscriber sees
+    // every container from its first line.
+    ws.subscribe("counter", 10_000).await;
+    ws.expect_subscribed("counter").await;
+    let mut seen = Seen::default();
+    let wait = Duration::from_secs(15);
+    let first = project.id("counter").await;
+    pump_until(
+        &mut ws,
+        "counter",
+        &mut seen,
+        wait,
+        "lines of counter",
+        |s| runs(s, &first).1 >= 5,
+    )
+    .await;
+
+    // `docker restart`: the same container; its counter goes on.
+    docker_ok(&["restart", "-t", "2", &first]).await;
+    pump_until(
+        &mut ws,
+        "counter",
+        &mut seen,
+        wait,
+        "lines of the restarted container",
+        |s| {
+            let (starts, since) = runs(s, &first);
+            starts == 2 && since >= 3
+        },
+    )
+    .await;
+    check_timelines(&seen, true);
+    assert_engine_lines_arrived(&mut ws, "counter", &mut seen, &first, wait, false).await;
+
+    // `up --force-recreate`: a new container; the old one's lines end with its `stop`.
+    project
+        .compose(&["up", "-d", "--force-recreate", "counter"])
+        .await;
+    let second = project.id("counter").await;
+    assert_ne!(second, first, "--force-recreate makes a new container");
+    pump_until(
+        &mut ws,
+        "counter",
+        &mut seen,
+        wait,
+        "the end of the old container and lines of the new one",
+        |s| ends_stopped(s, &first) && runs(s, &second).1 >= 3,
+    )
+    .await;
+    check_timelines(&seen, true);
+    assert_engine_lines_arrived(&mut ws, "counter", &mut seen, &second, wait, false).await;
+
+    // Scale 1 → 3: the new replicas' lines from their first.
+    project.compose(&["up", "-d", "--scale", "counter=3"]).await;
+    let three = project.ids("counter").await;
+    assert_eq!(three.len(), 3, "{three:?}");
+    assert!(
+        three.contains(&second),
+        "scaling up keeps {second}: {three:?}"
+    );
+    pump_until(
+        &mut ws,
+        "counter",
+        &mut seen,
+        wait,
+        "lines of the 3 replicas",
+        |s| three.iter().all(|id| runs(s, id).1 >= 3),
+    )
+    .await;
+    check_timelines(&seen, true);
+    for id in &three {
+        assert_engine_lines_arrived(&mut ws, "counter", &mut seen, id, wait, false).await;
+    }
+
+    // Scale 3 → 1: the removed replicas' lines end with their `stop`; the last one goes on.
+    project.compose(&["up", "-d", "--scale", "counter=1"]).await;
+    let survivor = project.id("counter").await;
+    let removed: Vec<&String> = three.iter().filter(|id| **id != survivor).collect();
+    let before = runs(&seen, &survivor).1;
+    pump_until(
+        &mut ws,
+        "counter",
+        &mut seen,
+        wait,
+        "the end of the removed replicas",
+        |s| removed.iter().all(|id| ends_stopped(s, id)) && runs(s, &survivor).1 >= before + 3,
+    )
+    .await;
+    check_timelines(&seen, true);
+
+    // Stopped: what the engine holds of every container left is exactly what came.
+    project.compose(&["stop", "counter"]).await;
+    pump_until(
+        &mut ws,
+        "counter",
+        &mut seen,
+        wait,
+        "the stop of the last replica",
+        |s| ends_stopped(s, &survivor),
+    )
+    .await;
+    for id in project.ids("counter").await {
+        assert_engine_lines_arrived(&mut ws, "counter", &mut seen, &id, wait, true).await;
+    }
+    check_timelines(&seen, true);
+
+    // A viewer who opens the service now is given the same timeline, in time order.
+    let mut late = server.ws().await;
+    late.subscribe("counter", 10_000).await;
+    late.expect_subscribed("counter").await;
+    let mut tail = Seen::default();
+    let total = seen.lines.len();
+    pump_until(
+        &mut late,
+        "counter",
+        &mut tail,
+        wait,
+        "the late viewer's tail",
+        |s| s.lines.len() >= total,
+    )
+    .await;
+    let mut expected = seen.lines.clone();
+    expected.sort_by(|a, b| a.cursor.cmp(&b.cursor));
+    assert!(
+        tail.lines == expected,
+        "the late viewer's tail ({} lines) is not the live viewer's lines in time order ({})",
+        tail.lines.len(),
+        expected.len()
+    );
+    eprintln!(
+        "[timeline] {} lines of {} containers, all accounted for: {}",
+        total,
+        seen.lines
+            .iter()
+            .map(|l| &l.cursor.container)
+            .collect::<HashSet<_>>()
+            .len(),
+        seen.summary()
+    );
+}
+
+#[tokio::test]
+async fn a_crash_loop_reaches_the_viewer_run_by_run() {
+    let project = TempProject::from_yaml("crash", &timeline_project_yaml(), &["crashloop"]).await;
+    let id = project.id("crashloop").await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("crashloop", 10_000).await;
+    ws.expect_subscribed("crashloop").await;
+    let mut seen = Seen::default();
+
+    // The engine restarts it after 0.1, 0.2, 0.4, 0.8, 1.6 s...: 6 runs take about 3 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let restarts: u32 = docker_ok(&["inspect", "--format", "{{.RestartCount}}", &id])
+            .await
+            .trim()
+            .parse()
+            .expect("a restart count");
+        if restarts >= 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the engine restarted crashloop {restarts} times in 30 s"
+        );
+        pump(
+            &mut ws,
+            "crashloop",
+            &mut seen,
+            Duration::from_millis(200),
+            |_| false,
+        )
+        .await;
+    }
+    // While it crashes on, every run the engine holds reaches the viewer within 3 s.
+    assert_engine_lines_arrived(&mut ws, "crashloop", &mut seen, &id, 3 * SECOND, false).await;
+    check_timelines(&seen, false);
+
+    // Stopped for good: what the engine holds is exactly what came, the last crash included.
+    project.compose(&["stop", "-t", "1", "crashloop"]).await;
+    assert_engine_lines_arrived(&mut ws, "crashloop", &mut seen, &id, 3 * SECOND, true).await;
+    check_timelines(&seen, false);
+    let delays: Vec<f64> = seen
+        .lines
+        .iter()
+        .zip(&seen.arrived_ns)
+        .filter(|(l, _)| l.stream == Stream::Stderr)
+        .map(|(l, at)| (at - l.cursor.ts_ns) as f64 / 1e9)
+        .collect();
+    eprintln!(
+        "[crash loop] {} runs; each `crash` line came {delays:.2?} s after the engine stamped it",
+        delays.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Exact resume
+
+/// The number of a line of the fixture's `fast`: `fast line <n>`.
+fn fast_number(line: &LogLine) -> u64 {
+    line.text
+        .strip_prefix("fast line ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a line of fast: {line:?}"))
+}
+
+#[tokio::test]
+async fn a_client_that_reconnects_ten_times_at_5000_lines_a_second_misses_nothing() {
+    let _heavy = HEAVY.lock().await;
+    let project = TempProject::fixture("resume", &["fast"]).await;
+    let id = project.id("fast").await;
+    // --ring-lines 50000 (10 s at 5000 lines/s, the default 10000 is 2 s): a resume finds its
+    // cursor in memory even when a reconnection is slow on a busy machine.
+    let server = Server::start_for(&project.name, &["--ring-lines", "50000"]).await;
+    set_fast_rate(&id, 5000).await;
+    tokio::time::sleep(SECOND).await;
+
+    // For the first half, another viewer keeps the service's feed (and ring) alive; for the
+    // second half nobody does, and each resume starts a feed afresh from the engine.
+    let mut keeper = server.ws().await;
+    keeper.subscribe("fast", 0).await;
+    keeper.expect_subscribed("fast").await;
+    let keeper = tokio::spawn(async move {
+        loop {
+            keeper.recv().await;
+        }
+    });
+    let mut keeper = Some(keeper);
+
+    let mut numbers: Vec<u64> = Vec::new();
+    let mut last: Option<Cursor> = None;
+    let started = Instant::now();
+    for round in 0..10u64 {
+        if round == 5 {
+            keeper.take().expect("the keeper").abort();
+        }
+        if round >= 5 {
+            // The last viewer gone, the feed ends with it.
+            let deadline = Instant::now() + 5 * SECOND;
+            while server.metric("lookout_subscribers").await != 0.0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "subscribers do not go to 0 once every socket is closed"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let mut ws = server.ws().await;
+        match &last {
+            None => ws.subscribe("fast", 0).await,
+            Some(cursor) => {
+                ws.subscribe_resume("fast", std::slice::from_ref(cursor))
+                    .await
+            }
+        }
+        ws.expect_subscribed("fast").await;
+        let until = Instant::now() + Duration::from_millis(300 + 100 * (round % 4));
+        let mut this_round = 0;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match ws.reply_within(left).await {
+                None => break,
+                Some(ServerMessage::Lines { lines, .. }) => {
+                    for line in lines {
+                        let n = fast_number(&line);
+                        if let Some(prev) = numbers.last() {
+                            assert_eq!(
+                                n,
+                                prev + 1,
+                                "round {round}: line {n} came after line {prev} (resumed at \
+                                 {last:?})"
+                            );
+                        }
+                        numbers.push(n);
+                        this_round += 1;
+                        last = Some(line.cursor);
+                    }
+                }
+                Some(ServerMessage::Dropped { count }) => {
+                    panic!("round {round}: the client was told it lost {count} lines")
+                }
+                Some(other) => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        assert!(
+            this_round > 0,
+            "round {round}: no line in 300 ms at 5000 lines/s"
+        );
+        // Dropped without a close frame, as when a network goes away; lines pile up meanwhile.
+        drop(ws);
+        tokio::time::sleep(Duration::from_millis(100 * (round % 3))).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rate = numbers.len() as f64 / elapsed;
+    eprintln!(
+        "[resume] 10 connections, {} lines (fast line {}..={}) in {elapsed:.1} s, {rate:.0} lines/s, \
+         none missing, none twice",
+        numbers.len(),
+        numbers[0],
+        numbers[numbers.len() - 1]
+    );
+    assert!(
+        rate > 2000.0,
+        "fast wrote only {rate:.0} lines/s: the test did not run at a high rate"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Backpressure
+
+/// Lines of `fast` as one subscriber receives them, each accounted for: it is the one after
+/// the last, or after the last plus the lines the server said were dropped in between.
+#[derive(Default)]
+struct Accounted {
+    last: Option<u64>,
+    /// Lines the server said were dropped since the last line.
+    told: u64,
+}
+
+impl Accounted {
+    fn take(&mut self, lines: &[LogLine]) {
+        for line in lines {
+            let n = fast_number(line);
+            if let Some(prev) = self.last {
+                assert_eq!(
+                    n,
+                    prev + 1 + self.told,
+                    "line {n} after line {prev}, and the server said {} were dropped",
+                    self.told
+                );
+            }
+            self.told = 0;
+            self.last = Some(n);
+        }
+    }
+}
+
+/// How long the slow subscriber stops reading: `LOOKOUT_TEST_STALL_SECS`, default 20.
+fn stall() -> Duration {
+    let secs = std::env::var("LOOKOUT_TEST_STALL_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    Duration::from_secs(secs)
+}
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_is_told_what_it_lost_and_costs_bounded_memory() {
+    // The bound is a setting with a default.
+    let help = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .arg("--help")
+        .output()
+        .await
+        .expect("run lookout --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let option: String = help
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--queue-lines "))
+        .take(2)
+        .collect();
+    assert!(
+        option.contains("LOOKOUT_QUEUE_LINES") && option.contains("[default: 10000]"),
+        "--queue-lines has an environment variable and a default of 10000: {option}"
+    );
+
+    let _heavy = HEAVY.lock().await;
+    let project = TempProject::fixture("backpressure", &["fast"]).await;
+    let id = project.id("fast").await;
+    let server = Server::start_for(&project.name, &["--queue-lines", "1000"]).await;
+    set_fast_rate(&id, 10_000).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("fast", 0).await;
+    ws.expect_subscribed("fast").await;
+
+    let mut lines_of = Accounted::default();
+
+    // Reading for a while: the ring fills (10,000 lines).
+    let warm = Instant::now() + 3 * SECOND;
+    while let Some(msg) = ws
+        .reply_within(warm.saturating_duration_since(Instant::now()))
+        .await
+    {
+        match msg {
+            ServerMessage::Lines { lines, .. } => lines_of.take(&lines),
+            // 1000 lines are a tenth of a second here: a busy machine may fall behind.
+            ServerMessage::Dropped { count } => lines_of.told += count,
+            other => panic!("while reading: {other:?}"),
+        }
+    }
+    let before_stall = lines_of.last.expect("lines while reading");
+    let baseline = server.rss_kib();
+
+    // Stop reading, socket open.
+    let stall = stall();
+    let mut peak = baseline;
+    let stalled = Instant::now();
+    let mut read_in = vec![server.metric("lookout_lines_in_total").await];
+    while stalled.elapsed() < stall {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        peak = peak.max(server.rss_kib());
+        if read_in.len() < (stalled.elapsed().as_secs() as usize) + 1 {
+            read_in.push(server.metric("lookout_lines_in_total").await);
+        }
+    }
+    let resumed_ns = now_ns();
+    let written = docker_ok(&["logs", "--tail", "1", &id]).await;
+    let written: u64 = written
+        .trim()
+        .strip_prefix("fast line ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the last line of fast: {written:?}"));
+
+    // Reading again: what the socket buffers held, then `dropped`, then fresh lines.
+    let mut stale = 0usize;
+    let mut dropped = 0u64;
+    let mut fresh: Vec<LogLine> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fresh.len() < 5000 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ws.reply_within(left).await {
+            None => panic!(
+                "30 s after reading again: {stale} stale lines, told {dropped} dropped, \
+                 {} fresh lines",
+                fresh.len()
+            ),
+            Some(ServerMessage::Lines { lines, .. }) => {
+                lines_of.take(&lines);
+                if dropped == 0 {
+                    stale += lines.len();
+                } else {
+                    fresh.extend(lines);
+                }
+            }
+            Some(ServerMessage::Dropped { count }) => {
+                assert!(count > 0, "`dropped` with a count of 0");
+                dropped += count;
+                lines_of.told += count;
+            }
+            Some(other) => panic!("after the stall: {other:?}"),
+        }
+    }
+    assert!(dropped > 0, "no `dropped` after a stall of {stall:?}");
+    let first_fresh = &fresh[0];
+    assert!(
+        first_fresh.cursor.ts_ns > resumed_ns - 1_000_000_000,
+        "the first line after `dropped` ({}) was written {:.1} s before reading resumed: not \
+         fresh. Before the stall, line {before_stall}; after it the engine held up to line \
+         {written}; {stale} stale lines, `dropped` {dropped}; lines read from the engine, second \
+         by second during the stall: {read_in:?}",
+        first_fresh.text,
+        (resumed_ns - first_fresh.cursor.ts_ns) as f64 / 1e9
+    );
+    let metric_dropped = server.metric("lookout_lines_dropped_total").await;
+    assert!(
+        metric_dropped >= dropped as f64,
+        "/metrics counts {metric_dropped} dropped lines, the subscriber was told {dropped}"
+    );
+
+    let growth_mib = (peak.saturating_sub(baseline)) as f64 / 1024.0;
+    let during = written - before_stall;
+    eprintln!(
+        "[backpressure] --queue-lines 1000, stalled {stall:?} while fast wrote {during} lines \
+         ({:.0}/s): {stale} stale lines came from the socket buffers, then `dropped` {dropped}, \
+         then fresh lines from {}; server RSS {:.1} MiB before, peak {:.1} MiB (+{growth_mib:.1} MiB)",
+        during as f64 / stall.as_secs_f64(),
+        first_fresh.text,
+        baseline as f64 / 1024.0,
+        peak as f64 / 1024.0,
+    );
+    assert!(
+        during as f64 > 5000.0 * stall.as_secs_f64(),
+        "fast wrote only {during} lines in {stall:?}: not the flood the test needs"
+    );
+    // Holding the lines written during the stall would take far more: each costs the server
+    // about 200 bytes in memory (text, cursor, timestamp, replica), 20 MiB per 100,000 lines.
+    assert!(
+        growth_mib < 10.0,
+        "the server grew by {growth_mib:.1} MiB while a subscriber did not read; the bound is 10 MiB"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Long lines and TTY lines
+
+/// A project with two silent services to write exact bytes into: `probe` and `ttyprobe`, the
+/// same under a TTY (its output reaches the engine unmultiplexed, `\n` turned into `\r\n`).
+const PROBES_YAML: &str = r#"version: "2.4"
+x-base: &base
+  image: lookout-fixture:latest
+  network_mode: none
+  stop_grace_period: 2s
+  command: ["/bin/sh", "/fixture/probe.sh"]
+services:
+  probe:
+    <<: *base
+  ttyprobe:
+    <<: *base
+    tty: true
+"#;
+
+/// Writes to the log of container `id` through its process 1's stdout.
+async fn write_log(id: &str, script: &str, m: &str) {
+    let script = format!("{{ {script}; }} > /proc/1/fd/1");
+    docker_ok(&["exec", id, "sh", "-c", &script, "sh", m]).await;
+}
+
+/// Compares a long line without printing all of it.
+fn assert_text(line: &LogLine, expected: &str) {
+    let (got, want) = (line.text.as_bytes(), expected.as_bytes());
+    if got != want {
+        let at = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        let around = |b: &[u8]| {
+            String::from_utf8_lossy(&b[at.saturating_sub(20)..(at + 20).min(b.len())]).into_owned()
+        };
+        panic!(
+            "a line of {} bytes, expected {}; first difference at byte {at}: {:?} instead of {:?}",
+            got.len(),
+            want.len(),
+            around(got),
+            around(want),
+        );
+    }
+}
+
+/// Subscribes to `service` of `server`, runs `script` (with `$1` = a fresh marker) writing to
+/// the log of its container `id`, and returns the lines with the marker that came, once the
+/// last one, `after <marker>`, has; and the marker.
+async fn write_and_read(
+    server: &Server,
+    service: &str,
+    id: &str,
+    script: &str,
+) -> (Vec<LogLine>, String) {
+    let mut ws = server.ws().await;
+    ws.subscribe(service, 0).await;
+    ws.expect_subscribed(service).await;
+    let m = marker(service);
+    write_log(id, &format!("{script}; printf 'after %s\\n' \"$1\""), &m).await;
+    let mut seen = Seen::default();
+    let after = format!("after {m}");
+    pump_until(
+        &mut ws,
+        service,
+        &mut seen,
+        Duration::from_secs(15),
+        &format!("the lines written to {service}"),
+        |s| s.lines.iter().any(|l| l.text == after),
+    )
+    .await;
+    let lines = seen
+        .lines
+        .into_iter()
+        .filter(|l| l.text.contains(&m))
+        .collect();
+    (lines, m)
+}
+
+/// The texts and `truncated` marks of lines, the long ones shortened.
+fn shapes(lines: &[LogLine]) -> Vec<(String, usize, bool)> {
+    lines
+        .iter()
+        .map(|l| (l.text.chars().take(50).collect(), l.text.len(), l.truncated))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_1_mib_line_is_cut_at_64_kib_and_the_next_line_comes_whole() {
+    let project = TempProject::from_yaml("long", PROBES_YAML, &["probe"]).await;
+    let probe = project.id("probe").await;
+    // The default --max-line-bytes, 65536.
+    let server = Server::start_for(&project.name, &[]).await;
+    let (lines, m) = write_and_read(
+        &server,
+        "probe",
+        &probe,
+        "printf 'big %s ' \"$1\"; head -c 1048576 /dev/zero | tr '\\0' x; printf '\\n'",
+    )
+    .await;
+    assert_eq!(lines.len(), 2, "{:?}", shapes(&lines));
+    let big = format!("big {m} {}", "x".repeat(1 << 20));
+    assert_text(&lines[0], &big[..65536]);
+    assert!(lines[0].truncated, "the cut line is marked truncated");
+    assert_eq!(lines[0].stream, Stream::Stdout);
+    assert_eq!(
+        (lines[1].text.as_str(), lines[1].truncated),
+        (format!("after {m}").as_str(), false),
+        "the line after the long one"
+    );
+
+    // The same from the engine, over HTTP (with a tail that takes in every 16 KiB piece of the
+    // long line: see `a_tail_that_starts_inside_a_long_line_shows_no_piece_of_it`).
+    let tail: Vec<LogLine> = server
+        .tail("probe", &[("tail", "1000")])
+        .await
+        .into_iter()
+        .filter(|l| l.text.contains(&m))
+        .collect();
+    assert!(
+        tail == lines,
+        "/api/tail and the WebSocket differ: {:?} / {:?}",
+        shapes(&tail),
+        shapes(&lines)
+    );
+}
+
+#[tokio::test]
+async fn tty_lines_written_together_come_one_by_one_without_carriage_returns() {
+    let project = TempProject::from_yaml("ttylines", PROBES_YAML, &["ttyprobe"]).await;
+    let tty = project.id("ttyprobe").await;
+    let server = Server::start_for(&project.name, &[]).await;
+    // Three lines in one write (the TTY makes each `\n` a `\r\n`), the last of 10 KiB.
+    let (lines, m) = write_and_read(
+        &server,
+        "ttyprobe",
+        &tty,
+        "s=$(head -c 10240 /dev/zero | tr '\\0' z); printf 'one %s\\ntwo %s\\nlong %s %s\\n' \"$1\" \"$1\" \"$1\" \"$s\"",
+    )
+    .await;
+    let long = format!("long {m} {}", "z".repeat(10240));
+    let expected = [
+        format!("one {m}"),
+        format!("two {m}"),
+        long,
+        format!("after {m}"),
+    ];
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        texts == expected,
+        "the lines as written, whole, without \\r: {:?}",
+        shapes(&lines)
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.stream == Stream::Stdout && !l.truncated),
+        "{lines:?}"
+    );
+}
+
+// The engine stores a line over 16 KiB in pieces of 16 KiB, each with its own timestamp. From
+// a TTY container the engine's stream is raw (not multiplexed) and bollard cuts it at newlines
+// only, so one `LogOutput::Console` holds `<ts> <piece><ts> <piece>...\n`; Framer::push
+// (server/src/docker/frames.rs) takes the timestamp off the start of it only, so the engine's
+// timestamps of the other pieces end up inside the line.
+#[tokio::test]
+#[ignore = "server bug: a TTY line over 16 KiB has the engine's timestamps inside it \
+            (server/src/docker/frames.rs Framer::push)"]
+async fn a_1_mib_tty_line_is_cut_at_64_kib_with_nothing_added() {
+    let project = TempProject::from_yaml("ttylong", PROBES_YAML, &["ttyprobe"]).await;
+    let tty = project.id("ttyprobe").await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let (lines, m) = write_and_read(
+        &server,
+        "ttyprobe",
+        &tty,
+        "printf 'big %s ' \"$1\"; head -c 1048576 /dev/zero | tr '\\0' y; printf '\\n'",
+    )
+    .await;
+    assert_eq!(lines.len(), 2, "{:?}", shapes(&lines));
+    let big = format!("big {m} {}", "y".repeat(1 << 20));
+    assert_text(&lines[0], &big[..65536]);
+    assert!(lines[0].truncated, "the cut line is marked truncated");
+    assert_eq!(lines[1].text, format!("after {m}"));
+}
+
+// The engine's `tail` counts its entries, and a line over 16 KiB is several entries: a tail
+// of N that begins inside such a line hands the server the line's last piece, which it shows
+// as a line of its own (server/src/hub.rs engine_tail; the same query fills a new feed's ring
+// in `follow`).
+#[tokio::test]
+#[ignore = "server bug: /api/tail shows the last piece of a long line as a line \
+            (server/src/hub.rs engine_tail)"]
+async fn a_tail_that_starts_inside_a_long_line_shows_no_piece_of_it() {
+    let project = TempProject::from_yaml("tailpiece", PROBES_YAML, &["probe"]).await;
+    let probe = project.id("probe").await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let (lines, _) = write_and_read(
+        &server,
+        "probe",
+        &probe,
+        "printf 'big %s ' \"$1\"; head -c 40000 /dev/zero | tr '\\0' x; printf '\\n'",
+    )
+    .await;
+    assert_eq!(lines.len(), 2, "{:?}", shapes(&lines));
+    let tail = server.tail("probe", &[("tail", "2")]).await;
+    assert!(
+        tail == lines,
+        "/api/tail?tail=2 should be the long line and the one after it: {:?}",
+        shapes(&tail)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Shutdown
+
+#[tokio::test]
+async fn sigterm_closes_sockets_with_going_away_and_exits_within_2_seconds() {
+    // Only reads the shared fixture.
+    let mut server = Server::start().await;
+    let mut ws = server.ws().await;
+    ws.subscribe("web", 10).await;
+    ws.expect_subscribed("web").await;
+    ws.next_lines("web").await;
+
+    let signalled = Instant::now();
+    server.terminate().await;
+    let frame = ws
+        .close_frame_within(2 * SECOND)
+        .await
+        .expect("no close frame within 2 s of SIGTERM");
+    let closed = signalled.elapsed();
+    assert_eq!(
+        u16::from(frame.code),
+        1001,
+        "the close code is 1001 (going away): {frame:?}"
+    );
+    let status = server
+        .wait_exit((2 * SECOND).saturating_sub(signalled.elapsed()))
+        .await
+        .unwrap_or_else(|| panic!("lookout still runs 2 s after SIGTERM"));
+    let exited = signalled.elapsed();
+    assert!(status.success(), "lookout exited with {status}");
+    eprintln!("[shutdown] close frame after {closed:?}, exit after {exited:?}");
+}

@@ -60,6 +60,9 @@ pub struct Connection {
     pub appended: RwSignal<u64>,
     wanted: RwSignal<Option<Wanted>>,
     commands: StoredValue<UnboundedSender<Command>>,
+    /// Lines received since the last frame: the buffer (and so the view) is updated at most
+    /// once per frame, however many messages arrive.
+    pending: StoredValue<Vec<crate::protocol::LogLine>>,
 }
 
 impl Connection {
@@ -77,6 +80,7 @@ impl Connection {
             appended: RwSignal::new(0),
             wanted: RwSignal::new(None),
             commands: StoredValue::new(tx),
+            pending: StoredValue::new(Vec::new()),
         };
         leptos::task::spawn_local(run(conn, rx));
         conn
@@ -88,6 +92,7 @@ impl Connection {
             return;
         }
         self.wanted.set(wanted.clone());
+        self.pending.update_value(|p| p.clear());
         self.buffer.update(|b| b.reset());
         self.containers.set(None);
         self.error.set(None);
@@ -141,16 +146,33 @@ impl Connection {
                 lines,
             } => {
                 if self.is_wanted(&project, &service) {
-                    let mut added = 0;
-                    self.buffer.update(|b| added = b.push(lines));
-                    if added > 0 {
-                        self.appended.update(|n| *n += added as u64);
+                    let first = self.pending.with_value(|p| p.is_empty());
+                    self.pending.update_value(|p| p.extend(lines));
+                    if first {
+                        let conn = *self;
+                        request_animation_frame(move || conn.flush());
                     }
                 }
             }
             ServerMessage::Dropped { count } => self.dropped.update(|n| *n += count),
             ServerMessage::Unsubscribed => {}
             ServerMessage::Error { message, .. } => self.error.set(Some(message)),
+        }
+    }
+
+    /// Moves the lines received since the last frame into the buffer.
+    fn flush(&self) {
+        let lines = self
+            .pending
+            .try_update_value(std::mem::take)
+            .unwrap_or_default();
+        if lines.is_empty() {
+            return;
+        }
+        let mut added = 0;
+        self.buffer.update(|b| added = b.push(lines));
+        if added > 0 {
+            self.appended.update(|n| *n += added as u64);
         }
     }
 

@@ -25,6 +25,8 @@ pub fn LogView(
     /// True while the view sticks to the newest line.
     following: RwSignal<bool>,
     paused: Signal<bool>,
+    /// The filter in force, for highlighting; changes only when the user changes it.
+    filter: Signal<FilterKey>,
 ) -> impl IntoView {
     let scroller = NodeRef::<html::Div>::new();
     let scroll_top = RwSignal::new(0.0_f64);
@@ -45,7 +47,6 @@ pub fn LogView(
         let Range { start, end } = range.get();
         conn.buffer.with(|b| b.visible_rows(start, end))
     });
-    let filter = Memo::new(move |_| conn.buffer.with(|b| FilterKey(b.filter().clone())));
 
     // Stick to the bottom when following and lines arrive.
     Effect::new(move |_| {
@@ -106,18 +107,16 @@ pub fn LogView(
     }
 }
 
-/// A filter as a memo value; memos need equality, and a new filter is always "different".
-#[derive(Clone)]
-struct FilterKey(Filter);
-
-impl PartialEq for FilterKey {
-    fn eq(&self, _: &Self) -> bool {
-        false
-    }
-}
+/// The filter in force, as the rows need it for highlighting.
+#[derive(Clone, Default)]
+pub struct FilterKey(pub Filter);
 
 #[component]
-fn LogRow(row: Arc<Row>, filter: Memo<FilterKey>, show_timestamps: Signal<bool>) -> impl IntoView {
+fn LogRow(
+    row: Arc<Row>,
+    filter: Signal<FilterKey>,
+    show_timestamps: Signal<bool>,
+) -> impl IntoView {
     let line = &row.line;
     let stream_class = match line.stream {
         Stream::Stdout => "row stdout",
@@ -131,8 +130,8 @@ fn LogRow(row: Arc<Row>, filter: Memo<FilterKey>, show_timestamps: Signal<bool>)
     let truncated = line.truncated;
     let text_row = row.clone();
     let text = move || {
-        let f = filter.get();
-        segments(&text_row, &f.0)
+        filter
+            .with(|f| segments(&text_row, &f.0))
             .into_iter()
             .map(|(text, style, marked)| {
                 let css = style.css();

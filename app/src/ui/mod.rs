@@ -14,7 +14,7 @@ use leptos_router::{path, NavigateOptions};
 use crate::filter::{Filter, FilterSpec, StreamChoice};
 use crate::protocol::{ProjectInfo, ServiceInfo, ServiceKey, ServiceState};
 use connection::{ConnState, Connection, Wanted};
-use log_view::LogView;
+use log_view::{FilterKey, LogView};
 
 /// Tail sizes offered in the "Lines" choice.
 const TAILS: [u32; 4] = [100, 500, 1000, 5000];
@@ -177,10 +177,12 @@ fn Viewer() -> impl IntoView {
         },
         replica: url.get("replica").and_then(|r| r.parse().ok()),
     });
+    let active_filter = RwSignal::new(FilterKey::default());
     Effect::new(move |_| match Filter::compile(&spec.get()) {
         Ok(f) => {
             filter_error.set(None);
-            conn.buffer.update(|b| b.set_filter(f));
+            conn.buffer.update(|b| b.set_filter(f.clone()));
+            active_filter.set(FilterKey(f));
         }
         Err(e) => filter_error.set(Some(e.to_string())),
     });
@@ -390,7 +392,7 @@ fn Viewer() -> impl IntoView {
             <p class="notice subtle">{move || format!("{} older lines were dropped to stay within the browser's limit.", conn.buffer.with(|b| b.evicted()))}</p>
         </Show>
         <main class="viewer">
-            <LogView conn=conn show_timestamps=show_timestamps.into() following=following paused=paused.into()/>
+            <LogView conn=conn show_timestamps=show_timestamps.into() following=following paused=paused.into() filter=active_filter.into()/>
             <Show when=move || conn.buffer.with(|b| !b.is_empty() && b.visible_len() == 0)>
                 <p class="empty">"No lines match the filter."</p>
             </Show>

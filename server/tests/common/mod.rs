@@ -10,8 +10,13 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+
 use app::protocol::{
-    ContainerInfo, EngineStatus, ErrorCode, LogLine, ProjectInfo, ServerMessage, PROTOCOL_VERSION,
+    ContainerInfo, Cursor, EngineStatus, ErrorCode, LogLine, ProjectInfo, ServerMessage,
+    PROTOCOL_VERSION,
 };
 use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
@@ -19,6 +24,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::{Mutex, MutexGuard};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -129,7 +135,7 @@ pub struct Server {
     pub port: u16,
     pub project: String,
     http: reqwest::Client,
-    _child: Child,
+    child: Child,
     _stdout: Lines<BufReader<ChildStdout>>,
 }
 
@@ -187,7 +193,7 @@ impl Server {
             port,
             project: project.to_owned(),
             http,
-            _child: child,
+            child,
             _stdout: stdout,
         };
         server.wait_for_engine().await;
@@ -256,6 +262,66 @@ impl Server {
     /// Opens a WebSocket and reads its `hello` and `services`.
     pub async fn ws(&self) -> Ws {
         Ws::connect(self.port, &self.project).await
+    }
+
+    /// `GET /metrics`, as name → value (Prometheus text; comments skipped).
+    pub async fn metrics(&self) -> HashMap<String, f64> {
+        let (status, body) = self.get("/metrics", &[]).await;
+        assert_eq!(status, 200, "/metrics answered {status}: {body}");
+        body.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let (name, value) = l
+                    .rsplit_once(' ')
+                    .unwrap_or_else(|| panic!("/metrics: a line without a value: {l:?}"));
+                let value = value
+                    .parse()
+                    .unwrap_or_else(|e| panic!("/metrics: {l:?}: {e}"));
+                (name.to_owned(), value)
+            })
+            .collect()
+    }
+
+    /// One value of `/metrics`, which must be there.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let all = self.metrics().await;
+        *all.get(name)
+            .unwrap_or_else(|| panic!("/metrics has no {name}: {all:?}"))
+    }
+
+    /// The server's process id (while it runs).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the lookout process still runs")
+    }
+
+    /// The server's resident memory now, in KiB (`VmRSS` of /proc/<pid>/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read the server's /proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in /proc/<pid>/status: {status}"))
+    }
+
+    /// Sends SIGTERM to the server, as `docker stop` or systemd would.
+    pub async fn terminate(&self) {
+        let pid = self.pid().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid}: {status}");
+    }
+
+    /// Waits up to `d` for the server to exit; its exit status, or None if it still runs.
+    pub async fn wait_exit(&mut self, d: Duration) -> Option<ExitStatus> {
+        tokio::time::timeout(d, self.child.wait())
+            .await
+            .ok()
+            .map(|r| r.expect("wait for the lookout process"))
     }
 }
 
@@ -328,6 +394,30 @@ impl Ws {
             "tail": tail,
         });
         self.send_text(&msg.to_string()).await;
+    }
+
+    /// Sends `subscribe` with `resume`: the last cursor held of each container.
+    pub async fn subscribe_resume(&mut self, service: &str, resume: &[Cursor]) {
+        let msg = serde_json::json!({
+            "type": "subscribe",
+            "project": self.project,
+            "service": service,
+            "resume": resume,
+        });
+        self.send_text(&msg.to_string()).await;
+    }
+
+    /// Reads until the server's close frame, passing over other messages; None if the socket
+    /// ended without one, or nothing ended it within `d`.
+    pub async fn close_frame_within(&mut self, d: Duration) -> Option<CloseFrame> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) | Ok(None | Some(Err(_))) => return None,
+                Ok(Some(Ok(Message::Close(frame)))) => return frame,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
     }
 
     /// The next message, if one comes within `d`. A closed socket or an unreadable message
@@ -621,4 +711,113 @@ impl Drop for TempContainer {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// The fixture's Compose file.
+pub fn fixture_compose_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end/fixture/docker-compose.yml")
+}
+
+/// A Compose project of its own for a test that restarts, recreates, scales or floods a
+/// service, so that nobody else's project (the shared fixture, the demo) is touched. Its
+/// containers use the locally built `lookout-fixture:latest` (never pulled) and no network;
+/// `down -t 1` removes them when it is dropped, also when the test fails.
+pub struct TempProject {
+    pub name: String,
+    file: PathBuf,
+    /// A directory of Compose files written by the test, removed with the project.
+    dir: Option<PathBuf>,
+}
+
+impl TempProject {
+    /// `docker-compose -f <file> -p lookout-t-<tag>-<unique> up -d <services>`.
+    pub async fn up(tag: &str, file: &Path, services: &[&str]) -> TempProject {
+        // Compose v1 keeps only [-_a-z0-9] of a project name.
+        let name = marker(&format!("lookout-t-{tag}"));
+        let project = TempProject {
+            name,
+            file: file.to_owned(),
+            dir: None,
+        };
+        let mut args = vec!["up", "-d"];
+        args.extend_from_slice(services);
+        project.compose(&args).await;
+        project
+    }
+
+    /// A project of the fixture's services.
+    pub async fn fixture(tag: &str, services: &[&str]) -> TempProject {
+        TempProject::up(tag, &fixture_compose_file(), services).await
+    }
+
+    /// A project from a Compose file the test writes (`yaml`); every service should use
+    /// `image: lookout-fixture:latest` and `network_mode: none`.
+    pub async fn from_yaml(tag: &str, yaml: &str, services: &[&str]) -> TempProject {
+        let dir = std::env::temp_dir().join(marker("lookout-compose"));
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        let file = dir.join("docker-compose.yml");
+        std::fs::write(&file, yaml).expect("write a Compose file");
+        let mut project = TempProject::up(tag, &file, services).await;
+        project.dir = Some(dir);
+        project
+    }
+
+    /// Runs `docker-compose -f <file> -p <project> <args>` and fails the test if it fails.
+    pub async fn compose(&self, args: &[&str]) -> String {
+        let file = self.file.to_string_lossy().into_owned();
+        let mut argv = vec!["-f", file.as_str(), "-p", self.name.as_str()];
+        argv.extend_from_slice(args);
+        let shown = format!("`docker-compose {}`", argv.join(" "));
+        let run = Command::new("docker-compose")
+            .args(&argv)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .unwrap_or_else(|_| panic!("{shown} did not finish within 60 s"))
+            .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+        assert!(
+            out.status.success(),
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Full ids of a service's containers, stopped ones included.
+    pub async fn ids(&self, service: &str) -> Vec<String> {
+        container_ids(&self.name, Some(service)).await
+    }
+
+    /// The id of the one container of `service`.
+    pub async fn id(&self, service: &str) -> String {
+        let ids = self.ids(service).await;
+        assert_eq!(ids.len(), 1, "one container of {service}: {ids:?}");
+        ids.into_iter().next().expect("one id")
+    }
+}
+
+impl Drop for TempProject {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker-compose")
+            .arg("-f")
+            .arg(&self.file)
+            .args(["-p", &self.name, "down", "-t", "1", "--remove-orphans"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Sets the rate of the fixture's `fast` (lines per second; it reads /tmp/rate, and the
+/// image has no /tmp until something makes it).
+pub async fn set_fast_rate(container: &str, rate: u32) {
+    let script = format!("mkdir -p /tmp && echo {rate} > /tmp/rate");
+    docker_ok(&["exec", container, "sh", "-c", &script]).await;
 }
