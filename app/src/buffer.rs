@@ -10,6 +10,8 @@ use crate::protocol::{Cursor, LogLine};
 
 /// Lines kept in the browser by default.
 pub const DEFAULT_MAX_LINES: usize = 100_000;
+/// The range a user may choose (URL parameter `keep`).
+pub const MAX_LINES_RANGE: std::ops::RangeInclusive<usize> = 1_000..=1_000_000;
 
 /// One line as the view needs it.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,6 +48,12 @@ impl LineBuffer {
             evicted: 0,
             last: HashMap::new(),
         }
+    }
+
+    /// Changes how many lines are kept; the oldest fall off at once if there are more.
+    pub fn set_cap(&mut self, cap: usize) {
+        self.cap = cap.max(1);
+        self.push(std::iter::empty());
     }
 
     /// Appends lines the server sent; a line at or before the last one seen from its container
@@ -208,6 +216,16 @@ mod tests {
             .map(|r| r.line.text.clone())
             .collect();
         assert_eq!(texts, ["3", "4", "5"]);
+    }
+
+    #[test]
+    fn lowering_the_bound_drops_the_oldest_at_once() {
+        let mut b = LineBuffer::new(10);
+        b.push((1..=10).map(|i| line("a", i, &i.to_string())));
+        b.set_cap(4);
+        assert_eq!(b.len(), 4);
+        assert_eq!(b.evicted(), 6);
+        assert_eq!(b.all_visible()[0].line.text, "7");
     }
 
     #[test]

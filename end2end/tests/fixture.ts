@@ -37,9 +37,16 @@ export class Server {
   private constructor(private child: ChildProcess, readonly url: string, readonly port: number) {}
 
   static async start(port = 0, ...extra: string[]): Promise<Server> {
+    return Server.startWith({}, port, ...extra);
+  }
+
+  /** Starts one with extra environment (DOCKER_HOST, say) and arguments. */
+  static async startWith(env: Record<string, string>, port = 0, ...extra: string[]): Promise<Server> {
     const bin = path.resolve(__dirname, "..", process.env.LOOKOUT_BIN ?? "../target/debug/lookout");
-    const child = spawn(bin, ["--listen", `127.0.0.1:${port}`, "--project", project, ...extra], {
+    const args = extra.includes("--project") ? extra : ["--project", project, ...extra];
+    const child = spawn(bin, ["--listen", `127.0.0.1:${port}`, ...args], {
       stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, ...env },
     });
     const url = await new Promise<string>((resolve, reject) => {
       let out = "";

@@ -518,10 +518,14 @@ async fn follow(
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             // The container stopped. The engine may end a follow stream before its very last
-            // entry (a line without newline written on exit): read once more without follow.
-            // Then wait until it runs again (an event wakes us; the timer is a safety net), or
-            // until it is removed.
-            Ok(()) => {
+            // entry (a line without newline written on exit), and a run that starts and ends
+            // while we wait here (a crash loop, a `docker start` of a container that fails at
+            // once) is seen by no follow stream: read without follow now and at every wake,
+            // until it runs again (an event wakes us; the timer is a safety net) or is removed.
+            Ok(()) => loop {
+                let Ok(docker) = engine.docker() else {
+                    break;
+                };
                 let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
                 if let Ok(lines) = LogStream::open(&docker, &id, both(since, None, false), max_line)
                     .collect()
@@ -536,31 +540,29 @@ async fn follow(
                     }
                     shared.push(fresh, &container);
                 }
-                loop {
-                    tokio::select! {
-                        _ = wake.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    }
-                    let Ok(docker) = engine.docker() else {
-                        break;
-                    };
-                    match docker.inspect_container(&id, None).await {
-                        Ok(info) => {
-                            let running = info.state.and_then(|s| s.running).unwrap_or(false);
-                            if running {
-                                break;
-                            }
-                        }
-                        Err(e) => match EngineError::from(e) {
-                            EngineError::NotFound(_) => return,
-                            e => {
-                                engine.report(&e);
-                                break;
-                            }
-                        },
-                    }
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                 }
-            }
+                let Ok(docker) = engine.docker() else {
+                    break;
+                };
+                match docker.inspect_container(&id, None).await {
+                    Ok(info) => {
+                        let running = info.state.and_then(|s| s.running).unwrap_or(false);
+                        if running {
+                            break;
+                        }
+                    }
+                    Err(e) => match EngineError::from(e) {
+                        EngineError::NotFound(_) => return,
+                        e => {
+                            engine.report(&e);
+                            break;
+                        }
+                    },
+                }
+            },
         }
     }
 }

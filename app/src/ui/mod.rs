@@ -11,6 +11,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::{path, NavigateOptions};
 
+use crate::buffer::{DEFAULT_MAX_LINES, MAX_LINES_RANGE};
 use crate::filter::{Filter, FilterSpec, StreamChoice};
 use crate::protocol::{ProjectInfo, ServiceInfo, ServiceKey, ServiceState};
 use connection::{ConnState, Connection, Wanted};
@@ -141,6 +142,16 @@ fn Viewer() -> impl IntoView {
         });
         following.set(true);
         conn.follow(wanted);
+    });
+
+    // How many lines the browser keeps (`keep`, within MAX_LINES_RANGE).
+    Effect::new(move |_| {
+        let keep = url
+            .get("keep")
+            .and_then(|k| k.parse::<usize>().ok())
+            .map(|k| k.clamp(*MAX_LINES_RANGE.start(), *MAX_LINES_RANGE.end()))
+            .unwrap_or(DEFAULT_MAX_LINES);
+        conn.buffer.update(|b| b.set_cap(keep));
     });
 
     // Nothing chosen yet: the first running service.
