@@ -21,6 +21,13 @@ pub struct Row {
     pub line: LogLine,
     /// The text with its ANSI escapes parsed.
     pub styled: Styled,
+    /// Characters of visible text, to lay the row out when lines wrap.
+    pub chars: u32,
+}
+
+/// How many screen lines a row of `chars` characters takes when wrapped at `cols`.
+pub fn wrapped_lines(chars: u32, cols: u32) -> u32 {
+    chars.div_ceil(cols.max(1)).max(1)
 }
 
 #[derive(Debug)]
@@ -69,10 +76,12 @@ impl LineBuffer {
             self.last
                 .insert(line.cursor.container.clone(), line.cursor.clone());
             let styled = ansi::parse(&line.text);
+            let chars = styled.plain.chars().count() as u32;
             let row = Arc::new(Row {
                 id: self.next_id,
                 line,
                 styled,
+                chars,
             });
             self.next_id += 1;
             if self.passes(&row) {
@@ -158,6 +167,24 @@ impl LineBuffer {
             .collect()
     }
 
+    /// With lines wrapped at `cols` characters: the screen line each visible row starts at,
+    /// and at the end the total.
+    pub fn wrapped_offsets(&self, cols: u32) -> Vec<u32> {
+        let Some(first) = self.rows.front().map(|r| r.id) else {
+            return vec![0];
+        };
+        let mut out = Vec::with_capacity(self.visible.len() + 1);
+        let mut at = 0;
+        out.push(0);
+        for id in &self.visible {
+            if let Some(r) = self.rows.get((id - first) as usize) {
+                at += wrapped_lines(r.chars, cols);
+            }
+            out.push(at);
+        }
+        out
+    }
+
     /// Every visible row, oldest first.
     pub fn all_visible(&self) -> Vec<Arc<Row>> {
         self.visible_rows(0, self.visible.len())
@@ -216,6 +243,18 @@ mod tests {
             .map(|r| r.line.text.clone())
             .collect();
         assert_eq!(texts, ["3", "4", "5"]);
+    }
+
+    #[test]
+    fn wrapped_rows_take_as_many_lines_as_their_text_needs() {
+        let mut b = LineBuffer::new(10);
+        b.push([
+            line("a", 1, ""),
+            line("a", 2, &"x".repeat(10)),
+            line("a", 3, &"é".repeat(11)),
+        ]);
+        assert_eq!(b.wrapped_offsets(10), vec![0, 1, 2, 4]);
+        assert_eq!(b.wrapped_offsets(100), vec![0, 1, 2, 3]);
     }
 
     #[test]

@@ -56,3 +56,27 @@ test("replica tags have a colour per replica", async ({ page }) => {
   expect(c1).not.toBe(c2);
   await expect(one).toHaveAttribute("title", /web/);
 });
+
+test("soft wrap: long lines wrap instead of scrolling sideways, and rows do not overlap", async ({ page }) => {
+  const m = marker("wrap");
+  const long = `${m} ${"abcdefghij".repeat(60)} end`;
+  await page.goto(`/?project=${project}&service=probe`);
+  await expect(page.getByRole("status")).toHaveText(/Live/);
+  writeToProbe(`%s\\n%s after\\n`, 1, long, m);
+  const log = page.getByRole("log");
+  const row = log.locator(".row", { hasText: long });
+  await expect(log.getByText(`${m} after`)).toBeVisible();
+  expect((await row.boundingBox())!.height).toBeLessThanOrEqual(21);
+  expect(await log.evaluate((el) => el.scrollWidth > el.clientWidth)).toBe(true);
+
+  await page.getByRole("checkbox", { name: "Wrap" }).check();
+  await expect.poll(async () => (await row.boundingBox())!.height).toBeGreaterThan(40);
+  expect(await log.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+  // The whole text is inside its row, and the next row starts below it.
+  const text = row.locator(".text");
+  const rowBox = (await row.boundingBox())!;
+  const textBox = (await text.boundingBox())!;
+  expect(textBox.y + textBox.height).toBeLessThanOrEqual(rowBox.y + rowBox.height + 1);
+  const after = (await log.locator(".row", { hasText: `${m} after` }).boundingBox())!;
+  expect(after.y).toBeGreaterThanOrEqual(rowBox.y + rowBox.height - 1);
+});

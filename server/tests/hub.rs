@@ -788,7 +788,7 @@ async fn a_client_that_reconnects_ten_times_at_5000_lines_a_second_misses_nothin
         numbers[numbers.len() - 1]
     );
     assert!(
-        rate > 2000.0,
+        rate > 1000.0,
         "fast wrote only {rate:.0} lines/s: the test did not run at a high rate"
     );
 }

@@ -8,12 +8,14 @@ use leptos::html;
 use leptos::prelude::*;
 
 use crate::ansi::Style;
-use crate::buffer::Row;
+use crate::buffer::{wrapped_lines, Row};
 use crate::filter::Filter;
 use crate::protocol::Stream;
 use crate::ui::connection::Connection;
 
-/// Height of one row in pixels; rows never wrap, so every row has it (style/main.css agrees).
+/// Height of one screen line in pixels (style/main.css agrees). Without soft wrap every row is
+/// one line; with it, a row's height is computed from its length, so positions stay known
+/// without measuring rows that are not on screen.
 pub const ROW_HEIGHT: f64 = 20.0;
 /// Rows rendered above and below the screen, so fast scrolling shows no gaps.
 const OVERSCAN: usize = 20;
@@ -27,6 +29,8 @@ pub fn LogView(
     paused: Signal<bool>,
     /// The filter in force, for highlighting; changes only when the user changes it.
     filter: Signal<FilterKey>,
+    /// Soft wrap: long lines wrap instead of scrolling sideways.
+    wrap: Signal<bool>,
 ) -> impl IntoView {
     let scroller = NodeRef::<html::Div>::new();
     let scroll_top = RwSignal::new(0.0_f64);
@@ -36,17 +40,87 @@ pub fn LogView(
     let viewport = RwSignal::new(600.0_f64);
 
     let total = Memo::new(move |_| conn.buffer.with(|b| b.visible_len()));
+    // Characters that fit in the text column, measured when wrapping.
+    let cols = RwSignal::new(120_u32);
+    // With wrap on: the screen line each visible row starts at (and the total at the end).
+    let offsets = Memo::new(move |_| {
+        wrap.get()
+            .then(|| Arc::new(conn.buffer.with(|b| b.wrapped_offsets(cols.get()))))
+    });
+    let height_lines = Memo::new(move |_| {
+        offsets.with(|o| match o {
+            Some(o) => o.last().copied().unwrap_or(0) as usize,
+            None => total.get(),
+        })
+    });
     let range = Memo::new(move |_| {
-        let first = (scroll_top.get() / ROW_HEIGHT).floor().max(0.0) as usize;
-        let count = (viewport.get() / ROW_HEIGHT).ceil() as usize;
+        let top_line = (scroll_top.get() / ROW_HEIGHT).floor().max(0.0) as u32;
+        let screen_lines = (viewport.get() / ROW_HEIGHT).ceil() as u32;
+        let (first, last) = offsets.with(|o| match o {
+            Some(o) => (
+                o.partition_point(|&at| at <= top_line).saturating_sub(1),
+                o.partition_point(|&at| at < top_line + screen_lines),
+            ),
+            None => (top_line as usize, (top_line + screen_lines) as usize),
+        });
         let start = first.saturating_sub(OVERSCAN);
-        let end = (first + count + OVERSCAN).min(total.get());
+        let end = (last + OVERSCAN).min(total.get());
         start..end.max(start)
+    });
+    let offset_px = Memo::new(move |_| {
+        let start = range.get().start;
+        offsets.with(|o| match o {
+            Some(o) => o.get(start).copied().unwrap_or(0) as f64 * ROW_HEIGHT,
+            None => start as f64 * ROW_HEIGHT,
+        })
     });
     let rows = Memo::new(move |_| {
         let Range { start, end } = range.get();
         conn.buffer.with(|b| b.visible_rows(start, end))
     });
+
+    // Measure how many characters fit in a row's text when wrapping is turned on, and when
+    // the view's size changes.
+    let measure = NodeRef::<html::Span>::new();
+    let measure_cols = move || {
+        let (Some(el), Some(probe)) = (scroller.get_untracked(), measure.get_untracked()) else {
+            return;
+        };
+        let char_px = probe.get_bounding_client_rect().width() / 100.0;
+        let text_px = el
+            .query_selector(".row .text")
+            .ok()
+            .flatten()
+            .map(|t| {
+                let left =
+                    t.get_bounding_client_rect().left() - el.get_bounding_client_rect().left();
+                f64::from(el.client_width()) - left - 12.0
+            })
+            .unwrap_or(f64::from(el.client_width()) - 200.0);
+        if char_px > 0.0 {
+            let n = (text_px / char_px).floor().max(10.0) as u32;
+            if cols.get_untracked() != n {
+                cols.set(n);
+            }
+        }
+    };
+    Effect::new(move |_| {
+        if wrap.get() {
+            let _ = viewport.get();
+            let _ = show_timestamps.get();
+            let _ = rows.with(|r| r.is_empty());
+            request_animation_frame(measure_cols);
+        }
+    });
+    let resize = window_event_listener(leptos::ev::resize, move |_| {
+        if let Some(el) = scroller.get_untracked() {
+            viewport.set(f64::from(el.client_height()));
+        }
+        if wrap.get_untracked() {
+            measure_cols();
+        }
+    });
+    on_cleanup(move || resize.remove());
 
     // Stick to the bottom when following and lines arrive.
     Effect::new(move |_| {
@@ -88,17 +162,23 @@ pub fn LogView(
     };
 
     view! {
-        <div class="log" node_ref=scroller on:scroll=on_scroll on:wheel=on_wheel role="log" aria-label="Log lines">
-            <div class="log-canvas" style:height=move || format!("{}px", total.get() as f64 * ROW_HEIGHT)>
+        <div class=move || if wrap.get() { "log wrap" } else { "log" }
+            node_ref=scroller on:scroll=on_scroll on:wheel=on_wheel role="log" aria-label="Log lines">
+            <span class="measure" aria-hidden="true" node_ref=measure>{"M".repeat(100)}</span>
+            <div class="log-canvas" style:height=move || format!("{}px", height_lines.get() as f64 * ROW_HEIGHT)>
                 <div
                     class="log-window"
-                    style:transform=move || format!("translateY({}px)", range.get().start as f64 * ROW_HEIGHT)
+                    style:transform=move || format!("translateY({}px)", offset_px.get())
                 >
                     <For
                         each=move || rows.get()
                         key=|row| row.id
                         children=move |row| {
-                            view! { <LogRow row=row filter=filter show_timestamps=show_timestamps/> }
+                            let lines = Signal::derive({
+                                let chars = row.chars;
+                                move || wrap.get().then(|| wrapped_lines(chars, cols.get()))
+                            });
+                            view! { <LogRow row=row filter=filter show_timestamps=show_timestamps lines=lines/> }
                         }
                     />
                 </div>
@@ -116,6 +196,8 @@ fn LogRow(
     row: Arc<Row>,
     filter: Signal<FilterKey>,
     show_timestamps: Signal<bool>,
+    /// Screen lines this row takes when wrapping (None: no wrap, one line).
+    lines: Signal<Option<u32>>,
 ) -> impl IntoView {
     let line = &row.line;
     let stream_class = match line.stream {
@@ -145,7 +227,8 @@ fn LogRow(
             .collect_view()
     };
     view! {
-        <div class=stream_class>
+        <div class=stream_class
+            style:height=move || lines.get().map(|n| format!("{}px", f64::from(n) * ROW_HEIGHT))>
             <Show when=move || show_timestamps.get()>
                 <time class="ts" title=utc.clone()>{local.clone()}</time>
             </Show>

@@ -117,6 +117,7 @@ fn Viewer() -> impl IntoView {
     let following = RwSignal::new(true);
     let paused = RwSignal::new(false);
     let show_timestamps = RwSignal::new(true);
+    let wrap = RwSignal::new(false);
     let seen_at_pause = RwSignal::new(0_u64);
     let follow_mark = RwSignal::new(0_u64);
     let filter_error = RwSignal::new(None::<String>);
@@ -363,6 +364,8 @@ fn Viewer() -> impl IntoView {
             <div class="actions">
                 <label class="toggle"><input type="checkbox" prop:checked=move || show_timestamps.get()
                     on:change=move |ev| show_timestamps.set(event_target_checked(&ev))/>"Timestamps"</label>
+                <label class="toggle"><input type="checkbox" prop:checked=move || wrap.get()
+                    on:change=move |ev| wrap.set(event_target_checked(&ev))/>"Wrap"</label>
                 <button on:click=move |_| {
                     if paused.get_untracked() { jump_to_latest() } else { paused.set(true); following.set(false); seen_at_pause.set(conn.appended.get_untracked()); }
                 }>{move || if paused.get() { "Resume" } else { "Pause" }}</button>
@@ -403,7 +406,7 @@ fn Viewer() -> impl IntoView {
             <p class="notice subtle">{move || format!("{} older lines were dropped to stay within the browser's limit.", conn.buffer.with(|b| b.evicted()))}</p>
         </Show>
         <main class="viewer">
-            <LogView conn=conn show_timestamps=show_timestamps.into() following=following paused=paused.into() filter=active_filter.into()/>
+            <LogView conn=conn show_timestamps=show_timestamps.into() following=following paused=paused.into() filter=active_filter.into() wrap=wrap.into()/>
             <Show when=move || conn.buffer.with(|b| !b.is_empty() && b.visible_len() == 0)>
                 <p class="empty">"No lines match the filter."</p>
             </Show>
