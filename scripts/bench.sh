@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs the viewer benchmark (end2end/bench/viewer.mjs) against a Compose project of its own,
+# and prints its table. Like the tests, it installs what is missing, starts a Docker engine if
+# none answers, and stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+project=lookout-bench
+
+bash scripts/setup.sh
+engine_pid="$PWD/target/lookout-state/bench-dockerd.pid"
+bash scripts/engine.sh start "$engine_pid"
+cleanup() {
+  bash scripts/fixture.sh down "$project"
+  bash scripts/engine.sh stop "$engine_pid"
+}
+trap cleanup EXIT
+bash scripts/fixture.sh up "$project"
+bash scripts/build.sh
+(cd end2end && LOOKOUT_BIN="$PWD/../target/release/lookout" LOOKOUT_TEST_PROJECT="$project" node bench/viewer.mjs)
