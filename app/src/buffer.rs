@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::ansi::{self, Styled};
 use crate::filter::Filter;
-use crate::protocol::{Cursor, LogLine};
+use crate::protocol::{Cursor, LogLine, Replica, Stream};
 
 /// Lines kept in the browser by default.
 pub const DEFAULT_MAX_LINES: usize = 100_000;
@@ -14,7 +14,7 @@ pub const DEFAULT_MAX_LINES: usize = 100_000;
 pub const MAX_LINES_RANGE: std::ops::RangeInclusive<usize> = 1_000..=1_000_000;
 
 /// One line as the view needs it.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
     /// Position in this buffer since it was created; never reused.
     pub id: u64,
@@ -23,6 +23,9 @@ pub struct Row {
     pub styled: Styled,
     /// Characters of visible text, to lay the row out when lines wrap.
     pub chars: u32,
+    /// A container's start, exit or removal rather than a line of its log; `line.text` says
+    /// what happened and `line.cursor` holds only its time.
+    pub lifecycle: bool,
 }
 
 /// How many screen lines a row of `chars` characters takes when wrapped at `cols`.
@@ -77,17 +80,13 @@ impl LineBuffer {
                 .insert(line.cursor.container.clone(), line.cursor.clone());
             let styled = ansi::parse(&line.text);
             let chars = styled.plain.chars().count() as u32;
-            let row = Arc::new(Row {
+            self.append(Row {
                 id: self.next_id,
                 line,
                 styled,
                 chars,
+                lifecycle: false,
             });
-            self.next_id += 1;
-            if self.passes(&row) {
-                self.visible.push_back(row.id);
-            }
-            self.rows.push_back(row);
             added += 1;
         }
         while self.rows.len() > self.cap {
@@ -101,7 +100,94 @@ impl LineBuffer {
         added
     }
 
+    /// Appends a marker of a container's life: `text` says what happened, `ts_ns` when;
+    /// `starts` for a start, which goes right after the replica's exit just before it.
+    pub fn push_lifecycle(
+        &mut self,
+        text: String,
+        ts: String,
+        ts_ns: i64,
+        replica: Replica,
+        starts: bool,
+    ) {
+        let styled = ansi::Styled {
+            plain: text.clone(),
+            spans: Vec::new(),
+        };
+        let chars = text.chars().count() as u32;
+        // A new run's first lines can be stamped before the engine's start time, and they can
+        // arrive before the news of the restart: lines after the marker's place go below it.
+        // A start's place is the exit just before it, if the timeline shows one.
+        let place = if starts {
+            self.rows
+                .iter()
+                .rev()
+                .take(1000)
+                .find(|r| r.lifecycle)
+                .filter(|r| r.line.replica.number == replica.number)
+                .map_or(ts_ns, |r| r.line.cursor.ts_ns.min(ts_ns))
+        } else {
+            ts_ns
+        };
+        let mut later = Vec::new();
+        while let Some(last) = self.rows.back() {
+            if last.lifecycle || last.line.cursor.ts_ns <= place || later.len() >= 1000 {
+                break;
+            }
+            let row = self.rows.pop_back().expect("a last row");
+            if self.visible.back() == Some(&row.id) {
+                self.visible.pop_back();
+            }
+            self.next_id -= 1;
+            later.push(row);
+        }
+        self.append(Row {
+            id: self.next_id,
+            line: LogLine {
+                cursor: Cursor {
+                    ts_ns,
+                    seq: 0,
+                    container: String::new(),
+                },
+                ts,
+                stream: Stream::Stdout,
+                replica,
+                text,
+                truncated: false,
+            },
+            styled,
+            chars,
+            lifecycle: true,
+        });
+        for row in later.into_iter().rev() {
+            let mut row = Arc::unwrap_or_clone(row);
+            row.id = self.next_id;
+            self.append(row);
+        }
+    }
+
+    fn append(&mut self, row: Row) {
+        let row = Arc::new(row);
+        self.next_id += 1;
+        if self.passes(&row) {
+            self.visible.push_back(row.id);
+        }
+        self.rows.push_back(row);
+        while self.rows.len() > self.cap {
+            if let Some(old) = self.rows.pop_front() {
+                if self.visible.front() == Some(&old.id) {
+                    self.visible.pop_front();
+                }
+                self.evicted += 1;
+            }
+        }
+    }
+
     fn passes(&self, row: &Row) -> bool {
+        if row.lifecycle {
+            // Markers stay in view whatever the text filter, unless their replica is hidden.
+            return self.filter.shows_replica(row.line.replica.number);
+        }
         self.filter
             .matches(&row.styled.plain, row.line.stream, row.line.replica.number)
     }
@@ -202,7 +288,6 @@ impl LineBuffer {
 mod tests {
     use super::*;
     use crate::filter::FilterSpec;
-    use crate::protocol::{Replica, Stream};
 
     fn line(container: &str, ts: i64, text: &str) -> LogLine {
         LogLine {
@@ -282,6 +367,57 @@ mod tests {
         b.push([line("a", 3, "ERROR two"), line("a", 4, "ok")]);
         assert_eq!(b.visible_len(), 2);
         assert_eq!(b.visible_rows(1, 2)[0].line.text, "ERROR two");
+    }
+
+    #[test]
+    fn lifecycle_markers_pass_any_text_filter_and_take_no_cursor() {
+        let mut b = LineBuffer::new(10);
+        b.set_filter(
+            Filter::compile(&FilterSpec {
+                text: "nothing matches this".into(),
+                ..Default::default()
+            })
+            .unwrap(),
+        );
+        b.push([line("a", 1, "x")]);
+        b.push_lifecycle(
+            "web #1 exited with code 3".into(),
+            String::new(),
+            2,
+            Replica {
+                number: 1,
+                name: "r".into(),
+            },
+            false,
+        );
+        assert_eq!(b.visible_len(), 1);
+        assert!(b.all_visible()[0].lifecycle);
+        assert_eq!(b.resume_cursors().len(), 1);
+    }
+
+    #[test]
+    fn a_marker_goes_before_lines_written_after_it() {
+        let mut b = LineBuffer::new(10);
+        b.push([line("a", 1, "old run"), line("a", 5, "new run")]);
+        let replica = Replica {
+            number: 1,
+            name: "r".into(),
+        };
+        b.push_lifecycle("exited".into(), String::new(), 2, replica.clone(), false);
+        // The engine's start time can be later than the new run's first line.
+        b.push_lifecycle("started".into(), String::new(), 5, replica, true);
+        b.push([line("a", 6, "new run, later")]);
+        let texts: Vec<_> = b
+            .all_visible()
+            .iter()
+            .map(|r| r.line.text.clone())
+            .collect();
+        assert_eq!(
+            texts,
+            ["old run", "exited", "started", "new run", "new run, later"]
+        );
+        let ids: Vec<_> = b.all_visible().iter().map(|r| r.id).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4]);
     }
 
     #[test]

@@ -112,6 +112,11 @@ impl Filter {
         }
     }
 
+    /// Whether lines of this replica may be shown.
+    pub fn shows_replica(&self, replica: u32) -> bool {
+        self.replica.is_none_or(|r| r == replica)
+    }
+
     /// Whether the filter keeps every line.
     pub fn is_everything(&self) -> bool {
         self.pattern.is_none() && self.stream == StreamChoice::Both && self.replica.is_none()

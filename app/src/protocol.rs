@@ -143,6 +143,37 @@ pub struct LogLine {
     pub truncated: bool,
 }
 
+/// A change in a container's life, shown in its service's timeline among the lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lifecycle {
+    /// When it happened, by the engine's clock: RFC 3339, UTC.
+    pub ts: String,
+    pub replica: Replica,
+    #[serde(flatten)]
+    pub event: LifecycleEvent,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum LifecycleEvent {
+    Started,
+    Exited { exit_code: Option<i64> },
+    Removed,
+}
+
+impl Lifecycle {
+    /// What the timeline shows, e.g. "web #1 exited with code 137".
+    pub fn describe(&self, service: &str) -> String {
+        let who = format!("{service} #{}", self.replica.number);
+        match &self.event {
+            LifecycleEvent::Started => format!("{who} started"),
+            LifecycleEvent::Exited { exit_code: Some(c) } => format!("{who} exited with code {c}"),
+            LifecycleEvent::Exited { exit_code: None } => format!("{who} exited"),
+            LifecycleEvent::Removed => format!("{who} was removed"),
+        }
+    }
+}
+
 /// A tail size that is known to lie within `0..=MAX_TAIL`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "u32")]
@@ -352,6 +383,14 @@ pub enum ServerMessage {
         service: String,
         lines: Vec<LogLine>,
     },
+    /// A container of the subscribed service started, exited or was removed; it comes in
+    /// order with the service's lines.
+    Lifecycle {
+        project: String,
+        service: String,
+        #[serde(flatten)]
+        change: Lifecycle,
+    },
     /// The subscriber fell behind and `count` lines were skipped; the stream goes on.
     Dropped { count: u64 },
     /// The subscription ended (after `unsubscribe`).
@@ -457,6 +496,34 @@ mod tests {
             ServiceState::of(&[c(ContainerState::Restarting, Some(3))]),
             ServiceState::Restarting { exit_code: Some(3) }
         );
+    }
+
+    #[test]
+    fn lifecycle_messages_read_as_the_timeline_shows_them() {
+        let m = ServerMessage::Lifecycle {
+            project: "p".into(),
+            service: "web".into(),
+            change: Lifecycle {
+                ts: "2026-11-22T02:32:11.000000000Z".into(),
+                replica: Replica {
+                    number: 1,
+                    name: "p_web_1".into(),
+                },
+                event: LifecycleEvent::Exited {
+                    exit_code: Some(137),
+                },
+            },
+        };
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(json.contains(r#""type":"lifecycle""#), "{json}");
+        assert!(
+            json.contains(r#""event":"exited","exit_code":137"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), m);
+        if let ServerMessage::Lifecycle { change, .. } = m {
+            assert_eq!(change.describe("web"), "web #1 exited with code 137");
+        }
     }
 
     #[test]

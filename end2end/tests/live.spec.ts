@@ -237,3 +237,27 @@ test("works at a phone's width", async ({ page }) => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   expect(overflow).toBeLessThanOrEqual(0);
 });
+
+test("a restart shows in the timeline: exited with its code, started, and the lines go on", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=json`);
+  const log = page.getByRole("log");
+  await expect(log.getByText(/"level":/).first()).toBeVisible();
+  execFileSync("docker", ["restart", "-t", "1", containerId("json")]);
+  const markers = log.locator(".row.lifecycle");
+  await expect(markers.filter({ hasText: "json #1 exited with code 0" })).toHaveCount(1);
+  await expect(markers.filter({ hasText: "json #1 started" })).toHaveCount(1);
+  const texts = await markers.locator(".text").allTextContents();
+  expect(texts.indexOf("json #1 exited with code 0")).toBeLessThan(texts.indexOf("json #1 started"));
+  // The restarted container's first line ("request 1") comes after the markers.
+  const rows = log.locator(".row .text");
+  await expect
+    .poll(
+      async () => {
+        const all = await rows.allTextContents();
+        const started = all.lastIndexOf("json #1 started");
+        return started >= 0 && all.slice(started).some((t) => t.includes('"msg":"request 1 handled"'));
+      },
+      { timeout: 15_000 },
+    )
+    .toBe(true);
+});

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use app::protocol::{ContainerInfo, Cursor, LogLine, ProjectInfo, ServiceKey};
+use app::protocol::{
+    ContainerInfo, Cursor, Lifecycle, LifecycleEvent, LogLine, ProjectInfo, ServiceKey,
+};
 use futures::StreamExt;
 use tokio::sync::{broadcast, oneshot, watch, Notify};
 use tokio::task::AbortHandle;
@@ -145,6 +147,7 @@ impl Hub {
             rx,
             marks,
             pending_drop: 0,
+            pending_lifecycle: None,
             metrics: self.inner.metrics.clone(),
         })
     }
@@ -362,8 +365,15 @@ impl Feed {
 struct Shared {
     ring: Mutex<VecDeque<Arc<LogLine>>>,
     cap: usize,
-    tx: broadcast::Sender<Arc<LogLine>>,
+    tx: broadcast::Sender<Item>,
     metrics: Arc<Metrics>,
+}
+
+/// What travels from the followers to the subscribers, in order.
+#[derive(Clone, Debug)]
+enum Item {
+    Line(Arc<LogLine>),
+    Lifecycle(Arc<Lifecycle>),
 }
 
 type Marks = HashMap<String, (i64, u32)>;
@@ -391,14 +401,21 @@ impl Shared {
                 ring.pop_front();
             }
             // No receivers is fine: the ring keeps the line for the next subscriber.
-            let _ = self.tx.send(line);
+            let _ = self.tx.send(Item::Line(line));
         }
     }
 
-    fn snapshot(
-        &self,
-        start: &Start,
-    ) -> (Vec<Arc<LogLine>>, broadcast::Receiver<Arc<LogLine>>, Marks) {
+    /// Tells subscribers about a container's start, exit or removal, in order with its lines.
+    fn lifecycle(&self, ts_ns: i64, container: &ContainerInfo, event: LifecycleEvent) {
+        let _ring = self.ring.lock().expect("ring lock");
+        let _ = self.tx.send(Item::Lifecycle(Arc::new(Lifecycle {
+            ts: Timestamp { ns: ts_ns }.to_rfc3339(),
+            replica: container.replica.clone(),
+            event,
+        })));
+    }
+
+    fn snapshot(&self, start: &Start) -> (Vec<Arc<LogLine>>, broadcast::Receiver<Item>, Marks) {
         let ring = self.ring.lock().expect("ring lock");
         let rx = self.tx.subscribe();
         let mut marks = Marks::new();
@@ -445,6 +462,10 @@ async fn follow(
 ) {
     let id = container.id.clone();
     let mut last: Option<(i64, u32)> = None;
+    // The container's last start and exit that the timeline has been told of (or that
+    // happened before the feed began).
+    let mut told = RunTimes::default();
+    let is_new = backfill.is_none();
     let both = |since_secs, tail, follow| LogQuery {
         since_secs,
         tail,
@@ -452,6 +473,18 @@ async fn follow(
         stdout: true,
         stderr: true,
     };
+
+    if let Ok(docker) = engine.docker() {
+        if let Ok(Some(now)) = run_times(&docker, &id).await {
+            // A container that appeared while the feed runs: its start is news.
+            if is_new {
+                if let Some(started) = now.started {
+                    shared.lifecycle(started, &container, LifecycleEvent::Started);
+                }
+            }
+            told = now;
+        }
+    }
 
     // First the recent past, without follow, so the feed knows when its tail is complete.
     if let Some((cap, done)) = backfill {
@@ -512,7 +545,10 @@ async fn follow(
         };
         drop(open);
         match outcome {
-            Err(EngineError::NotFound(_)) => return,
+            Err(EngineError::NotFound(_)) => {
+                shared.lifecycle(now_ns(), &container, LifecycleEvent::Removed);
+                return;
+            }
             Err(e) => {
                 engine.report(&e);
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -526,45 +562,111 @@ async fn follow(
                 let Ok(docker) = engine.docker() else {
                     break;
                 };
+                let now = match run_times(&docker, &id).await {
+                    Ok(Some(now)) => now,
+                    Ok(None) => {
+                        shared.lifecycle(now_ns(), &container, LifecycleEvent::Removed);
+                        return;
+                    }
+                    Err(e) => {
+                        engine.report(&e);
+                        break;
+                    }
+                };
                 let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
-                if let Ok(lines) = LogStream::open(&docker, &id, both(since, None, false), max_line)
+                let lines = LogStream::open(&docker, &id, both(since, None, false), max_line)
                     .collect()
                     .await
-                {
-                    let fresh: Vec<RawLine> = lines
-                        .into_iter()
-                        .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
-                        .collect();
-                    if let Some(l) = fresh.last() {
-                        last = Some((l.ts.ns, l.seq));
-                    }
-                    shared.push(fresh, &container);
+                    .unwrap_or_default();
+                let mut fresh: Vec<RawLine> = lines
+                    .into_iter()
+                    .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
+                    .collect();
+                if let Some(l) = fresh.last() {
+                    last = Some((l.ts.ns, l.seq));
+                }
+                // In time order: the old run's last lines, its exit, the new run's start, and
+                // the new run's lines (a run may have started and ended since we last looked).
+                let new_start = now.started.filter(|s| Some(*s) != told.started);
+                let new_exit = now.finished.filter(|f| Some(*f) != told.finished);
+                let cut = new_start.unwrap_or(i64::MAX);
+                let later = fresh.split_off(fresh.partition_point(|l| l.ts.ns < cut));
+                shared.push(fresh, &container);
+                if let Some(f) = new_exit.filter(|f| *f <= cut) {
+                    shared.lifecycle(
+                        f,
+                        &container,
+                        LifecycleEvent::Exited {
+                            exit_code: now.exit_code,
+                        },
+                    );
+                }
+                if let Some(s) = new_start {
+                    shared.lifecycle(s, &container, LifecycleEvent::Started);
+                }
+                shared.push(later, &container);
+                if let Some(f) = new_exit.filter(|f| *f > cut) {
+                    shared.lifecycle(
+                        f,
+                        &container,
+                        LifecycleEvent::Exited {
+                            exit_code: now.exit_code,
+                        },
+                    );
+                }
+                told = now;
+                if now.running {
+                    break;
                 }
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                 }
-                let Ok(docker) = engine.docker() else {
-                    break;
-                };
-                match docker.inspect_container(&id, None).await {
-                    Ok(info) => {
-                        let running = info.state.and_then(|s| s.running).unwrap_or(false);
-                        if running {
-                            break;
-                        }
-                    }
-                    Err(e) => match EngineError::from(e) {
-                        EngineError::NotFound(_) => return,
-                        e => {
-                            engine.report(&e);
-                            break;
-                        }
-                    },
-                }
             },
         }
     }
+}
+
+/// When a container last started and exited, as the engine says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct RunTimes {
+    running: bool,
+    started: Option<i64>,
+    finished: Option<i64>,
+    exit_code: Option<i64>,
+}
+
+/// The container's run times, or None if it no longer exists.
+async fn run_times(docker: &bollard::Docker, id: &str) -> Result<Option<RunTimes>, EngineError> {
+    match docker.inspect_container(id, None).await {
+        Ok(info) => {
+            let state = info.state.unwrap_or_default();
+            // The engine says "0001-01-01T00:00:00Z" for "never".
+            let time = |t: Option<String>| {
+                t.as_deref()
+                    .and_then(Timestamp::parse)
+                    .map(|t| t.ns)
+                    .filter(|ns| *ns > 0)
+            };
+            // While it waits to be restarted, the engine says both running and restarting.
+            let running = state.running.unwrap_or(false) && !state.restarting.unwrap_or(false);
+            Ok(Some(RunTimes {
+                running,
+                started: time(state.started_at),
+                finished: time(state.finished_at),
+                // Kept by the engine after a restart, until the next exit.
+                exit_code: state.exit_code,
+            }))
+        }
+        Err(e) => match EngineError::from(e) {
+            EngineError::NotFound(_) => Ok(None),
+            e => Err(e),
+        },
+    }
+}
+
+fn now_ns() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(0)
 }
 
 /// An engine log stream, counted on /metrics while it is open.
@@ -590,7 +692,9 @@ pub struct Subscription {
     /// The tail (or the lines after the resume cursors), oldest first.
     pub backlog: Vec<Arc<LogLine>>,
     feed: Arc<Feed>,
-    rx: broadcast::Receiver<Arc<LogLine>>,
+    rx: broadcast::Receiver<Item>,
+    /// A lifecycle change read while a batch of lines was being gathered; it goes next.
+    pending_lifecycle: Option<Arc<Lifecycle>>,
     /// Per container, the position of the last line this subscriber was given, so that no
     /// line is given twice whatever order containers' lines arrive in.
     marks: Marks,
@@ -604,6 +708,8 @@ pub enum Delivery {
     Lines(Vec<Arc<LogLine>>),
     /// The subscriber's queue overflowed: this many lines were skipped.
     Dropped(u64),
+    /// A container of the service started, exited or was removed.
+    Lifecycle(Arc<Lifecycle>),
 }
 
 impl Subscription {
@@ -611,15 +717,19 @@ impl Subscription {
         &self.feed.key
     }
 
-    /// Waits for the next lines, at most `max` at a time.
+    /// Waits for the next lines, at most `max` at a time, or the next lifecycle change.
     pub async fn next(&mut self, max: usize) -> Delivery {
         use broadcast::error::{RecvError, TryRecvError};
         if self.pending_drop > 0 {
             return Delivery::Dropped(std::mem::take(&mut self.pending_drop));
         }
+        if let Some(l) = self.pending_lifecycle.take() {
+            return Delivery::Lifecycle(l);
+        }
         loop {
             let first = match self.rx.recv().await {
-                Ok(line) => line,
+                Ok(Item::Line(line)) => line,
+                Ok(Item::Lifecycle(l)) => return Delivery::Lifecycle(l),
                 Err(RecvError::Lagged(n)) => return self.dropped(n),
                 // The feed outlives its subscriptions, so the sender never closes first.
                 Err(RecvError::Closed) => std::future::pending().await,
@@ -628,7 +738,11 @@ impl Subscription {
             self.accept(first, &mut batch);
             while batch.len() < max {
                 match self.rx.try_recv() {
-                    Ok(line) => self.accept(line, &mut batch),
+                    Ok(Item::Line(line)) => self.accept(line, &mut batch),
+                    Ok(Item::Lifecycle(l)) => {
+                        self.pending_lifecycle = Some(l);
+                        break;
+                    }
                     Err(TryRecvError::Lagged(n)) => {
                         self.metrics.lines_dropped.fetch_add(n, Ordering::Relaxed);
                         self.pending_drop = n;
@@ -645,6 +759,9 @@ impl Subscription {
             }
             if self.pending_drop > 0 {
                 return Delivery::Dropped(std::mem::take(&mut self.pending_drop));
+            }
+            if let Some(l) = self.pending_lifecycle.take() {
+                return Delivery::Lifecycle(l);
             }
         }
     }

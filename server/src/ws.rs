@@ -177,6 +177,11 @@ async fn run(
                 match delivery {
                     Delivery::Lines(lines) => send_lines(tx, &key, &lines).await?,
                     Delivery::Dropped(count) => send_json(tx, &ServerMessage::Dropped { count }).await?,
+                    Delivery::Lifecycle(change) => send_json(tx, &ServerMessage::Lifecycle {
+                        project: key.project.clone(),
+                        service: key.service.clone(),
+                        change: (*change).clone(),
+                    }).await?,
                 }
             }
             Ok(()) = engine.changed() => {

@@ -38,6 +38,17 @@ pub struct Wanted {
     pub tail: u32,
 }
 
+/// What arrives for the view, kept in order until the next frame.
+enum Incoming {
+    Line(crate::protocol::LogLine),
+    Lifecycle {
+        text: String,
+        ts: String,
+        replica: crate::protocol::Replica,
+        starts: bool,
+    },
+}
+
 enum Command {
     Send(ClientMessage),
     Reconnect,
@@ -63,7 +74,7 @@ pub struct Connection {
     commands: StoredValue<UnboundedSender<Command>>,
     /// Lines received since the last frame: the buffer (and so the view) is updated at most
     /// once per frame, however many messages arrive.
-    pending: StoredValue<Vec<crate::protocol::LogLine>>,
+    pending: StoredValue<Vec<Incoming>>,
     /// Subscription changes sent but not yet confirmed. Until the last is confirmed, lines
     /// belong to an earlier subscription (perhaps of the same service with another tail) and
     /// are ignored.
@@ -154,12 +165,21 @@ impl Connection {
                 lines,
             } => {
                 if self.is_current(&project, &service) {
-                    let first = self.pending.with_value(|p| p.is_empty());
-                    self.pending.update_value(|p| p.extend(lines));
-                    if first {
-                        let conn = *self;
-                        request_animation_frame(move || conn.flush());
-                    }
+                    self.queue(lines.into_iter().map(Incoming::Line));
+                }
+            }
+            ServerMessage::Lifecycle {
+                project,
+                service,
+                change,
+            } => {
+                if self.is_current(&project, &service) {
+                    self.queue(std::iter::once(Incoming::Lifecycle {
+                        text: change.describe(&service),
+                        starts: change.event == crate::protocol::LifecycleEvent::Started,
+                        ts: change.ts,
+                        replica: change.replica,
+                    }));
                 }
             }
             ServerMessage::Dropped { count } => self.dropped.update(|n| *n += count),
@@ -172,17 +192,45 @@ impl Connection {
         }
     }
 
-    /// Moves the lines received since the last frame into the buffer.
+    fn queue(&self, items: impl Iterator<Item = Incoming>) {
+        let first = self.pending.with_value(|p| p.is_empty());
+        self.pending.update_value(|p| p.extend(items));
+        if first {
+            let conn = *self;
+            request_animation_frame(move || conn.flush());
+        }
+    }
+
+    /// Moves what was received since the last frame into the buffer, in order.
     fn flush(&self) {
-        let lines = self
+        let items = self
             .pending
             .try_update_value(std::mem::take)
             .unwrap_or_default();
-        if lines.is_empty() {
+        if items.is_empty() {
             return;
         }
         let mut added = 0;
-        self.buffer.update(|b| added = b.push(lines));
+        self.buffer.update(|b| {
+            let mut lines = Vec::new();
+            for item in items {
+                match item {
+                    Incoming::Line(l) => lines.push(l),
+                    Incoming::Lifecycle {
+                        text,
+                        ts,
+                        replica,
+                        starts,
+                    } => {
+                        added += b.push(std::mem::take(&mut lines));
+                        let ts_ns = lifecycle_ns(&ts);
+                        b.push_lifecycle(text, ts, ts_ns, replica, starts);
+                        added += 1;
+                    }
+                }
+            }
+            added += b.push(lines);
+        });
         if added > 0 {
             self.appended.update(|n| *n += added as u64);
         }
@@ -203,6 +251,20 @@ impl Connection {
                 .is_some_and(|w| w.key.project == project && w.key.service == service)
         })
     }
+}
+
+/// Nanoseconds since the epoch of an RFC 3339 time with nine fractional digits; the browser's
+/// own parser keeps only milliseconds, and lines are compared with it to the nanosecond.
+fn lifecycle_ns(ts: &str) -> i64 {
+    let ms = js_sys::Date::parse(ts);
+    let whole_s = (ms / 1000.0).floor() as i64;
+    let frac = ts
+        .split_once('.')
+        .map(|(_, f)| f.trim_end_matches('Z'))
+        .filter(|f| f.len() == 9)
+        .and_then(|f| f.parse::<i64>().ok())
+        .unwrap_or(((ms as i64).rem_euclid(1000)) * 1_000_000);
+    whole_s * 1_000_000_000 + frac
 }
 
 fn subscribe(w: &Wanted, resume: Option<Vec<crate::protocol::Cursor>>) -> ClientMessage {

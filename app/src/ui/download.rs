@@ -20,9 +20,10 @@ pub fn file_name(project: &str, service: &str) -> String {
 pub fn render(rows: &[std::sync::Arc<Row>]) -> String {
     let mut out = String::with_capacity(rows.len() * 100);
     for r in rows {
-        let stream = match r.line.stream {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
+        let stream = match (r.lifecycle, r.line.stream) {
+            (true, _) => "event",
+            (false, Stream::Stdout) => "stdout",
+            (false, Stream::Stderr) => "stderr",
         };
         out.push_str(&r.line.ts);
         out.push(' ');

@@ -74,6 +74,17 @@ pub fn LogView(
             None => start as f64 * ROW_HEIGHT,
         })
     });
+    // Rows are plain, non-reactive DOM: a change of filter (highlights) or of wrapping width
+    // renders them anew through their key, which is cheaper than a reactive row each. A row is
+    // keyed by its allocation, not its id: a lifecycle marker placed among the last lines
+    // gives them new rows with reused ids.
+    let layout = Memo::new(move |_| {
+        let generation = filter.with(|f| f.1);
+        RowLayout {
+            generation,
+            wrap_cols: wrap.get().then(|| cols.get()),
+        }
+    });
     let rows = Memo::new(move |_| {
         let Range { start, end } = range.get();
         conn.buffer.with(|b| b.visible_rows(start, end))
@@ -162,7 +173,12 @@ pub fn LogView(
     };
 
     view! {
-        <div class=move || if wrap.get() { "log wrap" } else { "log" }
+        <div class=move || match (wrap.get(), show_timestamps.get()) {
+                (true, true) => "log wrap",
+                (true, false) => "log wrap no-ts",
+                (false, true) => "log",
+                (false, false) => "log no-ts",
+            }
             node_ref=scroller on:scroll=on_scroll on:wheel=on_wheel role="log" aria-label="Log lines">
             <span class="measure" aria-hidden="true" node_ref=measure>{"M".repeat(100)}</span>
             <div class="log-canvas" style:height=move || format!("{}px", height_lines.get() as f64 * ROW_HEIGHT)>
@@ -171,14 +187,14 @@ pub fn LogView(
                     style:transform=move || format!("translateY({}px)", offset_px.get())
                 >
                     <For
-                        each=move || rows.get()
-                        key=|row| row.id
-                        children=move |row| {
-                            let lines = Signal::derive({
-                                let chars = row.chars;
-                                move || wrap.get().then(|| wrapped_lines(chars, cols.get()))
-                            });
-                            view! { <LogRow row=row filter=filter show_timestamps=show_timestamps lines=lines/> }
+                        each=move || {
+                            let l = layout.get();
+                            rows.get().into_iter().map(move |r| (l, r))
+                        }
+                        key=|(l, row)| (Arc::as_ptr(row) as usize, *l)
+                        children=move |(l, row)| {
+                            let lines = l.wrap_cols.map(|c| wrapped_lines(row.chars, c));
+                            filter.with_untracked(|f| log_row(&row, &f.0, lines))
                         }
                     />
                 </div>
@@ -187,22 +203,25 @@ pub fn LogView(
     }
 }
 
-/// The filter in force, as the rows need it for highlighting.
+/// The filter in force, as the rows need it for highlighting, and a number that changes with
+/// it.
 #[derive(Clone, Default)]
-pub struct FilterKey(pub Filter);
+pub struct FilterKey(pub Filter, pub u64);
 
-#[component]
-fn LogRow(
-    row: Arc<Row>,
-    filter: Signal<FilterKey>,
-    show_timestamps: Signal<bool>,
-    /// Screen lines this row takes when wrapping (None: no wrap, one line).
-    lines: Signal<Option<u32>>,
-) -> impl IntoView {
+/// What a row's rendering depends on besides its line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct RowLayout {
+    generation: u64,
+    wrap_cols: Option<u32>,
+}
+
+/// One row, as plain DOM: text nodes and styled spans, never HTML.
+fn log_row(row: &Row, filter: &Filter, lines: Option<u32>) -> impl IntoView {
     let line = &row.line;
-    let stream_class = match line.stream {
-        Stream::Stdout => "row stdout",
-        Stream::Stderr => "row stderr",
+    let stream_class = match (row.lifecycle, line.stream) {
+        (true, _) => "row lifecycle",
+        (false, Stream::Stdout) => "row stdout",
+        (false, Stream::Stderr) => "row stderr",
     };
     let replica_class = format!("replica replica-{}", line.replica.number % 8);
     let replica_label = format!("#{}", line.replica.number);
@@ -210,29 +229,23 @@ fn LogRow(
     let utc = line.ts.clone();
     let local = local_time(line.cursor.ts_ns);
     let truncated = line.truncated;
-    let text_row = row.clone();
-    let text = move || {
-        filter
-            .with(|f| segments(&text_row, &f.0))
-            .into_iter()
-            .map(|(text, style, marked)| {
-                let css = style.css();
-                let span = view! { <span style=(!css.is_empty()).then_some(css)>{text}</span> };
-                if marked {
-                    view! { <mark>{span}</mark> }.into_any()
-                } else {
-                    span.into_any()
-                }
-            })
-            .collect_view()
-    };
+    let text = segments(row, filter)
+        .into_iter()
+        .map(|(text, style, marked)| {
+            let css = style.css();
+            let span = view! { <span style=(!css.is_empty()).then_some(css)>{text}</span> };
+            if marked {
+                view! { <mark>{span}</mark> }.into_any()
+            } else {
+                span.into_any()
+            }
+        })
+        .collect_view();
     view! {
         <div class=stream_class
-            style:height=move || lines.get().map(|n| format!("{}px", f64::from(n) * ROW_HEIGHT))>
-            <Show when=move || show_timestamps.get()>
-                <time class="ts" title=utc.clone()>{local.clone()}</time>
-            </Show>
-            <span class=replica_class.clone() title=replica_title.clone()>{replica_label.clone()}</span>
+            style:height=lines.map(|n| format!("{}px", f64::from(n) * ROW_HEIGHT))>
+            <time class="ts" title=utc>{local}</time>
+            <span class=replica_class title=replica_title>{replica_label}</span>
             <span class="text">{text}</span>
             {truncated.then(|| view! { <span class="truncated" title="This line was longer than the server's limit and was cut">"[truncated]"</span> })}
         </div>

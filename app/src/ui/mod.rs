@@ -199,7 +199,7 @@ fn Viewer() -> impl IntoView {
         Ok(f) => {
             filter_error.set(None);
             conn.buffer.update(|b| b.set_filter(f.clone()));
-            active_filter.set(FilterKey(f));
+            active_filter.update(|k| *k = FilterKey(f, k.1 + 1));
         }
         Err(e) => filter_error.set(Some(e.to_string())),
     });

@@ -1,0 +1,870 @@
+//! Acceptance test: the Docker engine dies and comes back while a viewer follows a service.
+//! The viewer is told the engine is unreachable, then that it is back; the stream re-attaches
+//! by itself and goes on, with no line twice and no line missing of those the engine holds.
+//!
+//! The machine's Docker engine is shared, so this test never touches it: it starts a private
+//! `dockerd` of its own (own socket, data root, exec root and pid file in a temporary directory,
+//! and so its own managed containerd; no bridge, no iptables), builds the fixture image in it
+//! from the local busybox (nothing is pulled), and points `lookout` at it with `DOCKER_HOST`.
+//! It must run as root, and in a test binary of its own:
+//!
+//! ```sh
+//! cargo test -p lookout --test engine_restart -- --nocapture
+//! ```
+//!
+//! The engine goes away four times, and each time the viewer must be told (`engine` with
+//! `reachable: false`, /healthz too, and a viewer that comes meanwhile has its subscription
+//! refused with `engine_unreachable`), then told it is back, then get lines again:
+//!
+//! 1. SIGKILL, without `--live-restore`: the container's shim outlives the engine; the engine
+//!    started again reads what the container wrote meanwhile, stops that run ("shutting down
+//!    container considered alive") and `--restart always` starts a new one.
+//! 2. SIGTERM, without `--live-restore`: the engine stops the container as it shuts down, and
+//!    `--restart always` starts it again when the engine is back.
+//! 3. SIGTERM with `--live-restore`: the container runs on while the engine is away; what it
+//!    writes meanwhile waits in its pipe and is logged when the engine is back.
+//! 4. SIGKILL with `--live-restore`: the same, the engine's connections cut instead of closed.
+//!
+//! Each dockerd after an outage runs as the next outage needs, so only the first SIGTERM
+//! outage goes from an engine without live restore to one with it (which makes no difference
+//! there: the container is stopped, and `--restart always` starts it either way).
+//! Killed with dockerd, its containerd is a zombie until PID 1 reaps it; the test waits for
+//! that before starting dockerd again, as an engine that finds the old containerd's pid alive
+//! waits for its socket and gives up.
+//!
+//! The container goes on counting where it stopped (its counter lives in the container's own
+//! filesystem), so every line is distinct. At the end the container is stopped and the viewer's
+//! lines must be exactly the engine's log (`docker logs`): none twice, none missing, in order.
+//!
+//! Everything the test starts (the engine, its containerd and shims, the container, `lookout`)
+//! is stopped by its process id when the test ends, also when it fails; mounts left inside the
+//! temporary directory are unmounted and the directory removed.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use app::protocol::{EngineStatus, ErrorCode, LogLine, ServerMessage, ServiceState, Stream};
+
+use common::{docker, marker, now_ns, Server, Ws};
+
+const SERVICE: &str = "counter";
+
+/// How long the engine stays away at least: long enough for Lookout's retries to back off.
+const OUTAGE: Duration = Duration::from_secs(3);
+
+/// The container's command: a numbered line every 50 ms. The number is kept in the container's
+/// filesystem, which outlives the engine's restarts, so a new run goes on counting; a number
+/// may be skipped when a run is killed, never repeated. SIGTERM ends it at once (as PID 1, `sh`
+/// would otherwise ignore it and make the engine's shutdown wait).
+const COUNTER: &str = r#"trap 'exit 0' TERM
+mkdir -p /data
+n=$(cat /data/n 2>/dev/null || echo 0)
+while :; do
+  n=$((n+1))
+  echo "$n" > /data/n
+  echo "tick $n"
+  usleep 50000
+done"#;
+
+/// Runs a command to its end with a time limit (`timeout` of coreutils), for cleanup, where
+/// nothing async is at hand; whether it succeeded.
+fn run_quietly(program: &str, args: &[&str], limit_secs: u32) -> bool {
+    Command::new("timeout")
+        .arg(limit_secs.to_string())
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn send_signal(pid: u32, signal: &str) -> bool {
+    run_quietly("kill", &[&format!("-{signal}"), &pid.to_string()], 5)
+}
+
+/// A `dockerd` of the test's own. Dropping it removes the container, stops the engine, kills
+/// whatever it left running, unmounts what it left mounted and removes its directory.
+struct PrivateEngine {
+    dir: PathBuf,
+    /// `unix://<dir>/docker.sock`, for `docker -H` and `DOCKER_HOST`.
+    host: String,
+    dockerd: Option<Child>,
+    /// The container the test made, removed first when the test ends.
+    container: Option<String>,
+}
+
+impl PrivateEngine {
+    fn new() -> PrivateEngine {
+        let dir = std::env::temp_dir().join(marker("lookout-engine"));
+        fs::create_dir_all(&dir).expect("create the private engine's directory");
+        let host = format!("unix://{}", dir.join("docker.sock").display());
+        PrivateEngine {
+            dir,
+            host,
+            dockerd: None,
+            container: None,
+        }
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.dir.join("dockerd.log")
+    }
+
+    /// The last lines of the engine's log, for failure messages.
+    fn log_tail(&self, n: usize) -> String {
+        let log = fs::read_to_string(self.log_file()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    fn pid(&self) -> u32 {
+        self.dockerd.as_ref().expect("dockerd was started").id()
+    }
+
+    /// Starts `dockerd` on the same socket and roots every time, its output appended to
+    /// `dockerd.log`; with `live_restore`, containers outlive it when it stops.
+    fn spawn(&mut self, live_restore: bool) {
+        assert!(self.dockerd.is_none(), "dockerd is already running");
+        let d = |name: &str| self.dir.join(name).display().to_string();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_file())
+            .expect("open dockerd.log");
+        let child = Command::new("dockerd")
+            .args(["--host", &self.host])
+            .args(["--data-root", &d("data")])
+            .args(["--exec-root", &d("exec")])
+            .args(["--pidfile", &d("docker.pid")])
+            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .args(live_restore.then_some("--live-restore"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup dockerd.log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start dockerd (is it installed?): {e}"));
+        self.dockerd = Some(child);
+    }
+
+    /// Waits until the engine answers `docker info`; fails if dockerd exits or takes over `d`.
+    async fn wait_answers(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        loop {
+            if let Some(status) = self
+                .dockerd
+                .as_mut()
+                .expect("dockerd was started")
+                .try_wait()
+                .expect("wait for dockerd")
+            {
+                panic!(
+                    "the private dockerd exited ({status}) before it answered; its log ends:\n{}",
+                    self.log_tail(30)
+                );
+            }
+            if docker(&["-H", &self.host, "info", "--format", "{{.ServerVersion}}"])
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the private dockerd does not answer within {d:?}; its log ends:\n{}",
+                    self.log_tail(30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sends `signal` (TERM, KILL) to dockerd and waits up to `d` for it, and the containerd
+    /// it manages, to be gone.
+    ///
+    /// Killed with dockerd, containerd is reparented to PID 1 and is a zombie until PID 1
+    /// reaps it, which on some machines takes a second or two. A dockerd started meanwhile
+    /// takes the zombie for a containerd still running, waits for its socket, and gives up
+    /// ("timeout waiting for containerd to start"): so wait for it to be reaped, as a
+    /// supervisor that restarts the engine would.
+    async fn stop_with(&mut self, signal: &str, d: Duration) {
+        let pid = self.pid();
+        let containerd = fs::read_to_string(self.dir.join("exec/containerd/containerd.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        assert!(send_signal(pid, signal), "kill -{signal} {pid} failed");
+        let deadline = Instant::now() + d;
+        let child = self.dockerd.as_mut().expect("dockerd was started");
+        while child.try_wait().expect("wait for dockerd").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "dockerd (pid {pid}) still runs {d:?} after SIG{signal}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.dockerd = None;
+        if let Some(containerd) = containerd {
+            while Path::new(&format!("/proc/{containerd}")).exists() {
+                assert!(
+                    Instant::now() < deadline,
+                    "dockerd's containerd (pid {containerd}) is still there {d:?} after SIG{signal}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// `docker -H <private engine> <args>`, which must succeed; its stdout.
+    async fn cli(&self, args: &[&str]) -> String {
+        let mut argv = vec!["-H", self.host.as_str()];
+        argv.extend_from_slice(args);
+        docker(&argv).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// When the container's current (or last) run started, as the engine says.
+    async fn started_at(&self, id: &str) -> String {
+        self.cli(&["inspect", "--format", "{{.State.StartedAt}}", id])
+            .await
+            .trim()
+            .to_owned()
+    }
+
+    /// Builds `lookout-fixture:latest` in the private engine, as scripts/fixture.sh does: from
+    /// scratch, with the local busybox; nothing is pulled.
+    async fn build_fixture_image(&self) {
+        let context = self.dir.join("image");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end/fixture/image");
+        copy_dir(&source, &context);
+        fs::copy("/bin/busybox", context.join("busybox")).expect("copy /bin/busybox");
+        let context = context.display().to_string();
+        self.cli(&["build", "-q", "-t", "lookout-fixture:latest", &context])
+            .await;
+    }
+
+    /// The container's log as the engine holds it, per output: (timestamp, text) in order.
+    async fn log_of(&self, id: &str) -> HashMap<Stream, Vec<(String, String)>> {
+        let mut cmd = tokio::process::Command::new("docker");
+        cmd.args(["-H", &self.host, "logs", "--timestamps", id])
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+            .await
+            .expect("`docker logs` did not finish within 30 s")
+            .expect("run `docker logs`");
+        assert!(
+            out.status.success(),
+            "docker logs {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let parse = |bytes: &[u8]| -> Vec<(String, String)> {
+            String::from_utf8_lossy(bytes)
+                .lines()
+                .map(|l| {
+                    let (ts, text) = l.split_once(' ').unwrap_or((l, ""));
+                    (nine_digits(ts), text.to_owned())
+                })
+                .collect()
+        };
+        HashMap::from([
+            (Stream::Stdout, parse(&out.stdout)),
+            (Stream::Stderr, parse(&out.stderr)),
+        ])
+    }
+}
+
+impl Drop for PrivateEngine {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The directory goes: keep the engine's log beside it.
+            let kept = self.dir.with_extension("dockerd.log");
+            let _ = fs::copy(self.log_file(), &kept);
+            eprintln!(
+                "[engine_restart] the private dockerd's log (kept as {}) ends:\n{}",
+                kept.display(),
+                self.log_tail(25)
+            );
+        }
+        let running = self
+            .dockerd
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        if running {
+            if let Some(id) = &self.container {
+                run_quietly("docker", &["-H", &self.host, "rm", "-f", id], 30);
+            }
+        }
+        if let Some(mut child) = self.dockerd.take() {
+            let pid = child.id();
+            send_signal(pid, "TERM");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                eprintln!("[engine_restart] dockerd (pid {pid}) ignored SIGTERM for 20 s: SIGKILL");
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        // What the engine started and left behind (its containerd, a shim after a SIGKILL,
+        // and the container that shim runs): processes that name this directory, and their
+        // children, the children first.
+        let leftovers = processes_naming(&self.dir);
+        if !leftovers.is_empty() {
+            let children = children_of(&leftovers);
+            eprintln!(
+                "[engine_restart] killing what the private engine left: {leftovers:?}, \
+                 children {children:?}"
+            );
+            for pid in children.iter().chain(&leftovers) {
+                send_signal(*pid, "KILL");
+            }
+            // The container's cgroups (cgroupfs, under the default parent `docker`), which
+            // its runtime would have removed: empty once its processes are gone.
+            if let Some(id) = &self.container {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let mut left = container_cgroups(id);
+                while !left.is_empty() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(100));
+                    left.retain(|d| fs::remove_dir(d).is_err());
+                }
+                if !left.is_empty() {
+                    eprintln!("[engine_restart] cannot remove the cgroups {left:?}");
+                }
+            }
+        }
+        // dockerd leaves its data root (and, after a kill, a container's rootfs) mounted:
+        // unmount whatever lies inside the directory, the deepest first.
+        let mut mounts = mounts_under(&self.dir);
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in &mounts {
+            if !run_quietly("umount", &[m], 10) {
+                run_quietly("umount", &["-l", m], 10);
+            }
+        }
+        if let Err(e) = fs::remove_dir_all(&self.dir) {
+            eprintln!("[engine_restart] cannot remove {}: {e}", self.dir.display());
+        }
+    }
+}
+
+/// Copies a directory tree (the image's build context).
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("create a directory");
+    for entry in fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display())) {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
+    }
+}
+
+/// Processes whose command line names `dir`.
+fn processes_naming(dir: &Path) -> Vec<u32> {
+    let needle = dir.display().to_string();
+    let me = std::process::id();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(&needle)
+            })
+        })
+        .collect()
+}
+
+/// The children of `parents`.
+fn children_of(parents: &[u32]) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                .is_some_and(|ppid| parents.contains(&ppid))
+        })
+        .collect()
+}
+
+/// The cgroup directories of a container, in every hierarchy.
+fn container_cgroups(id: &str) -> Vec<PathBuf> {
+    let Ok(hierarchies) = fs::read_dir("/sys/fs/cgroup") else {
+        return Vec::new();
+    };
+    hierarchies
+        .filter_map(|h| Some(h.ok()?.path().join("docker").join(id)))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// Mount points inside `dir`, `dir` included.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let dir = dir.display().to_string();
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .filter(|m| *m == dir || m.starts_with(&format!("{dir}/")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One engine timestamp in the protocol's form: RFC 3339, UTC, nine fractional digits.
+fn nine_digits(ts: &str) -> String {
+    let Some((secs, frac)) = ts.trim_end_matches('Z').split_once('.') else {
+        return format!("{}.000000000Z", ts.trim_end_matches('Z'));
+    };
+    format!("{secs}.{frac:0<9}Z")
+}
+
+/// The number of a `tick N` line.
+fn tick(text: &str) -> u64 {
+    text.strip_prefix("tick ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a line of the counter: {text:?}"))
+}
+
+/// A WebSocket client following the counter, keeping everything it was sent.
+struct Viewer {
+    ws: Ws,
+    lines: Vec<LogLine>,
+    engine: Vec<EngineStatus>,
+}
+
+impl Viewer {
+    /// Connects and subscribes to the counter with the largest tail (all it has said so far).
+    async fn follow(server: &Server) -> Viewer {
+        let mut ws = server.ws().await;
+        assert!(ws.engine.reachable, "hello says the engine is unreachable");
+        ws.subscribe(SERVICE, 10_000).await;
+        ws.expect_subscribed(SERVICE).await;
+        Viewer {
+            ws,
+            lines: Vec::new(),
+            engine: Vec::new(),
+        }
+    }
+
+    /// Reads messages until `done` holds (asked before the first message with None, then after
+    /// each); fails the test, saying `what`, if that takes over `d`.
+    async fn until(
+        &mut self,
+        d: Duration,
+        what: &str,
+        mut done: impl FnMut(&Viewer, Option<&ServerMessage>) -> bool,
+    ) {
+        let deadline = Instant::now() + d;
+        if done(self, None) {
+            return;
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(msg) = self.ws.recv_within(left).await else {
+                panic!(
+                    "{what}: not within {d:?}; {} lines came, the last {:?}; engine messages: {:?}",
+                    self.lines.len(),
+                    self.lines.last().map(|l| &l.text),
+                    self.engine
+                );
+            };
+            self.take(&msg);
+            if done(self, Some(&msg)) {
+                return;
+            }
+        }
+    }
+
+    fn take(&mut self, msg: &ServerMessage) {
+        match msg {
+            ServerMessage::Lines {
+                project,
+                service,
+                lines,
+            } => {
+                assert_eq!(
+                    (project.as_str(), service.as_str()),
+                    (self.ws.project.as_str(), SERVICE),
+                    "lines of another service"
+                );
+                self.lines.extend(lines.iter().cloned());
+            }
+            ServerMessage::Engine { engine } => self.engine.push(engine.clone()),
+            ServerMessage::Dropped { count } => {
+                panic!("a viewer that keeps up was told it lost {count} lines")
+            }
+            ServerMessage::Error { code, message } => {
+                panic!("the server sent an error: {code:?}: {message}")
+            }
+            // `services` after every container change, and whatever else tells of the
+            // service's life besides its lines.
+            _ => {}
+        }
+    }
+
+    /// The lines received, per output: (timestamp, text) in the order they came.
+    fn received(&self) -> HashMap<Stream, Vec<(String, String)>> {
+        let mut per = HashMap::from([(Stream::Stdout, Vec::new()), (Stream::Stderr, Vec::new())]);
+        for l in &self.lines {
+            per.entry(l.stream)
+                .or_default()
+                .push((l.ts.clone(), l.text.clone()));
+        }
+        per
+    }
+}
+
+fn is_engine(msg: Option<&ServerMessage>, reachable: bool) -> bool {
+    matches!(msg, Some(ServerMessage::Engine { engine }) if engine.reachable == reachable)
+}
+
+/// What /healthz says about the engine.
+async fn health_says_reachable(server: &Server) -> bool {
+    let (status, body) = server.get("/healthz", &[]).await;
+    assert_eq!(status, 200, "/healthz answered {status}: {body}");
+    let v: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/healthz: not JSON ({e}): {body}"));
+    assert_eq!(v["status"], "ok", "/healthz: {body}");
+    v["engine"]["reachable"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("/healthz has no engine.reachable: {body}"))
+}
+
+fn require_root() {
+    let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1))
+        .unwrap_or("?");
+    assert_eq!(
+        uid, "0",
+        "this test starts a private dockerd of its own and must run as root"
+    );
+}
+
+#[test]
+fn the_stream_survives_the_engine_stopping_and_being_killed() {
+    require_root();
+    // Declared before the runtime, so dropped after it, also when the scenario panics: lookout
+    // (which the scenario owns) is killed before the engine is taken down.
+    let mut engine = PrivateEngine::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(scenario(&mut engine));
+}
+
+async fn scenario(engine: &mut PrivateEngine) {
+    let started = Instant::now();
+    let elapsed = || format!("{:.1} s", started.elapsed().as_secs_f64());
+
+    // How the engine goes away (see the top of the file): the signal, and whether the
+    // dockerd that gets it runs with live restore. The dockerd started after an outage runs
+    // as the next outage needs (after the last, as the last), so every outage but the second
+    // is between two engines of the same setting.
+    let outages = [
+        ("KILL", false),
+        ("TERM", false),
+        ("TERM", true),
+        ("KILL", true),
+    ];
+    engine.spawn(outages[0].1);
+    engine.wait_answers(Duration::from_secs(60)).await;
+    println!(
+        "[engine_restart] {}: private dockerd answers at {}",
+        elapsed(),
+        engine.host
+    );
+    engine.build_fixture_image().await;
+    let project = marker("lookout-er");
+    let name = format!("{project}_{SERVICE}_1");
+    let id = engine
+        .cli(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--restart",
+            "always",
+            "--label",
+            &format!("com.docker.compose.project={project}"),
+            "--label",
+            &format!("com.docker.compose.service={SERVICE}"),
+            "--label",
+            "com.docker.compose.container-number=1",
+            "lookout-fixture:latest",
+            "sh",
+            "-c",
+            COUNTER,
+        ])
+        .await
+        .trim()
+        .to_owned();
+    engine.container = Some(id.clone());
+    println!("[engine_restart] {}: container {name} counts", elapsed());
+
+    // Only this test runs in this process, so the variable reaches lookout and nothing else.
+    std::env::set_var("DOCKER_HOST", &engine.host);
+    let server = Server::start_for(&project, &[]).await;
+    let mut viewer = Viewer::follow(&server).await;
+    viewer
+        .until(Duration::from_secs(10), "the first lines", |v, _| {
+            v.lines.len() >= 10
+        })
+        .await;
+
+    for (i, &(signal, live_restore)) in outages.iter().enumerate() {
+        let how = format!(
+            "SIG{signal}{}",
+            if live_restore {
+                " with live restore"
+            } else {
+                ""
+            }
+        );
+        let before = viewer.lines.len();
+        viewer
+            .until(
+                Duration::from_secs(10),
+                "lines before the engine stops",
+                |v, _| v.lines.len() >= before + 10,
+            )
+            .await;
+        let last_tick = viewer.lines.last().map_or(0, |l| tick(&l.text));
+        let run_before = engine.started_at(&id).await;
+
+        // The viewer reads while the engine goes, so that the times are its own.
+        let stopping = Instant::now();
+        let (stopped_in, told_in) = tokio::join!(
+            async {
+                engine.stop_with(signal, Duration::from_secs(30)).await;
+                stopping.elapsed()
+            },
+            async {
+                viewer
+                    .until(
+                        Duration::from_secs(15),
+                        &format!("`engine` with reachable=false after {how}"),
+                        |_, m| is_engine(m, false),
+                    )
+                    .await;
+                stopping.elapsed()
+            },
+        );
+        let status = viewer.engine.last().expect("an engine message").clone();
+        assert!(
+            status.error.as_deref().is_some_and(|e| !e.is_empty()),
+            "an unreachable engine comes with the reason: {status:?}"
+        );
+        assert!(
+            !health_says_reachable(&server).await,
+            "/healthz says the engine is reachable while it is stopped"
+        );
+        // A viewer that comes now is told at once, and its subscription is refused as such.
+        let mut late = server.ws().await;
+        assert!(
+            !late.engine.reachable,
+            "hello says the engine is reachable while it is stopped: {:?}",
+            late.engine
+        );
+        late.subscribe(SERVICE, 10).await;
+        let (code, message) = late.expect_error().await;
+        assert_eq!(
+            code,
+            ErrorCode::EngineUnreachable,
+            "subscribing while the engine is stopped: {message}"
+        );
+        drop(late);
+        tokio::time::sleep(OUTAGE.saturating_sub(stopping.elapsed())).await;
+
+        let restarting = Instant::now();
+        let restarted_ns = now_ns();
+        engine.spawn(outages.get(i + 1).map_or(live_restore, |o| o.1));
+        let (answers_in, back_in) = tokio::join!(
+            async {
+                engine.wait_answers(Duration::from_secs(60)).await;
+                restarting.elapsed()
+            },
+            async {
+                viewer
+                    .until(
+                        Duration::from_secs(60),
+                        &format!(
+                            "`engine` with reachable=true after dockerd started again ({how})"
+                        ),
+                        |_, m| is_engine(m, true),
+                    )
+                    .await;
+                restarting.elapsed()
+            },
+        );
+        viewer
+            .until(
+                Duration::from_secs(20),
+                &format!("lines after dockerd started again ({how})"),
+                |v, _| {
+                    v.lines
+                        .last()
+                        .is_some_and(|l| l.cursor.ts_ns > restarted_ns && tick(&l.text) > last_tick)
+                },
+            )
+            .await;
+        // The run is the one the scenario says: the same one with live restore, else a new one.
+        let run_after = engine.started_at(&id).await;
+        let same_run = run_after == run_before;
+        if same_run != live_restore {
+            let state = engine
+                .cli(&["inspect", "--format", "{{json .State}}", &id])
+                .await;
+            panic!(
+                "{how}: expected {} run of the container; it started at {run_before}, now at \
+                 {run_after}; its state: {state}",
+                if live_restore { "the same" } else { "a new" }
+            );
+        }
+        let projects = server.projects().await;
+        let state = projects
+            .iter()
+            .flat_map(|p| &p.services)
+            .find(|s| s.service == SERVICE)
+            .map(|s| s.state.clone());
+        assert_eq!(
+            state,
+            Some(ServiceState::Running { running: 1 }),
+            "{how}: /api/projects after the engine came back: {projects:?}"
+        );
+        println!(
+            "[engine_restart] {}: {how}: dockerd gone in {:.2} s, viewer told in {:.2} s; \
+             dockerd answers again in {:.2} s, viewer told in {:.2} s, lines again in {:.2} s \
+             ({} run)",
+            elapsed(),
+            stopped_in.as_secs_f64(),
+            told_in.as_secs_f64(),
+            answers_in.as_secs_f64(),
+            back_in.as_secs_f64(),
+            restarting.elapsed().as_secs_f64(),
+            if same_run { "same" } else { "new" },
+        );
+    }
+
+    assert!(
+        health_says_reachable(&server).await,
+        "/healthz says the engine is unreachable after it came back"
+    );
+    let reconnects = server.metric("lookout_engine_reconnects_total").await;
+    assert!(
+        reconnects >= outages.len() as f64,
+        "{} outages, but lookout_engine_reconnects_total is {reconnects}",
+        outages.len()
+    );
+    // One engine stream for the one container, none left over from before the outages.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let streams = server.metric("lookout_engine_streams").await;
+        if streams == 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lookout_engine_streams is {streams} for one running container"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Stop the counter, so that the engine's log is final, and compare.
+    engine.cli(&["stop", "-t", "5", &id]).await;
+    let held = engine.log_of(&id).await;
+    let stdout = &held[&Stream::Stdout];
+    assert!(
+        held[&Stream::Stderr].is_empty(),
+        "the counter wrote to stderr: {:?}",
+        held[&Stream::Stderr]
+    );
+    let ticks: Vec<u64> = stdout.iter().map(|(_, t)| tick(t)).collect();
+    assert!(
+        ticks.windows(2).all(|w| w[0] < w[1]),
+        "the counter repeated a number, so lines are not distinct: {ticks:?}"
+    );
+    let want = stdout.len();
+    viewer
+        .until(
+            Duration::from_secs(15),
+            "every line the engine holds",
+            |v, _| v.lines.len() >= want,
+        )
+        .await;
+    // Time for a wrong extra line to come.
+    let settle = Instant::now() + Duration::from_millis(500);
+    while let Some(msg) = viewer
+        .ws
+        .recv_within(settle.saturating_duration_since(Instant::now()))
+        .await
+    {
+        viewer.take(&msg);
+    }
+
+    let got = viewer.received();
+    let got = &got[&Stream::Stdout];
+    let cursors: HashSet<_> = viewer.lines.iter().map(|l| &l.cursor).collect();
+    assert_eq!(
+        cursors.len(),
+        viewer.lines.len(),
+        "a line came twice (by cursor)"
+    );
+    if got != stdout {
+        let first = got
+            .iter()
+            .zip(stdout)
+            .position(|(g, w)| g != w)
+            .unwrap_or(got.len().min(want));
+        let around =
+            |v: &[(String, String)]| v[first.saturating_sub(3)..(first + 3).min(v.len())].to_vec();
+        panic!(
+            "the viewer's lines differ from the engine's log: {} came, the engine holds {want}; \
+             first difference at {first}: came {:?}, engine {:?}",
+            got.len(),
+            around(got),
+            around(stdout)
+        );
+    }
+    let skipped = ticks.windows(2).filter(|w| w[1] != w[0] + 1).count();
+    println!(
+        "[engine_restart] {}: all {want} lines the engine holds came once and in order \
+         (ticks {}..={}, {skipped} numbers skipped by killed runs); reconnects {reconnects}; \
+         engine messages {:?}",
+        elapsed(),
+        ticks.first().unwrap_or(&0),
+        ticks.last().unwrap_or(&0),
+        viewer
+            .engine
+            .iter()
+            .map(|e| e.reachable)
+            .collect::<Vec<_>>()
+    );
+}
