@@ -22,6 +22,7 @@ use crate::docker::discovery::{self, label_filter};
 use crate::docker::frames::{RawLine, Timestamp};
 use crate::docker::logs::{log_line, LogQuery, LogStream};
 use crate::docker::{Engine, EngineError};
+use crate::runs::{after_look, run_times, RunTimes, Step};
 
 /// The hub's bounds; every one has a command-line setting.
 #[derive(Clone, Debug)]
@@ -578,41 +579,18 @@ async fn follow(
                     .collect()
                     .await
                     .unwrap_or_default();
-                let mut fresh: Vec<RawLine> = lines
+                let fresh: Vec<RawLine> = lines
                     .into_iter()
                     .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
                     .collect();
                 if let Some(l) = fresh.last() {
                     last = Some((l.ts.ns, l.seq));
                 }
-                // In time order: the old run's last lines, its exit, the new run's start, and
-                // the new run's lines (a run may have started and ended since we last looked).
-                let new_start = now.started.filter(|s| Some(*s) != told.started);
-                let new_exit = now.finished.filter(|f| Some(*f) != told.finished);
-                let cut = new_start.unwrap_or(i64::MAX);
-                let later = fresh.split_off(fresh.partition_point(|l| l.ts.ns < cut));
-                shared.push(fresh, &container);
-                if let Some(f) = new_exit.filter(|f| *f <= cut) {
-                    shared.lifecycle(
-                        f,
-                        &container,
-                        LifecycleEvent::Exited {
-                            exit_code: now.exit_code,
-                        },
-                    );
-                }
-                if let Some(s) = new_start {
-                    shared.lifecycle(s, &container, LifecycleEvent::Started);
-                }
-                shared.push(later, &container);
-                if let Some(f) = new_exit.filter(|f| *f > cut) {
-                    shared.lifecycle(
-                        f,
-                        &container,
-                        LifecycleEvent::Exited {
-                            exit_code: now.exit_code,
-                        },
-                    );
+                for step in after_look(told, now, fresh) {
+                    match step {
+                        Step::Lines(lines) => shared.push(lines, &container),
+                        Step::Marker(at, event) => shared.lifecycle(at, &container, event),
+                    }
                 }
                 told = now;
                 if now.running {
@@ -624,44 +602,6 @@ async fn follow(
                 }
             },
         }
-    }
-}
-
-/// When a container last started and exited, as the engine says.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct RunTimes {
-    running: bool,
-    started: Option<i64>,
-    finished: Option<i64>,
-    exit_code: Option<i64>,
-}
-
-/// The container's run times, or None if it no longer exists.
-async fn run_times(docker: &bollard::Docker, id: &str) -> Result<Option<RunTimes>, EngineError> {
-    match docker.inspect_container(id, None).await {
-        Ok(info) => {
-            let state = info.state.unwrap_or_default();
-            // The engine says "0001-01-01T00:00:00Z" for "never".
-            let time = |t: Option<String>| {
-                t.as_deref()
-                    .and_then(Timestamp::parse)
-                    .map(|t| t.ns)
-                    .filter(|ns| *ns > 0)
-            };
-            // While it waits to be restarted, the engine says both running and restarting.
-            let running = state.running.unwrap_or(false) && !state.restarting.unwrap_or(false);
-            Ok(Some(RunTimes {
-                running,
-                started: time(state.started_at),
-                finished: time(state.finished_at),
-                // Kept by the engine after a restart, until the next exit.
-                exit_code: state.exit_code,
-            }))
-        }
-        Err(e) => match EngineError::from(e) {
-            EngineError::NotFound(_) => Ok(None),
-            e => Err(e),
-        },
     }
 }
 

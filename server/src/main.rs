@@ -8,6 +8,7 @@ mod docker;
 mod download;
 mod health;
 mod hub;
+mod runs;
 mod ws;
 
 use std::process::ExitCode;

@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use app::protocol::{
-    ContainerInfo, ContainerState, EngineStatus, ErrorCode, LogLine, Replica, ServerMessage,
-    ServiceInfo, ServiceState, Stream,
+    ContainerInfo, ContainerState, EngineStatus, ErrorCode, LifecycleEvent, LogLine, Replica,
+    ServerMessage, ServiceInfo, ServiceState, Stream,
 };
 use serde_json::Value;
 
@@ -916,7 +916,7 @@ async fn a_line_without_newline_is_delivered_live_when_the_container_exits() {
         let _container = temp_service(
             &temp_project,
             "exits",
-            "sleep 1; printf 'first %s\\n' \"$1\"; printf 'no newline %s' \"$1\"",
+            "sleep 2; printf 'first %s\\n' \"$1\"; printf 'no newline %s' \"$1\"",
             &m,
         )
         .await;
@@ -928,9 +928,17 @@ async fn a_line_without_newline_is_delivered_live_when_the_container_exits() {
         let mut lines = ws
             .wait_lines("exits", |all| all.iter().any(|l| l.text == expected[1]))
             .await;
-        lines.extend(ws.lines_during("exits", SECOND).await);
+        let (more, markers) = ws.timeline_during("exits", SECOND).await;
+        lines.extend(more);
         let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, expected, "each line once, the last one whole");
+        // The viewer watched it run, so it is also told that it ended, and how.
+        let events: Vec<_> = markers.iter().map(|m| &m.event).collect();
+        assert_eq!(
+            events,
+            [&LifecycleEvent::Exited { exit_code: Some(0) }],
+            "the exit, once, with its code"
+        );
     }
 }
 

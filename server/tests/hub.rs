@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use app::protocol::{Cursor, LogLine, ServerMessage, Stream};
+use app::protocol::{Cursor, Lifecycle, LogLine, ServerMessage, Stream};
 use tokio::process::Command;
 
 use common::{docker_ok, marker, now_ns, set_fast_rate, Server, TempProject, Ws};
@@ -40,6 +40,7 @@ static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 struct Seen {
     lines: Vec<LogLine>,
     arrived_ns: Vec<i64>,
+    markers: Vec<Lifecycle>,
 }
 
 impl Seen {
@@ -94,6 +95,12 @@ async fn pump(
                 seen.arrived_ns.extend(lines.iter().map(|_| at));
                 seen.lines.extend(lines);
             }
+            Some(ServerMessage::Lifecycle {
+                service: s, change, ..
+            }) => {
+                assert_eq!(s, service, "a marker of another service");
+                seen.markers.push(change);
+            }
             Some(ServerMessage::Dropped { count }) => {
                 panic!("a subscriber that keeps up was told it lost {count} lines")
             }
@@ -101,6 +108,18 @@ async fn pump(
         }
     }
     true
+}
+
+/// A marker as the viewer reads it, e.g. "#1 exited with code 0".
+fn said(marker: &Lifecycle) -> String {
+    marker.describe("").trim().to_owned()
+}
+
+/// The markers that came after the first `from`, as the viewer reads them, sorted.
+fn markers_since(seen: &Seen, from: usize) -> Vec<String> {
+    let mut said: Vec<String> = seen.markers[from..].iter().map(said).collect();
+    said.sort();
+    said
 }
 
 /// `pump`, failing the test with `what` and what came if `done` does not hold within `d`.
@@ -477,22 +496,39 @@ async fn a_timeline_has_no_gap_and_no_repeat_through_restart_recreate_and_scalin
         |s| runs(s, &first).1 >= 5,
     )
     .await;
+    assert_eq!(
+        markers_since(&seen, 0),
+        Vec::<String>::new(),
+        "a container that ran before the viewer came is not news"
+    );
 
-    // `docker restart`: the same container; its counter goes on.
+    // `docker restart`: the same container; its counter goes on, after its exit and start.
     docker_ok(&["restart", "-t", "2", &first]).await;
     pump_until(
         &mut ws,
         "counter",
         &mut seen,
         wait,
-        "lines of the restarted container",
+        "lines of the restarted container and its markers",
         |s| {
             let (starts, since) = runs(s, &first);
-            starts == 2 && since >= 3
+            starts == 2 && since >= 3 && s.markers.len() >= 2
         },
     )
     .await;
     check_timelines(&seen, true);
+    let said_in_order: Vec<String> = seen.markers.iter().map(said).collect();
+    assert_eq!(
+        said_in_order,
+        ["#1 exited with code 0", "#1 started"],
+        "`docker restart`: the exit, then the start"
+    );
+    let exit = &seen.markers[0];
+    let last_before_exit = seen.lines.iter().rev().find(|l| l.text.starts_with("stop"));
+    assert!(
+        last_before_exit.is_some_and(|l| l.cursor.ts_ns <= time_ns(&exit.ts)),
+        "the exit marker is stamped after the run's `stop` line: {exit:?}"
+    );
     assert_engine_lines_arrived(&mut ws, "counter", &mut seen, &first, wait, false).await;
 
     // `up --force-recreate`: a new container; the old one's lines end with its `stop`.
@@ -506,11 +542,16 @@ async fn a_timeline_has_no_gap_and_no_repeat_through_restart_recreate_and_scalin
         "counter",
         &mut seen,
         wait,
-        "the end of the old container and lines of the new one",
-        |s| ends_stopped(s, &first) && runs(s, &second).1 >= 3,
+        "the end of the old container, lines of the new one, and their markers",
+        |s| ends_stopped(s, &first) && runs(s, &second).1 >= 3 && s.markers.len() >= 5,
     )
     .await;
     check_timelines(&seen, true);
+    assert_eq!(
+        markers_since(&seen, 2),
+        ["#1 exited with code 0", "#1 started", "#1 was removed"],
+        "`up --force-recreate`: the old one exits and is removed, the new one starts"
+    );
     assert_engine_lines_arrived(&mut ws, "counter", &mut seen, &second, wait, false).await;
 
     // Scale 1 → 3: the new replicas' lines from their first.
@@ -526,11 +567,16 @@ async fn a_timeline_has_no_gap_and_no_repeat_through_restart_recreate_and_scalin
         "counter",
         &mut seen,
         wait,
-        "lines of the 3 replicas",
-        |s| three.iter().all(|id| runs(s, id).1 >= 3),
+        "lines of the 3 replicas and their starts",
+        |s| three.iter().all(|id| runs(s, id).1 >= 3) && s.markers.len() >= 7,
     )
     .await;
     check_timelines(&seen, true);
+    assert_eq!(
+        markers_since(&seen, 5),
+        ["#2 started", "#3 started"],
+        "scaling to 3 starts #2 and #3"
+    );
     for id in &three {
         assert_engine_lines_arrived(&mut ws, "counter", &mut seen, id, wait, false).await;
     }
@@ -545,11 +591,33 @@ async fn a_timeline_has_no_gap_and_no_repeat_through_restart_recreate_and_scalin
         "counter",
         &mut seen,
         wait,
-        "the end of the removed replicas",
-        |s| removed.iter().all(|id| ends_stopped(s, id)) && runs(s, &survivor).1 >= before + 3,
+        "the end of the removed replicas and their markers",
+        |s| {
+            removed.iter().all(|id| ends_stopped(s, id))
+                && runs(s, &survivor).1 >= before + 3
+                && s.markers.len() >= 11
+        },
     )
     .await;
     check_timelines(&seen, true);
+    let mut scaled_down: Vec<String> = markers_since(&seen, 7)
+        .iter()
+        .map(|m| {
+            m.split_once(' ')
+                .map_or(m.clone(), |(_, what)| what.to_owned())
+        })
+        .collect();
+    scaled_down.sort();
+    assert_eq!(
+        scaled_down,
+        [
+            "exited with code 0",
+            "exited with code 0",
+            "was removed",
+            "was removed"
+        ],
+        "scaling to 1: two replicas exit and are removed"
+    );
 
     // Stopped: what the engine holds of every container left is exactly what came.
     project.compose(&["stop", "counter"]).await;
@@ -558,10 +626,16 @@ async fn a_timeline_has_no_gap_and_no_repeat_through_restart_recreate_and_scalin
         "counter",
         &mut seen,
         wait,
-        "the stop of the last replica",
-        |s| ends_stopped(s, &survivor),
+        "the stop of the last replica and its marker",
+        |s| ends_stopped(s, &survivor) && s.markers.len() >= 12,
     )
     .await;
+    let stopped = markers_since(&seen, 11);
+    assert!(
+        stopped.len() == 1 && stopped[0].ends_with("exited with code 0"),
+        "`stop`: one exit with code 0; all markers: {:?}",
+        seen.markers.iter().map(said).collect::<Vec<_>>()
+    );
     for id in project.ids("counter").await {
         assert_engine_lines_arrived(&mut ws, "counter", &mut seen, &id, wait, true).await;
     }
@@ -610,16 +684,13 @@ async fn a_crash_loop_reaches_the_viewer_run_by_run() {
     let mut ws = server.ws().await;
     ws.subscribe("crashloop", 10_000).await;
     ws.expect_subscribed("crashloop").await;
+    let restarts_before = restart_count(&id).await;
     let mut seen = Seen::default();
 
     // The engine restarts it after 0.1, 0.2, 0.4, 0.8, 1.6 s...: 6 runs take about 3 s.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let restarts: u32 = docker_ok(&["inspect", "--format", "{{.RestartCount}}", &id])
-            .await
-            .trim()
-            .parse()
-            .expect("a restart count");
+        let restarts = restart_count(&id).await;
         if restarts >= 5 {
             break;
         }
@@ -644,6 +715,31 @@ async fn a_crash_loop_reaches_the_viewer_run_by_run() {
     project.compose(&["stop", "-t", "1", "crashloop"]).await;
     assert_engine_lines_arrived(&mut ws, "crashloop", &mut seen, &id, 3 * SECOND, true).await;
     check_timelines(&seen, false);
+    // Each run that began after the viewer came is shown starting and exiting: with code 3,
+    // or without a code when the next run had already ended by the time the server looked
+    // (the engine keeps only the latest exit).
+    let restarts = restart_count(&id).await;
+    pump(&mut ws, "crashloop", &mut seen, SECOND, |_| false).await;
+    let said: Vec<String> = seen.markers.iter().map(said).collect();
+    let started = said.iter().filter(|m| *m == "#1 started").count();
+    let exited = said
+        .iter()
+        .filter(|m| *m == "#1 exited with code 3" || *m == "#1 exited")
+        .count();
+    assert_eq!(
+        started + exited,
+        said.len(),
+        "only starts and exits: {said:?}"
+    );
+    assert!(
+        said.last().is_some_and(|m| m == "#1 exited with code 3"),
+        "stopped for good, the last marker is its exit with code 3: {said:?}"
+    );
+    let runs_watched = (restarts - restarts_before) as usize;
+    assert!(
+        started >= runs_watched && exited >= runs_watched,
+        "{runs_watched} runs began after the viewer came; markers: {said:?}"
+    );
     let delays: Vec<f64> = seen
         .lines
         .iter()
@@ -678,6 +774,15 @@ async fn a_container_started_again_that_exits_at_once_shows_each_run() {
         // As soon as it would have been for a running container: within 3 s.
         assert_engine_lines_arrived(&mut ws, "once", &mut seen, &id, 3 * SECOND, true).await;
         check_timelines(&seen, false);
+        pump(&mut ws, "once", &mut seen, 3 * SECOND, |s| {
+            s.markers.len() >= 2 * (run - 1)
+        })
+        .await;
+        let said: Vec<String> = seen.markers.iter().map(said).collect();
+        let expected: Vec<&str> = (1..run)
+            .flat_map(|_| ["#1 started", "#1 exited with code 3"])
+            .collect();
+        assert_eq!(said, expected, "run {run}: each run's start and exit, once");
     }
 }
 
@@ -1193,4 +1298,19 @@ async fn sigterm_closes_sockets_with_going_away_and_exits_within_2_seconds() {
     let exited = signalled.elapsed();
     assert!(status.success(), "lookout exited with {status}");
     eprintln!("[shutdown] close frame after {closed:?}, exit after {exited:?}");
+}
+
+async fn restart_count(id: &str) -> u32 {
+    docker_ok(&["inspect", "--format", "{{.RestartCount}}", id])
+        .await
+        .trim()
+        .parse()
+        .expect("a restart count")
+}
+
+/// An RFC 3339 time of the protocol as ns since the epoch.
+fn time_ns(ts: &str) -> i64 {
+    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("not an RFC 3339 time ({e}): {ts}"));
+    i64::try_from(t.unix_timestamp_nanos()).expect("a time within i64 ns")
 }

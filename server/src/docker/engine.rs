@@ -106,9 +106,15 @@ impl Engine {
     async fn monitor(self) {
         let mut backoff = RETRY_MIN;
         let mut was_reachable = false;
+        let mut ever_reachable = false;
         loop {
             match self.check().await {
                 Ok(status) => {
+                    if !was_reachable && ever_reachable {
+                        self.inner
+                            .reconnects
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     if !was_reachable {
                         tracing::info!(
                             api = status.api_version.as_deref().unwrap_or("?"),
@@ -122,6 +128,7 @@ impl Engine {
                         changed
                     });
                     was_reachable = true;
+                    ever_reachable = true;
                     backoff = RETRY_MIN;
                     tokio::select! {
                         _ = tokio::time::sleep(PING_INTERVAL) => {}
@@ -131,11 +138,6 @@ impl Engine {
                 Err(error) => {
                     if was_reachable || backoff == RETRY_MIN {
                         tracing::warn!(%error, "Docker engine unreachable; retrying");
-                    }
-                    if was_reachable {
-                        self.inner
-                            .reconnects
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     was_reachable = false;
                     *self.inner.docker.write().expect("engine lock") = None;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
 use app::protocol::{
-    ContainerInfo, Cursor, EngineStatus, ErrorCode, LogLine, ProjectInfo, ServerMessage,
+    ContainerInfo, Cursor, EngineStatus, ErrorCode, Lifecycle, LogLine, ProjectInfo, ServerMessage,
     PROTOCOL_VERSION,
 };
 use futures::{SinkExt, StreamExt};
@@ -598,7 +598,45 @@ impl Ws {
         all
     }
 
-    /// Every line of `service` that comes within `d`.
+    /// Every line and lifecycle marker of `service` that comes within `d`.
+    pub async fn timeline_during(
+        &mut self,
+        service: &str,
+        d: Duration,
+    ) -> (Vec<LogLine>, Vec<Lifecycle>) {
+        let deadline = Instant::now() + d;
+        let (mut lines, mut markers) = (Vec::new(), Vec::new());
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (project, s) = match self.reply_within(left).await {
+                None => return (lines, markers),
+                Some(ServerMessage::Lines {
+                    project,
+                    service,
+                    lines: more,
+                }) => {
+                    lines.extend(more);
+                    (project, service)
+                }
+                Some(ServerMessage::Lifecycle {
+                    project,
+                    service,
+                    change,
+                }) => {
+                    markers.push(change);
+                    (project, service)
+                }
+                Some(other) => panic!("expected lines of {service}, got {other:?}"),
+            };
+            assert_eq!(
+                (project.as_str(), s.as_str()),
+                (self.project.as_str(), service),
+                "a message of another service"
+            );
+        }
+    }
+
+    /// Every line of `service` that comes within `d`; a lifecycle marker fails the test.
     pub async fn lines_during(&mut self, service: &str, d: Duration) -> Vec<LogLine> {
         let deadline = Instant::now() + d;
         let mut all = Vec::new();

@@ -1,0 +1,235 @@
+//! A container's runs as the engine reports them, and how the lines read after a look at it
+//! interleave with its starts and exits on the service's timeline.
+//!
+//! The engine keeps only a container's latest start and latest exit. Its exit time is the
+//! process's real exit, while its start time is stamped once the start has been handled: a
+//! process that exits at once (a crash loop, a failing `docker start`) can show an exit
+//! before its own start, and lines stamped before it. So a start and an exit are placed by
+//! what must be true, not by the engine's clock alone.
+
+use app::protocol::LifecycleEvent;
+
+use crate::docker::frames::{RawLine, Timestamp};
+use crate::docker::EngineError;
+
+/// When a container last started and exited, as the engine says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunTimes {
+    pub running: bool,
+    pub started: Option<i64>,
+    pub finished: Option<i64>,
+    pub exit_code: Option<i64>,
+}
+
+/// The container's run times, or None if it no longer exists.
+pub async fn run_times(
+    docker: &bollard::Docker,
+    id: &str,
+) -> Result<Option<RunTimes>, EngineError> {
+    match docker.inspect_container(id, None).await {
+        Ok(info) => {
+            let state = info.state.unwrap_or_default();
+            // The engine says "0001-01-01T00:00:00Z" for "never".
+            let time = |t: Option<String>| {
+                t.as_deref()
+                    .and_then(Timestamp::parse)
+                    .map(|t| t.ns)
+                    .filter(|ns| *ns > 0)
+            };
+            // While it waits to be restarted, the engine says both running and restarting.
+            let running = state.running.unwrap_or(false) && !state.restarting.unwrap_or(false);
+            Ok(Some(RunTimes {
+                running,
+                started: time(state.started_at),
+                finished: time(state.finished_at),
+                exit_code: state.exit_code,
+            }))
+        }
+        Err(e) => match EngineError::from(e) {
+            EngineError::NotFound(_) => Ok(None),
+            e => Err(e),
+        },
+    }
+}
+
+/// One thing to add to the timeline, in the order given.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    Lines(Vec<RawLine>),
+    Marker(i64, LifecycleEvent),
+}
+
+/// What the timeline gets from a look at a container: `told` is what the last look saw (and
+/// the timeline was told), `now` what this one sees, `fresh` the lines written since the last
+/// line delivered, in order.
+pub fn after_look(told: RunTimes, now: RunTimes, mut fresh: Vec<RawLine>) -> Vec<Step> {
+    let new_exit = now.finished.filter(|f| Some(*f) != told.finished);
+    let Some(start) = now.started.filter(|s| Some(*s) != told.started) else {
+        // The same run: its last lines, then its end if it ended.
+        let last = fresh.last().map(|l| l.ts.ns);
+        let mut steps = vec![Step::Lines(fresh)];
+        if let Some(f) = new_exit.filter(|_| !now.running) {
+            let code = now.exit_code;
+            steps.push(Step::Marker(f.max(last.unwrap_or(f)), exited(code)));
+        }
+        return steps;
+    };
+
+    // A new run began. If the last look saw the container stopped, every line after that
+    // exit is the new run's; otherwise the new run's start is the best boundary there is.
+    let cut = match (told.running, told.finished) {
+        (false, Some(f)) => f.saturating_add(1),
+        _ => start,
+    };
+    let new_run = fresh.split_off(fresh.partition_point(|l| l.ts.ns < cut));
+    let mut steps = vec![Step::Lines(fresh)];
+    let started = new_run.first().map_or(start, |l| l.ts.ns.min(start));
+    if told.running {
+        // The run being followed ended. Its exit is the one the engine holds only while the
+        // new run still goes; after the new run's own exit, how the old one ended is lost.
+        let (at, code) = match new_exit.filter(|_| now.running) {
+            Some(f) => (f.min(started), now.exit_code),
+            None => (started, None),
+        };
+        steps.push(Step::Marker(at, exited(code)));
+    }
+    steps.push(Step::Marker(started, LifecycleEvent::Started));
+    let last = new_run.last().map_or(started, |l| l.ts.ns);
+    steps.push(Step::Lines(new_run));
+    if !now.running {
+        if let Some(f) = now.finished {
+            steps.push(Step::Marker(f.max(last), exited(now.exit_code)));
+        }
+    }
+    steps
+}
+
+fn exited(exit_code: Option<i64>) -> LifecycleEvent {
+    LifecycleEvent::Exited { exit_code }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Pure unit tests: run times and lines are made up, no engine.
+    use super::*;
+    use app::protocol::Stream;
+
+    fn line(ns: i64, text: &str) -> RawLine {
+        RawLine {
+            ts: Timestamp { ns },
+            seq: 0,
+            stream: Stream::Stdout,
+            text: text.to_owned(),
+            truncated: false,
+        }
+    }
+
+    fn runs(running: bool, started: i64, finished: Option<i64>, code: i64) -> RunTimes {
+        RunTimes {
+            running,
+            started: Some(started),
+            finished,
+            exit_code: Some(code),
+        }
+    }
+
+    /// The steps as text, e.g. ["a", "b", "exited 3 @40"].
+    fn said(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .flat_map(|s| match s {
+                Step::Lines(lines) => lines.iter().map(|l| l.text.clone()).collect(),
+                Step::Marker(at, LifecycleEvent::Started) => vec![format!("started @{at}")],
+                Step::Marker(at, LifecycleEvent::Exited { exit_code: Some(c) }) => {
+                    vec![format!("exited {c} @{at}")]
+                }
+                Step::Marker(at, LifecycleEvent::Exited { exit_code: None }) => {
+                    vec![format!("exited @{at}")]
+                }
+                Step::Marker(at, LifecycleEvent::Removed) => vec![format!("removed @{at}")],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_followed_run_ends_after_its_last_lines() {
+        let steps = after_look(
+            runs(true, 10, None, 0),
+            runs(false, 10, Some(50), 1),
+            vec![line(40, "a"), line(45, "b")],
+        );
+        assert_eq!(said(&steps), ["a", "b", "exited 1 @50"]);
+    }
+
+    #[test]
+    fn an_exit_stamped_before_the_last_line_is_shown_after_it() {
+        let steps = after_look(
+            runs(true, 10, None, 0),
+            runs(false, 10, Some(44), 0),
+            vec![line(45, "last")],
+        );
+        assert_eq!(said(&steps), ["last", "exited 0 @45"]);
+    }
+
+    #[test]
+    fn nothing_changed_nothing_told() {
+        let stopped = runs(false, 10, Some(50), 1);
+        assert_eq!(
+            said(&after_look(stopped, stopped, vec![])),
+            Vec::<String>::new()
+        );
+    }
+
+    // `docker start` of a container that fails at once, between two looks: the engine's exit
+    // time can come before its start time, and its lines before both.
+    #[test]
+    fn a_whole_run_between_two_looks_is_start_lines_exit() {
+        let steps = after_look(
+            runs(false, 10, Some(50), 3),
+            runs(false, 100, Some(98), 3),
+            vec![line(97, "start 3"), line(97, "line 4")],
+        );
+        assert_eq!(
+            said(&steps),
+            ["started @97", "start 3", "line 4", "exited 3 @98"]
+        );
+    }
+
+    #[test]
+    fn a_restart_seen_running_shows_the_old_exit_then_the_start() {
+        let steps = after_look(
+            runs(true, 10, None, 0),
+            runs(true, 100, Some(90), 0),
+            vec![line(80, "stop 7"), line(101, "start 7")],
+        );
+        assert_eq!(
+            said(&steps),
+            ["stop 7", "exited 0 @90", "started @100", "start 7"]
+        );
+    }
+
+    // The run being followed ended, another started and ended before this look: the engine no
+    // longer says how the first ended, and the timeline does not make it up.
+    #[test]
+    fn two_exits_between_looks_leave_the_first_without_a_code() {
+        let steps = after_look(
+            runs(true, 10, None, 0),
+            runs(false, 100, Some(120), 3),
+            vec![line(20, "old"), line(110, "new")],
+        );
+        assert_eq!(
+            said(&steps),
+            ["old", "exited @100", "started @100", "new", "exited 3 @120"]
+        );
+    }
+
+    #[test]
+    fn a_new_run_still_going_gets_its_start_only() {
+        let steps = after_look(
+            runs(false, 10, Some(50), 2),
+            runs(true, 100, Some(50), 2),
+            vec![line(101, "hello")],
+        );
+        assert_eq!(said(&steps), ["started @100", "hello"]);
+    }
+}
