@@ -323,7 +323,10 @@ impl Feed {
     /// have been restarted.
     fn sync(&self, containers: &[ContainerInfo]) {
         let mut followers = self.followers.lock().expect("followers lock");
-        followers.retain(|_, f| !f.task.is_finished());
+        // A follower ends when its container is removed. It is forgotten only once the
+        // listing no longer holds the container: a listing read just before the removal
+        // would otherwise start a second follower, and a second "removed".
+        followers.retain(|id, f| !f.task.is_finished() || containers.iter().any(|c| c.id == *id));
         let new: Vec<&ContainerInfo> = containers
             .iter()
             .filter(|c| !followers.contains_key(&c.id))
