@@ -235,6 +235,18 @@ pub struct ContainerInfo {
     pub state: ContainerState,
     /// The code of the container's last exit, when it has exited at least once.
     pub exit_code: Option<i64>,
+    /// What the container's health check says, when it has one and runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// The verdict of a container's health check. Ordered from best to worst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Healthy,
+    Starting,
+    Unhealthy,
 }
 
 /// What a user most needs to know about a service at a glance.
@@ -298,6 +310,15 @@ pub struct ServiceInfo {
 }
 
 impl ServiceInfo {
+    /// The worst verdict among the running containers' health checks.
+    pub fn health(&self) -> Option<Health> {
+        self.containers
+            .iter()
+            .filter(|c| c.state == ContainerState::Running)
+            .filter_map(|c| c.health)
+            .max()
+    }
+
     pub fn key(&self) -> ServiceKey {
         ServiceKey {
             project: self.project.clone(),
@@ -480,6 +501,7 @@ mod tests {
             },
             state,
             exit_code,
+            health: None,
         };
         assert_eq!(
             ServiceState::of(&[
@@ -524,6 +546,48 @@ mod tests {
         if let ServerMessage::Lifecycle { change, .. } = m {
             assert_eq!(change.describe("web"), "web #1 exited with code 137");
         }
+    }
+
+    #[test]
+    fn a_service_is_as_healthy_as_its_worst_running_container() {
+        let c = |n, state, health| ContainerInfo {
+            id: format!("{n}"),
+            replica: Replica {
+                number: n,
+                name: format!("p_web_{n}"),
+            },
+            state,
+            exit_code: None,
+            health,
+        };
+        let service = |containers| ServiceInfo {
+            project: "p".into(),
+            service: "web".into(),
+            state: ServiceState::Created,
+            replicas: 2,
+            containers,
+        };
+        let run = ContainerState::Running;
+        assert_eq!(
+            service(vec![
+                c(1, run, Some(Health::Healthy)),
+                c(2, run, Some(Health::Unhealthy))
+            ])
+            .health(),
+            Some(Health::Unhealthy)
+        );
+        assert_eq!(
+            service(vec![
+                c(1, run, Some(Health::Healthy)),
+                c(2, ContainerState::Exited, Some(Health::Unhealthy))
+            ])
+            .health(),
+            Some(Health::Healthy),
+            "a stopped container's last verdict does not count"
+        );
+        assert_eq!(service(vec![c(1, run, None)]).health(), None);
+        let json = serde_json::to_string(&c(1, run, Some(Health::Starting))).unwrap();
+        assert!(json.contains(r#""health":"starting""#), "{json}");
     }
 
     #[test]

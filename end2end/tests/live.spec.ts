@@ -140,6 +140,20 @@ test("the dropdown stays current as services stop and start, without a reload", 
   await expect(option).toHaveText(/json \(running\)/);
 });
 
+test("a replica failing its health check shows in the dropdown, without a reload", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=json`);
+  const option = page.getByRole("combobox", { name: "Service" }).locator(`option[value="${project}/web"]`);
+  await expect(option).toHaveText("web (running, healthy, 2 replicas)");
+  // The fixture's web is healthy while /tmp/unhealthy does not exist.
+  execFileSync("docker", ["exec", containerId("web"), "touch", "/tmp/unhealthy"]);
+  try {
+    await expect(option).toHaveText("web (running, unhealthy, 2 replicas)");
+  } finally {
+    execFileSync("docker", ["exec", containerId("web"), "rm", "-f", "/tmp/unhealthy"]);
+  }
+  await expect(option).toHaveText("web (running, healthy, 2 replicas)");
+});
+
 test("the connection indicator tells the truth, and a restarted server is resumed without duplicates", async ({ page }) => {
   const server = await Server.start();
   let restarted: Server | undefined;

@@ -20,7 +20,7 @@ use tokio::task::AbortHandle;
 
 use crate::docker::discovery::{self, label_filter};
 use crate::docker::frames::{RawLine, Timestamp};
-use crate::docker::logs::{log_line, LogQuery, LogStream};
+use crate::docker::logs::{log_line, short_id, LogQuery, LogStream};
 use crate::docker::{Engine, EngineError};
 use crate::runs::{after_look, run_times, RunTimes, Step};
 
@@ -136,13 +136,25 @@ impl Hub {
         // The backfill of a fresh feed is a few engine requests; don't wait on a stuck engine
         // for ever: the lines will still arrive live.
         let _ = tokio::time::timeout(Duration::from_secs(15), ready.wait_for(|r| *r)).await;
-        let (backlog, rx, marks) = feed.shared.snapshot(&start);
+        let (mut backlog, rx, marks, gaps) = feed.shared.snapshot(&start);
+        let mut lost = 0;
+        if !gaps.is_empty() {
+            let (filled, missed) = self.fill(&containers, gaps).await;
+            lost = missed;
+            self.inner
+                .metrics
+                .lines_dropped
+                .fetch_add(lost, Ordering::Relaxed);
+            backlog.extend(filled);
+            backlog.sort_by(|a, b| a.cursor.cmp(&b.cursor));
+        }
         self.inner
             .metrics
             .subscribers
             .fetch_add(1, Ordering::Relaxed);
         Ok(Subscription {
             containers,
+            lost,
             backlog,
             feed,
             rx,
@@ -151,6 +163,49 @@ impl Hub {
             pending_lifecycle: None,
             metrics: self.inner.metrics.clone(),
         })
+    }
+
+    /// Reads from the engine the lines a resuming client misses that the ring no longer
+    /// holds: at most a ring's worth, the most recent; the number left out is returned.
+    async fn fill(&self, containers: &[ContainerInfo], gaps: Vec<Gap>) -> (Vec<Arc<LogLine>>, u64) {
+        let engine = &self.inner.engine;
+        let max_line = self.inner.cfg.max_line_bytes;
+        let mut filled = Vec::new();
+        for gap in gaps {
+            // A container removed since has nothing left to read.
+            let Some(c) = containers.iter().find(|c| c.id.starts_with(&gap.container)) else {
+                continue;
+            };
+            let Ok(docker) = engine.docker() else {
+                continue;
+            };
+            let query = LogQuery {
+                since_secs: Timestamp { ns: gap.after.0 }.whole_seconds(),
+                tail: None,
+                follow: false,
+                stdout: true,
+                stderr: true,
+            };
+            match LogStream::open(&docker, &c.id, query, max_line)
+                .collect()
+                .await
+            {
+                Ok(lines) => filled.extend(
+                    lines
+                        .into_iter()
+                        .filter(|l| (l.ts.ns, l.seq) > gap.after && (l.ts.ns, l.seq) <= gap.upto)
+                        .map(|l| Arc::new(log_line(l, c))),
+                ),
+                Err(e) => {
+                    tracing::warn!(container = %c.id, error = %e, "could not read the lines a resuming client missed");
+                    engine.report(&e);
+                }
+            }
+        }
+        filled.sort_by(|a, b| a.cursor.cmp(&b.cursor));
+        let excess = filled.len().saturating_sub(self.inner.cfg.ring_lines);
+        filled.drain(..excess);
+        (filled, excess as u64)
     }
 
     /// The live feed of a service, created if nobody follows it yet.
@@ -192,6 +247,8 @@ impl Hub {
             };
             let mut filters = HashMap::new();
             filters.insert("type", vec!["container".to_owned()]);
+            // Not exec events: every health check is an exec, and each would mean a listing.
+            filters.insert("event", WATCHED_EVENTS.map(str::to_owned).to_vec());
             filters.insert(
                 "label",
                 vec![label_filter(self.inner.cfg.project.as_deref())],
@@ -257,6 +314,22 @@ impl Hub {
     }
 }
 
+/// The container events that change what the listing shows. The engine matches
+/// `health_status` to its `health_status: <verdict>` events.
+const WATCHED_EVENTS: [&str; 11] = [
+    "create",
+    "start",
+    "restart",
+    "die",
+    "stop",
+    "kill",
+    "destroy",
+    "rename",
+    "pause",
+    "unpause",
+    "health_status",
+];
+
 /// One service's live state: its followers, ring and broadcast.
 struct Feed {
     key: ServiceKey,
@@ -290,7 +363,7 @@ impl Feed {
     ) -> Arc<Feed> {
         let (tx, _) = broadcast::channel(cfg.queue_lines.max(1));
         let shared = Arc::new(Shared {
-            ring: Mutex::new(VecDeque::new()),
+            ring: Mutex::new(Ring::default()),
             cap: cfg.ring_lines,
             tx,
             metrics,
@@ -367,7 +440,7 @@ impl Feed {
 
 /// What the followers of a service write to and subscribers read from.
 struct Shared {
-    ring: Mutex<VecDeque<Arc<LogLine>>>,
+    ring: Mutex<Ring>,
     cap: usize,
     tx: broadcast::Sender<Item>,
     metrics: Arc<Metrics>,
@@ -381,6 +454,25 @@ enum Item {
 }
 
 type Marks = HashMap<String, (i64, u32)>;
+
+/// A service's recent lines, in cursor order.
+#[derive(Default)]
+struct Ring {
+    lines: VecDeque<Arc<LogLine>>,
+    /// Per container, the newest position of a line the ring may not hold (pushed out, or
+    /// older than a fresh feed's tail): a client resuming from before it misses lines that
+    /// only the engine still has.
+    evicted: Marks,
+}
+
+/// Lines of one container that a resuming client misses and the ring no longer holds: those
+/// after `after`, up to and including `upto`.
+#[derive(Debug)]
+struct Gap {
+    container: String,
+    after: (i64, u32),
+    upto: (i64, u32),
+}
 
 impl Shared {
     /// Adds lines to the ring (kept in cursor order) and sends them to every subscriber.
@@ -397,16 +489,33 @@ impl Shared {
         for raw in lines {
             let line = Arc::new(log_line(raw, container));
             let at = ring
+                .lines
                 .iter()
                 .rposition(|l| l.cursor <= line.cursor)
                 .map_or(0, |p| p + 1);
-            ring.insert(at, line.clone());
-            if ring.len() > self.cap {
-                ring.pop_front();
+            ring.lines.insert(at, line.clone());
+            if ring.lines.len() > self.cap {
+                if let Some(old) = ring.lines.pop_front() {
+                    let mark = ring
+                        .evicted
+                        .entry(old.cursor.container.clone())
+                        .or_insert(old.cursor.position());
+                    *mark = (*mark).max(old.cursor.position());
+                }
             }
             // No receivers is fine: the ring keeps the line for the next subscriber.
             let _ = self.tx.send(Item::Line(line));
         }
+    }
+
+    /// Notes that lines of `container` up to `upto` may exist that the ring does not hold.
+    fn not_held_upto(&self, container: &ContainerInfo, upto: (i64, u32)) {
+        let mut ring = self.ring.lock().expect("ring lock");
+        let mark = ring
+            .evicted
+            .entry(short_id(&container.id).to_owned())
+            .or_insert(upto);
+        *mark = (*mark).max(upto);
     }
 
     /// Tells subscribers about a container's start, exit or removal, in order with its lines.
@@ -419,14 +528,23 @@ impl Shared {
         })));
     }
 
-    fn snapshot(&self, start: &Start) -> (Vec<Arc<LogLine>>, broadcast::Receiver<Item>, Marks) {
+    fn snapshot(
+        &self,
+        start: &Start,
+    ) -> (
+        Vec<Arc<LogLine>>,
+        broadcast::Receiver<Item>,
+        Marks,
+        Vec<Gap>,
+    ) {
         let ring = self.ring.lock().expect("ring lock");
         let rx = self.tx.subscribe();
         let mut marks = Marks::new();
+        let mut gaps = Vec::new();
         let backlog: Vec<Arc<LogLine>> = match start {
             Start::Tail(n) => {
-                let skip = ring.len().saturating_sub(*n as usize);
-                ring.iter().skip(skip).cloned().collect()
+                let skip = ring.lines.len().saturating_sub(*n as usize);
+                ring.lines.iter().skip(skip).cloned().collect()
             }
             Start::Resume(cursors) => {
                 for c in cursors {
@@ -435,7 +553,18 @@ impl Shared {
                 }
                 // A container the client has no line of: everything since its oldest cursor.
                 let floor = cursors.iter().map(|c| c.ts_ns).min().unwrap_or(i64::MIN);
-                ring.iter()
+                for (container, upto) in &ring.evicted {
+                    let after = marks.get(container).copied().unwrap_or((floor, u32::MAX));
+                    if after < *upto {
+                        gaps.push(Gap {
+                            container: container.clone(),
+                            after,
+                            upto: *upto,
+                        });
+                    }
+                }
+                ring.lines
+                    .iter()
                     .filter(|l| match marks.get(&l.cursor.container) {
                         Some(mark) => l.cursor.position() > *mark,
                         None => l.cursor.ts_ns > floor,
@@ -450,7 +579,7 @@ impl Shared {
                 .or_insert(l.cursor.position());
             *mark = (*mark).max(l.cursor.position());
         }
-        (backlog, rx, marks)
+        (backlog, rx, marks, gaps)
     }
 }
 
@@ -503,6 +632,13 @@ async fn follow(
             {
                 Ok(lines) => {
                     last = lines.last().map(|l| (l.ts.ns, l.seq));
+                    // The engine may hold older lines than the tail: the ring starts with a
+                    // gap only the engine can fill.
+                    if lines.len() >= cap as usize {
+                        if let Some(first) = lines.first() {
+                            shared.not_held_upto(&container, before((first.ts.ns, first.seq)));
+                        }
+                    }
                     shared.push(lines, &container);
                     break;
                 }
@@ -608,6 +744,14 @@ async fn follow(
     }
 }
 
+/// The greatest position before `pos`: no line lies strictly between the two.
+fn before((ts, seq): (i64, u32)) -> (i64, u32) {
+    match seq.checked_sub(1) {
+        Some(seq) => (ts, seq),
+        None => (ts - 1, u32::MAX),
+    }
+}
+
 fn now_ns() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(0)
 }
@@ -632,6 +776,8 @@ impl Drop for OpenStream {
 pub struct Subscription {
     /// The service's containers when the subscription started.
     pub containers: Vec<ContainerInfo>,
+    /// Lines after the resume cursors that could not be given: more than a ring's worth.
+    pub lost: u64,
     /// The tail (or the lines after the resume cursors), oldest first.
     pub backlog: Vec<Arc<LogLine>>,
     feed: Arc<Feed>,

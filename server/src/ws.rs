@@ -157,6 +157,9 @@ async fn run(
                                     service: key.service.clone(),
                                     containers: s.containers.clone(),
                                 }).await?;
+                                if s.lost > 0 {
+                                    send_json(tx, &ServerMessage::Dropped { count: s.lost }).await?;
+                                }
                                 let backlog = std::mem::take(&mut s.backlog);
                                 send_lines(tx, &key, &backlog).await?;
                                 sub = Some(s);

@@ -16,14 +16,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use app::protocol::{
-    ContainerInfo, ContainerState, EngineStatus, ErrorCode, LifecycleEvent, LogLine, Replica,
-    ServerMessage, ServiceInfo, ServiceState, Stream,
+    ContainerInfo, ContainerState, EngineStatus, ErrorCode, Health, LifecycleEvent, LogLine,
+    ProjectInfo, Replica, ServerMessage, ServiceInfo, ServiceState, Stream,
 };
 use serde_json::Value;
 
 use common::{
     container_ids, docker_ok, marker, now_ns, require_fixture, Fd, Probe, Server, TempContainer,
-    WAIT,
+    Ws, WAIT,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -62,7 +62,8 @@ async fn healthz_reports_the_engine_reachable_with_its_api_version() {
 const INSPECT: &str = "{{.Id}}|{{.State.Status}}|{{.State.ExitCode}}|\
     {{index .Config.Labels \"com.docker.compose.service\"}}|\
     {{index .Config.Labels \"com.docker.compose.container-number\"}}|{{.Name}}|\
-    {{index .Config.Labels \"com.docker.compose.oneoff\"}}";
+    {{index .Config.Labels \"com.docker.compose.oneoff\"}}|\
+    {{if .State.Health}}{{.State.Health.Status}}{{end}}";
 
 /// What the engine says of the project, through the `docker` CLI: each service's containers,
 /// by replica number.
@@ -73,7 +74,7 @@ async fn engine_view(project: &str) -> BTreeMap<String, Vec<ContainerInfo>> {
     let mut services: BTreeMap<String, Vec<ContainerInfo>> = BTreeMap::new();
     for row in docker_ok(&args).await.lines().filter(|r| !r.is_empty()) {
         let fields: Vec<&str> = row.split('|').collect();
-        let [id, status, exit, service, number, name, oneoff] = fields[..] else {
+        let [id, status, exit, service, number, name, oneoff, health] = fields[..] else {
             panic!("unexpected `docker inspect` output {row:?}");
         };
         if oneoff.eq_ignore_ascii_case("true") {
@@ -96,6 +97,12 @@ async fn engine_view(project: &str) -> BTreeMap<String, Vec<ContainerInfo>> {
                 },
                 state,
                 exit_code: stopped.then(|| exit.parse().expect("an exit code")),
+                // The engine keeps the last verdict of a stopped container; it counts only
+                // while the container runs.
+                health: (state == ContainerState::Running && !health.is_empty()).then(|| {
+                    serde_json::from_value(Value::String(health.to_owned()))
+                        .unwrap_or_else(|e| panic!("unknown health {health:?}: {e}"))
+                }),
             });
     }
     for containers in services.values_mut() {
@@ -208,6 +215,77 @@ async fn projects_lists_the_fixture_services_as_the_engine_sees_them() {
         .map(|s| s.service.as_str())
         .collect();
     assert_eq!(ws_names, names, "`services` and /api/projects disagree");
+}
+
+/// Reads `services` messages until `web` of `project` satisfies `done` (within 10 s).
+async fn wait_for_web(ws: &mut Ws, project: &str, what: &str, done: impl Fn(&ServiceInfo) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    let web = |projects: &[ProjectInfo]| {
+        projects
+            .iter()
+            .filter(|p| p.name == project)
+            .flat_map(|p| &p.services)
+            .find(|s| s.service == "web")
+            .cloned()
+    };
+    let mut last = web(&ws.projects);
+    while !last.as_ref().is_some_and(&done) {
+        match ws
+            .recv_within(deadline.saturating_duration_since(Instant::now()))
+            .await
+        {
+            Some(ServerMessage::Services { projects }) => last = web(&projects),
+            Some(_) => {}
+            None => panic!("{what}: not told within 10 s; web is {last:#?}"),
+        }
+    }
+}
+
+/// Makes a `web` replica pass its health check again when dropped, even by a failing test:
+/// other tests read `web`.
+struct Heal(String);
+
+impl Drop for Heal {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["exec", &self.0, "rm", "-f", "/tmp/unhealthy"])
+            .status();
+    }
+}
+
+// The fixture's `web` has a health check that fails once /tmp/unhealthy exists.
+#[tokio::test]
+async fn health_check_verdicts_are_pushed_to_clients() {
+    let project = require_fixture().await;
+    let server = Server::start_for(&project, &[]).await;
+    let mut ws = server.ws().await;
+    let ids = container_ids(&project, Some("web")).await;
+    let sick = &ids[0];
+    let health_of = |web: &ServiceInfo, id: &str| {
+        web.containers
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.health)
+    };
+    wait_for_web(&mut ws, &project, "both replicas healthy", |web| {
+        ids.iter()
+            .all(|id| health_of(web, id) == Some(Health::Healthy))
+    })
+    .await;
+
+    docker_ok(&["exec", sick, "touch", "/tmp/unhealthy"]).await;
+    let healed = Heal(sick.clone());
+    wait_for_web(&mut ws, &project, "one replica unhealthy", |web| {
+        health_of(web, sick) == Some(Health::Unhealthy)
+            && health_of(web, &ids[1]) == Some(Health::Healthy)
+            && web.health() == Some(Health::Unhealthy)
+    })
+    .await;
+    drop(healed);
+    wait_for_web(&mut ws, &project, "healthy again", |web| {
+        web.health() == Some(Health::Healthy)
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------

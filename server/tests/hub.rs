@@ -904,6 +904,87 @@ async fn a_client_that_reconnects_ten_times_at_5000_lines_a_second_misses_nothin
     );
 }
 
+/// The counter numbers of `lines` (`line N`), in the order they came.
+fn counter_numbers(lines: &[LogLine]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter_map(|l| match event(l) {
+            Event::Line(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Resumes `counter` from `last` on a new socket; returns what came within `d`: lines, and
+/// the count of a `dropped` message.
+async fn resume_counter(server: &Server, last: &Cursor, d: Duration) -> (Vec<LogLine>, u64) {
+    let mut ws = server.ws().await;
+    ws.subscribe_resume("counter", std::slice::from_ref(last))
+        .await;
+    ws.expect_subscribed("counter").await;
+    let deadline = Instant::now() + d;
+    let (mut lines, mut dropped) = (Vec::new(), 0);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ws.reply_within(left).await {
+            None => return (lines, dropped),
+            Some(ServerMessage::Lines { lines: more, .. }) => lines.extend(more),
+            Some(ServerMessage::Dropped { count }) => dropped += count,
+            Some(other) => panic!("expected lines of counter, got {other:?}"),
+        }
+    }
+}
+
+// The ring holds the last 20 lines here (`--ring-lines 20`); a client away for longer is given
+// what it missed from the engine, up to a ring's worth, and told how many lines it lost beyond.
+#[tokio::test]
+async fn a_client_away_longer_than_the_ring_holds_resumes_from_the_engine() {
+    let project = TempProject::from_yaml("away", &timeline_project_yaml(), &["counter"]).await;
+    let server = Server::start_for(&project.name, &["--ring-lines", "20"]).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("counter", 0).await;
+    ws.expect_subscribed("counter").await;
+    let first = ws
+        .wait_lines("counter", |all| counter_numbers(all).len() >= 3)
+        .await;
+    let mut last = first.last().expect("lines").clone();
+    drop(ws);
+
+    // Away 3 s: about 30 lines written, 20 held by the ring, the rest read from the engine.
+    tokio::time::sleep(3 * SECOND).await;
+    let (lines, dropped) = resume_counter(&server, &last.cursor, 2 * SECOND).await;
+    let numbers = counter_numbers(&lines);
+    let after = counter_numbers(std::slice::from_ref(&last))[0];
+    assert!(
+        numbers.len() > 25,
+        "3 s of lines at 10 a second: {numbers:?}"
+    );
+    assert_eq!(dropped, 0, "nothing lost after 3 s away");
+    let expected: Vec<u64> = (after + 1..after + 1 + numbers.len() as u64).collect();
+    assert_eq!(
+        numbers, expected,
+        "every line after the cursor, once, in order"
+    );
+    last = lines.last().expect("lines").clone();
+
+    // Away 7 s: about 70 lines; the client is given the last 40 (ring and engine read) and
+    // told how many it lost before them.
+    tokio::time::sleep(7 * SECOND).await;
+    let (lines, dropped) = resume_counter(&server, &last.cursor, 2 * SECOND).await;
+    let numbers = counter_numbers(&lines);
+    let after = counter_numbers(std::slice::from_ref(&last))[0];
+    assert!(
+        dropped > 0,
+        "over 40 lines missed, none said lost: {numbers:?}"
+    );
+    let first_given = after + 1 + dropped;
+    let expected: Vec<u64> = (first_given..first_given + numbers.len() as u64).collect();
+    assert_eq!(
+        numbers, expected,
+        "the lines after the {dropped} said lost, once, in order"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Backpressure
 

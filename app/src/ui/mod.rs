@@ -13,7 +13,7 @@ use leptos_router::{path, NavigateOptions};
 
 use crate::buffer::{DEFAULT_MAX_LINES, MAX_LINES_RANGE};
 use crate::filter::{Filter, FilterSpec, StreamChoice};
-use crate::protocol::{ProjectInfo, ServiceInfo, ServiceKey, ServiceState};
+use crate::protocol::{Health, ProjectInfo, ServiceInfo, ServiceKey, ServiceState};
 use connection::{ConnState, Connection, Wanted};
 use log_view::{FilterKey, LogView};
 
@@ -82,12 +82,18 @@ fn service_label(s: &ServiceInfo) -> String {
         ServiceState::Exited { exit_code: None } => "exited".to_owned(),
         ServiceState::Created => "created".to_owned(),
     };
+    let health = match s.health() {
+        Some(Health::Healthy) => ", healthy",
+        Some(Health::Starting) => ", health starting",
+        Some(Health::Unhealthy) => ", unhealthy",
+        None => "",
+    };
     let replicas = if s.replicas == 1 {
         String::new()
     } else {
         format!(", {} replicas", s.replicas)
     };
-    format!("{} ({state}{replicas})", s.service)
+    format!("{} ({state}{health}{replicas})", s.service)
 }
 
 fn encode(s: &str) -> String {

@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use app::protocol::{
-    ContainerInfo, ContainerState, ProjectInfo, Replica, ServiceInfo, ServiceKey, ServiceState,
+    ContainerInfo, ContainerState, Health, ProjectInfo, Replica, ServiceInfo, ServiceKey,
+    ServiceState,
 };
-use bollard::models::ContainerSummaryStateEnum as S;
+use bollard::models::{ContainerSummaryHealth, ContainerSummaryStateEnum as S};
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 
@@ -91,6 +92,10 @@ pub async fn list_projects(
                 replica: Replica { number, name },
                 state,
                 exit_code,
+                health: match state {
+                    ContainerState::Running => health(s.health.as_ref(), s.status.as_deref()),
+                    _ => None,
+                },
             });
     }
 
@@ -137,5 +142,49 @@ async fn exit_code(docker: &Docker, id: &str) -> Result<Option<i64>, EngineError
             status_code: 404, ..
         }) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A running container's health check verdict: the listing's own field from API 1.52 on,
+/// or else its status text.
+fn health(field: Option<&ContainerSummaryHealth>, status: Option<&str>) -> Option<Health> {
+    use bollard::models::ContainerSummaryHealthStatusEnum as H;
+    match field.and_then(|h| h.status) {
+        Some(H::HEALTHY) => Some(Health::Healthy),
+        Some(H::STARTING) => Some(Health::Starting),
+        Some(H::UNHEALTHY) => Some(Health::Unhealthy),
+        Some(H::NONE) => None,
+        Some(H::EMPTY) | None => status.and_then(health_of),
+    }
+}
+
+/// Reads a health check's verdict from the engine's status text, e.g. "Up 2 minutes
+/// (unhealthy)".
+fn health_of(status: &str) -> Option<Health> {
+    if status.ends_with("(healthy)") {
+        Some(Health::Healthy)
+    } else if status.ends_with("(unhealthy)") {
+        Some(Health::Unhealthy)
+    } else if status.ends_with("(health: starting)") {
+        Some(Health::Starting)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_is_read_from_the_engine_status() {
+        assert_eq!(health_of("Up 3 minutes (healthy)"), Some(Health::Healthy));
+        assert_eq!(
+            health_of("Up 1 second (health: starting)"),
+            Some(Health::Starting)
+        );
+        assert_eq!(health_of("Up 2 hours (unhealthy)"), Some(Health::Unhealthy));
+        assert_eq!(health_of("Up 2 hours"), None);
+        assert_eq!(health_of("Exited (1) 2 minutes ago"), None);
     }
 }

@@ -1,0 +1,761 @@
+//! Streaming benchmark: how many lines per second `lookout` delivers to each of 1, 10 and 100
+//! WebSocket subscribers of one service, and how late, next to `docker logs -f` following the
+//! same container in the same windows. It prints a table and asserts nothing.
+//!
+//! It needs a Docker engine, the fixture project up (`bash scripts/fixture.sh up lookout-bench`)
+//! and a release `lookout` (`scripts/build.sh`). It starts `lookout` itself and stops it.
+//!
+//!   cargo run --release -p lookout --example stream_bench
+//!
+//! Environment:
+//!   LOOKOUT_BIN                the server (default: target/release/lookout)
+//!   LOOKOUT_TEST_PROJECT       the Compose project with the fixture's `fast` (default: lookout-bench)
+//!   STREAM_BENCH_SECS          length of each measuring window in seconds (default: 10)
+//!   STREAM_BENCH_SUBSCRIBERS   subscriber counts to measure (default: 1,10,100)
+//!   STREAM_BENCH_RATE          lines/s asked of `fast` for throughput (default: 20000, more
+//!                              than its shell loop can write, so it writes as fast as it can)
+
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use app::protocol::{ClientMessage, Cursor, ServerMessage, Tail};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::net::TcpStream;
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const SERVICE: &str = "fast";
+/// The writer's rate while latency is measured, in lines/s.
+const LATENCY_RATE: u32 = 1_000;
+/// Time for the writer to take up a new rate and for every queue to drain, before a window.
+const SETTLE: Duration = Duration::from_secs(3);
+/// How long anything may take before the bench gives up rather than hangs.
+const WAIT: Duration = Duration::from_secs(15);
+
+const TARGET_ONE: f64 = 90.0;
+const TARGET_HUNDRED: f64 = 80.0;
+const TARGET_P99_MS: f64 = 100.0;
+
+type Fallible<T> = Result<T, String>;
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stream_bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Settings {
+    bin: PathBuf,
+    project: String,
+    window: Duration,
+    subscribers: Vec<usize>,
+    rate: u32,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Fallible<T> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={v:?} is not a valid value")),
+        _ => Ok(default),
+    }
+}
+
+impl Settings {
+    fn from_env() -> Fallible<Settings> {
+        let default_bin = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/release/lookout"
+        ));
+        let subscribers = env_or("STREAM_BENCH_SUBSCRIBERS", "1,10,100".to_owned())?
+            .split(',')
+            .map(|n| match n.trim().parse::<usize>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(format!("STREAM_BENCH_SUBSCRIBERS: {n:?} is not a count")),
+            })
+            .collect::<Fallible<Vec<_>>>()?;
+        let secs: f64 = env_or("STREAM_BENCH_SECS", 10.0)?;
+        if !(secs > 0.0 && secs < 3600.0) {
+            return Err(format!("STREAM_BENCH_SECS={secs} is out of range"));
+        }
+        Ok(Settings {
+            bin: env_or("LOOKOUT_BIN", default_bin)?,
+            project: env_or("LOOKOUT_TEST_PROJECT", "lookout-bench".to_owned())?,
+            window: Duration::from_secs_f64(secs),
+            subscribers,
+            rate: env_or("STREAM_BENCH_RATE", 20_000)?,
+        })
+    }
+}
+
+async fn run() -> Fallible<()> {
+    let settings = Settings::from_env()?;
+    let container = fast_container(&settings.project).await?;
+    let _rate = RateGuard::new(&container).await;
+    let load_before = load_average();
+
+    let server = Lookout::start(&settings.bin, &settings.project).await?;
+    let rss_before = server.memory()?;
+    let mut rounds = Vec::new();
+    for &n in &settings.subscribers {
+        eprintln!("[stream_bench] {n} subscriber(s)...");
+        rounds.push(measure(&settings, &container, server.port, n).await?);
+    }
+    let rss_after = server.memory()?;
+    server.stop().await;
+
+    print_report(
+        &settings,
+        &container,
+        &rounds,
+        [rss_before, rss_after],
+        [load_before, load_average()],
+    );
+    Ok(())
+}
+
+/// What one client saw during the windows.
+#[derive(Default)]
+struct Tally {
+    /// Lines received during the throughput window.
+    lines: u64,
+    /// Receipt time minus the engine's timestamp, per line received during the latency window.
+    latencies_ns: Vec<i64>,
+    /// Lines the server said this subscriber lost (`dropped`) during either window.
+    dropped: u64,
+}
+
+/// Which window is open; readers only count what arrives while one is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Idle,
+    Latency,
+    Throughput,
+    Stop,
+}
+
+struct Round {
+    subscribers: usize,
+    throughput_window: Duration,
+    lookout: Vec<Tally>,
+    docker: Tally,
+}
+
+/// One round: `n` subscribers and one `docker logs -f`, all following `fast` at once, first
+/// at 1,000 lines/s for latency, then as fast as it writes for throughput.
+async fn measure(settings: &Settings, container: &str, port: u16, n: usize) -> Fallible<Round> {
+    set_rate(container, LATENCY_RATE).await?;
+    let (phase, phase_rx) = watch::channel(Phase::Idle);
+    let mut readers: Vec<JoinHandle<Fallible<Tally>>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let ws = subscribe(port, &settings.project).await?;
+        readers.push(tokio::spawn(read_lookout(ws, phase_rx.clone())));
+    }
+    let mut docker_logs = Command::new("docker")
+        .args(["logs", "-f", "--timestamps", "--tail", "0", container])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run `docker logs -f`: {e}"))?;
+    let stdout = docker_logs.stdout.take().expect("piped stdout");
+    let docker_reader = tokio::spawn(read_docker_logs(stdout, phase_rx));
+
+    tokio::time::sleep(SETTLE).await;
+    let _ = phase.send(Phase::Latency);
+    tokio::time::sleep(settings.window).await;
+    let _ = phase.send(Phase::Idle);
+
+    set_rate(container, settings.rate).await?;
+    tokio::time::sleep(SETTLE).await;
+    let _ = phase.send(Phase::Throughput);
+    let opened = Instant::now();
+    tokio::time::sleep(settings.window).await;
+    let _ = phase.send(Phase::Idle);
+    let throughput_window = opened.elapsed();
+
+    // Back to a gentle rate at once, so the writer does not load the machine between rounds.
+    set_rate(container, LATENCY_RATE).await?;
+    let _ = phase.send(Phase::Stop);
+    let _ = docker_logs.kill().await;
+    let docker = docker_reader
+        .await
+        .map_err(|e| format!("the docker logs task failed: {e}"))??;
+    let mut lookout = Vec::with_capacity(n);
+    for r in readers {
+        lookout.push(
+            r.await
+                .map_err(|e| format!("a subscriber's task failed: {e}"))??,
+        );
+    }
+    Ok(Round {
+        subscribers: n,
+        throughput_window,
+        lookout,
+        docker,
+    })
+}
+
+/// Opens a WebSocket, reads `hello` and `services`, subscribes to `fast` with a tail of 0 and
+/// waits for `subscribed`. Right after the server starts it may not know the service yet, so
+/// `unknown_service` is retried for a while.
+async fn subscribe(port: u16, project: &str) -> Fallible<Socket> {
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let subscribe = serde_json::to_string(&ClientMessage::Subscribe {
+        project: project.to_owned(),
+        service: SERVICE.to_owned(),
+        tail: Tail::try_from(0).expect("0 is a valid tail"),
+        resume: None,
+    })
+    .expect("a client message serialises");
+    let deadline = Instant::now() + WAIT;
+    let (mut ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(&url))
+        .await
+        .map_err(|_| format!("{url}: no handshake within {WAIT:?}"))?
+        .map_err(|e| format!("{url}: {e}"))?;
+    loop {
+        if let ServerMessage::Services { .. } = next_message(&mut ws, deadline).await? {
+            break;
+        }
+    }
+    loop {
+        ws.send(Message::text(subscribe.clone()))
+            .await
+            .map_err(|e| format!("sending subscribe: {e}"))?;
+        loop {
+            match next_message(&mut ws, deadline).await? {
+                ServerMessage::Subscribed { .. } => return Ok(ws),
+                ServerMessage::Error { message, .. } if Instant::now() < deadline => {
+                    eprintln!("[stream_bench] subscribe: {message}; trying again");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    break;
+                }
+                ServerMessage::Error { code, message } => {
+                    return Err(format!(
+                        "subscribe to {project}/{SERVICE}: {code:?}: {message}"
+                    ))
+                }
+                _ => continue,
+            }
+        }
+    }
+}
+
+async fn next_message(ws: &mut Socket, deadline: Instant) -> Fallible<ServerMessage> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let msg = tokio::time::timeout(left, ws.next())
+            .await
+            .map_err(|_| "the server did not answer in time".to_owned())?;
+        match msg {
+            Some(Ok(Message::Text(text))) => {
+                return serde_json::from_str(&text)
+                    .map_err(|e| format!("a message not in the protocol ({e}): {text}"))
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return Err(format!("the server closed the WebSocket: {frame:?}"))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(format!("the WebSocket failed: {e}")),
+            None => return Err("the server closed the WebSocket".to_owned()),
+        }
+    }
+}
+
+/// The part of a server message the bench reads. Skipping the rest keeps the bench's own
+/// parsing light: it shares the machine's CPUs with the server it measures.
+#[derive(Deserialize)]
+struct Received {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    lines: Vec<Stamped>,
+    /// Of `dropped`.
+    #[serde(default)]
+    count: u64,
+}
+
+#[derive(Deserialize)]
+struct Stamped {
+    cursor: Cursor,
+}
+
+async fn read_lookout(mut ws: Socket, mut phase: watch::Receiver<Phase>) -> Fallible<Tally> {
+    let mut tally = Tally::default();
+    loop {
+        let msg = tokio::select! {
+            msg = ws.next() => msg,
+            _ = phase.changed() => {
+                if *phase.borrow_and_update() == Phase::Stop {
+                    let _ = ws.close(None).await;
+                    return Ok(tally);
+                }
+                continue;
+            }
+        };
+        let received = now_ns();
+        let text = match msg {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => {
+                return Err(format!(
+                    "the server closed a subscriber's socket: {frame:?}"
+                ))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(format!("a subscriber's socket failed: {e}")),
+            None => return Err("the server closed a subscriber's socket".to_owned()),
+        };
+        let now = *phase.borrow();
+        if now == Phase::Idle {
+            continue;
+        }
+        let msg: Received = serde_json::from_str(&text)
+            .map_err(|e| format!("a message not in the protocol ({e}): {text}"))?;
+        match (msg.kind.as_str(), now) {
+            ("lines", Phase::Throughput) => tally.lines += msg.lines.len() as u64,
+            ("lines", Phase::Latency) => tally
+                .latencies_ns
+                .extend(msg.lines.iter().map(|l| received - l.cursor.ts_ns)),
+            ("dropped", _) => tally.dropped += msg.count,
+            ("error", _) => return Err(format!("the server sent an error: {text}")),
+            _ => {}
+        }
+    }
+}
+
+/// Reads `docker logs -f --timestamps`, where each line starts with the engine's timestamp,
+/// until the bench ends the process.
+async fn read_docker_logs(out: ChildStdout, phase: watch::Receiver<Phase>) -> Fallible<Tally> {
+    let mut out = BufReader::with_capacity(1 << 16, out);
+    let mut tally = Tally::default();
+    let mut line = Vec::with_capacity(256);
+    loop {
+        line.clear();
+        let read = out.read_until(b'\n', &mut line).await;
+        let received = now_ns();
+        let now = *phase.borrow();
+        match read {
+            Ok(0) if now == Phase::Stop => return Ok(tally),
+            Ok(0) => return Err("docker logs -f ended".to_owned()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("reading docker logs -f: {e}")),
+        }
+        match now {
+            Phase::Throughput => tally.lines += 1,
+            Phase::Latency => {
+                let stamp = line
+                    .split(|b| *b == b' ')
+                    .next()
+                    .and_then(|s| std::str::from_utf8(s).ok())
+                    .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "docker logs -f --timestamps wrote a line without a timestamp: {:?}",
+                            String::from_utf8_lossy(&line)
+                        )
+                    })?;
+                tally
+                    .latencies_ns
+                    .push(received - stamp.unix_timestamp_nanos() as i64);
+            }
+            Phase::Idle | Phase::Stop => {}
+        }
+    }
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_nanos() as i64
+}
+
+/// The running `lookout` under measurement.
+struct Lookout {
+    child: Child,
+    pid: u32,
+    port: u16,
+    // Kept open so that the server never writes into a closed pipe.
+    _stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl Lookout {
+    /// Starts `lookout --listen 127.0.0.1:0 --project <project>`: the kernel picks a free
+    /// port, which the server prints. Waits until it reaches the engine.
+    async fn start(bin: &PathBuf, project: &str) -> Fallible<Lookout> {
+        let mut child = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0", "--project", project])
+            .env("LOOKOUT_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot start {} ({e}); build it with scripts/build.sh or set LOOKOUT_BIN",
+                    bin.display()
+                )
+            })?;
+        let pid = child.id().expect("a process just started has a pid");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let port = tokio::time::timeout(WAIT, async {
+            while let Ok(Some(line)) = stdout.next_line().await {
+                if let Some(addr) = line.trim().strip_prefix("Lookout listening on http://") {
+                    return addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| format!("{} did not say where it listens", bin.display()))?;
+        let server = Lookout {
+            child,
+            pid,
+            port,
+            _stdout: stdout,
+        };
+        server.wait_for_engine().await?;
+        Ok(server)
+    }
+
+    async fn wait_for_engine(&self) -> Fallible<()> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(WAIT)
+            .build()
+            .map_err(|e| format!("an HTTP client: {e}"))?;
+        let url = format!("http://127.0.0.1:{}/healthz", self.port);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let health = match http.get(&url).send().await {
+                Ok(r) => r.json::<serde_json::Value>().await.ok(),
+                Err(_) => None,
+            };
+            if health.is_some_and(|h| h["engine"]["reachable"] == true) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "lookout did not reach the Docker engine within {WAIT:?}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Resident memory now and at its peak, in KiB, from /proc/<pid>/status.
+    fn memory(&self) -> Fallible<Memory> {
+        let path = format!("/proc/{}/status", self.pid);
+        let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .ok_or_else(|| format!("{path} has no {name}"))
+        };
+        Ok(Memory {
+            rss_kib: field("VmRSS:")?,
+            peak_kib: field("VmHWM:")?,
+        })
+    }
+
+    /// SIGTERM to its pid, as a service manager would; SIGKILL if it lingers.
+    async fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .await;
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Memory {
+    rss_kib: u64,
+    peak_kib: u64,
+}
+
+async fn docker(args: &[&str]) -> Fallible<String> {
+    let run = Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(WAIT, run)
+        .await
+        .map_err(|_| format!("`docker {}` took too long", args.join(" ")))?
+        .map_err(|e| format!("cannot run docker: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`docker {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The one running container of the project's `fast` service, found by its Compose labels.
+async fn fast_container(project: &str) -> Fallible<String> {
+    let by_project = format!("label=com.docker.compose.project={project}");
+    let by_service = format!("label=com.docker.compose.service={SERVICE}");
+    let ps = ["ps", "-q", "--no-trunc", "--filter", &by_project];
+    let ids = docker(&[&ps[..], &["--filter", &by_service]].concat()).await?;
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    match ids.as_slice() {
+        [id] => Ok((*id).to_owned()),
+        [] => Err(format!(
+            "the Compose project {project:?} has no running `{SERVICE}`: bring it up with \
+             `bash scripts/fixture.sh up {project}` (or set LOOKOUT_TEST_PROJECT)"
+        )),
+        _ => Err(format!(
+            "{project}/{SERVICE} has {} containers; the bench needs one",
+            ids.len()
+        )),
+    }
+}
+
+/// `fast` reads its rate from /tmp/rate before each batch of a tenth of a second.
+async fn set_rate(container: &str, rate: u32) -> Fallible<()> {
+    let script = format!("mkdir -p /tmp && echo {rate} > /tmp/rate");
+    docker(&["exec", container, "sh", "-c", &script])
+        .await
+        .map(drop)
+}
+
+/// Puts back the rate `fast` had before the bench, also when the bench fails.
+struct RateGuard {
+    container: String,
+    before: Option<String>,
+}
+
+impl RateGuard {
+    async fn new(container: &str) -> RateGuard {
+        let before = docker(&["exec", container, "cat", "/tmp/rate"])
+            .await
+            .ok()
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
+        RateGuard {
+            container: container.to_owned(),
+            before,
+        }
+    }
+}
+
+impl Drop for RateGuard {
+    fn drop(&mut self) {
+        let script = match &self.before {
+            Some(rate) => format!("echo {rate} > /tmp/rate"),
+            None => "rm -f /tmp/rate".to_owned(),
+        };
+        let _ = std::process::Command::new("docker")
+            .args(["exec", &self.container, "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Nearest-rank percentile, in milliseconds.
+fn percentile_ms(sorted_ns: &[i64], p: f64) -> Option<f64> {
+    if sorted_ns.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted_ns.len() as f64).ceil() as usize).clamp(1, sorted_ns.len());
+    Some(sorted_ns[rank - 1] as f64 / 1e6)
+}
+
+struct Row {
+    subscribers: usize,
+    mean: f64,
+    min: f64,
+    docker: f64,
+    lookout_ms: [Option<f64>; 2],
+    docker_ms: [Option<f64>; 2],
+    dropped: u64,
+}
+
+impl Row {
+    fn of(round: &Round) -> Row {
+        let secs = round.throughput_window.as_secs_f64();
+        let rates: Vec<f64> = round
+            .lookout
+            .iter()
+            .map(|t| t.lines as f64 / secs)
+            .collect();
+        let mut lookout_ns: Vec<i64> = round
+            .lookout
+            .iter()
+            .flat_map(|t| t.latencies_ns.iter().copied())
+            .collect();
+        lookout_ns.sort_unstable();
+        let mut docker_ns = round.docker.latencies_ns.clone();
+        docker_ns.sort_unstable();
+        let quantiles = |ns: &[i64]| [percentile_ms(ns, 0.5), percentile_ms(ns, 0.99)];
+        Row {
+            subscribers: round.subscribers,
+            mean: rates.iter().sum::<f64>() / rates.len() as f64,
+            min: rates.iter().copied().fold(f64::INFINITY, f64::min),
+            docker: round.docker.lines as f64 / secs,
+            lookout_ms: quantiles(&lookout_ns),
+            docker_ms: quantiles(&docker_ns),
+            dropped: round.lookout.iter().map(|t| t.dropped).sum(),
+        }
+    }
+
+    fn percent(&self, rate: f64) -> Option<f64> {
+        (self.docker > 0.0).then(|| 100.0 * rate / self.docker)
+    }
+}
+
+fn fmt_pct(p: Option<f64>) -> String {
+    p.map_or("-".to_owned(), |p| format!("{p:.1}%"))
+}
+
+fn fmt_ms(ms: Option<f64>) -> String {
+    ms.map_or("-".to_owned(), |ms| format!("{ms:.1}"))
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+fn print_report(
+    settings: &Settings,
+    container: &str,
+    rounds: &[Round],
+    [before, after]: [Memory; 2],
+    [load_before, load_after]: [String; 2],
+) {
+    let rows: Vec<Row> = rounds.iter().map(Row::of).collect();
+    let secs = settings.window.as_secs_f64();
+    println!();
+    println!(
+        "Streaming: lookout vs `docker logs -f` on {}/{SERVICE} (container {}), both at once",
+        settings.project,
+        &container[..12.min(container.len())]
+    );
+    println!(
+        "lines/s: writer asked for {} lines/s, {secs} s window; latency: writer at {LATENCY_RATE} \
+         lines/s, {secs} s window, engine timestamp to receipt",
+        settings.rate
+    );
+    println!();
+    println!(
+        "{:>11} | {:>18} | {:>14} | {:>19} | {:>15} | {:>15}",
+        "subscribers",
+        "lines/s per sub",
+        "docker logs -f",
+        "% of docker logs -f",
+        "p50 ms",
+        "p99 ms"
+    );
+    println!(
+        "{:>11} | {:>8} {:>9} | {:>14} | {:>9} {:>9} | {:>7} {:>7} | {:>7} {:>7}",
+        "", "mean", "min", "lines/s", "mean", "min", "lookout", "docker", "lookout", "docker"
+    );
+    println!("{}", "-".repeat(98));
+    for r in &rows {
+        println!(
+            "{:>11} | {:>8.0} {:>9.0} | {:>14.0} | {:>9} {:>9} | {:>7} {:>7} | {:>7} {:>7}",
+            r.subscribers,
+            r.mean,
+            r.min,
+            r.docker,
+            fmt_pct(r.percent(r.mean)),
+            fmt_pct(r.percent(r.min)),
+            fmt_ms(r.lookout_ms[0]),
+            fmt_ms(r.docker_ms[0]),
+            fmt_ms(r.lookout_ms[1]),
+            fmt_ms(r.docker_ms[1]),
+        );
+    }
+    println!();
+    println!("targets:");
+    let with = |n: usize| rows.iter().find(|r| r.subscribers == n);
+    match with(1).and_then(|r| r.percent(r.mean)) {
+        Some(p) => println!(
+            "  >= {TARGET_ONE}% of docker logs -f with 1 subscriber: {p:.1}% ({})",
+            verdict(p >= TARGET_ONE)
+        ),
+        None => println!("  >= {TARGET_ONE}% of docker logs -f with 1 subscriber: not measured"),
+    }
+    match with(100).and_then(|r| Some((r.percent(r.mean)?, r.percent(r.min)?))) {
+        Some((mean, min)) => println!(
+            "  >= {TARGET_HUNDRED}% per subscriber with 100: every one {min:.1}% or more, mean \
+             {mean:.1}% ({})",
+            verdict(min >= TARGET_HUNDRED)
+        ),
+        None => println!("  >= {TARGET_HUNDRED}% per subscriber with 100: not measured"),
+    }
+    let p99s: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} ms with {}", fmt_ms(r.lookout_ms[1]), r.subscribers))
+        .collect();
+    let p99_met = rows
+        .iter()
+        .all(|r| r.lookout_ms[1].is_some_and(|ms| ms < TARGET_P99_MS));
+    println!(
+        "  p99 < {TARGET_P99_MS} ms at {LATENCY_RATE} lines/s: {} ({})",
+        p99s.join(", "),
+        verdict(p99_met)
+    );
+    println!();
+    let dropped: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} with {}", r.dropped, r.subscribers))
+        .collect();
+    println!(
+        "lines lookout told subscribers they lost (`dropped`): {}",
+        dropped.join(", ")
+    );
+    println!(
+        "lookout RSS: {} before, {} after (peak {})",
+        mib(before.rss_kib),
+        mib(after.rss_kib),
+        mib(after.peak_kib)
+    );
+    println!("load average: {load_before} at start, {load_after} at end");
+}
