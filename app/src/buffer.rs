@@ -110,6 +110,16 @@ impl LineBuffer {
         replica: Replica,
         starts: bool,
     ) {
+        // A resumed subscription tells again of changes the viewer may have been shown.
+        let told = self.rows.iter().rev().take(1000).any(|r| {
+            r.lifecycle
+                && r.line.ts == ts
+                && r.line.replica.number == replica.number
+                && r.line.text == text
+        });
+        if told {
+            return;
+        }
         let styled = ansi::Styled {
             plain: text.clone(),
             spans: Vec::new(),
@@ -393,6 +403,23 @@ mod tests {
         assert_eq!(b.visible_len(), 1);
         assert!(b.all_visible()[0].lifecycle);
         assert_eq!(b.resume_cursors().len(), 1);
+    }
+
+    #[test]
+    fn a_change_told_again_on_resume_shows_once() {
+        let mut b = LineBuffer::new(10);
+        let replica = Replica {
+            number: 1,
+            name: "r".into(),
+        };
+        let ts = "2026-11-22T02:32:11.000000002Z".to_owned();
+        b.push([line("a", 1, "x")]);
+        b.push_lifecycle("exited".into(), ts.clone(), 2, replica.clone(), false);
+        b.push_lifecycle("exited".into(), ts.clone(), 2, replica.clone(), false);
+        assert_eq!(b.visible_len(), 2);
+        // The same words at another time are another change.
+        b.push_lifecycle("exited".into(), "later".into(), 3, replica, false);
+        assert_eq!(b.visible_len(), 3);
     }
 
     #[test]

@@ -136,7 +136,13 @@ impl Hub {
         // The backfill of a fresh feed is a few engine requests; don't wait on a stuck engine
         // for ever: the lines will still arrive live.
         let _ = tokio::time::timeout(Duration::from_secs(15), ready.wait_for(|r| *r)).await;
-        let (mut backlog, rx, marks, gaps) = feed.shared.snapshot(&start);
+        let Snapshot {
+            mut backlog,
+            rx,
+            marks,
+            gaps,
+            whole,
+        } = feed.shared.snapshot(&start);
         let mut lost = 0;
         if !gaps.is_empty() {
             let (filled, missed) = self.fill(&containers, gaps).await;
@@ -148,6 +154,18 @@ impl Hub {
             backlog.extend(filled);
             backlog.sort_by(|a, b| a.cursor.cmp(&b.cursor));
         }
+        // Changes are broadcast live only; the latest start and exit of each container
+        // within the backlog's span are looked up for a viewer who was not there.
+        let since = match &start {
+            Start::Tail(0) => None,
+            Start::Tail(_) if whole => Some(i64::MIN),
+            Start::Tail(_) => Some(backlog.first().map_or(i64::MIN, |l| l.cursor.ts_ns)),
+            Start::Resume(cursors) => cursors.iter().map(|c| c.ts_ns).min(),
+        };
+        let markers = match since {
+            Some(since) => self.recent_changes(&containers, since).await,
+            None => Vec::new(),
+        };
         self.inner
             .metrics
             .subscribers
@@ -155,6 +173,7 @@ impl Hub {
         Ok(Subscription {
             containers,
             lost,
+            markers,
             backlog,
             feed,
             rx,
@@ -163,6 +182,41 @@ impl Hub {
             pending_lifecycle: None,
             metrics: self.inner.metrics.clone(),
         })
+    }
+
+    /// The latest start and exit of each container from `since` on, in time order.
+    async fn recent_changes(
+        &self,
+        containers: &[ContainerInfo],
+        since: i64,
+    ) -> Vec<Arc<Lifecycle>> {
+        let Ok(docker) = self.inner.engine.docker() else {
+            return Vec::new();
+        };
+        let mut changes = Vec::new();
+        for c in containers {
+            let Ok(Some(run)) = run_times(&docker, &c.id).await else {
+                continue;
+            };
+            let Some(started) = run.started else {
+                continue;
+            };
+            if started >= since {
+                changes.push((started, marker(started, c, LifecycleEvent::Started)));
+            }
+            if let Some(finished) = run.finished.filter(|_| !run.running) {
+                // An exit at once can be stamped before its start (see runs.rs).
+                let at = finished.max(started);
+                if at >= since {
+                    let event = LifecycleEvent::Exited {
+                        exit_code: run.exit_code,
+                    };
+                    changes.push((at, marker(at, c, event)));
+                }
+            }
+        }
+        changes.sort_by_key(|(at, _)| *at);
+        changes.into_iter().map(|(_, m)| Arc::new(m)).collect()
     }
 
     /// Reads from the engine the lines a resuming client misses that the ring no longer
@@ -465,6 +519,17 @@ struct Ring {
     evicted: Marks,
 }
 
+/// What a new subscriber starts from.
+struct Snapshot {
+    backlog: Vec<Arc<LogLine>>,
+    /// Every item after the backlog.
+    rx: broadcast::Receiver<Item>,
+    marks: Marks,
+    gaps: Vec<Gap>,
+    /// The backlog is every line the engine holds of the service.
+    whole: bool,
+}
+
 /// Lines of one container that a resuming client misses and the ring no longer holds: those
 /// after `after`, up to and including `upto`.
 #[derive(Debug)]
@@ -521,22 +586,12 @@ impl Shared {
     /// Tells subscribers about a container's start, exit or removal, in order with its lines.
     fn lifecycle(&self, ts_ns: i64, container: &ContainerInfo, event: LifecycleEvent) {
         let _ring = self.ring.lock().expect("ring lock");
-        let _ = self.tx.send(Item::Lifecycle(Arc::new(Lifecycle {
-            ts: Timestamp { ns: ts_ns }.to_rfc3339(),
-            replica: container.replica.clone(),
-            event,
-        })));
+        let _ = self
+            .tx
+            .send(Item::Lifecycle(Arc::new(marker(ts_ns, container, event))));
     }
 
-    fn snapshot(
-        &self,
-        start: &Start,
-    ) -> (
-        Vec<Arc<LogLine>>,
-        broadcast::Receiver<Item>,
-        Marks,
-        Vec<Gap>,
-    ) {
+    fn snapshot(&self, start: &Start) -> Snapshot {
         let ring = self.ring.lock().expect("ring lock");
         let rx = self.tx.subscribe();
         let mut marks = Marks::new();
@@ -579,7 +634,13 @@ impl Shared {
                 .or_insert(l.cursor.position());
             *mark = (*mark).max(l.cursor.position());
         }
-        (backlog, rx, marks, gaps)
+        Snapshot {
+            whole: ring.evicted.is_empty() && backlog.len() == ring.lines.len(),
+            backlog,
+            rx,
+            marks,
+            gaps,
+        }
     }
 }
 
@@ -744,6 +805,14 @@ async fn follow(
     }
 }
 
+fn marker(ts_ns: i64, container: &ContainerInfo, event: LifecycleEvent) -> Lifecycle {
+    Lifecycle {
+        ts: Timestamp { ns: ts_ns }.to_rfc3339(),
+        replica: container.replica.clone(),
+        event,
+    }
+}
+
 /// The greatest position before `pos`: no line lies strictly between the two.
 fn before((ts, seq): (i64, u32)) -> (i64, u32) {
     match seq.checked_sub(1) {
@@ -778,6 +847,8 @@ pub struct Subscription {
     pub containers: Vec<ContainerInfo>,
     /// Lines after the resume cursors that could not be given: more than a ring's worth.
     pub lost: u64,
+    /// The latest start and exit of each container within the backlog's span, in time order.
+    pub markers: Vec<Arc<Lifecycle>>,
     /// The tail (or the lines after the resume cursors), oldest first.
     pub backlog: Vec<Arc<LogLine>>,
     feed: Arc<Feed>,

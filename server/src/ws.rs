@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use app::protocol::{
-    ClientMessage, ErrorCode, LogLine, ServerMessage, ServiceKey, PROTOCOL_VERSION,
+    ClientMessage, ErrorCode, Lifecycle, LogLine, ServerMessage, ServiceKey, PROTOCOL_VERSION,
 };
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -13,6 +13,7 @@ use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 
+use crate::docker::frames::Timestamp;
 use crate::hub::{Delivery, HubError, Start, Subscription};
 use crate::AppState;
 
@@ -57,6 +58,33 @@ async fn send_lines(tx: &mut Sink, key: &ServiceKey, lines: &[Arc<LogLine>]) -> 
         send_json(tx, &msg).await?;
     }
     Ok(())
+}
+
+/// Sends the backlog with the changes in their places among the lines, as a live viewer got
+/// them. `markers` are in time order.
+async fn send_backlog(
+    tx: &mut Sink,
+    key: &ServiceKey,
+    lines: &[Arc<LogLine>],
+    markers: &[Arc<Lifecycle>],
+) -> Result<(), Closed> {
+    let mut rest = lines;
+    for m in markers {
+        let at = Timestamp::parse(&m.ts).map_or(i64::MAX, |t| t.ns);
+        let (before, after) = rest.split_at(rest.partition_point(|l| l.cursor.ts_ns <= at));
+        send_lines(tx, key, before).await?;
+        send_json(
+            tx,
+            &ServerMessage::Lifecycle {
+                project: key.project.clone(),
+                service: key.service.clone(),
+                change: m.as_ref().clone(),
+            },
+        )
+        .await?;
+        rest = after;
+    }
+    send_lines(tx, key, rest).await
 }
 
 async fn send_error(tx: &mut Sink, code: ErrorCode, message: String) -> Result<(), Closed> {
@@ -161,7 +189,8 @@ async fn run(
                                     send_json(tx, &ServerMessage::Dropped { count: s.lost }).await?;
                                 }
                                 let backlog = std::mem::take(&mut s.backlog);
-                                send_lines(tx, &key, &backlog).await?;
+                                let markers = std::mem::take(&mut s.markers);
+                                send_backlog(tx, &key, &backlog, &markers).await?;
                                 sub = Some(s);
                             }
                             Err(HubError::UnknownService(k)) => {

@@ -973,8 +973,17 @@ async fn a_line_without_newline_is_delivered_whole() {
     let mut ws = lastline.ws().await;
     ws.subscribe("lastline", 100).await;
     ws.expect_subscribed("lastline").await;
-    let mut lines = ws.next_lines("lastline").await;
-    lines.extend(ws.lines_during("lastline", SECOND).await);
+    let (lines, markers) = ws.timeline_during("lastline", 2 * SECOND).await;
+    // The tail is its whole log: its start and its exit are part of it.
+    let events: Vec<_> = markers.iter().map(|m| &m.event).collect();
+    assert_eq!(
+        events,
+        [
+            &LifecycleEvent::Started,
+            &LifecycleEvent::Exited { exit_code: Some(0) }
+        ],
+        "the tail of an exited container shows its start and exit"
+    );
     let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(
         texts, expected,

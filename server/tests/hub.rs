@@ -775,15 +775,52 @@ async fn a_container_started_again_that_exits_at_once_shows_each_run() {
         assert_engine_lines_arrived(&mut ws, "once", &mut seen, &id, 3 * SECOND, true).await;
         check_timelines(&seen, false);
         pump(&mut ws, "once", &mut seen, 3 * SECOND, |s| {
-            s.markers.len() >= 2 * (run - 1)
+            s.markers.len() >= 2 * run
         })
         .await;
+        // The first run's with the tail (it is the whole log), then each one's live.
         let said: Vec<String> = seen.markers.iter().map(said).collect();
-        let expected: Vec<&str> = (1..run)
+        let expected: Vec<&str> = (1..=run)
             .flat_map(|_| ["#1 started", "#1 exited with code 3"])
             .collect();
         assert_eq!(said, expected, "run {run}: each run's start and exit, once");
     }
+
+    // A viewer who comes now is given the whole log with the last run's start and exit in
+    // their places: the start after the previous run's last line, the exit at the end.
+    let mut late = server.ws().await;
+    late.subscribe("once", 10_000).await;
+    late.expect_subscribed("once").await;
+    let mut order: Vec<String> = Vec::new();
+    while let Some(msg) = late.reply_within(SECOND).await {
+        match msg {
+            ServerMessage::Lines { lines, .. } => order.extend(lines.into_iter().map(|l| l.text)),
+            ServerMessage::Lifecycle { change, .. } => order.push(said(&change)),
+            other => panic!("expected lines and markers of once, got {other:?}"),
+        }
+    }
+    let crashes: Vec<usize> = order
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.starts_with("crash"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(crashes.len(), 4, "four runs: {order:?}");
+    let started: Vec<usize> = order
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| *t == "#1 started")
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        started.len() == 1 && started[0] > crashes[2],
+        "one start, after the third run's last line: {order:?}"
+    );
+    assert_eq!(
+        order.last().map(String::as_str),
+        Some("#1 exited with code 3"),
+        "the exit ends the timeline: {order:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

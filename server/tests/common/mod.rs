@@ -503,7 +503,9 @@ impl Ws {
                     );
                     return containers;
                 }
-                ServerMessage::Lines { .. } | ServerMessage::Dropped { .. } => continue,
+                ServerMessage::Lines { .. }
+                | ServerMessage::Dropped { .. }
+                | ServerMessage::Lifecycle { .. } => continue,
                 other => panic!("expected `subscribed` to {service}, got {other:?}"),
             }
         }
@@ -514,21 +516,31 @@ impl Ws {
         loop {
             match self.reply().await {
                 ServerMessage::Error { code, message } => return (code, message),
-                ServerMessage::Lines { .. } | ServerMessage::Dropped { .. } => continue,
+                ServerMessage::Lines { .. }
+                | ServerMessage::Dropped { .. }
+                | ServerMessage::Lifecycle { .. } => continue,
                 other => panic!("expected an `error`, got {other:?}"),
             }
         }
     }
 
     /// The next `lines` message, which must be of `service`, with the moment it was read;
-    /// None if no message came before `deadline`.
+    /// None if no message came before `deadline`. Lifecycle markers are passed over: the
+    /// tests of markers read them with `timeline_during`.
     pub async fn try_next_lines(
         &mut self,
         service: &str,
         deadline: Instant,
     ) -> Option<(Vec<LogLine>, Instant)> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match self.reply_within(left).await? {
+        let mut msg = self
+            .reply_within(deadline.saturating_duration_since(Instant::now()))
+            .await?;
+        while let ServerMessage::Lifecycle { .. } = msg {
+            msg = self
+                .reply_within(deadline.saturating_duration_since(Instant::now()))
+                .await?;
+        }
+        match msg {
             ServerMessage::Lines {
                 project,
                 service: s,
