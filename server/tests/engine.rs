@@ -63,7 +63,7 @@ const INSPECT: &str = "{{.Id}}|{{.State.Status}}|{{.State.ExitCode}}|\
     {{index .Config.Labels \"com.docker.compose.service\"}}|\
     {{index .Config.Labels \"com.docker.compose.container-number\"}}|{{.Name}}|\
     {{index .Config.Labels \"com.docker.compose.oneoff\"}}|\
-    {{if .State.Health}}{{.State.Health.Status}}{{end}}";
+    {{with index .State \"Health\"}}{{.Status}}{{end}}";
 
 /// What the engine says of the project, through the `docker` CLI: each service's containers,
 /// by replica number.
