@@ -31,6 +31,20 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_MAX_LINE_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_line_bytes: u32,
 
+    /// Serve on an address other than loopback although Lookout asks no one for a password.
+    /// Anyone who reaches the address reads every log the engine holds.
+    #[arg(long, env = "LOOKOUT_ALLOW_UNAUTHENTICATED_REMOTE")]
+    pub allow_unauthenticated_remote: bool,
+
+    /// Origins of pages (besides Lookout's own) allowed to open its WebSocket, e.g.
+    /// https://dash.example.com; repeat the flag or separate with commas.
+    #[arg(
+        long = "allowed-origin",
+        env = "LOOKOUT_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
     /// Largest WebSocket message accepted from a client, in bytes.
     #[arg(long, env = "LOOKOUT_MAX_MESSAGE_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(64..))]
     pub max_message_bytes: u32,

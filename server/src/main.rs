@@ -8,6 +8,7 @@ mod docker;
 mod download;
 mod health;
 mod hub;
+mod origin;
 mod runs;
 mod ws;
 
@@ -48,6 +49,21 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let config = Config::parse();
+    if !config.listen.ip().is_loopback() {
+        if !config.allow_unauthenticated_remote {
+            eprintln!(
+                "lookout: refusing to listen on {}: Lookout asks no one for a password, so anyone \
+                 who reaches that address would read every log. Listen on 127.0.0.1 (behind a \
+                 proxy that authenticates), or pass --allow-unauthenticated-remote.",
+                config.listen
+            );
+            return ExitCode::from(2);
+        }
+        tracing::warn!(
+            listen = %config.listen,
+            "listening beyond loopback without authentication: anyone who reaches it reads every log"
+        );
+    }
 
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,

@@ -8,19 +8,28 @@ use app::protocol::{
 };
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 
 use crate::docker::frames::Timestamp;
 use crate::hub::{Delivery, HubError, Start, Subscription};
-use crate::AppState;
+use crate::{origin, AppState};
 
 /// Most lines sent in one `lines` message.
 const BATCH_LINES: usize = 1000;
 
-pub async fn route(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+pub async fn route(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    State(state): State<AppState>,
+) -> Response {
+    if let Err(refused) = origin::check(&headers, &state.config.allowed_origins) {
+        tracing::warn!(%refused, "WebSocket upgrade refused");
+        return (StatusCode::FORBIDDEN, refused.to_string()).into_response();
+    }
     let max = state.config.max_message_bytes as usize;
     ws.max_message_size(max)
         .max_frame_size(max)

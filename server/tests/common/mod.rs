@@ -160,6 +160,8 @@ impl Server {
             "LOOKOUT_QUEUE_LINES",
             "LOOKOUT_MAX_LINE_BYTES",
             "LOOKOUT_MAX_MESSAGE_BYTES",
+            "LOOKOUT_ALLOW_UNAUTHENTICATED_REMOTE",
+            "LOOKOUT_ALLOWED_ORIGINS",
         ] {
             cmd.env_remove(var);
         }
