@@ -81,3 +81,32 @@ test("soft wrap: long lines wrap instead of scrolling sideways, and rows do not 
   const after = (await log.locator(".row", { hasText: `${m} after` }).boundingBox())!;
   expect(after.y).toBeGreaterThanOrEqual(rowBox.y + rowBox.height - 1);
 });
+
+test("the page runs under a policy that allows no inline script but its own loader, and breaks none of it", async ({ page }) => {
+  await page.addInitScript(() => {
+    (window as unknown as { violations: string[] }).violations = [];
+    document.addEventListener("securitypolicyviolation", (e) =>
+      (window as unknown as { violations: string[] }).violations.push(`${e.violatedDirective} ${e.blockedURI}`),
+    );
+  });
+  const response = await page.goto(`/?project=${project}&service=tty`);
+  const headers = response!.headers();
+  const policy = headers["content-security-policy"];
+  expect(policy).toMatch(/script-src 'self' 'wasm-unsafe-eval' 'sha256-[A-Za-z0-9+/=]+';/);
+  expect(policy).not.toMatch(/script-src[^;]*'unsafe-inline'/);
+  expect(policy).toContain("frame-ancestors 'none'");
+  expect(headers["x-content-type-options"]).toBe("nosniff");
+  expect(headers["referrer-policy"]).toBe("no-referrer");
+  // The app starts, streams, and styles ANSI colours under it.
+  await expect(page.getByRole("status")).toHaveText(/Live/);
+  await expect(page.getByRole("log").locator(".row span[style*='--ansi-2']").first()).toBeVisible();
+  // An inline script put into the page by anyone else is refused.
+  await page.evaluate(() => {
+    const s = document.createElement("script");
+    s.textContent = "window.injected = true";
+    document.body.appendChild(s);
+  });
+  expect(await page.evaluate(() => (window as unknown as { injected?: boolean }).injected)).toBeUndefined();
+  const violations = await page.evaluate(() => (window as unknown as { violations: string[] }).violations);
+  expect(violations).toEqual([expect.stringMatching(/^script-src/)]);
+});

@@ -1,8 +1,10 @@
 //! The built web client (dist/), embedded in the binary so that `lookout` runs alone.
 
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
+
+use crate::headers;
 
 // In debug builds rust-embed reads the folder at run time; release builds carry it inside.
 #[derive(RustEmbed)]
@@ -25,20 +27,31 @@ pub async fn serve(uri: Uri) -> Response {
         } else {
             "no-cache"
         };
-        return (
+        let mut res = (
             [
                 (header::CONTENT_TYPE, mime),
                 (header::CACHE_CONTROL, cache.to_owned()),
             ],
-            file.data,
+            file.data.clone(),
         )
             .into_response();
+        if path.ends_with(".html") {
+            if let Ok(policy) = HeaderValue::from_str(&headers::page_policy(&file.data)) {
+                res.headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, policy);
+            }
+        }
+        return res;
     }
     match Dist::get("index.html") {
         Some(index) => (
             [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-cache"),
+                (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+                (header::CACHE_CONTROL, "no-cache".to_owned()),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    headers::page_policy(&index.data),
+                ),
             ],
             index.data,
         )

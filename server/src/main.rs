@@ -6,6 +6,7 @@ mod assets;
 mod config;
 mod docker;
 mod download;
+mod headers;
 mod health;
 mod hub;
 mod origin;
@@ -101,6 +102,7 @@ async fn main() -> ExitCode {
         .route("/api/download", get(download::route))
         .route("/api/{*fn_name}", get(server_fn).post(server_fn))
         .fallback(assets::serve)
+        .layer(axum::middleware::map_response(headers::secure))
         .with_state(state);
 
     // Tests and scripts read this line to find the port.
