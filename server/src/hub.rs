@@ -163,7 +163,7 @@ impl Hub {
             Start::Resume(cursors) => cursors.iter().map(|c| c.ts_ns).min(),
         };
         let markers = match since {
-            Some(since) => self.recent_changes(&containers, since).await,
+            Some(since) => self.recent_changes(&containers, since, &backlog).await,
             None => Vec::new(),
         };
         self.inner
@@ -184,11 +184,14 @@ impl Hub {
         })
     }
 
-    /// The latest start and exit of each container from `since` on, in time order.
+    /// The latest start and exit of each container from `since` on, in time order. An exit
+    /// goes after the container's last line in `backlog`: the engine stamps a line when it
+    /// reads it, which can be after the process has exited.
     async fn recent_changes(
         &self,
         containers: &[ContainerInfo],
         since: i64,
+        backlog: &[Arc<LogLine>],
     ) -> Vec<Arc<Lifecycle>> {
         let Ok(docker) = self.inner.engine.docker() else {
             return Vec::new();
@@ -206,7 +209,12 @@ impl Hub {
             }
             if let Some(finished) = run.finished.filter(|_| !run.running) {
                 // An exit at once can be stamped before its start (see runs.rs).
-                let at = finished.max(started);
+                let last_line = backlog
+                    .iter()
+                    .rev()
+                    .find(|l| c.id.starts_with(&l.cursor.container))
+                    .map_or(i64::MIN, |l| l.cursor.ts_ns);
+                let at = finished.max(started).max(last_line);
                 if at >= since {
                     let event = LifecycleEvent::Exited {
                         exit_code: run.exit_code,
@@ -763,6 +771,21 @@ async fn follow(
                 let Ok(docker) = engine.docker() else {
                     break;
                 };
+                // Read, then look: every line read was written before the look, so a run
+                // that the look does not show has no line among them.
+                let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
+                let lines = match LogStream::open(&docker, &id, both(since, None, false), max_line)
+                    .collect()
+                    .await
+                {
+                    Ok(lines) => lines,
+                    // Removed: the look below says so.
+                    Err(EngineError::NotFound(_)) => Vec::new(),
+                    Err(e) => {
+                        engine.report(&e);
+                        break;
+                    }
+                };
                 let now = match run_times(&docker, &id).await {
                     Ok(Some(now)) => now,
                     Ok(None) => {
@@ -774,11 +797,6 @@ async fn follow(
                         break;
                     }
                 };
-                let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
-                let lines = LogStream::open(&docker, &id, both(since, None, false), max_line)
-                    .collect()
-                    .await
-                    .unwrap_or_default();
                 let fresh: Vec<RawLine> = lines
                     .into_iter()
                     .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))

@@ -61,7 +61,7 @@ pub enum Step {
 
 /// What the timeline gets from a look at a container: `told` is what the last look saw (and
 /// the timeline was told), `now` what this one sees, `fresh` the lines written since the last
-/// line delivered, in order.
+/// line delivered, in order, read before this look.
 pub fn after_look(told: RunTimes, now: RunTimes, mut fresh: Vec<RawLine>) -> Vec<Step> {
     let new_exit = now.finished.filter(|f| Some(*f) != told.finished);
     let Some(start) = now.started.filter(|s| Some(*s) != told.started) else {
@@ -75,12 +75,15 @@ pub fn after_look(told: RunTimes, now: RunTimes, mut fresh: Vec<RawLine>) -> Vec
         return steps;
     };
 
-    // A new run began. If the last look saw the container stopped, every line after that
-    // exit is the new run's; otherwise the new run's start is the best boundary there is.
-    let cut = match (told.running, told.finished) {
-        (false, Some(f)) => f.saturating_add(1),
-        _ => start,
+    // A new run began. Every line after the old run's exit is the new run's, when that exit
+    // is known: seen by the last look, or still held by the engine while the new run goes.
+    // Otherwise the new run's start is the best boundary there is.
+    let old_exit = match (told.running, now.running) {
+        (false, _) => told.finished,
+        (true, true) => new_exit,
+        (true, false) => None,
     };
+    let cut = old_exit.map_or(start, |f| f.saturating_add(1).min(start));
     let new_run = fresh.split_off(fresh.partition_point(|l| l.ts.ns < cut));
     let mut steps = vec![Step::Lines(fresh)];
     let started = new_run.first().map_or(start, |l| l.ts.ns.min(start));
@@ -197,14 +200,15 @@ mod tests {
 
     #[test]
     fn a_restart_seen_running_shows_the_old_exit_then_the_start() {
+        // The new run's first line is stamped before the engine's start time.
         let steps = after_look(
             runs(true, 10, None, 0),
             runs(true, 100, Some(90), 0),
-            vec![line(80, "stop 7"), line(101, "start 7")],
+            vec![line(80, "stop 7"), line(97, "start 7"), line(101, "line 8")],
         );
         assert_eq!(
             said(&steps),
-            ["stop 7", "exited 0 @90", "started @100", "start 7"]
+            ["stop 7", "exited 0 @90", "started @97", "start 7", "line 8"]
         );
     }
 
