@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the viewer benchmark (end2end/bench/viewer.mjs) against a Compose project of its own,
-# and prints its table. Like the tests, it installs what is missing, starts a Docker engine if
-# none answers, and stops what it started.
+# Runs the viewer benchmark (end2end/bench/viewer.mjs), then the streaming benchmark
+# (server/examples/stream_bench.rs), against a Compose project of its own, and prints their
+# tables. Like the tests, it installs what is missing, starts a Docker engine if none answers,
+# and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
@@ -18,3 +19,5 @@ trap cleanup EXIT
 bash scripts/fixture.sh up "$project"
 bash scripts/build.sh
 (cd end2end && LOOKOUT_BIN="$PWD/../target/release/lookout" LOOKOUT_TEST_PROJECT="$project" node bench/viewer.mjs)
+LOOKOUT_BIN="$PWD/target/release/lookout" LOOKOUT_TEST_PROJECT="$project" \
+  cargo run --release -q -p lookout --example stream_bench

@@ -17,6 +17,8 @@
 
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use app::protocol::{ClientMessage, Cursor, ServerMessage, Tail};
@@ -37,6 +39,11 @@ const SERVICE: &str = "fast";
 const LATENCY_RATE: u32 = 1_000;
 /// Time for the writer to take up a new rate and for every queue to drain, before a window.
 const SETTLE: Duration = Duration::from_secs(3);
+/// Lookout's one engine stream per container can fall behind the writer in a lines/s window
+/// and still be catching up in the next round; a latency window waits until the newest line
+/// a subscriber got is this recent, or until `CATCH_UP_MAX` has passed.
+const CAUGHT_UP: Duration = Duration::from_millis(500);
+const CATCH_UP_MAX: Duration = Duration::from_secs(120);
 /// How long anything may take before the bench gives up rather than hangs.
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -114,7 +121,7 @@ async fn run() -> Fallible<()> {
     let mut rounds = Vec::new();
     for &n in &settings.subscribers {
         eprintln!("[stream_bench] {n} subscriber(s)...");
-        rounds.push(measure(&settings, &container, server.port, n).await?);
+        rounds.push(measure(&settings, &container, &server, n).await?);
     }
     let rss_after = server.memory()?;
     server.stop().await;
@@ -144,6 +151,8 @@ struct Tally {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Phase {
     Idle,
+    /// Before the latency window: readers report how far behind the lines they get are.
+    CatchUp,
     Latency,
     Throughput,
     Stop,
@@ -152,19 +161,33 @@ enum Phase {
 struct Round {
     subscribers: usize,
     throughput_window: Duration,
+    /// CPU time of the server and of this bench during the throughput window, in seconds.
+    cpu_secs: [Option<f64>; 2],
+    /// How long the latency window waited for lookout to catch up, and whether it did.
+    catch_up: (Duration, bool),
     lookout: Vec<Tally>,
     docker: Tally,
 }
 
 /// One round: `n` subscribers and one `docker logs -f`, all following `fast` at once, first
 /// at 1,000 lines/s for latency, then as fast as it writes for throughput.
-async fn measure(settings: &Settings, container: &str, port: u16, n: usize) -> Fallible<Round> {
+async fn measure(
+    settings: &Settings,
+    container: &str,
+    server: &Lookout,
+    n: usize,
+) -> Fallible<Round> {
     set_rate(container, LATENCY_RATE).await?;
     let (phase, phase_rx) = watch::channel(Phase::Idle);
+    let behind_ns = Arc::new(AtomicI64::new(i64::MAX));
     let mut readers: Vec<JoinHandle<Fallible<Tally>>> = Vec::with_capacity(n);
     for _ in 0..n {
-        let ws = subscribe(port, &settings.project).await?;
-        readers.push(tokio::spawn(read_lookout(ws, phase_rx.clone())));
+        let ws = subscribe(server.port, &settings.project).await?;
+        readers.push(tokio::spawn(read_lookout(
+            ws,
+            phase_rx.clone(),
+            behind_ns.clone(),
+        )));
     }
     let mut docker_logs = Command::new("docker")
         .args(["logs", "-f", "--timestamps", "--tail", "0", container])
@@ -177,18 +200,34 @@ async fn measure(settings: &Settings, container: &str, port: u16, n: usize) -> F
     let stdout = docker_logs.stdout.take().expect("piped stdout");
     let docker_reader = tokio::spawn(read_docker_logs(stdout, phase_rx));
 
+    let _ = phase.send(Phase::CatchUp);
+    let waiting = Instant::now();
     tokio::time::sleep(SETTLE).await;
+    let caught_up = loop {
+        if behind_ns.load(Ordering::Relaxed) < CAUGHT_UP.as_nanos() as i64 {
+            break true;
+        }
+        if waiting.elapsed() > CATCH_UP_MAX {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let catch_up = (waiting.elapsed(), caught_up);
     let _ = phase.send(Phase::Latency);
     tokio::time::sleep(settings.window).await;
     let _ = phase.send(Phase::Idle);
 
     set_rate(container, settings.rate).await?;
     tokio::time::sleep(SETTLE).await;
+    let pids = [server.pid.to_string(), "self".to_owned()];
+    let cpu_before = pids.clone().map(|p| cpu_secs(&p));
     let _ = phase.send(Phase::Throughput);
     let opened = Instant::now();
     tokio::time::sleep(settings.window).await;
     let _ = phase.send(Phase::Idle);
     let throughput_window = opened.elapsed();
+    let cpu_after = pids.map(|p| cpu_secs(&p));
+    let cpu_secs = [0, 1].map(|i| Some(cpu_after[i]? - cpu_before[i]?));
 
     // Back to a gentle rate at once, so the writer does not load the machine between rounds.
     set_rate(container, LATENCY_RATE).await?;
@@ -207,6 +246,8 @@ async fn measure(settings: &Settings, container: &str, port: u16, n: usize) -> F
     Ok(Round {
         subscribers: n,
         throughput_window,
+        cpu_secs,
+        catch_up,
         lookout,
         docker,
     })
@@ -296,7 +337,11 @@ struct Stamped {
     cursor: Cursor,
 }
 
-async fn read_lookout(mut ws: Socket, mut phase: watch::Receiver<Phase>) -> Fallible<Tally> {
+async fn read_lookout(
+    mut ws: Socket,
+    mut phase: watch::Receiver<Phase>,
+    behind_ns: Arc<AtomicI64>,
+) -> Fallible<Tally> {
     let mut tally = Tally::default();
     loop {
         let msg = tokio::select! {
@@ -332,7 +377,12 @@ async fn read_lookout(mut ws: Socket, mut phase: watch::Receiver<Phase>) -> Fall
             ("lines", Phase::Latency) => tally
                 .latencies_ns
                 .extend(msg.lines.iter().map(|l| received - l.cursor.ts_ns)),
-            ("dropped", _) => tally.dropped += msg.count,
+            ("lines", Phase::CatchUp) => {
+                if let Some(newest) = msg.lines.iter().map(|l| l.cursor.ts_ns).max() {
+                    behind_ns.store(received - newest, Ordering::Relaxed);
+                }
+            }
+            ("dropped", Phase::Latency | Phase::Throughput) => tally.dropped += msg.count,
             ("error", _) => return Err(format!("the server sent an error: {text}")),
             _ => {}
         }
@@ -374,7 +424,7 @@ async fn read_docker_logs(out: ChildStdout, phase: watch::Receiver<Phase>) -> Fa
                     .latencies_ns
                     .push(received - stamp.unix_timestamp_nanos() as i64);
             }
-            Phase::Idle | Phase::Stop => {}
+            Phase::Idle | Phase::CatchUp | Phase::Stop => {}
         }
     }
 }
@@ -584,6 +634,18 @@ impl Drop for RateGuard {
     }
 }
 
+/// User and system CPU time of a process so far, from /proc/<pid>/stat.
+fn cpu_secs(pid: &str) -> Option<f64> {
+    // Linux reports these in USER_HZ, which is 100 on every architecture it runs on.
+    const TICKS_PER_SEC: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields start after its last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / TICKS_PER_SEC)
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -607,6 +669,9 @@ struct Row {
     lookout_ms: [Option<f64>; 2],
     docker_ms: [Option<f64>; 2],
     dropped: u64,
+    catch_up: (Duration, bool),
+    /// Of one core, during the throughput window: the server's and this bench's.
+    cpu_pct: [Option<f64>; 2],
 }
 
 impl Row {
@@ -634,6 +699,8 @@ impl Row {
             lookout_ms: quantiles(&lookout_ns),
             docker_ms: quantiles(&docker_ns),
             dropped: round.lookout.iter().map(|t| t.dropped).sum(),
+            catch_up: round.catch_up,
+            cpu_pct: round.cpu_secs.map(|c| Some(100.0 * c? / secs)),
         }
     }
 
@@ -750,6 +817,32 @@ fn print_report(
     println!(
         "lines lookout told subscribers they lost (`dropped`): {}",
         dropped.join(", ")
+    );
+    let waits: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let (waited, caught_up) = r.catch_up;
+            let note = if caught_up { "" } else { " (still behind)" };
+            format!("{:.1} s{note} with {}", waited.as_secs_f64(), r.subscribers)
+        })
+        .collect();
+    println!(
+        "wait before each latency window for lookout to be under {} ms behind: {}",
+        CAUGHT_UP.as_millis(),
+        waits.join(", ")
+    );
+    let cpu: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let [server, bench] = r
+                .cpu_pct
+                .map(|c| c.map_or("-".to_owned(), |c| format!("{c:.0}%")));
+            format!("{server} / {bench} with {}", r.subscribers)
+        })
+        .collect();
+    println!(
+        "CPU in the lines/s window, lookout / this bench (100% = one core): {}",
+        cpu.join(", ")
     );
     println!(
         "lookout RSS: {} before, {} after (peak {})",

@@ -125,7 +125,7 @@ impl LogSource for EngineBackend {
                     since_secs,
                     stdout,
                     stderr,
-                    self.hub.config().max_line_bytes,
+                    &self.hub.config().lines,
                 )
                 .await?;
                 let enough = lines.len() >= tail.get() as usize;

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
+use crate::redact::{CustomRule, KindList};
+
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "lookout",
@@ -48,4 +50,18 @@ pub struct Config {
     /// Largest WebSocket message accepted from a client, in bytes.
     #[arg(long, env = "LOOKOUT_MAX_MESSAGE_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(64..))]
     pub max_message_bytes: u32,
+
+    /// Secrets replaced with [REDACTED:kind] before a line leaves the server: all, none, or a
+    /// comma-separated list of private-key, jwt, bearer, basic, url-password, aws-access-key,
+    /// assignment.
+    #[arg(long, env = "LOOKOUT_REDACT", default_value = "all")]
+    pub redact: KindList,
+
+    /// A secret pattern of your own, NAME=REGEX (repeatable): matches become [REDACTED:NAME].
+    #[arg(
+        long = "redact-pattern",
+        env = "LOOKOUT_REDACT_PATTERNS",
+        value_delimiter = '\n'
+    )]
+    pub redact_patterns: Vec<CustomRule>,
 }

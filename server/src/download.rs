@@ -68,7 +68,7 @@ pub async fn route(State(state): State<AppState>, Query(q): Query<DownloadQuery>
         Ok(d) => d,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     };
-    let max_line = hub.config().max_line_bytes;
+    let rules = &hub.config().lines;
     let mut sources: Vec<Source> = info
         .containers
         .into_iter()
@@ -83,7 +83,7 @@ pub async fn route(State(state): State<AppState>, Query(q): Query<DownloadQuery>
                     stdout: true,
                     stderr: true,
                 },
-                max_line,
+                rules,
             ),
             container: c,
             pending: VecDeque::new(),

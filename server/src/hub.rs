@@ -20,7 +20,7 @@ use tokio::task::AbortHandle;
 
 use crate::docker::discovery::{self, label_filter};
 use crate::docker::frames::{RawLine, Timestamp};
-use crate::docker::logs::{log_line, short_id, LogQuery, LogStream};
+use crate::docker::logs::{log_line, short_id, LineRules, LogQuery, LogStream};
 use crate::docker::{Engine, EngineError};
 use crate::runs::{after_look, run_times, RunTimes, Step};
 
@@ -31,8 +31,8 @@ pub struct HubConfig {
     pub ring_lines: usize,
     /// Lines queued per subscriber before it starts losing lines.
     pub queue_lines: usize,
-    /// Longest line kept, in bytes; longer lines are cut and marked.
-    pub max_line_bytes: usize,
+    /// Line length bound and secret redaction, applied to every line read.
+    pub lines: LineRules,
     /// Only this Compose project, when set.
     pub project: Option<String>,
 }
@@ -231,7 +231,7 @@ impl Hub {
     /// holds: at most a ring's worth, the most recent; the number left out is returned.
     async fn fill(&self, containers: &[ContainerInfo], gaps: Vec<Gap>) -> (Vec<Arc<LogLine>>, u64) {
         let engine = &self.inner.engine;
-        let max_line = self.inner.cfg.max_line_bytes;
+        let rules = &self.inner.cfg.lines;
         let mut filled = Vec::new();
         for gap in gaps {
             // A container removed since has nothing left to read.
@@ -248,7 +248,7 @@ impl Hub {
                 stdout: true,
                 stderr: true,
             };
-            match LogStream::open(&docker, &c.id, query, max_line)
+            match LogStream::open(&docker, &c.id, query, rules)
                 .collect()
                 .await
             {
@@ -397,7 +397,7 @@ struct Feed {
     key: ServiceKey,
     shared: Arc<Shared>,
     engine: Engine,
-    max_line: usize,
+    rules: LineRules,
     followers: Mutex<HashMap<String, Follower>>,
     ready: watch::Receiver<bool>,
 }
@@ -435,7 +435,7 @@ impl Feed {
             key,
             shared,
             engine,
-            max_line: cfg.max_line_bytes,
+            rules: cfg.lines.clone(),
             followers: Mutex::new(HashMap::new()),
             ready,
         });
@@ -488,7 +488,7 @@ impl Feed {
             container.clone(),
             backfill,
             wake.clone(),
-            self.max_line,
+            self.rules.clone(),
         ));
         self.followers.lock().expect("followers lock").insert(
             container.id,
@@ -660,7 +660,7 @@ async fn follow(
     container: ContainerInfo,
     backfill: Option<(u32, oneshot::Sender<()>)>,
     wake: Arc<Notify>,
-    max_line: usize,
+    rules: LineRules,
 ) {
     let id = container.id.clone();
     let mut last: Option<(i64, u32)> = None;
@@ -695,7 +695,7 @@ async fn follow(
             let Ok(docker) = engine.docker() else {
                 continue;
             };
-            match LogStream::open(&docker, &id, both(0, Some(cap), false), max_line)
+            match LogStream::open(&docker, &id, both(0, Some(cap), false), &rules)
                 .collect()
                 .await
             {
@@ -733,7 +733,7 @@ async fn follow(
         // The engine's `since` is whole seconds: ask from the start of the last line's second
         // and skip what was already delivered.
         let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
-        let mut stream = LogStream::open(&docker, &id, both(since, None, true), max_line);
+        let mut stream = LogStream::open(&docker, &id, both(since, None, true), &rules);
         // Counted for as long as the stream lives, also when the feed aborts this task.
         let open = OpenStream::count(&shared.metrics);
         let outcome = loop {
@@ -774,7 +774,7 @@ async fn follow(
                 // Read, then look: every line read was written before the look, so a run
                 // that the look does not show has no line among them.
                 let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
-                let lines = match LogStream::open(&docker, &id, both(since, None, false), max_line)
+                let lines = match LogStream::open(&docker, &id, both(since, None, false), &rules)
                     .collect()
                     .await
                 {
@@ -980,7 +980,7 @@ pub async fn engine_tail(
     since_secs: i64,
     stdout: bool,
     stderr: bool,
-    max_line: usize,
+    rules: &LineRules,
 ) -> Result<Vec<LogLine>, EngineError> {
     let docker = engine.docker()?;
     let mut all = Vec::new();
@@ -992,7 +992,7 @@ pub async fn engine_tail(
             stdout,
             stderr,
         };
-        match LogStream::open(&docker, &c.id, query, max_line)
+        match LogStream::open(&docker, &c.id, query, rules)
             .collect()
             .await
         {

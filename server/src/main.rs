@@ -10,6 +10,7 @@ mod headers;
 mod health;
 mod hub;
 mod origin;
+mod redact;
 mod runs;
 mod ws;
 
@@ -28,8 +29,10 @@ use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
+use crate::docker::logs::LineRules;
 use crate::docker::Engine;
 use crate::hub::{Hub, HubConfig};
+use crate::redact::Redactor;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -83,7 +86,10 @@ async fn main() -> ExitCode {
         HubConfig {
             ring_lines: config.ring_lines,
             queue_lines: config.queue_lines as usize,
-            max_line_bytes: config.max_line_bytes as usize,
+            lines: LineRules {
+                max_line: config.max_line_bytes as usize,
+                redactor: Arc::new(Redactor::new(&config.redact.0, &config.redact_patterns)),
+            },
             project: config.project.clone(),
         },
     );

@@ -75,23 +75,22 @@ pub fn after_look(told: RunTimes, now: RunTimes, mut fresh: Vec<RawLine>) -> Vec
         return steps;
     };
 
-    // A new run began. Every line after the old run's exit is the new run's, when that exit
-    // is known: seen by the last look, or still held by the engine while the new run goes.
-    // Otherwise the new run's start is the best boundary there is.
+    // A new run began. The old run's exit is known when the last look saw it, or while the
+    // engine still holds it because the new run goes on.
     let old_exit = match (told.running, now.running) {
         (false, _) => told.finished,
         (true, true) => new_exit,
         (true, false) => None,
     };
-    let cut = old_exit.map_or(start, |f| f.saturating_add(1).min(start));
-    let new_run = fresh.split_off(fresh.partition_point(|l| l.ts.ns < cut));
+    let new_run = fresh.split_off(run_boundary(&fresh, old_exit, start));
+    let last_old = fresh.last().map(|l| l.ts.ns);
     let mut steps = vec![Step::Lines(fresh)];
     let started = new_run.first().map_or(start, |l| l.ts.ns.min(start));
     if told.running {
         // The run being followed ended. Its exit is the one the engine holds only while the
         // new run still goes; after the new run's own exit, how the old one ended is lost.
         let (at, code) = match new_exit.filter(|_| now.running) {
-            Some(f) => (f.min(started), now.exit_code),
+            Some(f) => (f.max(last_old.unwrap_or(f)).min(started), now.exit_code),
             None => (started, None),
         };
         steps.push(Step::Marker(at, exited(code)));
@@ -105,6 +104,34 @@ pub fn after_look(told: RunTimes, now: RunTimes, mut fresh: Vec<RawLine>) -> Vec
         }
     }
     steps
+}
+
+/// Where, in `fresh`, the old run's lines end and the new run's begin.
+///
+/// The engine stamps a line when it reads it from the process, so an old run's last lines
+/// can be stamped a little after its exit, and a new run's first lines a little before its
+/// start; but every old line is read before the new process begins. A line stamped before
+/// the old exit is the old run's, one stamped after the new start is the new run's, and the
+/// few in between fall on the side of the widest pause between exit and start: the engine
+/// stops one process and starts the next between the two bursts.
+fn run_boundary(fresh: &[RawLine], old_exit: Option<i64>, start: i64) -> usize {
+    let Some(exit) = old_exit.filter(|f| *f < start) else {
+        // No usable exit: the new run's start is the best boundary there is.
+        let cut = old_exit.map_or(start, |f| f.saturating_add(1).min(start));
+        return fresh.partition_point(|l| l.ts.ns < cut);
+    };
+    let first = fresh.partition_point(|l| l.ts.ns <= exit);
+    let end = fresh.partition_point(|l| l.ts.ns < start);
+    let points: Vec<i64> = std::iter::once(exit)
+        .chain(fresh[first..end].iter().map(|l| l.ts.ns))
+        .chain(std::iter::once(start))
+        .collect();
+    let widest = points
+        .windows(2)
+        .enumerate()
+        .max_by_key(|(i, w)| (w[1] - w[0], std::cmp::Reverse(*i)))
+        .map_or(0, |(i, _)| i);
+    first + widest
 }
 
 fn exited(exit_code: Option<i64>) -> LifecycleEvent {
@@ -210,6 +237,44 @@ mod tests {
             said(&steps),
             ["stop 7", "exited 0 @90", "started @97", "start 7", "line 8"]
         );
+    }
+
+    // The engine read the old run's last line after its exit: the line is still the old
+    // run's, and the exit goes after it.
+    #[test]
+    fn a_line_stamped_after_the_exit_stays_with_its_run() {
+        let steps = after_look(
+            runs(true, 10, None, 0),
+            runs(true, 100, Some(90), 0),
+            vec![
+                line(80, "line 6"),
+                line(91, "stop 6"),
+                line(99, "start 6"),
+                line(101, "line 7"),
+            ],
+        );
+        assert_eq!(
+            said(&steps),
+            [
+                "line 6",
+                "stop 6",
+                "exited 0 @91",
+                "started @99",
+                "start 6",
+                "line 7"
+            ]
+        );
+    }
+
+    // Seen stopped by the last look, started again by this one: the same split applies.
+    #[test]
+    fn a_late_line_of_a_stopped_run_comes_before_the_next_start() {
+        let steps = after_look(
+            runs(false, 10, Some(90), 0),
+            runs(true, 200, Some(90), 0),
+            vec![line(92, "stop 6"), line(195, "start 6")],
+        );
+        assert_eq!(said(&steps), ["stop 6", "started @195", "start 6"]);
     }
 
     // The run being followed ended, another started and ended before this look: the engine no

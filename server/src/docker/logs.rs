@@ -1,6 +1,7 @@
 //! Reading one container's log from the engine, as whole lines.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use app::protocol::{ContainerInfo, Cursor, LogLine, Stream};
 use bollard::container::LogOutput;
@@ -10,6 +11,15 @@ use futures::{Stream as FutStream, StreamExt};
 
 use super::frames::{Framer, RawLine};
 use super::EngineError;
+use crate::redact::{KeyBlocks, Redactor};
+
+/// What is done to every line read from the engine, whoever reads it (live, tail, download).
+#[derive(Clone, Debug)]
+pub struct LineRules {
+    /// Longest line kept, in bytes; longer lines are cut and marked.
+    pub max_line: usize,
+    pub redactor: Arc<Redactor>,
+}
 
 /// What part of a container's log to read.
 #[derive(Clone, Copy, Debug)]
@@ -30,11 +40,14 @@ type Frames = Pin<Box<dyn FutStream<Item = Result<LogOutput, bollard::errors::Er
 pub struct LogStream {
     frames: Frames,
     framer: Framer,
+    redactor: Arc<Redactor>,
+    /// Private key blocks, per stream: stdout and stderr.
+    key_blocks: [KeyBlocks; 2],
     finished: bool,
 }
 
 impl LogStream {
-    pub fn open(docker: &Docker, container: &str, query: LogQuery, max_line: usize) -> Self {
+    pub fn open(docker: &Docker, container: &str, query: LogQuery, rules: &LineRules) -> Self {
         let tail = query
             .tail
             .map(|n| n.to_string())
@@ -49,7 +62,9 @@ impl LogStream {
             .build();
         LogStream {
             frames: Box::pin(docker.logs(container, Some(options))),
-            framer: Framer::new(max_line),
+            framer: Framer::new(rules.max_line),
+            redactor: rules.redactor.clone(),
+            key_blocks: Default::default(),
             finished: false,
         }
     }
@@ -57,6 +72,17 @@ impl LogStream {
     /// The lines completed by the next batch of frames; `None` once the engine ended the
     /// stream (a line without its `\n` is delivered first).
     pub async fn next_lines(&mut self) -> Option<Result<Vec<RawLine>, EngineError>> {
+        let mut lines = self.next_raw_lines().await;
+        if let Some(Ok(lines)) = &mut lines {
+            for line in lines {
+                let blocks = &mut self.key_blocks[(line.stream == Stream::Stderr) as usize];
+                blocks.redact(&self.redactor, &mut line.text);
+            }
+        }
+        lines
+    }
+
+    async fn next_raw_lines(&mut self) -> Option<Result<Vec<RawLine>, EngineError>> {
         if self.finished {
             return None;
         }
