@@ -75,6 +75,50 @@ struct HubInner {
     feeds: Mutex<HashMap<ServiceKey, Weak<Feed>>>,
     services: watch::Sender<Vec<ProjectInfo>>,
     metrics: Arc<Metrics>,
+    exits: Arc<Exits>,
+}
+
+/// The engine's latest `die` events: how a container ended, still known after Compose has
+/// removed it, which it does right after stopping it.
+#[derive(Default)]
+struct Exits(Mutex<VecDeque<(String, Exit)>>);
+
+#[derive(Clone, Copy, Debug)]
+struct Exit {
+    ts_ns: i64,
+    code: Option<i64>,
+}
+
+impl Exits {
+    /// Containers whose exit is remembered; the oldest is forgotten first.
+    const KEPT: usize = 1024;
+
+    fn record(&self, id: String, exit: Exit) {
+        let mut exits = self.0.lock().expect("exits lock");
+        if exits.len() >= Self::KEPT {
+            exits.pop_front();
+        }
+        exits.push_back((id, exit));
+    }
+
+    fn latest(&self, id: &str) -> Option<Exit> {
+        let exits = self.0.lock().expect("exits lock");
+        exits.iter().rev().find(|(i, _)| i == id).map(|(_, e)| *e)
+    }
+
+    /// The exit of `id` at or after `since`, waiting a moment for its event to be read.
+    async fn wait_for(&self, id: &str, since: Option<i64>) -> Option<Exit> {
+        for _ in 0..20 {
+            if let Some(e) = self
+                .latest(id)
+                .filter(|e| since.is_none_or(|s| e.ts_ns >= s))
+            {
+                return Some(e);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
 }
 
 impl Hub {
@@ -88,6 +132,7 @@ impl Hub {
                 feeds: Mutex::new(HashMap::new()),
                 services,
                 metrics: Arc::new(Metrics::default()),
+                exits: Arc::new(Exits::default()),
             }),
         };
         tokio::spawn(hub.clone().watch_events());
@@ -292,6 +337,7 @@ impl Hub {
             engine.clone(),
             &self.inner.cfg,
             self.inner.metrics.clone(),
+            self.inner.exits.clone(),
         );
         feeds.retain(|_, f| f.strong_count() > 0);
         feeds.insert(key.clone(), Arc::downgrade(&feed));
@@ -326,7 +372,10 @@ impl Hub {
             loop {
                 tokio::select! {
                     event = events.next() => match event {
-                        Some(Ok(_)) => dirty = true,
+                        Some(Ok(event)) => {
+                            self.note_exit(&event);
+                            dirty = true;
+                        }
                         Some(Err(e)) => {
                             let e = EngineError::from(e);
                             tracing::debug!(error = %e, "event stream ended");
@@ -344,6 +393,21 @@ impl Hub {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    fn note_exit(&self, event: &bollard::models::EventMessage) {
+        if event.action.as_deref() != Some("die") {
+            return;
+        }
+        let Some(actor) = &event.actor else { return };
+        let Some(id) = actor.id.clone() else { return };
+        let code = actor
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("exitCode"))
+            .and_then(|c| c.parse().ok());
+        let ts_ns = event.time_nano.unwrap_or_else(now_ns);
+        self.inner.exits.record(id, Exit { ts_ns, code });
     }
 
     async fn refresh(&self) {
@@ -398,6 +462,7 @@ struct Feed {
     shared: Arc<Shared>,
     engine: Engine,
     rules: LineRules,
+    exits: Arc<Exits>,
     followers: Mutex<HashMap<String, Follower>>,
     ready: watch::Receiver<bool>,
 }
@@ -422,6 +487,7 @@ impl Feed {
         engine: Engine,
         cfg: &HubConfig,
         metrics: Arc<Metrics>,
+        exits: Arc<Exits>,
     ) -> Arc<Feed> {
         let (tx, _) = broadcast::channel(cfg.queue_lines.max(1));
         let shared = Arc::new(Shared {
@@ -436,6 +502,7 @@ impl Feed {
             shared,
             engine,
             rules: cfg.lines.clone(),
+            exits,
             followers: Mutex::new(HashMap::new()),
             ready,
         });
@@ -489,6 +556,7 @@ impl Feed {
             backfill,
             wake.clone(),
             self.rules.clone(),
+            self.exits.clone(),
         ));
         self.followers.lock().expect("followers lock").insert(
             container.id,
@@ -661,6 +729,7 @@ async fn follow(
     backfill: Option<(u32, oneshot::Sender<()>)>,
     wake: Arc<Notify>,
     rules: LineRules,
+    exits: Arc<Exits>,
 ) {
     let id = container.id.clone();
     let mut last: Option<(i64, u32)> = None;
@@ -755,7 +824,8 @@ async fn follow(
         drop(open);
         match outcome {
             Err(EngineError::NotFound(_)) => {
-                shared.lifecycle(now_ns(), &container, LifecycleEvent::Removed);
+                let delivered = last.map(|(ns, _)| ns);
+                removed(&shared, &container, told, None, delivered, &exits).await;
                 return;
             }
             Err(e) => {
@@ -767,60 +837,100 @@ async fn follow(
             // while we wait here (a crash loop, a `docker start` of a container that fails at
             // once) is seen by no follow stream: read without follow now and at every wake,
             // until it runs again (an event wakes us; the timer is a safety net) or is removed.
-            Ok(()) => loop {
-                let Ok(docker) = engine.docker() else {
-                    break;
+            Ok(()) => {
+                // Compose removes a container right after stopping it: what the engine says
+                // of the stop now may be gone by the look below.
+                let mut at_stop = match engine.docker() {
+                    Ok(docker) => run_times(&docker, &id).await.ok().flatten(),
+                    Err(_) => None,
                 };
-                // Read, then look: every line read was written before the look, so a run
-                // that the look does not show has no line among them.
-                let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
-                let lines = match LogStream::open(&docker, &id, both(since, None, false), &rules)
-                    .collect()
-                    .await
-                {
-                    Ok(lines) => lines,
-                    // Removed: the look below says so.
-                    Err(EngineError::NotFound(_)) => Vec::new(),
-                    Err(e) => {
-                        engine.report(&e);
+                loop {
+                    let Ok(docker) = engine.docker() else {
+                        break;
+                    };
+                    // Read, then look: every line read was written before the look, so a run
+                    // that the look does not show has no line among them.
+                    let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
+                    let lines =
+                        match LogStream::open(&docker, &id, both(since, None, false), &rules)
+                            .collect()
+                            .await
+                        {
+                            Ok(lines) => lines,
+                            // Removed: the look below says so.
+                            Err(EngineError::NotFound(_)) => Vec::new(),
+                            Err(e) => {
+                                engine.report(&e);
+                                break;
+                            }
+                        };
+                    let delivered = last.map(|(ns, _)| ns);
+                    let now = match run_times(&docker, &id).await {
+                        Ok(Some(now)) => now,
+                        Ok(None) => {
+                            removed(&shared, &container, told, at_stop, delivered, &exits).await;
+                            return;
+                        }
+                        Err(e) => {
+                            engine.report(&e);
+                            break;
+                        }
+                    };
+                    let fresh: Vec<RawLine> = lines
+                        .into_iter()
+                        .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
+                        .collect();
+                    if let Some(l) = fresh.last() {
+                        last = Some((l.ts.ns, l.seq));
+                    }
+                    for step in after_look(told, now, delivered, fresh) {
+                        match step {
+                            Step::Lines(lines) => shared.push(lines, &container),
+                            Step::Marker(at, event) => shared.lifecycle(at, &container, event),
+                        }
+                    }
+                    told = now;
+                    at_stop = None;
+                    if now.running {
                         break;
                     }
-                };
-                let now = match run_times(&docker, &id).await {
-                    Ok(Some(now)) => now,
-                    Ok(None) => {
-                        shared.lifecycle(now_ns(), &container, LifecycleEvent::Removed);
-                        return;
-                    }
-                    Err(e) => {
-                        engine.report(&e);
-                        break;
-                    }
-                };
-                let fresh: Vec<RawLine> = lines
-                    .into_iter()
-                    .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
-                    .collect();
-                if let Some(l) = fresh.last() {
-                    last = Some((l.ts.ns, l.seq));
-                }
-                for step in after_look(told, now, fresh) {
-                    match step {
-                        Step::Lines(lines) => shared.push(lines, &container),
-                        Step::Marker(at, event) => shared.lifecycle(at, &container, event),
+                    tokio::select! {
+                        _ = wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                     }
                 }
-                told = now;
-                if now.running {
-                    break;
-                }
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                }
-            },
+            }
         }
     }
+}
+
+/// A container is gone. If the timeline still holds it running, its exit goes first: as the
+/// engine said it right after the stop (`at_stop`), or as its `die` event said.
+async fn removed(
+    shared: &Shared,
+    container: &ContainerInfo,
+    told: RunTimes,
+    at_stop: Option<RunTimes>,
+    delivered: Option<i64>,
+    exits: &Exits,
+) {
+    if told.running {
+        let exit = match at_stop.filter(|s| !s.running && s.started == told.started) {
+            Some(s) => s.finished.map(|ts_ns| Exit {
+                ts_ns,
+                code: s.exit_code,
+            }),
+            None => exits.wait_for(&container.id, told.started).await,
+        };
+        if let Some(exit) = exit {
+            let at = exit.ts_ns.max(delivered.unwrap_or(exit.ts_ns));
+            let event = LifecycleEvent::Exited {
+                exit_code: exit.code,
+            };
+            shared.lifecycle(at, container, event);
+        }
+    }
+    shared.lifecycle(now_ns(), container, LifecycleEvent::Removed);
 }
 
 fn marker(ts_ns: i64, container: &ContainerInfo, event: LifecycleEvent) -> Lifecycle {

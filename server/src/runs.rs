@@ -60,13 +60,19 @@ pub enum Step {
 }
 
 /// What the timeline gets from a look at a container: `told` is what the last look saw (and
-/// the timeline was told), `now` what this one sees, `fresh` the lines written since the last
-/// line delivered, in order, read before this look.
-pub fn after_look(told: RunTimes, now: RunTimes, mut fresh: Vec<RawLine>) -> Vec<Step> {
+/// the timeline was told), `now` what this one sees, `delivered` the time of the container's
+/// last line already on the timeline, `fresh` the lines written since, in order, read before
+/// this look.
+pub fn after_look(
+    told: RunTimes,
+    now: RunTimes,
+    delivered: Option<i64>,
+    mut fresh: Vec<RawLine>,
+) -> Vec<Step> {
     let new_exit = now.finished.filter(|f| Some(*f) != told.finished);
     let Some(start) = now.started.filter(|s| Some(*s) != told.started) else {
         // The same run: its last lines, then its end if it ended.
-        let last = fresh.last().map(|l| l.ts.ns);
+        let last = fresh.last().map(|l| l.ts.ns).or(delivered);
         let mut steps = vec![Step::Lines(fresh)];
         if let Some(f) = new_exit.filter(|_| !now.running) {
             let code = now.exit_code;
@@ -83,7 +89,7 @@ pub fn after_look(told: RunTimes, now: RunTimes, mut fresh: Vec<RawLine>) -> Vec
         (true, false) => None,
     };
     let new_run = fresh.split_off(run_boundary(&fresh, old_exit, start));
-    let last_old = fresh.last().map(|l| l.ts.ns);
+    let last_old = fresh.last().map(|l| l.ts.ns).or(delivered);
     let mut steps = vec![Step::Lines(fresh)];
     let started = new_run.first().map_or(start, |l| l.ts.ns.min(start));
     if told.running {
@@ -186,6 +192,7 @@ mod tests {
         let steps = after_look(
             runs(true, 10, None, 0),
             runs(false, 10, Some(50), 1),
+            None,
             vec![line(40, "a"), line(45, "b")],
         );
         assert_eq!(said(&steps), ["a", "b", "exited 1 @50"]);
@@ -196,6 +203,7 @@ mod tests {
         let steps = after_look(
             runs(true, 10, None, 0),
             runs(false, 10, Some(44), 0),
+            None,
             vec![line(45, "last")],
         );
         assert_eq!(said(&steps), ["last", "exited 0 @45"]);
@@ -205,7 +213,7 @@ mod tests {
     fn nothing_changed_nothing_told() {
         let stopped = runs(false, 10, Some(50), 1);
         assert_eq!(
-            said(&after_look(stopped, stopped, vec![])),
+            said(&after_look(stopped, stopped, None, vec![])),
             Vec::<String>::new()
         );
     }
@@ -217,6 +225,7 @@ mod tests {
         let steps = after_look(
             runs(false, 10, Some(50), 3),
             runs(false, 100, Some(98), 3),
+            None,
             vec![line(97, "start 3"), line(97, "line 4")],
         );
         assert_eq!(
@@ -231,6 +240,7 @@ mod tests {
         let steps = after_look(
             runs(true, 10, None, 0),
             runs(true, 100, Some(90), 0),
+            None,
             vec![line(80, "stop 7"), line(97, "start 7"), line(101, "line 8")],
         );
         assert_eq!(
@@ -246,6 +256,7 @@ mod tests {
         let steps = after_look(
             runs(true, 10, None, 0),
             runs(true, 100, Some(90), 0),
+            None,
             vec![
                 line(80, "line 6"),
                 line(91, "stop 6"),
@@ -272,9 +283,29 @@ mod tests {
         let steps = after_look(
             runs(false, 10, Some(90), 0),
             runs(true, 200, Some(90), 0),
+            None,
             vec![line(92, "stop 6"), line(195, "start 6")],
         );
         assert_eq!(said(&steps), ["stop 6", "started @195", "start 6"]);
+    }
+
+    // The follow stream gave the run's last line, stamped after its exit, before it ended.
+    #[test]
+    fn an_exit_goes_after_a_late_line_already_delivered() {
+        let steps = after_look(
+            runs(true, 10, None, 0),
+            runs(true, 100, Some(90), 0),
+            Some(93),
+            vec![line(99, "start 6")],
+        );
+        assert_eq!(said(&steps), ["exited 0 @93", "started @99", "start 6"]);
+        let steps = after_look(
+            runs(true, 10, None, 0),
+            runs(false, 10, Some(90), 0),
+            Some(93),
+            vec![],
+        );
+        assert_eq!(said(&steps), ["exited 0 @93"]);
     }
 
     // The run being followed ended, another started and ended before this look: the engine no
@@ -284,6 +315,7 @@ mod tests {
         let steps = after_look(
             runs(true, 10, None, 0),
             runs(false, 100, Some(120), 3),
+            None,
             vec![line(20, "old"), line(110, "new")],
         );
         assert_eq!(
@@ -297,6 +329,7 @@ mod tests {
         let steps = after_look(
             runs(false, 10, Some(50), 2),
             runs(true, 100, Some(50), 2),
+            None,
             vec![line(101, "hello")],
         );
         assert_eq!(said(&steps), ["started @100", "hello"]);

@@ -70,6 +70,10 @@ impl Seen {
             })
             .collect::<Vec<_>>()
             .join("; ")
+            + &format!(
+                "; markers {:?}",
+                self.markers.iter().map(said).collect::<Vec<_>>()
+            )
     }
 }
 

@@ -145,3 +145,155 @@ async fn without_authentication_it_listens_on_loopback_only_unless_told() {
         "{line}"
     );
 }
+
+/// Lines with secrets of every kind, and near-misses, written into the probe's log; each line
+/// starts with `tag`. Returns them with what a viewer must be shown.
+fn secret_lines(tag: &str) -> Vec<(String, String)> {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.3q2-7wAbCdEfGhIjKlMnOp";
+    [
+        (
+            "login user=bob password=hunter2 ok".to_owned(),
+            "login user=bob password=[REDACTED:assignment] ok".to_owned(),
+        ),
+        (
+            format!("Authorization: Bearer {jwt}"),
+            "Authorization: Bearer [REDACTED:jwt]".to_owned(),
+        ),
+        (
+            "db postgres://shop:Tr0ub4dor@db:5432/shop up".to_owned(),
+            "db postgres://shop:[REDACTED:url-password]@db:5432/shop up".to_owned(),
+        ),
+        (
+            "s3 key AKIAIOSFODNN7EXAMPLE".to_owned(),
+            "s3 key [REDACTED:aws-access-key]".to_owned(),
+        ),
+        (
+            "password reset requested for alice".to_owned(),
+            "password reset requested for alice".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(raw, shown)| (format!("{tag} {raw}"), format!("{tag} {shown}")))
+    // A private key over three lines: every line of the block goes, whatever it holds.
+    .chain([
+        (
+            format!("{tag} -----BEGIN EC PRIVATE KEY-----"),
+            format!("{tag} [REDACTED:private-key]"),
+        ),
+        (
+            "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oSw8ZfL6D7cNoAoGCCqGSM49".to_owned(),
+            "[REDACTED:private-key]".to_owned(),
+        ),
+        (
+            "-----END EC PRIVATE KEY-----".to_owned(),
+            "[REDACTED:private-key]".to_owned(),
+        ),
+    ])
+    .collect()
+}
+
+/// Writes the lines into the probe's stdout, one write.
+async fn write_probe(probe: &common::Probe, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    probe.printf(common::Fd::Stdout, "%s", &[&text]).await;
+}
+
+#[tokio::test]
+async fn secrets_are_redacted_live_in_tails_and_in_downloads() {
+    let server = Server::start().await;
+    let probe = common::Probe::find(&server.project).await;
+    let tag = common::marker("secret");
+    let cases = secret_lines(&tag);
+    let raw: Vec<String> = cases.iter().map(|(r, _)| r.clone()).collect();
+    let shown: Vec<String> = cases.iter().map(|(_, s)| s.clone()).collect();
+    let ours = |text: &str| text.starts_with(&tag) || text.starts_with("[REDACTED:private-key]");
+
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    write_probe(&probe, &raw).await;
+    let live = ws
+        .wait_lines("probe", |ls| {
+            ls.iter().filter(|l| ours(&l.text)).count() >= shown.len()
+        })
+        .await;
+    let live: Vec<&str> = live
+        .iter()
+        .map(|l| l.text.as_str())
+        .filter(|t| ours(t))
+        .collect();
+    // Key lines of other tests' runs could interleave only if they wrote keys; none do.
+    assert_eq!(live, shown, "live");
+
+    let tail = server.tail("probe", &[("tail", "200")]).await;
+    let tail: Vec<&str> = tail.iter().map(|l| l.text.as_str()).collect();
+    let at = tail
+        .iter()
+        .position(|t| t.starts_with(&tag))
+        .expect("the tail holds the lines");
+    assert_eq!(&tail[at..at + shown.len()], shown.as_slice(), "tail");
+
+    let (status, file) = server
+        .get(
+            "/api/download",
+            &[("project", &server.project), ("service", "probe")],
+        )
+        .await;
+    assert_eq!(status, 200, "{file}");
+    for (raw, shown) in &cases {
+        assert!(
+            file.lines().any(|l| l.ends_with(shown.as_str())),
+            "download: {shown:?} missing"
+        );
+        if raw != shown {
+            assert!(!file.contains(raw.as_str()), "download leaks {raw:?}");
+        }
+    }
+    assert!(!file.contains("hunter2") && !file.contains("Tr0ub4dor"));
+
+    // The setting: off, or the operator's own pattern.
+    let plain = Server::start_for(&server.project, &["--redact", "none"]).await;
+    let mut ws = plain.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    let tag2 = common::marker("plain");
+    let line = format!("{tag2} password=hunter2 order ORD-123456");
+    write_probe(&probe, std::slice::from_ref(&line)).await;
+    let (got, _) = ws.wait_line("probe", |l| l.text.starts_with(&tag2)).await;
+    assert_eq!(got.text, line, "--redact none shows the line as written");
+
+    let own = Server::start_for(
+        &server.project,
+        &[
+            "--redact",
+            "assignment",
+            "--redact-pattern",
+            "order=ORD-[0-9]{6}",
+        ],
+    )
+    .await;
+    let tail = own.tail("probe", &[("tail", "200")]).await;
+    let got = tail
+        .iter()
+        .find(|l| l.text.starts_with(&tag2))
+        .expect("the line in the tail");
+    assert_eq!(
+        got.text,
+        format!("{tag2} password=[REDACTED:assignment] order [REDACTED:order]")
+    );
+}
+
+#[tokio::test]
+async fn a_bad_redaction_setting_is_a_clear_error() {
+    let (code, stderr) = launch(&["--listen", "127.0.0.1:0", "--redact", "jwt,pasword"])
+        .await
+        .expect_err("an unknown kind of secret");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("\"pasword\""), "{stderr}");
+    let (code, stderr) = launch(&["--listen", "127.0.0.1:0", "--redact-pattern", "x=("])
+        .await
+        .expect_err("a pattern that does not compile");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("secret pattern x"), "{stderr}");
+}
