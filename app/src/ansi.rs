@@ -280,3 +280,36 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    //! Property tests: any text parses; what is left has no escape, and its styles cover
+    //! whole characters of it.
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_parses_to_text_without_escapes(text in "(\\PC|\x1b|\x07|\\[|\\]|;|[0-9]|m){0,200}") {
+            let s = parse(&text);
+            prop_assert!(!s.plain.contains('\x1b'));
+            let mut end = 0;
+            for (range, _) in &s.spans {
+                prop_assert!(range.start >= end && range.start < range.end && range.end <= s.plain.len());
+                prop_assert!(s.plain.is_char_boundary(range.start) && s.plain.is_char_boundary(range.end));
+                end = range.end;
+            }
+            // What is kept is the input's own characters, in order.
+            let mut rest = text.chars();
+            for c in s.plain.chars() {
+                prop_assert!(rest.any(|r| r == c), "{:?} is not from {:?}", c, text);
+            }
+        }
+
+        #[test]
+        fn coloured_text_keeps_its_words(words in "[^\x1b]{0,60}", colour in 30u8..38) {
+            let s = parse(&format!("\x1b[{colour}m{words}\x1b[0m"));
+            prop_assert_eq!(&s.plain, &words);
+        }
+    }
+}

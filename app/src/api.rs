@@ -18,6 +18,15 @@ pub enum Streams {
     Stderr,
 }
 
+/// Who the page is shown to, for the header: the way Lookout authenticates, and the user.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// `none`, `users` or `forward-proxy`.
+    pub auth: String,
+    /// The signed-in user; None without authentication.
+    pub user: Option<String>,
+}
+
 /// What the server side of the server functions needs; the `lookout` binary provides it as
 /// context, so this crate never depends on Docker.
 #[cfg(feature = "ssr")]
@@ -26,6 +35,7 @@ pub mod backend {
 
     use futures::future::BoxFuture;
 
+    use super::SessionInfo;
     use crate::protocol::{LogLine, ProjectInfo};
 
     /// A failed request: an HTTP status and a message for the user.
@@ -46,6 +56,7 @@ pub mod backend {
             since: Option<String>,
             streams: Option<String>,
         ) -> BoxFuture<'_, Result<Vec<LogLine>, ApiError>>;
+        fn session(&self) -> SessionInfo;
         /// Sets the HTTP status of the response being built.
         fn set_status(&self, status: u16);
     }
@@ -85,4 +96,11 @@ pub async fn tail(
         .tail(project, service, tail, since, streams)
         .await
         .map_err(|e| fail(&backend, e))
+}
+
+/// Who is signed in. `GET /api/session`.
+#[server(endpoint = "session", input = GetUrl)]
+pub async fn session() -> Result<SessionInfo, ServerFnError> {
+    let backend = expect_context::<backend::Backend>();
+    Ok(backend.0.session())
 }

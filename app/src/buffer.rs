@@ -45,6 +45,9 @@ pub struct LineBuffer {
     evicted: u64,
     /// The last cursor per container, to resume after a reconnect and to refuse repeats.
     last: HashMap<String, Cursor>,
+    /// Lifecycle markers among `rows`, and among the visible ones: the counter counts lines.
+    markers: usize,
+    visible_markers: usize,
 }
 
 impl LineBuffer {
@@ -57,6 +60,8 @@ impl LineBuffer {
             visible: VecDeque::new(),
             evicted: 0,
             last: HashMap::new(),
+            markers: 0,
+            visible_markers: 0,
         }
     }
 
@@ -89,14 +94,7 @@ impl LineBuffer {
             });
             added += 1;
         }
-        while self.rows.len() > self.cap {
-            if let Some(old) = self.rows.pop_front() {
-                if self.visible.front() == Some(&old.id) {
-                    self.visible.pop_front();
-                }
-                self.evicted += 1;
-            }
-        }
+        self.evict_over_cap();
         added
     }
 
@@ -179,16 +177,32 @@ impl LineBuffer {
     fn append(&mut self, row: Row) {
         let row = Arc::new(row);
         self.next_id += 1;
-        if self.passes(&row) {
+        let passes = self.passes(&row);
+        if passes {
             self.visible.push_back(row.id);
         }
+        if row.lifecycle {
+            self.markers += 1;
+            self.visible_markers += usize::from(passes);
+        }
         self.rows.push_back(row);
+        self.evict_over_cap();
+    }
+
+    /// The oldest rows fall off while there are more than the cap.
+    fn evict_over_cap(&mut self) {
         while self.rows.len() > self.cap {
             if let Some(old) = self.rows.pop_front() {
-                if self.visible.front() == Some(&old.id) {
+                let was_visible = self.visible.front() == Some(&old.id);
+                if was_visible {
                     self.visible.pop_front();
                 }
-                self.evicted += 1;
+                if old.lifecycle {
+                    self.markers -= 1;
+                    self.visible_markers -= usize::from(was_visible);
+                } else {
+                    self.evicted += 1;
+                }
             }
         }
     }
@@ -214,6 +228,11 @@ impl LineBuffer {
                 .map(|r| r.id)
                 .collect()
         };
+        self.visible_markers = self
+            .rows
+            .iter()
+            .filter(|r| r.lifecycle && self.passes(r))
+            .count();
     }
 
     pub fn filter(&self) -> &Filter {
@@ -226,6 +245,8 @@ impl LineBuffer {
         self.rows.clear();
         self.visible.clear();
         self.evicted = 0;
+        self.markers = 0;
+        self.visible_markers = 0;
     }
 
     /// Forgets everything, cursors included (another service was chosen).
@@ -243,9 +264,19 @@ impl LineBuffer {
         self.rows.is_empty()
     }
 
-    /// Lines that pass the filter.
+    /// Rows that pass the filter, markers included.
     pub fn visible_len(&self) -> usize {
         self.visible.len()
+    }
+
+    /// Log lines held, markers left out: what the counter's "of M" says.
+    pub fn line_count(&self) -> usize {
+        self.rows.len() - self.markers
+    }
+
+    /// Log lines that pass the filter, markers left out: the counter's "N".
+    pub fn visible_line_count(&self) -> usize {
+        self.visible.len() - self.visible_markers
     }
 
     pub fn evicted(&self) -> u64 {
@@ -403,6 +434,10 @@ mod tests {
         assert_eq!(b.visible_len(), 1);
         assert!(b.all_visible()[0].lifecycle);
         assert_eq!(b.resume_cursors().len(), 1);
+        // The counter counts lines: none of the one held matches.
+        assert_eq!((b.visible_line_count(), b.line_count()), (0, 1));
+        b.set_filter(Filter::default());
+        assert_eq!((b.visible_line_count(), b.line_count()), (1, 1));
     }
 
     #[test]

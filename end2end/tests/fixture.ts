@@ -32,6 +32,11 @@ export function marker(name: string): string {
 import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 
+/** The `lookout` binary under test. */
+export function lookoutBin(): string {
+  return path.resolve(__dirname, "..", process.env.LOOKOUT_BIN ?? "../target/debug/lookout");
+}
+
 /** A `lookout` process of a test's own, for tests that stop and start the server. */
 export class Server {
   private constructor(private child: ChildProcess, readonly url: string, readonly port: number) {}
@@ -42,7 +47,7 @@ export class Server {
 
   /** Starts one with extra environment (DOCKER_HOST, say) and arguments. */
   static async startWith(env: Record<string, string>, port = 0, ...extra: string[]): Promise<Server> {
-    const bin = path.resolve(__dirname, "..", process.env.LOOKOUT_BIN ?? "../target/debug/lookout");
+    const bin = lookoutBin();
     const args = extra.includes("--project") ? extra : ["--project", project, ...extra];
     const child = spawn(bin, ["--listen", `127.0.0.1:${port}`, ...args], {
       stdio: ["ignore", "pipe", "inherit"],

@@ -15,6 +15,7 @@ test("hostile log text is shown as text and runs nothing", async ({ page }) => {
     `<script>alert(2)</script>`,
     `<a href="javascript:alert(3)">click</a>`,
     `\\033]8;;javascript:alert(4)\\033\\\\osc8 link\\033]8;;\\033\\\\`,
+    `javascript:alert(5) https://example.com/x`,
   ];
   for (const p of payloads) writeToProbe(`%s ${p}\\n`, 1, m);
   const log = page.getByRole("log");
@@ -22,6 +23,7 @@ test("hostile log text is shown as text and runs nothing", async ({ page }) => {
   await expect(log.getByText(`${m} <script>alert(2)</script>`)).toBeVisible();
   await expect(log.getByText(`${m} <a href="javascript:alert(3)">click</a>`)).toBeVisible();
   await expect(log.getByText(`${m} osc8 link`)).toBeVisible();
+  await expect(log.getByText(`${m} javascript:alert(5) https://example.com/x`)).toBeVisible();
   await expect(log.locator("img, script, a, iframe")).toHaveCount(0);
   await page.waitForTimeout(500);
   expect(dialogs).toBe(0);

@@ -4,16 +4,26 @@ use std::future::Future;
 use std::pin::Pin;
 
 use app::api::backend::{ApiError, LogSource};
-use app::api::Streams;
+use app::api::{SessionInfo, Streams};
 use app::protocol::{LogLine, ProjectInfo, ServiceKey, Tail};
 use axum::http::StatusCode;
 
+use crate::auth::{Mode, Viewer};
 use crate::docker::frames::Timestamp;
 use crate::docker::EngineError;
 use crate::hub::{engine_tail, Hub};
 
+/// The server functions' view of Lookout for one request: what its viewer may see.
 pub struct EngineBackend {
     pub hub: Hub,
+    pub viewer: Viewer,
+    pub auth: Mode,
+}
+
+impl EngineBackend {
+    fn may_see(&self, key: &ServiceKey) -> bool {
+        self.hub.in_scope(key) && self.viewer.scope.allows(key)
+    }
 }
 
 type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
@@ -53,7 +63,7 @@ fn parse_since(since: &str) -> Result<i64, ApiError> {
 
 impl LogSource for EngineBackend {
     fn projects(&self) -> Fut<'_, Vec<ProjectInfo>> {
-        Box::pin(async move { Ok(self.hub.list().await?) })
+        Box::pin(async move { Ok(self.viewer.scope.filter(&self.hub.list().await?)) })
     }
 
     fn tail(
@@ -95,7 +105,7 @@ impl LogSource for EngineBackend {
             let since_ns = since.as_deref().map(parse_since).transpose()?;
             let key = ServiceKey { project, service };
             let unknown = || api_error(StatusCode::NOT_FOUND, format!("unknown service {key}"));
-            if !self.hub.in_scope(&key) {
+            if !self.may_see(&key) {
                 return Err(unknown());
             }
             let projects = self.hub.list().await?;
@@ -144,6 +154,18 @@ impl LogSource for EngineBackend {
             lines.drain(..skip);
             Ok(lines)
         })
+    }
+
+    fn session(&self) -> SessionInfo {
+        let auth = match self.auth {
+            Mode::None => "none",
+            Mode::Users => "users",
+            Mode::ForwardProxy => "forward-proxy",
+        };
+        SessionInfo {
+            auth: auth.to_owned(),
+            user: self.viewer.name.clone(),
+        }
     }
 
     fn set_status(&self, status: u16) {

@@ -1,9 +1,11 @@
 //! Command-line settings; each can also be given as an environment variable.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
+use crate::auth::Mode;
 use crate::redact::{CustomRule, KindList};
 
 #[derive(Parser, Debug, Clone)]
@@ -64,4 +66,65 @@ pub struct Config {
         value_delimiter = '\n'
     )]
     pub redact_patterns: Vec<CustomRule>,
+
+    /// How viewers are authenticated: none, users (a users file and a login page), or
+    /// forward-proxy (a user header from --trusted-proxy addresses).
+    #[arg(long, env = "LOOKOUT_AUTH", value_enum, default_value_t = Mode::None)]
+    pub auth: Mode,
+
+    /// The users file of --auth users (and of `lookout users`).
+    #[arg(long, env = "LOOKOUT_USERS_FILE", global = true)]
+    pub users_file: Option<PathBuf>,
+
+    /// How long a sign-in lasts (e.g. 12h, 30m).
+    #[arg(long, env = "LOOKOUT_SESSION_TTL", default_value = "12h")]
+    pub session_ttl: humantime::Duration,
+
+    /// Login attempts allowed per client address per minute.
+    #[arg(long, env = "LOOKOUT_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_attempts_per_minute: u32,
+
+    /// Addresses or networks of proxies whose X-Forwarded-For and user header are believed
+    /// (comma-separated).
+    #[arg(long = "trusted-proxy", env = "LOOKOUT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::auth::parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// The header naming the user in --auth forward-proxy.
+    #[arg(long, env = "LOOKOUT_USER_HEADER", default_value = "Remote-User")]
+    pub user_header: axum::http::HeaderName,
+
+    /// WebSockets one user (or, without authentication, one address) may hold open at once.
+    #[arg(long, env = "LOOKOUT_MAX_SOCKETS_PER_USER", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sockets_per_user: u32,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "LOOKOUT_MAX_BODY_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(256..))]
+    pub max_body_bytes: u32,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Manage the users file of --auth users.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum UsersAction {
+    /// Add a user, or set a user's password and scope. Asks for the password (on a pipe,
+    /// reads one line).
+    Add {
+        name: String,
+        /// Services the user may see, as project/service patterns (`*` matches anything);
+        /// repeat it or separate with commas. Without it: every service.
+        #[arg(long = "scope", value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
+    /// Remove a user.
+    Remove { name: String },
 }

@@ -9,9 +9,11 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use crate::auth::Viewer;
 use crate::docker::frames::{RawLine, Timestamp};
 use crate::docker::logs::{LogQuery, LogStream};
 use crate::AppState;
@@ -43,13 +45,17 @@ impl Source {
     }
 }
 
-pub async fn route(State(state): State<AppState>, Query(q): Query<DownloadQuery>) -> Response {
+pub async fn route(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Query(q): Query<DownloadQuery>,
+) -> Response {
     let key = ServiceKey {
         project: q.project,
         service: q.service,
     };
     let hub = &state.hub;
-    if !hub.in_scope(&key) {
+    if !hub.in_scope(&key) || !viewer.scope.allows(&key) {
         return (StatusCode::NOT_FOUND, format!("unknown service {key}")).into_response();
     }
     let projects = match hub.list().await {

@@ -11,6 +11,29 @@ pub enum Refused {
     Foreign { origin: String, host: String },
     #[error("WebSocket refused: the Origin header {0:?} is not an origin")]
     Unreadable(String),
+    #[error(
+        "cross-site request refused: a page of {0} may not send requests that change anything here"
+    )]
+    CrossSiteRequest(String),
+}
+
+/// For requests that change something (POST: sign in, sign out, server functions): the same
+/// rule as for upgrades, and a browser's word that the request comes from another site
+/// (`Sec-Fetch-Site: cross-site`) is enough to refuse it.
+pub fn check_request(headers: &HeaderMap, allowed: &[String]) -> Result<(), Refused> {
+    let origin = || {
+        headers
+            .get(header::ORIGIN)
+            .map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned())
+            .unwrap_or_else(|| "another site".to_owned())
+    };
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    if cross_site && headers.get(header::ORIGIN).is_none() {
+        return Err(Refused::CrossSiteRequest(origin()));
+    }
+    check(headers, allowed).map_err(|_| Refused::CrossSiteRequest(origin()))
 }
 
 /// Accepts an upgrade without an Origin (not from a browser), one from a page served by this

@@ -534,3 +534,54 @@ mod tests {
         assert_eq!(s, "password=hunter2 -----BEGIN RSA PRIVATE KEY-----");
     }
 }
+
+#[cfg(test)]
+mod props {
+    //! Property tests: any text is taken; secrets in any surroundings are gone; plain words
+    //! stay as they are.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn all() -> Redactor {
+        Redactor::new(&Kind::ALL, &[])
+    }
+
+    fn secret() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "(AKIA|ASIA)[A-Z0-9]{16}",
+            "eyJ[A-Za-z0-9_-]{8,30}\\.eyJ[A-Za-z0-9_-]{8,30}\\.[A-Za-z0-9_-]{10,40}",
+            "password=[A-Za-z0-9!@#%^*]{1,20}",
+            "api_key: [A-Za-z0-9]{6,30}",
+            "Bearer [A-Za-z0-9]{6,30}[0-9]",
+            "https://[a-z]{1,8}:[A-Za-z0-9]{4,12}@[a-z]{1,8}\\.example",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_taken(text in "\\PC{0,200}") {
+            let r = all();
+            let _ = r.redact(&text);
+            let mut blocks = KeyBlocks::default();
+            let mut s = text.clone();
+            blocks.redact(&r, &mut s);
+        }
+
+        #[test]
+        fn a_secret_anywhere_is_gone(before in "[a-z ]{0,30}", s in secret(), after in "[a-z ]{0,30}") {
+            let text = format!("{before} {s} {after}");
+            let out = all().redact(&text).into_owned();
+            prop_assert!(out.contains("[REDACTED:"), "{} → {}", text, out);
+            let value = s.rsplit(['=', ' ', ':', '@']).find(|v| v.len() >= 4).unwrap_or(&s);
+            prop_assert!(!out.contains(&s), "{} → {}", text, out);
+            if !s.starts_with("https://") {
+                prop_assert!(!out.contains(value), "{} leaks {} → {}", text, value, out);
+            }
+        }
+
+        #[test]
+        fn plain_words_stay(text in "[a-z ]{0,80}") {
+            prop_assert_eq!(all().redact(&text), text.as_str());
+        }
+    }
+}

@@ -10,10 +10,12 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 
+use crate::auth::Viewer;
 use crate::docker::frames::Timestamp;
 use crate::hub::{Delivery, HubError, Start, Subscription};
 use crate::{origin, AppState};
@@ -25,15 +27,29 @@ pub async fn route(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
     State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
 ) -> Response {
     if let Err(refused) = origin::check(&headers, &state.config.allowed_origins) {
         tracing::warn!(%refused, "WebSocket upgrade refused");
         return (StatusCode::FORBIDDEN, refused.to_string()).into_response();
     }
+    let most = state.config.max_sockets_per_user;
+    let Some(slot) = state.sockets.take(viewer.limit_key(), most as usize) else {
+        let who = viewer.limit_key();
+        tracing::warn!(%who, "WebSocket refused: too many open");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("WebSocket refused: {who} already has {most} open (--max-sockets-per-user); close one"),
+        )
+            .into_response();
+    };
     let max = state.config.max_message_bytes as usize;
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(socket, state))
+        .on_upgrade(move |socket| async move {
+            serve(socket, state, viewer).await;
+            drop(slot);
+        })
 }
 
 /// A `lines` message, serialised straight from the hub's shared lines without copying them.
@@ -134,15 +150,27 @@ async fn next_delivery(sub: &mut Option<Subscription>) -> Delivery {
     }
 }
 
-async fn serve(socket: WebSocket, state: AppState) {
+async fn serve(socket: WebSocket, state: AppState, viewer: Viewer) {
     let (mut tx, mut rx) = socket.split();
-    let _ = run(&mut tx, &mut rx, &state).await;
+    let _ = run(&mut tx, &mut rx, &state, &viewer).await;
 }
+
+/// Whether the viewer's session still holds (it may have expired, or been signed out).
+fn signed_in(state: &AppState, viewer: &Viewer) -> bool {
+    match (&viewer.session, state.auth.sessions()) {
+        (Some(token), Some(sessions)) => sessions.get(token).is_some(),
+        _ => true,
+    }
+}
+
+/// Close code for a socket whose session ended; the client goes to the login page.
+pub const SESSION_ENDED: u16 = 4401;
 
 async fn run(
     tx: &mut Sink,
     rx: &mut futures::stream::SplitStream<WebSocket>,
     state: &AppState,
+    viewer: &Viewer,
 ) -> Result<(), Closed> {
     let hub = &state.hub;
     let mut engine = hub.engine().status();
@@ -154,12 +182,22 @@ async fn run(
         engine: engine.borrow_and_update().clone(),
     };
     send_json(tx, &hello).await?;
-    let projects = services.borrow_and_update().clone();
+    let projects = viewer.scope.filter(&services.borrow_and_update());
     send_json(tx, &ServerMessage::Services { projects }).await?;
 
     let mut sub: Option<Subscription> = None;
+    let mut session_check = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tokio::select! {
+            _ = session_check.tick() => {
+                if !signed_in(state, viewer) {
+                    let _ = tx.send(Message::Close(Some(CloseFrame {
+                        code: SESSION_ENDED,
+                        reason: "session ended: sign in again".into(),
+                    }))).await;
+                    return Ok(());
+                }
+            }
             msg = rx.next() => {
                 let text = match msg {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
@@ -182,6 +220,13 @@ async fn run(
                         // that succeeds ends it before `subscribed`, so no line of the old
                         // service follows that message.
                         let key = ServiceKey { project, service };
+                        if !viewer.scope.allows(&key) {
+                            // The same answer as for a service that does not exist: a name
+                            // out of scope tells nothing, not even that it exists.
+                            send_error(tx, ErrorCode::UnknownService,
+                                format!("unknown service {key}: no Compose project {:?} with a service {:?}", key.project, key.service)).await?;
+                            continue;
+                        }
                         let start = match resume {
                             Some(cursors) => Start::Resume(cursors),
                             None => Start::Tail(tail.get()),
@@ -230,7 +275,7 @@ async fn run(
                 send_json(tx, &ServerMessage::Engine { engine: status }).await?;
             }
             Ok(()) = services.changed() => {
-                let projects = services.borrow_and_update().clone();
+                let projects = viewer.scope.filter(&services.borrow_and_update());
                 send_json(tx, &ServerMessage::Services { projects }).await?;
             }
             _ = shutdown.changed() => {
@@ -239,6 +284,47 @@ async fn run(
                     reason: "server shutting down".into(),
                 }))).await;
                 return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod props {
+    //! Property tests of reading client messages: nothing a client sends makes the server
+    //! panic, and a tail is accepted exactly when it is within bounds.
+    use super::*;
+    use app::protocol::MAX_TAIL;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_gets_a_message_or_an_error(text in "\\PC{0,300}") {
+            let _ = read_message(&text);
+        }
+
+        #[test]
+        fn any_json_gets_a_message_or_an_error(
+            kind in prop_oneof![Just("subscribe".to_owned()), Just("unsubscribe".to_owned()), "[a-z]{0,12}"],
+            project in proptest::option::of("\\PC{0,20}"),
+            tail in proptest::option::of(any::<i64>()),
+            resume in proptest::option::of(proptest::collection::vec("\\PC{0,40}", 0..4)),
+        ) {
+            let mut msg = serde_json::json!({"type": kind, "service": "web"});
+            if let Some(p) = project { msg["project"] = p.into(); }
+            if let Some(t) = tail { msg["tail"] = t.into(); }
+            if let Some(r) = resume { msg["resume"] = r.into(); }
+            let _ = read_message(&msg.to_string());
+        }
+
+        #[test]
+        fn a_tail_is_taken_only_within_bounds(tail in any::<i64>()) {
+            let msg = serde_json::json!({"type": "subscribe", "project": "p", "service": "s", "tail": tail});
+            let read = read_message(&msg.to_string());
+            if (0..=i64::from(MAX_TAIL)).contains(&tail) {
+                prop_assert!(read.is_ok(), "{tail}: {:?}", read.err());
+            } else {
+                prop_assert!(matches!(read, Err((ErrorCode::BadRequest, _))), "{tail}");
             }
         }
     }

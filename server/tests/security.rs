@@ -297,3 +297,44 @@ async fn a_bad_redaction_setting_is_a_clear_error() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("secret pattern x"), "{stderr}");
 }
+
+#[tokio::test]
+async fn lookout_only_reads_from_the_engine() {
+    let server = Server::start().await;
+    // Listing, a live subscription, a one-off tail and a download: every path to the engine.
+    let mut ws = server.ws().await;
+    ws.subscribe("web", 5).await;
+    ws.expect_subscribed("web").await;
+    ws.next_lines("web").await;
+    server.tail("web", &[("tail", "3")]).await;
+    let (status, _) = server
+        .get(
+            "/api/download",
+            &[("project", &server.project), ("service", "web")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let calls = server.engine_calls.calls();
+    let mut distinct = calls.clone();
+    distinct.sort();
+    distinct.dedup();
+    eprintln!("[engine calls] {distinct:?}");
+    for expected in [
+        "GET /version",
+        "GET /containers/json",
+        "GET /containers/{id}/logs",
+        "GET /events",
+    ] {
+        assert!(
+            calls.iter().any(|c| c == expected),
+            "the recorder saw {expected}: {calls:?}"
+        );
+    }
+    assert_eq!(
+        server.engine_calls.unexpected(),
+        Vec::<String>::new(),
+        "calls beyond {:?}",
+        common::ALLOWED_ENGINE_CALLS
+    );
+}
+

@@ -3,7 +3,7 @@
 
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{SinkExt, StreamExt};
-use gloo_net::websocket::{futures::WebSocket, Message};
+use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use leptos::prelude::*;
 
 use crate::buffer::{LineBuffer, DEFAULT_MAX_LINES};
@@ -79,6 +79,31 @@ pub struct Connection {
     /// belong to an earlier subscription (perhaps of the same service with another tail) and
     /// are ignored.
     unconfirmed: StoredValue<u32>,
+    /// Lookout signs viewers in itself (`--auth users`): a socket it ends or refuses may mean
+    /// the session ended, and the page goes to the login page.
+    pub signs_in: RwSignal<bool>,
+}
+
+/// The server's close code for a socket whose session ended.
+const SESSION_ENDED: u16 = 4401;
+
+/// Whether the server says this page is not signed in (not merely unreachable).
+async fn signed_out() -> bool {
+    gloo_net::http::Request::get("/api/session")
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 401)
+}
+
+fn go_to_login() {
+    let loc = window().location();
+    let here = format!(
+        "{}{}",
+        loc.pathname().unwrap_or_default(),
+        loc.search().unwrap_or_default()
+    );
+    let next = String::from(js_sys::encode_uri_component(&here));
+    let _ = loc.assign(&format!("/login?next={next}"));
 }
 
 impl Connection {
@@ -98,6 +123,7 @@ impl Connection {
             commands: StoredValue::new(tx),
             pending: StoredValue::new(Vec::new()),
             unconfirmed: StoredValue::new(0),
+            signs_in: RwSignal::new(false),
         };
         leptos::task::spawn_local(run(conn, rx, retries));
         conn
@@ -328,6 +354,12 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries
                         }
                     }
                     Event::In(Ok(Message::Bytes(_))) => {}
+                    Event::In(Err(WebSocketError::ConnectionClose(e)))
+                        if e.code == SESSION_ENDED =>
+                    {
+                        go_to_login();
+                        return;
+                    }
                     Event::In(Err(_)) => break,
                     Event::Command(Command::Send(msg)) => {
                         let text = serde_json::to_string(&msg).unwrap_or_default();
@@ -338,6 +370,10 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries
                     Event::Command(Command::Reconnect) => {}
                 }
             }
+        }
+        if conn.signs_in.get_untracked() && signed_out().await {
+            go_to_login();
+            return;
         }
         attempt += 1;
         if attempt > retries {

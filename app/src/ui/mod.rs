@@ -124,6 +124,14 @@ fn Viewer() -> impl IntoView {
         .and_then(|r| r.parse().ok())
         .unwrap_or(connection::DEFAULT_RETRIES);
     let conn = Connection::start(retries);
+    // Who is signed in, for the header; and whether a lost socket may mean a lost session.
+    let session = RwSignal::new(None::<crate::api::SessionInfo>);
+    leptos::task::spawn_local(async move {
+        if let Ok(info) = crate::api::session().await {
+            conn.signs_in.set(info.auth == "users");
+            session.set(Some(info));
+        }
+    });
     let filter_input = NodeRef::<html::Input>::new();
     let following = RwSignal::new(true);
     let paused = RwSignal::new(false);
@@ -387,6 +395,16 @@ fn Viewer() -> impl IntoView {
                     "Download full log"
                 </a>
             </div>
+            <Show when=move || session.get().is_some_and(|s| s.user.is_some())>
+                <div class="who">
+                    <span class="user" title="Signed in">{move || session.get().and_then(|s| s.user).unwrap_or_default()}</span>
+                    <Show when=move || session.get().is_some_and(|s| s.auth == "users")>
+                        <form method="post" action="/logout">
+                            <button type="submit">"Log out"</button>
+                        </form>
+                    </Show>
+                </div>
+            </Show>
             <div role="status" class=move || format!("conn conn-{}", status().0) aria-live="polite">
                 <span class="dot"></span>
                 <span class="conn-text">{move || status().1}</span>
@@ -428,7 +446,7 @@ fn Viewer() -> impl IntoView {
             </Show>
         </main>
         <footer class="statusbar">
-            <span class="counter">{move || conn.buffer.with(|b| format!("{} of {} lines", b.visible_len(), b.len()))}</span>
+            <span class="counter">{move || conn.buffer.with(|b| format!("{} of {} lines", b.visible_line_count(), b.line_count()))}</span>
         </footer>
     }
 }

@@ -335,3 +335,94 @@ mod tests {
         assert_eq!(out[0].text, "bad \u{FFFD}\u{FFFD} bytes");
     }
 }
+
+#[cfg(test)]
+mod props {
+    //! Property tests: lines of any bytes and lengths, cut into entries as the engine cuts
+    //! them, come back whole (or cut at the maximum and marked), in order.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A line's bytes, without `\n`: a short random pattern, repeated up to past the
+    /// engine's 16 KiB pieces.
+    fn line() -> impl Strategy<Value = (bool, Vec<u8>)> {
+        (
+            any::<bool>(),
+            proptest::collection::vec(any::<u8>(), 0..48),
+            prop_oneof![4 => Just(1usize), 1 => 300usize..900],
+        )
+            .prop_map(|(stderr, pattern, times)| {
+                let bytes = pattern
+                    .iter()
+                    .map(|&b| if b == b'\n' { b'x' } else { b })
+                    .cycle()
+                    .take(pattern.len() * times)
+                    .collect();
+                (stderr, bytes)
+            })
+    }
+
+    fn expected(bytes: &[u8], max: usize) -> (String, bool) {
+        let mut kept = bytes[..bytes.len().min(max)].to_vec();
+        if kept.last() == Some(&b'\r') {
+            kept.pop();
+        }
+        (
+            String::from_utf8_lossy(&kept).into_owned(),
+            bytes.len() > max,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn lines_survive_the_engine_s_pieces(
+            lines in proptest::collection::vec(line(), 1..12),
+            max in prop_oneof![Just(64usize), Just(20_000), Just(1 << 20)],
+        ) {
+            let mut framer = Framer::new(max);
+            let mut out = Vec::new();
+            let mut ns = 1_795_314_731_000_000_000i64;
+            for (stderr, bytes) in &lines {
+                let stream = if *stderr { Stream::Stderr } else { Stream::Stdout };
+                let pieces: Vec<&[u8]> = if bytes.is_empty() {
+                    vec![&[]]
+                } else {
+                    bytes.chunks(ENGINE_PIECE).collect()
+                };
+                for (i, piece) in pieces.iter().enumerate() {
+                    ns += 1;
+                    let mut entry = format!("{} ", Timestamp { ns }.to_rfc3339()).into_bytes();
+                    entry.extend_from_slice(piece);
+                    if i == pieces.len() - 1 {
+                        entry.push(b'\n');
+                    }
+                    framer.push(stream, &entry, &mut out);
+                }
+            }
+            framer.finish(&mut out);
+            prop_assert_eq!(out.len(), lines.len());
+            for (got, (stderr, bytes)) in out.iter().zip(&lines) {
+                let (text, truncated) = expected(bytes, max);
+                prop_assert_eq!(&got.text, &text);
+                prop_assert_eq!(got.truncated, truncated);
+                prop_assert_eq!(got.stream == Stream::Stderr, *stderr);
+            }
+            for pair in out.windows(2) {
+                prop_assert!((pair[0].ts.ns, pair[0].seq) < (pair[1].ts.ns, pair[1].seq));
+            }
+        }
+
+        #[test]
+        fn any_entry_is_taken_without_panic(entries in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..20)) {
+            let mut framer = Framer::new(100);
+            let mut out = Vec::new();
+            for e in &entries {
+                framer.push(Stream::Stdout, e, &mut out);
+            }
+            framer.finish(&mut out);
+            for l in &out {
+                prop_assert!(l.text.len() <= 100 * 3, "a cut line stays near the bound");
+            }
+        }
+    }
+}

@@ -137,6 +137,20 @@ pub struct Server {
     http: reqwest::Client,
     child: Child,
     _stdout: Lines<BufReader<ChildStdout>>,
+    /// Every engine call this server makes passes through it.
+    pub engine_calls: EngineRecorder,
+}
+
+/// A server that called the engine for anything but a read fails the test it ran in.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let unexpected = self.engine_calls.unexpected();
+        if !unexpected.is_empty() && !std::thread::panicking() {
+            panic!(
+                "lookout called engine endpoints beyond the documented reads {ALLOWED_ENGINE_CALLS:?}: {unexpected:?}"
+            );
+        }
+    }
 }
 
 impl Server {
@@ -162,10 +176,22 @@ impl Server {
             "LOOKOUT_MAX_MESSAGE_BYTES",
             "LOOKOUT_ALLOW_UNAUTHENTICATED_REMOTE",
             "LOOKOUT_ALLOWED_ORIGINS",
+            "LOOKOUT_REDACT",
+            "LOOKOUT_REDACT_PATTERNS",
+            "LOOKOUT_AUTH",
+            "LOOKOUT_USERS_FILE",
+            "LOOKOUT_SESSION_TTL",
+            "LOOKOUT_LOGIN_ATTEMPTS_PER_MINUTE",
+            "LOOKOUT_TRUSTED_PROXIES",
+            "LOOKOUT_USER_HEADER",
+            "LOOKOUT_MAX_SOCKETS_PER_USER",
+            "LOOKOUT_MAX_BODY_BYTES",
         ] {
             cmd.env_remove(var);
         }
+        let engine_calls = EngineRecorder::start().await;
         cmd.env("LOOKOUT_LOG", "warn")
+            .env("DOCKER_HOST", engine_calls.docker_host())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -197,6 +223,7 @@ impl Server {
             http,
             child,
             _stdout: stdout,
+            engine_calls,
         };
         server.wait_for_engine().await;
         server
@@ -341,8 +368,22 @@ pub struct Ws {
 
 impl Ws {
     pub async fn connect(port: u16, project: &str) -> Ws {
+        Ws::connect_with(port, project, &[]).await
+    }
+
+    /// Connects with extra request headers (a session cookie, a proxy's user header).
+    pub async fn connect_with(port: u16, project: &str, headers: &[(&str, &str)]) -> Ws {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = format!("ws://127.0.0.1:{port}/ws");
-        let (socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(&url))
+        let mut request = url.as_str().into_client_request().expect("a request");
+        for (k, v) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
+                    .expect("a header name"),
+                v.parse().expect("a header value"),
+            );
+        }
+        let (socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
             .await
             .unwrap_or_else(|_| panic!("{url}: no handshake within 10 s"))
             .unwrap_or_else(|e| panic!("{url}: {e}"));
@@ -872,4 +913,153 @@ impl Drop for TempProject {
 pub async fn set_fast_rate(container: &str, rate: u32) {
     let script = format!("mkdir -p /tmp && echo {rate} > /tmp/rate");
     docker_ok(&["exec", container, "sh", "-c", &script]).await;
+}
+
+/// The engine endpoints Lookout may call: reads only (README, "Docker API calls").
+pub const ALLOWED_ENGINE_CALLS: [&str; 6] = [
+    "GET /_ping",
+    "GET /version",
+    "GET /containers/json",
+    "GET /containers/{id}/json",
+    "GET /containers/{id}/logs",
+    "GET /events",
+];
+
+/// A unix-socket proxy between one `lookout` and the engine that notes every request's
+/// method and path, so that a test can tell which endpoints Lookout called.
+pub struct EngineRecorder {
+    pub socket: PathBuf,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EngineRecorder {
+    /// Proxies to the engine of `DOCKER_HOST` (or the default socket).
+    pub async fn start() -> EngineRecorder {
+        let upstream = std::env::var("DOCKER_HOST")
+            .ok()
+            .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"));
+        let socket =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.sock", marker("engine")));
+        let listener = tokio::net::UnixListener::bind(&socket).expect("bind the recording socket");
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let noted = calls.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let noted = noted.clone();
+                tokio::spawn(async move {
+                    let Ok(engine) = tokio::net::UnixStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut from_client, mut to_client) = client.into_split();
+                    let (mut from_engine, mut to_engine) = engine.into_split();
+                    let answers = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut from_engine, &mut to_client).await;
+                    });
+                    let _ = forward_noting(&mut from_client, &mut to_engine, &noted).await;
+                    answers.abort();
+                });
+            }
+        });
+        EngineRecorder {
+            socket,
+            calls,
+            task,
+        }
+    }
+
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// Every call so far, as `METHOD /path` with the API version and ids taken out.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("calls lock").clone()
+    }
+
+    /// The calls that are not reads Lookout is known to make.
+    pub fn unexpected(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| !ALLOWED_ENGINE_CALLS.contains(&c.as_str()))
+            .collect()
+    }
+}
+
+impl Drop for EngineRecorder {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// Copies a client's requests to the engine, noting each request line. Lookout's requests
+/// have no bodies but a `Content-Length` is honoured all the same.
+async fn forward_noting(
+    from: &mut tokio::net::unix::OwnedReadHalf,
+    to: &mut tokio::net::unix::OwnedWriteHalf,
+    noted: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut pending: Vec<u8> = Vec::new();
+    let mut body_left = 0usize;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        to.write_all(&buf[..n]).await?;
+        pending.extend_from_slice(&buf[..n]);
+        loop {
+            if body_left > 0 {
+                let skip = body_left.min(pending.len());
+                pending.drain(..skip);
+                body_left -= skip;
+                if body_left > 0 {
+                    break;
+                }
+            }
+            let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") else {
+                break;
+            };
+            let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+            pending.drain(..end + 4);
+            let mut lines = head.lines();
+            let request = lines.next().unwrap_or_default();
+            body_left = lines
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse().ok())
+                .unwrap_or(0);
+            noted.lock().expect("calls lock").push(endpoint(request));
+        }
+    }
+}
+
+/// `GET /v1.41/containers/abc123/logs?follow=1 HTTP/1.1` → `GET /containers/{id}/logs`.
+pub fn endpoint(request_line: &str) -> String {
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default();
+    let target = parts.next().unwrap_or_default();
+    let path = target.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let segments = match segments.first() {
+        Some(v) if v.starts_with('v') && v[1..].contains('.') => &segments[1..],
+        _ => &segments[..],
+    };
+    let shown: Vec<&str> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if i == 1 && segments[0] == "containers" && *s != "json" {
+                "{id}"
+            } else {
+                s
+            }
+        })
+        .collect();
+    format!("{method} /{}", shown.join("/"))
 }

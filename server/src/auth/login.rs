@@ -1,0 +1,248 @@
+//! The login page of `--auth users` (plain HTML, no script), signing in and out.
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::{cookie, Auth, Viewer, COOKIE};
+use crate::AppState;
+
+/// The login page's own policy: no script at all, its one inline style, forms to here only.
+const LOGIN_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    user: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// Only a path of this server: never another site (`//evil.example`, `https://…`).
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/",
+    }
+}
+
+pub fn redirect_to_login(next: &str) -> Response {
+    let next: String = url_encode(next);
+    see_other(&format!("/login?next={next}"), None)
+}
+
+fn see_other(location: &str, set_cookie: Option<String>) -> Response {
+    let mut res = (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location.to_owned())],
+    )
+        .into_response();
+    if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        res.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    res
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(status: StatusCode, next: &str, user: &str, message: Option<&str>) -> Response {
+    let alert = message
+        .map(|m| format!(r#"<p class="error" role="alert">{}</p>"#, escape(m)))
+        .unwrap_or_default();
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>Sign in · Lookout</title>
+<link rel="icon" href="/favicon.svg">
+<style>
+body {{ font: 16px system-ui, sans-serif; display: grid; place-items: center; min-height: 100vh; margin: 0; }}
+form {{ display: grid; gap: .75rem; width: min(20rem, 90vw); }}
+input, button {{ font: inherit; padding: .5rem; }}
+.error {{ color: #c62828; margin: 0; }}
+</style>
+</head>
+<body>
+<main>
+<h1>Lookout</h1>
+<form method="post" action="/login">
+{alert}
+<label>User <input name="user" autocomplete="username" required value="{user}"></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<input type="hidden" name="next" value="{next}">
+<button type="submit">Sign in</button>
+</form>
+</main>
+</body>
+</html>
+"#,
+        user = escape(user),
+        next = escape(next),
+    );
+    let mut res = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response();
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(LOGIN_POLICY),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `GET /login`.
+pub async fn show(
+    State(state): State<AppState>,
+    viewer: Option<Extension<Viewer>>,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let next = local_path(q.next.as_deref());
+    if !matches!(*state.auth, Auth::Users { .. }) || viewer.is_some() {
+        return see_other(next, None);
+    }
+    page(StatusCode::OK, next, "", None)
+}
+
+/// The request came over https, as a proxy in front says.
+fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// `POST /login`: signs in and goes on to `next`.
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let Auth::Users {
+        users,
+        sessions,
+        limiter,
+        ..
+    } = &*state.auth
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            "Lookout asks for no password (--auth)",
+        )
+            .into_response();
+    };
+    let next = local_path(form.next.as_deref());
+    let client = state.trusted_proxies.client(peer.ip(), &headers);
+    if let Err(wait) = limiter.attempt(client) {
+        let secs = wait.as_secs().max(1);
+        tracing::warn!(%client, "login attempts over the limit");
+        let mut res = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            next,
+            &form.user,
+            Some(&format!(
+                "Too many attempts from your address. Try again in {secs} s."
+            )),
+        );
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return res;
+    }
+    // Hashing is slow on purpose: off the async threads.
+    let users = Arc::clone(users);
+    let (name, password) = (form.user.clone(), form.password);
+    let verified = tokio::task::spawn_blocking(move || {
+        users.verify(&name, &password).map(|u| u.scope.clone())
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(scope) = verified else {
+        tracing::info!(%client, user = %form.user, "wrong user name or password");
+        return page(
+            StatusCode::UNAUTHORIZED,
+            next,
+            &form.user,
+            Some("Wrong user name or password."),
+        );
+    };
+    let token = sessions.open(&form.user, scope);
+    let secure = if over_https(&headers) { "; Secure" } else { "" };
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        sessions.ttl().as_secs()
+    );
+    tracing::info!(user = %form.user, "signed in");
+    see_other(next, Some(cookie))
+}
+
+/// `POST /logout`: ends the session and goes back to the login page.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let (Some(sessions), Some(token)) = (state.auth.sessions(), cookie(&headers, COOKIE)) {
+        sessions.close(token);
+    }
+    let cleared = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    see_other("/login", Some(cleared))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_server() {
+        assert_eq!(local_path(Some("/?service=web")), "/?service=web");
+        assert_eq!(local_path(Some("//evil.example/")), "/");
+        assert_eq!(local_path(Some("https://evil.example/")), "/");
+        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(None), "/");
+    }
+
+    #[test]
+    fn what_the_page_echoes_is_escaped() {
+        assert_eq!(
+            escape(r#""><script>alert(1)</script>"#),
+            "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        assert_eq!(url_encode("/?a=1&b=<x>"), "/%3Fa%3D1%26b%3D%3Cx%3E");
+    }
+}

@@ -1,0 +1,333 @@
+//! Who is asking, and what they may see. One middleware, `guard`, stands before every route:
+//! it names the viewer (or answers 401), refuses cross-site state changes, and hands the
+//! viewer's scope to the handlers, which apply it to listing, streaming, tails and downloads.
+//!
+//! Modes (`--auth`):
+//! - `none`: everyone is let in; Lookout then listens only on loopback unless told.
+//! - `users`: a users file with argon2id hashes, a login page and a session cookie.
+//! - `forward-proxy`: a user header, trusted only from the configured proxy addresses.
+
+pub mod login;
+pub mod scope;
+pub mod sessions;
+pub mod users;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+
+use crate::origin;
+use crate::AppState;
+use scope::Scope;
+use sessions::{LoginLimiter, Sessions};
+use users::Users;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "lookout_session";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    None,
+    Users,
+    ForwardProxy,
+}
+
+/// How requests are authenticated, with what each mode needs.
+pub enum Auth {
+    None,
+    Users {
+        users: Arc<Users>,
+        path: PathBuf,
+        sessions: Arc<Sessions>,
+        limiter: LoginLimiter,
+    },
+    ForwardProxy {
+        header: HeaderName,
+    },
+}
+
+/// Who a request is from, as the handlers see it.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    /// The user's name; None without authentication.
+    pub name: Option<String>,
+    pub scope: Scope,
+    /// The client's address (behind a trusted proxy, the one the proxy names).
+    pub client: IpAddr,
+    /// The session token, when signed in with `--auth users`.
+    pub session: Option<String>,
+}
+
+impl Viewer {
+    /// What per-user limits count by: the user, or the address without authentication.
+    pub fn limit_key(&self) -> String {
+        match &self.name {
+            Some(n) => format!("user {n}"),
+            None => format!("address {}", self.client),
+        }
+    }
+}
+
+/// Paths reachable without signing in: the login page itself, and liveness probes.
+const PUBLIC: [&str; 3] = ["/login", "/logout", "/healthz"];
+
+impl Auth {
+    pub fn mode(&self) -> Mode {
+        match self {
+            Auth::None => Mode::None,
+            Auth::Users { .. } => Mode::Users,
+            Auth::ForwardProxy { .. } => Mode::ForwardProxy,
+        }
+    }
+
+    /// The sessions of `--auth users`, to check that a socket's session still holds.
+    pub fn sessions(&self) -> Option<&Arc<Sessions>> {
+        match self {
+            Auth::Users { sessions, .. } => Some(sessions),
+            _ => None,
+        }
+    }
+
+    fn viewer(&self, headers: &HeaderMap, client: IpAddr, from_trusted: bool) -> Option<Viewer> {
+        match self {
+            Auth::None => Some(Viewer {
+                name: None,
+                scope: Scope::All,
+                client,
+                session: None,
+            }),
+            Auth::Users { sessions, .. } => {
+                let token = cookie(headers, COOKIE)?;
+                let s = sessions.get(token)?;
+                Some(Viewer {
+                    name: Some(s.user),
+                    scope: s.scope,
+                    client,
+                    session: Some(token.to_owned()),
+                })
+            }
+            Auth::ForwardProxy { header } => {
+                if !from_trusted {
+                    return None;
+                }
+                let name = headers.get(header)?.to_str().ok()?.trim();
+                users::valid_name(name).then(|| Viewer {
+                    name: Some(name.to_owned()),
+                    scope: Scope::All,
+                    client,
+                    session: None,
+                })
+            }
+        }
+    }
+}
+
+/// The value of cookie `name` in the request's Cookie headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Addresses whose proxy headers (`X-Forwarded-For`, the user header) are believed.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
+impl TrustedProxies {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client's address: the peer's, or behind a trusted proxy the last address its
+    /// `X-Forwarded-For` names.
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.contains(peer) {
+            return peer;
+        }
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or(peer)
+    }
+}
+
+/// Parses `--trusted-proxy`: an address or a network (`10.0.0.0/8`).
+pub fn parse_net(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("expected an IP address or network, got {s:?}"))
+}
+
+/// Every request passes here first.
+pub async fn guard(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // A page of another site may send a form here; it must not change anything, sign
+    // anyone in or out, or read through a POST.
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        if let Err(refused) = origin::check_request(req.headers(), &state.config.allowed_origins) {
+            return (StatusCode::FORBIDDEN, refused.to_string()).into_response();
+        }
+    }
+    let trusted = &state.trusted_proxies;
+    let client = trusted.client(peer.ip(), req.headers());
+    let viewer = state
+        .auth
+        .viewer(req.headers(), client, trusted.contains(peer.ip()));
+    let path = req.uri().path();
+    match viewer {
+        Some(v) => {
+            req.extensions_mut().insert(v);
+            next.run(req).await
+        }
+        None if PUBLIC.contains(&path) => next.run(req).await,
+        None => unauthenticated(&state.auth, &req),
+    }
+}
+
+fn unauthenticated(auth: &Auth, req: &Request) -> Response {
+    let wants_page = req.method() == Method::GET
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    match auth {
+        Auth::Users { .. } if wants_page => {
+            let next = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned();
+            login::redirect_to_login(&next)
+        }
+        Auth::Users { .. } => (
+            StatusCode::UNAUTHORIZED,
+            "not signed in: sign in at /login first",
+        )
+            .into_response(),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            "no user: Lookout expects the authenticating proxy to name the user",
+        )
+            .into_response(),
+    }
+}
+
+/// WebSockets open per viewer at once (`--max-sockets-per-user`).
+#[derive(Default)]
+pub struct SocketCounts(Mutex<HashMap<String, usize>>);
+
+/// One counted socket; dropping it frees the place.
+pub struct SocketSlot {
+    counts: Arc<SocketCounts>,
+    key: String,
+}
+
+impl SocketCounts {
+    pub fn take(self: &Arc<Self>, key: String, max: usize) -> Option<SocketSlot> {
+        let mut counts = self.0.lock().expect("socket counts lock");
+        let n = counts.entry(key.clone()).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SocketSlot {
+            counts: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().expect("socket counts lock");
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; lookout_session=tok; b=2"),
+        );
+        assert_eq!(cookie(&h, COOKIE), Some("tok"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let trusted = TrustedProxies(vec![parse_net("10.0.0.0/8").unwrap()]);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 5.6.7.8"),
+        );
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let other: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(
+            trusted.client(proxy, &h),
+            "5.6.7.8".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(trusted.client(other, &h), other);
+        assert!(parse_net("127.0.0.1").is_ok() && parse_net("localhost").is_err());
+    }
+
+    #[test]
+    fn the_user_header_counts_only_from_a_trusted_proxy() {
+        let auth = Auth::ForwardProxy {
+            header: HeaderName::from_static("remote-user"),
+        };
+        let mut h = HeaderMap::new();
+        h.insert("remote-user", HeaderValue::from_static("alice"));
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            auth.viewer(&h, ip, true).unwrap().name.as_deref(),
+            Some("alice")
+        );
+        assert!(auth.viewer(&h, ip, false).is_none());
+        h.insert("remote-user", HeaderValue::from_static("not a name"));
+        assert!(auth.viewer(&h, ip, true).is_none());
+    }
+
+    #[test]
+    fn sockets_are_counted_per_viewer() {
+        let counts = Arc::new(SocketCounts::default());
+        let a1 = counts.take("a".into(), 2).unwrap();
+        let _a2 = counts.take("a".into(), 2).unwrap();
+        assert!(counts.take("a".into(), 2).is_none());
+        assert!(counts.take("b".into(), 2).is_some());
+        drop(a1);
+        assert!(counts.take("a".into(), 2).is_some());
+    }
+}

@@ -1,0 +1,696 @@
+//! Acceptance tests of authentication, scopes and per-user limits, at the HTTP and WebSocket
+//! level: the real `lookout` binary, the real engine and the Compose fixture.
+//!
+//! ```sh
+//! bash scripts/fixture.sh up lookout-test
+//! cargo test -p lookout --test auth
+//! ```
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use app::protocol::{ErrorCode, ServerMessage};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Error as WsError;
+
+use common::{require_fixture, Server, Ws, WAIT};
+
+/// A users file in a folder of its own under target/, removed when dropped.
+struct UsersFile {
+    dir: PathBuf,
+}
+
+impl UsersFile {
+    fn new(tag: &str) -> UsersFile {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(common::marker(tag));
+        std::fs::create_dir_all(&dir).expect("a folder for the users file");
+        UsersFile { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("users")
+    }
+}
+
+impl Drop for UsersFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `lookout --users-file FILE users ARGS...` with `stdin` piped in: exit code and stderr.
+async fn users_command(file: &Path, args: &[&str], stdin: &str) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .arg("--users-file")
+        .arg(file)
+        .arg("users")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run lookout users");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write the password");
+    drop(input);
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("lookout users finishes within 10 s")
+        .expect("its exit");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn add_user(file: &Path, name: &str, password: &str, scope: Option<&str>) {
+    let mut args = vec!["add", name];
+    if let Some(s) = scope {
+        args.extend(["--scope", s]);
+    }
+    let (code, stderr) = users_command(file, &args, &format!("{password}\n")).await;
+    assert_eq!(code, Some(0), "users add {name}: {stderr}");
+}
+
+/// An HTTP client that follows no redirect and keeps no cookie: each test says what it sends.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(Policy::none())
+        .timeout(WAIT)
+        .build()
+        .expect("an HTTP client")
+}
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+async fn get(server: &Server, path: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut req = client().get(format!("http://127.0.0.1:{}{path}", server.port));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    answer(req).await
+}
+
+async fn answer(req: reqwest::RequestBuilder) -> Answer {
+    let resp = req.send().await.expect("an answer");
+    Answer {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.text().await.expect("a body"),
+    }
+}
+
+fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let enc: String = v
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            format!("{k}={enc}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn login_with(
+    server: &Server,
+    user: &str,
+    password: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut req = client()
+        .post(format!("http://127.0.0.1:{}/login", server.port))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("user", user),
+            ("password", password),
+            ("next", "/?service=probe"),
+        ]));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    answer(req).await
+}
+
+/// Signs in; the `Cookie` header value to send from then on.
+async fn sign_in(server: &Server, user: &str, password: &str) -> String {
+    let a = login_with(server, user, password, &[]).await;
+    assert_eq!(a.status, 303, "signing in as {user}: {}", a.body);
+    let set = a
+        .headers
+        .get(SET_COOKIE)
+        .expect("a session cookie")
+        .to_str()
+        .unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// Opens the WebSocket with these headers: 101, or the refusal's status.
+async fn upgrade_status(server: &Server, headers: &[(&str, &str)]) -> u16 {
+    let mut request = format!("ws://127.0.0.1:{}/ws", server.port)
+        .into_client_request()
+        .expect("a request");
+    for (k, v) in headers {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("an answer within 10 s")
+    {
+        Ok((_, r)) => r.status().as_u16(),
+        Err(WsError::Http(r)) => r.status().as_u16(),
+        Err(e) => panic!("the upgrade failed otherwise: {e}"),
+    }
+}
+
+/// Every route that shows logs or their names, as a request would reach it.
+fn guarded_paths(project: &str) -> Vec<String> {
+    vec![
+        "/api/projects".into(),
+        format!("/api/tail?project={project}&service=probe&tail=1"),
+        format!("/api/download?project={project}&service=probe"),
+        "/api/session".into(),
+        "/metrics".into(),
+        "/".into(),
+        "/index.html".into(),
+    ]
+}
+
+#[tokio::test]
+async fn with_users_every_route_wants_a_session_and_signing_in_gives_one() {
+    let project = require_fixture().await;
+    let file = UsersFile::new("users");
+    add_user(&file.path(), "alice", "correct horse", None).await;
+    let path = file.path();
+    let server = Server::start_for(
+        &project,
+        &["--auth", "users", "--users-file", path.to_str().unwrap()],
+    )
+    .await;
+
+    // No session: nothing but the login page and the health check.
+    for p in guarded_paths(&project) {
+        let a = get(&server, &p, &[]).await;
+        assert_eq!(a.status, 401, "{p} without a session: {}", a.body);
+        assert!(!a.body.contains("probe: ready"), "{p} leaks log text");
+    }
+    assert_eq!(
+        upgrade_status(&server, &[]).await,
+        401,
+        "/ws without a session"
+    );
+    let page = get(&server, "/?service=web", &[("Accept", "text/html")]).await;
+    assert_eq!(page.status, 303, "a browser is sent to the login page");
+    assert_eq!(page.headers[LOCATION], "/login?next=/%3Fservice%3Dweb");
+    assert_eq!(get(&server, "/healthz", &[]).await.status, 200);
+    let login = get(&server, "/login", &[]).await;
+    assert_eq!(login.status, 200);
+    assert!(login
+        .body
+        .contains(r#"<form method="post" action="/login">"#));
+    assert!(
+        !login.body.contains("<script"),
+        "the login page runs no script"
+    );
+
+    // A wrong password: the page again, no cookie.
+    let wrong = login_with(&server, "alice", "battery staple", &[]).await;
+    assert_eq!(wrong.status, 401);
+    assert!(
+        wrong.body.contains("Wrong user name or password."),
+        "{}",
+        wrong.body
+    );
+    assert!(wrong.headers.get(SET_COOKIE).is_none());
+    let nobody = login_with(&server, "mallory", "correct horse", &[]).await;
+    assert_eq!(nobody.status, 401, "an unknown user is told the same");
+    assert!(nobody.body.contains("Wrong user name or password."));
+
+    // Another site's page cannot sign anyone in.
+    let forged = login_with(
+        &server,
+        "alice",
+        "correct horse",
+        &[("Origin", "http://evil.example")],
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.headers.get(SET_COOKIE).is_none());
+
+    // The right password: a cookie scripts cannot read, sent to this site only.
+    let ok = login_with(&server, "alice", "correct horse", &[]).await;
+    assert_eq!(ok.status, 303);
+    assert_eq!(
+        ok.headers[LOCATION], "/?service=probe",
+        "back where the user was going"
+    );
+    let set = ok.headers[SET_COOKIE].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(set.contains(attr), "{attr} in {set}");
+    }
+    assert!(
+        !set.contains("Secure"),
+        "plain http: no Secure, or the browser drops it"
+    );
+    let behind_https = login_with(
+        &server,
+        "alice",
+        "correct horse",
+        &[("X-Forwarded-Proto", "https")],
+    )
+    .await;
+    assert!(behind_https.headers[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("; Secure"));
+
+    let cookie = set.split(';').next().unwrap().to_owned();
+    for p in guarded_paths(&project) {
+        let a = get(&server, &p, &[(COOKIE.as_str(), &cookie)]).await;
+        assert_eq!(a.status, 200, "{p} with a session: {}", a.body);
+    }
+    let who = get(&server, "/api/session", &[("Cookie", &cookie)]).await;
+    assert_eq!(who.body, r#"{"auth":"users","user":"alice"}"#);
+    let ws = Ws::connect_with(server.port, &project, &[("Cookie", &cookie)]).await;
+    assert!(
+        !ws.projects.is_empty(),
+        "the signed-in socket lists services"
+    );
+
+    // Signing out ends the session, there and then.
+    let out = answer(
+        client()
+            .post(format!("http://127.0.0.1:{}/logout", server.port))
+            .header("Cookie", &cookie),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.headers[LOCATION], "/login");
+    assert!(out.headers[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert_eq!(
+        get(&server, "/api/projects", &[("Cookie", &cookie)])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(upgrade_status(&server, &[("Cookie", &cookie)]).await, 401);
+}
+
+#[tokio::test]
+async fn a_session_expires_and_its_socket_is_closed() {
+    let project = require_fixture().await;
+    let file = UsersFile::new("expiry");
+    add_user(&file.path(), "alice", "correct horse", None).await;
+    let path = file.path();
+    let server = Server::start_for(
+        &project,
+        &[
+            "--auth",
+            "users",
+            "--users-file",
+            path.to_str().unwrap(),
+            "--session-ttl",
+            "3s",
+        ],
+    )
+    .await;
+    let cookie = sign_in(&server, "alice", "correct horse").await;
+    let mut ws = Ws::connect_with(server.port, &project, &[("Cookie", &cookie)]).await;
+    assert_eq!(
+        get(&server, "/api/projects", &[("Cookie", &cookie)])
+            .await
+            .status,
+        200
+    );
+    let frame = ws
+        .close_frame_within(Duration::from_secs(8))
+        .await
+        .expect("the socket is closed when the session expires");
+    assert_eq!(u16::from(frame.code), 4401, "{frame:?}");
+    assert_eq!(
+        get(&server, "/api/projects", &[("Cookie", &cookie)])
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn login_attempts_are_limited_per_address() {
+    let project = require_fixture().await;
+    let file = UsersFile::new("limit");
+    add_user(&file.path(), "alice", "correct horse", None).await;
+    let path = file.path();
+    let server = Server::start_for(
+        &project,
+        &[
+            "--auth",
+            "users",
+            "--users-file",
+            path.to_str().unwrap(),
+            "--login-attempts-per-minute",
+            "3",
+        ],
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(login_with(&server, "alice", "guess", &[]).await.status, 401);
+    }
+    let held = login_with(&server, "alice", "correct horse", &[]).await;
+    assert_eq!(
+        held.status, 429,
+        "even the right password waits: {}",
+        held.body
+    );
+    assert!(held.body.contains("Too many attempts"), "{}", held.body);
+    let wait: u64 = held.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    assert!(held.headers.get(SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn a_scoped_user_reaches_nothing_out_of_scope() {
+    let project = require_fixture().await;
+    let file = UsersFile::new("scope");
+    add_user(
+        &file.path(),
+        "bob",
+        "battery staple",
+        Some(&format!("{project}/probe")),
+    )
+    .await;
+    let path = file.path();
+    let server = Server::start_for(
+        &project,
+        &["--auth", "users", "--users-file", path.to_str().unwrap()],
+    )
+    .await;
+    let cookie = sign_in(&server, "bob", "battery staple").await;
+    let with = [("Cookie", cookie.as_str())];
+
+    // Listing: the one service, over HTTP and over the socket.
+    let listed: Vec<app::protocol::ProjectInfo> =
+        serde_json::from_str(&get(&server, "/api/projects", &with).await.body).unwrap();
+    let names: Vec<String> = listed
+        .iter()
+        .flat_map(|p| &p.services)
+        .map(|s| s.key().to_string())
+        .collect();
+    assert_eq!(names, [format!("{project}/probe")]);
+    let mut ws = Ws::connect_with(server.port, &project, &with).await;
+    let names: Vec<String> = ws
+        .projects
+        .iter()
+        .flat_map(|p| &p.services)
+        .map(|s| s.key().to_string())
+        .collect();
+    assert_eq!(names, [format!("{project}/probe")], "the socket's listing");
+
+    // Out of scope is told as unknown, word for word as a service that does not exist.
+    ws.subscribe("web", 10).await;
+    let (code, web) = ws.expect_error().await;
+    assert_eq!(code, ErrorCode::UnknownService);
+    ws.subscribe("no-such-service", 10).await;
+    let (_, missing) = ws.expect_error().await;
+    assert_eq!(
+        web.replace("web", "X"),
+        missing.replace("no-such-service", "X")
+    );
+    ws.subscribe("probe", 1).await;
+    ws.expect_subscribed("probe").await;
+
+    for p in [
+        format!("/api/tail?project={project}&service=web&tail=5"),
+        format!("/api/download?project={project}&service=web"),
+    ] {
+        let a = get(&server, &p, &with).await;
+        assert_eq!(a.status, 404, "{p}: {}", a.body);
+        assert!(a.body.contains("unknown service"), "{p}: {}", a.body);
+    }
+    let a = get(
+        &server,
+        &format!("/api/tail?project={project}&service=probe&tail=1"),
+        &with,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+
+    // Status messages: a change to an out-of-scope service is not told.
+    let web = common::container_ids(&project, Some("web")).await;
+    common::docker_ok(&["exec", &web[0], "touch", "/tmp/unhealthy"]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    while tokio::time::Instant::now() < deadline {
+        if let Some(ServerMessage::Services { projects }) =
+            ws.recv_within(Duration::from_millis(500)).await
+        {
+            for s in projects.iter().flat_map(|p| &p.services) {
+                assert_eq!(s.service, "probe", "a status message told of {}", s.key());
+            }
+        }
+    }
+    common::docker_ok(&["exec", &web[0], "rm", "-f", "/tmp/unhealthy"]).await;
+}
+
+#[tokio::test]
+async fn the_proxy_user_header_counts_only_from_a_trusted_proxy() {
+    let project = require_fixture().await;
+    let trusting = Server::start_for(
+        &project,
+        &["--auth", "forward-proxy", "--trusted-proxy", "127.0.0.1"],
+    )
+    .await;
+    let a = get(&trusting, "/api/session", &[("Remote-User", "alice")]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body, r#"{"auth":"forward-proxy","user":"alice"}"#);
+    assert_eq!(
+        get(&trusting, "/api/projects", &[("Remote-User", "alice")])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        upgrade_status(&trusting, &[("Remote-User", "alice")]).await,
+        101
+    );
+    assert_eq!(
+        get(&trusting, "/api/projects", &[]).await.status,
+        401,
+        "no header, no user"
+    );
+    assert_eq!(upgrade_status(&trusting, &[]).await, 401);
+
+    // The proxy is 127.0.0.2: a request from 127.0.0.1 that names a user is not believed.
+    let elsewhere = Server::start_for(
+        &project,
+        &[
+            "--auth",
+            "forward-proxy",
+            "--trusted-proxy",
+            "127.0.0.2",
+            "--user-header",
+            "X-User",
+        ],
+    )
+    .await;
+    for p in guarded_paths(&project) {
+        let a = get(&elsewhere, &p, &[("X-User", "alice")]).await;
+        assert_eq!(a.status, 401, "{p} from an untrusted address: {}", a.body);
+    }
+    assert_eq!(
+        upgrade_status(&elsewhere, &[("X-User", "alice")]).await,
+        401
+    );
+    let from_proxy = reqwest::Client::builder()
+        .no_proxy()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .timeout(WAIT)
+        .build()
+        .unwrap();
+    let a = answer(
+        from_proxy
+            .get(format!("http://127.0.0.1:{}/api/session", elsewhere.port))
+            .header("X-User", "alice"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "from the proxy's address: {}", a.body);
+}
+
+#[tokio::test]
+async fn sockets_per_user_and_request_bodies_are_bounded() {
+    let project = require_fixture().await;
+    let server = Server::start_for(
+        &project,
+        &["--max-sockets-per-user", "3", "--max-body-bytes", "1024"],
+    )
+    .await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(Ws::connect(server.port, &project).await);
+    }
+    let refused = upgrade_status(&server, &[]).await;
+    assert_eq!(refused, 429, "the fourth socket");
+    drop(open.pop());
+    // The server notices the close a moment later.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if upgrade_status(&server, &[]).await == 101 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a closed socket frees its place"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The ones left still work.
+    let ws = &mut open[0];
+    ws.subscribe("probe", 1).await;
+    ws.expect_subscribed("probe").await;
+
+    let big = "x".repeat(4096);
+    let a = answer(
+        client()
+            .post(format!("http://127.0.0.1:{}/api/projects", server.port))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(big),
+    )
+    .await;
+    assert_eq!(a.status, 413, "{}", a.body);
+    assert_eq!(
+        get(&server, "/api/projects", &[]).await.status,
+        200,
+        "and nothing else broke"
+    );
+}
+
+/// Runs `lookout <args>` until it listens (Ok) or exits (Err with its code and stderr).
+async fn launch(args: &[&str]) -> Result<(), (Option<i32>, String)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(args)
+        .env("LOOKOUT_LOG", "warn")
+        .env_remove("LOOKOUT_AUTH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start lookout");
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    if let Ok(Ok(Some(_))) = tokio::time::timeout(WAIT, stdout.next_line()).await {
+        child.kill().await.ok();
+        return Ok(());
+    }
+    let out = child.wait_with_output().await.unwrap();
+    Err((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn bad_auth_settings_and_users_are_clear_errors() {
+    let file = UsersFile::new("bad");
+    let path = file.path();
+    let p = path.to_str().unwrap();
+
+    let (code, err) = launch(&["--listen", "127.0.0.1:0", "--auth", "users"])
+        .await
+        .unwrap_err();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--users-file"), "{err}");
+    let (code, err) = launch(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--auth",
+        "users",
+        "--users-file",
+        p,
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("has no users"), "{err}");
+    let (code, err) = launch(&["--listen", "127.0.0.1:0", "--auth", "forward-proxy"])
+        .await
+        .unwrap_err();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--trusted-proxy"), "{err}");
+
+    let (code, err) = users_command(&path, &["add", "bad name"], "long enough\n").await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("user name"), "{err}");
+    let (code, err) = users_command(&path, &["add", "alice"], "short\n").await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("at least 8"), "{err}");
+    let (code, err) = users_command(
+        &path,
+        &["add", "alice", "--scope", "noslash"],
+        "long enough\n",
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("project/service"), "{err}");
+    assert!(!path.exists(), "nothing was written");
+
+    add_user(&path, "alice", "long enough", None).await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("alice:$argon2id$"), "{text}");
+    assert!(
+        !text.contains("long enough"),
+        "the password itself is not kept"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only its owner reads the users file");
+
+    // With users, Lookout may listen beyond loopback without the unauthenticated flag.
+    launch(&[
+        "--listen",
+        "0.0.0.0:0",
+        "--auth",
+        "users",
+        "--users-file",
+        p,
+    ])
+    .await
+    .unwrap_or_else(|(c, e)| panic!("exited {c:?}: {e}"));
+
+    let (code, err) = users_command(&path, &["remove", "alice"], "").await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("alice:"));
+}
