@@ -17,23 +17,26 @@ pub enum Refused {
     CrossSiteRequest(String),
 }
 
-/// For requests that change something (POST: sign in, sign out, server functions): the same
-/// rule as for upgrades, and a browser's word that the request comes from another site
-/// (`Sec-Fetch-Site: cross-site`) is enough to refuse it.
+/// For requests that change something (POST: sign in, sign out, server functions). A
+/// browser says where a request comes from in `Sec-Fetch-Site`, which no page can forge: from
+/// this origin (or typed by the user) it passes; from elsewhere only an allowed origin does.
+/// Without it (an older browser, or not a browser) the Origin rule of upgrades applies. The
+/// Origin alone is not enough: under `Referrer-Policy: no-referrer` a browser sends
+/// `Origin: null` even for a form of this very page.
 pub fn check_request(headers: &HeaderMap, allowed: &[String]) -> Result<(), Refused> {
-    let origin = || {
-        headers
-            .get(header::ORIGIN)
-            .map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned())
-            .unwrap_or_else(|| "another site".to_owned())
+    let refused = || {
+        Refused::CrossSiteRequest(
+            headers
+                .get(header::ORIGIN)
+                .map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned())
+                .unwrap_or_else(|| "another site".to_owned()),
+        )
     };
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"cross-site");
-    if cross_site && headers.get(header::ORIGIN).is_none() {
-        return Err(Refused::CrossSiteRequest(origin()));
+    match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+        Some(b"same-origin" | b"none") => Ok(()),
+        Some(_) if headers.get(header::ORIGIN).is_none() => Err(refused()),
+        _ => check(headers, allowed).map_err(|_| refused()),
     }
-    check(headers, allowed).map_err(|_| Refused::CrossSiteRequest(origin()))
 }
 
 /// Accepts an upgrade without an Origin (not from a browser), one from a page served by this
@@ -125,5 +128,30 @@ mod tests {
         let h = headers(Some("https://dash.example.com"), "10.0.0.5:8080");
         assert!(check(&h, &[]).is_err());
         assert_eq!(check(&h, &["https://dash.example.com/".into()]), Ok(()));
+    }
+
+    #[test]
+    fn a_post_is_judged_by_the_browser_s_word_first() {
+        let mut h = headers(Some("null"), "127.0.0.1:8080");
+        assert!(
+            check_request(&h, &[]).is_err(),
+            "null without Sec-Fetch-Site"
+        );
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(
+            check_request(&h, &[]).is_ok(),
+            "a form of this page under no-referrer"
+        );
+        let mut h = headers(Some("http://evil.example"), "127.0.0.1:8080");
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(check_request(&h, &[]).is_err());
+        assert!(
+            check_request(&h, &["http://evil.example".into()]).is_ok(),
+            "allowed"
+        );
+        let mut h = headers(None, "127.0.0.1:8080");
+        assert!(check_request(&h, &[]).is_ok(), "not a browser");
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
+        assert!(check_request(&h, &[]).is_err());
     }
 }

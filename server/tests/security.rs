@@ -337,4 +337,3 @@ async fn lookout_only_reads_from_the_engine() {
         common::ALLOWED_ENGINE_CALLS
     );
 }
-

@@ -916,8 +916,7 @@ pub async fn set_fast_rate(container: &str, rate: u32) {
 }
 
 /// The engine endpoints Lookout may call: reads only (README, "Docker API calls").
-pub const ALLOWED_ENGINE_CALLS: [&str; 6] = [
-    "GET /_ping",
+pub const ALLOWED_ENGINE_CALLS: [&str; 5] = [
     "GET /version",
     "GET /containers/json",
     "GET /containers/{id}/json",
