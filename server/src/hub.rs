@@ -249,8 +249,22 @@ impl Hub {
             let Some(started) = run.started else {
                 continue;
             };
+            // The engine stamps a start once it has handled it, so a run's first lines can be
+            // stamped before it: the marker goes before them. A running container's last exit
+            // is its previous run's, so its run's lines are those after that exit.
+            let run_first_line = if run.running {
+                let previous_exit = run.finished.filter(|f| *f < started).unwrap_or(i64::MIN);
+                backlog
+                    .iter()
+                    .filter(|l| c.id.starts_with(&l.cursor.container))
+                    .map(|l| l.cursor.ts_ns)
+                    .find(|ts| *ts > previous_exit)
+            } else {
+                None
+            };
+            let at = run_first_line.map_or(started, |ts| started.min(ts - 1));
             if started >= since {
-                changes.push((started, marker(started, c, LifecycleEvent::Started)));
+                changes.push((at, marker(at, c, LifecycleEvent::Started)));
             }
             if let Some(finished) = run.finished.filter(|_| !run.running) {
                 // An exit at once can be stamped before its start (see runs.rs).
