@@ -47,6 +47,23 @@ test("ANSI colours become styled spans; timestamps show local time with UTC in a
   await expect(row.locator(".replica")).toBeVisible();
 });
 
+test.describe("in a time zone 5:30 ahead of UTC", () => {
+  test.use({ timezoneId: "Asia/Kolkata" });
+  test("timestamps are shown in the viewer's local time", async ({ page }) => {
+    await page.goto(`/?project=${project}&service=web`);
+    await expect(page.getByRole("log").locator(".row time").first()).toBeVisible();
+    // Held still, so the row looked at stays in the DOM.
+    await page.getByRole("button", { name: "Pause" }).click();
+    const ts = page.getByRole("log").locator(".row time").first();
+    await expect(ts).toHaveAttribute("title", /Z$/);
+    const utc = new Date((await ts.getAttribute("title"))!.replace(/(\.\d{3})\d+Z$/, "$1Z"));
+    const local = new Date(utc.getTime() + (5 * 60 + 30) * 60_000);
+    const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+    const expected = `${pad(local.getUTCHours())}:${pad(local.getUTCMinutes())}:${pad(local.getUTCSeconds())}.${pad(local.getUTCMilliseconds(), 3)}`;
+    await expect(ts).toHaveText(expected);
+  });
+});
+
 test("replica tags have a colour per replica", async ({ page }) => {
   await page.goto(`/?project=${project}&service=web`);
   const log = page.getByRole("log");

@@ -18,6 +18,8 @@ pub struct EngineBackend {
     pub hub: Hub,
     pub viewer: Viewer,
     pub auth: Mode,
+    /// `--max-tail-lines`.
+    pub max_tail: u32,
 }
 
 impl EngineBackend {
@@ -91,6 +93,16 @@ impl LogSource for EngineBackend {
                             .map_err(|e| api_error(StatusCode::BAD_REQUEST, e.to_string()))
                     })?,
             };
+            let most = self.max_tail;
+            if tail.get() > most {
+                return Err(api_error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "tail must be between 0 and {most} lines on this server (--max-tail-lines), got {}",
+                        tail.get()
+                    ),
+                ));
+            }
             let streams = match streams.as_deref() {
                 None | Some("both") => Streams::Both,
                 Some("stdout") => Streams::Stdout,

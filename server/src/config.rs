@@ -101,6 +101,10 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_MAX_BODY_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(256..))]
     pub max_body_bytes: u32,
 
+    /// Largest tail a client may ask for, in lines (at most the protocol's 10000).
+    #[arg(long, env = "LOOKOUT_MAX_TAIL_LINES", default_value_t = app::protocol::MAX_TAIL, value_parser = clap::value_parser!(u32).range(0..=i64::from(app::protocol::MAX_TAIL)))]
+    pub max_tail_lines: u32,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -176,6 +176,7 @@ async fn server_fn(
         hub: state.hub.clone(),
         viewer,
         auth: state.auth.mode(),
+        max_tail: state.config.max_tail_lines,
     }));
     leptos_axum::handle_server_fns_with_context(
         move || leptos::prelude::provide_context(backend.clone()),

@@ -227,6 +227,12 @@ async fn run(
                                 format!("unknown service {key}: no Compose project {:?} with a service {:?}", key.project, key.service)).await?;
                             continue;
                         }
+                        let most = state.config.max_tail_lines;
+                        if resume.is_none() && tail.get() > most {
+                            send_error(tx, ErrorCode::BadRequest,
+                                format!("tail must be between 0 and {most} lines on this server (--max-tail-lines), got {}", tail.get())).await?;
+                            continue;
+                        }
                         let start = match resume {
                             Some(cursors) => Start::Resume(cursors),
                             None => Start::Tail(tail.get()),

@@ -688,6 +688,31 @@ async fn a_tail_out_of_bounds_is_a_clear_error() {
 }
 
 #[tokio::test]
+async fn the_largest_tail_is_a_setting() {
+    let project = common::require_fixture().await;
+    let server = Server::start_for(&project, &["--max-tail-lines", "50"]).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("web", 51).await;
+    let (code, message) = ws.expect_error().await;
+    assert_eq!(code, ErrorCode::BadRequest, "{message}");
+    assert!(
+        message.contains("between 0 and 50") && message.contains("--max-tail-lines"),
+        "{message}"
+    );
+    ws.subscribe("web", 50).await;
+    ws.expect_subscribed("web").await;
+    let (status, body) = server
+        .get(
+            "/api/tail",
+            &[("project", &project), ("service", "web"), ("tail", "51")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("between 0 and 50"), "{body}");
+    assert!(server.tail("web", &[("tail", "50")]).await.len() <= 50);
+}
+
+#[tokio::test]
 async fn a_malformed_message_is_a_clear_error() {
     let server = Server::start().await;
     let probe = Probe::find(&server.project).await;

@@ -1057,12 +1057,13 @@ impl Accounted {
     }
 }
 
-/// How long the slow subscriber stops reading: `LOOKOUT_TEST_STALL_SECS`, default 20.
+/// How long the slow subscriber stops reading: `LOOKOUT_TEST_STALL_SECS`, default 60 (the
+/// issue's figure; set it lower for a quick run).
 fn stall() -> Duration {
     let secs = std::env::var("LOOKOUT_TEST_STALL_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(60);
     Duration::from_secs(secs)
 }
 

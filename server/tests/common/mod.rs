@@ -186,6 +186,7 @@ impl Server {
             "LOOKOUT_USER_HEADER",
             "LOOKOUT_MAX_SOCKETS_PER_USER",
             "LOOKOUT_MAX_BODY_BYTES",
+            "LOOKOUT_MAX_TAIL_LINES",
         ] {
             cmd.env_remove(var);
         }
