@@ -550,9 +550,9 @@ mod props {
         prop_oneof![
             "(AKIA|ASIA)[A-Z0-9]{16}",
             "eyJ[A-Za-z0-9_-]{8,30}\\.eyJ[A-Za-z0-9_-]{8,30}\\.[A-Za-z0-9_-]{10,40}",
-            "password=[A-Za-z0-9!@#%^*]{1,20}",
+            "password=[A-Za-z0-9!#%^*]{4,20}",
             "api_key: [A-Za-z0-9]{6,30}",
-            "Bearer [A-Za-z0-9]{6,30}[0-9]",
+            "Bearer [A-Za-z0-9]{8,30}[0-9]",
             "https://[a-z]{1,8}:[A-Za-z0-9]{4,12}@[a-z]{1,8}\\.example",
         ]
     }
