@@ -451,6 +451,8 @@ impl Lookout {
     async fn start(bin: &PathBuf, project: &str) -> Fallible<Lookout> {
         let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--project", project])
+            // Every subscriber comes from this one address.
+            .args(["--max-sockets-per-user", "1000"])
             .env("LOOKOUT_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -59,6 +59,73 @@ async fn healthz_reports_the_engine_reachable_with_its_api_version() {
     assert_eq!(ws.engine, engine, "`hello` and /healthz disagree");
 }
 
+#[tokio::test]
+async fn without_an_engine_it_starts_and_says_so_everywhere() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("LOOKOUT_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start lookout");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(common::WAIT, stdout.next_line())
+        .await
+        .expect("it listens within 10 s")
+        .unwrap()
+        .expect("a line");
+    let port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    let said = tokio::time::timeout(common::WAIT, async {
+        while let Some(l) = stderr.next_line().await.unwrap() {
+            if l.contains("unreachable") {
+                return l;
+            }
+        }
+        panic!("lookout ended without saying the engine is unreachable")
+    })
+    .await
+    .expect("its log says so within 10 s");
+    assert!(
+        said.contains("/nonexistent/docker.sock") || said.contains("unreachable"),
+        "{said}"
+    );
+
+    let body = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok", "{body}");
+    assert_eq!(health["engine"]["reachable"], false, "{body}");
+    assert!(
+        health["engine"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+
+    let ws = common::Ws::connect(port, "any").await;
+    assert!(
+        !ws.engine.reachable,
+        "`hello` tells the viewer: {:?}",
+        ws.engine
+    );
+    // It keeps trying: the engine status stays an error, the server stays up.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+}
+
 const INSPECT: &str = "{{.Id}}|{{.State.Status}}|{{.State.ExitCode}}|\
     {{index .Config.Labels \"com.docker.compose.service\"}}|\
     {{index .Config.Labels \"com.docker.compose.container-number\"}}|{{.Name}}|\
