@@ -225,6 +225,8 @@ impl Hub {
             marks,
             pending_drop: 0,
             pending_lifecycle: None,
+            gathered: Vec::new(),
+            gather_until: tokio::time::Instant::now(),
             metrics: self.inner.metrics.clone(),
         })
     }
@@ -1001,8 +1003,14 @@ pub struct Subscription {
     /// line is given twice whatever order containers' lines arrive in.
     marks: Marks,
     pending_drop: u64,
+    /// Lines taken from the queue and not yet delivered, and until when to gather more.
+    gathered: Vec<Arc<LogLine>>,
+    gather_until: tokio::time::Instant,
     metrics: Arc<Metrics>,
 }
+
+/// How long a subscriber gathers lines that come one by one before it sends them.
+const GATHER: Duration = Duration::from_millis(5);
 
 /// What a subscriber receives next.
 #[derive(Debug)]
@@ -1020,52 +1028,75 @@ impl Subscription {
     }
 
     /// Waits for the next lines, at most `max` at a time, or the next lifecycle change.
+    ///
+    /// Lines that come one by one are gathered for up to `GATHER` first, so that a busy
+    /// service makes one message of many lines rather than one per line, and a subscriber is
+    /// woken once per batch. Cancel-safe: what was gathered stays for the next call.
     pub async fn next(&mut self, max: usize) -> Delivery {
-        use broadcast::error::{RecvError, TryRecvError};
-        if self.pending_drop > 0 {
-            return Delivery::Dropped(std::mem::take(&mut self.pending_drop));
-        }
-        if let Some(l) = self.pending_lifecycle.take() {
-            return Delivery::Lifecycle(l);
-        }
+        use broadcast::error::RecvError;
         loop {
-            let first = match self.rx.recv().await {
-                Ok(Item::Line(line)) => line,
-                Ok(Item::Lifecycle(l)) => return Delivery::Lifecycle(l),
-                Err(RecvError::Lagged(n)) => return self.dropped(n),
-                // The feed outlives its subscriptions, so the sender never closes first.
-                Err(RecvError::Closed) => std::future::pending().await,
-            };
-            let mut batch = Vec::new();
-            self.accept(first, &mut batch);
-            while batch.len() < max {
-                match self.rx.try_recv() {
-                    Ok(Item::Line(line)) => self.accept(line, &mut batch),
-                    Ok(Item::Lifecycle(l)) => {
-                        self.pending_lifecycle = Some(l);
-                        break;
-                    }
-                    Err(TryRecvError::Lagged(n)) => {
-                        self.metrics.lines_dropped.fetch_add(n, Ordering::Relaxed);
-                        self.pending_drop = n;
-                        break;
-                    }
-                    Err(_) => break,
-                }
+            if self.pending_drop > 0 && self.gathered.is_empty() {
+                return Delivery::Dropped(std::mem::take(&mut self.pending_drop));
             }
-            if !batch.is_empty() {
+            if self.gathered.is_empty() {
+                if let Some(l) = self.pending_lifecycle.take() {
+                    return Delivery::Lifecycle(l);
+                }
+                let first = match self.rx.recv().await {
+                    Ok(Item::Line(line)) => line,
+                    Ok(Item::Lifecycle(l)) => return Delivery::Lifecycle(l),
+                    Err(RecvError::Lagged(n)) => return self.dropped(n),
+                    // The feed outlives its subscriptions, so the sender never closes first.
+                    Err(RecvError::Closed) => std::future::pending().await,
+                };
+                self.gather_until = tokio::time::Instant::now() + GATHER;
+                let mut gathered = std::mem::take(&mut self.gathered);
+                self.accept(first, &mut gathered);
+                self.gathered = gathered;
+            }
+            if self.gather(max) && self.gathered.len() < max {
+                tokio::time::sleep_until(self.gather_until).await;
+                self.gather(max);
+            }
+            if !self.gathered.is_empty() {
+                let batch = std::mem::take(&mut self.gathered);
                 self.metrics
                     .lines_out
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 return Delivery::Lines(batch);
             }
-            if self.pending_drop > 0 {
-                return Delivery::Dropped(std::mem::take(&mut self.pending_drop));
-            }
-            if let Some(l) = self.pending_lifecycle.take() {
-                return Delivery::Lifecycle(l);
-            }
         }
+    }
+
+    /// Takes what the queue holds now into `gathered`, up to `max` lines; true if it stopped
+    /// because the queue was empty (more may come), false at a change, a loss, or `max`.
+    fn gather(&mut self, max: usize) -> bool {
+        use broadcast::error::TryRecvError;
+        if self.pending_lifecycle.is_some() || self.pending_drop > 0 {
+            return false;
+        }
+        let mut gathered = std::mem::take(&mut self.gathered);
+        let more = loop {
+            if gathered.len() >= max {
+                break false;
+            }
+            match self.rx.try_recv() {
+                Ok(Item::Line(line)) => self.accept(line, &mut gathered),
+                Ok(Item::Lifecycle(l)) => {
+                    self.pending_lifecycle = Some(l);
+                    break false;
+                }
+                Err(TryRecvError::Lagged(n)) => {
+                    self.metrics.lines_dropped.fetch_add(n, Ordering::Relaxed);
+                    self.pending_drop = n;
+                    break false;
+                }
+                Err(TryRecvError::Empty) => break true,
+                Err(TryRecvError::Closed) => break false,
+            }
+        };
+        self.gathered = gathered;
+        more
     }
 
     fn dropped(&mut self, n: u64) -> Delivery {
