@@ -1010,7 +1010,7 @@ pub struct Subscription {
 }
 
 /// How long a subscriber gathers lines that come one by one before it sends them.
-const GATHER: Duration = Duration::from_millis(5);
+const GATHER: Duration = Duration::from_millis(10);
 
 /// What a subscriber receives next.
 #[derive(Debug)]
