@@ -823,16 +823,7 @@ async fn follow(
         let open = OpenStream::count(&shared.metrics);
         let outcome = loop {
             match stream.next_lines().await {
-                Some(Ok(lines)) => {
-                    let fresh: Vec<RawLine> = lines
-                        .into_iter()
-                        .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
-                        .collect();
-                    if let Some(l) = fresh.last() {
-                        last = Some((l.ts.ns, l.seq));
-                    }
-                    shared.push(fresh, &container);
-                }
+                Some(Ok(lines)) => shared.push(after_last(&mut last, lines), &container),
                 Some(Err(e)) => break Err(e),
                 None => break Ok(()),
             }
@@ -892,13 +883,7 @@ async fn follow(
                             break;
                         }
                     };
-                    let fresh: Vec<RawLine> = lines
-                        .into_iter()
-                        .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
-                        .collect();
-                    if let Some(l) = fresh.last() {
-                        last = Some((l.ts.ns, l.seq));
-                    }
+                    let fresh = after_last(&mut last, lines);
                     for step in after_look(told, now, delivered, fresh) {
                         match step {
                             Step::Lines(lines) => shared.push(lines, &container),
@@ -918,6 +903,19 @@ async fn follow(
             }
         }
     }
+}
+
+/// The lines after `last` (the position of the last line delivered), which moves on to the
+/// newest of them: a stream reopened from the start of a second repeats what came before.
+fn after_last(last: &mut Option<(i64, u32)>, lines: Vec<RawLine>) -> Vec<RawLine> {
+    let fresh: Vec<RawLine> = lines
+        .into_iter()
+        .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
+        .collect();
+    if let Some(l) = fresh.last() {
+        *last = Some((l.ts.ns, l.seq));
+    }
+    fresh
 }
 
 /// A container is gone. If the timeline still holds it running, its exit goes first: as the

@@ -83,6 +83,22 @@ async fn add_user(file: &Path, name: &str, password: &str, scope: Option<&str>) 
     assert_eq!(code, Some(0), "users add {name}: {stderr}");
 }
 
+/// A `lookout --auth users <extra...>` whose users file (its own, removed with the returned
+/// guard) holds one user: name, password and scope.
+async fn users_server(
+    project: &str,
+    (name, password, scope): (&str, &str, Option<&str>),
+    extra: &[&str],
+) -> (UsersFile, Server) {
+    let file = UsersFile::new(name);
+    add_user(&file.path(), name, password, scope).await;
+    let path = file.path();
+    let mut args = vec!["--auth", "users", "--users-file", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let server = Server::start_for(project, &args).await;
+    (file, server)
+}
+
 /// An HTTP client that follows no redirect and keeps no cookie: each test says what it sends.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -206,14 +222,7 @@ fn guarded_paths(project: &str) -> Vec<String> {
 #[tokio::test]
 async fn with_users_every_route_wants_a_session_and_signing_in_gives_one() {
     let project = require_fixture().await;
-    let file = UsersFile::new("users");
-    add_user(&file.path(), "alice", "correct horse", None).await;
-    let path = file.path();
-    let server = Server::start_for(
-        &project,
-        &["--auth", "users", "--users-file", path.to_str().unwrap()],
-    )
-    .await;
+    let (_file, server) = users_server(&project, ("alice", "correct horse", None), &[]).await;
 
     // No session: nothing but the login page and the health check.
     for p in guarded_paths(&project) {
@@ -329,19 +338,10 @@ async fn with_users_every_route_wants_a_session_and_signing_in_gives_one() {
 #[tokio::test]
 async fn a_session_expires_and_its_socket_is_closed() {
     let project = require_fixture().await;
-    let file = UsersFile::new("expiry");
-    add_user(&file.path(), "alice", "correct horse", None).await;
-    let path = file.path();
-    let server = Server::start_for(
+    let (_file, server) = users_server(
         &project,
-        &[
-            "--auth",
-            "users",
-            "--users-file",
-            path.to_str().unwrap(),
-            "--session-ttl",
-            "3s",
-        ],
+        ("alice", "correct horse", None),
+        &["--session-ttl", "3s"],
     )
     .await;
     let cookie = sign_in(&server, "alice", "correct horse").await;
@@ -368,19 +368,10 @@ async fn a_session_expires_and_its_socket_is_closed() {
 #[tokio::test]
 async fn login_attempts_are_limited_per_address() {
     let project = require_fixture().await;
-    let file = UsersFile::new("limit");
-    add_user(&file.path(), "alice", "correct horse", None).await;
-    let path = file.path();
-    let server = Server::start_for(
+    let (_file, server) = users_server(
         &project,
-        &[
-            "--auth",
-            "users",
-            "--users-file",
-            path.to_str().unwrap(),
-            "--login-attempts-per-minute",
-            "3",
-        ],
+        ("alice", "correct horse", None),
+        &["--login-attempts-per-minute", "3"],
     )
     .await;
     for _ in 0..3 {
@@ -405,18 +396,10 @@ async fn login_attempts_are_limited_per_address() {
 #[tokio::test]
 async fn a_scoped_user_reaches_nothing_out_of_scope() {
     let project = require_fixture().await;
-    let file = UsersFile::new("scope");
-    add_user(
-        &file.path(),
-        "bob",
-        "battery staple",
-        Some(&format!("{project}/probe")),
-    )
-    .await;
-    let path = file.path();
-    let server = Server::start_for(
+    let (_file, server) = users_server(
         &project,
-        &["--auth", "users", "--users-file", path.to_str().unwrap()],
+        ("bob", "battery staple", Some(&format!("{project}/probe"))),
+        &[],
     )
     .await;
     let cookie = sign_in(&server, "bob", "battery staple").await;
