@@ -28,8 +28,8 @@ use common::{docker_ok, marker, now_ns, set_fast_rate, Server, TempProject, Ws};
 
 const SECOND: Duration = Duration::from_secs(1);
 
-/// The tests that make the engine write thousands of lines a second take turns: on a small
-/// machine each then measures with the CPU to itself.
+/// The tests that make the engine write thousands of lines a second take turns, and the
+/// shutdown test waits for them: on a small machine each then has the CPU to itself.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 // ---------------------------------------------------------------------------------------------
@@ -1402,7 +1402,9 @@ async fn a_1_mib_tty_line_is_cut_at_64_kib_with_nothing_added() {
 
 #[tokio::test]
 async fn sigterm_closes_sockets_with_going_away_and_exits_within_2_seconds() {
-    // Only reads the shared fixture.
+    // Only reads the shared fixture. It times a 2 s deadline, so it does not run beside the
+    // tests that load the machine with thousands of lines a second.
+    let _heavy = HEAVY.lock().await;
     let mut server = Server::start().await;
     let mut ws = server.ws().await;
     ws.subscribe("web", 10).await;
