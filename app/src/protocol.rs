@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 /// Version of the WebSocket protocol, sent in the `hello` message.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// WebSocket close code of a socket whose session expired or was signed out: the client
+/// should sign in again.
+pub const CLOSE_SESSION_ENDED: u16 = 4401;
+
 /// The largest tail a client may ask for, in lines.
 pub const MAX_TAIL: u32 = 10_000;
 

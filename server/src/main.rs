@@ -215,7 +215,6 @@ fn build_auth(config: &Config) -> Result<Auth, String> {
             }
             Ok(Auth::Users {
                 users: Arc::new(users),
-                path,
                 sessions: Arc::new(Sessions::new(config.session_ttl.into())),
                 limiter: LoginLimiter::new(config.login_attempts_per_minute),
             })

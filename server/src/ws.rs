@@ -163,9 +163,6 @@ fn signed_in(state: &AppState, viewer: &Viewer) -> bool {
     }
 }
 
-/// Close code for a socket whose session ended; the client goes to the login page.
-pub const SESSION_ENDED: u16 = 4401;
-
 async fn run(
     tx: &mut Sink,
     rx: &mut futures::stream::SplitStream<WebSocket>,
@@ -192,7 +189,7 @@ async fn run(
             _ = session_check.tick() => {
                 if !signed_in(state, viewer) {
                     let _ = tx.send(Message::Close(Some(CloseFrame {
-                        code: SESSION_ENDED,
+                        code: app::protocol::CLOSE_SESSION_ENDED,
                         reason: "session ended: sign in again".into(),
                     }))).await;
                     return Ok(());

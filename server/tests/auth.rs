@@ -20,7 +20,7 @@ use tokio::process::Command;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
-use common::{require_fixture, Server, Ws, WAIT};
+use common::{launch, require_fixture, Server, Ws, WAIT};
 
 /// A users file in a folder of its own under target/, removed when dropped.
 struct UsersFile {
@@ -578,31 +578,6 @@ async fn sockets_per_user_and_request_bodies_are_bounded() {
         200,
         "and nothing else broke"
     );
-}
-
-/// Runs `lookout <args>` until it listens (Ok) or exits (Err with its code and stderr).
-async fn launch(args: &[&str]) -> Result<(), (Option<i32>, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .args(args)
-        .env("LOOKOUT_LOG", "warn")
-        .env_remove("LOOKOUT_AUTH")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start lookout");
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    if let Ok(Ok(Some(_))) = tokio::time::timeout(WAIT, stdout.next_line()).await {
-        child.kill().await.ok();
-        return Ok(());
-    }
-    let out = child.wait_with_output().await.unwrap();
-    Err((
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
 }
 
 #[tokio::test]

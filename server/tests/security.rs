@@ -8,15 +8,11 @@
 
 mod common;
 
-use std::process::Stdio;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Error;
 
-use common::{Server, WAIT};
+use common::{launch, Server, WAIT};
 
 /// Opens the WebSocket with `origin` (as a browser on that page would); the HTTP status of a
 /// refusal and its text, or 101.
@@ -86,35 +82,6 @@ async fn a_page_of_another_site_cannot_open_the_websocket() {
         101
     );
     assert_eq!(upgrade(&allowing, Some("http://evil.example")).await.0, 403);
-}
-
-/// Runs `lookout <args>` until it says where it listens (Ok, with the line) or exits (Err,
-/// with its exit code and stderr).
-async fn launch(args: &[&str]) -> Result<String, (Option<i32>, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .args(args)
-        .env_remove("LOOKOUT_ALLOW_UNAUTHENTICATED_REMOTE")
-        .env("LOOKOUT_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the lookout binary");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = tokio::time::timeout(WAIT, stdout.next_line())
-        .await
-        .expect("lookout says something or exits within 10 s")
-        .expect("read stdout");
-    if let Some(line) = first {
-        child.kill().await.expect("end lookout");
-        return Ok(line);
-    }
-    let out = child.wait_with_output().await.expect("lookout's exit");
-    Err((
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
 }
 
 #[tokio::test]

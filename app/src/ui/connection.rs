@@ -84,9 +84,6 @@ pub struct Connection {
     pub signs_in: RwSignal<bool>,
 }
 
-/// The server's close code for a socket whose session ended.
-const SESSION_ENDED: u16 = 4401;
-
 /// Whether the server says this page is not signed in (not merely unreachable).
 async fn signed_out() -> bool {
     gloo_net::http::Request::get("/api/session")
@@ -355,7 +352,7 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries
                     }
                     Event::In(Ok(Message::Bytes(_))) => {}
                     Event::In(Err(WebSocketError::ConnectionClose(e)))
-                        if e.code == SESSION_ENDED =>
+                        if e.code == crate::protocol::CLOSE_SESSION_ENDED =>
                     {
                         go_to_login();
                         return;

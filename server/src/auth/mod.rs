@@ -14,7 +14,6 @@ pub mod users;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -44,7 +43,6 @@ pub enum Auth {
     None,
     Users {
         users: Arc<Users>,
-        path: PathBuf,
         sessions: Arc<Sessions>,
         limiter: LoginLimiter,
     },

@@ -141,6 +141,13 @@ impl Users {
         self.0.get(name)
     }
 
+    fn save(&self, path: &Path) -> Result<(), UsersError> {
+        write_private(path, &self.to_text()).map_err(|source| UsersError::Write {
+            path: path.into(),
+            source,
+        })
+    }
+
     fn to_text(&self) -> String {
         let mut out = String::from(
             "# Lookout users: NAME:ARGON2ID_HASH[:project/service patterns, comma-separated]\n",
@@ -197,10 +204,7 @@ pub fn add(path: &Path, name: &str, scopes: &[String]) -> Result<(), UsersError>
             scope_text,
         },
     );
-    write_private(path, &users.to_text()).map_err(|source| UsersError::Write {
-        path: path.into(),
-        source,
-    })
+    users.save(path)
 }
 
 /// `lookout users remove NAME`.
@@ -208,10 +212,7 @@ pub fn remove(path: &Path, name: &str) -> Result<bool, UsersError> {
     let mut users = Users::load(path)?;
     let removed = users.0.remove(name).is_some();
     if removed {
-        write_private(path, &users.to_text()).map_err(|source| UsersError::Write {
-            path: path.into(),
-            source,
-        })?;
+        users.save(path)?;
     }
     Ok(removed)
 }

@@ -130,6 +130,36 @@ pub async fn require_fixture() -> String {
     project
 }
 
+/// Runs `lookout <args>` until it says where it listens (Ok, with the line) or exits (Err,
+/// with its exit code and stderr).
+pub async fn launch(args: &[&str]) -> Result<String, (Option<i32>, String)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(args)
+        .env_remove("LOOKOUT_ALLOW_UNAUTHENTICATED_REMOTE")
+        .env_remove("LOOKOUT_AUTH")
+        .env("LOOKOUT_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the lookout binary");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = tokio::time::timeout(WAIT, stdout.next_line())
+        .await
+        .expect("lookout says something or exits within 10 s")
+        .expect("read stdout");
+    if let Some(line) = first {
+        child.kill().await.expect("end lookout");
+        return Ok(line);
+    }
+    let out = child.wait_with_output().await.expect("lookout's exit");
+    Err((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
 /// A `lookout` process, killed when dropped.
 pub struct Server {
     pub port: u16,
