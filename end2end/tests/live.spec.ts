@@ -70,7 +70,7 @@ test("clear empties the view, not the server", async ({ page }) => {
   await page.goto(`/?project=${project}&service=web`);
   const log = page.getByRole("log");
   await expect(log.locator(".row").first()).toBeVisible();
-  await expect(page.getByText(/^100 of 100 lines$/)).toBeVisible();
+  await expect(page.getByText(/^(\d{3,}) of \1 lines$/)).toBeVisible();
   await page.getByRole("button", { name: "Clear" }).click();
   // web writes a few lines a second, so one may come between the click and the look.
   await expect(page.getByText(/^(\d) of \1 lines$/)).toBeVisible();
