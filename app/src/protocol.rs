@@ -382,6 +382,9 @@ pub enum ErrorCode {
     UnknownService,
     /// The Docker engine did not answer.
     EngineUnreachable,
+    /// Lines a resuming subscription asked for could not be read (the engine failed, or was
+    /// busy with other reads): the subscription goes on, with a gap the message describes.
+    LinesUnread,
     /// Something went wrong on the server.
     Internal,
 }

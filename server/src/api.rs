@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use crate::auth::{Mode, Viewer};
 use crate::docker::frames::Timestamp;
 use crate::docker::EngineError;
-use crate::hub::{engine_tail, Hub};
+use crate::hub::{engine_tail, Hub, TailQuery};
 
 /// The server functions' view of Lookout for one request: what its viewer may see.
 pub struct EngineBackend {
@@ -43,6 +43,7 @@ impl From<EngineError> for ApiError {
             EngineError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::NotFound(_) => StatusCode::NOT_FOUND,
             EngineError::Api(_) => StatusCode::BAD_GATEWAY,
+            EngineError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         };
         api_error(status, e.to_string())
     }
@@ -129,41 +130,24 @@ impl LogSource for EngineBackend {
             else {
                 return Err(unknown());
             };
-            let since_secs = since_ns.map_or(0, |ns| Timestamp { ns }.whole_seconds());
             let (stdout, stderr) = match streams {
                 Streams::Both => (true, true),
                 Streams::Stdout => (true, false),
                 Streams::Stderr => (false, true),
             };
-            // The engine cuts its tail before it picks streams, so a tail of one stream may need
-            // a wider window: widen until it holds enough lines, or holds everything.
-            let mut window = tail.get().max(1);
-            let mut lines = loop {
-                let read_all = window >= 1 << 20;
-                let lines = engine_tail(
-                    self.hub.engine(),
-                    &info.containers,
-                    (!read_all).then_some(window),
-                    since_secs,
-                    stdout,
-                    stderr,
-                    &self.hub.config().lines,
-                )
-                .await?;
-                let enough = lines.len() >= tail.get() as usize;
-                let since_reached =
-                    since_ns.is_some_and(|ns| lines.first().is_some_and(|l| l.cursor.ts_ns < ns));
-                if read_all || enough || since_reached || (stdout && stderr) {
-                    break lines;
-                }
-                window = window.saturating_mul(8);
+            let query = TailQuery {
+                lines: tail.get(),
+                since_ns,
+                stdout,
+                stderr,
             };
-            // The engine's `since` is whole seconds; the rest is cut here.
-            if let Some(ns) = since_ns {
-                lines.retain(|l| l.cursor.ts_ns >= ns);
-            }
-            let skip = lines.len().saturating_sub(tail.get() as usize);
-            lines.drain(..skip);
+            let lines = engine_tail(
+                self.hub.engine(),
+                self.hub.config(),
+                &info.containers,
+                query,
+            )
+            .await?;
             Ok(lines)
         })
     }

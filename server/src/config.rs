@@ -105,6 +105,30 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_MAX_TAIL_LINES", default_value_t = app::protocol::MAX_TAIL, value_parser = clap::value_parser!(u32).range(0..=i64::from(app::protocol::MAX_TAIL)))]
     pub max_tail_lines: u32,
 
+    /// Bytes of recent lines kept in memory per followed service (with --ring-lines,
+    /// whichever is reached first).
+    #[arg(long, env = "LOOKOUT_RING_BYTES", default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub ring_bytes: u64,
+
+    /// Bytes queued per WebSocket subscriber (with --queue-lines, whichever is reached
+    /// first); a subscriber further behind loses lines and is told.
+    #[arg(long, env = "LOOKOUT_QUEUE_BYTES", default_value_t = 16 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub queue_bytes: u64,
+
+    /// Largest `lines` message sent to a viewer, in bytes (a single longer line goes alone).
+    #[arg(long, env = "LOOKOUT_MAX_BATCH_BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_batch_bytes: u64,
+
+    /// One-off reads of whole logs from the engine (tails, downloads, the lines a
+    /// reconnecting viewer missed) running at once; more wait.
+    #[arg(long, env = "LOOKOUT_MAX_ENGINE_READS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_engine_reads: u32,
+
+    /// How long a read waits for a place among --max-engine-reads before it is refused with a
+    /// clear error (e.g. 10s, 500ms).
+    #[arg(long, env = "LOOKOUT_ENGINE_READ_WAIT", default_value = "10s")]
+    pub engine_read_wait: humantime::Duration,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

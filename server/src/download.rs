@@ -70,6 +70,11 @@ pub async fn route(
     else {
         return (StatusCode::NOT_FOUND, format!("unknown service {key}")).into_response();
     };
+    // Held until the whole log is written: a download is a read of the whole log.
+    let permit = match hub.config().reads.acquire().await {
+        Ok(p) => p,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
     let docker = match hub.engine().docker() {
         Ok(d) => d,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
@@ -84,6 +89,7 @@ pub async fn route(
                 &c.id,
                 LogQuery {
                     since_secs: 0,
+                    until_secs: None,
                     tail: None,
                     follow: false,
                     stdout: true,
@@ -100,6 +106,7 @@ pub async fn route(
     // A small channel: the engine is read only as fast as the client downloads.
     let (tx, rx) = mpsc::channel::<Result<String, std::io::Error>>(8);
     tokio::spawn(async move {
+        let _permit = permit;
         let mut chunk = String::new();
         loop {
             // The source whose next line is the oldest.

@@ -2,7 +2,7 @@
 //! bounded ring of recent lines per service; fan-out to subscribers through bounded queues.
 //!
 //! Lines flow one way: a follower task per container reads the engine and pushes lines into
-//! its service's `Shared` (ring + broadcast); each `Subscription` reads the broadcast. A feed
+//! its service's `Shared` (ring + tape); each `Subscription` reads the tape. A feed
 //! lives while someone subscribes to its service; when the last subscription is dropped the
 //! followers stop.
 
@@ -15,22 +15,33 @@ use app::protocol::{
     ContainerInfo, Cursor, Lifecycle, LifecycleEvent, LogLine, ProjectInfo, ServiceKey,
 };
 use futures::StreamExt;
-use tokio::sync::{broadcast, oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::AbortHandle;
 
 use crate::docker::discovery::{self, label_filter};
 use crate::docker::frames::{RawLine, Timestamp};
 use crate::docker::logs::{log_line, short_id, LineRules, LogQuery, LogStream};
+use crate::docker::reads::ReadPermits;
 use crate::docker::{Engine, EngineError};
 use crate::runs::{after_look, run_times, RunTimes, Step};
+
+mod tape;
+pub use tape::{line_bytes, Bounds};
+use tape::{Item, Pos, Take, Taken, Tape};
 
 /// The hub's bounds; every one has a command-line setting.
 #[derive(Clone, Debug)]
 pub struct HubConfig {
-    /// Recent lines kept per service for new subscribers' tails.
+    /// Recent lines kept per service for new subscribers' tails, at most this many...
     pub ring_lines: usize,
-    /// Lines queued per subscriber before it starts losing lines.
-    pub queue_lines: usize,
+    /// ...and at most this many bytes.
+    pub ring_bytes: usize,
+    /// How far a subscriber may fall behind, in lines and bytes, before it loses lines.
+    pub queue: Bounds,
+    /// The most lines and bytes of one batch handed to a subscriber (one WebSocket message).
+    pub batch: Batch,
+    /// One-off engine reads (tails, downloads, gap fills) at once.
+    pub reads: ReadPermits,
     /// Line length bound and secret redaction, applied to every line read.
     pub lines: LineRules,
     /// Only this Compose project, when set.
@@ -183,21 +194,27 @@ impl Hub {
         let _ = tokio::time::timeout(Duration::from_secs(15), ready.wait_for(|r| *r)).await;
         let Snapshot {
             mut backlog,
-            rx,
+            pos,
+            tape,
             marks,
             gaps,
             whole,
         } = feed.shared.snapshot(&start);
         let mut lost = 0;
+        let mut unread = None;
         if !gaps.is_empty() {
-            let (filled, missed) = self.fill(&containers, gaps).await;
-            lost = missed;
+            match self.fill(&containers, gaps).await {
+                Ok((filled, left_out)) => {
+                    lost = left_out;
+                    backlog.extend(filled);
+                    backlog.sort_by(|a, b| a.cursor.cmp(&b.cursor));
+                }
+                Err(e) => unread = Some(e),
+            }
             self.inner
                 .metrics
                 .lines_dropped
                 .fetch_add(lost, Ordering::Relaxed);
-            backlog.extend(filled);
-            backlog.sort_by(|a, b| a.cursor.cmp(&b.cursor));
         }
         // Changes are broadcast live only; the latest start and exit of each container
         // within the backlog's span are looked up for a viewer who was not there.
@@ -218,14 +235,17 @@ impl Hub {
         Ok(Subscription {
             containers,
             lost,
+            unread,
             markers,
             backlog,
             feed,
-            rx,
+            pos,
+            tape,
             marks,
             pending_drop: 0,
             pending_lifecycle: None,
             gathered: Vec::new(),
+            gathered_bytes: 0,
             gather_until: tokio::time::Instant::now(),
             metrics: self.inner.metrics.clone(),
         })
@@ -289,46 +309,58 @@ impl Hub {
     }
 
     /// Reads from the engine the lines a resuming client misses that the ring no longer
-    /// holds: at most a ring's worth, the most recent; the number left out is returned.
-    async fn fill(&self, containers: &[ContainerInfo], gaps: Vec<Gap>) -> (Vec<Arc<LogLine>>, u64) {
+    /// holds: at most a ring's worth, the most recent; the number left out is returned. Each
+    /// read covers only its gap and keeps at most a ring's worth while it reads, so a cursor
+    /// from long ago costs a pass over the log, never its size in memory. A gap that cannot
+    /// be read fails the whole fill: the viewer must be told, not given a silent hole.
+    async fn fill(
+        &self,
+        containers: &[ContainerInfo],
+        gaps: Vec<Gap>,
+    ) -> Result<(Vec<Arc<LogLine>>, u64), EngineError> {
         let engine = &self.inner.engine;
-        let rules = &self.inner.cfg.lines;
+        let cfg = &self.inner.cfg;
+        let keep = cfg.ring_lines;
         let mut filled = Vec::new();
+        let mut left_out = 0;
         for gap in gaps {
             // A container removed since has nothing left to read.
             let Some(c) = containers.iter().find(|c| c.id.starts_with(&gap.container)) else {
                 continue;
             };
-            let Ok(docker) = engine.docker() else {
-                continue;
-            };
+            let _permit = cfg.reads.acquire().await?;
+            let docker = engine.docker()?;
             let query = LogQuery {
                 since_secs: Timestamp { ns: gap.after.0 }.whole_seconds(),
+                // The engine's `until` is whole seconds and excludes its second.
+                until_secs: Some(Timestamp { ns: gap.upto.0 }.whole_seconds() + 1),
                 tail: None,
                 follow: false,
                 stdout: true,
                 stderr: true,
             };
-            match LogStream::open(&docker, &c.id, query, rules)
-                .collect()
+            let in_gap = |l: &RawLine| (l.ts.ns, l.seq) > gap.after && (l.ts.ns, l.seq) <= gap.upto;
+            match LogStream::open(&docker, &c.id, query, &cfg.lines)
+                .keep_last(keep, in_gap)
                 .await
             {
-                Ok(lines) => filled.extend(
-                    lines
-                        .into_iter()
-                        .filter(|l| (l.ts.ns, l.seq) > gap.after && (l.ts.ns, l.seq) <= gap.upto)
-                        .map(|l| Arc::new(log_line(l, c))),
-                ),
+                Ok((lines, skipped)) => {
+                    left_out += skipped;
+                    filled.extend(lines.into_iter().map(|l| Arc::new(log_line(l, c))));
+                }
+                // Removed while we read: it has nothing more to give.
+                Err(EngineError::NotFound(_)) => {}
                 Err(e) => {
                     tracing::warn!(container = %c.id, error = %e, "could not read the lines a resuming client missed");
                     engine.report(&e);
+                    return Err(e);
                 }
             }
         }
         filled.sort_by(|a, b| a.cursor.cmp(&b.cursor));
-        let excess = filled.len().saturating_sub(self.inner.cfg.ring_lines);
+        let excess = filled.len().saturating_sub(keep);
         filled.drain(..excess);
-        (filled, excess as u64)
+        Ok((filled, left_out + excess as u64))
     }
 
     /// The live feed of a service, created if nobody follows it yet.
@@ -472,7 +504,7 @@ const WATCHED_EVENTS: [&str; 11] = [
     "health_status",
 ];
 
-/// One service's live state: its followers, ring and broadcast.
+/// One service's live state: its followers, ring and tape.
 struct Feed {
     key: ServiceKey,
     shared: Arc<Shared>,
@@ -505,13 +537,11 @@ impl Feed {
         metrics: Arc<Metrics>,
         exits: Arc<Exits>,
     ) -> Arc<Feed> {
-        let (tx, _) = broadcast::channel(cfg.queue_lines.max(1));
-        let shared = Arc::new(Shared {
-            ring: Mutex::new(Ring::default()),
-            cap: cfg.ring_lines,
-            tx,
-            metrics,
-        });
+        let ring_caps = RingCaps {
+            lines: cfg.ring_lines,
+            bytes: cfg.ring_bytes,
+        };
+        let shared = Arc::new(Shared::new(ring_caps, cfg.queue, metrics));
         let (ready_tx, ready) = watch::channel(false);
         let feed = Arc::new(Feed {
             key,
@@ -586,17 +616,22 @@ impl Feed {
 
 /// What the followers of a service write to and subscribers read from.
 struct Shared {
-    ring: Mutex<Ring>,
-    cap: usize,
-    tx: broadcast::Sender<Item>,
+    /// The ring and the tape under one lock, so that a snapshot of the ring plus the tape
+    /// after it hold every line exactly once.
+    state: Mutex<State>,
+    ring_caps: RingCaps,
     metrics: Arc<Metrics>,
 }
 
-/// What travels from the followers to the subscribers, in order.
-#[derive(Clone, Debug)]
-enum Item {
-    Line(Arc<LogLine>),
-    Lifecycle(Arc<Lifecycle>),
+struct State {
+    ring: Ring,
+    tape: Tape,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct RingCaps {
+    lines: usize,
+    bytes: usize,
 }
 
 type Marks = HashMap<String, (i64, u32)>;
@@ -605,17 +640,43 @@ type Marks = HashMap<String, (i64, u32)>;
 #[derive(Default)]
 struct Ring {
     lines: VecDeque<Arc<LogLine>>,
+    /// What `lines` hold, as `line_bytes` counts it.
+    bytes: usize,
     /// Per container, the newest position of a line the ring may not hold (pushed out, or
     /// older than a fresh feed's tail): a client resuming from before it misses lines that
     /// only the engine still has.
     evicted: Marks,
 }
 
+impl Ring {
+    fn insert(&mut self, line: Arc<LogLine>, caps: RingCaps) {
+        let at = self
+            .lines
+            .iter()
+            .rposition(|l| l.cursor <= line.cursor)
+            .map_or(0, |p| p + 1);
+        self.bytes += line_bytes(&line);
+        self.lines.insert(at, line);
+        while self.lines.len() > caps.lines || (self.bytes > caps.bytes && self.lines.len() > 1) {
+            let Some(old) = self.lines.pop_front() else {
+                break;
+            };
+            self.bytes -= line_bytes(&old);
+            let mark = self
+                .evicted
+                .entry(old.cursor.container.clone())
+                .or_insert(old.cursor.position());
+            *mark = (*mark).max(old.cursor.position());
+        }
+    }
+}
+
 /// What a new subscriber starts from.
 struct Snapshot {
     backlog: Vec<Arc<LogLine>>,
-    /// Every item after the backlog.
-    rx: broadcast::Receiver<Item>,
+    /// Where on the tape the items after the backlog begin.
+    pos: Pos,
+    tape: watch::Receiver<Pos>,
     marks: Marks,
     gaps: Vec<Gap>,
     /// The backlog is every line the engine holds of the service.
@@ -632,43 +693,42 @@ struct Gap {
 }
 
 impl Shared {
-    /// Adds lines to the ring (kept in cursor order) and sends them to every subscriber.
-    /// Both happen under the ring's lock so that a snapshot plus the broadcast after it hold
-    /// every line exactly once.
+    fn new(ring_caps: RingCaps, queue: Bounds, metrics: Arc<Metrics>) -> Shared {
+        Shared {
+            state: Mutex::new(State {
+                ring: Ring::default(),
+                tape: Tape::new(queue),
+            }),
+            ring_caps,
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("ring lock")
+    }
+
+    /// Adds lines to the ring (kept in cursor order) and to the tape every subscriber reads.
     fn push(&self, lines: Vec<RawLine>, container: &ContainerInfo) {
         if lines.is_empty() {
             return;
         }
-        let mut ring = self.ring.lock().expect("ring lock");
+        let mut state = self.lock();
         self.metrics
             .lines_in
             .fetch_add(lines.len() as u64, Ordering::Relaxed);
         for raw in lines {
             let line = Arc::new(log_line(raw, container));
-            let at = ring
-                .lines
-                .iter()
-                .rposition(|l| l.cursor <= line.cursor)
-                .map_or(0, |p| p + 1);
-            ring.lines.insert(at, line.clone());
-            if ring.lines.len() > self.cap {
-                if let Some(old) = ring.lines.pop_front() {
-                    let mark = ring
-                        .evicted
-                        .entry(old.cursor.container.clone())
-                        .or_insert(old.cursor.position());
-                    *mark = (*mark).max(old.cursor.position());
-                }
-            }
-            // No receivers is fine: the ring keeps the line for the next subscriber.
-            let _ = self.tx.send(Item::Line(line));
+            state.ring.insert(line.clone(), self.ring_caps);
+            state.tape.push(Item::Line(line));
         }
     }
 
     /// Notes that lines of `container` up to `upto` may exist that the ring does not hold.
     fn not_held_upto(&self, container: &ContainerInfo, upto: (i64, u32)) {
-        let mut ring = self.ring.lock().expect("ring lock");
-        let mark = ring
+        let mut state = self.lock();
+        let mark = state
+            .ring
             .evicted
             .entry(short_id(&container.id).to_owned())
             .or_insert(upto);
@@ -677,15 +737,13 @@ impl Shared {
 
     /// Tells subscribers about a container's start, exit or removal, in order with its lines.
     fn lifecycle(&self, ts_ns: i64, container: &ContainerInfo, event: LifecycleEvent) {
-        let _ring = self.ring.lock().expect("ring lock");
-        let _ = self
-            .tx
-            .send(Item::Lifecycle(Arc::new(marker(ts_ns, container, event))));
+        let change = Arc::new(marker(ts_ns, container, event));
+        self.lock().tape.push(Item::Lifecycle(change));
     }
 
     fn snapshot(&self, start: &Start) -> Snapshot {
-        let ring = self.ring.lock().expect("ring lock");
-        let rx = self.tx.subscribe();
+        let state = self.lock();
+        let ring = &state.ring;
         let mut marks = Marks::new();
         let mut gaps = Vec::new();
         let backlog: Vec<Arc<LogLine>> = match start {
@@ -729,7 +787,8 @@ impl Shared {
         Snapshot {
             whole: ring.evicted.is_empty() && backlog.len() == ring.lines.len(),
             backlog,
-            rx,
+            pos: state.tape.end(),
+            tape: state.tape.watch(),
             marks,
             gaps,
         }
@@ -755,6 +814,7 @@ async fn follow(
     let is_new = backfill.is_none();
     let both = |since_secs, tail, follow| LogQuery {
         since_secs,
+        until_secs: None,
         tail,
         follow,
         stdout: true,
@@ -989,20 +1049,27 @@ pub struct Subscription {
     pub containers: Vec<ContainerInfo>,
     /// Lines after the resume cursors that could not be given: more than a ring's worth.
     pub lost: u64,
+    /// Why lines after the resume cursors could not be read, if some could not: the viewer
+    /// is told, since they are missing from its view.
+    pub unread: Option<EngineError>,
     /// The latest start and exit of each container within the backlog's span, in time order.
     pub markers: Vec<Arc<Lifecycle>>,
     /// The tail (or the lines after the resume cursors), oldest first.
     pub backlog: Vec<Arc<LogLine>>,
     feed: Arc<Feed>,
-    rx: broadcast::Receiver<Item>,
+    /// This subscriber's place on the feed's tape, and the tape's end to wait on.
+    pos: Pos,
+    tape: watch::Receiver<Pos>,
     /// A lifecycle change read while a batch of lines was being gathered; it goes next.
     pending_lifecycle: Option<Arc<Lifecycle>>,
     /// Per container, the position of the last line this subscriber was given, so that no
     /// line is given twice whatever order containers' lines arrive in.
     marks: Marks,
     pending_drop: u64,
-    /// Lines taken from the queue and not yet delivered, and until when to gather more.
+    /// Lines taken from the tape and not yet delivered, their bytes, and until when to
+    /// gather more.
     gathered: Vec<Arc<LogLine>>,
+    gathered_bytes: usize,
     gather_until: tokio::time::Instant,
     metrics: Arc<Metrics>,
 }
@@ -1010,11 +1077,18 @@ pub struct Subscription {
 /// How long a subscriber gathers lines that come one by one before it sends them.
 const GATHER: Duration = Duration::from_millis(10);
 
+/// The most a subscriber is handed at once: one WebSocket message.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch {
+    pub lines: usize,
+    pub bytes: usize,
+}
+
 /// What a subscriber receives next.
 #[derive(Debug)]
 pub enum Delivery {
     Lines(Vec<Arc<LogLine>>),
-    /// The subscriber's queue overflowed: this many lines were skipped.
+    /// The subscriber fell further behind than its queue holds: this many lines were skipped.
     Dropped(u64),
     /// A container of the service started, exited or was removed.
     Lifecycle(Arc<Lifecycle>),
@@ -1025,95 +1099,101 @@ impl Subscription {
         &self.feed.key
     }
 
-    /// Waits for the next lines, at most `max` at a time, or the next lifecycle change.
+    /// Waits for the next lines, at most a `batch` at a time, or the next lifecycle change.
     ///
     /// Lines that come one by one are gathered for up to `GATHER` first, so that a busy
     /// service makes one message of many lines rather than one per line, and a subscriber is
     /// woken once per batch. Cancel-safe: what was gathered stays for the next call.
-    pub async fn next(&mut self, max: usize) -> Delivery {
-        use broadcast::error::RecvError;
+    pub async fn next(&mut self, batch: Batch) -> Delivery {
         loop {
             if self.pending_drop > 0 && self.gathered.is_empty() {
-                return Delivery::Dropped(std::mem::take(&mut self.pending_drop));
+                let n = std::mem::take(&mut self.pending_drop);
+                self.metrics.lines_dropped.fetch_add(n, Ordering::Relaxed);
+                return Delivery::Dropped(n);
             }
             if self.gathered.is_empty() {
                 if let Some(l) = self.pending_lifecycle.take() {
                     return Delivery::Lifecycle(l);
                 }
-                let first = match self.rx.recv().await {
-                    Ok(Item::Line(line)) => line,
-                    Ok(Item::Lifecycle(l)) => return Delivery::Lifecycle(l),
-                    Err(RecvError::Lagged(n)) => return self.dropped(n),
-                    // The feed outlives its subscriptions, so the sender never closes first.
-                    Err(RecvError::Closed) => std::future::pending().await,
-                };
+                // Seen before the read, so a push after the read wakes the wait below.
+                self.tape.borrow_and_update();
+                self.take(batch);
+                if self.gathered.is_empty() {
+                    if self.pending_lifecycle.is_none() && self.pending_drop == 0 {
+                        // The feed outlives its subscriptions, so the tape never closes first.
+                        if self.tape.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    continue;
+                }
                 self.gather_until = tokio::time::Instant::now() + GATHER;
-                let mut gathered = std::mem::take(&mut self.gathered);
-                self.accept(first, &mut gathered);
-                self.gathered = gathered;
             }
-            if self.gather(max) && self.gathered.len() < max {
+            if self.take(batch) {
                 tokio::time::sleep_until(self.gather_until).await;
-                self.gather(max);
+                self.take(batch);
             }
-            if !self.gathered.is_empty() {
-                let batch = std::mem::take(&mut self.gathered);
-                self.metrics
-                    .lines_out
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                return Delivery::Lines(batch);
-            }
+            let lines = std::mem::take(&mut self.gathered);
+            self.gathered_bytes = 0;
+            self.metrics
+                .lines_out
+                .fetch_add(lines.len() as u64, Ordering::Relaxed);
+            return Delivery::Lines(lines);
         }
     }
 
-    /// Takes what the queue holds now into `gathered`, up to `max` lines; true if it stopped
-    /// because the queue was empty (more may come), false at a change, a loss, or `max`.
-    fn gather(&mut self, max: usize) -> bool {
-        use broadcast::error::TryRecvError;
+    /// Takes what the tape holds now into `gathered`, up to a batch; true if it stopped
+    /// because the tape had no more (more may come), false at a change, a loss, or a full
+    /// batch.
+    fn take(&mut self, batch: Batch) -> bool {
         if self.pending_lifecycle.is_some() || self.pending_drop > 0 {
             return false;
         }
         let mut gathered = std::mem::take(&mut self.gathered);
-        let more = loop {
-            if gathered.len() >= max {
-                break false;
-            }
-            match self.rx.try_recv() {
-                Ok(Item::Line(line)) => self.accept(line, &mut gathered),
-                Ok(Item::Lifecycle(l)) => {
-                    self.pending_lifecycle = Some(l);
-                    break false;
+        let mut bytes = self.gathered_bytes;
+        let mut lifecycle = None;
+        let Taken { lost, exhausted } = {
+            let state = self.feed.shared.lock();
+            state.tape.read(&mut self.pos, |item| {
+                if gathered.len() >= batch.lines || (bytes >= batch.bytes && !gathered.is_empty()) {
+                    return Take::Leave;
                 }
-                Err(TryRecvError::Lagged(n)) => {
-                    self.metrics.lines_dropped.fetch_add(n, Ordering::Relaxed);
-                    self.pending_drop = n;
-                    break false;
+                match item {
+                    Item::Line(line) => {
+                        if accept(&mut self.marks, line) {
+                            bytes += line_bytes(line);
+                            gathered.push(line.clone());
+                        }
+                        Take::More
+                    }
+                    // A change ends a batch: it goes after the lines before it.
+                    Item::Lifecycle(l) => {
+                        lifecycle = Some(l.clone());
+                        Take::Last
+                    }
                 }
-                Err(TryRecvError::Empty) => break true,
-                Err(TryRecvError::Closed) => break false,
-            }
+            })
         };
+        self.pending_lifecycle = lifecycle;
+        self.pending_drop += lost;
         self.gathered = gathered;
-        more
+        self.gathered_bytes = bytes;
+        exhausted
     }
+}
 
-    fn dropped(&mut self, n: u64) -> Delivery {
-        self.metrics.lines_dropped.fetch_add(n, Ordering::Relaxed);
-        Delivery::Dropped(n)
-    }
-
-    fn accept(&mut self, line: Arc<LogLine>, batch: &mut Vec<Arc<LogLine>>) {
-        let pos = line.cursor.position();
-        match self.marks.get_mut(&line.cursor.container) {
-            Some(mark) if pos <= *mark => {}
-            Some(mark) => {
-                *mark = pos;
-                batch.push(line);
-            }
-            None => {
-                self.marks.insert(line.cursor.container.clone(), pos);
-                batch.push(line);
-            }
+/// Whether `line` is new to a subscriber whose last lines per container are `marks`.
+fn accept(marks: &mut Marks, line: &LogLine) -> bool {
+    let pos = line.cursor.position();
+    match marks.get_mut(&line.cursor.container) {
+        Some(mark) if pos <= *mark => false,
+        Some(mark) => {
+            *mark = pos;
+            true
+        }
+        None => {
+            marks.insert(line.cursor.container.clone(), pos);
+            true
         }
     }
 }
@@ -1124,44 +1204,73 @@ impl Drop for Subscription {
     }
 }
 
-/// Reads a service's last `tail` lines straight from the engine (for one-off tails and
-/// downloads), merged across replicas in time order.
+/// What a one-off tail asks of a service's log.
+#[derive(Clone, Copy, Debug)]
+pub struct TailQuery {
+    pub lines: u32,
+    /// Only lines at or after this time (nanoseconds since the epoch).
+    pub since_ns: Option<i64>,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// Reads a service's last lines straight from the engine, merged across replicas in time
+/// order. It holds at most `q.lines` lines per container while it reads, however long the
+/// log, and counts as one of the engine reads `--max-engine-reads` bounds.
 pub async fn engine_tail(
     engine: &Engine,
+    cfg: &HubConfig,
     containers: &[ContainerInfo],
-    tail: Option<u32>,
-    since_secs: i64,
-    stdout: bool,
-    stderr: bool,
-    rules: &LineRules,
+    q: TailQuery,
 ) -> Result<Vec<LogLine>, EngineError> {
+    let _permit = cfg.reads.acquire().await?;
     let docker = engine.docker()?;
+    let since_secs = q.since_ns.map_or(0, |ns| Timestamp { ns }.whole_seconds());
+    let keep = q.lines as usize;
     let mut all = Vec::new();
     for c in containers {
-        let query = LogQuery {
-            since_secs,
-            tail,
-            follow: false,
-            stdout,
-            stderr,
-        };
-        match LogStream::open(&docker, &c.id, query, rules)
-            .collect()
-            .await
-        {
-            Ok(lines) => all.extend(lines.into_iter().map(|l| log_line(l, c))),
-            // Removed since it was listed: it has nothing more to say.
-            Err(EngineError::NotFound(_)) => {}
-            Err(e) => {
-                engine.report(&e);
-                return Err(e);
+        // The engine cuts its tail before it picks streams, so a tail of one stream may need
+        // a wider window: widen until it holds enough lines, reaches `since`, or holds all.
+        let mut window = q.lines.max(1);
+        let lines = loop {
+            let read_all = window >= 1 << 20;
+            let query = LogQuery {
+                since_secs,
+                until_secs: None,
+                tail: (!read_all).then_some(window),
+                follow: false,
+                stdout: q.stdout,
+                stderr: q.stderr,
+            };
+            let mut before_since = false;
+            let wanted = |l: &RawLine| {
+                let keep = q.since_ns.is_none_or(|ns| l.ts.ns >= ns);
+                before_since |= !keep;
+                keep
+            };
+            match LogStream::open(&docker, &c.id, query, &cfg.lines)
+                .keep_last(keep, wanted)
+                .await
+            {
+                Ok((lines, _)) => {
+                    let enough = lines.len() >= keep;
+                    if read_all || enough || before_since || (q.stdout && q.stderr) {
+                        break lines;
+                    }
+                    window = window.saturating_mul(8);
+                }
+                // Removed since it was listed: it has nothing more to say.
+                Err(EngineError::NotFound(_)) => break Default::default(),
+                Err(e) => {
+                    engine.report(&e);
+                    return Err(e);
+                }
             }
-        }
+        };
+        all.extend(lines.into_iter().map(|l| log_line(l, c)));
     }
     all.sort_by(|a, b| a.cursor.cmp(&b.cursor));
-    if let Some(n) = tail {
-        let skip = all.len().saturating_sub(n as usize);
-        all.drain(..skip);
-    }
+    let skip = all.len().saturating_sub(keep);
+    all.drain(..skip);
     Ok(all)
 }

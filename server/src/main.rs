@@ -36,9 +36,13 @@ use crate::auth::users::{self, Users};
 use crate::auth::{login, Auth, Mode, SocketCounts, TrustedProxies, Viewer};
 use crate::config::{Command, Config, UsersAction};
 use crate::docker::logs::LineRules;
+use crate::docker::reads::ReadPermits;
 use crate::docker::Engine;
-use crate::hub::{Hub, HubConfig};
+use crate::hub::{Batch, Bounds, Hub, HubConfig};
 use crate::redact::Redactor;
+
+/// Most lines sent in one `lines` message (the protocol's bound).
+const BATCH_LINES: usize = 1000;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -103,7 +107,19 @@ async fn main() -> ExitCode {
         engine,
         HubConfig {
             ring_lines: config.ring_lines,
-            queue_lines: config.queue_lines as usize,
+            ring_bytes: config.ring_bytes as usize,
+            queue: Bounds {
+                items: config.queue_lines as usize,
+                bytes: config.queue_bytes as usize,
+            },
+            batch: Batch {
+                lines: BATCH_LINES,
+                bytes: config.max_batch_bytes as usize,
+            },
+            reads: ReadPermits::new(
+                config.max_engine_reads as usize,
+                config.engine_read_wait.into(),
+            ),
             lines: LineRules {
                 max_line: config.max_line_bytes as usize,
                 redactor: Arc::new(Redactor::new(&config.redact.0, &config.redact_patterns)),

@@ -17,11 +17,8 @@ use serde::Serialize;
 
 use crate::auth::Viewer;
 use crate::docker::frames::Timestamp;
-use crate::hub::{Delivery, HubError, Start, Subscription};
+use crate::hub::{line_bytes, Batch, Delivery, HubError, Start, Subscription};
 use crate::{origin, AppState};
-
-/// Most lines sent in one `lines` message.
-const BATCH_LINES: usize = 1000;
 
 pub async fn route(
     ws: WebSocketUpgrade,
@@ -73,14 +70,34 @@ async fn send_json<T: Serialize>(tx: &mut Sink, msg: &T) -> Result<(), Closed> {
         .map_err(|_| Closed)
 }
 
-async fn send_lines(tx: &mut Sink, key: &ServiceKey, lines: &[Arc<LogLine>]) -> Result<(), Closed> {
-    for chunk in lines.chunks(BATCH_LINES) {
+/// Sends lines as `lines` messages of at most a batch each (a line larger than a batch's
+/// bytes goes alone).
+async fn send_lines(
+    tx: &mut Sink,
+    key: &ServiceKey,
+    lines: &[Arc<LogLine>],
+    batch: Batch,
+) -> Result<(), Closed> {
+    let mut rest = lines;
+    while !rest.is_empty() {
+        let mut bytes = 0;
+        let n = rest
+            .iter()
+            .take(batch.lines)
+            .take_while(|l| {
+                bytes += line_bytes(l);
+                bytes <= batch.bytes
+            })
+            .count()
+            .max(1);
+        let (chunk, after) = rest.split_at(n);
         let msg = LinesOut {
             project: &key.project,
             service: &key.service,
             lines: chunk.iter().map(|l| l.as_ref()).collect(),
         };
         send_json(tx, &msg).await?;
+        rest = after;
     }
     Ok(())
 }
@@ -92,12 +109,13 @@ async fn send_backlog(
     key: &ServiceKey,
     lines: &[Arc<LogLine>],
     markers: &[Arc<Lifecycle>],
+    batch: Batch,
 ) -> Result<(), Closed> {
     let mut rest = lines;
     for m in markers {
         let at = Timestamp::parse(&m.ts).map_or(i64::MAX, |t| t.ns);
         let (before, after) = rest.split_at(rest.partition_point(|l| l.cursor.ts_ns <= at));
-        send_lines(tx, key, before).await?;
+        send_lines(tx, key, before, batch).await?;
         send_json(
             tx,
             &ServerMessage::Lifecycle {
@@ -109,7 +127,7 @@ async fn send_backlog(
         .await?;
         rest = after;
     }
-    send_lines(tx, key, rest).await
+    send_lines(tx, key, rest, batch).await
 }
 
 async fn send_error(tx: &mut Sink, code: ErrorCode, message: String) -> Result<(), Closed> {
@@ -143,9 +161,9 @@ fn read_message(text: &str) -> Result<ClientMessage, (ErrorCode, String)> {
         .map_err(|e| (ErrorCode::BadRequest, format!("bad {kind} message: {e}")))
 }
 
-async fn next_delivery(sub: &mut Option<Subscription>) -> Delivery {
+async fn next_delivery(sub: &mut Option<Subscription>, batch: Batch) -> Delivery {
     match sub {
-        Some(s) => s.next(BATCH_LINES).await,
+        Some(s) => s.next(batch).await,
         None => std::future::pending().await,
     }
 }
@@ -170,6 +188,7 @@ async fn run(
     viewer: &Viewer,
 ) -> Result<(), Closed> {
     let hub = &state.hub;
+    let batch = hub.config().batch;
     let mut engine = hub.engine().status();
     let mut services = hub.services();
     let mut shutdown = state.shutdown.clone();
@@ -245,9 +264,13 @@ async fn run(
                                 if s.lost > 0 {
                                     send_json(tx, &ServerMessage::Dropped { count: s.lost }).await?;
                                 }
+                                if let Some(e) = s.unread.take() {
+                                    send_error(tx, ErrorCode::LinesUnread, format!(
+                                        "the lines since this view was last connected could not all be read, so some are missing before the ones that follow: {e}")).await?;
+                                }
                                 let backlog = std::mem::take(&mut s.backlog);
                                 let markers = std::mem::take(&mut s.markers);
-                                send_backlog(tx, &key, &backlog, &markers).await?;
+                                send_backlog(tx, &key, &backlog, &markers, batch).await?;
                                 sub = Some(s);
                             }
                             Err(HubError::UnknownService(k)) => {
@@ -261,10 +284,10 @@ async fn run(
                     }
                 }
             }
-            delivery = next_delivery(&mut sub) => {
+            delivery = next_delivery(&mut sub, batch) => {
                 let key = sub.as_ref().map(|s| s.key().clone()).expect("a delivery comes from a subscription");
                 match delivery {
-                    Delivery::Lines(lines) => send_lines(tx, &key, &lines).await?,
+                    Delivery::Lines(lines) => send_lines(tx, &key, &lines, batch).await?,
                     Delivery::Dropped(count) => send_json(tx, &ServerMessage::Dropped { count }).await?,
                     Delivery::Lifecycle(change) => send_json(tx, &ServerMessage::Lifecycle {
                         project: key.project.clone(),

@@ -207,6 +207,11 @@ impl Connection {
             }
             ServerMessage::Dropped { count } => self.dropped.update(|n| *n += count),
             ServerMessage::Unsubscribed => self.confirm(),
+            // Not an answer to a request: the subscription stands, with a gap.
+            ServerMessage::Error {
+                code: crate::protocol::ErrorCode::LinesUnread,
+                message,
+            } => self.error.set(Some(message)),
             ServerMessage::Error { message, .. } => {
                 // Only subscription requests can fail: this one is answered.
                 self.confirm();

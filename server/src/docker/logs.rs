@@ -1,5 +1,6 @@
 //! Reading one container's log from the engine, as whole lines.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -26,6 +27,8 @@ pub struct LineRules {
 pub struct LogQuery {
     /// Only entries at or after this Unix time in whole seconds (0: from the start).
     pub since_secs: i64,
+    /// Only entries before this Unix time in whole seconds (None: up to now).
+    pub until_secs: Option<i64>,
     /// Only the last N entries (None: all).
     pub tail: Option<u32>,
     /// Keep the stream open for new entries.
@@ -58,6 +61,11 @@ impl LogStream {
             .stderr(query.stderr)
             .timestamps(true)
             .since(i32::try_from(query.since_secs).unwrap_or(i32::MAX))
+            .until(
+                query
+                    .until_secs
+                    .map_or(0, |u| i32::try_from(u).unwrap_or(i32::MAX)),
+            )
             .tail(&tail)
             .build();
         LogStream {
@@ -116,13 +124,43 @@ impl LogStream {
         }
     }
 
-    /// Reads the stream to its end (for queries without `follow`).
+    /// Reads the stream to its end (for queries without `follow` whose size the engine
+    /// bounds: a `tail`, or the few lines since a known one).
     pub async fn collect(mut self) -> Result<Vec<RawLine>, EngineError> {
         let mut all = Vec::new();
         while let Some(batch) = self.next_lines().await {
             all.extend(batch?);
         }
         Ok(all)
+    }
+
+    /// Reads the stream to its end keeping only the last `keep` lines that `wanted` lets
+    /// through, however long the log: memory stays at `keep` lines. Also returns how many
+    /// wanted lines were left out before them.
+    pub async fn keep_last(
+        mut self,
+        keep: usize,
+        mut wanted: impl FnMut(&RawLine) -> bool,
+    ) -> Result<(VecDeque<RawLine>, u64), EngineError> {
+        let mut last = VecDeque::new();
+        let mut left_out = 0;
+        while let Some(batch) = self.next_lines().await {
+            for line in batch? {
+                if !wanted(&line) {
+                    continue;
+                }
+                if keep == 0 {
+                    left_out += 1;
+                    continue;
+                }
+                if last.len() == keep {
+                    last.pop_front();
+                    left_out += 1;
+                }
+                last.push_back(line);
+            }
+        }
+        Ok((last, left_out))
     }
 }
 

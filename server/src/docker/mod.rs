@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod engine;
 pub mod frames;
 pub mod logs;
+pub mod reads;
 
 pub use engine::Engine;
 
@@ -17,6 +18,14 @@ pub enum EngineError {
     NotFound(String),
     #[error("Docker engine error: {0}")]
     Api(String),
+    #[error(
+        "too many log reads at once: {max} are running (--max-engine-reads) and none ended \
+         within {wait:?} (--engine-read-wait); try again"
+    )]
+    Busy {
+        max: usize,
+        wait: std::time::Duration,
+    },
 }
 
 impl From<bollard::errors::Error> for EngineError {

@@ -1,0 +1,345 @@
+//! Lookout against a real-size log and many clients at once, on the real engine: a service
+//! whose container wrote 1,000,000 lines of about 100 bytes (~170 MB of json-file log),
+//! read at the same moment by 8 sockets that resume from the beginning of time, 8 tails of
+//! one stream and 4 downloads. The server must stay up and small, and every client must get
+//! its lines or a clear error.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::protocol::{Cursor, ErrorCode, LogLine, ServerMessage, Stream};
+use common::*;
+
+/// Lines the container writes; every tenth goes to stderr.
+const LINES: u64 = 1_000_000;
+const LAST: &str = "spew-done";
+
+fn yaml() -> String {
+    // busybox awk: about 100 bytes a line, numbered.
+    let script = format!(
+        "awk 'BEGIN {{ pad = sprintf(\"%88s\", \"\"); gsub(/ /, \"x\", pad); \
+         for (i = 1; i <= {LINES}; i++) {{ if (i % 10 == 0) print \"line \" i \" \" pad > \"/dev/stderr\"; \
+         else print \"line \" i \" \" pad }} }}'; echo {LAST}; while true; do sleep 1; done"
+    );
+    format!(
+        r#"version: "2.4"
+services:
+  spew:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", {script:?}]
+"#
+    )
+}
+
+/// Waits until the container has written its whole log.
+async fn wait_written(id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let last = docker_ok(&["logs", "--tail", "1", id]).await;
+        if last.trim() == LAST {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the spew container did not write its {LINES} lines within 180 s (last: {last:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn number(line: &LogLine) -> Option<u64> {
+    line.text
+        .strip_prefix("line ")?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// What one resuming socket got: lines received and lines it was told it lost, or an error.
+enum Resumed {
+    Lines { received: u64, dropped: u64 },
+    Refused(String),
+}
+
+async fn resume_from_the_start(port: u16, project: String) -> Resumed {
+    let mut ws = Ws::connect(port, &project).await;
+    let ancient = Cursor {
+        ts_ns: 1,
+        seq: 0,
+        container: "0".into(),
+    };
+    ws.subscribe_resume("spew", &[ancient]).await;
+    ws.expect_subscribed("spew").await;
+    let mut seen = HashSet::new();
+    let mut dropped = 0;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(msg) = ws.recv_within(left).await else {
+            panic!(
+                "a resuming socket got neither its lines nor an error within 300 s: {} lines, {dropped} dropped",
+                seen.len()
+            );
+        };
+        match msg {
+            ServerMessage::Dropped { count } => dropped += count,
+            ServerMessage::Error {
+                code: ErrorCode::LinesUnread,
+                message,
+            } => return Resumed::Refused(message),
+            ServerMessage::Lines { lines, .. } => {
+                for l in &lines {
+                    assert!(
+                        seen.insert(l.cursor.clone()),
+                        "a line came twice: {:?}",
+                        l.text
+                    );
+                }
+                if lines.iter().any(|l| l.text == LAST) {
+                    return Resumed::Lines {
+                        received: seen.len() as u64,
+                        dropped,
+                    };
+                }
+            }
+            ServerMessage::Lifecycle { .. } => {}
+            other => panic!("unexpected message while resuming: {other:?}"),
+        }
+    }
+}
+
+/// A `GET` with a client of its own: the harness's gives up after 10 s, and these are
+/// slow on purpose.
+async fn get(port: u16, path: &str, query: &[(&str, &str)]) -> (u16, reqwest::Response, Instant) {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .expect("an HTTP client");
+    let started = Instant::now();
+    let resp = http
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .query(query)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    (resp.status().as_u16(), resp, started)
+}
+
+/// `Ok(lines)` or `Err(the refusal's text)`.
+async fn tail_stderr(port: u16, project: String) -> Result<Vec<LogLine>, String> {
+    let q = [
+        ("project", project.as_str()),
+        ("service", "spew"),
+        ("streams", "stderr"),
+        ("tail", "10000"),
+    ];
+    let (status, resp, _) = get(port, "/api/tail", &q).await;
+    let body = resp.text().await.expect("the tail's body");
+    match status {
+        200 => Ok(serde_json::from_str(&body).expect("a tail is JSON lines")),
+        503 => Err(body),
+        other => panic!("a tail answered {other}: {body}"),
+    }
+}
+
+/// `Ok((lines, last line))` or `Err(the refusal's text)`; the body is counted as it comes,
+/// never held.
+async fn download(port: u16, project: String) -> Result<(u64, String), String> {
+    let q = [("project", project.as_str()), ("service", "spew")];
+    let (status, mut resp, _) = get(port, "/api/download", &q).await;
+    if status == 503 {
+        return Err(resp.text().await.expect("the refusal's body"));
+    }
+    assert_eq!(status, 200, "a download answered {status}");
+    let mut lines = 0;
+    let mut tail = Vec::new();
+    while let Some(chunk) = resp.chunk().await.expect("the download's body") {
+        lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        tail.extend_from_slice(&chunk);
+        let keep = tail.len().saturating_sub(200);
+        tail.drain(..keep);
+    }
+    let text = String::from_utf8_lossy(&tail).into_owned();
+    let last = text.lines().last().unwrap_or_default().to_owned();
+    Ok((lines, last))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small() {
+    require_fixture().await;
+    let project = TempProject::from_yaml("big", &yaml(), &["spew"]).await;
+    let id = project.id("spew").await;
+    let written = Instant::now();
+    wait_written(&id).await;
+    println!(
+        "the container wrote {LINES} lines in {:.1} s",
+        written.elapsed().as_secs_f64()
+    );
+
+    // Every read may wait its turn: this test wants each client's lines, not refusals.
+    let server = Server::start_for(&project.name, &["--engine-read-wait", "300s"]).await;
+    let port = server.port;
+    let pid = server.pid();
+    let peak = Arc::new(AtomicU64::new(server.rss_kib()));
+    let idle = peak.load(Ordering::Relaxed);
+    let watcher = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                    if let Some(kib) = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    {
+                        peak.fetch_max(kib, Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
+    let started = Instant::now();
+    let name = project.name.clone();
+    let sockets: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(resume_from_the_start(port, name.clone())))
+        .collect();
+    let tails: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(tail_stderr(port, name.clone())))
+        .collect();
+    let downloads: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(download(port, name.clone())))
+        .collect();
+
+    for s in sockets {
+        match s.await.expect("a socket's task") {
+            Resumed::Lines { received, dropped } => assert_eq!(
+                received + dropped,
+                LINES + 1,
+                "every line of the log is either received or counted as dropped \
+                 ({received} received, {dropped} dropped)"
+            ),
+            Resumed::Refused(message) => panic!("a resume was refused: {message}"),
+        }
+    }
+    for t in tails {
+        let lines = t
+            .await
+            .expect("a tail's task")
+            .unwrap_or_else(|e| panic!("a tail was refused: {e}"));
+        assert_eq!(lines.len(), 10_000, "a tail of 10,000 stderr lines");
+        assert!(lines.iter().all(|l| l.stream == Stream::Stderr));
+        let numbers: Vec<u64> = lines.iter().filter_map(number).collect();
+        assert_eq!(numbers.len(), 10_000, "every line is a numbered one");
+        assert_eq!(
+            numbers.last(),
+            Some(&LINES),
+            "the tail ends with the last stderr line"
+        );
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 10));
+    }
+    for d in downloads {
+        let (lines, last) = d
+            .await
+            .expect("a download's task")
+            .unwrap_or_else(|e| panic!("a download was refused: {e}"));
+        assert_eq!(lines, LINES + 1, "a download holds every line");
+        assert!(
+            last.ends_with(LAST),
+            "the download ends with {LAST}: {last:?}"
+        );
+    }
+    let took = started.elapsed();
+    watcher.abort();
+    let peak_kib = peak.load(Ordering::Relaxed);
+    println!(
+        "20 clients read the {LINES}-line log in {:.1} s; lookout's RSS: {:.1} MiB idle, peak {:.1} MiB",
+        took.as_secs_f64(),
+        idle as f64 / 1024.0,
+        peak_kib as f64 / 1024.0
+    );
+    assert!(
+        peak_kib < 150 * 1024,
+        "lookout's peak RSS was {:.1} MiB; the bound is 150 MiB",
+        peak_kib as f64 / 1024.0
+    );
+    assert!(
+        server.rss_kib() > 0,
+        "the server still runs after twenty heavy clients"
+    );
+}
+
+#[tokio::test]
+async fn a_read_that_waits_too_long_for_its_turn_is_refused_and_a_resume_is_told_of_its_gap() {
+    require_fixture().await;
+    // One read at a time, and a short wait: a download of a long log holds the one place.
+    let project = TempProject::from_yaml("busy", &yaml(), &["spew"]).await;
+    let id = project.id("spew").await;
+    wait_written(&id).await;
+    let server = Server::start_for(
+        &project.name,
+        &[
+            "--max-engine-reads",
+            "1",
+            "--engine-read-wait",
+            "200ms",
+            "--ring-lines",
+            "100",
+        ],
+    )
+    .await;
+    let port = server.port;
+    let q = [("project", project.name.as_str()), ("service", "spew")];
+    // The download's first bytes mean its read has begun; it then reads only as fast as it
+    // is read, and this test reads nothing more until the end.
+    let (status, mut held, _) = get(port, "/api/download", &q).await;
+    assert_eq!(status, 200);
+    held.chunk().await.expect("the download's first bytes");
+
+    let refused = tail_stderr(port, project.name.clone())
+        .await
+        .expect_err("a tail while the one place is taken is refused");
+    assert!(
+        refused.contains("--max-engine-reads"),
+        "the refusal names the setting: {refused}"
+    );
+    let (status, resp, _) = get(port, "/api/download", &q).await;
+    let body = resp.text().await.expect("the refusal's body");
+    assert_eq!(status, 503, "a second download is refused: {body}");
+    assert!(body.contains("--max-engine-reads"), "{body}");
+
+    // A resume older than the ring needs an engine read it cannot have: it is told so,
+    // then gets the lines that the ring does hold.
+    let mut ws = Ws::connect(port, &project.name).await;
+    let ancient = Cursor {
+        ts_ns: 1,
+        seq: 0,
+        container: "0".into(),
+    };
+    ws.subscribe_resume("spew", &[ancient]).await;
+    ws.expect_subscribed("spew").await;
+    match ws.recv().await {
+        ServerMessage::Error {
+            code: ErrorCode::LinesUnread,
+            message,
+        } => assert!(
+            message.contains("--max-engine-reads"),
+            "the error says why: {message}"
+        ),
+        other => panic!("expected a lines_unread error, got {other:?}"),
+    }
+    let lines = ws
+        .wait_lines("spew", |l| l.iter().any(|l| l.text == LAST))
+        .await;
+    assert_eq!(lines.len(), 100, "the ring's 100 lines follow");
+    drop(held);
+}
