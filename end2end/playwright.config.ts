@@ -3,7 +3,7 @@ import { defineConfig } from "@playwright/test";
 // Runs against the real `lookout` binary and the real Compose fixture (see ../scripts/test.sh),
 // in Debian's Chromium: Playwright never downloads a browser here.
 const port = Number(process.env.LOOKOUT_E2E_PORT ?? 18181);
-const bin = process.env.LOOKOUT_BIN ?? "../target/debug/lookout";
+const bin = process.env.LOOKOUT_BIN ?? "../target/release/lookout";
 const project = process.env.LOOKOUT_TEST_PROJECT ?? "lookout-test";
 
 export default defineConfig({

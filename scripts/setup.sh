@@ -37,6 +37,9 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
+say "fetching the crates of the server and the web client"
+bash scripts/fetch.sh
+
 # npm ci only when the lock file changed since the last install.
 stamp=end2end/node_modules/.lookout-lock
 if [ ! -f "$stamp" ] || ! cmp -s end2end/package-lock.json "$stamp"; then

@@ -17,6 +17,24 @@ cleanup() {
 trap cleanup EXIT
 bash scripts/fixture.sh up "$project"
 
+# What a fresh machine sees, whatever this machine's cargo home holds: from an empty cargo
+# home, setup's fetch step must bring every crate that the offline builds need.
+echo "[test] a fresh cargo home: the fetch step brings every crate the offline builds need"
+fresh_home=$(mktemp -d)
+CARGO_HOME="$fresh_home" bash scripts/fetch.sh >/dev/null 2>&1 || {
+  echo "[test] scripts/fetch.sh failed in an empty cargo home" >&2
+  exit 1
+}
+for target in wasm32-unknown-unknown "$(rustc -vV | sed -n 's/^host: //p')"; do
+  CARGO_HOME="$fresh_home" cargo metadata --offline --locked --format-version 1 \
+    --filter-platform "$target" >/dev/null
+done
+rm -rf "$fresh_home"
+
+# The binary that scripts/run.sh runs (release, the web client embedded), built the same
+# way and first, as on a fresh machine: the Playwright tests run against it.
+bash scripts/build.sh
+
 echo "[test] cargo fmt --check"
 cargo fmt --all --check
 echo "[test] clippy (server and shared code)"
@@ -24,11 +42,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "[test] clippy (web client, wasm32)"
 cargo clippy -p app --features csr --target wasm32-unknown-unknown -- -D warnings
 
-bash scripts/build.sh --debug
-
 echo "[test] cargo test (unit tests, and integration tests against the engine)"
 LOOKOUT_TEST_PROJECT="$project" cargo test --workspace -- --test-threads=4
 
-echo "[test] Playwright (Chromium)"
-(cd end2end && LOOKOUT_BIN="$PWD/../target/debug/lookout" LOOKOUT_TEST_PROJECT="$project" \
+echo "[test] Playwright (Chromium), against target/release/lookout"
+(cd end2end && LOOKOUT_BIN="$PWD/../target/release/lookout" LOOKOUT_TEST_PROJECT="$project" \
   npx playwright test)

@@ -34,7 +34,7 @@ import * as path from "node:path";
 
 /** The `lookout` binary under test. */
 export function lookoutBin(): string {
-  return path.resolve(__dirname, "..", process.env.LOOKOUT_BIN ?? "../target/debug/lookout");
+  return path.resolve(__dirname, "..", process.env.LOOKOUT_BIN ?? "../target/release/lookout");
 }
 
 /** A `lookout` process of a test's own, for tests that stop and start the server. */

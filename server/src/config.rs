@@ -121,7 +121,7 @@ pub struct Config {
 
     /// One-off reads of whole logs from the engine (tails, downloads, the lines a
     /// reconnecting viewer missed) running at once; more wait.
-    #[arg(long, env = "LOOKOUT_MAX_ENGINE_READS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "LOOKOUT_MAX_ENGINE_READS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_engine_reads: u32,
 
     /// How long a read waits for a place among --max-engine-reads before it is refused with a

@@ -76,9 +76,9 @@ async fn resume_from_the_start(port: u16, project: String) -> Resumed {
         container: "0".into(),
     };
     ws.subscribe_resume("spew", &[ancient]).await;
-    ws.expect_subscribed("spew").await;
     let mut seen = HashSet::new();
     let mut dropped = 0;
+    // `subscribed` comes once the gap is read, which waits its turn among the engine reads.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -109,7 +109,10 @@ async fn resume_from_the_start(port: u16, project: String) -> Resumed {
                     };
                 }
             }
-            ServerMessage::Lifecycle { .. } => {}
+            ServerMessage::Subscribed { .. }
+            | ServerMessage::Lifecycle { .. }
+            | ServerMessage::Services { .. }
+            | ServerMessage::Engine { .. } => {}
             other => panic!("unexpected message while resuming: {other:?}"),
         }
     }
@@ -184,8 +187,8 @@ async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small()
         written.elapsed().as_secs_f64()
     );
 
-    // Every read may wait its turn: this test wants each client's lines, not refusals.
-    let server = Server::start_for(&project.name, &["--engine-read-wait", "300s"]).await;
+    // The default bounds: a few whole-log reads at once, the rest refused after 10 s.
+    let server = Server::start_for(&project.name, &[]).await;
     let port = server.port;
     let pid = server.pid();
     let peak = Arc::new(AtomicU64::new(server.rss_kib()));
@@ -220,44 +223,76 @@ async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small()
         .map(|_| tokio::spawn(download(port, name.clone())))
         .collect();
 
+    // Each client gets all it asked for, or an error that says why and names the setting.
+    let clear = |refusal: &str| {
+        assert!(
+            refusal.contains("--max-engine-reads"),
+            "a refusal names the bound it hit: {refusal}"
+        )
+    };
+    let (mut served, mut refused) = ([0; 3], [0; 3]);
     for s in sockets {
         match s.await.expect("a socket's task") {
-            Resumed::Lines { received, dropped } => assert_eq!(
-                received + dropped,
-                LINES + 1,
-                "every line of the log is either received or counted as dropped \
-                 ({received} received, {dropped} dropped)"
-            ),
-            Resumed::Refused(message) => panic!("a resume was refused: {message}"),
+            Resumed::Lines { received, dropped } => {
+                assert_eq!(
+                    received + dropped,
+                    LINES + 1,
+                    "every line of the log is either received or counted as dropped \
+                     ({received} received, {dropped} dropped)"
+                );
+                served[0] += 1;
+            }
+            Resumed::Refused(message) => {
+                clear(&message);
+                refused[0] += 1;
+            }
         }
     }
     for t in tails {
-        let lines = t
-            .await
-            .expect("a tail's task")
-            .unwrap_or_else(|e| panic!("a tail was refused: {e}"));
-        assert_eq!(lines.len(), 10_000, "a tail of 10,000 stderr lines");
-        assert!(lines.iter().all(|l| l.stream == Stream::Stderr));
-        let numbers: Vec<u64> = lines.iter().filter_map(number).collect();
-        assert_eq!(numbers.len(), 10_000, "every line is a numbered one");
-        assert_eq!(
-            numbers.last(),
-            Some(&LINES),
-            "the tail ends with the last stderr line"
-        );
-        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 10));
+        match t.await.expect("a tail's task") {
+            Ok(lines) => {
+                assert_eq!(lines.len(), 10_000, "a tail of 10,000 stderr lines");
+                assert!(lines.iter().all(|l| l.stream == Stream::Stderr));
+                let numbers: Vec<u64> = lines.iter().filter_map(number).collect();
+                assert_eq!(numbers.len(), 10_000, "every line is a numbered one");
+                assert_eq!(
+                    numbers.last(),
+                    Some(&LINES),
+                    "the tail ends with the last stderr line"
+                );
+                assert!(numbers.windows(2).all(|w| w[1] == w[0] + 10));
+                served[1] += 1;
+            }
+            Err(refusal) => {
+                clear(&refusal);
+                refused[1] += 1;
+            }
+        }
     }
     for d in downloads {
-        let (lines, last) = d
-            .await
-            .expect("a download's task")
-            .unwrap_or_else(|e| panic!("a download was refused: {e}"));
-        assert_eq!(lines, LINES + 1, "a download holds every line");
-        assert!(
-            last.ends_with(LAST),
-            "the download ends with {LAST}: {last:?}"
-        );
+        match d.await.expect("a download's task") {
+            Ok((lines, last)) => {
+                assert_eq!(lines, LINES + 1, "a download holds every line");
+                assert!(
+                    last.ends_with(LAST),
+                    "the download ends with {LAST}: {last:?}"
+                );
+                served[2] += 1;
+            }
+            Err(refusal) => {
+                clear(&refusal);
+                refused[2] += 1;
+            }
+        }
     }
+    println!(
+        "served / refused: resumes {} / {}, stderr tails {} / {}, downloads {} / {}",
+        served[0], refused[0], served[1], refused[1], served[2], refused[2]
+    );
+    assert!(
+        served.iter().sum::<u32>() >= 1,
+        "some clients are served while others wait"
+    );
     let took = started.elapsed();
     watcher.abort();
     let peak_kib = peak.load(Ordering::Relaxed);
