@@ -105,6 +105,11 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_MAX_TAIL_LINES", default_value_t = app::protocol::MAX_TAIL, value_parser = clap::value_parser!(u32).range(0..=i64::from(app::protocol::MAX_TAIL)))]
     pub max_tail_lines: u32,
 
+    /// Host names (or IP addresses) Lookout answers to besides loopback and the listen
+    /// address, any port; repeat the flag or separate with commas. Other names get 421.
+    #[arg(long = "allowed-host", env = "LOOKOUT_ALLOWED_HOSTS", value_delimiter = ',', value_parser = crate::host::parse_allowed)]
+    pub allowed_hosts: Vec<crate::host::AllowedHost>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

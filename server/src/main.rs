@@ -9,6 +9,7 @@ mod docker;
 mod download;
 mod headers;
 mod health;
+mod host;
 mod hub;
 mod origin;
 mod redact;
@@ -113,6 +114,10 @@ async fn main() -> ExitCode {
     );
     let (shutdown_tx, shutdown) = watch::channel(false);
     let max_body = config.max_body_bytes as usize;
+    let hosts = Arc::new(host::AllowedHosts::new(
+        config.listen,
+        &config.allowed_hosts,
+    ));
     let state = AppState {
         hub,
         auth: Arc::new(auth),
@@ -136,6 +141,7 @@ async fn main() -> ExitCode {
             auth::guard,
         ))
         .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(axum::middleware::from_fn_with_state(hosts, host::check))
         .layer(axum::middleware::map_response(headers::secure))
         .with_state(state);
 
