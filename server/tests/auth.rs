@@ -652,3 +652,45 @@ async fn bad_auth_settings_and_users_are_clear_errors() {
     assert_eq!(code, Some(0), "{err}");
     assert!(!std::fs::read_to_string(&path).unwrap().contains("alice:"));
 }
+
+/// Signs in (or tries to) as `user` with `password`, going on to `next`.
+async fn login_next(server: &Server, user: &str, password: &str, next: &str) -> Answer {
+    answer(
+        client()
+            .post(format!("http://127.0.0.1:{}/login", server.port))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("user", user),
+                ("password", password),
+                ("next", next),
+            ])),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn after_login_next_is_only_a_path_of_this_server() {
+    let project = require_fixture().await;
+    let (_file, server) = users_server(&project, ("alice", "correct horse", None), &[]).await;
+    let page = get(&server, "/login?next=/%09/evil.example", &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(r#"name="next" value="/">"#),
+        "the page carries / instead: {}",
+        page.body
+    );
+    for hostile in [
+        "/\t/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "/\n/evil.example",
+        "",
+    ] {
+        let a = login_next(&server, "alice", "correct horse", hostile).await;
+        assert_eq!(a.status, 303, "{hostile:?}: {}", a.body);
+        assert_eq!(a.headers[LOCATION], "/", "{hostile:?}");
+    }
+    let a = login_next(&server, "alice", "correct horse", "/?service=probe").await;
+    assert_eq!(a.headers[LOCATION], "/?service=probe");
+}

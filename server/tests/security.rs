@@ -200,6 +200,37 @@ async fn allowed_host_names_are_answered_and_the_websocket_opens_for_them() {
     );
 }
 
+#[tokio::test]
+async fn login_sends_nowhere_but_a_path_of_this_server() {
+    let server = Server::start().await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(WAIT)
+        .build()
+        .unwrap();
+    for (next, to) in [
+        ("/%09/evil.example", "/"),
+        ("/%0A/evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/%5Cevil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/%20/evil.example", "/"),
+        ("/?service=web", "/?service=web"),
+    ] {
+        let resp = client
+            .get(format!(
+                "http://127.0.0.1:{}/login?next={next}",
+                server.port
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "{next}");
+        assert_eq!(resp.headers()["location"], to, "{next}");
+    }
+}
+
 /// Opens the WebSocket with `origin` (as a browser on that page would); the HTTP status of a
 /// refusal and its text, or 101.
 async fn upgrade(server: &Server, origin: Option<&str>) -> (u16, String) {

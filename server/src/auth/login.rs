@@ -27,10 +27,19 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// Only a path of this server: never another site (`//evil.example`, `https://…`).
+/// Where to go after signing in: only a plain path of this server, else `/`. A browser reads
+/// `//host`, `/\host` and, since it drops tabs and newlines from URLs, `/\t/host` as another
+/// site; so the path starts with one `/` and holds visible ASCII only (what a URL path is
+/// once percent-encoded), backslashes left out.
 fn local_path(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n
+        }
         _ => "/",
     }
 }
@@ -230,10 +239,42 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_server() {
-        assert_eq!(local_path(Some("/?service=web")), "/?service=web");
-        assert_eq!(local_path(Some("//evil.example/")), "/");
-        assert_eq!(local_path(Some("https://evil.example/")), "/");
-        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        for ok in [
+            "/",
+            "/?service=web",
+            "/?project=shop&service=web&filter=a%20b",
+            "/index.html#top",
+            "/a//b",
+        ] {
+            assert_eq!(local_path(Some(ok)), ok);
+        }
+        for hostile in [
+            "//evil.example/",
+            "///evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\t\tevil.example",
+            "\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
+            " /x",
+            "/x y",
+            "/a\\b",
+            "/\u{7f}x",
+            "/\u{0}x",
+            "/\u{a0}/evil.example",
+            "/\u{3000}/evil.example",
+            "/é",
+            "https://evil.example/",
+            "http:/evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(local_path(Some(hostile)), "/", "{hostile:?}");
+        }
         assert_eq!(local_path(None), "/");
     }
 
