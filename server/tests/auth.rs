@@ -694,3 +694,43 @@ async fn after_login_next_is_only_a_path_of_this_server() {
     let a = login_next(&server, "alice", "correct horse", "/?service=probe").await;
     assert_eq!(a.headers[LOCATION], "/?service=probe");
 }
+
+#[tokio::test]
+async fn behind_proxies_the_client_is_read_from_every_forwarded_line() {
+    let project = require_fixture().await;
+    let (_file, server) = users_server(
+        &project,
+        ("alice", "correct horse", None),
+        &[
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--login-attempts-per-minute",
+            "2",
+        ],
+    )
+    .await;
+    let xff = "X-Forwarded-For";
+    // Two lines (a second proxy wrote its own): one list, read from the right.
+    let a = login_with(
+        &server,
+        "alice",
+        "guess",
+        &[(xff, "6.6.6.6"), (xff, "1.2.3.4")],
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    // What the client wrote on the left is passed over; a proxy written IPv4-mapped is trusted.
+    let a = login_with(
+        &server,
+        "alice",
+        "guess",
+        &[(xff, "9.9.9.9, 1.2.3.4, ::ffff:127.0.0.1")],
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    let a = login_with(&server, "alice", "guess", &[(xff, "1.2.3.4")]).await;
+    assert_eq!(a.status, 429, "the third attempt of 1.2.3.4: {}", a.body);
+    assert!(a.body.contains("from your address"), "{}", a.body);
+    let a = login_with(&server, "alice", "guess", &[(xff, "1.2.3.5")]).await;
+    assert_eq!(a.status, 401, "another client: {}", a.body);
+}

@@ -145,29 +145,74 @@ pub struct TrustedProxies(pub Vec<IpNet>);
 
 impl TrustedProxies {
     pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.0.iter().any(|n| n.contains(&ip))
     }
 
-    /// The client's address: the peer's, or behind a trusted proxy the last address its
-    /// `X-Forwarded-For` names.
+    /// The client's address: the peer's, or behind trusted proxies the nearest address they
+    /// name that is not one of them. Every `X-Forwarded-For` line counts, in order, as one
+    /// list (a proxy may add a line of its own rather than append to the last), read from the
+    /// right, where the proxies nearest to Lookout wrote; what is left of the first untrusted
+    /// address is the client's to write and is not believed. If every address is a trusted
+    /// proxy, the leftmost is the client. An entry that is not an address ends the walk, and
+    /// the last address read before it counts, since nothing beyond it can be believed.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.contains(peer) {
-            return peer;
+        let mut client = peer.to_canonical();
+        if !self.contains(client) {
+            return client;
         }
-        headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|a| a.trim().parse().ok())
-            .unwrap_or(peer)
+        let lines: Vec<&[u8]> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let entries = lines
+            .iter()
+            .rev()
+            .flat_map(|line| line.rsplit(|b| *b == b','))
+            .map(|e| e.trim_ascii())
+            .filter(|e| !e.is_empty());
+        for entry in entries {
+            let Some(ip) = forwarded_address(entry) else {
+                break;
+            };
+            client = ip;
+            if !self.contains(ip) {
+                break;
+            }
+        }
+        client
     }
 }
 
-/// Parses `--trusted-proxy`: an address or a network (`10.0.0.0/8`).
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:5678`), as some proxies write it.
+fn forwarded_address(entry: &[u8]) -> Option<IpAddr> {
+    let s = std::str::from_utf8(entry).ok()?;
+    let ip = s
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| s.strip_prefix('[')?.strip_suffix(']')?.parse().ok())?;
+    Some(ip.to_canonical())
+}
+
+/// Parses `--trusted-proxy`: an address or a network (`10.0.0.0/8`). An IPv4-mapped IPv6
+/// network is taken as the IPv4 one, as every address compared with it is.
 pub fn parse_net(s: &str) -> Result<IpNet, String> {
-    s.parse::<IpNet>()
+    let net = s
+        .parse::<IpNet>()
         .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("expected an IP address or network, got {s:?}"))
+        .map_err(|_| format!("expected an IP address or network, got {s:?}"))?;
+    Ok(match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => IpNet::V4(
+                ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).expect("a prefix of at most 32"),
+            ),
+            None => net,
+        },
+        _ => net,
+    })
 }
 
 /// Every request passes here first.
@@ -299,6 +344,72 @@ mod tests {
         );
         assert_eq!(trusted.client(other, &h), other);
         assert!(parse_net("127.0.0.1").is_ok() && parse_net("localhost").is_err());
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn forwarded(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append("x-forwarded-for", HeaderValue::from_str(l).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_nearest_untrusted_address_of_every_forwarded_line() {
+        let trusted = TrustedProxies(vec![
+            parse_net("10.0.0.0/8").unwrap(),
+            parse_net("2001:db8:ffff::/48").unwrap(),
+        ]);
+        let proxy = ip("10.0.0.1");
+        let cases: &[(&[&str], &str)] = &[
+            // The client wrote the left part; the proxies appended on the right.
+            (&["6.6.6.6, 1.2.3.4, 10.0.0.2"], "1.2.3.4"),
+            // A second proxy added a line of its own: one list, lines in order.
+            (&["6.6.6.6, 1.2.3.4", "10.0.0.2"], "1.2.3.4"),
+            (&["6.6.6.6", "1.2.3.4, 10.9.9.9", "10.0.0.2"], "1.2.3.4"),
+            // Only proxies: the leftmost is the client.
+            (&["10.0.0.3, 10.0.0.2"], "10.0.0.3"),
+            // IPv4-mapped addresses are the IPv4 ones, for trust and as the answer.
+            (&["1.2.3.4, ::ffff:10.1.2.3"], "1.2.3.4"),
+            (&["::ffff:1.2.3.4"], "1.2.3.4"),
+            (&["2001:db8::7, 2001:db8:ffff::1"], "2001:db8::7"),
+            // Ports, as some proxies write them.
+            (&["1.2.3.4:5678"], "1.2.3.4"),
+            (&["[2001:db8::7]:443"], "2001:db8::7"),
+            (&["[2001:db8::7]"], "2001:db8::7"),
+            // Not an address: the walk stops at the last address read.
+            (&["1.2.3.4, unknown, 10.0.0.2"], "10.0.0.2"),
+            (&["1.2.3.4, garbage"], "10.0.0.1"),
+            (&["1.2.3.4, , 10.0.0.2"], "1.2.3.4"),
+            (&[], "10.0.0.1"),
+        ];
+        for (lines, want) in cases {
+            assert_eq!(
+                trusted.client(proxy, &forwarded(lines)),
+                ip(want),
+                "{lines:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ipv4_mapped_peer_is_its_ipv4_address() {
+        let trusted = TrustedProxies(vec![parse_net("10.0.0.0/8").unwrap()]);
+        assert!(trusted.contains(ip("::ffff:10.1.2.3")));
+        let h = forwarded(&["1.2.3.4"]);
+        assert_eq!(trusted.client(ip("::ffff:10.1.2.3"), &h), ip("1.2.3.4"));
+        assert_eq!(
+            trusted.client(ip("::ffff:192.0.2.1"), &h),
+            ip("192.0.2.1"),
+            "an untrusted peer, as IPv4"
+        );
+        let mapped = TrustedProxies(vec![parse_net("::ffff:10.0.0.0/104").unwrap()]);
+        assert!(mapped.contains(ip("10.1.2.3")));
+        assert!(!mapped.contains(ip("11.0.0.1")));
     }
 
     #[test]
