@@ -734,3 +734,28 @@ async fn behind_proxies_the_client_is_read_from_every_forwarded_line() {
     let a = login_with(&server, "alice", "guess", &[(xff, "1.2.3.5")]).await;
     assert_eq!(a.status, 401, "another client: {}", a.body);
 }
+
+#[tokio::test]
+async fn users_add_follows_no_symlink_planted_where_it_writes() {
+    let file = UsersFile::new("symlink");
+    let victim = file.dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, file.dir.join("users.tmp")).unwrap();
+    add_user(&file.path(), "alice", "long enough", None).await;
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let meta = std::fs::symlink_metadata(file.path()).unwrap();
+    assert!(meta.is_file(), "the users file is a file of its own");
+    assert!(std::fs::read_to_string(file.path())
+        .unwrap()
+        .contains("alice:$argon2id$"));
+    let mut left: Vec<String> = std::fs::read_dir(&file.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["users", "users.tmp", "victim"],
+        "no temporary file left"
+    );
+}
