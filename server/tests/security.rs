@@ -231,6 +231,40 @@ async fn login_sends_nowhere_but_a_path_of_this_server() {
     }
 }
 
+#[tokio::test]
+async fn healthz_tells_anyone_only_whether_the_engine_answers_and_its_api_version() {
+    let server = Server::start().await;
+    let (status, body) = server.get("/healthz", &[]).await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let api = common::docker_ok(&["version", "--format", "{{.Server.APIVersion}}"]).await;
+    assert_eq!(
+        v,
+        serde_json::json!({"status": "ok", "engine": {"reachable": true, "api_version": api.trim()}}),
+        "{body}"
+    );
+
+    let secret = "/run/secret-socket-dir/docker.sock";
+    let lost = Logging::start(
+        &["--listen", "127.0.0.1:0"],
+        &[("DOCKER_HOST", &format!("unix://{secret}"))],
+    )
+    .await;
+    let body = reqwest::get(format!("http://127.0.0.1:{}/healthz", lost.port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"status": "ok", "engine": {"reachable": false, "api_version": null}}),
+        "{body}"
+    );
+    assert!(!body.contains("secret-socket-dir"), "{body}");
+}
+
 /// Opens the WebSocket with `origin` (as a browser on that page would); the HTTP status of a
 /// refusal and its text, or 101.
 async fn upgrade(server: &Server, origin: Option<&str>) -> (u16, String) {
