@@ -759,3 +759,48 @@ async fn users_add_follows_no_symlink_planted_where_it_writes() {
         "no temporary file left"
     );
 }
+
+#[tokio::test]
+async fn over_https_the_session_cookie_is_host_prefixed() {
+    let project = require_fixture().await;
+    let (_file, server) = users_server(&project, ("alice", "correct horse", None), &[]).await;
+    let https = ("X-Forwarded-Proto", "https");
+    let ok = login_with(&server, "alice", "correct horse", &[https]).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let set = ok.headers[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(set.starts_with("__Host-lookout_session="), "{set}");
+    for attr in ["; Path=/;", "; Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(set.contains(attr), "{attr} in {set}");
+    }
+    assert!(!set.to_ascii_lowercase().contains("domain"), "{set}");
+    let prefixed = set.split(';').next().unwrap().to_owned();
+    let token = prefixed.split_once('=').unwrap().1.to_owned();
+
+    let who = get(&server, "/api/session", &[("Cookie", &prefixed), https]).await;
+    assert_eq!(who.status, 200, "{}", who.body);
+    assert!(who.body.contains("alice"));
+    let plain = format!("lookout_session={token}");
+    let a = get(&server, "/api/session", &[("Cookie", &plain), https]).await;
+    assert_eq!(a.status, 401, "over https only the prefixed name counts");
+    let a = get(&server, "/api/session", &[("Cookie", &prefixed)]).await;
+    assert_eq!(
+        a.status, 401,
+        "over http the prefixed cookie is not the session"
+    );
+
+    let out = answer(
+        client()
+            .post(format!("http://127.0.0.1:{}/logout", server.port))
+            .header("Cookie", &prefixed)
+            .header(https.0, https.1),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    let cleared = out.headers[SET_COOKIE].to_str().unwrap();
+    assert!(cleared.starts_with("__Host-lookout_session=;"), "{cleared}");
+    for attr in ["Max-Age=0", "; Secure", "Path=/"] {
+        assert!(cleared.contains(attr), "{attr} in {cleared}");
+    }
+    let a = get(&server, "/api/session", &[("Cookie", &prefixed), https]).await;
+    assert_eq!(a.status, 401, "signed out");
+}

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{cookie, Auth, Viewer, COOKIE};
+use super::{cookie, over_https, session_cookie, Auth, Viewer};
 use crate::AppState;
 
 /// The login page's own policy: no script at all, its one inline style, forms to here only.
@@ -152,13 +152,6 @@ pub async fn show(
     page(StatusCode::OK, next, "", None)
 }
 
-/// The request came over https, as a proxy in front says.
-fn over_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
-}
-
 /// `POST /login`: signs in and goes on to `next`.
 pub async fn submit(
     State(state): State<AppState>,
@@ -217,7 +210,8 @@ pub async fn submit(
     let token = sessions.open(&form.user, scope);
     let secure = if over_https(&headers) { "; Secure" } else { "" };
     let cookie = format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        session_cookie(&headers),
         sessions.ttl().as_secs()
     );
     tracing::info!(user = %form.user, "signed in");
@@ -226,10 +220,13 @@ pub async fn submit(
 
 /// `POST /logout`: ends the session and goes back to the login page.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let (Some(sessions), Some(token)) = (state.auth.sessions(), cookie(&headers, COOKIE)) {
+    let name = session_cookie(&headers);
+    if let (Some(sessions), Some(token)) = (state.auth.sessions(), cookie(&headers, name)) {
         sessions.close(token);
     }
-    let cleared = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    // A browser drops a `__Host-` cookie only through a Set-Cookie that could have set it.
+    let secure = if over_https(&headers) { "; Secure" } else { "" };
+    let cleared = format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
     see_other("/login", Some(cleared))
 }
 

@@ -28,8 +28,29 @@ use scope::Scope;
 use sessions::{LoginLimiter, Sessions};
 use users::Users;
 
-/// The session cookie's name.
+/// The session cookie's name over plain http.
 pub const COOKIE: &str = "lookout_session";
+/// Its name over https. A browser keeps a `__Host-` cookie only if it is Secure, for `Path=/`
+/// and without a Domain, so neither a sibling subdomain nor anyone on a plain-http path can
+/// plant a session of their choosing under it.
+pub const SECURE_COOKIE: &str = "__Host-lookout_session";
+
+/// The request came over https, as a proxy in front says.
+pub fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// The session cookie's name for this request. Only that name is read: over https a plain
+/// `lookout_session` could have been planted by someone the prefix keeps out.
+pub fn session_cookie(headers: &HeaderMap) -> &'static str {
+    if over_https(headers) {
+        SECURE_COOKIE
+    } else {
+        COOKIE
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -102,7 +123,7 @@ impl Auth {
                 session: None,
             }),
             Auth::Users { sessions, .. } => {
-                let token = cookie(headers, COOKIE)?;
+                let token = cookie(headers, session_cookie(headers))?;
                 let s = sessions.get(token)?;
                 Some(Viewer {
                     name: Some(s.user),
@@ -410,6 +431,33 @@ mod tests {
         let mapped = TrustedProxies(vec![parse_net("::ffff:10.0.0.0/104").unwrap()]);
         assert!(mapped.contains(ip("10.1.2.3")));
         assert!(!mapped.contains(ip("11.0.0.1")));
+    }
+
+    #[test]
+    fn over_https_the_session_cookie_has_the_host_prefix_and_only_it_is_read() {
+        let sessions = Arc::new(Sessions::new(std::time::Duration::from_secs(60)));
+        let token = sessions.open("alice", Scope::All);
+        let auth = Auth::Users {
+            users: Arc::new(Users::default()),
+            sessions,
+            limiter: LoginLimiter::new(10),
+        };
+        let ip = ip("127.0.0.1");
+        let with = |cookie: &str, https: bool| {
+            let mut h = HeaderMap::new();
+            h.insert(header::COOKIE, HeaderValue::from_str(cookie).unwrap());
+            if https {
+                h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+            }
+            auth.viewer(&h, ip, false).is_some()
+        };
+        assert!(with(&format!("lookout_session={token}"), false));
+        assert!(with(&format!("__Host-lookout_session={token}"), true));
+        assert!(
+            !with(&format!("lookout_session={token}"), true),
+            "over https the unprefixed name may have been planted"
+        );
+        assert!(!with(&format!("__Host-lookout_session={token}"), false));
     }
 
     #[test]
