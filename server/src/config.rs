@@ -110,6 +110,19 @@ pub struct Config {
     #[arg(long = "allowed-host", env = "LOOKOUT_ALLOWED_HOSTS", value_delimiter = ',', value_parser = crate::host::parse_allowed)]
     pub allowed_hosts: Vec<crate::host::AllowedHost>,
 
+    /// Login attempts allowed per user name per minute, from addresses that have not signed
+    /// in as that user before.
+    #[arg(long, env = "LOOKOUT_LOGIN_ATTEMPTS_PER_NAME_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_attempts_per_name_per_minute: u32,
+
+    /// Password checks run at once (each holds about 19 MiB while it runs).
+    #[arg(long, env = "LOOKOUT_MAX_CONCURRENT_LOGINS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_concurrent_logins: u32,
+
+    /// How long a sign-in waits for a password check to be free before it gets 503.
+    #[arg(long, env = "LOOKOUT_LOGIN_WAIT", default_value = "5s")]
+    pub login_wait: humantime::Duration,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

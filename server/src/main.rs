@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use tower_http::limit::RequestBodyLimitLayer;
 use tracing_subscriber::EnvFilter;
 
-use crate::auth::sessions::{LoginLimiter, Sessions};
+use crate::auth::sessions::{LoginLimiter, PasswordChecks, Sessions};
 use crate::auth::users::{self, Users};
 use crate::auth::{login, Auth, Mode, SocketCounts, TrustedProxies, Viewer};
 use crate::config::{Command, Config, UsersAction};
@@ -222,7 +222,11 @@ fn build_auth(config: &Config) -> Result<Auth, String> {
             Ok(Auth::Users {
                 users: Arc::new(users),
                 sessions: Arc::new(Sessions::new(config.session_ttl.into())),
-                limiter: LoginLimiter::new(config.login_attempts_per_minute),
+                limiter: LoginLimiter::new(
+                    config.login_attempts_per_minute,
+                    config.login_attempts_per_name_per_minute,
+                ),
+                checks: PasswordChecks::new(config.max_concurrent_logins, config.login_wait.into()),
             })
         }
     }

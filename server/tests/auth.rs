@@ -736,6 +736,149 @@ async fn behind_proxies_the_client_is_read_from_every_forwarded_line() {
 }
 
 #[tokio::test]
+async fn one_name_is_limited_across_addresses_and_ipv6_clients_by_their_64() {
+    let project = require_fixture().await;
+    let (_file, server) = users_server(
+        &project,
+        ("alice", "correct horse", None),
+        &[
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--login-attempts-per-minute",
+            "2",
+            "--login-attempts-per-name-per-minute",
+            "3",
+        ],
+    )
+    .await;
+    let from = |ip: &'static str| [("X-Forwarded-For", ip)];
+    // Alice signs in from home: that address is known from then on.
+    let home = login_with(&server, "alice", "correct horse", &from("192.0.2.9")).await;
+    assert_eq!(home.status, 303, "{}", home.body);
+    // Many addresses guess her password: the name is held after the limit...
+    for ip in ["198.51.100.1", "198.51.100.2"] {
+        assert_eq!(
+            login_with(&server, "alice", "guess", &from(ip))
+                .await
+                .status,
+            401
+        );
+    }
+    let held = login_with(&server, "alice", "guess", &from("198.51.100.3")).await;
+    assert_eq!(held.status, 429, "{}", held.body);
+    assert!(held.body.contains("for this user name"), "{}", held.body);
+    assert!(held.headers.contains_key("retry-after"));
+    let held = login_with(&server, "alice", "correct horse", &from("198.51.100.4")).await;
+    assert_eq!(
+        held.status, 429,
+        "even the right password, from a new address"
+    );
+    // ...but not for where she signed in before, so the limit locks her out of nothing.
+    let back = login_with(&server, "alice", "correct horse", &from("192.0.2.9")).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    // A name no one has is held the same way: the answer tells no one who exists.
+    for ip in ["198.51.100.5", "198.51.100.6", "198.51.100.7"] {
+        assert_eq!(
+            login_with(&server, "mallory", "x", &from(ip)).await.status,
+            401
+        );
+    }
+    let a = login_with(&server, "mallory", "x", &from("198.51.100.8")).await;
+    assert_eq!(a.status, 429, "{}", a.body);
+
+    // One IPv6 /64 is one client.
+    for (ip, name) in [("2001:db8:1:2::1", "bob"), ("2001:db8:1:2::ffff", "carol")] {
+        assert_eq!(login_with(&server, name, "x", &from(ip)).await.status, 401);
+    }
+    let a = login_with(&server, "dave", "x", &from("2001:db8:1:2:abcd::1")).await;
+    assert_eq!(a.status, 429, "the same /64: {}", a.body);
+    let a = login_with(&server, "dave", "x", &from("2001:db8:1:3::1")).await;
+    assert_eq!(a.status, 401, "another /64: {}", a.body);
+}
+
+#[tokio::test]
+async fn password_checks_at_once_are_bounded_and_the_rest_get_503() {
+    let project = require_fixture().await;
+    let (_file, server) = users_server(
+        &project,
+        ("alice", "correct horse", None),
+        &[
+            "--max-concurrent-logins",
+            "1",
+            "--login-wait",
+            "1ms",
+            "--login-attempts-per-minute",
+            "100",
+            "--login-attempts-per-name-per-minute",
+            "100",
+        ],
+    )
+    .await;
+    let attempts =
+        futures::future::join_all((0..8).map(|_| login_with(&server, "alice", "guess", &[]))).await;
+    let statuses: Vec<u16> = attempts.iter().map(|a| a.status).collect();
+    assert!(statuses.contains(&401), "one check ran: {statuses:?}");
+    let busy = attempts
+        .iter()
+        .find(|a| a.status == 503)
+        .unwrap_or_else(|| panic!("one check at a time: {statuses:?}"));
+    assert!(
+        busy.body.contains("Too many sign-ins at once"),
+        "{}",
+        busy.body
+    );
+    assert!(busy.headers.contains_key("retry-after"));
+    assert!(
+        statuses.iter().all(|s| matches!(s, 401 | 503)),
+        "{statuses:?}"
+    );
+    // Every place was given back.
+    let ok = login_with(&server, "alice", "correct horse", &[]).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+}
+
+#[tokio::test]
+async fn a_failed_login_logs_the_name_escaped_so_it_cannot_forge_a_line() {
+    let file = UsersFile::new("log");
+    add_user(&file.path(), "alice", "correct horse", None).await;
+    let path = file.path();
+    let server = common::Logging::start(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--auth",
+            "users",
+            "--users-file",
+            path.to_str().unwrap(),
+        ],
+        &[
+            ("LOOKOUT_LOG", "info"),
+            ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        ],
+    )
+    .await;
+    let forged = "mallory\n2099-01-01T00:00:00.000000Z  INFO lookout: signed in user=admin";
+    let a = answer(
+        client()
+            .post(format!("http://127.0.0.1:{}/login", server.port))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[("user", forged), ("password", "x")])),
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    let log = server.stop().await;
+    let said = log
+        .iter()
+        .find(|l| l.contains("wrong user name or password"))
+        .unwrap_or_else(|| panic!("the failure is logged: {log:#?}"));
+    assert!(said.contains(r"mallory\n2099"), "escaped: {said}");
+    assert!(
+        !log.iter().any(|l| l.starts_with("2099")),
+        "a forged line: {log:#?}"
+    );
+}
+
+#[tokio::test]
 async fn users_add_follows_no_symlink_planted_where_it_writes() {
     let file = UsersFile::new("symlink");
     let victim = file.dir.join("victim");

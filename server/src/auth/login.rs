@@ -8,7 +8,8 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{cookie, over_https, session_cookie, Auth, Viewer};
+use super::sessions::OverLimit;
+use super::{cookie, over_https, session_cookie, users, Auth, Viewer};
 use crate::AppState;
 
 /// The login page's own policy: no script at all, its one inline style, forms to here only.
@@ -163,7 +164,7 @@ pub async fn submit(
         users,
         sessions,
         limiter,
-        ..
+        checks,
     } = &*state.auth
     else {
         return (
@@ -174,48 +175,85 @@ pub async fn submit(
     };
     let next = local_path(form.next.as_deref());
     let client = state.trusted_proxies.client(peer.ip(), &headers);
-    if let Err(wait) = limiter.attempt(client) {
-        let secs = wait.as_secs().max(1);
-        tracing::warn!(%client, "login attempts over the limit");
-        let mut res = page(
-            StatusCode::TOO_MANY_REQUESTS,
-            next,
-            &form.user,
-            Some(&format!(
-                "Too many attempts from your address. Try again in {secs} s."
-            )),
+    // The name is the client's to write, newlines included: logged escaped, never raw.
+    let name = &form.user;
+    if let Err(over) = limiter.attempt(client, name) {
+        let secs = over.wait().as_secs().max(1);
+        let whose = match over {
+            OverLimit::Address(_) => "from your address",
+            OverLimit::Name(_) => "for this user name",
+        };
+        tracing::warn!(%client, user = ?name, "login attempts {whose} over the limit");
+        return with_retry_after(
+            page(
+                StatusCode::TOO_MANY_REQUESTS,
+                next,
+                name,
+                Some(&format!(
+                    "Too many attempts {whose}. Try again in {secs} s."
+                )),
+            ),
+            secs,
         );
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return res;
     }
-    // Hashing is slow on purpose: off the async threads.
+    let wrong = || {
+        tracing::info!(%client, user = ?name, "wrong user name or password");
+        page(
+            StatusCode::UNAUTHORIZED,
+            next,
+            name,
+            Some("Wrong user name or password."),
+        )
+    };
+    // No user has such a name, and saying so at once tells nothing about who exists.
+    if !users::valid_name(name) {
+        return wrong();
+    }
+    let Some(permit) = checks.permit().await else {
+        let secs = checks.wait().as_secs().max(1);
+        tracing::warn!(%client, user = ?name, "login refused: too many password checks at once");
+        return with_retry_after(
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                next,
+                name,
+                Some(&format!(
+                    "Too many sign-ins at once. Try again in {secs} s."
+                )),
+            ),
+            secs,
+        );
+    };
+    // Hashing is slow on purpose: off the async threads. The place is held until the check
+    // ends, even if the client gives up first.
     let users = Arc::clone(users);
-    let (name, password) = (form.user.clone(), form.password);
+    let (user, password) = (name.clone(), form.password);
     let verified = tokio::task::spawn_blocking(move || {
-        users.verify(&name, &password).map(|u| u.scope.clone())
+        let _permit = permit;
+        users.verify(&user, &password).map(|u| u.scope.clone())
     })
     .await
     .ok()
     .flatten();
     let Some(scope) = verified else {
-        tracing::info!(%client, user = %form.user, "wrong user name or password");
-        return page(
-            StatusCode::UNAUTHORIZED,
-            next,
-            &form.user,
-            Some("Wrong user name or password."),
-        );
+        return wrong();
     };
-    let token = sessions.open(&form.user, scope);
+    limiter.signed_in(client, name);
+    let token = sessions.open(name, scope);
     let secure = if over_https(&headers) { "; Secure" } else { "" };
     let cookie = format!(
         "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         session_cookie(&headers),
         sessions.ttl().as_secs()
     );
-    tracing::info!(user = %form.user, "signed in");
+    tracing::info!(user = ?name, "signed in");
     see_other(next, Some(cookie))
+}
+
+fn with_retry_after(mut res: Response, secs: u64) -> Response {
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
 }
 
 /// `POST /logout`: ends the session and goes back to the login page.

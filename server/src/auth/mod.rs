@@ -25,7 +25,7 @@ use ipnet::IpNet;
 use crate::origin;
 use crate::AppState;
 use scope::Scope;
-use sessions::{LoginLimiter, Sessions};
+use sessions::{LoginLimiter, PasswordChecks, Sessions};
 use users::Users;
 
 /// The session cookie's name over plain http.
@@ -66,6 +66,7 @@ pub enum Auth {
         users: Arc<Users>,
         sessions: Arc<Sessions>,
         limiter: LoginLimiter,
+        checks: PasswordChecks,
     },
     ForwardProxy {
         header: HeaderName,
@@ -440,7 +441,8 @@ mod tests {
         let auth = Auth::Users {
             users: Arc::new(Users::default()),
             sessions,
-            limiter: LoginLimiter::new(10),
+            limiter: LoginLimiter::new(10, 10),
+            checks: PasswordChecks::new(1, std::time::Duration::from_secs(1)),
         };
         let ip = ip("127.0.0.1");
         let with = |cookie: &str, https: bool| {

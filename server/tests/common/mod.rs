@@ -279,6 +279,9 @@ impl Server {
             "LOOKOUT_MAX_BODY_BYTES",
             "LOOKOUT_MAX_TAIL_LINES",
             "LOOKOUT_ALLOWED_HOSTS",
+            "LOOKOUT_LOGIN_ATTEMPTS_PER_NAME_PER_MINUTE",
+            "LOOKOUT_MAX_CONCURRENT_LOGINS",
+            "LOOKOUT_LOGIN_WAIT",
         ] {
             cmd.env_remove(var);
         }
