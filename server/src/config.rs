@@ -123,6 +123,15 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_LOGIN_WAIT", default_value = "5s")]
     pub login_wait: humantime::Duration,
 
+    /// A token that lets a request to /metrics in with `Authorization: Bearer TOKEN`,
+    /// whatever --auth says.
+    #[arg(long, env = "LOOKOUT_METRICS_TOKEN", value_parser = crate::auth::MetricsToken::parse, conflicts_with = "metrics_token_file")]
+    pub metrics_token: Option<crate::auth::MetricsToken>,
+
+    /// As --metrics-token, read from a file (a final newline left out).
+    #[arg(long, env = "LOOKOUT_METRICS_TOKEN_FILE", value_parser = crate::auth::MetricsToken::read)]
+    pub metrics_token_file: Option<crate::auth::MetricsToken>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -947,3 +947,81 @@ async fn over_https_the_session_cookie_is_host_prefixed() {
     let a = get(&server, "/api/session", &[("Cookie", &prefixed), https]).await;
     assert_eq!(a.status, 401, "signed out");
 }
+
+#[tokio::test]
+async fn a_metrics_token_lets_prometheus_in_whatever_the_auth() {
+    let project = require_fixture().await;
+    let token = "prometheus-0123456789";
+    let (file, server) = users_server(
+        &project,
+        ("alice", "correct horse", None),
+        &["--metrics-token", token],
+    )
+    .await;
+    let bearer = format!("Bearer {token}");
+    let a = get(&server, "/metrics", &[("Authorization", &bearer)]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("lookout_engine_up 1"), "{}", a.body);
+    for wrong in [
+        "Bearer prometheus-012345678",
+        "Bearer prometheus-01234567890",
+        "Bearer ",
+    ] {
+        let a = get(&server, "/metrics", &[("Authorization", wrong)]).await;
+        assert_eq!(a.status, 401, "{wrong}: {}", a.body);
+        assert!(!a.body.contains("lookout_"), "{}", a.body);
+    }
+    assert_eq!(
+        get(&server, "/metrics", &[]).await.status,
+        401,
+        "no token, no session"
+    );
+    let a = get(&server, "/api/projects", &[("Authorization", &bearer)]).await;
+    assert_eq!(a.status, 401, "the token opens /metrics only");
+    let cookie = sign_in(&server, "alice", "correct horse").await;
+    assert_eq!(
+        get(&server, "/metrics", &[("Cookie", &cookie)])
+            .await
+            .status,
+        200
+    );
+
+    // From a file, as a secret is usually mounted.
+    let token_file = file.dir.join("metrics-token");
+    std::fs::write(&token_file, "from-a-file-0123\n").unwrap();
+    let from_file = Server::start_for(
+        &project,
+        &[
+            "--auth",
+            "users",
+            "--users-file",
+            file.path().to_str().unwrap(),
+            "--metrics-token-file",
+            token_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let a = get(
+        &from_file,
+        "/metrics",
+        &[("Authorization", "Bearer from-a-file-0123")],
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = get(&from_file, "/metrics", &[("Authorization", &bearer)]).await;
+    assert_eq!(a.status, 401);
+
+    // Without authentication /metrics stays open, but a wrong token is still wrong.
+    let open = Server::start_for(&project, &["--metrics-token", token]).await;
+    assert_eq!(get(&open, "/metrics", &[]).await.status, 200);
+    assert_eq!(
+        get(&open, "/metrics", &[("Authorization", "Bearer nope")])
+            .await
+            .status,
+        401
+    );
+    let (code, err) = launch(&["--listen", "127.0.0.1:0", "--metrics-token", "two words"])
+        .await
+        .unwrap_err();
+    assert_eq!(code, Some(2), "{err}");
+}

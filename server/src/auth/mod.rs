@@ -237,6 +237,65 @@ pub fn parse_net(s: &str) -> Result<IpNet, String> {
     })
 }
 
+/// The token of `--metrics-token`, shown as `***` in debug output.
+#[derive(Clone)]
+pub struct MetricsToken(String);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
+}
+
+impl MetricsToken {
+    /// Parses `--metrics-token`: what can travel in an `Authorization` header.
+    pub fn parse(s: &str) -> Result<MetricsToken, String> {
+        let s = s.trim_end_matches(['\r', '\n']);
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "a metrics token is one or more visible ASCII characters (no spaces)".into(),
+            );
+        }
+        Ok(MetricsToken(s.to_owned()))
+    }
+
+    /// Parses `--metrics-token-file`: the file's content, a final newline left out.
+    pub fn read(path: &str) -> Result<MetricsToken, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the metrics token file {path}: {e}"))?;
+        MetricsToken::parse(&text).map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// Whether `presented` is the token, taking as long whichever byte differs: both are
+    /// hashed first, so neither their lengths nor a shared prefix shows in the timing.
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let a = Sha256::digest(self.0.as_bytes());
+        let b = Sha256::digest(presented.as_bytes());
+        let diff = a
+            .iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+        std::hint::black_box(diff) == 0
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// What `/metrics` answers to a bearer token, when one is configured and sent: in, or 401.
+fn metrics_by_token(config: &crate::config::Config, headers: &HeaderMap) -> Option<bool> {
+    let token = config
+        .metrics_token
+        .as_ref()
+        .or(config.metrics_token_file.as_ref())?;
+    Some(token.matches(bearer(headers)?))
+}
+
 /// Every request passes here first.
 pub async fn guard(
     State(state): State<AppState>,
@@ -250,6 +309,20 @@ pub async fn guard(
     if !safe {
         if let Err(refused) = origin::check_request(req.headers(), &state.config.allowed_origins) {
             return (StatusCode::FORBIDDEN, refused.to_string()).into_response();
+        }
+    }
+    if req.uri().path() == "/metrics" {
+        match metrics_by_token(&state.config, req.headers()) {
+            Some(true) => return next.run(req).await,
+            Some(false) => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "wrong metrics token (--metrics-token)",
+                )
+                    .into_response()
+            }
+            None => {}
         }
     }
     let trusted = &state.trusted_proxies;
@@ -460,6 +533,26 @@ mod tests {
             "over https the unprefixed name may have been planted"
         );
         assert!(!with(&format!("__Host-lookout_session={token}"), false));
+    }
+
+    #[test]
+    fn the_metrics_token_is_compared_whole() {
+        let t = MetricsToken::parse("s3cret-token\n").unwrap();
+        assert!(t.matches("s3cret-token"));
+        for wrong in ["", "s3cret-toke", "s3cret-token2", "S3CRET-TOKEN"] {
+            assert!(!t.matches(wrong), "{wrong:?}");
+        }
+        assert!(MetricsToken::parse("").is_err());
+        assert!(MetricsToken::parse("two words").is_err());
+        assert_eq!(format!("{t:?}"), "MetricsToken(***)");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc"),
+        );
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
     }
 
     #[test]

@@ -282,6 +282,8 @@ impl Server {
             "LOOKOUT_LOGIN_ATTEMPTS_PER_NAME_PER_MINUTE",
             "LOOKOUT_MAX_CONCURRENT_LOGINS",
             "LOOKOUT_LOGIN_WAIT",
+            "LOOKOUT_METRICS_TOKEN",
+            "LOOKOUT_METRICS_TOKEN_FILE",
         ] {
             cmd.env_remove(var);
         }
