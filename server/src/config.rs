@@ -129,6 +129,33 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_ENGINE_READ_WAIT", default_value = "10s")]
     pub engine_read_wait: humantime::Duration,
 
+    /// Host names (or IP addresses) Lookout answers to besides loopback and the listen
+    /// address, any port; repeat the flag or separate with commas. Other names get 421.
+    #[arg(long = "allowed-host", env = "LOOKOUT_ALLOWED_HOSTS", value_delimiter = ',', value_parser = crate::host::parse_allowed)]
+    pub allowed_hosts: Vec<crate::host::AllowedHost>,
+
+    /// Login attempts allowed per user name per minute, from addresses that have not signed
+    /// in as that user before.
+    #[arg(long, env = "LOOKOUT_LOGIN_ATTEMPTS_PER_NAME_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_attempts_per_name_per_minute: u32,
+
+    /// Password checks run at once (each holds about 19 MiB while it runs).
+    #[arg(long, env = "LOOKOUT_MAX_CONCURRENT_LOGINS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_concurrent_logins: u32,
+
+    /// How long a sign-in waits for a password check to be free before it gets 503.
+    #[arg(long, env = "LOOKOUT_LOGIN_WAIT", default_value = "5s")]
+    pub login_wait: humantime::Duration,
+
+    /// A token that lets a request to /metrics in with `Authorization: Bearer TOKEN`,
+    /// whatever --auth says.
+    #[arg(long, env = "LOOKOUT_METRICS_TOKEN", value_parser = crate::auth::MetricsToken::parse, conflicts_with = "metrics_token_file")]
+    pub metrics_token: Option<crate::auth::MetricsToken>,
+
+    /// As --metrics-token, read from a file (a final newline left out).
+    #[arg(long, env = "LOOKOUT_METRICS_TOKEN_FILE", value_parser = crate::auth::MetricsToken::read)]
+    pub metrics_token_file: Option<crate::auth::MetricsToken>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

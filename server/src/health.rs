@@ -11,10 +11,15 @@ use serde_json::json;
 
 use crate::AppState;
 
-/// Always 200 while the server runs; says whether the engine is reachable.
+/// Always 200 while the server runs; says whether the engine is reachable and which API
+/// version they agreed on. It answers anyone, so nothing more: the engine's version and its
+/// error (paths, addresses) go to the log and to signed-in viewers over the WebSocket.
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     let engine = state.hub.engine().status().borrow().clone();
-    Json(json!({ "status": "ok", "engine": engine }))
+    Json(json!({
+        "status": "ok",
+        "engine": { "reachable": engine.reachable, "api_version": engine.api_version },
+    }))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -9,6 +9,7 @@ mod docker;
 mod download;
 mod headers;
 mod health;
+mod host;
 mod hub;
 mod origin;
 mod redact;
@@ -31,7 +32,7 @@ use tokio::sync::watch;
 use tower_http::limit::RequestBodyLimitLayer;
 use tracing_subscriber::EnvFilter;
 
-use crate::auth::sessions::{LoginLimiter, Sessions};
+use crate::auth::sessions::{LoginLimiter, PasswordChecks, Sessions};
 use crate::auth::users::{self, Users};
 use crate::auth::{login, Auth, Mode, SocketCounts, TrustedProxies, Viewer};
 use crate::config::{Command, Config, UsersAction};
@@ -129,6 +130,10 @@ async fn main() -> ExitCode {
     );
     let (shutdown_tx, shutdown) = watch::channel(false);
     let max_body = config.max_body_bytes as usize;
+    let hosts = Arc::new(host::AllowedHosts::new(
+        config.listen,
+        &config.allowed_hosts,
+    ));
     let state = AppState {
         hub,
         auth: Arc::new(auth),
@@ -152,6 +157,7 @@ async fn main() -> ExitCode {
             auth::guard,
         ))
         .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(axum::middleware::from_fn_with_state(hosts, host::check))
         .layer(axum::middleware::map_response(headers::secure))
         .with_state(state);
 
@@ -232,7 +238,11 @@ fn build_auth(config: &Config) -> Result<Auth, String> {
             Ok(Auth::Users {
                 users: Arc::new(users),
                 sessions: Arc::new(Sessions::new(config.session_ttl.into())),
-                limiter: LoginLimiter::new(config.login_attempts_per_minute),
+                limiter: LoginLimiter::new(
+                    config.login_attempts_per_minute,
+                    config.login_attempts_per_name_per_minute,
+                ),
+                checks: PasswordChecks::new(config.max_concurrent_logins, config.login_wait.into()),
             })
         }
     }

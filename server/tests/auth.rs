@@ -652,3 +652,376 @@ async fn bad_auth_settings_and_users_are_clear_errors() {
     assert_eq!(code, Some(0), "{err}");
     assert!(!std::fs::read_to_string(&path).unwrap().contains("alice:"));
 }
+
+/// Signs in (or tries to) as `user` with `password`, going on to `next`.
+async fn login_next(server: &Server, user: &str, password: &str, next: &str) -> Answer {
+    answer(
+        client()
+            .post(format!("http://127.0.0.1:{}/login", server.port))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("user", user),
+                ("password", password),
+                ("next", next),
+            ])),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn after_login_next_is_only_a_path_of_this_server() {
+    let project = require_fixture().await;
+    let (_file, server) = users_server(&project, ("alice", "correct horse", None), &[]).await;
+    let page = get(&server, "/login?next=/%09/evil.example", &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(r#"name="next" value="/">"#),
+        "the page carries / instead: {}",
+        page.body
+    );
+    for hostile in [
+        "/\t/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "/\n/evil.example",
+        "",
+    ] {
+        let a = login_next(&server, "alice", "correct horse", hostile).await;
+        assert_eq!(a.status, 303, "{hostile:?}: {}", a.body);
+        assert_eq!(a.headers[LOCATION], "/", "{hostile:?}");
+    }
+    let a = login_next(&server, "alice", "correct horse", "/?service=probe").await;
+    assert_eq!(a.headers[LOCATION], "/?service=probe");
+}
+
+#[tokio::test]
+async fn behind_proxies_the_client_is_read_from_every_forwarded_line() {
+    let project = require_fixture().await;
+    let (_file, server) = users_server(
+        &project,
+        ("alice", "correct horse", None),
+        &[
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--login-attempts-per-minute",
+            "2",
+        ],
+    )
+    .await;
+    let xff = "X-Forwarded-For";
+    // Two lines (a second proxy wrote its own): one list, read from the right.
+    let a = login_with(
+        &server,
+        "alice",
+        "guess",
+        &[(xff, "6.6.6.6"), (xff, "1.2.3.4")],
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    // What the client wrote on the left is passed over; a proxy written IPv4-mapped is trusted.
+    let a = login_with(
+        &server,
+        "alice",
+        "guess",
+        &[(xff, "9.9.9.9, 1.2.3.4, ::ffff:127.0.0.1")],
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    let a = login_with(&server, "alice", "guess", &[(xff, "1.2.3.4")]).await;
+    assert_eq!(a.status, 429, "the third attempt of 1.2.3.4: {}", a.body);
+    assert!(a.body.contains("from your address"), "{}", a.body);
+    let a = login_with(&server, "alice", "guess", &[(xff, "1.2.3.5")]).await;
+    assert_eq!(a.status, 401, "another client: {}", a.body);
+}
+
+#[tokio::test]
+async fn one_name_is_limited_across_addresses_and_ipv6_clients_by_their_64() {
+    let project = require_fixture().await;
+    let (_file, server) = users_server(
+        &project,
+        ("alice", "correct horse", None),
+        &[
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--login-attempts-per-minute",
+            "2",
+            "--login-attempts-per-name-per-minute",
+            "3",
+        ],
+    )
+    .await;
+    let from = |ip: &'static str| [("X-Forwarded-For", ip)];
+    // Alice signs in from home: that address is known from then on.
+    let home = login_with(&server, "alice", "correct horse", &from("192.0.2.9")).await;
+    assert_eq!(home.status, 303, "{}", home.body);
+    // Many addresses guess her password: the name is held after the limit...
+    for ip in ["198.51.100.1", "198.51.100.2"] {
+        assert_eq!(
+            login_with(&server, "alice", "guess", &from(ip))
+                .await
+                .status,
+            401
+        );
+    }
+    let held = login_with(&server, "alice", "guess", &from("198.51.100.3")).await;
+    assert_eq!(held.status, 429, "{}", held.body);
+    assert!(held.body.contains("for this user name"), "{}", held.body);
+    assert!(held.headers.contains_key("retry-after"));
+    let held = login_with(&server, "alice", "correct horse", &from("198.51.100.4")).await;
+    assert_eq!(
+        held.status, 429,
+        "even the right password, from a new address"
+    );
+    // ...but not for where she signed in before, so the limit locks her out of nothing.
+    let back = login_with(&server, "alice", "correct horse", &from("192.0.2.9")).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    // A name no one has is held the same way: the answer tells no one who exists.
+    for ip in ["198.51.100.5", "198.51.100.6", "198.51.100.7"] {
+        assert_eq!(
+            login_with(&server, "mallory", "x", &from(ip)).await.status,
+            401
+        );
+    }
+    let a = login_with(&server, "mallory", "x", &from("198.51.100.8")).await;
+    assert_eq!(a.status, 429, "{}", a.body);
+
+    // One IPv6 /64 is one client.
+    for (ip, name) in [("2001:db8:1:2::1", "bob"), ("2001:db8:1:2::ffff", "carol")] {
+        assert_eq!(login_with(&server, name, "x", &from(ip)).await.status, 401);
+    }
+    let a = login_with(&server, "dave", "x", &from("2001:db8:1:2:abcd::1")).await;
+    assert_eq!(a.status, 429, "the same /64: {}", a.body);
+    let a = login_with(&server, "dave", "x", &from("2001:db8:1:3::1")).await;
+    assert_eq!(a.status, 401, "another /64: {}", a.body);
+}
+
+#[tokio::test]
+async fn password_checks_at_once_are_bounded_and_the_rest_get_503() {
+    let project = require_fixture().await;
+    let (_file, server) = users_server(
+        &project,
+        ("alice", "correct horse", None),
+        &[
+            "--max-concurrent-logins",
+            "1",
+            "--login-wait",
+            "1ms",
+            "--login-attempts-per-minute",
+            "100",
+            "--login-attempts-per-name-per-minute",
+            "100",
+        ],
+    )
+    .await;
+    let attempts =
+        futures::future::join_all((0..8).map(|_| login_with(&server, "alice", "guess", &[]))).await;
+    let statuses: Vec<u16> = attempts.iter().map(|a| a.status).collect();
+    assert!(statuses.contains(&401), "one check ran: {statuses:?}");
+    let busy = attempts
+        .iter()
+        .find(|a| a.status == 503)
+        .unwrap_or_else(|| panic!("one check at a time: {statuses:?}"));
+    assert!(
+        busy.body.contains("Too many sign-ins at once"),
+        "{}",
+        busy.body
+    );
+    assert!(busy.headers.contains_key("retry-after"));
+    assert!(
+        statuses.iter().all(|s| matches!(s, 401 | 503)),
+        "{statuses:?}"
+    );
+    // Every place was given back.
+    let ok = login_with(&server, "alice", "correct horse", &[]).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+}
+
+#[tokio::test]
+async fn a_failed_login_logs_the_name_escaped_so_it_cannot_forge_a_line() {
+    let file = UsersFile::new("log");
+    add_user(&file.path(), "alice", "correct horse", None).await;
+    let path = file.path();
+    let server = common::Logging::start(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--auth",
+            "users",
+            "--users-file",
+            path.to_str().unwrap(),
+        ],
+        &[
+            ("LOOKOUT_LOG", "info"),
+            ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        ],
+    )
+    .await;
+    let forged = "mallory\n2099-01-01T00:00:00.000000Z  INFO lookout: signed in user=admin";
+    let a = answer(
+        client()
+            .post(format!("http://127.0.0.1:{}/login", server.port))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[("user", forged), ("password", "x")])),
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    let log = server.stop().await;
+    let said = log
+        .iter()
+        .find(|l| l.contains("wrong user name or password"))
+        .unwrap_or_else(|| panic!("the failure is logged: {log:#?}"));
+    assert!(said.contains(r"mallory\n2099"), "escaped: {said}");
+    assert!(
+        !log.iter().any(|l| l.starts_with("2099")),
+        "a forged line: {log:#?}"
+    );
+}
+
+#[tokio::test]
+async fn users_add_follows_no_symlink_planted_where_it_writes() {
+    let file = UsersFile::new("symlink");
+    let victim = file.dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, file.dir.join("users.tmp")).unwrap();
+    add_user(&file.path(), "alice", "long enough", None).await;
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let meta = std::fs::symlink_metadata(file.path()).unwrap();
+    assert!(meta.is_file(), "the users file is a file of its own");
+    assert!(std::fs::read_to_string(file.path())
+        .unwrap()
+        .contains("alice:$argon2id$"));
+    let mut left: Vec<String> = std::fs::read_dir(&file.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["users", "users.tmp", "victim"],
+        "no temporary file left"
+    );
+}
+
+#[tokio::test]
+async fn over_https_the_session_cookie_is_host_prefixed() {
+    let project = require_fixture().await;
+    let (_file, server) = users_server(&project, ("alice", "correct horse", None), &[]).await;
+    let https = ("X-Forwarded-Proto", "https");
+    let ok = login_with(&server, "alice", "correct horse", &[https]).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let set = ok.headers[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(set.starts_with("__Host-lookout_session="), "{set}");
+    for attr in ["; Path=/;", "; Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(set.contains(attr), "{attr} in {set}");
+    }
+    assert!(!set.to_ascii_lowercase().contains("domain"), "{set}");
+    let prefixed = set.split(';').next().unwrap().to_owned();
+    let token = prefixed.split_once('=').unwrap().1.to_owned();
+
+    let who = get(&server, "/api/session", &[("Cookie", &prefixed), https]).await;
+    assert_eq!(who.status, 200, "{}", who.body);
+    assert!(who.body.contains("alice"));
+    let plain = format!("lookout_session={token}");
+    let a = get(&server, "/api/session", &[("Cookie", &plain), https]).await;
+    assert_eq!(a.status, 401, "over https only the prefixed name counts");
+    let a = get(&server, "/api/session", &[("Cookie", &prefixed)]).await;
+    assert_eq!(
+        a.status, 401,
+        "over http the prefixed cookie is not the session"
+    );
+
+    let out = answer(
+        client()
+            .post(format!("http://127.0.0.1:{}/logout", server.port))
+            .header("Cookie", &prefixed)
+            .header(https.0, https.1),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    let cleared = out.headers[SET_COOKIE].to_str().unwrap();
+    assert!(cleared.starts_with("__Host-lookout_session=;"), "{cleared}");
+    for attr in ["Max-Age=0", "; Secure", "Path=/"] {
+        assert!(cleared.contains(attr), "{attr} in {cleared}");
+    }
+    let a = get(&server, "/api/session", &[("Cookie", &prefixed), https]).await;
+    assert_eq!(a.status, 401, "signed out");
+}
+
+#[tokio::test]
+async fn a_metrics_token_lets_prometheus_in_whatever_the_auth() {
+    let project = require_fixture().await;
+    let token = "prometheus-0123456789";
+    let (file, server) = users_server(
+        &project,
+        ("alice", "correct horse", None),
+        &["--metrics-token", token],
+    )
+    .await;
+    let bearer = format!("Bearer {token}");
+    let a = get(&server, "/metrics", &[("Authorization", &bearer)]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("lookout_engine_up 1"), "{}", a.body);
+    for wrong in [
+        "Bearer prometheus-012345678",
+        "Bearer prometheus-01234567890",
+        "Bearer ",
+    ] {
+        let a = get(&server, "/metrics", &[("Authorization", wrong)]).await;
+        assert_eq!(a.status, 401, "{wrong}: {}", a.body);
+        assert!(!a.body.contains("lookout_"), "{}", a.body);
+    }
+    assert_eq!(
+        get(&server, "/metrics", &[]).await.status,
+        401,
+        "no token, no session"
+    );
+    let a = get(&server, "/api/projects", &[("Authorization", &bearer)]).await;
+    assert_eq!(a.status, 401, "the token opens /metrics only");
+    let cookie = sign_in(&server, "alice", "correct horse").await;
+    assert_eq!(
+        get(&server, "/metrics", &[("Cookie", &cookie)])
+            .await
+            .status,
+        200
+    );
+
+    // From a file, as a secret is usually mounted.
+    let token_file = file.dir.join("metrics-token");
+    std::fs::write(&token_file, "from-a-file-0123\n").unwrap();
+    let from_file = Server::start_for(
+        &project,
+        &[
+            "--auth",
+            "users",
+            "--users-file",
+            file.path().to_str().unwrap(),
+            "--metrics-token-file",
+            token_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let a = get(
+        &from_file,
+        "/metrics",
+        &[("Authorization", "Bearer from-a-file-0123")],
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = get(&from_file, "/metrics", &[("Authorization", &bearer)]).await;
+    assert_eq!(a.status, 401);
+
+    // Without authentication /metrics stays open, but a wrong token is still wrong.
+    let open = Server::start_for(&project, &["--metrics-token", token]).await;
+    assert_eq!(get(&open, "/metrics", &[]).await.status, 200);
+    assert_eq!(
+        get(&open, "/metrics", &[("Authorization", "Bearer nope")])
+            .await
+            .status,
+        401
+    );
+    let (code, err) = launch(&["--listen", "127.0.0.1:0", "--metrics-token", "two words"])
+        .await
+        .unwrap_err();
+    assert_eq!(code, Some(2), "{err}");
+}

@@ -41,22 +41,24 @@ async fn healthz_reports_the_engine_reachable_with_its_api_version() {
     assert_eq!(status, 200, "/healthz: {body}");
     let health: Value = serde_json::from_str(&body).expect("/healthz answers JSON");
     assert_eq!(health["status"], "ok", "/healthz: {body}");
-    let engine: EngineStatus =
-        serde_json::from_value(health["engine"].clone()).expect("/healthz has an engine status");
+    // Anyone may ask /healthz: it says no more than this.
     assert_eq!(
-        engine,
+        health["engine"],
+        serde_json::json!({"reachable": true, "api_version": api.trim()}),
+        "/healthz: {body}"
+    );
+
+    // The WebSocket's `hello` tells a signed-in viewer that and the engine's version.
+    let ws = server.ws().await;
+    assert_eq!(
+        ws.engine,
         EngineStatus {
             reachable: true,
             api_version: Some(api.trim().to_owned()),
             engine_version: Some(version.trim().to_owned()),
             error: None,
         },
-        "/healthz: {body}"
     );
-
-    // The WebSocket's `hello` tells a browser the same.
-    let ws = server.ws().await;
-    assert_eq!(ws.engine, engine, "`hello` and /healthz disagree");
 }
 
 #[tokio::test]
@@ -106,16 +108,14 @@ async fn without_an_engine_it_starts_and_says_so_everywhere() {
     assert_eq!(health["status"], "ok", "{body}");
     assert_eq!(health["engine"]["reachable"], false, "{body}");
     assert!(
-        health["engine"]["error"]
-            .as_str()
-            .is_some_and(|e| !e.is_empty()),
-        "{body}"
+        health["engine"].get("error").is_none(),
+        "why is for the log and the viewers, not for anyone: {body}"
     );
 
     let ws = common::Ws::connect(port, "any").await;
     assert!(
-        !ws.engine.reachable,
-        "`hello` tells the viewer: {:?}",
+        !ws.engine.reachable && ws.engine.error.as_ref().is_some_and(|e| !e.is_empty()),
+        "`hello` tells the viewer why: {:?}",
         ws.engine
     );
     // It keeps trying: the engine status stays an error, the server stays up.

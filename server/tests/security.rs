@@ -1,5 +1,5 @@
-//! Acceptance tests of what keeps Lookout safe to run: which pages may open its WebSocket,
-//! and where it agrees to listen. Real `lookout` binary and real sockets:
+//! Acceptance tests of what keeps Lookout safe to run: which names it answers to, which pages
+//! may open its WebSocket, where it agrees to listen, and what it tells anyone who asks. Real `lookout` binary and real sockets:
 //!
 //! ```sh
 //! bash scripts/fixture.sh up lookout-test
@@ -12,7 +12,258 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Error;
 
-use common::{launch, Server, WAIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use common::{launch, Logging, Server, WAIT};
+
+/// An answer read off the wire.
+struct Raw {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+/// Sends `request` byte for byte over a new connection (so the test says what Host is sent,
+/// or none); reads the head and the body its Content-Length announces.
+async fn raw(port: u16, request: &str) -> Raw {
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        s.write_all(request.as_bytes()).await.expect("send");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..end]).into_owned();
+                // An upgraded connection stays open: its head is the whole answer.
+                if head.starts_with("HTTP/1.1 101 ") {
+                    return (head, String::new());
+                }
+                let length = head
+                    .lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+                if length.is_some_and(|n| got.len() >= end + 4 + n) {
+                    let body = &got[end + 4..end + 4 + length.unwrap_or_default()];
+                    return (head, String::from_utf8_lossy(body).into_owned());
+                }
+            }
+            let n = s.read(&mut buf).await.expect("read");
+            if n == 0 {
+                let text = String::from_utf8_lossy(&got).into_owned();
+                let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+                return (head.to_owned(), body.to_owned());
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    let (head, body) = tokio::time::timeout(WAIT, exchange)
+        .await
+        .expect("an answer within 10 s");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    Raw { status, head, body }
+}
+
+/// `GET path` with this Host header (or none).
+async fn get_as(port: u16, path: &str, host: Option<&str>) -> Raw {
+    let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+    raw(
+        port,
+        &format!("GET {path} HTTP/1.1\r\n{host}Connection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// A WebSocket upgrade of `/ws` as a browser on `origin` sends it, naming `host`.
+async fn upgrade_as(port: u16, host: &str, origin: &str) -> Raw {
+    raw(
+        port,
+        &format!(
+            "GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_request_for_another_host_name_gets_421_and_reaches_no_route() {
+    let server = Server::start().await;
+    let port = server.port;
+    let evil = format!("evil.tld:{port}");
+
+    let a = get_as(port, "/api/projects", Some(&evil)).await;
+    assert_eq!(a.status, 421, "{} {}", a.head, a.body);
+    assert!(
+        a.body.ends_with('\n') && a.body.trim_end().lines().count() == 1,
+        "one line: {:?}",
+        a.body
+    );
+    assert!(a.body.contains("evil.tld"), "{:?}", a.body);
+    assert!(
+        !a.body.contains(&server.project),
+        "nothing of the route: {:?}",
+        a.body
+    );
+    for path in ["/", "/healthz", "/metrics", "/login", "/index.html"] {
+        assert_eq!(get_as(port, path, Some(&evil)).await.status, 421, "{path}");
+    }
+    let a = get_as(port, "/api/projects", None).await;
+    assert_eq!(a.status, 421, "no Host at all: {}", a.body);
+    let a = raw(port, "GET /api/projects HTTP/1.0\r\n\r\n").await;
+    assert_eq!(a.status, 421, "HTTP/1.0 without Host: {}", a.body);
+    let a = raw(
+        port,
+        &format!(
+            "GET http://evil.tld/api/projects HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 421, "an absolute target naming another host");
+
+    // A rebinding page: its own name in Host and Origin, which then agree with each other.
+    let ws = upgrade_as(port, &evil, &format!("http://{evil}")).await;
+    assert_eq!(ws.status, 421, "{}", ws.head);
+
+    // Loopback names, with any port.
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "localhost".to_owned(),
+        format!("lookout.localhost:{port}"),
+        format!("127.0.0.2:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let a = get_as(port, "/api/projects", Some(&host)).await;
+        assert_eq!(a.status, 200, "{host}: {}", a.body);
+    }
+    let own = format!("localhost:{port}");
+    let ws = upgrade_as(port, &own, &format!("http://{own}")).await;
+    assert_eq!(ws.status, 101, "{}", ws.head);
+}
+
+#[tokio::test]
+async fn allowed_host_names_are_answered_and_the_websocket_opens_for_them() {
+    let project = common::require_fixture().await;
+    let server =
+        Server::start_for(&project, &["--allowed-host", "logs.example.com,192.0.2.10"]).await;
+    let port = server.port;
+    for host in [
+        "logs.example.com",
+        "LOGS.example.com:443",
+        "192.0.2.10:8080",
+    ] {
+        let a = get_as(port, "/api/projects", Some(host)).await;
+        assert_eq!(a.status, 200, "{host}: {}", a.body);
+    }
+    let ws = upgrade_as(port, "logs.example.com", "https://logs.example.com").await;
+    assert_eq!(ws.status, 101, "{}", ws.head);
+    for host in ["evil.tld", "sub.logs.example.com", "192.0.2.11"] {
+        assert_eq!(get_as(port, "/", Some(host)).await.status, 421, "{host}");
+    }
+    let (code, err) = launch(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--allowed-host",
+        "logs.example.com:443",
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("without a port"), "{err}");
+
+    // Listening on every address names none of them: only loopback and allowed names.
+    let anywhere = Logging::start(
+        &["--listen", "0.0.0.0:0", "--allow-unauthenticated-remote"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    )
+    .await;
+    let p = anywhere.port;
+    assert_eq!(
+        get_as(p, "/healthz", Some(&format!("0.0.0.0:{p}")))
+            .await
+            .status,
+        421
+    );
+    assert_eq!(
+        get_as(p, "/healthz", Some(&format!("127.0.0.1:{p}")))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn login_sends_nowhere_but_a_path_of_this_server() {
+    let server = Server::start().await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(WAIT)
+        .build()
+        .unwrap();
+    for (next, to) in [
+        ("/%09/evil.example", "/"),
+        ("/%0A/evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/%5Cevil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/%20/evil.example", "/"),
+        ("/?service=web", "/?service=web"),
+    ] {
+        let resp = client
+            .get(format!(
+                "http://127.0.0.1:{}/login?next={next}",
+                server.port
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "{next}");
+        assert_eq!(resp.headers()["location"], to, "{next}");
+    }
+}
+
+#[tokio::test]
+async fn healthz_tells_anyone_only_whether_the_engine_answers_and_its_api_version() {
+    let server = Server::start().await;
+    let (status, body) = server.get("/healthz", &[]).await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let api = common::docker_ok(&["version", "--format", "{{.Server.APIVersion}}"]).await;
+    assert_eq!(
+        v,
+        serde_json::json!({"status": "ok", "engine": {"reachable": true, "api_version": api.trim()}}),
+        "{body}"
+    );
+
+    let secret = "/run/secret-socket-dir/docker.sock";
+    let lost = Logging::start(
+        &["--listen", "127.0.0.1:0"],
+        &[("DOCKER_HOST", &format!("unix://{secret}"))],
+    )
+    .await;
+    let body = reqwest::get(format!("http://127.0.0.1:{}/healthz", lost.port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"status": "ok", "engine": {"reachable": false, "api_version": null}}),
+        "{body}"
+    );
+    assert!(!body.contains("secret-socket-dir"), "{body}");
+}
 
 /// Opens the WebSocket with `origin` (as a browser on that page would); the HTTP status of a
 /// refusal and its text, or 101.

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{cookie, Auth, Viewer, COOKIE};
+use super::sessions::OverLimit;
+use super::{cookie, over_https, session_cookie, users, Auth, Viewer};
 use crate::AppState;
 
 /// The login page's own policy: no script at all, its one inline style, forms to here only.
@@ -27,10 +28,19 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// Only a path of this server: never another site (`//evil.example`, `https://…`).
+/// Where to go after signing in: only a plain path of this server, else `/`. A browser reads
+/// `//host`, `/\host` and, since it drops tabs and newlines from URLs, `/\t/host` as another
+/// site; so the path starts with one `/` and holds visible ASCII only (what a URL path is
+/// once percent-encoded), backslashes left out.
 fn local_path(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n
+        }
         _ => "/",
     }
 }
@@ -143,13 +153,6 @@ pub async fn show(
     page(StatusCode::OK, next, "", None)
 }
 
-/// The request came over https, as a proxy in front says.
-fn over_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
-}
-
 /// `POST /login`: signs in and goes on to `next`.
 pub async fn submit(
     State(state): State<AppState>,
@@ -161,7 +164,7 @@ pub async fn submit(
         users,
         sessions,
         limiter,
-        ..
+        checks,
     } = &*state.auth
     else {
         return (
@@ -172,55 +175,96 @@ pub async fn submit(
     };
     let next = local_path(form.next.as_deref());
     let client = state.trusted_proxies.client(peer.ip(), &headers);
-    if let Err(wait) = limiter.attempt(client) {
-        let secs = wait.as_secs().max(1);
-        tracing::warn!(%client, "login attempts over the limit");
-        let mut res = page(
-            StatusCode::TOO_MANY_REQUESTS,
-            next,
-            &form.user,
-            Some(&format!(
-                "Too many attempts from your address. Try again in {secs} s."
-            )),
+    // The name is the client's to write, newlines included: logged escaped, never raw.
+    let name = &form.user;
+    if let Err(over) = limiter.attempt(client, name) {
+        let secs = over.wait().as_secs().max(1);
+        let whose = match over {
+            OverLimit::Address(_) => "from your address",
+            OverLimit::Name(_) => "for this user name",
+        };
+        tracing::warn!(%client, user = ?name, "login attempts {whose} over the limit");
+        return with_retry_after(
+            page(
+                StatusCode::TOO_MANY_REQUESTS,
+                next,
+                name,
+                Some(&format!(
+                    "Too many attempts {whose}. Try again in {secs} s."
+                )),
+            ),
+            secs,
         );
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return res;
     }
-    // Hashing is slow on purpose: off the async threads.
+    let wrong = || {
+        tracing::info!(%client, user = ?name, "wrong user name or password");
+        page(
+            StatusCode::UNAUTHORIZED,
+            next,
+            name,
+            Some("Wrong user name or password."),
+        )
+    };
+    // No user has such a name, and saying so at once tells nothing about who exists.
+    if !users::valid_name(name) {
+        return wrong();
+    }
+    let Some(permit) = checks.permit().await else {
+        let secs = checks.wait().as_secs().max(1);
+        tracing::warn!(%client, user = ?name, "login refused: too many password checks at once");
+        return with_retry_after(
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                next,
+                name,
+                Some(&format!(
+                    "Too many sign-ins at once. Try again in {secs} s."
+                )),
+            ),
+            secs,
+        );
+    };
+    // Hashing is slow on purpose: off the async threads. The place is held until the check
+    // ends, even if the client gives up first.
     let users = Arc::clone(users);
-    let (name, password) = (form.user.clone(), form.password);
+    let (user, password) = (name.clone(), form.password);
     let verified = tokio::task::spawn_blocking(move || {
-        users.verify(&name, &password).map(|u| u.scope.clone())
+        let _permit = permit;
+        users.verify(&user, &password).map(|u| u.scope.clone())
     })
     .await
     .ok()
     .flatten();
     let Some(scope) = verified else {
-        tracing::info!(%client, user = %form.user, "wrong user name or password");
-        return page(
-            StatusCode::UNAUTHORIZED,
-            next,
-            &form.user,
-            Some("Wrong user name or password."),
-        );
+        return wrong();
     };
-    let token = sessions.open(&form.user, scope);
+    limiter.signed_in(client, name);
+    let token = sessions.open(name, scope);
     let secure = if over_https(&headers) { "; Secure" } else { "" };
     let cookie = format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        session_cookie(&headers),
         sessions.ttl().as_secs()
     );
-    tracing::info!(user = %form.user, "signed in");
+    tracing::info!(user = ?name, "signed in");
     see_other(next, Some(cookie))
+}
+
+fn with_retry_after(mut res: Response, secs: u64) -> Response {
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
 }
 
 /// `POST /logout`: ends the session and goes back to the login page.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let (Some(sessions), Some(token)) = (state.auth.sessions(), cookie(&headers, COOKIE)) {
+    let name = session_cookie(&headers);
+    if let (Some(sessions), Some(token)) = (state.auth.sessions(), cookie(&headers, name)) {
         sessions.close(token);
     }
-    let cleared = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    // A browser drops a `__Host-` cookie only through a Set-Cookie that could have set it.
+    let secure = if over_https(&headers) { "; Secure" } else { "" };
+    let cleared = format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
     see_other("/login", Some(cleared))
 }
 
@@ -230,10 +274,42 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_server() {
-        assert_eq!(local_path(Some("/?service=web")), "/?service=web");
-        assert_eq!(local_path(Some("//evil.example/")), "/");
-        assert_eq!(local_path(Some("https://evil.example/")), "/");
-        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        for ok in [
+            "/",
+            "/?service=web",
+            "/?project=shop&service=web&filter=a%20b",
+            "/index.html#top",
+            "/a//b",
+        ] {
+            assert_eq!(local_path(Some(ok)), ok);
+        }
+        for hostile in [
+            "//evil.example/",
+            "///evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\t\tevil.example",
+            "\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
+            " /x",
+            "/x y",
+            "/a\\b",
+            "/\u{7f}x",
+            "/\u{0}x",
+            "/\u{a0}/evil.example",
+            "/\u{3000}/evil.example",
+            "/é",
+            "https://evil.example/",
+            "http:/evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(local_path(Some(hostile)), "/", "{hostile:?}");
+        }
         assert_eq!(local_path(None), "/");
     }
 

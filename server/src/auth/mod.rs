@@ -25,11 +25,32 @@ use ipnet::IpNet;
 use crate::origin;
 use crate::AppState;
 use scope::Scope;
-use sessions::{LoginLimiter, Sessions};
+use sessions::{LoginLimiter, PasswordChecks, Sessions};
 use users::Users;
 
-/// The session cookie's name.
+/// The session cookie's name over plain http.
 pub const COOKIE: &str = "lookout_session";
+/// Its name over https. A browser keeps a `__Host-` cookie only if it is Secure, for `Path=/`
+/// and without a Domain, so neither a sibling subdomain nor anyone on a plain-http path can
+/// plant a session of their choosing under it.
+pub const SECURE_COOKIE: &str = "__Host-lookout_session";
+
+/// The request came over https, as a proxy in front says.
+pub fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// The session cookie's name for this request. Only that name is read: over https a plain
+/// `lookout_session` could have been planted by someone the prefix keeps out.
+pub fn session_cookie(headers: &HeaderMap) -> &'static str {
+    if over_https(headers) {
+        SECURE_COOKIE
+    } else {
+        COOKIE
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -45,6 +66,7 @@ pub enum Auth {
         users: Arc<Users>,
         sessions: Arc<Sessions>,
         limiter: LoginLimiter,
+        checks: PasswordChecks,
     },
     ForwardProxy {
         header: HeaderName,
@@ -102,7 +124,7 @@ impl Auth {
                 session: None,
             }),
             Auth::Users { sessions, .. } => {
-                let token = cookie(headers, COOKIE)?;
+                let token = cookie(headers, session_cookie(headers))?;
                 let s = sessions.get(token)?;
                 Some(Viewer {
                     name: Some(s.user),
@@ -145,29 +167,133 @@ pub struct TrustedProxies(pub Vec<IpNet>);
 
 impl TrustedProxies {
     pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.0.iter().any(|n| n.contains(&ip))
     }
 
-    /// The client's address: the peer's, or behind a trusted proxy the last address its
-    /// `X-Forwarded-For` names.
+    /// The client's address: the peer's, or behind trusted proxies the nearest address they
+    /// name that is not one of them. Every `X-Forwarded-For` line counts, in order, as one
+    /// list (a proxy may add a line of its own rather than append to the last), read from the
+    /// right, where the proxies nearest to Lookout wrote; what is left of the first untrusted
+    /// address is the client's to write and is not believed. If every address is a trusted
+    /// proxy, the leftmost is the client. An entry that is not an address ends the walk, and
+    /// the last address read before it counts, since nothing beyond it can be believed.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.contains(peer) {
-            return peer;
+        let mut client = peer.to_canonical();
+        if !self.contains(client) {
+            return client;
         }
-        headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|a| a.trim().parse().ok())
-            .unwrap_or(peer)
+        let lines: Vec<&[u8]> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let entries = lines
+            .iter()
+            .rev()
+            .flat_map(|line| line.rsplit(|b| *b == b','))
+            .map(|e| e.trim_ascii())
+            .filter(|e| !e.is_empty());
+        for entry in entries {
+            let Some(ip) = forwarded_address(entry) else {
+                break;
+            };
+            client = ip;
+            if !self.contains(ip) {
+                break;
+            }
+        }
+        client
     }
 }
 
-/// Parses `--trusted-proxy`: an address or a network (`10.0.0.0/8`).
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:5678`), as some proxies write it.
+fn forwarded_address(entry: &[u8]) -> Option<IpAddr> {
+    let s = std::str::from_utf8(entry).ok()?;
+    let ip = s
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| s.strip_prefix('[')?.strip_suffix(']')?.parse().ok())?;
+    Some(ip.to_canonical())
+}
+
+/// Parses `--trusted-proxy`: an address or a network (`10.0.0.0/8`). An IPv4-mapped IPv6
+/// network is taken as the IPv4 one, as every address compared with it is.
 pub fn parse_net(s: &str) -> Result<IpNet, String> {
-    s.parse::<IpNet>()
+    let net = s
+        .parse::<IpNet>()
         .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("expected an IP address or network, got {s:?}"))
+        .map_err(|_| format!("expected an IP address or network, got {s:?}"))?;
+    Ok(match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => IpNet::V4(
+                ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).expect("a prefix of at most 32"),
+            ),
+            None => net,
+        },
+        _ => net,
+    })
+}
+
+/// The token of `--metrics-token`, shown as `***` in debug output.
+#[derive(Clone)]
+pub struct MetricsToken(String);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
+}
+
+impl MetricsToken {
+    /// Parses `--metrics-token`: what can travel in an `Authorization` header.
+    pub fn parse(s: &str) -> Result<MetricsToken, String> {
+        let s = s.trim_end_matches(['\r', '\n']);
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "a metrics token is one or more visible ASCII characters (no spaces)".into(),
+            );
+        }
+        Ok(MetricsToken(s.to_owned()))
+    }
+
+    /// Parses `--metrics-token-file`: the file's content, a final newline left out.
+    pub fn read(path: &str) -> Result<MetricsToken, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the metrics token file {path}: {e}"))?;
+        MetricsToken::parse(&text).map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// Whether `presented` is the token, taking as long whichever byte differs: both are
+    /// hashed first, so neither their lengths nor a shared prefix shows in the timing.
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let a = Sha256::digest(self.0.as_bytes());
+        let b = Sha256::digest(presented.as_bytes());
+        let diff = a
+            .iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+        std::hint::black_box(diff) == 0
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// What `/metrics` answers to a bearer token, when one is configured and sent: in, or 401.
+fn metrics_by_token(config: &crate::config::Config, headers: &HeaderMap) -> Option<bool> {
+    let token = config
+        .metrics_token
+        .as_ref()
+        .or(config.metrics_token_file.as_ref())?;
+    Some(token.matches(bearer(headers)?))
 }
 
 /// Every request passes here first.
@@ -183,6 +309,20 @@ pub async fn guard(
     if !safe {
         if let Err(refused) = origin::check_request(req.headers(), &state.config.allowed_origins) {
             return (StatusCode::FORBIDDEN, refused.to_string()).into_response();
+        }
+    }
+    if req.uri().path() == "/metrics" {
+        match metrics_by_token(&state.config, req.headers()) {
+            Some(true) => return next.run(req).await,
+            Some(false) => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "wrong metrics token (--metrics-token)",
+                )
+                    .into_response()
+            }
+            None => {}
         }
     }
     let trusted = &state.trusted_proxies;
@@ -299,6 +439,120 @@ mod tests {
         );
         assert_eq!(trusted.client(other, &h), other);
         assert!(parse_net("127.0.0.1").is_ok() && parse_net("localhost").is_err());
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn forwarded(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append("x-forwarded-for", HeaderValue::from_str(l).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_nearest_untrusted_address_of_every_forwarded_line() {
+        let trusted = TrustedProxies(vec![
+            parse_net("10.0.0.0/8").unwrap(),
+            parse_net("2001:db8:ffff::/48").unwrap(),
+        ]);
+        let proxy = ip("10.0.0.1");
+        let cases: &[(&[&str], &str)] = &[
+            // The client wrote the left part; the proxies appended on the right.
+            (&["6.6.6.6, 1.2.3.4, 10.0.0.2"], "1.2.3.4"),
+            // A second proxy added a line of its own: one list, lines in order.
+            (&["6.6.6.6, 1.2.3.4", "10.0.0.2"], "1.2.3.4"),
+            (&["6.6.6.6", "1.2.3.4, 10.9.9.9", "10.0.0.2"], "1.2.3.4"),
+            // Only proxies: the leftmost is the client.
+            (&["10.0.0.3, 10.0.0.2"], "10.0.0.3"),
+            // IPv4-mapped addresses are the IPv4 ones, for trust and as the answer.
+            (&["1.2.3.4, ::ffff:10.1.2.3"], "1.2.3.4"),
+            (&["::ffff:1.2.3.4"], "1.2.3.4"),
+            (&["2001:db8::7, 2001:db8:ffff::1"], "2001:db8::7"),
+            // Ports, as some proxies write them.
+            (&["1.2.3.4:5678"], "1.2.3.4"),
+            (&["[2001:db8::7]:443"], "2001:db8::7"),
+            (&["[2001:db8::7]"], "2001:db8::7"),
+            // Not an address: the walk stops at the last address read.
+            (&["1.2.3.4, unknown, 10.0.0.2"], "10.0.0.2"),
+            (&["1.2.3.4, garbage"], "10.0.0.1"),
+            (&["1.2.3.4, , 10.0.0.2"], "1.2.3.4"),
+            (&[], "10.0.0.1"),
+        ];
+        for (lines, want) in cases {
+            assert_eq!(
+                trusted.client(proxy, &forwarded(lines)),
+                ip(want),
+                "{lines:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ipv4_mapped_peer_is_its_ipv4_address() {
+        let trusted = TrustedProxies(vec![parse_net("10.0.0.0/8").unwrap()]);
+        assert!(trusted.contains(ip("::ffff:10.1.2.3")));
+        let h = forwarded(&["1.2.3.4"]);
+        assert_eq!(trusted.client(ip("::ffff:10.1.2.3"), &h), ip("1.2.3.4"));
+        assert_eq!(
+            trusted.client(ip("::ffff:192.0.2.1"), &h),
+            ip("192.0.2.1"),
+            "an untrusted peer, as IPv4"
+        );
+        let mapped = TrustedProxies(vec![parse_net("::ffff:10.0.0.0/104").unwrap()]);
+        assert!(mapped.contains(ip("10.1.2.3")));
+        assert!(!mapped.contains(ip("11.0.0.1")));
+    }
+
+    #[test]
+    fn over_https_the_session_cookie_has_the_host_prefix_and_only_it_is_read() {
+        let sessions = Arc::new(Sessions::new(std::time::Duration::from_secs(60)));
+        let token = sessions.open("alice", Scope::All);
+        let auth = Auth::Users {
+            users: Arc::new(Users::default()),
+            sessions,
+            limiter: LoginLimiter::new(10, 10),
+            checks: PasswordChecks::new(1, std::time::Duration::from_secs(1)),
+        };
+        let ip = ip("127.0.0.1");
+        let with = |cookie: &str, https: bool| {
+            let mut h = HeaderMap::new();
+            h.insert(header::COOKIE, HeaderValue::from_str(cookie).unwrap());
+            if https {
+                h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+            }
+            auth.viewer(&h, ip, false).is_some()
+        };
+        assert!(with(&format!("lookout_session={token}"), false));
+        assert!(with(&format!("__Host-lookout_session={token}"), true));
+        assert!(
+            !with(&format!("lookout_session={token}"), true),
+            "over https the unprefixed name may have been planted"
+        );
+        assert!(!with(&format!("__Host-lookout_session={token}"), false));
+    }
+
+    #[test]
+    fn the_metrics_token_is_compared_whole() {
+        let t = MetricsToken::parse("s3cret-token\n").unwrap();
+        assert!(t.matches("s3cret-token"));
+        for wrong in ["", "s3cret-toke", "s3cret-token2", "S3CRET-TOKEN"] {
+            assert!(!t.matches(wrong), "{wrong:?}");
+        }
+        assert!(MetricsToken::parse("").is_err());
+        assert!(MetricsToken::parse("two words").is_err());
+        assert_eq!(format!("{t:?}"), "MetricsToken(***)");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc"),
+        );
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
     }
 
     #[test]

@@ -238,25 +238,54 @@ fn read_password(name: &str) -> Result<String, UsersError> {
     }
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a file.
+/// Writes through a temporary file and a rename, so a reader never sees half a file. The
+/// temporary file is new (`O_EXCL`, which follows no symlink) under a name no one can guess
+/// ahead, in the same folder so that the rename stays on one file system; it goes if anything
+/// fails.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use argon2::password_hash::rand_core::RngCore;
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let base = path.file_name().map_or_else(
+        || std::ffi::OsString::from("users"),
+        std::ffi::OsStr::to_os_string,
+    );
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(&base);
+    tmp_name.push(format!(
+        ".{}.{:016x}.tmp",
+        std::process::id(),
+        OsRng.next_u64()
+    ));
+    let tmp = dir.join(tmp_name);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let written = f
+        .write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    // The rename itself lasts once the folder is on disk; a failure here loses nothing yet.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     //! Pure unit tests with files in a temporary folder.
     use super::*;
+    use argon2::password_hash::rand_core::RngCore;
 
     fn line(name: &str, password: &str, scope: Option<&str>) -> String {
         let hash = hash_password(password).unwrap();
@@ -299,6 +328,61 @@ mod tests {
         assert!(err.1.contains("twice"), "{err:?}");
         let bad_scope = line("c", "password1", Some("no-slash"));
         assert!(Users::parse(&bad_scope).is_err());
+    }
+
+    fn folder(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "lookout-users-{tag}-{}-{}",
+            std::process::id(),
+            OsRng.next_u64()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn saving_follows_no_planted_symlink_and_leaves_no_temporary_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = folder("symlink");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let path = dir.join("users");
+        // Where the temporary file used to go, and the names it might take.
+        std::os::unix::fs::symlink(&victim, dir.join("users.tmp")).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join(".users.tmp")).unwrap();
+        let users = Users::parse(&line("alice", "correct horse", None)).unwrap();
+        users.save(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(Users::load(&path).unwrap().get("alice").is_some());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            names_in(&dir),
+            [".users.tmp", "users", "users.tmp", "victim"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_save_removes_its_temporary_file() {
+        let dir = folder("fail");
+        // A folder where the file should be: the rename fails after the write.
+        let path = dir.join("users");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("keep"), "x").unwrap();
+        let users = Users::parse(&line("alice", "correct horse", None)).unwrap();
+        assert!(matches!(users.save(&path), Err(UsersError::Write { .. })));
+        assert_eq!(names_in(&dir), ["users"], "no temporary file is left");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

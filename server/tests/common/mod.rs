@@ -160,6 +160,67 @@ pub async fn launch(args: &[&str]) -> Result<String, (Option<i32>, String)> {
     ))
 }
 
+/// A `lookout` process started with its own environment and its log (stderr) kept for the
+/// test to read; killed when dropped. For tests that look at what Lookout logs, or that run
+/// it without the engine.
+pub struct Logging {
+    pub port: u16,
+    pub child: Child,
+    pub log: Lines<BufReader<tokio::process::ChildStderr>>,
+    _stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl Logging {
+    /// Runs `lookout <args>` with `env` (and no other `LOOKOUT_*` setting) until it says
+    /// where it listens.
+    pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Logging {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookout"));
+        cmd.args(args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LOOKOUT_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd
+            .envs(env.iter().copied())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the lookout binary");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let log = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let line = tokio::time::timeout(WAIT, stdout.next_line())
+            .await
+            .expect("lookout says where it listens within 10 s")
+            .expect("read stdout")
+            .expect("lookout exited without saying where it listens");
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        Logging {
+            port,
+            child,
+            log,
+            _stdout: stdout,
+        }
+    }
+
+    /// Stops the server and returns everything it logged.
+    pub async fn stop(mut self) -> Vec<String> {
+        self.child.kill().await.expect("end lookout");
+        let mut all = Vec::new();
+        while let Ok(Ok(Some(l))) = tokio::time::timeout(WAIT, self.log.next_line()).await {
+            all.push(l);
+        }
+        all
+    }
+}
+
 /// A `lookout` process, killed when dropped.
 pub struct Server {
     pub port: u16,
@@ -217,6 +278,12 @@ impl Server {
             "LOOKOUT_MAX_SOCKETS_PER_USER",
             "LOOKOUT_MAX_BODY_BYTES",
             "LOOKOUT_MAX_TAIL_LINES",
+            "LOOKOUT_ALLOWED_HOSTS",
+            "LOOKOUT_LOGIN_ATTEMPTS_PER_NAME_PER_MINUTE",
+            "LOOKOUT_MAX_CONCURRENT_LOGINS",
+            "LOOKOUT_LOGIN_WAIT",
+            "LOOKOUT_METRICS_TOKEN",
+            "LOOKOUT_METRICS_TOKEN_FILE",
         ] {
             cmd.env_remove(var);
         }
