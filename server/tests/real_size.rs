@@ -294,10 +294,32 @@ async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small()
         "some clients are served while others wait"
     );
     let took = started.elapsed();
+
+    // Alone, a resume from the beginning of time and a download are served in full: the
+    // resume gets the most recent ring's worth and is told of every other line.
+    let alone = Instant::now();
+    let (resumed, downloaded) = tokio::join!(
+        resume_from_the_start(port, name.clone()),
+        download(port, name.clone())
+    );
+    match resumed {
+        Resumed::Lines { received, dropped } => {
+            assert_eq!(received, 20_000, "the gap's last 10,000 lines, then the ring's");
+            assert_eq!(received + dropped, LINES + 1, "the rest is counted as dropped");
+        }
+        Resumed::Refused(message) => panic!("a resume alone was refused: {message}"),
+    }
+    let (lines, last) = downloaded.unwrap_or_else(|e| panic!("a download alone was refused: {e}"));
+    assert_eq!(lines, LINES + 1, "a download holds every line");
+    assert!(last.ends_with(LAST), "the download ends with {LAST}: {last:?}");
+    println!(
+        "then a resume from the start and a download, side by side, in {:.1} s",
+        alone.elapsed().as_secs_f64()
+    );
     watcher.abort();
     let peak_kib = peak.load(Ordering::Relaxed);
     println!(
-        "20 clients read the {LINES}-line log in {:.1} s; lookout's RSS: {:.1} MiB idle, peak {:.1} MiB",
+        "20 clients at once in {:.1} s; lookout's RSS: {:.1} MiB idle, peak {:.1} MiB",
         took.as_secs_f64(),
         idle as f64 / 1024.0,
         peak_kib as f64 / 1024.0

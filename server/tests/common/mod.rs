@@ -284,6 +284,11 @@ impl Server {
             "LOOKOUT_LOGIN_WAIT",
             "LOOKOUT_METRICS_TOKEN",
             "LOOKOUT_METRICS_TOKEN_FILE",
+            "LOOKOUT_RING_BYTES",
+            "LOOKOUT_QUEUE_BYTES",
+            "LOOKOUT_MAX_BATCH_BYTES",
+            "LOOKOUT_MAX_ENGINE_READS",
+            "LOOKOUT_ENGINE_READ_WAIT",
         ] {
             cmd.env_remove(var);
         }

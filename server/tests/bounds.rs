@@ -1,0 +1,160 @@
+//! The byte bounds beside the line bounds, each hit on the real engine: the ring of a service
+//! (`--ring-bytes`), one message to a viewer (`--max-batch-bytes`) and a viewer's queue
+//! (`--queue-bytes`). Each test has a Compose project of its own with the fixture's `probe`,
+//! whose log it writes into.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use app::protocol::{LogLine, ServerMessage};
+use common::*;
+
+/// Writes `count` lines of about 1,000 bytes, `<tag> <n> xxx…`, into the container's log at
+/// once.
+async fn write_kib_lines(id: &str, tag: &str, count: u32) {
+    let script = format!(
+        "awk 'BEGIN {{ pad = sprintf(\"%990s\", \"\"); gsub(/ /, \"x\", pad); \
+         for (i = 1; i <= {count}; i++) print \"{tag} \" i \" \" pad }}' > /proc/1/fd/1"
+    );
+    docker_ok(&["exec", id, "sh", "-c", &script]).await;
+}
+
+fn number(line: &LogLine, tag: &str) -> Option<u32> {
+    line.text
+        .strip_prefix(tag)?
+        .trim_start()
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Subscribes with tail 0 and reads until the line `<tag> <count>` has come.
+async fn follow_until(ws: &mut Ws, tag: &str, count: u32) -> Vec<LogLine> {
+    ws.wait_lines("probe", |seen| {
+        seen.iter().any(|l| number(l, tag) == Some(count))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_ring_keeps_at_most_ring_bytes_of_lines() {
+    require_fixture().await;
+    let project = TempProject::fixture("ringbytes", &["probe"]).await;
+    let id = project.id("probe").await;
+    let server = Server::start_for(&project.name, &["--ring-bytes", "8192"]).await;
+    // The ring lives while someone follows the service.
+    let mut follower = server.ws().await;
+    follower.subscribe("probe", 0).await;
+    follower.expect_subscribed("probe").await;
+    let tag = marker("ring");
+    write_kib_lines(&id, &tag, 50).await;
+    follow_until(&mut follower, &tag, 50).await;
+
+    let mut late = server.ws().await;
+    late.subscribe("probe", 100).await;
+    late.expect_subscribed("probe").await;
+    let tail = late.next_lines("probe").await;
+    let numbers: Vec<u32> = tail.iter().filter_map(|l| number(l, &tag)).collect();
+    // About 1.2 KB each as the bound counts them: six fit in 8 KiB.
+    assert!(
+        (1..=7).contains(&numbers.len()),
+        "a ring of 8 KiB holds a handful of 1 KB lines, not {}: {numbers:?}",
+        numbers.len()
+    );
+    assert_eq!(numbers.last(), Some(&50), "the newest lines stay");
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1));
+    // Nothing more is queued behind the tail: the ring gave all it holds.
+    assert!(late
+        .reply_within(Duration::from_millis(500))
+        .await
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_lines_message_holds_at_most_max_batch_bytes() {
+    require_fixture().await;
+    let project = TempProject::fixture("batchbytes", &["probe"]).await;
+    let id = project.id("probe").await;
+    let server = Server::start_for(&project.name, &["--max-batch-bytes", "4096"]).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    let tag = marker("batch");
+    write_kib_lines(&id, &tag, 30).await;
+    let deadline = Instant::now() + WAIT;
+    let mut got = Vec::new();
+    let mut messages = 0;
+    while !got.contains(&30) {
+        let (lines, _) = ws
+            .try_next_lines("probe", deadline)
+            .await
+            .unwrap_or_else(|| panic!("the 30 lines did not come within 10 s: {got:?}"));
+        assert!(
+            lines.len() <= 3,
+            "a message of 4 KiB holds at most three lines of 1 KB, not {}",
+            lines.len()
+        );
+        messages += 1;
+        got.extend(lines.iter().filter_map(|l| number(l, &tag)));
+    }
+    assert_eq!(got, (1..=30).collect::<Vec<u32>>(), "every line, in order");
+    assert!(messages >= 10, "30 lines in {messages} messages");
+}
+
+#[tokio::test]
+async fn a_viewer_that_stops_reading_loses_lines_past_queue_bytes_and_is_told_how_many() {
+    require_fixture().await;
+    let project = TempProject::fixture("queuebytes", &["probe"]).await;
+    let id = project.id("probe").await;
+    // The line bound is far away: only the byte bound can cut.
+    let server = Server::start_for(
+        &project.name,
+        &["--queue-bytes", "65536", "--queue-lines", "1000000"],
+    )
+    .await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    // 30 MB while this viewer reads nothing: far more than the sockets' buffers hold.
+    let tag = marker("queue");
+    const COUNT: u32 = 30_000;
+    write_kib_lines(&id, &tag, COUNT).await;
+    let read_in = Instant::now() + Duration::from_secs(20);
+    while server.metric("lookout_lines_in_total").await < f64::from(COUNT) {
+        assert!(
+            Instant::now() < read_in,
+            "lookout did not read the {COUNT} lines within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (mut received, mut dropped) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = 0;
+    while last != COUNT {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ws.reply_within(left).await {
+            Some(ServerMessage::Lines { lines, .. }) => {
+                for l in &lines {
+                    let n = number(l, &tag).expect("a line of the burst");
+                    assert!(n > last, "line {n} came after {last}: out of order or twice");
+                    last = n;
+                    received += 1;
+                }
+            }
+            Some(ServerMessage::Dropped { count }) => dropped += count,
+            Some(other) => panic!("unexpected {other:?}"),
+            None => panic!(
+                "the burst's last line did not come within 30 s ({received} lines, {dropped} dropped)"
+            ),
+        }
+    }
+    assert!(dropped > 0, "a stalled viewer of a 64 KiB queue loses lines");
+    assert_eq!(
+        received + dropped,
+        u64::from(COUNT),
+        "every line is either received or counted as dropped"
+    );
+}
