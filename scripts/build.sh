@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the web client (dist/) and the `lookout` binary that embeds it.
 #   scripts/build.sh          release binary (target/release/lookout)
-#   scripts/build.sh --debug  debug binary (target/debug/lookout), as the tests use
+#   scripts/build.sh --debug  debug binary (target/debug/lookout), for development
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # wasm-opt from the npm package binaryen: Debian's is too old for today's wasm.

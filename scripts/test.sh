@@ -42,8 +42,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "[test] clippy (web client, wasm32)"
 cargo clippy -p app --features csr --target wasm32-unknown-unknown -- -D warnings
 
-echo "[test] cargo test (unit tests, and integration tests against the engine)"
-LOOKOUT_TEST_PROJECT="$project" cargo test --workspace -- --test-threads=4
+# In the release profile, like the binary above: one build of the dependencies, not two,
+# and the integration tests run the binary a user runs.
+echo "[test] cargo test --release (unit tests, and integration tests against the engine)"
+LOOKOUT_TEST_PROJECT="$project" cargo test --release --workspace -- --test-threads=4
 
 echo "[test] Playwright (Chromium), against target/release/lookout"
 (cd end2end && LOOKOUT_BIN="$PWD/../target/release/lookout" LOOKOUT_TEST_PROJECT="$project" \
