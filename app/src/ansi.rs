@@ -104,35 +104,64 @@ pub fn parse(text: &str) -> Styled {
     let mut out = Styled::default();
     let mut style = Style::default();
     let mut span_start = 0;
-    let mut chars = text.char_indices().peekable();
+    scan(text, |piece| match piece {
+        Piece::Text(range) => out.plain.push_str(&text[range]),
+        Piece::Sgr(params) => {
+            let next = apply_sgr(style, params);
+            if next != style {
+                if !style.is_plain() && out.plain.len() > span_start {
+                    out.spans.push((span_start..out.plain.len(), style));
+                }
+                span_start = out.plain.len();
+                style = next;
+            }
+        }
+    });
+    if !style.is_plain() && out.plain.len() > span_start {
+        out.spans.push((span_start..out.plain.len(), style));
+    }
+    out
+}
+
+/// The byte ranges of `text` that are shown, in order: what `parse` keeps as `plain`. The
+/// server matches secrets in what a viewer sees, so it must strip exactly what the viewer
+/// strips, and still know where each shown byte sits in the text as written.
+pub fn visible(text: &str) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    scan(text, |piece| {
+        if let Piece::Text(range) = piece {
+            runs.push(range);
+        }
+    });
+    runs
+}
+
+enum Piece<'a> {
+    /// Bytes of the text that are shown as they are.
+    Text(Range<usize>),
+    /// The parameters of an SGR sequence (`ESC [ params m`).
+    Sgr(&'a str),
+}
+
+fn scan<'a>(text: &'a str, mut each: impl FnMut(Piece<'a>)) {
     let bytes = text.as_bytes();
+    let mut chars = text.char_indices().peekable();
+    let mut run = 0;
     while let Some((i, c)) = chars.next() {
         if c != '\x1b' {
-            out.plain.push(c);
             continue;
+        }
+        if run < i {
+            each(Piece::Text(run..i));
         }
         match bytes.get(i + 1) {
             // CSI: ESC [ params final-byte
             Some(b'[') => {
                 chars.next();
-                let mut params = String::new();
-                let mut fin = None;
-                for (_, c) in chars.by_ref() {
-                    if ('\x40'..='\x7e').contains(&c) {
-                        fin = Some(c);
-                        break;
-                    }
-                    params.push(c);
-                }
-                if fin == Some('m') {
-                    let next = apply_sgr(style, &params);
-                    if next != style {
-                        if !style.is_plain() && out.plain.len() > span_start {
-                            out.spans.push((span_start..out.plain.len(), style));
-                        }
-                        span_start = out.plain.len();
-                        style = next;
-                    }
+                let params = i + 2;
+                let fin = chars.by_ref().find(|(_, c)| ('\x40'..='\x7e').contains(c));
+                if let Some((at, 'm')) = fin {
+                    each(Piece::Sgr(&text[params..at]));
                 }
             }
             // OSC: ESC ] ... (BEL | ESC \). Hyperlinks and titles: dropped, text kept.
@@ -161,11 +190,11 @@ pub fn parse(text: &str) -> Styled {
             }
             None => {}
         }
+        run = chars.peek().map_or(text.len(), |(at, _)| *at);
     }
-    if !style.is_plain() && out.plain.len() > span_start {
-        out.spans.push((span_start..out.plain.len(), style));
+    if run < text.len() {
+        each(Piece::Text(run..text.len()));
     }
-    out
 }
 
 fn apply_sgr(mut style: Style, params: &str) -> Style {
@@ -274,6 +303,18 @@ mod tests {
     }
 
     #[test]
+    fn visible_ranges_point_into_the_text_as_written() {
+        let text = "\x1b[36mpassword\x1b[0m=x \x1b]0;t\x07é";
+        let runs = visible(text);
+        assert_eq!(runs, [5..13, 17..20, 26..28]);
+        let shown: String = runs.iter().map(|r| &text[r.clone()]).collect();
+        assert_eq!(shown, parse(text).plain);
+        assert_eq!(visible("plain").len(), 1);
+        assert_eq!(visible("plain")[0], 0..5);
+        assert!(visible("").is_empty());
+    }
+
+    #[test]
     fn truncated_sequences_do_not_panic() {
         for t in ["\x1b", "\x1b[", "\x1b[38;5", "\x1b]8;;x", "é\x1b[3"] {
             let _ = parse(t);
@@ -304,6 +345,18 @@ mod props {
             for c in s.plain.chars() {
                 prop_assert!(rest.any(|r| r == c), "{:?} is not from {:?}", c, text);
             }
+        }
+
+        #[test]
+        fn visible_ranges_are_the_plain_text(text in "(\\PC|\x1b|\x07|\\[|\\]|;|[0-9]|m|\\(){0,200}") {
+            let runs = visible(&text);
+            let mut end = 0;
+            for r in &runs {
+                prop_assert!(r.start >= end && r.start < r.end && r.end <= text.len());
+                end = r.end;
+            }
+            let shown: String = runs.iter().map(|r| &text[r.clone()]).collect();
+            prop_assert_eq!(shown, parse(&text).plain);
         }
 
         #[test]

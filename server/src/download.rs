@@ -27,7 +27,7 @@ pub struct DownloadQuery {
 /// One container's log with the lines read but not yet written.
 struct Source {
     container: ContainerInfo,
-    stream: LogStream,
+    stream: LogStream<'static>,
     pending: VecDeque<RawLine>,
     done: bool,
 }

@@ -811,6 +811,7 @@ async fn follow(
     // The container's last start and exit that the timeline has been told of (or that
     // happened before the feed began).
     let mut told = RunTimes::default();
+    let mut keys = crate::redact::KeyState::default();
     let is_new = backfill.is_none();
     let both = |since_secs, tail, follow| LogQuery {
         since_secs,
@@ -840,7 +841,7 @@ async fn follow(
             let Ok(docker) = engine.docker() else {
                 continue;
             };
-            match LogStream::open(&docker, &id, both(0, Some(cap), false), &rules)
+            match LogStream::open_with(&docker, &id, both(0, Some(cap), false), &rules, &mut keys)
                 .collect()
                 .await
             {
@@ -878,7 +879,8 @@ async fn follow(
         // The engine's `since` is whole seconds: ask from the start of the last line's second
         // and skip what was already delivered.
         let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
-        let mut stream = LogStream::open(&docker, &id, both(since, None, true), &rules);
+        let mut stream =
+            LogStream::open_with(&docker, &id, both(since, None, true), &rules, &mut keys);
         // Counted for as long as the stream lives, also when the feed aborts this task.
         let open = OpenStream::count(&shared.metrics);
         let outcome = loop {
@@ -918,8 +920,9 @@ async fn follow(
                     // Read, then look: every line read was written before the look, so a run
                     // that the look does not show has no line among them.
                     let since = last.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
+                    let no_follow = both(since, None, false);
                     let lines =
-                        match LogStream::open(&docker, &id, both(since, None, false), &rules)
+                        match LogStream::open_with(&docker, &id, no_follow, &rules, &mut keys)
                             .collect()
                             .await
                         {

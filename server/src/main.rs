@@ -92,6 +92,14 @@ async fn main() -> ExitCode {
         );
     }
 
+    let redactor = match Redactor::new(&config.redact.0, &config.redact_patterns) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            eprintln!("lookout: {e}");
+            return ExitCode::from(2);
+        }
+    };
+
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -123,7 +131,7 @@ async fn main() -> ExitCode {
             ),
             lines: LineRules {
                 max_line: config.max_line_bytes as usize,
-                redactor: Arc::new(Redactor::new(&config.redact.0, &config.redact_patterns)),
+                redactor,
             },
             project: config.project.clone(),
         },

@@ -410,8 +410,9 @@ fn secret_lines(tag: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-/// Writes the lines into the probe's stdout, one write.
-async fn write_probe(probe: &common::Probe, lines: &[String]) {
+/// Writes the lines into the probe's stdout, one write. The caller holds the probe: the
+/// tests here write key lines, which would show in each other's views.
+async fn write_probe(probe: &common::ProbeGuard<'_>, lines: &[String]) {
     let mut text = lines.join("\n");
     text.push('\n');
     probe.printf(common::Fd::Stdout, "%s", &[&text]).await;
@@ -421,6 +422,7 @@ async fn write_probe(probe: &common::Probe, lines: &[String]) {
 async fn secrets_are_redacted_live_in_tails_and_in_downloads() {
     let server = Server::start().await;
     let probe = common::Probe::find(&server.project).await;
+    let probe = probe.lock().await;
     let tag = common::marker("secret");
     let cases = secret_lines(&tag);
     let raw: Vec<String> = cases.iter().map(|(r, _)| r.clone()).collect();
@@ -499,6 +501,130 @@ async fn secrets_are_redacted_live_in_tails_and_in_downloads() {
     assert_eq!(
         got.text,
         format!("{tag2} password=[REDACTED:assignment] order [REDACTED:order]")
+    );
+}
+
+#[tokio::test]
+async fn a_begin_line_alone_hides_nothing_after_it() {
+    let server = Server::start().await;
+    let probe = common::Probe::find(&server.project).await;
+    let probe = probe.lock().await;
+    let tag = common::marker("lone");
+    let after = [
+        format!("{tag} GET /health 200 1ms"),
+        format!("{tag} worker 3 started"),
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj".to_owned(),
+        format!("{tag} done"),
+    ];
+    let mut lines = vec![format!("{tag} ua=-----BEGIN PRIVATE KEY-----")];
+    lines.extend(after.iter().cloned());
+
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    write_probe(&probe, &lines).await;
+    let done = format!("{tag} done");
+    let live = ws
+        .wait_lines("probe", |ls| ls.iter().any(|l| l.text == done))
+        .await;
+    let live: Vec<&str> = live.iter().map(|l| l.text.as_str()).collect();
+    let at = live.len() - lines.len();
+    assert_eq!(live[at], format!("{tag} ua=[REDACTED:private-key]"), "live");
+    assert_eq!(&live[at + 1..], after.as_slice(), "live");
+
+    let tail = server.tail("probe", &[("tail", "4")]).await;
+    let tail: Vec<&str> = tail.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(tail, after, "a tail");
+    let tail = server.tail("probe", &[("tail", "50")]).await;
+    let tail: Vec<&str> = tail.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(
+        &tail[tail.len() - after.len()..],
+        after.as_slice(),
+        "a longer tail"
+    );
+
+    let (status, file) = server
+        .get(
+            "/api/download",
+            &[("project", &server.project), ("service", "probe")],
+        )
+        .await;
+    assert_eq!(status, 200, "{file}");
+    let file: Vec<&str> = file.lines().collect();
+    let shown: Vec<&str> = file[file.len() - after.len()..]
+        .iter()
+        .map(|l| l.splitn(4, ' ').nth(3).unwrap_or_default())
+        .collect();
+    assert_eq!(shown, after, "download");
+}
+
+/// An encrypted RSA key in PEM, made for these tests.
+const ENCRYPTED_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----
+Proc-Type: 4,ENCRYPTED
+DEK-Info: AES-128-CBC,53ED84C97C638D622F0F308AA317025C
+
+0h9r+0GkWoiklflYDF1/6wUwhIMdN8II7TXv3zv6JeirDPWf3SOzs9FipknBJJ0i
+ijcUQQwdvmDqSe5pl6SfrZg46uMkPrgsrN37p8448f1Ieml8hLVPYbuAQndL1Bq7
+GLf1fetTMki76rKz5WuIu6gyDFrhfwXgfp8XBe2cefkv3JZvFomHqf5CL8ztc+Yv
+Cp2eK5zeJ9KnNuV2/Q/gAybq/gPsOKWTOzZG/eZRbWE25Ddwg2dZysfljfk+CF54
+P7wDuuWQdydMB9EGKs8ZUJA9lNnPed1t7s5rM5WVx+aRh84YPJmt0Cy4pL5raaMt
++ePo2btwPF5l8LAfVzDeROIg/NNxCcGk+ExRkakIRLXzs0m/ZDhf1w8NRNo0wIuG
+AKInkT7xic2EMeWBMPFJX6Ot7L7OZlsv3wWk5QquiHM=
+-----END RSA PRIVATE KEY-----";
+
+#[tokio::test]
+async fn a_tail_that_starts_inside_a_key_shows_none_of_it() {
+    let server = Server::start().await;
+    let probe = common::Probe::find(&server.project).await;
+    let probe = probe.lock().await;
+    let tag = common::marker("cut");
+    let loaded = format!("{tag} key loaded");
+    let mut lines: Vec<String> = vec![format!("{tag} loading key")];
+    lines.extend(ENCRYPTED_KEY.lines().map(str::to_owned));
+    lines.push(loaded.clone());
+    write_probe(&probe, &lines).await;
+
+    // Every tail that starts after the BEGIN line: at a header, the blank line, a body line,
+    // the END line.
+    for n in 2..lines.len() {
+        let tail = server.tail("probe", &[("tail", &n.to_string())]).await;
+        let tail: Vec<&str> = tail.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(tail.len(), n, "tail={n}: {tail:?}");
+        assert_eq!(tail[n - 1], loaded, "tail={n}");
+        assert!(
+            tail[..n - 1].iter().all(|t| *t == "[REDACTED:private-key]"),
+            "tail={n} shows part of the key: {tail:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn too_many_or_too_large_secret_patterns_are_a_clear_error() {
+    let many: Vec<String> = (0..65)
+        .map(|i| format!("--redact-pattern=p{i}=ORD-{i}-[0-9]{{6}}"))
+        .collect();
+    let mut args = vec!["--listen", "127.0.0.1:0"];
+    args.extend(many.iter().map(String::as_str));
+    let (code, stderr) = launch(&args).await.expect_err("65 secret patterns");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("lookout: too many secret patterns: 65 given, at most 64"),
+        "{stderr}"
+    );
+
+    // Each one within its own bound, all of them together too large.
+    let big: Vec<String> = (0..48)
+        .map(|i| format!("--redact-pattern=big{i}=(?:[a-z]{{100}}){{30}}"))
+        .collect();
+    let mut args = vec!["--listen", "127.0.0.1:0"];
+    args.extend(big.iter().map(String::as_str));
+    let (code, stderr) = launch(&args)
+        .await
+        .expect_err("patterns too large together");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("lookout: the secret patterns compile to more than 8 MiB together"),
+        "{stderr}"
     );
 }
 

@@ -12,7 +12,7 @@ use futures::{Stream as FutStream, StreamExt};
 
 use super::frames::{Framer, RawLine};
 use super::EngineError;
-use crate::redact::{KeyBlocks, Redactor};
+use crate::redact::{KeyState, Line, Reading, Redactor};
 
 /// What is done to every line read from the engine, whoever reads it (live, tail, download).
 #[derive(Clone, Debug)]
@@ -40,17 +40,53 @@ pub struct LogQuery {
 type Frames = Pin<Box<dyn FutStream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 
 /// One open request for a container's log.
-pub struct LogStream {
+pub struct LogStream<'k> {
     frames: Frames,
     framer: Framer,
     redactor: Arc<Redactor>,
-    /// Private key blocks, per stream: stdout and stderr.
-    key_blocks: [KeyBlocks; 2],
+    keys: Keys<'k>,
+    reading: Reading<RawLine>,
     finished: bool,
 }
 
-impl LogStream {
+/// The private key blocks a read goes on from: its own, or its caller's.
+enum Keys<'k> {
+    Own(KeyState),
+    Lent(&'k mut KeyState),
+}
+
+impl LogStream<'static> {
+    /// A read that starts afresh: see `KeyState`.
     pub fn open(docker: &Docker, container: &str, query: LogQuery, rules: &LineRules) -> Self {
+        LogStream::start(
+            docker,
+            container,
+            query,
+            rules,
+            Keys::Own(KeyState::default()),
+        )
+    }
+}
+
+impl<'k> LogStream<'k> {
+    /// A read of a container that goes on from the reads before it, with their `keys`.
+    pub fn open_with(
+        docker: &Docker,
+        container: &str,
+        query: LogQuery,
+        rules: &LineRules,
+        keys: &'k mut KeyState,
+    ) -> Self {
+        LogStream::start(docker, container, query, rules, Keys::Lent(keys))
+    }
+
+    fn start(
+        docker: &Docker,
+        container: &str,
+        query: LogQuery,
+        rules: &LineRules,
+        mut keys: Keys<'k>,
+    ) -> Self {
         let tail = query
             .tail
             .map(|n| n.to_string())
@@ -68,26 +104,40 @@ impl LogStream {
             )
             .tail(&tail)
             .build();
+        let from_start = query.since_secs <= 0 && query.tail.is_none();
         LogStream {
             frames: Box::pin(docker.logs(container, Some(options))),
             framer: Framer::new(rules.max_line),
             redactor: rules.redactor.clone(),
-            key_blocks: Default::default(),
+            reading: Reading::begin(keys.get(), from_start),
+            keys,
             finished: false,
         }
     }
 
     /// The lines completed by the next batch of frames; `None` once the engine ended the
-    /// stream (a line without its `\n` is delivered first).
+    /// stream (a line without its `\n` is delivered first). Lines that may be part of a
+    /// private key come only once that is known, with every line after them.
     pub async fn next_lines(&mut self) -> Option<Result<Vec<RawLine>, EngineError>> {
-        let mut lines = self.next_raw_lines().await;
-        if let Some(Ok(lines)) = &mut lines {
-            for line in lines {
-                let blocks = &mut self.key_blocks[(line.stream == Stream::Stderr) as usize];
-                blocks.redact(&self.redactor, &mut line.text);
+        loop {
+            let raw = self.next_raw_lines().await;
+            let keys = self.keys.get();
+            let mut out = Vec::new();
+            match raw {
+                Some(Ok(lines)) => {
+                    out.reserve(lines.len());
+                    for line in lines {
+                        self.reading.push(keys, &self.redactor, line, &mut out);
+                    }
+                    if out.is_empty() {
+                        continue;
+                    }
+                }
+                Some(Err(e)) => return Some(Err(e)),
+                None => self.reading.finish(keys, &self.redactor, &mut out),
             }
+            return (!out.is_empty()).then_some(Ok(out));
         }
-        lines
     }
 
     async fn next_raw_lines(&mut self) -> Option<Result<Vec<RawLine>, EngineError>> {
@@ -161,6 +211,29 @@ impl LogStream {
             }
         }
         Ok((last, left_out))
+    }
+}
+
+impl Keys<'_> {
+    fn get(&mut self) -> &mut KeyState {
+        match self {
+            Keys::Own(keys) => keys,
+            Keys::Lent(keys) => keys,
+        }
+    }
+}
+
+impl Line for RawLine {
+    fn is_stderr(&self) -> bool {
+        self.stream == Stream::Stderr
+    }
+
+    fn position(&self) -> (i64, u32) {
+        (self.ts.ns, self.seq)
+    }
+
+    fn text_mut(&mut self) -> &mut String {
+        &mut self.text
     }
 }
 
