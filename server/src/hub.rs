@@ -619,6 +619,9 @@ struct Shared {
     /// The ring and the tape under one lock, so that a snapshot of the ring plus the tape
     /// after it hold every line exactly once.
     state: Mutex<State>,
+    /// Told after each push, once the lock is released: subscribers woken by it find the
+    /// new items without waiting for the pusher.
+    pushed: watch::Sender<()>,
     ring_caps: RingCaps,
     metrics: Arc<Metrics>,
 }
@@ -676,7 +679,7 @@ struct Snapshot {
     backlog: Vec<Arc<LogLine>>,
     /// Where on the tape the items after the backlog begin.
     pos: Pos,
-    tape: watch::Receiver<Pos>,
+    tape: watch::Receiver<()>,
     marks: Marks,
     gaps: Vec<Gap>,
     /// The backlog is every line the engine holds of the service.
@@ -699,6 +702,7 @@ impl Shared {
                 ring: Ring::default(),
                 tape: Tape::new(queue),
             }),
+            pushed: watch::channel(()).0,
             ring_caps,
             metrics,
         }
@@ -722,6 +726,8 @@ impl Shared {
             state.ring.insert(line.clone(), self.ring_caps);
             state.tape.push(Item::Line(line));
         }
+        drop(state);
+        self.pushed.send_replace(());
     }
 
     /// Notes that lines of `container` up to `upto` may exist that the ring does not hold.
@@ -739,6 +745,7 @@ impl Shared {
     fn lifecycle(&self, ts_ns: i64, container: &ContainerInfo, event: LifecycleEvent) {
         let change = Arc::new(marker(ts_ns, container, event));
         self.lock().tape.push(Item::Lifecycle(change));
+        self.pushed.send_replace(());
     }
 
     fn snapshot(&self, start: &Start) -> Snapshot {
@@ -788,7 +795,7 @@ impl Shared {
             whole: ring.evicted.is_empty() && backlog.len() == ring.lines.len(),
             backlog,
             pos: state.tape.end(),
-            tape: state.tape.watch(),
+            tape: self.pushed.subscribe(),
             marks,
             gaps,
         }
@@ -1060,9 +1067,9 @@ pub struct Subscription {
     /// The tail (or the lines after the resume cursors), oldest first.
     pub backlog: Vec<Arc<LogLine>>,
     feed: Arc<Feed>,
-    /// This subscriber's place on the feed's tape, and the tape's end to wait on.
+    /// This subscriber's place on the feed's tape, and what tells it of new items.
     pos: Pos,
-    tape: watch::Receiver<Pos>,
+    tape: watch::Receiver<()>,
     /// A lifecycle change read while a batch of lines was being gathered; it goes next.
     pending_lifecycle: Option<Arc<Lifecycle>>,
     /// Per container, the position of the last line this subscriber was given, so that no

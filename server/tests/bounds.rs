@@ -151,7 +151,10 @@ async fn a_viewer_that_stops_reading_loses_lines_past_queue_bytes_and_is_told_ho
             ),
         }
     }
-    assert!(dropped > 0, "a stalled viewer of a 64 KiB queue loses lines");
+    assert!(
+        dropped > 0,
+        "a stalled viewer of a 64 KiB queue loses lines"
+    );
     assert_eq!(
         received + dropped,
         u64::from(COUNT),

@@ -304,14 +304,24 @@ async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small()
     );
     match resumed {
         Resumed::Lines { received, dropped } => {
-            assert_eq!(received, 20_000, "the gap's last 10,000 lines, then the ring's");
-            assert_eq!(received + dropped, LINES + 1, "the rest is counted as dropped");
+            assert_eq!(
+                received, 20_000,
+                "the gap's last 10,000 lines, then the ring's"
+            );
+            assert_eq!(
+                received + dropped,
+                LINES + 1,
+                "the rest is counted as dropped"
+            );
         }
         Resumed::Refused(message) => panic!("a resume alone was refused: {message}"),
     }
     let (lines, last) = downloaded.unwrap_or_else(|e| panic!("a download alone was refused: {e}"));
     assert_eq!(lines, LINES + 1, "a download holds every line");
-    assert!(last.ends_with(LAST), "the download ends with {LAST}: {last:?}");
+    assert!(
+        last.ends_with(LAST),
+        "the download ends with {LAST}: {last:?}"
+    );
     println!(
         "then a resume from the start and a download, side by side, in {:.1} s",
         alone.elapsed().as_secs_f64()

@@ -8,7 +8,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use app::protocol::{Lifecycle, LogLine};
-use tokio::sync::watch;
 
 /// What travels from the followers to the subscribers, in order.
 #[derive(Clone, Debug)]
@@ -64,8 +63,8 @@ pub struct Tape {
     first: Pos,
     bytes: usize,
     bounds: Bounds,
-    /// The position after the newest item; subscribers wait on its changes.
-    end: watch::Sender<Pos>,
+    /// The position after the newest item.
+    end: Pos,
 }
 
 /// What a reader does with the item it is shown.
@@ -99,25 +98,19 @@ impl Tape {
                 items: bounds.items.max(1),
                 bytes: bounds.bytes,
             },
-            end: watch::channel(start).0,
+            end: start,
         }
     }
 
     /// The position after the newest item: a new subscriber starts here.
     pub fn end(&self) -> Pos {
-        *self.end.borrow()
-    }
-
-    /// Wakes whenever an item is pushed.
-    pub fn watch(&self) -> watch::Receiver<Pos> {
-        self.end.subscribe()
+        self.end
     }
 
     pub fn push(&mut self, item: Item) {
         let bytes = item.bytes();
-        let mut end = self.end();
-        end.seq += 1;
-        end.lines += matches!(item, Item::Line(_)) as u64;
+        self.end.seq += 1;
+        self.end.lines += matches!(item, Item::Line(_)) as u64;
         self.entries.push_back(Entry { item, bytes });
         self.bytes += bytes;
         // The newest item always stays, whatever its size: a subscriber that keeps up loses
@@ -130,7 +123,6 @@ impl Tape {
             self.first.seq += 1;
             self.first.lines += matches!(old.item, Item::Line(_)) as u64;
         }
-        self.end.send_replace(end);
     }
 
     /// Reads from `pos` on, moving it past each item `take` takes. A reader behind the
