@@ -96,12 +96,8 @@ impl<'k> LogStream<'k> {
             .stdout(query.stdout)
             .stderr(query.stderr)
             .timestamps(true)
-            .since(i32::try_from(query.since_secs).unwrap_or(i32::MAX))
-            .until(
-                query
-                    .until_secs
-                    .map_or(0, |u| i32::try_from(u).unwrap_or(i32::MAX)),
-            )
+            .since(engine_seconds(query.since_secs))
+            .until(query.until_secs.map_or(0, engine_seconds))
             .tail(&tail)
             .build();
         let from_start = query.since_secs <= 0 && query.tail.is_none();
@@ -237,6 +233,12 @@ impl Line for RawLine {
     }
 }
 
+/// A time for the engine's `since` and `until`: whole seconds it takes as an `i32`. A time
+/// before the epoch (a forged cursor's) means the start of the log, not the end of time.
+fn engine_seconds(secs: i64) -> i32 {
+    i32::try_from(secs.max(0)).unwrap_or(i32::MAX)
+}
+
 /// Tags a container's line with what identifies it within its service.
 pub fn log_line(raw: RawLine, container: &ContainerInfo) -> LogLine {
     LogLine {
@@ -257,4 +259,20 @@ pub fn log_line(raw: RawLine, container: &ContainerInfo) -> LogLine {
 /// within one service and a fifth of the full id's size on every line sent.
 pub fn short_id(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_out_of_the_engines_range_are_clamped_to_its_ends() {
+        assert_eq!(
+            engine_seconds(-9_223_372_036),
+            0,
+            "a forged cursor from before 1970"
+        );
+        assert_eq!(engine_seconds(1_700_000_000), 1_700_000_000);
+        assert_eq!(engine_seconds(i64::MAX), i32::MAX);
+    }
 }
