@@ -45,7 +45,7 @@ cargo clippy -p app --features csr --target wasm32-unknown-unknown -- -D warning
 # In the release profile, like the binary above: one build of the dependencies, not two,
 # and the integration tests run the binary a user runs.
 echo "[test] cargo test --release (unit tests, and integration tests against the engine)"
-LOOKOUT_TEST_PROJECT="$project" cargo test --release --workspace -- --test-threads=4
+LOOKOUT_TEST_PROJECT="$project" cargo test --release --workspace --no-fail-fast -- --test-threads=4
 
 echo "[test] Playwright (Chromium), against target/release/lookout"
 (cd end2end && LOOKOUT_BIN="$PWD/../target/release/lookout" LOOKOUT_TEST_PROJECT="$project" \

@@ -14,15 +14,25 @@ use std::time::{Duration, Instant};
 use app::protocol::{Cursor, ErrorCode, LogLine, ServerMessage, Stream};
 use common::*;
 
-/// Lines the container writes; every tenth goes to stderr.
+/// Lines the real-size container writes; every tenth goes to stderr.
 const LINES: u64 = 1_000_000;
 const LAST: &str = "spew-done";
 
-fn yaml() -> String {
+/// The two tests take turns: each alone keeps the engine busy.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Figures for the CI log: written to stderr itself, which the test harness does not capture.
+fn report(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "[real_size] {text}");
+}
+
+/// A service that writes `lines` numbered lines of about 100 bytes, then `LAST`.
+fn yaml(lines: u64) -> String {
     // busybox awk: about 100 bytes a line, numbered.
     let script = format!(
         "awk 'BEGIN {{ pad = sprintf(\"%88s\", \"\"); gsub(/ /, \"x\", pad); \
-         for (i = 1; i <= {LINES}; i++) {{ if (i % 10 == 0) print \"line \" i \" \" pad > \"/dev/stderr\"; \
+         for (i = 1; i <= {lines}; i++) {{ if (i % 10 == 0) print \"line \" i \" \" pad > \"/dev/stderr\"; \
          else print \"line \" i \" \" pad }} }}'; echo {LAST}; while true; do sleep 1; done"
     );
     format!(
@@ -38,7 +48,7 @@ services:
 }
 
 /// Waits until the container has written its whole log.
-async fn wait_written(id: &str) {
+async fn wait_written(id: &str, lines: u64) {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let last = docker_ok(&["logs", "--tail", "1", id]).await;
@@ -47,7 +57,7 @@ async fn wait_written(id: &str) {
         }
         assert!(
             Instant::now() < deadline,
-            "the spew container did not write its {LINES} lines within 180 s (last: {last:?})"
+            "the spew container did not write its {lines} lines within 180 s (last: {last:?})"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -178,14 +188,15 @@ async fn download(port: u16, project: String) -> Result<(u64, String), String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small() {
     require_fixture().await;
-    let project = TempProject::from_yaml("big", &yaml(), &["spew"]).await;
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let project = TempProject::from_yaml("big", &yaml(LINES), &["spew"]).await;
     let id = project.id("spew").await;
     let written = Instant::now();
-    wait_written(&id).await;
-    println!(
+    wait_written(&id, LINES).await;
+    report(&format!(
         "the container wrote {LINES} lines in {:.1} s",
         written.elapsed().as_secs_f64()
-    );
+    ));
 
     // The default bounds: a few whole-log reads at once, the rest refused after 10 s.
     let server = Server::start_for(&project.name, &[]).await;
@@ -285,10 +296,10 @@ async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small()
             }
         }
     }
-    println!(
+    report(&format!(
         "served / refused: resumes {} / {}, stderr tails {} / {}, downloads {} / {}",
         served[0], refused[0], served[1], refused[1], served[2], refused[2]
-    );
+    ));
     assert!(
         served.iter().sum::<u32>() >= 1,
         "some clients are served while others wait"
@@ -322,18 +333,18 @@ async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small()
         last.ends_with(LAST),
         "the download ends with {LAST}: {last:?}"
     );
-    println!(
+    report(&format!(
         "then a resume from the start and a download, side by side, in {:.1} s",
         alone.elapsed().as_secs_f64()
-    );
+    ));
     watcher.abort();
     let peak_kib = peak.load(Ordering::Relaxed);
-    println!(
+    report(&format!(
         "20 clients at once in {:.1} s; lookout's RSS: {:.1} MiB idle, peak {:.1} MiB",
         took.as_secs_f64(),
         idle as f64 / 1024.0,
         peak_kib as f64 / 1024.0
-    );
+    ));
     assert!(
         peak_kib < 150 * 1024,
         "lookout's peak RSS was {:.1} MiB; the bound is 150 MiB",
@@ -348,10 +359,13 @@ async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small()
 #[tokio::test]
 async fn a_read_that_waits_too_long_for_its_turn_is_refused_and_a_resume_is_told_of_its_gap() {
     require_fixture().await;
-    // One read at a time, and a short wait: a download of a long log holds the one place.
-    let project = TempProject::from_yaml("busy", &yaml(), &["spew"]).await;
+    let _turn = ONE_AT_A_TIME.lock().await;
+    // One read at a time, and a short wait: a download of a log larger than the sockets'
+    // buffers (~30 MB), read no further than its first bytes, holds the one place.
+    const BUSY_LINES: u64 = 300_000;
+    let project = TempProject::from_yaml("busy", &yaml(BUSY_LINES), &["spew"]).await;
     let id = project.id("spew").await;
-    wait_written(&id).await;
+    wait_written(&id, BUSY_LINES).await;
     let server = Server::start_for(
         &project.name,
         &[
