@@ -208,6 +208,9 @@ impl Hub {
                     lost = left_out;
                     backlog.extend(filled);
                     backlog.sort_by(|a, b| a.cursor.cmp(&b.cursor));
+                    // The engine stamps stdout and stderr apart, so a line written after the
+                    // ring's first line can be stamped before it: the gap then holds it too.
+                    backlog.dedup_by(|a, b| a.cursor == b.cursor);
                 }
                 Err(e) => unread = Some(e),
             }
