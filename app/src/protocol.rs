@@ -150,7 +150,10 @@ pub struct LogLine {
 /// A change in a container's life, shown in its service's timeline among the lines.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lifecycle {
-    /// When it happened, by the engine's clock: RFC 3339, UTC.
+    /// When it happened, by the engine's clock: nanoseconds since the epoch, to place it
+    /// among lines (their cursors' `ts_ns`) without parsing `ts`.
+    pub ts_ns: i64,
+    /// The same instant as RFC 3339, UTC, for people.
     pub ts: String,
     pub replica: Replica,
     #[serde(flatten)]
@@ -533,6 +536,7 @@ mod tests {
             project: "p".into(),
             service: "web".into(),
             change: Lifecycle {
+                ts_ns: 1_795_314_731_000_000_000,
                 ts: "2026-11-22T02:32:11.000000000Z".into(),
                 replica: Replica {
                     number: 1,

@@ -1022,6 +1022,7 @@ async fn removed(
 
 fn marker(ts_ns: i64, container: &ContainerInfo, event: LifecycleEvent) -> Lifecycle {
     Lifecycle {
+        ts_ns,
         ts: Timestamp { ns: ts_ns }.to_rfc3339(),
         replica: container.replica.clone(),
         event,

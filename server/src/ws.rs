@@ -16,7 +16,6 @@ use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 
 use crate::auth::Viewer;
-use crate::docker::frames::Timestamp;
 use crate::hub::{line_bytes, Batch, Delivery, HubError, Start, Subscription};
 use crate::{origin, AppState};
 
@@ -113,7 +112,7 @@ async fn send_backlog(
 ) -> Result<(), Closed> {
     let mut rest = lines;
     for m in markers {
-        let at = Timestamp::parse(&m.ts).map_or(i64::MAX, |t| t.ns);
+        let at = m.ts_ns;
         let (before, after) = rest.split_at(rest.partition_point(|l| l.cursor.ts_ns <= at));
         send_lines(tx, key, before, batch).await?;
         send_json(

@@ -44,6 +44,7 @@ enum Incoming {
     Lifecycle {
         text: String,
         ts: String,
+        ts_ns: i64,
         replica: crate::protocol::Replica,
         starts: bool,
     },
@@ -201,6 +202,7 @@ impl Connection {
                         text: change.describe(&service),
                         starts: change.event == crate::protocol::LifecycleEvent::Started,
                         ts: change.ts,
+                        ts_ns: change.ts_ns,
                         replica: change.replica,
                     }));
                 }
@@ -247,11 +249,11 @@ impl Connection {
                     Incoming::Lifecycle {
                         text,
                         ts,
+                        ts_ns,
                         replica,
                         starts,
                     } => {
                         added += b.push(std::mem::take(&mut lines));
-                        let ts_ns = lifecycle_ns(&ts);
                         b.push_lifecycle(text, ts, ts_ns, replica, starts);
                         added += 1;
                     }
@@ -279,20 +281,6 @@ impl Connection {
                 .is_some_and(|w| w.key.project == project && w.key.service == service)
         })
     }
-}
-
-/// Nanoseconds since the epoch of an RFC 3339 time with nine fractional digits; the browser's
-/// own parser keeps only milliseconds, and lines are compared with it to the nanosecond.
-fn lifecycle_ns(ts: &str) -> i64 {
-    let ms = js_sys::Date::parse(ts);
-    let whole_s = (ms / 1000.0).floor() as i64;
-    let frac = ts
-        .split_once('.')
-        .map(|(_, f)| f.trim_end_matches('Z'))
-        .filter(|f| f.len() == 9)
-        .and_then(|f| f.parse::<i64>().ok())
-        .unwrap_or(((ms as i64).rem_euclid(1000)) * 1_000_000);
-    whole_s * 1_000_000_000 + frac
 }
 
 fn subscribe(w: &Wanted, resume: Option<Vec<crate::protocol::Cursor>>) -> ClientMessage {

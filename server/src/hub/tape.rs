@@ -292,6 +292,7 @@ mod tests {
         let mut pos = tape.end();
         tape.push(line(1, "a"));
         tape.push(Item::Lifecycle(Arc::new(Lifecycle {
+            ts_ns: 0,
             ts: String::new(),
             replica: Replica {
                 number: 1,
