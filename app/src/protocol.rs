@@ -221,6 +221,20 @@ impl From<Tail> for u32 {
     }
 }
 
+/// A tail longer than this server allows (`--max-tail-lines`, at most [`MAX_TAIL`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tail must be between 0 and {most} lines on this server (--max-tail-lines), got {got}")]
+pub struct TailOverLimit {
+    pub most: u32,
+    pub got: u32,
+}
+
+/// A service that does not exist, or that the asker may not see: both read the same, so that
+/// a scope does not tell what lies outside it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown service {0}: no Compose project {p:?} with a service {s:?}", p = .0.project, s = .0.service)]
+pub struct UnknownService(pub ServiceKey);
+
 /// The state of one container, as the engine reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -339,6 +353,15 @@ impl ServiceInfo {
 pub struct ProjectInfo {
     pub name: String,
     pub services: Vec<ServiceInfo>,
+}
+
+/// The service `key` names among `projects`.
+pub fn find_service<'a>(projects: &'a [ProjectInfo], key: &ServiceKey) -> Option<&'a ServiceInfo> {
+    projects
+        .iter()
+        .filter(|p| p.name == key.project)
+        .flat_map(|p| &p.services)
+        .find(|s| s.service == key.service)
 }
 
 /// Whether the Docker engine answers.

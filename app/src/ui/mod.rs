@@ -13,7 +13,7 @@ use leptos_router::{path, NavigateOptions};
 
 use crate::buffer::{DEFAULT_MAX_LINES, MAX_LINES_RANGE};
 use crate::filter::{Filter, FilterSpec, StreamChoice};
-use crate::protocol::{Health, ProjectInfo, ServiceInfo, ServiceKey, ServiceState};
+use crate::protocol::{find_service, Health, ProjectInfo, ServiceInfo, ServiceKey, ServiceState};
 use connection::{ConnState, Connection, Wanted};
 use log_view::{FilterKey, LogView};
 
@@ -98,15 +98,6 @@ fn service_label(s: &ServiceInfo) -> String {
 
 fn encode(s: &str) -> String {
     String::from(js_sys::encode_uri_component(s))
-}
-
-fn find_service(projects: &[ProjectInfo], key: &ServiceKey) -> Option<ServiceInfo> {
-    projects
-        .iter()
-        .filter(|p| p.name == key.project)
-        .flat_map(|p| &p.services)
-        .find(|s| s.service == key.service)
-        .cloned()
 }
 
 #[component]
@@ -220,7 +211,8 @@ fn Viewer() -> impl IntoView {
 
     let current = Memo::new(move |_| {
         let key = selected.get()?;
-        conn.projects.with(|p| find_service(p.as_deref()?, &key))
+        conn.projects
+            .with(|p| find_service(p.as_deref()?, &key).cloned())
     });
     let service_gone = Memo::new(move |_| {
         selected.get().is_some() && conn.projects.with(|p| p.is_some()) && current.get().is_none()
