@@ -3,15 +3,50 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use app::api::backend::{ApiError, LogSource};
+use std::sync::Arc;
+
+use app::api::backend::{ApiError, Backend, LogSource};
 use app::api::{SessionInfo, Streams};
-use app::protocol::{LogLine, ProjectInfo, ServiceKey, Tail};
+use app::protocol::{LogLine, ProjectInfo, ServiceKey, Tail, TailOverLimit};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Extension;
 
 use crate::auth::{Mode, Viewer};
-use crate::docker::frames::Timestamp;
+use crate::clock::Timestamp;
+use crate::docker::past::TailQuery;
 use crate::docker::EngineError;
-use crate::hub::{engine_tail, Hub, TailQuery};
+use crate::hub::{Hub, HubError};
+
+/// What the server functions need.
+#[derive(Clone)]
+pub struct ApiState {
+    pub hub: Hub,
+    pub auth: Mode,
+    /// `--max-tail-lines`.
+    pub max_tail: u32,
+}
+
+/// `/api/{fn}`: the server functions, each answered for the viewer who asks.
+pub async fn route(
+    State(state): State<ApiState>,
+    Extension(viewer): Extension<Viewer>,
+    req: Request<Body>,
+) -> impl IntoResponse {
+    let backend = Backend(Arc::new(EngineBackend {
+        hub: state.hub,
+        viewer,
+        auth: state.auth,
+        max_tail: state.max_tail,
+    }));
+    leptos_axum::handle_server_fns_with_context(
+        move || leptos::prelude::provide_context(backend.clone()),
+        req,
+    )
+    .await
+}
 
 /// The server functions' view of Lookout for one request: what its viewer may see.
 pub struct EngineBackend {
@@ -20,12 +55,6 @@ pub struct EngineBackend {
     pub auth: Mode,
     /// `--max-tail-lines`.
     pub max_tail: u32,
-}
-
-impl EngineBackend {
-    fn may_see(&self, key: &ServiceKey) -> bool {
-        self.hub.in_scope(key) && self.viewer.scope.allows(key)
-    }
 }
 
 type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
@@ -46,6 +75,15 @@ impl From<EngineError> for ApiError {
             EngineError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         };
         api_error(status, e.to_string())
+    }
+}
+
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> Self {
+        match e {
+            HubError::UnknownService(e) => api_error(StatusCode::NOT_FOUND, e.to_string()),
+            HubError::Engine(e) => e.into(),
+        }
     }
 }
 
@@ -94,15 +132,12 @@ impl LogSource for EngineBackend {
                             .map_err(|e| api_error(StatusCode::BAD_REQUEST, e.to_string()))
                     })?,
             };
-            let most = self.max_tail;
-            if tail.get() > most {
-                return Err(api_error(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "tail must be between 0 and {most} lines on this server (--max-tail-lines), got {}",
-                        tail.get()
-                    ),
-                ));
+            if tail.get() > self.max_tail {
+                let over = TailOverLimit {
+                    most: self.max_tail,
+                    got: tail.get(),
+                };
+                return Err(api_error(StatusCode::BAD_REQUEST, over.to_string()));
             }
             let streams = match streams.as_deref() {
                 None | Some("both") => Streams::Both,
@@ -117,19 +152,7 @@ impl LogSource for EngineBackend {
             };
             let since_ns = since.as_deref().map(parse_since).transpose()?;
             let key = ServiceKey { project, service };
-            let unknown = || api_error(StatusCode::NOT_FOUND, format!("unknown service {key}"));
-            if !self.may_see(&key) {
-                return Err(unknown());
-            }
-            let projects = self.hub.list().await?;
-            let Some(info) = projects
-                .into_iter()
-                .filter(|p| p.name == key.project)
-                .flat_map(|p| p.services)
-                .find(|s| s.service == key.service)
-            else {
-                return Err(unknown());
-            };
+            let info = self.hub.service(&key, &self.viewer.scope).await?;
             let (stdout, stderr) = match streams {
                 Streams::Both => (true, true),
                 Streams::Stdout => (true, false),
@@ -141,14 +164,7 @@ impl LogSource for EngineBackend {
                 stdout,
                 stderr,
             };
-            let lines = engine_tail(
-                self.hub.engine(),
-                self.hub.config(),
-                &info.containers,
-                query,
-            )
-            .await?;
-            Ok(lines)
+            Ok(self.hub.past().tail(&info.containers, query).await?)
         })
     }
 

@@ -2,8 +2,6 @@
 //! file, replicas merged in time order, streamed so that memory stays flat however long the
 //! log is.
 
-use std::collections::VecDeque;
-
 use app::protocol::{ContainerInfo, ServiceKey, Stream};
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -14,9 +12,9 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::auth::Viewer;
-use crate::docker::frames::{RawLine, Timestamp};
-use crate::docker::logs::{LogQuery, LogStream};
-use crate::AppState;
+use crate::clock::Timestamp;
+use crate::docker::frames::RawLine;
+use crate::hub::{Hub, HubError};
 
 #[derive(Deserialize)]
 pub struct DownloadQuery {
@@ -24,29 +22,8 @@ pub struct DownloadQuery {
     service: String,
 }
 
-/// One container's log with the lines read but not yet written.
-struct Source {
-    container: ContainerInfo,
-    stream: LogStream<'static>,
-    pending: VecDeque<RawLine>,
-    done: bool,
-}
-
-impl Source {
-    /// The next line, reading from the engine when nothing is pending.
-    async fn peek(&mut self) -> Result<Option<&RawLine>, crate::docker::EngineError> {
-        while self.pending.is_empty() && !self.done {
-            match self.stream.next_lines().await {
-                Some(lines) => self.pending.extend(lines?),
-                None => self.done = true,
-            }
-        }
-        Ok(self.pending.front())
-    }
-}
-
 pub async fn route(
-    State(state): State<AppState>,
+    State(hub): State<Hub>,
     Extension(viewer): Extension<Viewer>,
     Query(q): Query<DownloadQuery>,
 ) -> Response {
@@ -54,83 +31,34 @@ pub async fn route(
         project: q.project,
         service: q.service,
     };
-    let hub = &state.hub;
-    if !hub.in_scope(&key) || !viewer.scope.allows(&key) {
-        return (StatusCode::NOT_FOUND, format!("unknown service {key}")).into_response();
-    }
-    let projects = match hub.list().await {
-        Ok(p) => p,
+    let info = match hub.service(&key, &viewer.scope).await {
+        Ok(info) => info,
+        Err(HubError::UnknownService(e)) => {
+            return (StatusCode::NOT_FOUND, e.to_string()).into_response()
+        }
+        Err(HubError::Engine(e)) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
+        }
+    };
+    // Holds a read permit until the whole log is written: a download is a read of it all.
+    let mut log = match hub.past().whole(info.containers).await {
+        Ok(log) => log,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     };
-    let Some(info) = projects
-        .into_iter()
-        .filter(|p| p.name == key.project)
-        .flat_map(|p| p.services)
-        .find(|s| s.service == key.service)
-    else {
-        return (StatusCode::NOT_FOUND, format!("unknown service {key}")).into_response();
-    };
-    // Held until the whole log is written: a download is a read of the whole log.
-    let permit = match hub.config().reads.acquire().await {
-        Ok(p) => p,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    };
-    let docker = match hub.engine().docker() {
-        Ok(d) => d,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    };
-    let rules = &hub.config().lines;
-    let mut sources: Vec<Source> = info
-        .containers
-        .into_iter()
-        .map(|c| Source {
-            stream: LogStream::open(
-                &docker,
-                &c.id,
-                LogQuery {
-                    since_secs: 0,
-                    until_secs: None,
-                    tail: None,
-                    follow: false,
-                    stdout: true,
-                    stderr: true,
-                },
-                rules,
-            ),
-            container: c,
-            pending: VecDeque::new(),
-            done: false,
-        })
-        .collect();
 
     // A small channel: the engine is read only as fast as the client downloads.
     let (tx, rx) = mpsc::channel::<Result<String, std::io::Error>>(8);
     tokio::spawn(async move {
-        let _permit = permit;
         let mut chunk = String::new();
         loop {
-            // The source whose next line is the oldest.
-            let mut best: Option<(usize, (i64, String, u32))> = None;
-            for (i, s) in sources.iter_mut().enumerate() {
-                let id = s.container.id.clone();
-                match s.peek().await {
-                    Ok(Some(l)) => {
-                        let k = (l.ts.ns, id, l.seq);
-                        if best.as_ref().is_none_or(|(_, b)| k < *b) {
-                            best = Some((i, k));
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                        return;
-                    }
+            match log.next().await {
+                Ok(Some((line, container))) => format_line(&mut chunk, &line, container),
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
                 }
             }
-            let Some((i, _)) = best else { break };
-            let s = &mut sources[i];
-            let line = s.pending.pop_front().expect("peeked");
-            format_line(&mut chunk, &line, &s.container);
             if chunk.len() >= 64 * 1024 && tx.send(Ok(std::mem::take(&mut chunk))).await.is_err() {
                 return;
             }

@@ -9,21 +9,21 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
-use crate::AppState;
+use crate::hub::Hub;
 
 /// Always 200 while the server runs; says whether the engine is reachable and which API
 /// version they agreed on. It answers anyone, so nothing more: the engine's version and its
 /// error (paths, addresses) go to the log and to signed-in viewers over the WebSocket.
-pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    let engine = state.hub.engine().status().borrow().clone();
+pub async fn healthz(State(hub): State<Hub>) -> impl IntoResponse {
+    let engine = hub.engine().status().borrow().clone();
     Json(json!({
         "status": "ok",
         "engine": { "reachable": engine.reachable, "api_version": engine.api_version },
     }))
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let m = state.hub.metrics();
+pub async fn metrics(State(hub): State<Hub>) -> impl IntoResponse {
+    let m = hub.metrics();
     let mut out = String::new();
     let mut put = |name: &str, kind: &str, help: &str, value: String| {
         let _ = writeln!(
@@ -65,13 +65,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "lookout_engine_reconnects_total",
         "counter",
         "Times the Docker engine became reachable again after being lost.",
-        state.hub.engine().reconnects().to_string(),
+        hub.engine().reconnects().to_string(),
     );
     put(
         "lookout_engine_up",
         "gauge",
         "1 when the Docker engine answers.",
-        u8::from(state.hub.engine().is_reachable()).to_string(),
+        u8::from(hub.engine().is_reachable()).to_string(),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

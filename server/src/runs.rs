@@ -9,8 +9,7 @@
 
 use app::protocol::LifecycleEvent;
 
-use crate::docker::frames::{RawLine, Timestamp};
-use crate::docker::EngineError;
+use crate::docker::frames::RawLine;
 
 /// When a container last started and exited, as the engine says.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,37 +18,6 @@ pub struct RunTimes {
     pub started: Option<i64>,
     pub finished: Option<i64>,
     pub exit_code: Option<i64>,
-}
-
-/// The container's run times, or None if it no longer exists.
-pub async fn run_times(
-    docker: &bollard::Docker,
-    id: &str,
-) -> Result<Option<RunTimes>, EngineError> {
-    match docker.inspect_container(id, None).await {
-        Ok(info) => {
-            let state = info.state.unwrap_or_default();
-            // The engine says "0001-01-01T00:00:00Z" for "never".
-            let time = |t: Option<String>| {
-                t.as_deref()
-                    .and_then(Timestamp::parse)
-                    .map(|t| t.ns)
-                    .filter(|ns| *ns > 0)
-            };
-            // While it waits to be restarted, the engine says both running and restarting.
-            let running = state.running.unwrap_or(false) && !state.restarting.unwrap_or(false);
-            Ok(Some(RunTimes {
-                running,
-                started: time(state.started_at),
-                finished: time(state.finished_at),
-                exit_code: state.exit_code,
-            }))
-        }
-        Err(e) => match EngineError::from(e) {
-            EngineError::NotFound(_) => Ok(None),
-            e => Err(e),
-        },
-    }
 }
 
 /// One thing to add to the timeline, in the order given.
@@ -148,6 +116,7 @@ fn exited(exit_code: Option<i64>) -> LifecycleEvent {
 mod tests {
     //! Pure unit tests: run times and lines are made up, no engine.
     use super::*;
+    use crate::clock::Timestamp;
     use app::protocol::Stream;
 
     fn line(ns: i64, text: &str) -> RawLine {

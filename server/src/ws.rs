@@ -4,25 +4,39 @@
 use std::sync::Arc;
 
 use app::protocol::{
-    ClientMessage, ErrorCode, Lifecycle, LogLine, ServerMessage, ServiceKey, PROTOCOL_VERSION,
+    ClientMessage, ErrorCode, Lifecycle, LogLine, ServerMessage, ServiceKey, TailOverLimit,
+    CLOSE_SESSION_ENDED, PROTOCOL_VERSION,
 };
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use futures::stream::SplitSink;
+use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
+use tokio::sync::watch;
 
-use crate::auth::Viewer;
-use crate::hub::{line_bytes, Batch, Delivery, HubError, Start, Subscription};
-use crate::{origin, AppState};
+use crate::auth::{Auth, SocketCounts, Viewer};
+use crate::config::Config;
+use crate::hub::{line_bytes, Batch, Delivery, Hub, HubError, Start, Subscription};
+use crate::origin;
+
+/// What the socket route needs.
+#[derive(Clone)]
+pub struct SocketState {
+    pub hub: Hub,
+    pub config: Arc<Config>,
+    pub auth: Arc<Auth>,
+    pub sockets: Arc<SocketCounts>,
+    /// Becomes true when the server is asked to stop.
+    pub shutdown: watch::Receiver<bool>,
+}
 
 pub async fn route(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
-    State(state): State<AppState>,
+    State(state): State<SocketState>,
     Extension(viewer): Extension<Viewer>,
 ) -> Response {
     if let Err(refused) = origin::check(&headers, &state.config.allowed_origins) {
@@ -167,148 +181,192 @@ async fn next_delivery(sub: &mut Option<Subscription>, batch: Batch) -> Delivery
     }
 }
 
-async fn serve(socket: WebSocket, state: AppState, viewer: Viewer) {
+async fn serve(socket: WebSocket, state: SocketState, viewer: Viewer) {
     let (mut tx, mut rx) = socket.split();
-    let _ = run(&mut tx, &mut rx, &state, &viewer).await;
-}
-
-/// Whether the viewer's session still holds (it may have expired, or been signed out).
-fn signed_in(state: &AppState, viewer: &Viewer) -> bool {
-    match (&viewer.session, state.auth.sessions()) {
-        (Some(token), Some(sessions)) => sessions.get(token).is_some(),
-        _ => true,
-    }
-}
-
-async fn run(
-    tx: &mut Sink,
-    rx: &mut futures::stream::SplitStream<WebSocket>,
-    state: &AppState,
-    viewer: &Viewer,
-) -> Result<(), Closed> {
-    let hub = &state.hub;
-    let batch = hub.config().batch;
-    let mut engine = hub.engine().status();
-    let mut services = hub.services();
-    let mut shutdown = state.shutdown.clone();
-
-    let hello = ServerMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        engine: engine.borrow_and_update().clone(),
+    let mut session = Session {
+        tx: &mut tx,
+        state: &state,
+        viewer: &viewer,
+        sub: None,
     };
-    send_json(tx, &hello).await?;
-    let projects = viewer.scope.filter(&services.borrow_and_update());
-    send_json(tx, &ServerMessage::Services { projects }).await?;
+    let _ = session.run(&mut rx).await;
+}
 
-    let mut sub: Option<Subscription> = None;
-    let mut session_check = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = session_check.tick() => {
-                if !signed_in(state, viewer) {
-                    let _ = tx.send(Message::Close(Some(CloseFrame {
-                        code: app::protocol::CLOSE_SESSION_ENDED,
-                        reason: "session ended: sign in again".into(),
-                    }))).await;
-                    return Ok(());
+/// One open socket: what it may see, and what it follows.
+struct Session<'a> {
+    tx: &'a mut Sink,
+    state: &'a SocketState,
+    viewer: &'a Viewer,
+    sub: Option<Subscription>,
+}
+
+/// What the socket loop does next.
+enum Next {
+    Go,
+    Stop,
+}
+
+impl Session<'_> {
+    async fn run(&mut self, rx: &mut SplitStream<WebSocket>) -> Result<(), Closed> {
+        let hub = &self.state.hub;
+        let batch = hub.config().batch;
+        let mut engine = hub.engine().status();
+        let mut services = hub.services();
+        let mut shutdown = self.state.shutdown.clone();
+
+        let hello = ServerMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            engine: engine.borrow_and_update().clone(),
+        };
+        send_json(self.tx, &hello).await?;
+        let projects = self.viewer.scope.filter(&services.borrow_and_update());
+        send_json(self.tx, &ServerMessage::Services { projects }).await?;
+
+        let mut session_check = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = session_check.tick() => {
+                    if !self.signed_in() {
+                        return self.close(CLOSE_SESSION_ENDED, "session ended: sign in again").await;
+                    }
+                }
+                msg = rx.next() => {
+                    if let Next::Stop = self.on_message(msg).await? {
+                        return Ok(());
+                    }
+                }
+                delivery = next_delivery(&mut self.sub, batch) => self.deliver(delivery, batch).await?,
+                Ok(()) = engine.changed() => {
+                    let status = engine.borrow_and_update().clone();
+                    send_json(self.tx, &ServerMessage::Engine { engine: status }).await?;
+                }
+                Ok(()) = services.changed() => {
+                    let projects = self.viewer.scope.filter(&services.borrow_and_update());
+                    send_json(self.tx, &ServerMessage::Services { projects }).await?;
+                }
+                _ = shutdown.changed() => {
+                    return self.close(close_code::AWAY, "server shutting down").await;
                 }
             }
-            msg = rx.next() => {
-                let text = match msg {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Binary(_))) => {
-                        send_error(tx, ErrorCode::BadMessage,
-                            "binary messages are not understood; send JSON text".into()).await?;
-                        continue;
-                    }
-                    Some(Ok(_)) => continue,
-                };
-                match read_message(&text) {
-                    Err((code, message)) => send_error(tx, code, message).await?,
-                    Ok(ClientMessage::Unsubscribe) => {
-                        sub = None;
-                        send_json(tx, &ServerMessage::Unsubscribed).await?;
-                    }
-                    Ok(ClientMessage::Subscribe { project, service, tail, resume }) => {
-                        // A subscribe that fails leaves the old subscription as it was; one
-                        // that succeeds ends it before `subscribed`, so no line of the old
-                        // service follows that message.
-                        let key = ServiceKey { project, service };
-                        if !viewer.scope.allows(&key) {
-                            // The same answer as for a service that does not exist: a name
-                            // out of scope tells nothing, not even that it exists.
-                            send_error(tx, ErrorCode::UnknownService,
-                                format!("unknown service {key}: no Compose project {:?} with a service {:?}", key.project, key.service)).await?;
-                            continue;
-                        }
-                        let most = state.config.max_tail_lines;
-                        if resume.is_none() && tail.get() > most {
-                            send_error(tx, ErrorCode::BadRequest,
-                                format!("tail must be between 0 and {most} lines on this server (--max-tail-lines), got {}", tail.get())).await?;
-                            continue;
-                        }
-                        let start = match resume {
-                            Some(cursors) => Start::Resume(cursors),
-                            None => Start::Tail(tail.get()),
+        }
+    }
+
+    /// Whether the viewer's session still holds (it may have expired, or been signed out).
+    fn signed_in(&self) -> bool {
+        match (&self.viewer.session, self.state.auth.sessions()) {
+            (Some(token), Some(sessions)) => sessions.get(token).is_some(),
+            _ => true,
+        }
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) -> Result<(), Closed> {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = self.tx.send(Message::Close(Some(frame))).await;
+        Ok(())
+    }
+
+    async fn on_message(
+        &mut self,
+        msg: Option<Result<Message, axum::Error>>,
+    ) -> Result<Next, Closed> {
+        let text = match msg {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(Next::Stop),
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Binary(_))) => {
+                let why = "binary messages are not understood; send JSON text";
+                send_error(self.tx, ErrorCode::BadMessage, why.into()).await?;
+                return Ok(Next::Go);
+            }
+            Some(Ok(_)) => return Ok(Next::Go),
+        };
+        match read_message(&text) {
+            Err((code, message)) => send_error(self.tx, code, message).await?,
+            Ok(ClientMessage::Unsubscribe) => {
+                self.sub = None;
+                send_json(self.tx, &ServerMessage::Unsubscribed).await?;
+            }
+            Ok(ClientMessage::Subscribe {
+                project,
+                service,
+                tail,
+                resume,
+            }) => {
+                let key = ServiceKey { project, service };
+                let most = self.state.config.max_tail_lines;
+                let start = match resume {
+                    Some(cursors) => Start::Resume(cursors),
+                    None if tail.get() > most => {
+                        let over = TailOverLimit {
+                            most,
+                            got: tail.get(),
                         };
-                        match hub.subscribe(key.clone(), start).await {
-                            Ok(mut s) => {
-                                drop(sub.take());
-                                send_json(tx, &ServerMessage::Subscribed {
-                                    project: key.project.clone(),
-                                    service: key.service.clone(),
-                                    containers: s.containers.clone(),
-                                }).await?;
-                                if s.lost > 0 {
-                                    send_json(tx, &ServerMessage::Dropped { count: s.lost }).await?;
-                                }
-                                if let Some(e) = s.unread.take() {
-                                    send_error(tx, ErrorCode::LinesUnread, format!(
-                                        "the lines since this view was last connected could not all be read, so some are missing before the ones that follow: {e}")).await?;
-                                }
-                                let backlog = std::mem::take(&mut s.backlog);
-                                let markers = std::mem::take(&mut s.markers);
-                                send_backlog(tx, &key, &backlog, &markers, batch).await?;
-                                sub = Some(s);
-                            }
-                            Err(HubError::UnknownService(k)) => {
-                                send_error(tx, ErrorCode::UnknownService,
-                                    format!("unknown service {k}: no Compose project {:?} with a service {:?}", k.project, k.service)).await?;
-                            }
-                            Err(HubError::Engine(e)) => {
-                                send_error(tx, ErrorCode::EngineUnreachable, e.to_string()).await?;
-                            }
-                        }
+                        send_error(self.tx, ErrorCode::BadRequest, over.to_string()).await?;
+                        return Ok(Next::Go);
                     }
-                }
+                    None => Start::Tail(tail.get()),
+                };
+                self.subscribe(key, start).await?;
             }
-            delivery = next_delivery(&mut sub, batch) => {
-                let key = sub.as_ref().map(|s| s.key().clone()).expect("a delivery comes from a subscription");
-                match delivery {
-                    Delivery::Lines(lines) => send_lines(tx, &key, &lines, batch).await?,
-                    Delivery::Dropped(count) => send_json(tx, &ServerMessage::Dropped { count }).await?,
-                    Delivery::Lifecycle(change) => send_json(tx, &ServerMessage::Lifecycle {
-                        project: key.project.clone(),
-                        service: key.service.clone(),
-                        change: (*change).clone(),
-                    }).await?,
-                }
+        }
+        Ok(Next::Go)
+    }
+
+    /// A subscribe that fails leaves the old subscription as it was; one that succeeds ends
+    /// it before `subscribed`, so no line of the old service follows that message.
+    async fn subscribe(&mut self, key: ServiceKey, start: Start) -> Result<(), Closed> {
+        let hub = &self.state.hub;
+        let mut s = match hub.subscribe(key.clone(), &self.viewer.scope, start).await {
+            Ok(s) => s,
+            Err(HubError::UnknownService(e)) => {
+                return send_error(self.tx, ErrorCode::UnknownService, e.to_string()).await;
             }
-            Ok(()) = engine.changed() => {
-                let status = engine.borrow_and_update().clone();
-                send_json(tx, &ServerMessage::Engine { engine: status }).await?;
+            Err(HubError::Engine(e)) => {
+                return send_error(self.tx, ErrorCode::EngineUnreachable, e.to_string()).await;
             }
-            Ok(()) = services.changed() => {
-                let projects = viewer.scope.filter(&services.borrow_and_update());
-                send_json(tx, &ServerMessage::Services { projects }).await?;
-            }
-            _ = shutdown.changed() => {
-                let _ = tx.send(Message::Close(Some(CloseFrame {
-                    code: axum::extract::ws::close_code::AWAY,
-                    reason: "server shutting down".into(),
-                }))).await;
-                return Ok(());
+        };
+        drop(self.sub.take());
+        let subscribed = ServerMessage::Subscribed {
+            project: key.project.clone(),
+            service: key.service.clone(),
+            containers: s.containers.clone(),
+        };
+        send_json(self.tx, &subscribed).await?;
+        if s.lost > 0 {
+            send_json(self.tx, &ServerMessage::Dropped { count: s.lost }).await?;
+        }
+        if let Some(e) = s.unread.take() {
+            let message = format!(
+                "the lines since this view was last connected could not all be read, so some \
+                 are missing before the ones that follow: {e}"
+            );
+            send_error(self.tx, ErrorCode::LinesUnread, message).await?;
+        }
+        let backlog = std::mem::take(&mut s.backlog);
+        let markers = std::mem::take(&mut s.markers);
+        send_backlog(self.tx, &key, &backlog, &markers, hub.config().batch).await?;
+        self.sub = Some(s);
+        Ok(())
+    }
+
+    async fn deliver(&mut self, delivery: Delivery, batch: Batch) -> Result<(), Closed> {
+        let key = self
+            .sub
+            .as_ref()
+            .map(|s| s.key().clone())
+            .expect("a delivery comes from a subscription");
+        match delivery {
+            Delivery::Lines(lines) => send_lines(self.tx, &key, &lines, batch).await,
+            Delivery::Dropped(count) => send_json(self.tx, &ServerMessage::Dropped { count }).await,
+            Delivery::Lifecycle(change) => {
+                let msg = ServerMessage::Lifecycle {
+                    project: key.project,
+                    service: key.service,
+                    change: (*change).clone(),
+                };
+                send_json(self.tx, &msg).await
             }
         }
     }
@@ -324,8 +382,15 @@ mod props {
 
     proptest! {
         #[test]
-        fn any_text_gets_a_message_or_an_error(text in "\\PC{0,300}") {
-            let _ = read_message(&text);
+        fn any_text_gets_a_message_or_a_short_error(text in "\\PC{0,300}") {
+            match read_message(&text) {
+                Ok(_) => prop_assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok()),
+                Err((code, message)) => {
+                    prop_assert!(matches!(code, ErrorCode::BadMessage | ErrorCode::BadRequest));
+                    // Said back to the client: never an echo of whatever it sent.
+                    prop_assert!(!message.is_empty() && message.len() <= 300, "{message}");
+                }
+            }
         }
 
         #[test]

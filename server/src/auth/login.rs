@@ -9,8 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::sessions::OverLimit;
-use super::{cookie, over_https, session_cookie, users, Auth, Viewer};
-use crate::AppState;
+use super::{cookie, over_https, session_cookie, users, Auth, TrustedProxies, Viewer};
 
 /// The login page's own policy: no script at all, its one inline style, forms to here only.
 const LOGIN_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; \
@@ -142,12 +141,12 @@ input, button {{ font: inherit; padding: .5rem; }}
 
 /// `GET /login`.
 pub async fn show(
-    State(state): State<AppState>,
+    State(auth): State<Arc<Auth>>,
     viewer: Option<Extension<Viewer>>,
     Query(q): Query<NextQuery>,
 ) -> Response {
     let next = local_path(q.next.as_deref());
-    if !matches!(*state.auth, Auth::Users { .. }) || viewer.is_some() {
+    if !matches!(*auth, Auth::Users { .. }) || viewer.is_some() {
         return see_other(next, None);
     }
     page(StatusCode::OK, next, "", None)
@@ -155,7 +154,8 @@ pub async fn show(
 
 /// `POST /login`: signs in and goes on to `next`.
 pub async fn submit(
-    State(state): State<AppState>,
+    State(auth): State<Arc<Auth>>,
+    State(proxies): State<Arc<TrustedProxies>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
@@ -165,7 +165,7 @@ pub async fn submit(
         sessions,
         limiter,
         checks,
-    } = &*state.auth
+    } = &*auth
     else {
         return (
             StatusCode::NOT_FOUND,
@@ -174,7 +174,7 @@ pub async fn submit(
             .into_response();
     };
     let next = local_path(form.next.as_deref());
-    let client = state.trusted_proxies.client(peer.ip(), &headers);
+    let client = proxies.client(peer.ip(), &headers);
     // The name is the client's to write, newlines included: logged escaped, never raw.
     let name = &form.user;
     if let Err(over) = limiter.attempt(client, name) {
@@ -257,9 +257,9 @@ fn with_retry_after(mut res: Response, secs: u64) -> Response {
 }
 
 /// `POST /logout`: ends the session and goes back to the login page.
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn logout(State(auth): State<Arc<Auth>>, headers: HeaderMap) -> Response {
     let name = session_cookie(&headers);
-    if let (Some(sessions), Some(token)) = (state.auth.sessions(), cookie(&headers, name)) {
+    if let (Some(sessions), Some(token)) = (auth.sessions(), cookie(&headers, name)) {
         sessions.close(token);
     }
     // A browser drops a `__Host-` cookie only through a Set-Cookie that could have set it.

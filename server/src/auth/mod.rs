@@ -23,7 +23,6 @@ use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
 use crate::origin;
-use crate::AppState;
 use scope::Scope;
 use sessions::{LoginLimiter, PasswordChecks, Sessions};
 use users::Users;
@@ -296,9 +295,17 @@ fn metrics_by_token(config: &crate::config::Config, headers: &HeaderMap) -> Opti
     Some(token.matches(bearer(headers)?))
 }
 
+/// What the guard needs: who may ask, from where, and the settings it checks.
+#[derive(Clone)]
+pub struct GuardState {
+    pub config: Arc<crate::config::Config>,
+    pub auth: Arc<Auth>,
+    pub trusted_proxies: Arc<TrustedProxies>,
+}
+
 /// Every request passes here first.
 pub async fn guard(
-    State(state): State<AppState>,
+    State(state): State<GuardState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
     next: Next,

@@ -13,6 +13,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 
 use super::scope::Scope;
+use crate::config::{Config, UsersAction};
+use std::process::ExitCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UsersError {
@@ -279,6 +281,36 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// `lookout users …`: changes the users file and says what it did.
+pub fn command(config: &Config, action: &UsersAction) -> ExitCode {
+    let Some(path) = &config.users_file else {
+        eprintln!("lookout users: say which file with --users-file FILE (or LOOKOUT_USERS_FILE)");
+        return ExitCode::from(2);
+    };
+    let done = match action {
+        UsersAction::Add { name, scopes } => {
+            add(path, name, scopes).map(|()| format!("{name} can now sign in"))
+        }
+        UsersAction::Remove { name } => remove(path, name).map(|removed| {
+            if removed {
+                format!("{name} removed")
+            } else {
+                format!("{name} was not in {}", path.display())
+            }
+        }),
+    };
+    match done {
+        Ok(said) => {
+            eprintln!("lookout users: {said}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lookout users: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

@@ -128,10 +128,7 @@ pub async fn find_service(
     key: &ServiceKey,
 ) -> Result<Option<ServiceInfo>, EngineError> {
     let projects = list_projects(docker, Some(&key.project)).await?;
-    Ok(projects
-        .into_iter()
-        .flat_map(|p| p.services)
-        .find(|s| s.service == key.service))
+    Ok(app::protocol::find_service(&projects, key).cloned())
 }
 
 async fn exit_code(docker: &Docker, id: &str) -> Result<Option<i64>, EngineError> {

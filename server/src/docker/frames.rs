@@ -7,47 +7,11 @@
 //! that behind `Framer::push` and `Framer::finish`.
 
 use app::protocol::Stream;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+
+use crate::clock::Timestamp;
 
 /// The engine cuts a long line into pieces of this many bytes, each its own log entry.
 const ENGINE_PIECE: usize = 16 * 1024;
-
-/// The engine's timestamp of a line.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Timestamp {
-    pub ns: i64,
-}
-
-impl Timestamp {
-    pub fn parse(s: &str) -> Option<Timestamp> {
-        let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
-        i64::try_from(t.unix_timestamp_nanos())
-            .ok()
-            .map(|ns| Timestamp { ns })
-    }
-
-    /// RFC 3339 in UTC with exactly nine fractional digits.
-    pub fn to_rfc3339(&self) -> String {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(self.ns as i128)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.nanosecond()
-        )
-    }
-
-    /// Whole seconds, rounded down: what the engine's `since` parameter takes.
-    pub fn whole_seconds(&self) -> i64 {
-        self.ns.div_euclid(1_000_000_000)
-    }
-}
 
 /// A complete line of one container, before it is tagged with its service and replica.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,10 +1,14 @@
-//! Everything that talks to the Docker engine. Lookout only reads: the calls made here are
-//! GET /version, /containers/json, /containers/{id}/json, /containers/{id}/logs and /events.
+//! Everything that talks to the Docker engine, and the only place that does: `bollard` is
+//! used nowhere else. Lookout only reads: the calls made here are GET /version,
+//! /containers/json, /containers/{id}/json, /containers/{id}/logs and /events.
 
 pub mod discovery;
 pub mod engine;
+pub mod events;
 pub mod frames;
+pub mod inspect;
 pub mod logs;
+pub mod past;
 pub mod reads;
 
 pub use engine::Engine;

@@ -1,0 +1,113 @@
+//! The engine's container events (`GET /events`): what tells the hub that its listing and
+//! its followers may be out of date, and how a container ended.
+
+use std::collections::HashMap;
+
+use bollard::models::EventMessage;
+use bollard::query_parameters::EventsOptionsBuilder;
+use bollard::Docker;
+use futures::{Stream, StreamExt};
+
+use super::discovery::label_filter;
+use super::EngineError;
+use crate::clock::now_ns;
+
+/// The container events that change what the listing shows. The engine matches
+/// `health_status` to its `health_status: <verdict>` events. Not exec events: every health
+/// check is an exec, and each would mean a listing.
+const WATCHED: [&str; 11] = [
+    "create",
+    "start",
+    "restart",
+    "die",
+    "stop",
+    "kill",
+    "destroy",
+    "rename",
+    "pause",
+    "unpause",
+    "health_status",
+];
+
+/// Something happened to a Compose container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContainerEvent {
+    /// Its process ended: the engine's `die`, which outlives the container's removal.
+    Died {
+        id: String,
+        ts_ns: i64,
+        exit_code: Option<i64>,
+    },
+    /// Anything else that may change the listing.
+    Changed,
+}
+
+/// The container events of `project` (or of every Compose project) from now on. The stream
+/// ends, or yields an error, when the engine's event stream does.
+pub fn container_events(
+    docker: &Docker,
+    project: Option<&str>,
+) -> impl Stream<Item = Result<ContainerEvent, EngineError>> + Send + 'static {
+    let filters = HashMap::from([
+        ("type", vec!["container".to_owned()]),
+        ("event", WATCHED.map(str::to_owned).to_vec()),
+        ("label", vec![label_filter(project)]),
+    ]);
+    docker
+        .events(Some(EventsOptionsBuilder::new().filters(&filters).build()))
+        .map(|e| e.map(event).map_err(EngineError::from))
+}
+
+fn event(e: EventMessage) -> ContainerEvent {
+    if e.action.as_deref() != Some("die") {
+        return ContainerEvent::Changed;
+    }
+    let Some(actor) = e.actor else {
+        return ContainerEvent::Changed;
+    };
+    let Some(id) = actor.id else {
+        return ContainerEvent::Changed;
+    };
+    let exit_code = actor
+        .attributes
+        .as_ref()
+        .and_then(|a| a.get("exitCode"))
+        .and_then(|c| c.parse().ok());
+    ContainerEvent::Died {
+        id,
+        ts_ns: e.time_nano.unwrap_or_else(now_ns),
+        exit_code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::EventActor;
+
+    #[test]
+    fn a_die_tells_how_the_container_ended_and_other_events_only_that_something_changed() {
+        let die = EventMessage {
+            action: Some("die".into()),
+            actor: Some(EventActor {
+                id: Some("abc".into()),
+                attributes: Some(HashMap::from([("exitCode".into(), "137".into())])),
+            }),
+            time_nano: Some(42),
+            ..Default::default()
+        };
+        assert_eq!(
+            event(die),
+            ContainerEvent::Died {
+                id: "abc".into(),
+                ts_ns: 42,
+                exit_code: Some(137)
+            }
+        );
+        let start = EventMessage {
+            action: Some("start".into()),
+            ..Default::default()
+        };
+        assert_eq!(event(start), ContainerEvent::Changed);
+    }
+}

@@ -1,0 +1,79 @@
+//! Keeps the listing of projects current and tells feeds about new and restarted
+//! containers, from the engine's container events.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::exits::Exit;
+use super::feed::Feed;
+use super::Hub;
+use crate::docker::events::{container_events, ContainerEvent};
+
+impl Hub {
+    /// Runs for as long as the server does, through engine outages.
+    pub(super) async fn watch_events(self) {
+        let engine = self.inner.engine.clone();
+        loop {
+            engine.wait_reachable().await;
+            let Ok(docker) = engine.docker() else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            let mut events = container_events(&docker, self.inner.cfg.project.as_deref());
+            // Events may have been missed while the stream was down: refresh first.
+            self.refresh().await;
+            let mut dirty = false;
+            loop {
+                tokio::select! {
+                    event = events.next() => match event {
+                        Some(Ok(event)) => {
+                            if let ContainerEvent::Died { id, ts_ns, exit_code } = event {
+                                self.inner.exits.record(id, Exit { ts_ns, code: exit_code });
+                            }
+                            dirty = true;
+                        }
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "event stream ended");
+                            engine.report(&e);
+                            break;
+                        }
+                        None => break,
+                    },
+                    // Events come in bursts (create, start, attach...): refresh once per burst.
+                    _ = tokio::time::sleep(Duration::from_millis(100)), if dirty => {
+                        dirty = false;
+                        self.refresh().await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn refresh(&self) {
+        let Ok(projects) = self.list().await else {
+            return;
+        };
+        let feeds: Vec<Arc<Feed>> = self
+            .inner
+            .feeds
+            .lock()
+            .expect("feeds lock")
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for feed in feeds {
+            let containers = app::protocol::find_service(&projects, &feed.key)
+                .map(|s| s.containers.as_slice())
+                .unwrap_or_default();
+            feed.sync(containers);
+        }
+        self.inner.services.send_if_modified(|old| {
+            let changed = *old != projects;
+            *old = projects;
+            changed
+        });
+    }
+}

@@ -1,0 +1,130 @@
+//! One service's live state: a follower task per container, and the ring and tape they fill.
+//! A feed lives while someone subscribes to its service; when the last subscription is
+//! dropped, so is the feed, and its followers stop.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use app::protocol::{ContainerInfo, ServiceKey};
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::task::AbortHandle;
+
+use super::exits::Exits;
+use super::follower::{Backfill, Follower};
+use super::metrics::Metrics;
+use super::ring::RingCaps;
+use super::shared::Shared;
+use super::HubConfig;
+use crate::docker::logs::LineRules;
+use crate::docker::Engine;
+
+pub struct Feed {
+    pub key: ServiceKey,
+    pub shared: Arc<Shared>,
+    engine: Engine,
+    rules: LineRules,
+    exits: Arc<Exits>,
+    followers: Mutex<HashMap<String, Task>>,
+    /// Becomes true once every container's recent past is in the ring.
+    pub ready: watch::Receiver<bool>,
+}
+
+/// A running follower: how to stop it and how to tell it to look again.
+struct Task {
+    task: AbortHandle,
+    wake: Arc<Notify>,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        for f in self.followers.lock().expect("followers lock").values() {
+            f.task.abort();
+        }
+    }
+}
+
+impl Feed {
+    pub fn start(
+        key: ServiceKey,
+        containers: &[ContainerInfo],
+        engine: Engine,
+        cfg: &HubConfig,
+        metrics: Arc<Metrics>,
+        exits: Arc<Exits>,
+    ) -> Arc<Feed> {
+        let ring_caps = RingCaps {
+            lines: cfg.ring_lines,
+            bytes: cfg.ring_bytes,
+        };
+        let shared = Arc::new(Shared::new(ring_caps, cfg.queue, metrics));
+        let (ready_tx, ready) = watch::channel(false);
+        let feed = Arc::new(Feed {
+            key,
+            shared,
+            engine,
+            rules: cfg.lines.clone(),
+            exits,
+            followers: Mutex::new(HashMap::new()),
+            ready,
+        });
+        let mut backfills = Vec::new();
+        for c in containers {
+            let (done, done_rx) = oneshot::channel();
+            let backfill = Backfill {
+                lines: cfg.ring_lines as u32,
+                done,
+            };
+            feed.spawn_follower(c.clone(), Some(backfill));
+            backfills.push(done_rx);
+        }
+        tokio::spawn(async move {
+            for done in backfills {
+                let _ = done.await;
+            }
+            let _ = ready_tx.send(true);
+        });
+        feed
+    }
+
+    /// Starts followers for containers it does not follow yet and wakes the others, which may
+    /// have been restarted.
+    pub fn sync(&self, containers: &[ContainerInfo]) {
+        let mut followers = self.followers.lock().expect("followers lock");
+        // A follower ends when its container is removed. It is forgotten only once the
+        // listing no longer holds the container: a listing read just before the removal
+        // would otherwise start a second follower, and a second "removed".
+        followers.retain(|id, f| !f.task.is_finished() || containers.iter().any(|c| c.id == *id));
+        let new: Vec<&ContainerInfo> = containers
+            .iter()
+            .filter(|c| !followers.contains_key(&c.id))
+            .collect();
+        for f in followers.values() {
+            f.wake.notify_one();
+        }
+        drop(followers);
+        for c in new {
+            // A container that appeared after the feed started: all of its lines are new.
+            self.spawn_follower(c.clone(), None);
+        }
+    }
+
+    fn spawn_follower(&self, container: ContainerInfo, backfill: Option<Backfill>) {
+        let wake = Arc::new(Notify::new());
+        let follower = Follower::new(
+            self.shared.clone(),
+            self.engine.clone(),
+            container.clone(),
+            self.rules.clone(),
+            self.exits.clone(),
+            wake.clone(),
+        );
+        let task = tokio::spawn(follower.run(backfill));
+        self.followers.lock().expect("followers lock").insert(
+            container.id,
+            Task {
+                task: task.abort_handle(),
+                wake,
+            },
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! The follower of one container: it reads the container's log for as long as the container
+//! exists, through stops, restarts and engine outages, resuming after the last line it
+//! delivered, and places the container's starts and exits among its lines.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::protocol::{ContainerInfo, LifecycleEvent};
+use tokio::sync::{oneshot, Notify};
+
+use super::exits::{Exit, Exits};
+use super::metrics::OpenStream;
+use super::ring::before;
+use super::shared::Shared;
+use crate::clock::{now_ns, Timestamp};
+use crate::docker::frames::RawLine;
+use crate::docker::inspect::run_times;
+use crate::docker::logs::{LineRules, LogQuery, LogStream};
+use crate::docker::{Engine, EngineError};
+use crate::redact::KeyState;
+use crate::runs::{after_look, RunTimes, Step};
+
+/// The recent past a follower reads first, without follow, so that its feed knows when its
+/// tail is complete.
+pub struct Backfill {
+    pub lines: u32,
+    pub done: oneshot::Sender<()>,
+}
+
+pub struct Follower {
+    shared: Arc<Shared>,
+    engine: Engine,
+    container: ContainerInfo,
+    rules: LineRules,
+    exits: Arc<Exits>,
+    wake: Arc<Notify>,
+    /// The position of the last line delivered.
+    last: Option<(i64, u32)>,
+    /// The container's last start and exit that the timeline has been told of (or that
+    /// happened before the feed began).
+    told: RunTimes,
+    /// Private key blocks, carried from one read of the log to the next.
+    keys: KeyState,
+}
+
+/// Why a follow stream ended.
+enum Ended {
+    /// The container stopped: its log is complete for now.
+    Stopped,
+    Removed,
+    Failed(EngineError),
+    /// The engine has no client yet: try again.
+    NotReady,
+}
+
+/// All of a container's log from `since_secs` on, both streams.
+fn both(since_secs: i64, tail: Option<u32>, follow: bool) -> LogQuery {
+    LogQuery {
+        since_secs,
+        until_secs: None,
+        tail,
+        follow,
+        stdout: true,
+        stderr: true,
+    }
+}
+
+impl Follower {
+    pub fn new(
+        shared: Arc<Shared>,
+        engine: Engine,
+        container: ContainerInfo,
+        rules: LineRules,
+        exits: Arc<Exits>,
+        wake: Arc<Notify>,
+    ) -> Follower {
+        Follower {
+            shared,
+            engine,
+            container,
+            rules,
+            exits,
+            wake,
+            last: None,
+            told: RunTimes::default(),
+            keys: KeyState::default(),
+        }
+    }
+
+    pub async fn run(mut self, backfill: Option<Backfill>) {
+        self.first_look(backfill.is_none()).await;
+        if let Some(backfill) = backfill {
+            let gone = self.backfill(backfill.lines).await;
+            let _ = backfill.done.send(());
+            if gone {
+                return;
+            }
+        }
+        loop {
+            match self.follow().await {
+                Ended::Removed => {
+                    self.removed(None).await;
+                    return;
+                }
+                Ended::Failed(e) => {
+                    self.engine.report(&e);
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Ended::NotReady => {}
+                Ended::Stopped => {
+                    if self.while_stopped().await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Learns the container's run; a container that appeared while the feed runs has a
+    /// start that is news.
+    async fn first_look(&mut self, is_new: bool) {
+        let Ok(docker) = self.engine.docker() else {
+            return;
+        };
+        if let Ok(Some(now)) = run_times(&docker, &self.container.id).await {
+            if let Some(started) = now.started.filter(|_| is_new) {
+                self.shared
+                    .lifecycle(started, &self.container, LifecycleEvent::Started);
+            }
+            self.told = now;
+        }
+    }
+
+    /// Reads the last `lines` lines into the ring; true if the container is gone.
+    async fn backfill(&mut self, lines: u32) -> bool {
+        loop {
+            self.engine.wait_reachable().await;
+            let Ok(docker) = self.engine.docker() else {
+                continue;
+            };
+            let query = both(0, Some(lines), false);
+            let read = LogStream::open_with(
+                &docker,
+                &self.container.id,
+                query,
+                &self.rules,
+                &mut self.keys,
+            )
+            .collect()
+            .await;
+            match read {
+                Ok(read) => {
+                    self.last = read.last().map(|l| (l.ts.ns, l.seq));
+                    // The engine may hold older lines than the tail: the ring starts with a
+                    // gap only the engine can fill.
+                    if read.len() >= lines as usize {
+                        if let Some(first) = read.first() {
+                            let upto = before((first.ts.ns, first.seq));
+                            self.shared.not_held_upto(&self.container, upto);
+                        }
+                    }
+                    self.shared.push(read, &self.container);
+                    return false;
+                }
+                Err(EngineError::NotFound(_)) => return true,
+                Err(e) => {
+                    self.engine.report(&e);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// Follows the log from after the last line delivered until the stream ends.
+    async fn follow(&mut self) -> Ended {
+        self.engine.wait_reachable().await;
+        let Ok(docker) = self.engine.docker() else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Ended::NotReady;
+        };
+        let query = both(self.since(), None, true);
+        let mut stream = LogStream::open_with(
+            &docker,
+            &self.container.id,
+            query,
+            &self.rules,
+            &mut self.keys,
+        );
+        let _open = OpenStream::count(self.shared.metrics());
+        loop {
+            match stream.next_lines().await {
+                Some(Ok(lines)) => self
+                    .shared
+                    .push(after_last(&mut self.last, lines), &self.container),
+                Some(Err(EngineError::NotFound(_))) => return Ended::Removed,
+                Some(Err(e)) => return Ended::Failed(e),
+                None => return Ended::Stopped,
+            }
+        }
+    }
+
+    /// The engine's `since` is whole seconds: ask from the start of the last line's second;
+    /// `after_last` skips what was already delivered.
+    fn since(&self) -> i64 {
+        self.last
+            .map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds())
+    }
+
+    /// After a stop. The engine may end a follow stream before its very last entry (a line
+    /// without newline written on exit), and a run that starts and ends while we wait here
+    /// (a crash loop, a `docker start` of a container that fails at once) is seen by no
+    /// follow stream: read without follow now and at every wake, until it runs again (an
+    /// event wakes us; the timer is a safety net) or is removed. True if it was removed.
+    async fn while_stopped(&mut self) -> bool {
+        // Compose removes a container right after stopping it: what the engine says of the
+        // stop now may be gone by the look below.
+        let mut at_stop = match self.engine.docker() {
+            Ok(docker) => run_times(&docker, &self.container.id).await.ok().flatten(),
+            Err(_) => None,
+        };
+        loop {
+            let Ok(docker) = self.engine.docker() else {
+                return false;
+            };
+            // Read, then look: every line read was written before the look, so a run that
+            // the look does not show has no line among them.
+            let query = both(self.since(), None, false);
+            let read = LogStream::open_with(
+                &docker,
+                &self.container.id,
+                query,
+                &self.rules,
+                &mut self.keys,
+            )
+            .collect()
+            .await;
+            let lines = match read {
+                Ok(lines) => lines,
+                // Removed: the look below says so.
+                Err(EngineError::NotFound(_)) => Vec::new(),
+                Err(e) => {
+                    self.engine.report(&e);
+                    return false;
+                }
+            };
+            let delivered = self.last.map(|(ns, _)| ns);
+            let now = match run_times(&docker, &self.container.id).await {
+                Ok(Some(now)) => now,
+                Ok(None) => {
+                    self.removed(at_stop).await;
+                    return true;
+                }
+                Err(e) => {
+                    self.engine.report(&e);
+                    return false;
+                }
+            };
+            let fresh = after_last(&mut self.last, lines);
+            for step in after_look(self.told, now, delivered, fresh) {
+                match step {
+                    Step::Lines(lines) => self.shared.push(lines, &self.container),
+                    Step::Marker(at, event) => self.shared.lifecycle(at, &self.container, event),
+                }
+            }
+            self.told = now;
+            at_stop = None;
+            if now.running {
+                return false;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+
+    /// The container is gone. If the timeline still holds it running, its exit goes first:
+    /// as the engine said it right after the stop (`at_stop`), or as its `die` event said.
+    async fn removed(&self, at_stop: Option<RunTimes>) {
+        let told = self.told;
+        let delivered = self.last.map(|(ns, _)| ns);
+        if told.running {
+            let exit = match at_stop.filter(|s| !s.running && s.started == told.started) {
+                Some(s) => s.finished.map(|ts_ns| Exit {
+                    ts_ns,
+                    code: s.exit_code,
+                }),
+                None => self.exits.wait_for(&self.container.id, told.started).await,
+            };
+            if let Some(exit) = exit {
+                let at = exit.ts_ns.max(delivered.unwrap_or(exit.ts_ns));
+                let event = LifecycleEvent::Exited {
+                    exit_code: exit.code,
+                };
+                self.shared.lifecycle(at, &self.container, event);
+            }
+        }
+        self.shared
+            .lifecycle(now_ns(), &self.container, LifecycleEvent::Removed);
+    }
+}
+
+/// The lines after `last` (the position of the last line delivered), which moves on to the
+/// newest of them: a stream reopened from the start of a second repeats what came before.
+fn after_last(last: &mut Option<(i64, u32)>, lines: Vec<RawLine>) -> Vec<RawLine> {
+    let fresh: Vec<RawLine> = lines
+        .into_iter()
+        .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
+        .collect();
+    if let Some(l) = fresh.last() {
+        *last = Some((l.ts.ns, l.seq));
+    }
+    fresh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::shared::tests::raw;
+
+    #[test]
+    fn a_reopened_stream_gives_only_what_comes_after_the_last_line_delivered() {
+        let mut last = None;
+        let first = after_last(&mut last, vec![raw(1, "a"), raw(2, "b")]);
+        assert_eq!(first.len(), 2);
+        assert_eq!(last, Some((2, 0)));
+        // Reopened from the start of the second: the engine repeats the line at 2.
+        let again = after_last(&mut last, vec![raw(2, "b"), raw(3, "c")]);
+        assert_eq!(
+            again.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
+        assert_eq!(last, Some((3, 0)));
+        assert!(after_last(&mut last, Vec::new()).is_empty());
+        assert_eq!(last, Some((3, 0)));
+    }
+}

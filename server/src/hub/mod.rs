@@ -1,0 +1,269 @@
+//! The hub: exactly one engine log stream per container, whatever the number of viewers; a
+//! bounded ring of recent lines per service; fan-out to subscribers through one bounded
+//! tape per service.
+//!
+//! Lines flow one way: a `Follower` per container reads the engine and pushes lines into its
+//! service's `Shared` (the `Ring` and the `Tape`); each `Subscription` reads the tape from
+//! its own place. A `Feed` (a service's followers and shared state) lives while someone
+//! subscribes to its service. The rooms:
+//!
+//! - `feed`: a service's followers, started and woken as its containers come and go;
+//! - `follower`: one container's log, followed through stops, restarts and outages;
+//! - `shared`, `ring`, `tape`: what followers write and subscribers read, under one lock;
+//! - `subscription`: a subscriber's backlog, then its batches from the tape;
+//! - `markers`: the starts and exits a new subscriber was not there to see;
+//! - `exits`, `events`: the engine's events, the listing they keep current, and how
+//!   containers ended;
+//! - `metrics`: the counters on /metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use app::protocol::{Cursor, ProjectInfo, ServiceInfo, ServiceKey, UnknownService};
+use tokio::sync::watch;
+
+use crate::auth::scope::Scope;
+use crate::docker::discovery;
+use crate::docker::logs::LineRules;
+use crate::docker::past::{Filled, PastReads};
+use crate::docker::reads::ReadPermits;
+use crate::docker::{Engine, EngineError};
+
+mod events;
+mod exits;
+mod feed;
+mod follower;
+mod markers;
+mod metrics;
+mod ring;
+mod shared;
+mod subscription;
+mod tape;
+
+use exits::Exits;
+use feed::Feed;
+pub use metrics::Metrics;
+use shared::Snapshot;
+use subscription::Opening;
+pub use subscription::{Batch, Delivery, Subscription};
+pub use tape::{line_bytes, Bounds};
+
+/// The hub's bounds; every one has a command-line setting.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Recent lines kept per service for new subscribers' tails, at most this many...
+    pub ring_lines: usize,
+    /// ...and at most this many bytes.
+    pub ring_bytes: usize,
+    /// How far a subscriber may fall behind, in lines and bytes, before it loses lines.
+    pub queue: Bounds,
+    /// The most lines and bytes of one batch handed to a subscriber (one WebSocket message).
+    pub batch: Batch,
+    /// One-off engine reads (tails, downloads, gap fills) at once.
+    pub reads: ReadPermits,
+    /// Line length bound and secret redaction, applied to every line read.
+    pub lines: LineRules,
+    /// Only this Compose project, when set.
+    pub project: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    UnknownService(#[from] UnknownService),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// Where a new subscription starts.
+#[derive(Clone, Debug)]
+pub enum Start {
+    /// The last N lines of the service.
+    Tail(u32),
+    /// Exactly the lines after these cursors (one per container the client has lines of).
+    Resume(Vec<Cursor>),
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    engine: Engine,
+    cfg: HubConfig,
+    past: PastReads,
+    feeds: Mutex<HashMap<ServiceKey, Weak<Feed>>>,
+    services: watch::Sender<Vec<ProjectInfo>>,
+    metrics: Arc<Metrics>,
+    exits: Arc<Exits>,
+}
+
+impl Hub {
+    /// Creates the hub and starts watching the engine's container events.
+    pub fn start(engine: Engine, cfg: HubConfig) -> Hub {
+        let (services, _) = watch::channel(Vec::new());
+        let past = PastReads {
+            engine: engine.clone(),
+            permits: cfg.reads.clone(),
+            rules: cfg.lines.clone(),
+        };
+        let hub = Hub {
+            inner: Arc::new(HubInner {
+                engine,
+                cfg,
+                past,
+                feeds: Mutex::new(HashMap::new()),
+                services,
+                metrics: Arc::new(Metrics::default()),
+                exits: Arc::new(Exits::default()),
+            }),
+        };
+        tokio::spawn(hub.clone().watch_events());
+        hub
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.cfg
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// One-off reads of what the engine holds: tails and whole logs.
+    pub fn past(&self) -> &PastReads {
+        &self.inner.past
+    }
+
+    /// The latest listing of projects; changes whenever a container does.
+    pub fn services(&self) -> watch::Receiver<Vec<ProjectInfo>> {
+        self.inner.services.subscribe()
+    }
+
+    /// Lists the projects now, from the engine.
+    pub async fn list(&self) -> Result<Vec<ProjectInfo>, EngineError> {
+        let docker = self.inner.engine.docker()?;
+        let projects = discovery::list_projects(&docker, self.inner.cfg.project.as_deref())
+            .await
+            .inspect_err(|e| self.inner.engine.report(e))?;
+        Ok(projects)
+    }
+
+    /// The service `key` names, if this server shows it (`--project`) and `scope` lets its
+    /// viewer see it: the one check every route makes. A service out of sight reads as one
+    /// that does not exist.
+    pub async fn service(&self, key: &ServiceKey, scope: &Scope) -> Result<ServiceInfo, HubError> {
+        let in_sight = self
+            .inner
+            .cfg
+            .project
+            .as_ref()
+            .is_none_or(|p| *p == key.project)
+            && scope.allows(key);
+        if !in_sight {
+            return Err(UnknownService(key.clone()).into());
+        }
+        let engine = &self.inner.engine;
+        let docker = engine.docker()?;
+        discovery::find_service(&docker, key)
+            .await
+            .inspect_err(|e| engine.report(e))?
+            .ok_or_else(|| UnknownService(key.clone()).into())
+    }
+
+    /// Follows a service for a viewer with `scope`.
+    pub async fn subscribe(
+        &self,
+        key: ServiceKey,
+        scope: &Scope,
+        start: Start,
+    ) -> Result<Subscription, HubError> {
+        let info = self.service(&key, scope).await?;
+        let feed = self.feed(&key, &info);
+        let mut ready = feed.ready.clone();
+        // The backfill of a fresh feed is a few engine requests; don't wait on a stuck engine
+        // for ever: the lines will still arrive live.
+        let _ = tokio::time::timeout(Duration::from_secs(15), ready.wait_for(|r| *r)).await;
+        let mut snapshot = feed.shared.snapshot(&start);
+        let containers = info.containers;
+        let mut lost = 0;
+        let mut unread = None;
+        let gaps = std::mem::take(&mut snapshot.gaps);
+        if !gaps.is_empty() {
+            match self
+                .inner
+                .past
+                .gaps(&containers, gaps, self.inner.cfg.ring_lines)
+                .await
+            {
+                Ok(Filled { lines, left_out }) => {
+                    lost = left_out;
+                    let backlog = &mut snapshot.backlog;
+                    backlog.extend(lines);
+                    backlog.sort_by(|a, b| a.cursor.cmp(&b.cursor));
+                    // The engine stamps stdout and stderr apart, so a line written after the
+                    // ring's first line can be stamped before it: the gap then holds it too.
+                    backlog.dedup_by(|a, b| a.cursor == b.cursor);
+                }
+                Err(e) => unread = Some(e),
+            }
+            self.inner.metrics.dropped(lost);
+        }
+        let markers = match markers_since(&start, &snapshot) {
+            Some(since) => {
+                markers::recent_changes(&self.inner.engine, &containers, since, &snapshot.backlog)
+                    .await
+            }
+            None => Vec::new(),
+        };
+        let opening = Opening {
+            containers,
+            lost,
+            unread,
+            markers,
+        };
+        Ok(Subscription::new(feed, snapshot, opening))
+    }
+
+    /// The live feed of a service, created if nobody follows it yet.
+    fn feed(&self, key: &ServiceKey, info: &ServiceInfo) -> Arc<Feed> {
+        let mut feeds = self.inner.feeds.lock().expect("feeds lock");
+        if let Some(feed) = feeds.get(key).and_then(Weak::upgrade) {
+            feed.sync(&info.containers);
+            return feed;
+        }
+        let feed = Feed::start(
+            key.clone(),
+            &info.containers,
+            self.inner.engine.clone(),
+            &self.inner.cfg,
+            self.inner.metrics.clone(),
+            self.inner.exits.clone(),
+        );
+        feeds.retain(|_, f| f.strong_count() > 0);
+        feeds.insert(key.clone(), Arc::downgrade(&feed));
+        feed
+    }
+}
+
+/// From when a new subscriber is shown the starts and exits it missed: none for an empty
+/// tail, all for a tail that holds the whole log.
+fn markers_since(start: &Start, snapshot: &Snapshot) -> Option<i64> {
+    match start {
+        Start::Tail(0) => None,
+        Start::Tail(_) if snapshot.whole => Some(i64::MIN),
+        Start::Tail(_) => Some(
+            snapshot
+                .backlog
+                .first()
+                .map_or(i64::MIN, |l| l.cursor.ts_ns),
+        ),
+        Start::Resume(cursors) => cursors.iter().map(|c| c.ts_ns).min(),
+    }
+}

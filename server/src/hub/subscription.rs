@@ -1,0 +1,324 @@
+//! A subscriber's view of a feed: the backlog it starts with, then live lines read from the
+//! tape in batches.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::protocol::{ContainerInfo, Lifecycle, LogLine, ServiceKey};
+use tokio::sync::watch;
+
+use super::feed::Feed;
+use super::ring::Marks;
+use super::shared::{Shared, Snapshot};
+use super::tape::{line_bytes, Item, Pos, Take, Taken};
+use crate::docker::EngineError;
+
+/// How long a subscriber gathers lines that come one by one before it sends them.
+const GATHER: Duration = Duration::from_millis(10);
+
+/// The most a subscriber is handed at once: one WebSocket message.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch {
+    pub lines: usize,
+    pub bytes: usize,
+}
+
+/// What a subscriber receives next.
+#[derive(Debug)]
+pub enum Delivery {
+    Lines(Vec<Arc<LogLine>>),
+    /// The subscriber fell further behind than its queue holds: this many lines were skipped.
+    Dropped(u64),
+    /// A container of the service started, exited or was removed.
+    Lifecycle(Arc<Lifecycle>),
+}
+
+pub struct Subscription {
+    /// The service's containers when the subscription started.
+    pub containers: Vec<ContainerInfo>,
+    /// Lines after the resume cursors that could not be given: more than a ring's worth.
+    pub lost: u64,
+    /// Why lines after the resume cursors could not be read, if some could not: the viewer
+    /// is told, since they are missing from its view.
+    pub unread: Option<EngineError>,
+    /// The latest start and exit of each container within the backlog's span, in time order.
+    pub markers: Vec<Arc<Lifecycle>>,
+    /// The tail (or the lines after the resume cursors), oldest first.
+    pub backlog: Vec<Arc<LogLine>>,
+    tap: Tap,
+    /// Keeps the service's followers running for as long as someone subscribes.
+    feed: Arc<Feed>,
+}
+
+/// The parts of a subscription that begin when it starts.
+pub struct Opening {
+    pub containers: Vec<ContainerInfo>,
+    pub lost: u64,
+    pub unread: Option<EngineError>,
+    pub markers: Vec<Arc<Lifecycle>>,
+}
+
+impl Subscription {
+    pub fn new(feed: Arc<Feed>, snapshot: Snapshot, opening: Opening) -> Subscription {
+        let Snapshot {
+            backlog,
+            pos,
+            tape,
+            marks,
+            ..
+        } = snapshot;
+        let shared = feed.shared.clone();
+        shared.metrics().subscribers.fetch_add(1, Ordering::Relaxed);
+        Subscription {
+            containers: opening.containers,
+            lost: opening.lost,
+            unread: opening.unread,
+            markers: opening.markers,
+            backlog,
+            tap: Tap::new(shared, pos, tape, marks),
+            feed,
+        }
+    }
+
+    pub fn key(&self) -> &ServiceKey {
+        &self.feed.key
+    }
+
+    /// Waits for the next lines, at most a `batch` at a time, or the next lifecycle change.
+    /// Cancel-safe: what was gathered stays for the next call.
+    pub async fn next(&mut self, batch: Batch) -> Delivery {
+        self.tap.next(batch).await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.tap
+            .shared
+            .metrics()
+            .subscribers
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A reader of a feed's tape from its own position.
+pub struct Tap {
+    shared: Arc<Shared>,
+    pos: Pos,
+    /// What tells it of new items.
+    tape: watch::Receiver<()>,
+    /// Per container, the position of the last line given, so that no line is given twice
+    /// whatever order containers' lines arrive in.
+    marks: Marks,
+    /// A lifecycle change read while a batch of lines was being gathered; it goes next.
+    pending_lifecycle: Option<Arc<Lifecycle>>,
+    pending_drop: u64,
+    /// Lines taken from the tape and not yet delivered, their bytes, and until when to
+    /// gather more.
+    gathered: Vec<Arc<LogLine>>,
+    gathered_bytes: usize,
+    gather_until: tokio::time::Instant,
+}
+
+impl Tap {
+    pub fn new(shared: Arc<Shared>, pos: Pos, tape: watch::Receiver<()>, marks: Marks) -> Tap {
+        Tap {
+            shared,
+            pos,
+            tape,
+            marks,
+            pending_lifecycle: None,
+            pending_drop: 0,
+            gathered: Vec::new(),
+            gathered_bytes: 0,
+            gather_until: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Lines that come one by one are gathered for up to `GATHER` first, so that a busy
+    /// service makes one message of many lines rather than one per line, and a subscriber is
+    /// woken once per batch.
+    pub async fn next(&mut self, batch: Batch) -> Delivery {
+        loop {
+            if self.pending_drop > 0 && self.gathered.is_empty() {
+                let n = std::mem::take(&mut self.pending_drop);
+                self.shared.metrics().dropped(n);
+                return Delivery::Dropped(n);
+            }
+            if self.gathered.is_empty() {
+                if let Some(l) = self.pending_lifecycle.take() {
+                    return Delivery::Lifecycle(l);
+                }
+                // Seen before the read, so a push after the read wakes the wait below.
+                self.tape.borrow_and_update();
+                self.take(batch);
+                if self.gathered.is_empty() {
+                    if self.pending_lifecycle.is_none() && self.pending_drop == 0 {
+                        // The feed outlives its subscriptions, so the tape never closes first.
+                        if self.tape.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    continue;
+                }
+                self.gather_until = tokio::time::Instant::now() + GATHER;
+            }
+            if self.take(batch) {
+                tokio::time::sleep_until(self.gather_until).await;
+                self.take(batch);
+            }
+            let lines = std::mem::take(&mut self.gathered);
+            self.gathered_bytes = 0;
+            self.shared
+                .metrics()
+                .lines_out
+                .fetch_add(lines.len() as u64, Ordering::Relaxed);
+            return Delivery::Lines(lines);
+        }
+    }
+
+    /// Takes what the tape holds now into `gathered`, up to a batch; true if it stopped
+    /// because the tape had no more (more may come), false at a change, a loss, or a full
+    /// batch.
+    fn take(&mut self, batch: Batch) -> bool {
+        if self.pending_lifecycle.is_some() || self.pending_drop > 0 {
+            return false;
+        }
+        let mut gathered = std::mem::take(&mut self.gathered);
+        let mut bytes = self.gathered_bytes;
+        let mut lifecycle = None;
+        let Taken { lost, exhausted } = {
+            let state = self.shared.lock();
+            state.tape.read(&mut self.pos, |item| {
+                if gathered.len() >= batch.lines || (bytes >= batch.bytes && !gathered.is_empty()) {
+                    return Take::Leave;
+                }
+                match item {
+                    Item::Line(line) => {
+                        if accept(&mut self.marks, line) {
+                            bytes += line_bytes(line);
+                            gathered.push(line.clone());
+                        }
+                        Take::More
+                    }
+                    // A change ends a batch: it goes after the lines before it.
+                    Item::Lifecycle(l) => {
+                        lifecycle = Some(l.clone());
+                        Take::Last
+                    }
+                }
+            })
+        };
+        self.pending_lifecycle = lifecycle;
+        self.pending_drop += lost;
+        self.gathered = gathered;
+        self.gathered_bytes = bytes;
+        exhausted
+    }
+}
+
+/// Whether `line` is new to a subscriber whose last lines per container are `marks`.
+fn accept(marks: &mut Marks, line: &LogLine) -> bool {
+    let pos = line.cursor.position();
+    match marks.get_mut(&line.cursor.container) {
+        Some(mark) if pos <= *mark => false,
+        Some(mark) => {
+            *mark = pos;
+            true
+        }
+        None => {
+            marks.insert(line.cursor.container.clone(), pos);
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batching logic on a feed's shared state with made-up lines: no engine.
+    use super::*;
+    use crate::hub::shared::tests::{container, raw, shared};
+    use crate::hub::Start;
+    use app::protocol::LifecycleEvent;
+
+    const BIG: Batch = Batch {
+        lines: 1000,
+        bytes: 1 << 20,
+    };
+
+    fn tap(s: &Arc<Shared>, start: Start) -> Tap {
+        let snap = s.snapshot(&start);
+        Tap::new(s.clone(), snap.pos, snap.tape, snap.marks)
+    }
+
+    fn texts(d: Delivery) -> Vec<String> {
+        match d {
+            Delivery::Lines(lines) => lines.iter().map(|l| l.text.clone()).collect(),
+            other => panic!("expected lines, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_pushed_while_gathering_go_out_in_one_batch() {
+        let s = Arc::new(shared(100, 100));
+        let mut t = tap(&s, Start::Tail(0));
+        s.push(vec![raw(1, "a")], &container("aaa"));
+        s.push(vec![raw(2, "b"), raw(3, "c")], &container("aaa"));
+        assert_eq!(texts(t.next(BIG).await), ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_at_most_its_lines_and_the_rest_follow() {
+        let s = Arc::new(shared(100, 100));
+        let mut t = tap(&s, Start::Tail(0));
+        s.push(
+            (1..=5).map(|i| raw(i, &format!("l{i}"))).collect(),
+            &container("aaa"),
+        );
+        let two = Batch {
+            lines: 2,
+            bytes: 1 << 20,
+        };
+        assert_eq!(texts(t.next(two).await), ["l1", "l2"]);
+        assert_eq!(texts(t.next(two).await), ["l3", "l4"]);
+        assert_eq!(texts(t.next(two).await), ["l5"]);
+    }
+
+    #[tokio::test]
+    async fn a_lifecycle_change_ends_a_batch_and_keeps_its_place_among_the_lines() {
+        let s = Arc::new(shared(100, 100));
+        let mut t = tap(&s, Start::Tail(0));
+        let c = container("aaa");
+        s.push(vec![raw(1, "before")], &c);
+        s.lifecycle(2, &c, LifecycleEvent::Removed);
+        s.push(vec![raw(3, "after")], &c);
+        assert_eq!(texts(t.next(BIG).await), ["before"]);
+        assert!(matches!(t.next(BIG).await, Delivery::Lifecycle(l) if l.ts_ns == 2));
+        assert_eq!(texts(t.next(BIG).await), ["after"]);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_behind_the_queue_is_told_how_many_lines_it_lost() {
+        let s = Arc::new(shared(100, 3));
+        let mut t = tap(&s, Start::Tail(0));
+        s.push(
+            (1..=5).map(|i| raw(i, &format!("l{i}"))).collect(),
+            &container("aaa"),
+        );
+        assert!(matches!(t.next(BIG).await, Delivery::Dropped(2)));
+        assert_eq!(texts(t.next(BIG).await), ["l3", "l4", "l5"]);
+    }
+
+    #[tokio::test]
+    async fn a_line_already_in_the_backlog_is_not_given_again() {
+        let s = Arc::new(shared(100, 100));
+        let c = container("aaa");
+        s.push(vec![raw(5, "in backlog")], &c);
+        let mut t = tap(&s, Start::Tail(10));
+        // A reopened stream repeats a second's lines; the follower filters most, this is the
+        // subscriber's own guard.
+        s.push(vec![raw(5, "in backlog"), raw(6, "new")], &c);
+        assert_eq!(texts(t.next(BIG).await), ["new"]);
+    }
+}
