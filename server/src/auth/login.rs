@@ -5,8 +5,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::sessions::OverLimit;
 use super::{cookie, over_https, session_cookie, users, Auth, TrustedProxies, Viewer};
@@ -178,23 +179,7 @@ pub async fn submit(
     // The name is the client's to write, newlines included: logged escaped, never raw.
     let name = &form.user;
     if let Err(over) = limiter.attempt(client, name) {
-        let secs = over.wait().as_secs().max(1);
-        let whose = match over {
-            OverLimit::Address(_) => "from your address",
-            OverLimit::Name(_) => "for this user name",
-        };
-        tracing::warn!(%client, user = ?name, "login attempts {whose} over the limit");
-        return with_retry_after(
-            page(
-                StatusCode::TOO_MANY_REQUESTS,
-                next,
-                name,
-                Some(&format!(
-                    "Too many attempts {whose}. Try again in {secs} s."
-                )),
-            ),
-            secs,
-        );
+        return too_many_attempts(over, client, name, next);
     }
     let wrong = || {
         tracing::info!(%client, user = ?name, "wrong user name or password");
@@ -210,19 +195,7 @@ pub async fn submit(
         return wrong();
     }
     let Some(permit) = checks.permit().await else {
-        let secs = checks.wait().as_secs().max(1);
-        tracing::warn!(%client, user = ?name, "login refused: too many password checks at once");
-        return with_retry_after(
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                next,
-                name,
-                Some(&format!(
-                    "Too many sign-ins at once. Try again in {secs} s."
-                )),
-            ),
-            secs,
-        );
+        return too_many_at_once(checks.wait(), client, name, next);
     };
     // Hashing is slow on purpose: off the async threads. The place is held until the check
     // ends, even if the client gives up first.
@@ -248,6 +221,26 @@ pub async fn submit(
     );
     tracing::info!(user = ?name, "signed in");
     see_other(next, Some(cookie))
+}
+
+fn too_many_attempts(over: OverLimit, client: IpAddr, name: &str, next: &str) -> Response {
+    let secs = over.wait().as_secs().max(1);
+    let whose = match over {
+        OverLimit::Address(_) => "from your address",
+        OverLimit::Name(_) => "for this user name",
+    };
+    tracing::warn!(%client, user = ?name, "login attempts {whose} over the limit");
+    let message = format!("Too many attempts {whose}. Try again in {secs} s.");
+    let res = page(StatusCode::TOO_MANY_REQUESTS, next, name, Some(&message));
+    with_retry_after(res, secs)
+}
+
+fn too_many_at_once(wait: Duration, client: IpAddr, name: &str, next: &str) -> Response {
+    let secs = wait.as_secs().max(1);
+    tracing::warn!(%client, user = ?name, "login refused: too many password checks at once");
+    let message = format!("Too many sign-ins at once. Try again in {secs} s.");
+    let res = page(StatusCode::SERVICE_UNAVAILABLE, next, name, Some(&message));
+    with_retry_after(res, secs)
 }
 
 fn with_retry_after(mut res: Response, secs: u64) -> Response {

@@ -59,15 +59,7 @@ pub async fn list_projects(
         {
             continue;
         }
-        let state = match s.state {
-            Some(S::RUNNING) => ContainerState::Running,
-            Some(S::PAUSED) => ContainerState::Paused,
-            Some(S::RESTARTING) => ContainerState::Restarting,
-            Some(S::REMOVING) => ContainerState::Removing,
-            Some(S::EXITED) | Some(S::STOPPING) => ContainerState::Exited,
-            Some(S::DEAD) => ContainerState::Dead,
-            _ => ContainerState::Created,
-        };
+        let state = container_state(s.state);
         let exit_code = match state {
             ContainerState::Exited | ContainerState::Restarting | ContainerState::Dead => {
                 exit_code(docker, &id).await?
@@ -98,7 +90,23 @@ pub async fn list_projects(
                 },
             });
     }
+    Ok(grouped(services))
+}
 
+fn container_state(state: Option<S>) -> ContainerState {
+    match state {
+        Some(S::RUNNING) => ContainerState::Running,
+        Some(S::PAUSED) => ContainerState::Paused,
+        Some(S::RESTARTING) => ContainerState::Restarting,
+        Some(S::REMOVING) => ContainerState::Removing,
+        Some(S::EXITED) | Some(S::STOPPING) => ContainerState::Exited,
+        Some(S::DEAD) => ContainerState::Dead,
+        _ => ContainerState::Created,
+    }
+}
+
+/// Projects of services of containers, each sorted by name, replicas by number.
+fn grouped(services: BTreeMap<(String, String), Vec<ContainerInfo>>) -> Vec<ProjectInfo> {
     let mut projects: Vec<ProjectInfo> = Vec::new();
     for ((project, service), mut containers) in services {
         containers.sort_by(|a, b| {
@@ -119,7 +127,7 @@ pub async fn list_projects(
             }),
         }
     }
-    Ok(projects)
+    projects
 }
 
 /// One service, if the engine has it.
