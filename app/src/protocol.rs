@@ -285,13 +285,13 @@ pub enum ServiceState {
 }
 
 impl ServiceState {
-    /// Sums up the state of a service's containers.
-    pub fn of(containers: &[ContainerInfo]) -> ServiceState {
+    /// Sums up the state of a service's containers; `last_exit` is the exit code of the one
+    /// that stopped last (the listing does not say when each stopped; the engine does).
+    pub fn of(containers: &[ContainerInfo], last_exit: Option<i64>) -> ServiceState {
         let running = containers
             .iter()
             .filter(|c| c.state == ContainerState::Running)
             .count() as u32;
-        let last_exit = containers.iter().find_map(|c| c.exit_code);
         if running > 0 {
             ServiceState::Running { running }
         } else if containers
@@ -411,8 +411,6 @@ pub enum ErrorCode {
     /// Lines a resuming subscription asked for could not be read (the engine failed, or was
     /// busy with other reads): the subscription goes on, with a gap the message describes.
     LinesUnread,
-    /// Something went wrong on the server.
-    Internal,
 }
 
 /// Messages the server sends over the WebSocket.
@@ -537,18 +535,21 @@ mod tests {
             health: None,
         };
         assert_eq!(
-            ServiceState::of(&[
-                c(ContainerState::Running, None),
-                c(ContainerState::Exited, Some(1))
-            ]),
+            ServiceState::of(
+                &[
+                    c(ContainerState::Running, None),
+                    c(ContainerState::Exited, Some(1))
+                ],
+                Some(1)
+            ),
             ServiceState::Running { running: 1 }
         );
         assert_eq!(
-            ServiceState::of(&[c(ContainerState::Exited, Some(7))]),
+            ServiceState::of(&[c(ContainerState::Exited, Some(7))], Some(7)),
             ServiceState::Exited { exit_code: Some(7) }
         );
         assert_eq!(
-            ServiceState::of(&[c(ContainerState::Restarting, Some(3))]),
+            ServiceState::of(&[c(ContainerState::Restarting, Some(3))], Some(3)),
             ServiceState::Restarting { exit_code: Some(3) }
         );
     }

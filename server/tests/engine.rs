@@ -207,7 +207,7 @@ async fn projects_lists_the_fixture_services_as_the_engine_sees_them() {
             .into_iter()
             .map(|(service, containers)| ServiceInfo {
                 project: project.clone(),
-                state: ServiceState::of(&containers),
+                state: ServiceState::of(&containers, containers.iter().find_map(|c| c.exit_code)),
                 replicas: containers.len() as u32,
                 service,
                 containers,

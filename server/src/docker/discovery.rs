@@ -12,6 +12,7 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 
 use super::EngineError;
+use crate::clock::Timestamp;
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
@@ -43,6 +44,8 @@ pub async fn list_projects(
         .await?;
 
     let mut services: BTreeMap<(String, String), Vec<ContainerInfo>> = BTreeMap::new();
+    // Per service, the container that stopped last.
+    let mut last_exits: HashMap<(String, String), Ending> = HashMap::new();
     for s in summaries {
         let labels = s.labels.unwrap_or_default();
         let (Some(p), Some(svc), Some(id)) = (
@@ -60,12 +63,17 @@ pub async fn list_projects(
             continue;
         }
         let state = container_state(s.state);
-        let exit_code = match state {
+        let end = match state {
             ContainerState::Exited | ContainerState::Restarting | ContainerState::Dead => {
-                exit_code(docker, &id).await?
+                ending(docker, &id).await?
             }
             _ => None,
         };
+        if let Some(end) = end {
+            let last = last_exits.entry((p.clone(), svc.clone())).or_default();
+            *last = (*last).max(end);
+        }
+        let exit_code = end.and_then(|e| e.exit_code);
         let name = s
             .names
             .as_ref()
@@ -90,7 +98,7 @@ pub async fn list_projects(
                 },
             });
     }
-    Ok(grouped(services))
+    Ok(grouped(services, &last_exits))
 }
 
 fn container_state(state: Option<S>) -> ContainerState {
@@ -106,14 +114,20 @@ fn container_state(state: Option<S>) -> ContainerState {
 }
 
 /// Projects of services of containers, each sorted by name, replicas by number.
-fn grouped(services: BTreeMap<(String, String), Vec<ContainerInfo>>) -> Vec<ProjectInfo> {
+fn grouped(
+    services: BTreeMap<(String, String), Vec<ContainerInfo>>,
+    last_exits: &HashMap<(String, String), Ending>,
+) -> Vec<ProjectInfo> {
     let mut projects: Vec<ProjectInfo> = Vec::new();
     for ((project, service), mut containers) in services {
+        let last_exit = last_exits
+            .get(&(project.clone(), service.clone()))
+            .and_then(|e| e.exit_code);
         containers.sort_by(|a, b| {
             (a.replica.number, &a.replica.name).cmp(&(b.replica.number, &b.replica.name))
         });
         let info = ServiceInfo {
-            state: ServiceState::of(&containers),
+            state: ServiceState::of(&containers, last_exit),
             replicas: containers.len() as u32,
             project: project.clone(),
             service,
@@ -139,9 +153,24 @@ pub async fn find_service(
     Ok(app::protocol::find_service(&projects, key).cloned())
 }
 
-async fn exit_code(docker: &Docker, id: &str) -> Result<Option<i64>, EngineError> {
+/// How a stopped container ended: when (nanoseconds; the listing does not say) and with
+/// which code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Ending {
+    finished_ns: i64,
+    exit_code: Option<i64>,
+}
+
+async fn ending(docker: &Docker, id: &str) -> Result<Option<Ending>, EngineError> {
     match docker.inspect_container(id, None).await {
-        Ok(info) => Ok(info.state.and_then(|s| s.exit_code)),
+        Ok(info) => Ok(info.state.map(|s| Ending {
+            finished_ns: s
+                .finished_at
+                .as_deref()
+                .and_then(Timestamp::parse)
+                .map_or(0, |t| t.ns),
+            exit_code: s.exit_code,
+        })),
         // Removed between the listing and now: no exit code to tell.
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
