@@ -211,6 +211,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_services_exit_code_is_that_of_the_container_that_stopped_last() {
+        let exited = |number: u32, code: i64| ContainerInfo {
+            id: format!("c{number}"),
+            replica: Replica {
+                number,
+                name: format!("p_s_{number}"),
+            },
+            state: ContainerState::Exited,
+            exit_code: Some(code),
+            health: None,
+        };
+        let key = ("p".to_owned(), "s".to_owned());
+        let services = BTreeMap::from([(key.clone(), vec![exited(1, 137), exited(2, 1)])]);
+        // Replica 1 stopped first, replica 2 last: the service ended as replica 2 did.
+        let last = Ending {
+            finished_ns: 20,
+            exit_code: Some(1),
+        };
+        let projects = grouped(services, &HashMap::from([(key, last)]));
+        assert_eq!(
+            projects[0].services[0].state,
+            ServiceState::Exited { exit_code: Some(1) }
+        );
+    }
+
+    #[test]
     fn health_is_read_from_the_engine_status() {
         assert_eq!(health_of("Up 3 minutes (healthy)"), Some(Health::Healthy));
         assert_eq!(
