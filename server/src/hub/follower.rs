@@ -135,20 +135,10 @@ impl Follower {
     async fn backfill(&mut self, lines: u32) -> bool {
         loop {
             self.engine.wait_reachable().await;
-            let Ok(docker) = self.engine.docker() else {
+            if self.engine.docker().is_err() {
                 continue;
-            };
-            let query = both(0, Some(lines), false);
-            let read = LogStream::open_with(
-                &docker,
-                &self.container.id,
-                query,
-                &self.rules,
-                &mut self.keys,
-            )
-            .collect()
-            .await;
-            match read {
+            }
+            match self.read(both(0, Some(lines), false)).await {
                 Ok(read) => {
                     self.last = read.last().map(|l| (l.ts.ns, l.seq));
                     // The engine may hold older lines than the tail: the ring starts with a
@@ -199,6 +189,21 @@ impl Follower {
         }
     }
 
+    /// A read without follow, to its end (its size is bounded: a tail, or the lines since
+    /// the last one delivered), going on from the key blocks of the reads before.
+    async fn read(&mut self, query: LogQuery) -> Result<Vec<RawLine>, EngineError> {
+        let docker = self.engine.docker()?;
+        LogStream::open_with(
+            &docker,
+            &self.container.id,
+            query,
+            &self.rules,
+            &mut self.keys,
+        )
+        .collect()
+        .await
+    }
+
     /// The engine's `since` is whole seconds: ask from the start of the last line's second;
     /// `after_last` skips what was already delivered.
     fn since(&self) -> i64 {
@@ -225,16 +230,7 @@ impl Follower {
             // Read, then look: every line read was written before the look, so a run that
             // the look does not show has no line among them.
             let query = both(self.since(), None, false);
-            let read = LogStream::open_with(
-                &docker,
-                &self.container.id,
-                query,
-                &self.rules,
-                &mut self.keys,
-            )
-            .collect()
-            .await;
-            let lines = match read {
+            let lines = match self.read(query).await {
                 Ok(lines) => lines,
                 // Removed: the look below says so.
                 Err(EngineError::NotFound(_)) => Vec::new(),
