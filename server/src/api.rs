@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use axum::Extension;
 
 use crate::auth::{Mode, Viewer};
-use crate::clock::Timestamp;
+use crate::clock::{now_ns, parse_when};
 use crate::docker::past::TailQuery;
 use crate::docker::EngineError;
 use crate::hub::{Hub, HubError};
@@ -87,19 +87,10 @@ impl From<HubError> for ApiError {
     }
 }
 
-/// `since` as RFC 3339 or as Unix seconds, in nanoseconds.
+/// `since` as RFC 3339, Unix seconds, or a duration back from now, in nanoseconds.
 fn parse_since(since: &str) -> Result<i64, ApiError> {
-    if let Ok(secs) = since.parse::<i64>() {
-        if let Some(ns) = secs.checked_mul(1_000_000_000) {
-            return Ok(ns);
-        }
-    }
-    Timestamp::parse(since).map(|t| t.ns).ok_or_else(|| {
-        api_error(
-            StatusCode::BAD_REQUEST,
-            format!("since must be an RFC 3339 time or Unix seconds, got {since:?}"),
-        )
-    })
+    parse_when(since, now_ns())
+        .map_err(|e| api_error(StatusCode::BAD_REQUEST, format!("since: {e}")))
 }
 
 impl LogSource for EngineBackend {
@@ -195,7 +186,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn since_accepts_rfc3339_and_seconds() {
+    fn since_accepts_rfc3339_seconds_and_durations() {
         assert_eq!(parse_since("10").unwrap(), 10_000_000_000);
         assert_eq!(
             parse_since("1970-01-01T00:00:01.5Z").unwrap(),
@@ -204,5 +195,7 @@ mod tests {
         let err = parse_since("yesterday").unwrap_err();
         assert_eq!(err.status, 400);
         assert!(err.message.contains("\"yesterday\""));
+        let an_hour_ago = parse_since("1h").unwrap();
+        assert!((now_ns() - an_hour_ago - 3_600_000_000_000).abs() < 60_000_000_000);
     }
 }

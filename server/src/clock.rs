@@ -43,3 +43,70 @@ impl Timestamp {
 pub fn now_ns() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(0)
 }
+
+/// Why a time given by a user was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a time: give RFC 3339 (2026-12-01T10:00:00Z), Unix seconds (1764583200), \
+     or a duration back from now (15m, 2h, 7d)"
+)]
+pub struct InvalidTime(pub String);
+
+/// A time as `docker logs --since` takes it: RFC 3339, Unix seconds, or a duration back from
+/// `now_ns` (`15m`, `2h`, `7d`, `1h30m`), in nanoseconds since the epoch.
+pub fn parse_when(text: &str, now_ns: i64) -> Result<i64, InvalidTime> {
+    let t = text.trim();
+    let invalid = || InvalidTime(t.chars().take(64).collect());
+    if let Ok(secs) = t.parse::<i64>() {
+        return secs.checked_mul(1_000_000_000).ok_or_else(invalid);
+    }
+    if let Some(ts) = Timestamp::parse(t) {
+        return Ok(ts.ns);
+    }
+    // A bare number with a fraction is seconds too, as Docker takes it.
+    if let Ok(secs) = t.parse::<f64>() {
+        if secs.is_finite() && secs.abs() < 1e10 {
+            return Ok((secs * 1e9) as i64);
+        }
+    }
+    let back = humantime::parse_duration(t).map_err(|_| invalid())?;
+    let back = i64::try_from(back.as_nanos()).map_err(|_| invalid())?;
+    Ok(now_ns.saturating_sub(back))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_764_583_200_000_000_000;
+
+    #[test]
+    fn a_time_is_rfc3339_unix_seconds_or_a_duration_back_from_now() {
+        assert_eq!(parse_when("1764583200", NOW), Ok(NOW));
+        assert_eq!(parse_when("2025-12-01T10:00:00Z", NOW), Ok(NOW));
+        assert_eq!(parse_when("1.5", NOW), Ok(1_500_000_000));
+        assert_eq!(parse_when("15m", NOW), Ok(NOW - 15 * 60 * 1_000_000_000));
+        assert_eq!(parse_when("7d", NOW), Ok(NOW - 7 * 86_400 * 1_000_000_000));
+        assert_eq!(
+            parse_when(" 1h30m ", NOW),
+            Ok(NOW - 90 * 60 * 1_000_000_000)
+        );
+    }
+
+    #[test]
+    fn anything_else_is_an_error_that_says_what_would_do() {
+        for bad in ["yesterday", "", "15x", "99999999999999999999", "-"] {
+            let e = parse_when(bad, NOW).unwrap_err();
+            assert!(e.to_string().contains("RFC 3339"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn instants_read_back_as_they_were_written() {
+        let t = Timestamp {
+            ns: NOW + 29_685_366,
+        };
+        assert_eq!(t.to_rfc3339(), "2025-12-01T10:00:00.029685366Z");
+        assert_eq!(Timestamp::parse(&t.to_rfc3339()), Some(t));
+    }
+}
