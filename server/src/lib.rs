@@ -30,6 +30,7 @@ pub mod hub;
 pub mod origin;
 pub mod redact;
 pub mod runs;
+pub mod search;
 pub mod serve;
 pub mod state;
 pub mod ws;
