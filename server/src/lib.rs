@@ -33,6 +33,7 @@ pub mod runs;
 pub mod search;
 pub mod serve;
 pub mod state;
+pub mod store;
 pub mod ws;
 
 pub use serve::run;
