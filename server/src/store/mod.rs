@@ -1,4 +1,346 @@
 //! History on disk (issue 10): every line Lookout reads, kept for days in compressed blocks,
-//! so that logs outlive their containers. Built room by room; `block` is the first.
+//! so that logs outlive their containers. Built room by room:
+//!
+//! - `block`: consecutive lines of one container, one zstd blob;
+//! - `day`: one UTC day of blocks and lifecycle events, one SQLite file;
+//! - here, `Store`: lines gathered per container into blocks, written to the file of their
+//!   day, read back by service and span, and old days dropped whole (`--retention`,
+//!   `--retention-size`).
+//!
+//! Not yet wired to the hub: ingestion, `/api/history` and search come next.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use time::{Date, OffsetDateTime};
 
 pub mod block;
+pub mod day;
+
+use block::BlockWriter;
+use day::{DayFile, Owner, StoreError};
+
+use crate::docker::frames::RawLine;
+
+/// How long history is kept: days, and bytes on disk; whichever is reached first.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    pub age: Duration,
+    pub bytes: u64,
+}
+
+/// The UTC day `ts_ns` falls on.
+fn day_of(ts_ns: i64) -> Date {
+    OffsetDateTime::from_unix_timestamp(ts_ns.div_euclid(1_000_000_000))
+        .map_or(OffsetDateTime::UNIX_EPOCH.date(), |t| t.date())
+}
+
+fn file_name(day: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}.sqlite",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    )
+}
+
+/// `YYYY-MM-DD.sqlite` back to its day; other files are not the store's.
+fn parse_file_name(name: &str) -> Option<Date> {
+    let mut parts = name.strip_suffix(".sqlite")?.splitn(3, '-');
+    let year = parts.next()?.parse().ok()?;
+    let month: u8 = parts.next()?.parse().ok()?;
+    let day = parts.next()?.parse().ok()?;
+    Date::from_calendar_date(year, month.try_into().ok()?, day).ok()
+}
+
+/// Lines of one container being gathered, and whose they are.
+struct Pending {
+    owner: Owner,
+    writer: BlockWriter,
+    day: Date,
+}
+
+pub struct Store {
+    dir: PathBuf,
+    retention: Retention,
+    days: BTreeMap<Date, DayFile>,
+    pending: HashMap<String, Pending>,
+}
+
+impl Store {
+    /// Opens the store in `dir` (made if missing). A day file that cannot be read fails
+    /// the opening, naming the file: history is not silently lost.
+    pub fn open(dir: &Path, retention: Retention) -> Result<Store, StoreError> {
+        let io = |source| StoreError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut days = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            let Some(day) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(parse_file_name)
+            else {
+                continue;
+            };
+            days.insert(day, DayFile::open(&path)?);
+        }
+        Ok(Store {
+            dir: dir.to_owned(),
+            retention,
+            days,
+            pending: HashMap::new(),
+        })
+    }
+
+    fn day_file(&mut self, day: Date) -> Result<&DayFile, StoreError> {
+        if !self.days.contains_key(&day) {
+            let file = DayFile::open(&self.dir.join(file_name(day)))?;
+            self.days.insert(day, file);
+        }
+        Ok(&self.days[&day])
+    }
+
+    /// Adds a container's lines, in order. A block is written when it is full or its day
+    /// ends; `flush` writes what is gathered.
+    pub fn append(&mut self, owner: &Owner, lines: &[RawLine]) -> Result<(), StoreError> {
+        for line in lines {
+            let day = day_of(line.ts.ns);
+            let key = owner.container.clone();
+            let starts_new_day = self.pending.get(&key).is_some_and(|p| p.day != day);
+            if starts_new_day {
+                self.seal(&key)?;
+            }
+            let pending = self.pending.entry(key.clone()).or_insert_with(|| Pending {
+                owner: owner.clone(),
+                writer: BlockWriter::default(),
+                day,
+            });
+            if pending.writer.push(line) {
+                self.seal(&key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every block being gathered.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        let keys: Vec<String> = self.pending.keys().cloned().collect();
+        for key in keys {
+            self.seal(&key)?;
+        }
+        Ok(())
+    }
+
+    fn seal(&mut self, container: &str) -> Result<(), StoreError> {
+        let Some(mut pending) = self.pending.remove(container) else {
+            return Ok(());
+        };
+        if let Some(sealed) = pending.writer.seal() {
+            self.day_file(pending.day)?
+                .insert_block(&pending.owner, &sealed)?;
+        }
+        Ok(())
+    }
+
+    /// A service's stored lines in `[since, until)`, oldest first, with whose they are:
+    /// at most `limit`, the oldest ones.
+    pub fn lines(
+        &self,
+        engine: &str,
+        project: &str,
+        service: &str,
+        since_ns: i64,
+        until_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<(Owner, RawLine)>, StoreError> {
+        let mut out = Vec::new();
+        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
+        for file in self.days.range(first..=last).map(|(_, f)| f) {
+            for stored in file.blocks(engine, project, service, since_ns, until_ns)? {
+                let lines = block::read(&stored.block.data, stored.block.raw_bytes)?;
+                let in_span = lines
+                    .into_iter()
+                    .filter(|l| l.ts.ns >= since_ns && l.ts.ns < until_ns);
+                out.extend(in_span.map(|l| (stored.owner.clone(), l)));
+            }
+        }
+        out.sort_by(|(a, x), (b, y)| {
+            (x.ts.ns, &a.container, x.seq).cmp(&(y.ts.ns, &b.container, y.seq))
+        });
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Drops the days older than the retention, then the oldest days while the store is
+    /// larger than its bound; today's file is never dropped. Returns the days dropped.
+    pub fn sweep(&mut self, now_ns: i64) -> Result<Vec<Date>, StoreError> {
+        let age = i64::try_from(self.retention.age.as_nanos()).unwrap_or(i64::MAX);
+        let oldest_kept = day_of(now_ns.saturating_sub(age));
+        let today = day_of(now_ns);
+        let mut dropped = Vec::new();
+        while let Some((&day, _)) = self.days.first_key_value() {
+            let too_old = day < oldest_kept;
+            let too_big = day < today && self.bytes()? > self.retention.bytes;
+            if !too_old && !too_big {
+                break;
+            }
+            self.drop_day(day)?;
+            dropped.push(day);
+        }
+        Ok(dropped)
+    }
+
+    /// The bytes the store's files take on disk (with SQLite's journal files).
+    pub fn bytes(&self) -> Result<u64, StoreError> {
+        let io = |source| StoreError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut total = 0;
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let meta = entry.map_err(io)?.metadata().map_err(io)?;
+            if meta.is_file() {
+                total += meta.len();
+            }
+        }
+        Ok(total)
+    }
+
+    fn drop_day(&mut self, day: Date) -> Result<(), StoreError> {
+        self.days.remove(&day);
+        self.pending.retain(|_, p| p.day != day);
+        let base = self.dir.join(file_name(day));
+        for suffix in ["", "-wal", "-shm"] {
+            let path = PathBuf::from(format!("{}{suffix}", base.display()));
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(StoreError::Io { path, source }),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against real SQLite files in a temporary folder.
+    use super::*;
+    use app::protocol::Replica;
+    use day::tests::{raw, tempdir};
+
+    const DAY: i64 = 86_400 * 1_000_000_000;
+    /// 2026-12-02T00:00:00Z.
+    const D2: i64 = 1_796_169_600 * 1_000_000_000;
+
+    fn owner(container: &str) -> Owner {
+        Owner {
+            engine: "local".into(),
+            project: "shop".into(),
+            service: "web".into(),
+            container: container.into(),
+            replica: Replica {
+                number: 1,
+                name: "shop-web-1".into(),
+            },
+        }
+    }
+
+    fn week() -> Retention {
+        Retention {
+            age: Duration::from_secs(7 * 86_400),
+            bytes: u64::MAX,
+        }
+    }
+
+    fn texts(lines: &[(Owner, RawLine)]) -> Vec<&str> {
+        lines.iter().map(|(_, l)| l.text.as_str()).collect()
+    }
+
+    #[test]
+    fn lines_of_replicas_read_back_merged_in_time_order_after_a_reopen() {
+        let dir = tempdir();
+        {
+            let mut store = Store::open(&dir, week()).unwrap();
+            store
+                .append(&owner("aaa"), &[raw(D2 + 1, "a1"), raw(D2 + 3, "a3")])
+                .unwrap();
+            store.append(&owner("bbb"), &[raw(D2 + 2, "b2")]).unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(&dir, week()).unwrap();
+        let all = store
+            .lines("local", "shop", "web", 0, i64::MAX, 100)
+            .unwrap();
+        assert_eq!(texts(&all), ["a1", "b2", "a3"]);
+        let span = store
+            .lines("local", "shop", "web", D2 + 2, D2 + 3, 100)
+            .unwrap();
+        assert_eq!(texts(&span), ["b2"]);
+        let first = store.lines("local", "shop", "web", 0, i64::MAX, 2).unwrap();
+        assert_eq!(texts(&first), ["a1", "b2"]);
+        assert!(store
+            .lines("local", "shop", "db", 0, i64::MAX, 100)
+            .unwrap()
+            .is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn lines_go_to_the_file_of_their_day_and_old_days_are_dropped_whole() {
+        let dir = tempdir();
+        let mut store = Store::open(&dir, week()).unwrap();
+        for d in 0..10 {
+            store
+                .append(&owner("aaa"), &[raw(D2 + d * DAY, &format!("day {d}"))])
+                .unwrap();
+        }
+        store.flush().unwrap();
+        assert!(dir.join("2026-12-02.sqlite").exists());
+        assert!(dir.join("2026-12-11.sqlite").exists());
+        let dropped = store.sweep(D2 + 9 * DAY + 1).unwrap();
+        assert_eq!(
+            dropped.len(),
+            2,
+            "days 0 and 1 are more than 7 days old: {dropped:?}"
+        );
+        assert!(!dir.join("2026-12-02.sqlite").exists());
+        let left = store
+            .lines("local", "shop", "web", 0, i64::MAX, 100)
+            .unwrap();
+        assert_eq!(left.len(), 8);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_size_bound_drops_the_oldest_days_but_never_today() {
+        let dir = tempdir();
+        let mut store = Store::open(&dir, week()).unwrap();
+        for d in 0..3 {
+            store
+                .append(&owner("aaa"), &[raw(D2 + d * DAY, "x")])
+                .unwrap();
+        }
+        store.flush().unwrap();
+        store.retention.bytes = 1;
+        let dropped = store.sweep(D2 + 2 * DAY + 1).unwrap();
+        assert_eq!(dropped.len(), 2);
+        assert!(dir.join("2026-12-04.sqlite").exists(), "today stays");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_day_file_that_cannot_be_read_fails_the_opening_and_names_it() {
+        let dir = tempdir();
+        std::fs::write(dir.join("2026-12-01.sqlite"), vec![7u8; 4096]).unwrap();
+        std::fs::write(dir.join("notes.txt"), b"not the store's").unwrap();
+        let e = Store::open(&dir, week()).err().expect("refused");
+        assert!(e.to_string().contains("2026-12-01.sqlite"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,376 @@
+//! One day of history: an SQLite file (through `rusqlite`, with SQLite built in) holding the
+//! blocks of lines and the lifecycle events whose time falls on that UTC day. One file a day
+//! means retention drops whole files, never rows of a live one.
+
+use std::path::{Path, PathBuf};
+
+use app::protocol::{LifecycleEvent, Replica};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::block::Sealed;
+
+/// Why the store could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("history file {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("history file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Block(#[from] super::block::BlockError),
+}
+
+/// Whose lines: the engine's name is in every key, so that several engines need no
+/// migration.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Owner {
+    pub engine: String,
+    pub project: String,
+    pub service: String,
+    /// The container's short id, as in cursors.
+    pub container: String,
+    pub replica: Replica,
+}
+
+/// A block as stored, with its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBlock {
+    pub owner: Owner,
+    pub block: Sealed,
+}
+
+/// A lifecycle event as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub owner: Owner,
+    pub ts_ns: i64,
+    pub event: LifecycleEvent,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS blocks (
+    id INTEGER PRIMARY KEY,
+    engine TEXT NOT NULL, project TEXT NOT NULL, service TEXT NOT NULL,
+    container TEXT NOT NULL, replica_number INTEGER NOT NULL, replica_name TEXT NOT NULL,
+    first_ns INTEGER NOT NULL, first_seq INTEGER NOT NULL,
+    last_ns INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    lines INTEGER NOT NULL, raw_bytes INTEGER NOT NULL, data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS blocks_by_service ON blocks (engine, project, service, last_ns);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    engine TEXT NOT NULL, project TEXT NOT NULL, service TEXT NOT NULL,
+    container TEXT NOT NULL, replica_number INTEGER NOT NULL, replica_name TEXT NOT NULL,
+    ts_ns INTEGER NOT NULL, event TEXT NOT NULL, exit_code INTEGER
+);
+CREATE INDEX IF NOT EXISTS events_by_service ON events (engine, project, service, ts_ns);
+";
+
+pub struct DayFile {
+    path: PathBuf,
+    conn: Connection,
+}
+
+impl DayFile {
+    /// Opens the file, creating it and its tables if need be.
+    pub fn open(path: &Path) -> Result<DayFile, StoreError> {
+        let wrap = |source| StoreError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(wrap)?;
+        conn.execute_batch(SCHEMA).map_err(wrap)?;
+        Ok(DayFile {
+            path: path.to_owned(),
+            conn,
+        })
+    }
+
+    fn wrap(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn insert_block(&self, owner: &Owner, b: &Sealed) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO blocks (engine, project, service, container, replica_number,
+                 replica_name, first_ns, first_seq, last_ns, last_seq, lines, raw_bytes, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    owner.engine,
+                    owner.project,
+                    owner.service,
+                    owner.container,
+                    owner.replica.number,
+                    owner.replica.name,
+                    b.first.0,
+                    b.first.1,
+                    b.last.0,
+                    b.last.1,
+                    b.lines,
+                    b.raw_bytes,
+                    b.data,
+                ])
+            })
+            .map(drop)
+            .map_err(|e| self.wrap(e))
+    }
+
+    pub fn insert_event(
+        &self,
+        owner: &Owner,
+        ts_ns: i64,
+        event: &LifecycleEvent,
+    ) -> Result<(), StoreError> {
+        let (name, code) = match event {
+            LifecycleEvent::Started => ("started", None),
+            LifecycleEvent::Exited { exit_code } => ("exited", *exit_code),
+            LifecycleEvent::Removed => ("removed", None),
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (engine, project, service, container, replica_number,
+                 replica_name, ts_ns, event, exit_code)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    owner.engine,
+                    owner.project,
+                    owner.service,
+                    owner.container,
+                    owner.replica.number,
+                    owner.replica.name,
+                    ts_ns,
+                    name,
+                    code,
+                ])
+            })
+            .map(drop)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// The blocks of a service that hold lines in `[since, until)`, oldest first.
+    pub fn blocks(
+        &self,
+        engine: &str,
+        project: &str,
+        service: &str,
+        since_ns: i64,
+        until_ns: i64,
+    ) -> Result<Vec<StoredBlock>, StoreError> {
+        let mut query = self
+            .conn
+            .prepare_cached(
+                "SELECT container, replica_number, replica_name, first_ns, first_seq, last_ns,
+                 last_seq, lines, raw_bytes, data FROM blocks
+                 WHERE engine = ?1 AND project = ?2 AND service = ?3
+                 AND last_ns >= ?4 AND first_ns < ?5 ORDER BY first_ns, id",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let rows = query
+            .query_map(params![engine, project, service, since_ns, until_ns], |r| {
+                Ok(StoredBlock {
+                    owner: Owner {
+                        engine: engine.to_owned(),
+                        project: project.to_owned(),
+                        service: service.to_owned(),
+                        container: r.get(0)?,
+                        replica: Replica {
+                            number: r.get(1)?,
+                            name: r.get(2)?,
+                        },
+                    },
+                    block: Sealed {
+                        first: (r.get(3)?, r.get(4)?),
+                        last: (r.get(5)?, r.get(6)?),
+                        lines: r.get(7)?,
+                        raw_bytes: r.get(8)?,
+                        data: r.get(9)?,
+                    },
+                })
+            })
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.wrap(e))
+    }
+
+    /// The newest position stored for a container, if any: where a restart goes on from.
+    pub fn last_position(
+        &self,
+        engine: &str,
+        container: &str,
+    ) -> Result<Option<(i64, u32)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT last_ns, last_seq FROM blocks WHERE engine = ?1 AND container = ?2
+                 ORDER BY last_ns DESC, last_seq DESC LIMIT 1",
+                params![engine, container],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// A service's events in `[since, until)`, in time order.
+    pub fn events(
+        &self,
+        engine: &str,
+        project: &str,
+        service: &str,
+        since_ns: i64,
+        until_ns: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut query = self
+            .conn
+            .prepare_cached(
+                "SELECT container, replica_number, replica_name, ts_ns, event, exit_code
+                 FROM events WHERE engine = ?1 AND project = ?2 AND service = ?3
+                 AND ts_ns >= ?4 AND ts_ns < ?5 ORDER BY ts_ns, id",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let rows = query
+            .query_map(params![engine, project, service, since_ns, until_ns], |r| {
+                let event: String = r.get(4)?;
+                let event = match event.as_str() {
+                    "started" => LifecycleEvent::Started,
+                    "exited" => LifecycleEvent::Exited {
+                        exit_code: r.get(5)?,
+                    },
+                    _ => LifecycleEvent::Removed,
+                };
+                Ok(StoredEvent {
+                    owner: Owner {
+                        engine: engine.to_owned(),
+                        project: project.to_owned(),
+                        service: service.to_owned(),
+                        container: r.get(0)?,
+                        replica: Replica {
+                            number: r.get(1)?,
+                            name: r.get(2)?,
+                        },
+                    },
+                    ts_ns: r.get(3)?,
+                    event,
+                })
+            })
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.wrap(e))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! Against real SQLite files in a temporary folder.
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::docker::frames::RawLine;
+    use crate::store::block::{self, BlockWriter};
+    use app::protocol::Stream;
+
+    pub fn raw(ts_ns: i64, text: &str) -> RawLine {
+        RawLine {
+            ts: Timestamp { ns: ts_ns },
+            seq: 0,
+            stream: Stream::Stdout,
+            text: text.into(),
+            truncated: false,
+        }
+    }
+
+    fn owner(service: &str) -> Owner {
+        Owner {
+            engine: "local".into(),
+            project: "shop".into(),
+            service: service.into(),
+            container: "abc123abc123".into(),
+            replica: Replica {
+                number: 1,
+                name: format!("shop-{service}-1"),
+            },
+        }
+    }
+
+    fn sealed(times: &[i64]) -> Sealed {
+        let mut w = BlockWriter::default();
+        for t in times {
+            w.push(&raw(*t, &format!("line at {t}")));
+        }
+        w.seal().unwrap()
+    }
+
+    #[test]
+    fn blocks_and_events_read_back_by_service_and_span_across_a_reopen() {
+        let dir = tempdir();
+        let path = dir.join("2026-12-02.sqlite");
+        {
+            let day = DayFile::open(&path).unwrap();
+            day.insert_block(&owner("web"), &sealed(&[10, 20])).unwrap();
+            day.insert_block(&owner("web"), &sealed(&[30, 40])).unwrap();
+            day.insert_block(&owner("db"), &sealed(&[15])).unwrap();
+            day.insert_event(
+                &owner("web"),
+                25,
+                &LifecycleEvent::Exited {
+                    exit_code: Some(137),
+                },
+            )
+            .unwrap();
+        }
+        let day = DayFile::open(&path).unwrap();
+        let web = day.blocks("local", "shop", "web", 25, 100).unwrap();
+        assert_eq!(web.len(), 1, "the block ending at 20 is before the span");
+        let lines = block::read(&web[0].block.data, web[0].block.raw_bytes).unwrap();
+        assert_eq!(lines[0].text, "line at 30");
+        assert_eq!(day.blocks("local", "shop", "web", 0, 100).unwrap().len(), 2);
+        let events = day.events("local", "shop", "web", 0, 100).unwrap();
+        assert_eq!(
+            events[0].event,
+            LifecycleEvent::Exited {
+                exit_code: Some(137)
+            }
+        );
+        assert_eq!(
+            day.last_position("local", "abc123abc123").unwrap(),
+            Some((40, 0))
+        );
+        assert_eq!(day.last_position("other", "abc123abc123").unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_an_error_naming_it() {
+        let dir = tempdir();
+        let path = dir.join("2026-12-01.sqlite");
+        std::fs::write(
+            &path,
+            b"this is not a database, and it is long enough to tell",
+        )
+        .unwrap();
+        let e = DayFile::open(&path).err().expect("refused");
+        assert!(e.to_string().contains("2026-12-01.sqlite"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    pub fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "lookout-store-{}-{}",
+            std::process::id(),
+            crate::clock::now_ns()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
