@@ -4,7 +4,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use app::api::backend::{ApiError, LogSource};
-use app::api::{SessionInfo, Streams};
+use app::api::SessionInfo;
+use app::protocol::Streams;
 use app::protocol::{LogLine, ProjectInfo, ServiceKey, Tail};
 use axum::http::StatusCode;
 
@@ -104,16 +105,10 @@ impl LogSource for EngineBackend {
                     ),
                 ));
             }
-            let streams = match streams.as_deref() {
-                None | Some("both") => Streams::Both,
-                Some("stdout") => Streams::Stdout,
-                Some("stderr") => Streams::Stderr,
-                Some(other) => {
-                    return Err(api_error(
-                        StatusCode::BAD_REQUEST,
-                        format!("streams must be stdout, stderr or both, got {other:?}"),
-                    ))
-                }
+            let streams = match streams.as_deref().map(str::parse::<Streams>) {
+                None => Streams::Both,
+                Some(Ok(s)) => s,
+                Some(Err(e)) => return Err(api_error(StatusCode::BAD_REQUEST, e.to_string())),
             };
             let since_ns = since.as_deref().map(parse_since).transpose()?;
             let key = ServiceKey { project, service };

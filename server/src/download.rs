@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use app::protocol::{ContainerInfo, ServiceKey, Stream};
+use app::protocol::{ContainerInfo, ServiceKey};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::auth::Viewer;
-use crate::docker::frames::{RawLine, Timestamp};
+use crate::docker::frames::RawLine;
 use crate::docker::logs::{LogQuery, LogStream};
 use crate::AppState;
 
@@ -130,7 +130,13 @@ pub async fn route(
             let Some((i, _)) = best else { break };
             let s = &mut sources[i];
             let line = s.pending.pop_front().expect("peeked");
-            format_line(&mut chunk, &line, &s.container);
+            app::export::push_line(
+                &mut chunk,
+                line.ts.ns,
+                &s.container.replica.name,
+                line.stream.into(),
+                &app::ansi::parse(&line.text).plain,
+            );
             if chunk.len() >= 64 * 1024 && tx.send(Ok(std::mem::take(&mut chunk))).await.is_err() {
                 return;
             }
@@ -140,15 +146,11 @@ pub async fn route(
         }
     });
 
-    let stamp = Timestamp {
-        ns: time::OffsetDateTime::now_utc().unix_timestamp() * 1_000_000_000,
-    }
-    .to_rfc3339()
-    .chars()
-    .take(19)
-    .map(|c| if c == ':' { '-' } else { c })
-    .collect::<String>();
-    let name = safe_file_name(&format!("{}-{}-{stamp}.log", key.project, key.service));
+    let name = app::export::file_name(
+        &key.project,
+        &key.service,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    );
     let body = Body::from_stream(tokio_stream_from(rx));
     (
         [
@@ -163,48 +165,8 @@ pub async fn route(
         .into_response()
 }
 
-/// `<ts> <replica name> <stream> <text>`, the same as the web app's download.
-fn format_line(out: &mut String, line: &RawLine, c: &ContainerInfo) {
-    let stream = match line.stream {
-        Stream::Stdout => "stdout",
-        Stream::Stderr => "stderr",
-    };
-    out.push_str(&line.ts.to_rfc3339());
-    out.push(' ');
-    out.push_str(&c.replica.name);
-    out.push(' ');
-    out.push_str(stream);
-    out.push(' ');
-    out.push_str(&app::ansi::parse(&line.text).plain);
-    out.push('\n');
-}
-
-/// Compose names are already tame; this keeps a header injection out all the same.
-fn safe_file_name(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 fn tokio_stream_from(
     mut rx: mpsc::Receiver<Result<String, std::io::Error>>,
 ) -> impl futures::Stream<Item = Result<String, std::io::Error>> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_keep_only_safe_characters() {
-        assert_eq!(safe_file_name("shop-web-2026.log"), "shop-web-2026.log");
-        assert_eq!(safe_file_name("a\"b\r\nc/d.log"), "a_b__c_d.log");
-    }
 }
