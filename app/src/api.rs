@@ -8,16 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::protocol::{LogLine, ProjectInfo};
 
-/// Which outputs of a service to read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Streams {
-    #[default]
-    Both,
-    Stdout,
-    Stderr,
-}
-
 /// Who the page is shown to, for the header: the way Lookout authenticates, and the user.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {

@@ -1,31 +1,106 @@
 //! The client's bounded buffer of lines and the filtered view over it, kept up to date
-//! incrementally: appending a batch filters only the new lines.
+//! incrementally: appending a batch filters only the new lines. The buffer owns the filter
+//! it shows: which rows are visible and the filter that chose them cannot disagree.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::ansi::{self, Styled};
+use crate::ansi::{self, Style, Styled};
+use crate::export::{self, Origin};
 use crate::filter::Filter;
-use crate::protocol::{Cursor, LogLine, Replica, Stream};
+use crate::protocol::{Cursor, Lifecycle, LifecycleEvent, LogLine, Replica};
 
 /// Lines kept in the browser by default.
 pub const DEFAULT_MAX_LINES: usize = 100_000;
 /// The range a user may choose (URL parameter `keep`).
 pub const MAX_LINES_RANGE: std::ops::RangeInclusive<usize> = 1_000..=1_000_000;
 
-/// One line as the view needs it.
+/// How far back from the newest row a marker looks for its place or for itself told
+/// before: markers arrive close to the lines they belong among, and the look stays cheap.
+const MARKER_REACH: usize = 1000;
+
+/// One row of the view.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
     /// Position in this buffer since it was created; never reused.
     pub id: u64,
-    pub line: LogLine,
-    /// The text with its ANSI escapes parsed.
-    pub styled: Styled,
     /// Characters of visible text, to lay the row out when lines wrap.
     pub chars: u32,
-    /// A container's start, exit or removal rather than a line of its log; `line.text` says
-    /// what happened and `line.cursor` holds only its time.
-    pub lifecycle: bool,
+    pub kind: RowKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RowKind {
+    /// A line of the log, with its ANSI escapes parsed once, when it arrived.
+    Line { line: LogLine, styled: Styled },
+    /// A container's start, exit or removal. It has a time but no cursor: it is never
+    /// resumed after, and it passes any text filter.
+    Marker {
+        ts_ns: i64,
+        replica: Replica,
+        /// What happened, e.g. "web #1 exited with code 137".
+        text: String,
+    },
+}
+
+impl Row {
+    fn line(id: u64, line: LogLine) -> Row {
+        let styled = ansi::parse(&line.text);
+        Row {
+            id,
+            chars: styled.plain.chars().count() as u32,
+            kind: RowKind::Line { line, styled },
+        }
+    }
+
+    pub fn is_marker(&self) -> bool {
+        matches!(self.kind, RowKind::Marker { .. })
+    }
+
+    pub fn ts_ns(&self) -> i64 {
+        match &self.kind {
+            RowKind::Line { line, .. } => line.cursor.ts_ns,
+            RowKind::Marker { ts_ns, .. } => *ts_ns,
+        }
+    }
+
+    pub fn replica(&self) -> &Replica {
+        match &self.kind {
+            RowKind::Line { line, .. } => &line.replica,
+            RowKind::Marker { replica, .. } => replica,
+        }
+    }
+
+    /// The visible text, escapes removed: what the filter reads and a download writes.
+    pub fn plain(&self) -> &str {
+        match &self.kind {
+            RowKind::Line { styled, .. } => &styled.plain,
+            RowKind::Marker { text, .. } => text,
+        }
+    }
+
+    /// Styled byte ranges of [`Row::plain`]; a marker's text has none.
+    pub fn spans(&self) -> &[(std::ops::Range<usize>, Style)] {
+        match &self.kind {
+            RowKind::Line { styled, .. } => &styled.spans,
+            RowKind::Marker { .. } => &[],
+        }
+    }
+
+    /// Appends the row in the download format.
+    pub fn export(&self, out: &mut String) {
+        let origin = match &self.kind {
+            RowKind::Line { line, .. } => line.stream.into(),
+            RowKind::Marker { .. } => Origin::Event,
+        };
+        export::push_line(
+            out,
+            self.ts_ns(),
+            &self.replica().name,
+            origin,
+            self.plain(),
+        );
+    }
 }
 
 /// How many screen lines a row of `chars` characters takes when wrapped at `cols`.
@@ -39,13 +114,15 @@ pub struct LineBuffer {
     rows: VecDeque<Arc<Row>>,
     next_id: u64,
     filter: Filter,
+    /// Changes with every new filter, so that rows highlighted by the old one are redrawn.
+    filter_generation: u64,
     /// Ids of the rows that pass the filter, oldest first.
     visible: VecDeque<u64>,
     /// Lines that fell off the front because the buffer was full.
     evicted: u64,
     /// The last cursor per container, to resume after a reconnect and to refuse repeats.
     last: HashMap<String, Cursor>,
-    /// Lifecycle markers among `rows`, and among the visible ones: the counter counts lines.
+    /// Markers among `rows`, and among the visible ones: the counter counts lines only.
     markers: usize,
     visible_markers: usize,
 }
@@ -57,6 +134,7 @@ impl LineBuffer {
             rows: VecDeque::new(),
             next_id: 0,
             filter: Filter::default(),
+            filter_generation: 0,
             visible: VecDeque::new(),
             evicted: 0,
             last: HashMap::new(),
@@ -65,14 +143,15 @@ impl LineBuffer {
         }
     }
 
-    /// Changes how many lines are kept; the oldest fall off at once if there are more.
+    /// Changes how many rows are kept; the oldest fall off at once if there are more.
     pub fn set_cap(&mut self, cap: usize) {
         self.cap = cap.max(1);
-        self.push(std::iter::empty());
+        self.evict_over_cap();
     }
 
     /// Appends lines the server sent; a line at or before the last one seen from its container
-    /// is a repeat and is dropped. Returns how many were added.
+    /// is a repeat (a resume overlaps what was held) and is dropped. Returns how many were
+    /// added.
     pub fn push(&mut self, lines: impl IntoIterator<Item = LogLine>) -> usize {
         let mut added = 0;
         for line in lines {
@@ -83,63 +162,68 @@ impl LineBuffer {
             }
             self.last
                 .insert(line.cursor.container.clone(), line.cursor.clone());
-            let styled = ansi::parse(&line.text);
-            let chars = styled.plain.chars().count() as u32;
-            self.append(Row {
-                id: self.next_id,
-                line,
-                styled,
-                chars,
-                lifecycle: false,
-            });
+            self.append(Row::line(self.next_id, line));
             added += 1;
         }
-        self.evict_over_cap();
         added
     }
 
-    /// Appends a marker of a container's life: `text` says what happened, `ts_ns` when;
-    /// `starts` for a start, which goes right after the replica's exit just before it.
-    pub fn push_lifecycle(
-        &mut self,
-        text: String,
-        ts: String,
-        ts_ns: i64,
-        replica: Replica,
-        starts: bool,
-    ) {
-        // A resumed subscription tells again of changes the viewer may have been shown.
-        let told = self.rows.iter().rev().take(1000).any(|r| {
-            r.lifecycle
-                && r.line.ts == ts
-                && r.line.replica.number == replica.number
-                && r.line.text == text
+    /// Appends a marker for a change in the life of one of `service`'s containers. Returns
+    /// whether it was added: a resumed subscription tells again of changes already shown.
+    pub fn push_change(&mut self, service: &str, change: Lifecycle) -> bool {
+        let text = change.describe(service);
+        let Lifecycle {
+            ts_ns,
+            replica,
+            event,
+            ..
+        } = change;
+        let told = self.rows.iter().rev().take(MARKER_REACH).any(|r| {
+            matches!(&r.kind, RowKind::Marker { ts_ns: t, replica: p, text: x }
+                if *t == ts_ns && p.number == replica.number && *x == text)
         });
         if told {
-            return;
+            return false;
         }
-        let styled = ansi::Styled {
-            plain: text.clone(),
-            spans: Vec::new(),
-        };
-        let chars = text.chars().count() as u32;
         // A new run's first lines can be stamped before the engine's start time, and they can
         // arrive before the news of the restart: lines after the marker's place go below it.
         // A start's place is the exit just before it, if the timeline shows one.
-        let place = if starts {
-            self.rows
+        let place = match event {
+            LifecycleEvent::Started => self
+                .rows
                 .iter()
                 .rev()
-                .take(1000)
-                .find(|r| r.lifecycle)
-                .filter(|r| r.line.replica.number == replica.number)
-                .map_or(ts_ns, |r| r.line.cursor.ts_ns.min(ts_ns))
-        } else {
-            ts_ns
+                .take(MARKER_REACH)
+                .find(|r| r.is_marker())
+                .filter(|r| r.replica().number == replica.number)
+                .map_or(ts_ns, |r| r.ts_ns().min(ts_ns)),
+            _ => ts_ns,
         };
+        let later = self.take_later_lines(place);
+        let chars = text.chars().count() as u32;
+        self.append(Row {
+            id: self.next_id,
+            chars,
+            kind: RowKind::Marker {
+                ts_ns,
+                replica,
+                text,
+            },
+        });
+        for row in later.into_iter().rev() {
+            let mut row = Arc::unwrap_or_clone(row);
+            row.id = self.next_id;
+            self.append(row);
+        }
+        true
+    }
+
+    /// Takes off the end the lines stamped after `place` (back to the last marker), newest
+    /// first, giving their ids back so that ids stay in row order once they are put back.
+    fn take_later_lines(&mut self, place: i64) -> Vec<Arc<Row>> {
         let mut later = Vec::new();
         while let Some(last) = self.rows.back() {
-            if last.lifecycle || last.line.cursor.ts_ns <= place || later.len() >= 1000 {
+            if last.is_marker() || last.ts_ns() <= place || later.len() >= MARKER_REACH {
                 break;
             }
             let row = self.rows.pop_back().expect("a last row");
@@ -149,29 +233,7 @@ impl LineBuffer {
             self.next_id -= 1;
             later.push(row);
         }
-        self.append(Row {
-            id: self.next_id,
-            line: LogLine {
-                cursor: Cursor {
-                    ts_ns,
-                    seq: 0,
-                    container: String::new(),
-                },
-                ts,
-                stream: Stream::Stdout,
-                replica,
-                text,
-                truncated: false,
-            },
-            styled,
-            chars,
-            lifecycle: true,
-        });
-        for row in later.into_iter().rev() {
-            let mut row = Arc::unwrap_or_clone(row);
-            row.id = self.next_id;
-            self.append(row);
-        }
+        later
     }
 
     fn append(&mut self, row: Row) {
@@ -181,7 +243,7 @@ impl LineBuffer {
         if passes {
             self.visible.push_back(row.id);
         }
-        if row.lifecycle {
+        if row.is_marker() {
             self.markers += 1;
             self.visible_markers += usize::from(passes);
         }
@@ -197,7 +259,7 @@ impl LineBuffer {
                 if was_visible {
                     self.visible.pop_front();
                 }
-                if old.lifecycle {
+                if old.is_marker() {
                     self.markers -= 1;
                     self.visible_markers -= usize::from(was_visible);
                 } else {
@@ -208,17 +270,21 @@ impl LineBuffer {
     }
 
     fn passes(&self, row: &Row) -> bool {
-        if row.lifecycle {
-            // Markers stay in view whatever the text filter, unless their replica is hidden.
-            return self.filter.shows_replica(row.line.replica.number);
+        match &row.kind {
+            // A restart explains the lines around it whatever they say; only hiding its
+            // replica hides it.
+            RowKind::Marker { replica, .. } => self.filter.shows_replica(replica.number),
+            RowKind::Line { line, styled } => {
+                self.filter
+                    .matches(&styled.plain, line.stream, line.replica.number)
+            }
         }
-        self.filter
-            .matches(&row.styled.plain, row.line.stream, row.line.replica.number)
     }
 
-    /// Applies a new filter to every line held.
+    /// Applies a new filter to every row held.
     pub fn set_filter(&mut self, filter: Filter) {
         self.filter = filter;
+        self.filter_generation += 1;
         self.visible = if self.filter.is_everything() {
             self.rows.iter().map(|r| r.id).collect()
         } else {
@@ -231,12 +297,17 @@ impl LineBuffer {
         self.visible_markers = self
             .rows
             .iter()
-            .filter(|r| r.lifecycle && self.passes(r))
+            .filter(|r| r.is_marker() && self.passes(r))
             .count();
     }
 
+    /// The filter in force: the view highlights its matches.
     pub fn filter(&self) -> &Filter {
         &self.filter
+    }
+
+    pub fn filter_generation(&self) -> u64 {
+        self.filter_generation
     }
 
     /// Empties the view. The cursors are kept, so lines already seen are not shown again
@@ -249,13 +320,13 @@ impl LineBuffer {
         self.visible_markers = 0;
     }
 
-    /// Forgets everything, cursors included (another service was chosen).
+    /// Forgets everything but the filter, cursors included (another service was chosen).
     pub fn reset(&mut self) {
         self.clear();
         self.last.clear();
     }
 
-    /// Lines held.
+    /// Rows held, markers included.
     pub fn len(&self) -> usize {
         self.rows.len()
     }
@@ -329,6 +400,14 @@ impl LineBuffer {
 mod tests {
     use super::*;
     use crate::filter::FilterSpec;
+    use crate::protocol::Stream;
+
+    fn replica() -> Replica {
+        Replica {
+            number: 1,
+            name: "r".into(),
+        }
+    }
 
     fn line(container: &str, ts: i64, text: &str) -> LogLine {
         LogLine {
@@ -339,13 +418,38 @@ mod tests {
             },
             ts: String::new(),
             stream: Stream::Stdout,
-            replica: Replica {
-                number: 1,
-                name: "r".into(),
-            },
+            replica: replica(),
             text: text.into(),
             truncated: false,
         }
+    }
+
+    fn change(ts_ns: i64, event: LifecycleEvent) -> Lifecycle {
+        Lifecycle {
+            ts_ns,
+            ts: String::new(),
+            replica: replica(),
+            event,
+        }
+    }
+
+    fn exited(ts_ns: i64) -> Lifecycle {
+        change(ts_ns, LifecycleEvent::Exited { exit_code: Some(3) })
+    }
+
+    fn texts(b: &LineBuffer) -> Vec<String> {
+        b.all_visible()
+            .iter()
+            .map(|r| r.plain().to_owned())
+            .collect()
+    }
+
+    fn filter(text: &str) -> Filter {
+        Filter::compile(&FilterSpec {
+            text: text.into(),
+            ..Default::default()
+        })
+        .unwrap()
     }
 
     #[test]
@@ -363,12 +467,7 @@ mod tests {
         b.push((1..=5).map(|i| line("a", i, &i.to_string())));
         assert_eq!(b.len(), 3);
         assert_eq!(b.evicted(), 2);
-        let texts: Vec<_> = b
-            .all_visible()
-            .iter()
-            .map(|r| r.line.text.clone())
-            .collect();
-        assert_eq!(texts, ["3", "4", "5"]);
+        assert_eq!(texts(&b), ["3", "4", "5"]);
     }
 
     #[test]
@@ -390,49 +489,51 @@ mod tests {
         b.set_cap(4);
         assert_eq!(b.len(), 4);
         assert_eq!(b.evicted(), 6);
-        assert_eq!(b.all_visible()[0].line.text, "7");
+        assert_eq!(b.all_visible()[0].plain(), "7");
+    }
+
+    #[test]
+    fn a_line_row_is_its_text_without_escapes() {
+        let mut b = LineBuffer::new(10);
+        b.push([line("a", 1, "\x1b[31mred\x1b[0m é")]);
+        let row = &b.all_visible()[0];
+        assert_eq!(row.plain(), "red é");
+        assert_eq!(row.chars, 5);
+        assert_eq!(row.spans().len(), 1);
+        assert!(!row.is_marker());
     }
 
     #[test]
     fn filter_applies_to_held_and_new_lines() {
         let mut b = LineBuffer::new(100);
         b.push([line("a", 1, "error one"), line("a", 2, "fine")]);
-        b.set_filter(
-            Filter::compile(&FilterSpec {
-                text: "error".into(),
-                ..Default::default()
-            })
-            .unwrap(),
-        );
+        let before = b.filter_generation();
+        b.set_filter(filter("error"));
+        assert_ne!(b.filter_generation(), before);
+        assert_eq!(b.filter().highlights("an error"), vec![3..8]);
         assert_eq!(b.visible_len(), 1);
         b.push([line("a", 3, "ERROR two"), line("a", 4, "ok")]);
         assert_eq!(b.visible_len(), 2);
-        assert_eq!(b.visible_rows(1, 2)[0].line.text, "ERROR two");
+        assert_eq!(b.visible_rows(1, 2)[0].plain(), "ERROR two");
     }
 
     #[test]
-    fn lifecycle_markers_pass_any_text_filter_and_take_no_cursor() {
+    fn markers_pass_any_text_filter_and_take_no_cursor() {
         let mut b = LineBuffer::new(10);
-        b.set_filter(
-            Filter::compile(&FilterSpec {
-                text: "nothing matches this".into(),
-                ..Default::default()
-            })
-            .unwrap(),
-        );
+        b.set_filter(filter("nothing matches this"));
         b.push([line("a", 1, "x")]);
-        b.push_lifecycle(
-            "web #1 exited with code 3".into(),
-            String::new(),
-            2,
-            Replica {
-                number: 1,
-                name: "r".into(),
-            },
-            false,
-        );
+        assert!(b.push_change("web", exited(2)));
         assert_eq!(b.visible_len(), 1);
-        assert!(b.all_visible()[0].lifecycle);
+        let row = &b.all_visible()[0];
+        assert_eq!(
+            row.kind,
+            RowKind::Marker {
+                ts_ns: 2,
+                replica: replica(),
+                text: "web #1 exited with code 3".into()
+            }
+        );
+        assert!(row.spans().is_empty());
         assert_eq!(b.resume_cursors().len(), 1);
         // The counter counts lines: none of the one held matches.
         assert_eq!((b.visible_line_count(), b.line_count()), (0, 1));
@@ -441,19 +542,38 @@ mod tests {
     }
 
     #[test]
+    fn markers_hide_with_their_replica() {
+        let mut b = LineBuffer::new(10);
+        b.push_change("web", exited(2));
+        b.set_filter(
+            Filter::compile(&FilterSpec {
+                replica: Some(2),
+                ..Default::default()
+            })
+            .unwrap(),
+        );
+        assert_eq!((b.visible_len(), b.len()), (0, 1));
+    }
+
+    #[test]
+    fn markers_count_toward_the_bound_but_not_as_evicted_lines() {
+        let mut b = LineBuffer::new(2);
+        b.push_change("web", exited(1));
+        b.push([line("a", 2, "x"), line("a", 3, "y")]);
+        assert_eq!((b.len(), b.evicted(), b.line_count()), (2, 0, 2));
+        b.push([line("a", 4, "z")]);
+        assert_eq!((b.evicted(), texts(&b)), (1, vec!["y".into(), "z".into()]));
+    }
+
+    #[test]
     fn a_change_told_again_on_resume_shows_once() {
         let mut b = LineBuffer::new(10);
-        let replica = Replica {
-            number: 1,
-            name: "r".into(),
-        };
-        let ts = "2026-11-22T02:32:11.000000002Z".to_owned();
         b.push([line("a", 1, "x")]);
-        b.push_lifecycle("exited".into(), ts.clone(), 2, replica.clone(), false);
-        b.push_lifecycle("exited".into(), ts.clone(), 2, replica.clone(), false);
+        assert!(b.push_change("web", exited(2)));
+        assert!(!b.push_change("web", exited(2)));
         assert_eq!(b.visible_len(), 2);
         // The same words at another time are another change.
-        b.push_lifecycle("exited".into(), "later".into(), 3, replica, false);
+        assert!(b.push_change("web", exited(3)));
         assert_eq!(b.visible_len(), 3);
     }
 
@@ -461,25 +581,40 @@ mod tests {
     fn a_marker_goes_before_lines_written_after_it() {
         let mut b = LineBuffer::new(10);
         b.push([line("a", 1, "old run"), line("a", 5, "new run")]);
-        let replica = Replica {
-            number: 1,
-            name: "r".into(),
-        };
-        b.push_lifecycle("exited".into(), String::new(), 2, replica.clone(), false);
+        b.push_change("web", change(2, LifecycleEvent::Exited { exit_code: None }));
         // The engine's start time can be later than the new run's first line.
-        b.push_lifecycle("started".into(), String::new(), 5, replica, true);
+        b.push_change("web", change(5, LifecycleEvent::Started));
         b.push([line("a", 6, "new run, later")]);
-        let texts: Vec<_> = b
-            .all_visible()
-            .iter()
-            .map(|r| r.line.text.clone())
-            .collect();
         assert_eq!(
-            texts,
-            ["old run", "exited", "started", "new run", "new run, later"]
+            texts(&b),
+            [
+                "old run",
+                "web #1 exited",
+                "web #1 started",
+                "new run",
+                "new run, later"
+            ]
         );
         let ids: Vec<_> = b.all_visible().iter().map(|r| r.id).collect();
         assert_eq!(ids, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn rows_export_in_the_download_format() {
+        let mut b = LineBuffer::new(10);
+        let mut err = line("a", 1_500_000_000, "\x1b[1mboom\x1b[0m");
+        err.stream = Stream::Stderr;
+        b.push([err]);
+        b.push_change("web", change(2_000_000_000, LifecycleEvent::Removed));
+        let mut out = String::new();
+        for r in b.all_visible() {
+            r.export(&mut out);
+        }
+        assert_eq!(
+            out,
+            "1970-01-01T00:00:01.500000000Z r stderr boom\n\
+             1970-01-01T00:00:02.000000000Z r event web #1 was removed\n"
+        );
     }
 
     #[test]

@@ -2,35 +2,13 @@
 
 use std::ops::Range;
 
+use crate::protocol::{Stream, Streams};
 use regex::{Regex, RegexBuilder};
-use serde::{Deserialize, Serialize};
-
-use crate::protocol::Stream;
 
 /// Longest filter pattern accepted, in characters.
 pub const MAX_PATTERN_CHARS: usize = 1_000;
 /// Largest compiled regex accepted, in bytes (the `regex` crate's size limit).
 pub const MAX_REGEX_BYTES: usize = 1 << 20;
-
-/// Which outputs to show.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StreamChoice {
-    #[default]
-    Both,
-    Stdout,
-    Stderr,
-}
-
-impl StreamChoice {
-    pub fn admits(self, s: Stream) -> bool {
-        match self {
-            StreamChoice::Both => true,
-            StreamChoice::Stdout => s == Stream::Stdout,
-            StreamChoice::Stderr => s == Stream::Stderr,
-        }
-    }
-}
 
 /// What the user typed and toggled.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,7 +17,7 @@ pub struct FilterSpec {
     pub regex: bool,
     pub match_case: bool,
     pub invert: bool,
-    pub stream: StreamChoice,
+    pub stream: Streams,
     /// Only this replica (container number), when set.
     pub replica: Option<u32>,
 }
@@ -57,7 +35,7 @@ pub enum FilterError {
 pub struct Filter {
     pattern: Option<Regex>,
     invert: bool,
-    stream: StreamChoice,
+    stream: Streams,
     replica: Option<u32>,
 }
 
@@ -66,7 +44,7 @@ impl Default for Filter {
         Filter {
             pattern: None,
             invert: false,
-            stream: StreamChoice::Both,
+            stream: Streams::Both,
             replica: None,
         }
     }
@@ -103,7 +81,7 @@ impl Filter {
 
     /// Whether a line passes: `text` is the line's visible text (escapes removed).
     pub fn matches(&self, text: &str, stream: Stream, replica: u32) -> bool {
-        if !self.stream.admits(stream) || self.replica.is_some_and(|r| r != replica) {
+        if !self.stream.allows(stream) || self.replica.is_some_and(|r| r != replica) {
             return false;
         }
         match &self.pattern {
@@ -119,7 +97,7 @@ impl Filter {
 
     /// Whether the filter keeps every line.
     pub fn is_everything(&self) -> bool {
-        self.pattern.is_none() && self.stream == StreamChoice::Both && self.replica.is_none()
+        self.pattern.is_none() && self.stream == Streams::Both && self.replica.is_none()
     }
 
     /// Byte ranges of `text` to highlight (none when the filter is inverted).
@@ -220,7 +198,7 @@ mod tests {
     #[test]
     fn stream_and_replica_choices() {
         let s = FilterSpec {
-            stream: StreamChoice::Stderr,
+            stream: Streams::Stderr,
             replica: Some(2),
             ..Default::default()
         };

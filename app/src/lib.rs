@@ -1,10 +1,11 @@
 //! Lookout's web client (feature `csr`) and what it shares with the server: the wire
 //! protocol, the server functions, and the pure parts of the viewer (ANSI parsing, the
-//! filter engine, the line buffer), which are tested natively.
+//! filter engine, the line buffer, the download format), which are tested natively.
 
 pub mod ansi;
 pub mod api;
 pub mod buffer;
+pub mod export;
 pub mod filter;
 pub mod protocol;
 

@@ -39,6 +39,44 @@ pub enum Stream {
     Stderr,
 }
 
+/// Which outputs of a service to read or show: the filter's choice and the tail's `streams`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Streams {
+    #[default]
+    Both,
+    Stdout,
+    Stderr,
+}
+
+impl Streams {
+    pub fn allows(self, s: Stream) -> bool {
+        match self {
+            Streams::Both => true,
+            Streams::Stdout => s == Stream::Stdout,
+            Streams::Stderr => s == Stream::Stderr,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("streams must be stdout, stderr or both, got {0:?}")]
+pub struct InvalidStreams(pub String);
+
+/// The word a URL or a query uses: `both`, `stdout` or `stderr`, as on the wire.
+impl FromStr for Streams {
+    type Err = InvalidStreams;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "both" => Ok(Streams::Both),
+            "stdout" => Ok(Streams::Stdout),
+            "stderr" => Ok(Streams::Stderr),
+            other => Err(InvalidStreams(other.chars().take(200).collect())),
+        }
+    }
+}
+
 /// Which replica of a service wrote a line.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Replica {
@@ -623,6 +661,22 @@ mod tests {
         assert_eq!(service(vec![c(1, run, None)]).health(), None);
         let json = serde_json::to_string(&c(1, run, Some(Health::Starting))).unwrap();
         assert!(json.contains(r#""health":"starting""#), "{json}");
+    }
+
+    #[test]
+    fn streams_read_the_words_they_are_written_as() {
+        for s in [Streams::Both, Streams::Stdout, Streams::Stderr] {
+            let word = serde_json::to_value(s).unwrap();
+            assert_eq!(word.as_str().unwrap().parse::<Streams>(), Ok(s));
+        }
+        assert_eq!(
+            "STDOUT".parse::<Streams>().unwrap_err().to_string(),
+            r#"streams must be stdout, stderr or both, got "STDOUT""#
+        );
+        assert!(Streams::Both.allows(Stream::Stderr));
+        assert!(Streams::Stdout.allows(Stream::Stdout));
+        assert!(!Streams::Stdout.allows(Stream::Stderr));
+        assert!(!Streams::Stderr.allows(Stream::Stdout));
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use app::api::backend::{ApiError, Backend, LogSource};
-use app::api::{SessionInfo, Streams};
-use app::protocol::{LogLine, ProjectInfo, ServiceKey, Tail, TailOverLimit};
+use app::api::SessionInfo;
+use app::protocol::{LogLine, ProjectInfo, ServiceKey, Streams, Tail, TailOverLimit};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -130,30 +130,18 @@ impl LogSource for EngineBackend {
                 };
                 return Err(api_error(StatusCode::BAD_REQUEST, over.to_string()));
             }
-            let streams = match streams.as_deref() {
-                None | Some("both") => Streams::Both,
-                Some("stdout") => Streams::Stdout,
-                Some("stderr") => Streams::Stderr,
-                Some(other) => {
-                    return Err(api_error(
-                        StatusCode::BAD_REQUEST,
-                        format!("streams must be stdout, stderr or both, got {other:?}"),
-                    ))
-                }
+            let streams = match streams.as_deref().map(str::parse::<Streams>) {
+                None => Streams::Both,
+                Some(Ok(s)) => s,
+                Some(Err(e)) => return Err(api_error(StatusCode::BAD_REQUEST, e.to_string())),
             };
             let since_ns = since.as_deref().map(parse_since).transpose()?;
             let key = ServiceKey { project, service };
             let info = self.hub.service(&key, &self.viewer.scope).await?;
-            let (stdout, stderr) = match streams {
-                Streams::Both => (true, true),
-                Streams::Stdout => (true, false),
-                Streams::Stderr => (false, true),
-            };
             let query = TailQuery {
                 lines: tail.get(),
                 since_ns,
-                stdout,
-                stderr,
+                streams,
             };
             Ok(self.hub.past().tail(&info.containers, query).await?)
         })

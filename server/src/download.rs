@@ -2,7 +2,7 @@
 //! file, replicas merged in time order, streamed so that memory stays flat however long the
 //! log is.
 
-use app::protocol::{ContainerInfo, ServiceKey, Stream};
+use app::protocol::ServiceKey;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -12,8 +12,6 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::auth::Viewer;
-use crate::clock::Timestamp;
-use crate::docker::frames::RawLine;
 use crate::hub::{Hub, HubError};
 
 #[derive(Deserialize)]
@@ -52,7 +50,13 @@ pub async fn route(
         let mut chunk = String::new();
         loop {
             match log.next().await {
-                Ok(Some((line, container))) => format_line(&mut chunk, &line, container),
+                Ok(Some((line, container))) => app::export::push_line(
+                    &mut chunk,
+                    line.ts.ns,
+                    &container.replica.name,
+                    line.stream.into(),
+                    &app::ansi::parse(&line.text).plain,
+                ),
                 Ok(None) => break,
                 Err(e) => {
                     let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
@@ -68,15 +72,11 @@ pub async fn route(
         }
     });
 
-    let stamp = Timestamp {
-        ns: time::OffsetDateTime::now_utc().unix_timestamp() * 1_000_000_000,
-    }
-    .to_rfc3339()
-    .chars()
-    .take(19)
-    .map(|c| if c == ':' { '-' } else { c })
-    .collect::<String>();
-    let name = safe_file_name(&format!("{}-{}-{stamp}.log", key.project, key.service));
+    let name = app::export::file_name(
+        &key.project,
+        &key.service,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    );
     let body = Body::from_stream(tokio_stream_from(rx));
     (
         [
@@ -91,48 +91,8 @@ pub async fn route(
         .into_response()
 }
 
-/// `<ts> <replica name> <stream> <text>`, the same as the web app's download.
-fn format_line(out: &mut String, line: &RawLine, c: &ContainerInfo) {
-    let stream = match line.stream {
-        Stream::Stdout => "stdout",
-        Stream::Stderr => "stderr",
-    };
-    out.push_str(&line.ts.to_rfc3339());
-    out.push(' ');
-    out.push_str(&c.replica.name);
-    out.push(' ');
-    out.push_str(stream);
-    out.push(' ');
-    out.push_str(&app::ansi::parse(&line.text).plain);
-    out.push('\n');
-}
-
-/// Compose names are already tame; this keeps a header injection out all the same.
-fn safe_file_name(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 fn tokio_stream_from(
     mut rx: mpsc::Receiver<Result<String, std::io::Error>>,
 ) -> impl futures::Stream<Item = Result<String, std::io::Error>> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_keep_only_safe_characters() {
-        assert_eq!(safe_file_name("shop-web-2026.log"), "shop-web-2026.log");
-        assert_eq!(safe_file_name("a\"b\r\nc/d.log"), "a_b__c_d.log");
-    }
 }

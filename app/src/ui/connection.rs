@@ -1,14 +1,16 @@
-//! The one WebSocket of this tab: connects, reconnects with backoff, resumes after the last
-//! line it holds, and turns server messages into signals the view reads.
+//! The one WebSocket of this tab: connects, subscribes, resumes after the last line held and
+//! reconnects with backoff. It holds no lines: what the subscription brings is handed on
+//! through a [`Feed`], so the lines and their filter are state of their own (`ui/lines.rs`)
+//! that outlives any socket.
 
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use leptos::prelude::*;
 
-use crate::buffer::{LineBuffer, DEFAULT_MAX_LINES};
 use crate::protocol::{
-    ClientMessage, ContainerInfo, EngineStatus, ProjectInfo, ServerMessage, ServiceKey, Tail,
+    ClientMessage, Cursor, EngineStatus, ErrorCode, Lifecycle, LogLine, ProjectInfo, ServerMessage,
+    ServiceKey, Tail, CLOSE_SESSION_ENDED,
 };
 
 /// Failed attempts in a row before the indicator says Disconnected and retries stop, by
@@ -38,16 +40,25 @@ pub struct Wanted {
     pub tail: u32,
 }
 
-/// What arrives for the view, kept in order until the next frame.
-enum Incoming {
-    Line(crate::protocol::LogLine),
-    Lifecycle {
-        text: String,
-        ts: String,
-        ts_ns: i64,
-        replica: crate::protocol::Replica,
-        starts: bool,
+/// What the current subscription brings, in the order it came.
+pub enum Delivery {
+    Lines(Vec<LogLine>),
+    /// A change in the life of one of `service`'s containers.
+    Change {
+        service: String,
+        change: Lifecycle,
     },
+    /// Lines the server skipped because this tab fell behind.
+    Dropped(u64),
+}
+
+/// Where the connection hands the subscription's traffic, and asks where to resume.
+#[derive(Clone, Copy)]
+pub struct Feed {
+    pub deliver: Callback<Delivery>,
+    /// The last cursor held of each container; empty when nothing is held, and a new
+    /// subscription starts with a tail instead.
+    pub cursors: Callback<(), Vec<Cursor>>,
 }
 
 enum Command {
@@ -62,27 +73,18 @@ pub struct Connection {
     pub engine: RwSignal<Option<EngineStatus>>,
     /// None until the server sent its first listing.
     pub projects: RwSignal<Option<Vec<ProjectInfo>>>,
-    pub buffer: RwSignal<LineBuffer>,
-    /// The containers of the subscribed service, once the server confirmed it.
-    pub containers: RwSignal<Option<Vec<ContainerInfo>>>,
     /// The last error the server reported for a request of ours.
     pub error: RwSignal<Option<String>>,
-    /// Lines the server skipped because this tab fell behind.
-    pub dropped: RwSignal<u64>,
-    /// Lines added since the subscription started; the view counts new lines with it.
-    pub appended: RwSignal<u64>,
+    /// Lookout signs viewers in itself (`--auth users`): a socket it ends or refuses may mean
+    /// the session ended, and the page goes to the login page.
+    pub signs_in: RwSignal<bool>,
     wanted: RwSignal<Option<Wanted>>,
+    feed: Feed,
     commands: StoredValue<UnboundedSender<Command>>,
-    /// Lines received since the last frame: the buffer (and so the view) is updated at most
-    /// once per frame, however many messages arrive.
-    pending: StoredValue<Vec<Incoming>>,
     /// Subscription changes sent but not yet confirmed. Until the last is confirmed, lines
     /// belong to an earlier subscription (perhaps of the same service with another tail) and
     /// are ignored.
     unconfirmed: StoredValue<u32>,
-    /// Lookout signs viewers in itself (`--auth users`): a socket it ends or refuses may mean
-    /// the session ended, and the page goes to the login page.
-    pub signs_in: RwSignal<bool>,
 }
 
 /// Whether the server says this page is not signed in (not merely unreachable).
@@ -106,45 +108,39 @@ fn go_to_login() {
 
 impl Connection {
     /// Opens the socket and keeps it open for the life of the page.
-    pub fn start(retries: u32) -> Connection {
+    pub fn start(retries: u32, feed: Feed) -> Connection {
         let (tx, rx) = unbounded();
         let conn = Connection {
             state: RwSignal::new(ConnState::Connecting),
             engine: RwSignal::new(None),
             projects: RwSignal::new(None),
-            buffer: RwSignal::new(LineBuffer::new(DEFAULT_MAX_LINES)),
-            containers: RwSignal::new(None),
             error: RwSignal::new(None),
-            dropped: RwSignal::new(0),
-            appended: RwSignal::new(0),
-            wanted: RwSignal::new(None),
-            commands: StoredValue::new(tx),
-            pending: StoredValue::new(Vec::new()),
-            unconfirmed: StoredValue::new(0),
             signs_in: RwSignal::new(false),
+            wanted: RwSignal::new(None),
+            feed,
+            commands: StoredValue::new(tx),
+            unconfirmed: StoredValue::new(0),
         };
         leptos::task::spawn_local(run(conn, rx, retries));
         conn
     }
 
-    /// Follows a service, replacing what was followed before.
-    pub fn follow(&self, wanted: Option<Wanted>) {
+    /// Follows a service, replacing what was followed before. Returns whether that changed
+    /// anything: the lines held then belong to the old subscription and should be forgotten.
+    #[must_use]
+    pub fn follow(&self, wanted: Option<Wanted>) -> bool {
         if self.wanted.get_untracked() == wanted {
-            return;
+            return false;
         }
         self.wanted.set(wanted.clone());
-        self.pending.update_value(|p| p.clear());
-        self.buffer.update(|b| b.reset());
-        self.containers.set(None);
         self.error.set(None);
-        self.dropped.set(0);
-        self.appended.set(0);
         let msg = match wanted {
             Some(w) => subscribe(&w, None),
             None => ClientMessage::Unsubscribe,
         };
         self.unconfirmed.update_value(|n| *n += 1);
         self.send(Command::Send(msg));
+        true
     }
 
     pub fn reconnect(&self) {
@@ -173,13 +169,10 @@ impl Connection {
             ServerMessage::Engine { engine } => self.engine.set(Some(engine)),
             ServerMessage::Services { projects } => self.projects.set(Some(projects)),
             ServerMessage::Subscribed {
-                project,
-                service,
-                containers,
+                project, service, ..
             } => {
                 self.confirm();
                 if self.is_current(&project, &service) {
-                    self.containers.set(Some(containers));
                     self.error.set(None);
                 }
             }
@@ -189,7 +182,7 @@ impl Connection {
                 lines,
             } => {
                 if self.is_current(&project, &service) {
-                    self.queue(lines.into_iter().map(Incoming::Line));
+                    self.feed.deliver.run(Delivery::Lines(lines));
                 }
             }
             ServerMessage::Lifecycle {
@@ -198,20 +191,14 @@ impl Connection {
                 change,
             } => {
                 if self.is_current(&project, &service) {
-                    self.queue(std::iter::once(Incoming::Lifecycle {
-                        text: change.describe(&service),
-                        starts: change.event == crate::protocol::LifecycleEvent::Started,
-                        ts: change.ts,
-                        ts_ns: change.ts_ns,
-                        replica: change.replica,
-                    }));
+                    self.feed.deliver.run(Delivery::Change { service, change });
                 }
             }
-            ServerMessage::Dropped { count } => self.dropped.update(|n| *n += count),
+            ServerMessage::Dropped { count } => self.feed.deliver.run(Delivery::Dropped(count)),
             ServerMessage::Unsubscribed => self.confirm(),
             // Not an answer to a request: the subscription stands, with a gap.
             ServerMessage::Error {
-                code: crate::protocol::ErrorCode::LinesUnread,
+                code: ErrorCode::LinesUnread,
                 message,
             } => self.error.set(Some(message)),
             ServerMessage::Error { message, .. } => {
@@ -219,50 +206,6 @@ impl Connection {
                 self.confirm();
                 self.error.set(Some(message));
             }
-        }
-    }
-
-    fn queue(&self, items: impl Iterator<Item = Incoming>) {
-        let first = self.pending.with_value(|p| p.is_empty());
-        self.pending.update_value(|p| p.extend(items));
-        if first {
-            let conn = *self;
-            request_animation_frame(move || conn.flush());
-        }
-    }
-
-    /// Moves what was received since the last frame into the buffer, in order.
-    fn flush(&self) {
-        let items = self
-            .pending
-            .try_update_value(std::mem::take)
-            .unwrap_or_default();
-        if items.is_empty() {
-            return;
-        }
-        let mut added = 0;
-        self.buffer.update(|b| {
-            let mut lines = Vec::new();
-            for item in items {
-                match item {
-                    Incoming::Line(l) => lines.push(l),
-                    Incoming::Lifecycle {
-                        text,
-                        ts,
-                        ts_ns,
-                        replica,
-                        starts,
-                    } => {
-                        added += b.push(std::mem::take(&mut lines));
-                        b.push_lifecycle(text, ts, ts_ns, replica, starts);
-                        added += 1;
-                    }
-                }
-            }
-            added += b.push(lines);
-        });
-        if added > 0 {
-            self.appended.update(|n| *n += added as u64);
         }
     }
 
@@ -283,7 +226,7 @@ impl Connection {
     }
 }
 
-fn subscribe(w: &Wanted, resume: Option<Vec<crate::protocol::Cursor>>) -> ClientMessage {
+fn subscribe(w: &Wanted, resume: Option<Vec<Cursor>>) -> ClientMessage {
     ClientMessage::Subscribe {
         project: w.key.project.clone(),
         service: w.key.service.clone(),
@@ -328,7 +271,7 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries
             if let Some(w) = conn.wanted.get_untracked() {
                 conn.unconfirmed.set_value(1);
                 // Resume after the last line held, or start with a tail.
-                let cursors = conn.buffer.with_untracked(|b| b.resume_cursors());
+                let cursors = conn.feed.cursors.run(());
                 let resume = (!cursors.is_empty()).then_some(cursors);
                 let msg = serde_json::to_string(&subscribe(&w, resume)).unwrap_or_default();
                 let _ = sink.send(Message::Text(msg)).await;
@@ -345,7 +288,7 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries
                     }
                     Event::In(Ok(Message::Bytes(_))) => {}
                     Event::In(Err(WebSocketError::ConnectionClose(e)))
-                        if e.code == crate::protocol::CLOSE_SESSION_ENDED =>
+                        if e.code == CLOSE_SESSION_ENDED =>
                     {
                         go_to_login();
                         return;

@@ -1,44 +1,29 @@
-//! Saving the lines in view as a file, built in the browser.
+//! Saving the lines in view as a file, built in the browser: the server has nothing to add
+//! to what the user already sees, and a filtered view could not be asked of it anyway.
+
+use std::sync::Arc;
 
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::buffer::Row;
-use crate::protocol::Stream;
+use crate::export;
+use crate::protocol::ServiceKey;
 
-/// `{project}-{service}-{timestamp}.log`, with a timestamp safe in file names.
-pub fn file_name(project: &str, service: &str) -> String {
-    let now = js_sys::Date::new_0();
-    let stamp: String = String::from(now.to_iso_string())
-        .chars()
-        .take(19)
-        .map(|c| if c == ':' { '-' } else { c })
-        .collect();
-    format!("{project}-{service}-{stamp}.log")
-}
-
-/// One line per row: timestamp, replica, stream, text (escapes removed).
-pub fn render(rows: &[std::sync::Arc<Row>]) -> String {
-    let mut out = String::with_capacity(rows.len() * 100);
+/// Saves `rows` in the download format, named as the server names a full log.
+pub fn save_rows(key: &ServiceKey, rows: &[Arc<Row>]) -> Result<(), JsValue> {
+    let mut text = String::with_capacity(rows.len() * 100);
     for r in rows {
-        let stream = match (r.lifecycle, r.line.stream) {
-            (true, _) => "event",
-            (false, Stream::Stdout) => "stdout",
-            (false, Stream::Stderr) => "stderr",
-        };
-        out.push_str(&r.line.ts);
-        out.push(' ');
-        out.push_str(&r.line.replica.name);
-        out.push(' ');
-        out.push_str(stream);
-        out.push(' ');
-        out.push_str(&r.styled.plain);
-        out.push('\n');
+        r.export(&mut text);
     }
-    out
+    let now_secs = (js_sys::Date::now() / 1000.0).floor() as i64;
+    save(
+        &export::file_name(&key.project, &key.service, now_secs),
+        &text,
+    )
 }
 
 /// Hands `text` to the browser as a download.
-pub fn save(name: &str, text: &str) -> Result<(), JsValue> {
+fn save(name: &str, text: &str) -> Result<(), JsValue> {
     let parts = js_sys::Array::of1(&JsValue::from_str(text));
     let opts = web_sys::BlobPropertyBag::new();
     opts.set_type("text/plain;charset=utf-8");

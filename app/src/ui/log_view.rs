@@ -8,10 +8,11 @@ use leptos::html;
 use leptos::prelude::*;
 
 use crate::ansi::Style;
-use crate::buffer::{wrapped_lines, Row};
+use crate::buffer::{wrapped_lines, Row, RowKind};
+use crate::export;
 use crate::filter::Filter;
 use crate::protocol::Stream;
-use crate::ui::connection::Connection;
+use crate::ui::lines::Lines;
 
 /// Height of one screen line in pixels (style/main.css agrees). Without soft wrap every row is
 /// one line; with it, a row's height is computed from its length, so positions stay known
@@ -22,155 +23,37 @@ const OVERSCAN: usize = 20;
 
 #[component]
 pub fn LogView(
-    conn: Connection,
+    lines: Lines,
     show_timestamps: Signal<bool>,
     /// True while the view sticks to the newest line.
     following: RwSignal<bool>,
     paused: Signal<bool>,
-    /// The filter in force, for highlighting; changes only when the user changes it.
-    filter: Signal<FilterKey>,
     /// Soft wrap: long lines wrap instead of scrolling sideways.
     wrap: Signal<bool>,
 ) -> impl IntoView {
-    let scroller = NodeRef::<html::Div>::new();
-    let scroll_top = RwSignal::new(0.0_f64);
-    // Where the view last put the scroll position itself. Content growing below does not move
-    // it; only the user scrolling up does, and only that stops following.
-    let auto_top = StoredValue::new(0.0_f64);
-    let viewport = RwSignal::new(600.0_f64);
-
-    let total = Memo::new(move |_| conn.buffer.with(|b| b.visible_len()));
+    let scroll = Scroll::new();
     // Characters that fit in the text column, measured when wrapping.
     let cols = RwSignal::new(120_u32);
-    // With wrap on: the screen line each visible row starts at (and the total at the end).
-    let offsets = Memo::new(move |_| {
-        wrap.get()
-            .then(|| Arc::new(conn.buffer.with(|b| b.wrapped_offsets(cols.get()))))
-    });
-    let height_lines = Memo::new(move |_| {
-        offsets.with(|o| match o {
-            Some(o) => o.last().copied().unwrap_or(0) as usize,
-            None => total.get(),
-        })
-    });
-    let range = Memo::new(move |_| {
-        let top_line = (scroll_top.get() / ROW_HEIGHT).floor().max(0.0) as u32;
-        let screen_lines = (viewport.get() / ROW_HEIGHT).ceil() as u32;
-        let (first, last) = offsets.with(|o| match o {
-            Some(o) => (
-                o.partition_point(|&at| at <= top_line).saturating_sub(1),
-                o.partition_point(|&at| at < top_line + screen_lines),
-            ),
-            None => (top_line as usize, (top_line + screen_lines) as usize),
-        });
-        let start = first.saturating_sub(OVERSCAN);
-        let end = (last + OVERSCAN).min(total.get());
-        start..end.max(start)
-    });
-    let offset_px = Memo::new(move |_| {
-        let start = range.get().start;
-        offsets.with(|o| match o {
-            Some(o) => o.get(start).copied().unwrap_or(0) as f64 * ROW_HEIGHT,
-            None => start as f64 * ROW_HEIGHT,
-        })
-    });
+    let window = Window::new(lines, wrap, cols, scroll);
     // Rows are plain, non-reactive DOM: a change of filter (highlights) or of wrapping width
     // renders them anew through their key, which is cheaper than a reactive row each. A row is
     // keyed by its allocation, not its id: a lifecycle marker placed among the last lines
     // gives them new rows with reused ids.
-    let layout = Memo::new(move |_| {
-        let generation = filter.with(|f| f.1);
-        RowLayout {
-            generation,
-            wrap_cols: wrap.get().then(|| cols.get()),
-        }
+    let filter_generation = Memo::new(move |_| lines.with(|b| b.filter_generation()));
+    let layout = Memo::new(move |_| RowLayout {
+        filter_generation: filter_generation.get(),
+        wrap_cols: wrap.get().then(|| cols.get()),
     });
     let rows = Memo::new(move |_| {
-        let Range { start, end } = range.get();
-        conn.buffer.with(|b| b.visible_rows(start, end))
+        let Range { start, end } = window.range.get();
+        lines.with(|b| b.visible_rows(start, end))
     });
-
-    // Measure how many characters fit in a row's text when wrapping is turned on, and when
-    // the view's size changes.
     let measure = NodeRef::<html::Span>::new();
-    let measure_cols = move || {
-        let (Some(el), Some(probe)) = (scroller.get_untracked(), measure.get_untracked()) else {
-            return;
-        };
-        let char_px = probe.get_bounding_client_rect().width() / 100.0;
-        let text_px = el
-            .query_selector(".row .text")
-            .ok()
-            .flatten()
-            .map(|t| {
-                let left =
-                    t.get_bounding_client_rect().left() - el.get_bounding_client_rect().left();
-                f64::from(el.client_width()) - left - 12.0
-            })
-            .unwrap_or(f64::from(el.client_width()) - 200.0);
-        if char_px > 0.0 {
-            let n = (text_px / char_px).floor().max(10.0) as u32;
-            if cols.get_untracked() != n {
-                cols.set(n);
-            }
-        }
-    };
-    Effect::new(move |_| {
-        if wrap.get() {
-            let _ = viewport.get();
-            let _ = show_timestamps.get();
-            let _ = rows.with(|r| r.is_empty());
-            request_animation_frame(measure_cols);
-        }
+    measure_columns(scroll, measure, cols, wrap, move || {
+        let _ = show_timestamps.get();
+        let _ = rows.with(|r| r.is_empty());
     });
-    let resize = window_event_listener(leptos::ev::resize, move |_| {
-        if let Some(el) = scroller.get_untracked() {
-            viewport.set(f64::from(el.client_height()));
-        }
-        if wrap.get_untracked() {
-            measure_cols();
-        }
-    });
-    on_cleanup(move || resize.remove());
-
-    // Stick to the bottom when following and lines arrive.
-    Effect::new(move |_| {
-        let _ = total.get();
-        if following.get() && !paused.get() {
-            if let Some(el) = scroller.get() {
-                request_animation_frame(move || {
-                    if following.get_untracked() {
-                        el.set_scroll_top(el.scroll_height());
-                        auto_top.set_value(f64::from(el.scroll_top()));
-                    }
-                });
-            }
-        }
-    });
-
-    // Scrolling up is the user's wish to stop following, even while a scroll to the bottom
-    // is still on its way.
-    let on_wheel = move |e: leptos::ev::WheelEvent| {
-        if e.delta_y() < 0.0 && following.get_untracked() {
-            following.set(false);
-        }
-    };
-    let on_scroll = move |_| {
-        if let Some(el) = scroller.get_untracked() {
-            let top = f64::from(el.scroll_top());
-            scroll_top.set(top);
-            viewport.set(f64::from(el.client_height()));
-            let at_bottom =
-                top + f64::from(el.client_height()) >= f64::from(el.scroll_height()) - ROW_HEIGHT;
-            if at_bottom {
-                if !following.get_untracked() {
-                    following.set(true);
-                }
-            } else if top < auto_top.get_value() - 1.0 && following.get_untracked() {
-                following.set(false);
-            }
-        }
-    };
+    stick_to_bottom(scroll, window.total, following, paused);
 
     view! {
         <div class=move || match (wrap.get(), show_timestamps.get()) {
@@ -179,12 +62,13 @@ pub fn LogView(
                 (false, true) => "log",
                 (false, false) => "log no-ts",
             }
-            node_ref=scroller on:scroll=on_scroll on:wheel=on_wheel role="log" aria-label="Log lines">
+            node_ref=scroll.el on:scroll=move |_| scroll.scrolled(following)
+            on:wheel=move |e| scroll.wheeled(&e, following) role="log" aria-label="Log lines">
             <span class="measure" aria-hidden="true" node_ref=measure>{"M".repeat(100)}</span>
-            <div class="log-canvas" style:height=move || format!("{}px", height_lines.get() as f64 * ROW_HEIGHT)>
+            <div class="log-canvas" style:height=move || format!("{}px", window.height_lines.get() as f64 * ROW_HEIGHT)>
                 <div
                     class="log-window"
-                    style:transform=move || format!("translateY({}px)", offset_px.get())
+                    style:transform=move || format!("translateY({}px)", window.offset_px.get())
                 >
                     <For
                         each=move || {
@@ -193,8 +77,8 @@ pub fn LogView(
                         }
                         key=|(l, row)| (Arc::as_ptr(row) as usize, *l)
                         children=move |(l, row)| {
-                            let lines = l.wrap_cols.map(|c| wrapped_lines(row.chars, c));
-                            filter.with_untracked(|f| log_row(&row, &f.0, lines))
+                            let height = l.wrap_cols.map(|c| wrapped_lines(row.chars, c));
+                            lines.with_untracked(|b| log_row(&row, b.filter(), height))
                         }
                     />
                 </div>
@@ -203,32 +87,213 @@ pub fn LogView(
     }
 }
 
-/// The filter in force, as the rows need it for highlighting, and a number that changes with
-/// it.
-#[derive(Clone, Default)]
-pub struct FilterKey(pub Filter, pub u64);
+/// The scrolling box and where it stands.
+#[derive(Clone, Copy)]
+struct Scroll {
+    el: NodeRef<html::Div>,
+    top: RwSignal<f64>,
+    viewport: RwSignal<f64>,
+    /// Where the view last put the scroll position itself. Content growing below does not move
+    /// it; only the user scrolling up does, and only that stops following.
+    auto_top: StoredValue<f64>,
+}
+
+impl Scroll {
+    fn new() -> Scroll {
+        Scroll {
+            el: NodeRef::new(),
+            top: RwSignal::new(0.0),
+            viewport: RwSignal::new(600.0),
+            auto_top: StoredValue::new(0.0),
+        }
+    }
+
+    fn scrolled(&self, following: RwSignal<bool>) {
+        let Some(el) = self.el.get_untracked() else {
+            return;
+        };
+        let top = f64::from(el.scroll_top());
+        self.top.set(top);
+        self.viewport.set(f64::from(el.client_height()));
+        let at_bottom =
+            top + f64::from(el.client_height()) >= f64::from(el.scroll_height()) - ROW_HEIGHT;
+        if at_bottom {
+            if !following.get_untracked() {
+                following.set(true);
+            }
+        } else if top < self.auto_top.get_value() - 1.0 && following.get_untracked() {
+            following.set(false);
+        }
+    }
+
+    /// Scrolling up is the user's wish to stop following, even while a scroll to the bottom
+    /// is still on its way (and would otherwise count as being at the bottom).
+    fn wheeled(&self, e: &leptos::ev::WheelEvent, following: RwSignal<bool>) {
+        if e.delta_y() < 0.0 && following.get_untracked() {
+            following.set(false);
+        }
+    }
+}
+
+/// Which visible rows are on screen (with some to spare) and where they go. Rows' heights
+/// are computed, never measured, so rows off screen need no DOM.
+#[derive(Clone, Copy)]
+struct Window {
+    /// Visible rows.
+    total: Memo<usize>,
+    /// Screen lines all visible rows take.
+    height_lines: Memo<usize>,
+    range: Memo<Range<usize>>,
+    /// Where the first row of `range` goes.
+    offset_px: Memo<f64>,
+}
+
+impl Window {
+    fn new(lines: Lines, wrap: Signal<bool>, cols: RwSignal<u32>, scroll: Scroll) -> Window {
+        let total = Memo::new(move |_| lines.with(|b| b.visible_len()));
+        // With wrap on: the screen line each visible row starts at (and the total at the end).
+        let offsets = Memo::new(move |_| {
+            wrap.get()
+                .then(|| Arc::new(lines.with(|b| b.wrapped_offsets(cols.get()))))
+        });
+        let height_lines = Memo::new(move |_| {
+            offsets.with(|o| match o {
+                Some(o) => o.last().copied().unwrap_or(0) as usize,
+                None => total.get(),
+            })
+        });
+        let range = Memo::new(move |_| {
+            let top_line = (scroll.top.get() / ROW_HEIGHT).floor().max(0.0) as u32;
+            let screen_lines = (scroll.viewport.get() / ROW_HEIGHT).ceil() as u32;
+            let (first, last) = offsets.with(|o| match o {
+                Some(o) => (
+                    o.partition_point(|&at| at <= top_line).saturating_sub(1),
+                    o.partition_point(|&at| at < top_line + screen_lines),
+                ),
+                None => (top_line as usize, (top_line + screen_lines) as usize),
+            });
+            let start = first.saturating_sub(OVERSCAN);
+            let end = (last + OVERSCAN).min(total.get());
+            start..end.max(start)
+        });
+        let offset_px = Memo::new(move |_| {
+            let start = range.get().start;
+            offsets.with(|o| match o {
+                Some(o) => o.get(start).copied().unwrap_or(0) as f64 * ROW_HEIGHT,
+                None => start as f64 * ROW_HEIGHT,
+            })
+        });
+        Window {
+            total,
+            height_lines,
+            range,
+            offset_px,
+        }
+    }
+}
+
+/// Keeps `cols` at the characters that fit in a row's text while wrapping: when wrapping is
+/// turned on, when the view's size changes, and whenever `also` says the text column may have
+/// moved.
+fn measure_columns(
+    scroll: Scroll,
+    probe: NodeRef<html::Span>,
+    cols: RwSignal<u32>,
+    wrap: Signal<bool>,
+    also: impl Fn() + 'static,
+) {
+    let measure = move || {
+        let (Some(el), Some(probe)) = (scroll.el.get_untracked(), probe.get_untracked()) else {
+            return;
+        };
+        if let Some(n) = text_columns(&el, &probe) {
+            if cols.get_untracked() != n {
+                cols.set(n);
+            }
+        }
+    };
+    Effect::new(move |_| {
+        if wrap.get() {
+            let _ = scroll.viewport.get();
+            also();
+            request_animation_frame(measure);
+        }
+    });
+    let resize = window_event_listener(leptos::ev::resize, move |_| {
+        if let Some(el) = scroll.el.get_untracked() {
+            scroll.viewport.set(f64::from(el.client_height()));
+        }
+        if wrap.get_untracked() {
+            measure();
+        }
+    });
+    on_cleanup(move || resize.remove());
+}
+
+/// How many characters of the probe's (100 M's) font fit in the text column of a row; when no
+/// row is shown yet, the column is guessed from the timestamp and replica's usual width.
+fn text_columns(el: &web_sys::Element, probe: &web_sys::Element) -> Option<u32> {
+    let char_px = probe.get_bounding_client_rect().width() / 100.0;
+    let text_px = el
+        .query_selector(".row .text")
+        .ok()
+        .flatten()
+        .map(|t| {
+            let left = t.get_bounding_client_rect().left() - el.get_bounding_client_rect().left();
+            f64::from(el.client_width()) - left - 12.0
+        })
+        .unwrap_or(f64::from(el.client_width()) - 200.0);
+    (char_px > 0.0).then(|| (text_px / char_px).floor().max(10.0) as u32)
+}
+
+/// While following, each new row scrolls the view to the bottom, a frame later, once the
+/// row is laid out.
+fn stick_to_bottom(
+    scroll: Scroll,
+    total: Memo<usize>,
+    following: RwSignal<bool>,
+    paused: Signal<bool>,
+) {
+    Effect::new(move |_| {
+        let _ = total.get();
+        if following.get() && !paused.get() {
+            if let Some(el) = scroll.el.get() {
+                request_animation_frame(move || {
+                    if following.get_untracked() {
+                        el.set_scroll_top(el.scroll_height());
+                        scroll.auto_top.set_value(f64::from(el.scroll_top()));
+                    }
+                });
+            }
+        }
+    });
+}
 
 /// What a row's rendering depends on besides its line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct RowLayout {
-    generation: u64,
+    filter_generation: u64,
     wrap_cols: Option<u32>,
 }
 
 /// One row, as plain DOM: text nodes and styled spans, never HTML.
 fn log_row(row: &Row, filter: &Filter, lines: Option<u32>) -> impl IntoView {
-    let line = &row.line;
-    let stream_class = match (row.lifecycle, line.stream) {
-        (true, _) => "row lifecycle",
-        (false, Stream::Stdout) => "row stdout",
-        (false, Stream::Stderr) => "row stderr",
+    let (row_class, utc, truncated) = match &row.kind {
+        RowKind::Line { line, .. } => (
+            match line.stream {
+                Stream::Stdout => "row stdout",
+                Stream::Stderr => "row stderr",
+            },
+            line.ts.clone(),
+            line.truncated,
+        ),
+        RowKind::Marker { ts_ns, .. } => ("row lifecycle", export::rfc3339(*ts_ns), false),
     };
-    let replica_class = format!("replica replica-{}", line.replica.number % 8);
-    let replica_label = format!("#{}", line.replica.number);
-    let replica_title = line.replica.name.clone();
-    let utc = line.ts.clone();
-    let local = local_time(line.cursor.ts_ns);
-    let truncated = line.truncated;
+    let replica = row.replica();
+    let replica_class = format!("replica replica-{}", replica.number % 8);
+    let replica_label = format!("#{}", replica.number);
+    let replica_title = replica.name.clone();
+    let local = local_time(row.ts_ns());
     let text = segments(row, filter)
         .into_iter()
         .map(|(text, style, marked)| {
@@ -242,7 +307,7 @@ fn log_row(row: &Row, filter: &Filter, lines: Option<u32>) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <div class=stream_class
+        <div class=row_class
             style:height=lines.map(|n| format!("{}px", f64::from(n) * ROW_HEIGHT))>
             <time class="ts" title=utc>{local}</time>
             <span class=replica_class title=replica_title>{replica_label}</span>
@@ -254,11 +319,11 @@ fn log_row(row: &Row, filter: &Filter, lines: Option<u32>) -> impl IntoView {
 
 /// Splits a row's visible text into runs of one style, marking the filter's matches.
 fn segments(row: &Row, filter: &Filter) -> Vec<(String, Style, bool)> {
-    let plain = &row.styled.plain;
+    let plain = row.plain();
     let marks = filter.highlights(plain);
     // Every position where the style or the marking changes.
     let mut cuts: Vec<usize> = vec![0, plain.len()];
-    for (r, _) in &row.styled.spans {
+    for (r, _) in row.spans() {
         cuts.extend([r.start, r.end]);
     }
     for r in &marks {
@@ -272,8 +337,7 @@ fn segments(row: &Row, filter: &Filter) -> Vec<(String, Style, bool)> {
         .map(|w| {
             let at = w[0];
             let style = row
-                .styled
-                .spans
+                .spans()
                 .iter()
                 .find(|(r, _)| r.contains(&at))
                 .map(|(_, s)| *s)
@@ -285,7 +349,7 @@ fn segments(row: &Row, filter: &Filter) -> Vec<(String, Style, bool)> {
 }
 
 /// The time of day in the browser's time zone, with milliseconds.
-pub fn local_time(ts_ns: i64) -> String {
+fn local_time(ts_ns: i64) -> String {
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64((ts_ns / 1_000_000) as f64));
     format!(
         "{:02}:{:02}:{:02}.{:03}",

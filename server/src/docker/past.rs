@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use app::protocol::{ContainerInfo, LogLine};
+use app::protocol::{ContainerInfo, LogLine, Stream, Streams};
 
 use super::frames::RawLine;
 use super::logs::{log_line, LineRules, LogQuery, LogStream};
@@ -28,8 +28,7 @@ pub struct TailQuery {
     pub lines: u32,
     /// Only lines at or after this time (nanoseconds since the epoch).
     pub since_ns: Option<i64>,
-    pub stdout: bool,
-    pub stderr: bool,
+    pub streams: Streams,
 }
 
 /// Lines of one container that a resuming viewer misses: those after `after`, up to and
@@ -78,7 +77,10 @@ impl PastReads {
     ) -> Result<VecDeque<RawLine>, EngineError> {
         let docker = self.engine.docker()?;
         let keep = q.lines as usize;
-        let (stdout, stderr) = (q.stdout, q.stderr);
+        let (stdout, stderr) = (
+            q.streams.allows(Stream::Stdout),
+            q.streams.allows(Stream::Stderr),
+        );
         let mut window = q.lines.max(1);
         loop {
             let read_all = window >= 1 << 20;

@@ -1,0 +1,65 @@
+//! What the user filters by: text or regex, case, inversion, stream and replica. Everything
+//! is written to the URL; the viewer compiles the filter from there.
+
+use leptos::html;
+use leptos::prelude::*;
+
+use crate::protocol::ServiceInfo;
+use crate::ui::url::UrlState;
+
+#[component]
+pub fn FilterBar(
+    url: UrlState,
+    /// The keyboard shortcuts focus it.
+    input: NodeRef<html::Input>,
+    /// Why the filter typed cannot apply.
+    error: RwSignal<Option<String>>,
+    /// The followed service, for its replicas.
+    current: Memo<Option<ServiceInfo>>,
+) -> impl IntoView {
+    let replicas = Memo::new(move |_| {
+        current
+            .get()
+            .map(|s| {
+                s.containers
+                    .iter()
+                    .map(|c| c.replica.number)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    });
+    view! {
+        <div class="filter">
+            <input type="search" aria-label="Filter" placeholder="Filter (press /)" node_ref=input
+                prop:value=move || url.get("q").unwrap_or_default()
+                on:input=move |ev| url.set(&[("q", Some(event_target_value(&ev)))])
+                aria-invalid=move || error.get().is_some().to_string()/>
+            <Flag url param="regex" label="Regex"/>
+            <Flag url param="case" label="Match case"/>
+            <Flag url param="invert" label="Invert"/>
+            <select aria-label="Stream" prop:value=move || url.get("stream").unwrap_or_else(|| "both".into())
+                on:change=move |ev| { let v = event_target_value(&ev); url.set(&[("stream", (v != "both").then_some(v))]) }>
+                <option value="both">"stdout + stderr"</option>
+                <option value="stdout">"stdout"</option>
+                <option value="stderr">"stderr"</option>
+            </select>
+            // A choice of one would hide nothing.
+            <Show when=move || { replicas.get().len() > 1 }>
+                <select aria-label="Replica" prop:value=move || url.get("replica").unwrap_or_default()
+                    on:change=move |ev| url.set(&[("replica", Some(event_target_value(&ev)))])>
+                    <option value="">"All replicas"</option>
+                    {move || replicas.get().into_iter().map(|n| view! { <option value=n.to_string()>{format!("#{n}")}</option> }).collect_view()}
+                </select>
+            </Show>
+        </div>
+    }
+}
+
+/// A checkbox for a URL parameter that is "1" when on and absent when off.
+#[component]
+fn Flag(url: UrlState, param: &'static str, label: &'static str) -> impl IntoView {
+    view! {
+        <label class="toggle"><input type="checkbox" prop:checked=move || url.flag(param)
+            on:change=move |ev| url.set(&[(param, event_target_checked(&ev).then(|| "1".into()))])/>{label}</label>
+    }
+}

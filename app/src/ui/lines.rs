@@ -1,0 +1,119 @@
+//! The lines of the followed service and the filter over them, as the view's state. They
+//! live apart from the socket: a reconnect keeps them (and resumes after them), and the view
+//! reads the one filter that chose the visible rows to highlight its matches.
+
+use leptos::prelude::*;
+
+use crate::buffer::{LineBuffer, DEFAULT_MAX_LINES};
+use crate::filter::Filter;
+use crate::protocol::Cursor;
+use crate::ui::connection::{Delivery, Feed};
+
+/// Handles to the lines' state; `Copy`, so every component can hold one.
+#[derive(Clone, Copy)]
+pub struct Lines {
+    buffer: RwSignal<LineBuffer>,
+    /// Lines the server skipped because this tab fell behind.
+    pub dropped: RwSignal<u64>,
+    /// Rows added since the service was chosen; the view counts new lines with it.
+    pub appended: RwSignal<u64>,
+    /// What arrived since the last frame: the buffer (and so the view) changes at most once
+    /// per frame, however many messages arrive.
+    pending: StoredValue<Vec<Delivery>>,
+}
+
+impl Lines {
+    pub fn new() -> Lines {
+        Lines {
+            buffer: RwSignal::new(LineBuffer::new(DEFAULT_MAX_LINES)),
+            dropped: RwSignal::new(0),
+            appended: RwSignal::new(0),
+            pending: StoredValue::new(Vec::new()),
+        }
+    }
+
+    /// What the connection needs of the lines: somewhere to put them, and where to resume.
+    pub fn feed(self) -> Feed {
+        Feed {
+            deliver: Callback::new(move |d| self.receive(d)),
+            cursors: Callback::new(move |()| self.resume_cursors()),
+        }
+    }
+
+    /// Reads the buffer, tracked.
+    pub fn with<R>(&self, f: impl FnOnce(&LineBuffer) -> R) -> R {
+        self.buffer.with(f)
+    }
+
+    pub fn with_untracked<R>(&self, f: impl FnOnce(&LineBuffer) -> R) -> R {
+        self.buffer.with_untracked(f)
+    }
+
+    pub fn set_filter(&self, filter: Filter) {
+        self.buffer.update(|b| b.set_filter(filter));
+    }
+
+    pub fn set_cap(&self, cap: usize) {
+        self.buffer.update(|b| b.set_cap(cap));
+    }
+
+    /// Empties the view; the server is not asked again for what was cleared.
+    pub fn clear(&self) {
+        self.buffer.update(|b| b.clear());
+    }
+
+    /// Forgets the lines of what was followed before, and what was on its way.
+    pub fn reset(&self) {
+        self.pending.update_value(|p| p.clear());
+        self.buffer.update(|b| b.reset());
+        self.dropped.set(0);
+        self.appended.set(0);
+    }
+
+    fn resume_cursors(&self) -> Vec<Cursor> {
+        self.buffer.with_untracked(|b| b.resume_cursors())
+    }
+
+    fn receive(&self, d: Delivery) {
+        if let Delivery::Dropped(n) = d {
+            self.dropped.update(|d| *d += n);
+            return;
+        }
+        let first = self.pending.with_value(|p| p.is_empty());
+        self.pending.update_value(|p| p.push(d));
+        if first {
+            let lines = *self;
+            request_animation_frame(move || lines.flush());
+        }
+    }
+
+    /// Moves what arrived since the last frame into the buffer, in order.
+    fn flush(&self) {
+        let items = self
+            .pending
+            .try_update_value(std::mem::take)
+            .unwrap_or_default();
+        if items.is_empty() {
+            return;
+        }
+        let mut added = 0;
+        self.buffer.update(|b| {
+            for item in items {
+                match item {
+                    Delivery::Lines(lines) => added += b.push(lines),
+                    Delivery::Change { service, change } => {
+                        // Counted even when told before, as it always was: the count of
+                        // new lines is a hint, and a resume's repeats are rare.
+                        b.push_change(&service, change);
+                        added += 1;
+                    }
+                    // Counted on arrival, never queued.
+                    Delivery::Dropped(_) => {}
+                }
+            }
+        });
+        if added > 0 {
+            self.appended.update(|n| *n += added as u64);
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The header: which service and how many lines, the filter bar, what to do with the lines,
+//! who is signed in and the connection's state.
+
+use leptos::ev;
+use leptos::html;
+use leptos::prelude::*;
+
+use crate::api::SessionInfo;
+use crate::protocol::{Health, ServiceInfo, ServiceKey, ServiceState};
+use crate::ui::connection::{ConnState, Connection};
+use crate::ui::download;
+use crate::ui::filter_bar::FilterBar;
+use crate::ui::lines::Lines;
+use crate::ui::url::{UrlState, TAILS};
+use crate::ui::Follow;
+
+#[component]
+pub fn Toolbar(
+    conn: Connection,
+    lines: Lines,
+    url: UrlState,
+    selected: Memo<Option<ServiceKey>>,
+    tail: Memo<u32>,
+    current: Memo<Option<ServiceInfo>>,
+    filter_input: NodeRef<html::Input>,
+    filter_error: RwSignal<Option<String>>,
+    follow: Follow,
+    show_timestamps: RwSignal<bool>,
+    wrap: RwSignal<bool>,
+    session: RwSignal<Option<SessionInfo>>,
+) -> impl IntoView {
+    view! {
+        <header class="toolbar">
+            <h1 class="brand">"Lookout"</h1>
+            <ServicePicker conn url selected/>
+            <label class="field">
+                <span>"Lines"</span>
+                <select aria-label="Lines"
+                    on:change=move |ev| url.set(&[("tail", Some(event_target_value(&ev)))])
+                    prop:value=move || tail.get().to_string()>
+                    {TAILS.iter().map(|t| view! { <option value=t.to_string()>{t.to_string()}</option> }).collect_view()}
+                </select>
+            </label>
+            <FilterBar url input=filter_input error=filter_error current/>
+            <Actions lines selected follow show_timestamps wrap/>
+            <SignedIn session/>
+            <ConnStatus conn/>
+        </header>
+    }
+}
+
+#[component]
+fn ServicePicker(
+    conn: Connection,
+    url: UrlState,
+    selected: Memo<Option<ServiceKey>>,
+) -> impl IntoView {
+    let on_change = move |ev: ev::Event| {
+        let v = event_target_value(&ev);
+        if let Some((p, s)) = v.split_once('/') {
+            // Replica numbers are per service.
+            url.set(&[
+                ("project", Some(p.to_owned())),
+                ("service", Some(s.to_owned())),
+                ("replica", None),
+            ]);
+        }
+    };
+    view! {
+        <label class="field">
+            <span>"Service"</span>
+            <select aria-label="Service" on:change=on_change
+                prop:value=move || selected.get().map(|k| format!("{}/{}", k.project, k.service)).unwrap_or_default()>
+                <Show when=move || selected.get().is_none()>
+                    <option value="">"Choose a service"</option>
+                </Show>
+                {move || conn.projects.get().unwrap_or_default().into_iter().map(|p| {
+                    let project = p.name.clone();
+                    view! {
+                        <optgroup label=project.clone()>
+                            {p.services.into_iter().map(|s| {
+                                let value = format!("{}/{}", s.project, s.service);
+                                let is_sel = selected.get_untracked().is_some_and(|k| k.project == s.project && k.service == s.service);
+                                view! { <option value=value selected=is_sel>{service_label(&s)}</option> }
+                            }).collect_view()}
+                        </optgroup>
+                    }
+                }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
+/// What a service's option says, e.g. "web (1 of 2 running, unhealthy, 2 replicas)".
+fn service_label(s: &ServiceInfo) -> String {
+    let state = match &s.state {
+        ServiceState::Running { running } if *running == s.replicas => "running".to_owned(),
+        ServiceState::Running { running } => format!("{running} of {} running", s.replicas),
+        ServiceState::Restarting { exit_code: Some(c) } => format!("restarting, exit code {c}"),
+        ServiceState::Restarting { exit_code: None } => "restarting".to_owned(),
+        ServiceState::Exited { exit_code: Some(c) } => format!("exited with code {c}"),
+        ServiceState::Exited { exit_code: None } => "exited".to_owned(),
+        ServiceState::Created => "created".to_owned(),
+    };
+    let health = match s.health() {
+        Some(Health::Healthy) => ", healthy",
+        Some(Health::Starting) => ", health starting",
+        Some(Health::Unhealthy) => ", unhealthy",
+        None => "",
+    };
+    let replicas = if s.replicas == 1 {
+        String::new()
+    } else {
+        format!(", {} replicas", s.replicas)
+    };
+    format!("{} ({state}{health}{replicas})", s.service)
+}
+
+#[component]
+fn Actions(
+    lines: Lines,
+    selected: Memo<Option<ServiceKey>>,
+    follow: Follow,
+    show_timestamps: RwSignal<bool>,
+    wrap: RwSignal<bool>,
+) -> impl IntoView {
+    let pause_or_resume = move |_| {
+        if follow.paused.get_untracked() {
+            follow.jump_to_latest(lines);
+        } else {
+            follow.pause();
+        }
+    };
+    // What the user sees is what they get: the filtered rows, built here, not asked again.
+    let download_view = move |_| {
+        let Some(key) = selected.get_untracked() else {
+            return;
+        };
+        let rows = lines.with_untracked(|b| b.all_visible());
+        if let Err(e) = download::save_rows(&key, &rows) {
+            leptos::logging::error!("download failed: {e:?}");
+        }
+    };
+    let full_log = move || {
+        selected
+            .get()
+            .map(|k| {
+                format!(
+                    "/api/download?project={}&service={}",
+                    encode(&k.project),
+                    encode(&k.service)
+                )
+            })
+            .unwrap_or_default()
+    };
+    view! {
+        <div class="actions">
+            <label class="toggle"><input type="checkbox" prop:checked=move || show_timestamps.get()
+                on:change=move |ev| show_timestamps.set(event_target_checked(&ev))/>"Timestamps"</label>
+            <label class="toggle"><input type="checkbox" prop:checked=move || wrap.get()
+                on:change=move |ev| wrap.set(event_target_checked(&ev))/>"Wrap"</label>
+            <button on:click=pause_or_resume>{move || if follow.paused.get() { "Resume" } else { "Pause" }}</button>
+            <button on:click=move |_| lines.clear()>"Clear"</button>
+            <button on:click=download_view title="The lines in view, as filtered">"Download"</button>
+            <a class="button" download="" href=full_log>"Download full log"</a>
+        </div>
+    }
+}
+
+fn encode(s: &str) -> String {
+    String::from(js_sys::encode_uri_component(s))
+}
+
+#[component]
+fn SignedIn(session: RwSignal<Option<SessionInfo>>) -> impl IntoView {
+    view! {
+        <Show when=move || session.get().is_some_and(|s| s.user.is_some())>
+            <div class="who">
+                <span class="user" title="Signed in">{move || session.get().and_then(|s| s.user).unwrap_or_default()}</span>
+                // Only Lookout's own sign-in can be ended from here; a proxy's cannot.
+                <Show when=move || session.get().is_some_and(|s| s.auth == "users")>
+                    <form method="post" action="/logout">
+                        <button type="submit">"Log out"</button>
+                    </form>
+                </Show>
+            </div>
+        </Show>
+    }
+}
+
+#[component]
+fn ConnStatus(conn: Connection) -> impl IntoView {
+    // Ticks twice a second so that "Reconnecting in N s" counts down.
+    let now = RwSignal::new(js_sys::Date::now());
+    let ticker = set_interval_with_handle(
+        move || now.set(js_sys::Date::now()),
+        std::time::Duration::from_millis(500),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(t) = ticker {
+            t.clear();
+        }
+    });
+    let status = move || match conn.state.get() {
+        ConnState::Connecting => ("connecting", "Connecting…".to_owned()),
+        ConnState::Live => ("live", "Live".to_owned()),
+        ConnState::Reconnecting { retry_at, attempt } => {
+            let secs = ((retry_at - now.get()) / 1000.0).ceil().max(0.0);
+            (
+                "reconnecting",
+                format!("Reconnecting in {secs} s (attempt {attempt})"),
+            )
+        }
+        ConnState::Disconnected => ("disconnected", "Disconnected".to_owned()),
+    };
+    view! {
+        <div role="status" class=move || format!("conn conn-{}", status().0) aria-live="polite">
+            <span class="dot"></span>
+            <span class="conn-text">{move || status().1}</span>
+            <Show when=move || conn.state.get() == ConnState::Disconnected>
+                <button on:click=move |_| conn.reconnect()>"Reconnect"</button>
+            </Show>
+        </div>
+    }
+}

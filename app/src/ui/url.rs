@@ -1,0 +1,112 @@
+//! The view's state lives in the URL's query, so that a view can be shared and survives a
+//! reload. This reads it into typed values and writes changes back.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::params::ParamsMap;
+use leptos_router::NavigateOptions;
+
+use crate::buffer::{DEFAULT_MAX_LINES, MAX_LINES_RANGE};
+use crate::filter::FilterSpec;
+use crate::protocol::ServiceKey;
+use crate::ui::connection::DEFAULT_RETRIES;
+
+/// Tail sizes offered in the "Lines" choice; any other `tail` reads as the first.
+pub const TAILS: [u32; 4] = [100, 500, 1000, 5000];
+
+type Navigate = Arc<dyn Fn(&str, NavigateOptions) + Send + Sync>;
+
+#[derive(Clone, Copy)]
+pub struct UrlState {
+    query: Memo<ParamsMap>,
+    navigate: StoredValue<Navigate>,
+}
+
+impl UrlState {
+    /// Needs the router's context.
+    pub fn new() -> UrlState {
+        let navigate = use_navigate();
+        UrlState {
+            query: use_query_map(),
+            navigate: StoredValue::new(Arc::new(move |to: &str, opts| navigate(to, opts))),
+        }
+    }
+
+    /// A parameter, tracked; an empty one is as good as none.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.query.with(|q| q.get(key)).filter(|v| !v.is_empty())
+    }
+
+    pub fn flag(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|v| v == "1")
+    }
+
+    /// Applies the changes at once; `None` or an empty value removes the parameter.
+    pub fn set(&self, changes: &[(&str, Option<String>)]) {
+        let mut q = self.query.get_untracked();
+        for (k, v) in changes {
+            match v {
+                Some(v) if !v.is_empty() => q.replace((*k).to_owned(), v.clone()),
+                _ => {
+                    q.remove(k);
+                }
+            }
+        }
+        let navigate = self.navigate.get_value();
+        navigate(
+            &format!("/{}", q.to_query_string()),
+            NavigateOptions {
+                replace: true,
+                scroll: false,
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Read once: the connection is made once per page.
+    pub fn retries(&self) -> u32 {
+        self.query
+            .with_untracked(|q| q.get("retries"))
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(DEFAULT_RETRIES)
+    }
+
+    pub fn selected(&self) -> Option<ServiceKey> {
+        Some(ServiceKey {
+            project: self.get("project")?,
+            service: self.get("service")?,
+        })
+    }
+
+    pub fn tail(&self) -> u32 {
+        self.get("tail")
+            .and_then(|t| t.parse::<u32>().ok())
+            .filter(|t| TAILS.contains(t))
+            .unwrap_or(TAILS[0])
+    }
+
+    /// How many lines the browser keeps; out of range is brought within it.
+    pub fn keep(&self) -> usize {
+        self.get("keep")
+            .and_then(|k| k.parse::<usize>().ok())
+            .map(|k| k.clamp(*MAX_LINES_RANGE.start(), *MAX_LINES_RANGE.end()))
+            .unwrap_or(DEFAULT_MAX_LINES)
+    }
+
+    /// An unknown `stream` word shows both, as a missing one does.
+    pub fn filter_spec(&self) -> FilterSpec {
+        FilterSpec {
+            text: self.get("q").unwrap_or_default(),
+            regex: self.flag("regex"),
+            match_case: self.flag("case"),
+            invert: self.flag("invert"),
+            stream: self
+                .get("stream")
+                .and_then(|w| w.parse().ok())
+                .unwrap_or_default(),
+            replica: self.get("replica").and_then(|r| r.parse().ok()),
+        }
+    }
+}
