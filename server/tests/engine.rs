@@ -1366,11 +1366,12 @@ services:
     let deadline = Instant::now() + 3 * WAIT;
     for id in &ids {
         loop {
-            let last = docker_ok(&["logs", "--tail", "1", id]).await;
-            if last.trim() == "finished" {
+            let log = common::engine_log(id).await;
+            let last = |s: Stream| log[&s].last().map(|(_, t)| t.clone()).unwrap_or_default();
+            if last(Stream::Stdout) == "finished" && last(Stream::Stderr) == "err 150" {
                 break;
             }
-            assert!(Instant::now() < deadline, "{id} did not finish: {last:?}");
+            assert!(Instant::now() < deadline, "{id} did not finish: {log:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
