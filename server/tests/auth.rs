@@ -550,12 +550,9 @@ services:
     // Then `seen` does: bob is told of it, and of nothing else, before or with it.
     let seen_id = project.id("seen").await;
     common::docker_ok(&["exec", &seen_id, "touch", "/tmp/unhealthy"]).await;
-    watch_listings(
-        &mut bob_ws,
-        "bob told seen is unhealthy",
-        only_seen,
-        |p| health_of(p, "seen") == Some(Health::Unhealthy),
-    )
+    watch_listings(&mut bob_ws, "bob told seen is unhealthy", only_seen, |p| {
+        health_of(p, "seen") == Some(Health::Unhealthy)
+    })
     .await;
 }
 

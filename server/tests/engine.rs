@@ -350,10 +350,15 @@ services:
     let id = project.id("looping").await;
     let server = Server::start_for(&project.name, &[]).await;
     let engine_says = || async {
-        docker_ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", &id])
-            .await
-            .trim()
-            .to_owned()
+        docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &id,
+        ])
+        .await
+        .trim()
+        .to_owned()
     };
     // Compared when the engine said "restarting" just before and just after the listing.
     let deadline = Instant::now() + 3 * WAIT;
@@ -900,7 +905,11 @@ async fn the_largest_tail_is_a_setting() {
     let (status, body) = server
         .get(
             "/api/tail",
-            &[("project", &project), ("service", "numbered"), ("tail", "51")],
+            &[
+                ("project", &project),
+                ("service", "numbered"),
+                ("tail", "51"),
+            ],
         )
         .await;
     assert_eq!(status, 400, "{body}");
@@ -1335,9 +1344,7 @@ async fn without_a_project_every_compose_project_is_shown() {
         match ws.reply().await {
             ServerMessage::Subscribed { project, .. }
             | ServerMessage::Lifecycle { project, .. } => assert_eq!(project, other.name),
-            ServerMessage::Lines {
-                project, lines, ..
-            } => {
+            ServerMessage::Lines { project, lines, .. } => {
                 assert_eq!(project, other.name);
                 break lines;
             }
@@ -1389,7 +1396,11 @@ services:
         .lines()
         .map(|l| {
             let mut f = l.splitn(4, ' ');
-            let mut next = || f.next().unwrap_or_else(|| panic!("a short line: {l:?}")).to_owned();
+            let mut next = || {
+                f.next()
+                    .unwrap_or_else(|| panic!("a short line: {l:?}"))
+                    .to_owned()
+            };
             (common::nine_digits(&next()), next(), next(), next())
         })
         .collect();
@@ -1444,7 +1455,10 @@ services:
     }
     // Both replicas' lines interleave: they wrote at the same time.
     let switches = got.windows(2).filter(|w| w[0].1 != w[1].1).count();
-    assert!(switches > 10, "the replicas' lines are not merged: {switches} switches");
+    assert!(
+        switches > 10,
+        "the replicas' lines are not merged: {switches} switches"
+    );
 }
 
 #[tokio::test]

@@ -1022,7 +1022,10 @@ async fn a_client_away_longer_than_the_ring_holds_resumes_from_the_engine() {
         if let Some(n) = tail.trim().strip_prefix("held ") {
             break n.parse::<u64>().expect("held N");
         }
-        assert!(Instant::now() < deadline, "the counter did not hold still: {tail:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the counter did not hold still: {tail:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let after = counter_numbers(std::slice::from_ref(&last))[0];

@@ -724,7 +724,10 @@ async fn the_settings_that_take_lists_read_them_from_the_environment() {
         Some(&project),
         &[],
         &[
-            ("LOOKOUT_ALLOWED_HOSTS", "logs.example.com,other.example.org"),
+            (
+                "LOOKOUT_ALLOWED_HOSTS",
+                "logs.example.com,other.example.org",
+            ),
             (
                 "LOOKOUT_ALLOWED_ORIGINS",
                 "https://dash.example.com,https://board.example.org",
@@ -789,9 +792,7 @@ async fn the_settings_that_take_lists_read_them_from_the_environment() {
          auth Bearer [REDACTED:bearer] order [REDACTED:order] ticket [REDACTED:ticket]"
     );
     let probe = common::Probe::find(&project).await;
-    probe
-        .printf(common::Fd::Stdout, "%s\n", &[&written])
-        .await;
+    probe.printf(common::Fd::Stdout, "%s\n", &[&written]).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let line = loop {
         let tail = server.tail("probe", &[("tail", "100")]).await;
