@@ -59,6 +59,38 @@ test.describe("filtering", () => {
     await expect(log.locator(".row", { hasText: m })).toHaveCount(2);
   });
 
+  test("a filter over its bounds is refused at once with a clear error, and the page goes on", async ({ page }) => {
+    const m = marker("flt-bounds");
+    await page.goto(`/?project=${project}&service=probe&regex=1`);
+    await expect(page.getByRole("status")).toHaveText(/Live/);
+    writeToProbe(`%s first\\n%s second\\n`, 1, m, m);
+    const log = page.getByRole("log");
+    const filter = page.getByRole("searchbox", { name: "Filter" });
+    const alert = page.getByRole("alert");
+    await filter.fill(`${m} first`);
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
+
+    // Longer than 1,000 characters.
+    await filter.fill(`${m} ${"x".repeat(1000)}`);
+    await expect(alert).toContainText("longer than 1000 characters", { timeout: 5000 });
+    await expect(filter).toHaveAttribute("aria-invalid", "true");
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
+    await expect(log.locator(".row", { hasText: m })).toContainText("first");
+
+    // Short to write, too large to compile: refused, not run.
+    await filter.fill(String.raw`\w{500}\w{500}`);
+    await expect(alert).toContainText(/invalid regular expression.*size limit/i, { timeout: 5000 });
+    await expect(filter).toHaveAttribute("aria-invalid", "true");
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
+
+    // The page still answers: a valid filter applies and new lines come.
+    await filter.fill(`${m} (first|second|third)`);
+    await expect(alert).toHaveCount(0);
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(2);
+    writeToProbe(`%s third\\n`, 1, m);
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(3);
+  });
+
   test("stream choice keeps stdout and stderr apart, and stderr looks different", async ({ page }) => {
     const m = marker("streams");
     await page.goto(`/?project=${project}&service=probe`);

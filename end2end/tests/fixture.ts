@@ -77,3 +77,126 @@ export class Server {
     await exited;
   }
 }
+
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+
+/** The port of the server Playwright starts (playwright.config.ts). */
+export const e2ePort = Number(process.env.LOOKOUT_E2E_PORT ?? 18181);
+
+/**
+ * A Compose project of a test's own, from a Compose file the test writes (every service on
+ * `lookout-fixture:latest`, `network_mode: none`); `down` removes it.
+ */
+export class TempProject {
+  readonly name: string;
+  private dir: string;
+  private file: string;
+
+  constructor(tag: string, yaml: string) {
+    // Compose v1 keeps only [-_a-z0-9] of a project name.
+    this.name = `lookout-t-e2e-${tag}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "lookout-e2e-"));
+    this.file = path.join(this.dir, "docker-compose.yml");
+    fs.writeFileSync(this.file, yaml);
+  }
+
+  compose(...args: string[]): string {
+    return execFileSync("docker-compose", ["-f", this.file, "-p", this.name, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    }).toString();
+  }
+
+  /** The id of a service's one container, found by Compose labels. */
+  id(service: string): string {
+    const out = execFileSync("docker", [
+      "ps", "-aq", "--no-trunc",
+      "--filter", `label=com.docker.compose.project=${this.name}`,
+      "--filter", `label=com.docker.compose.service=${service}`,
+    ]).toString().trim();
+    if (!out) throw new Error(`no container for ${this.name}/${service}`);
+    return out.split("\n")[0];
+  }
+
+  down(): void {
+    try {
+      this.compose("down", "-t", "1", "--remove-orphans");
+    } finally {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** What `docker inspect` says of a container's state: `running`, `exited`, … */
+export function containerStatus(id: string): string {
+  return execFileSync("docker", ["inspect", "--format", "{{.State.Status}}", id]).toString().trim();
+}
+
+/**
+ * A TCP proxy to a Lookout on `target` that passes every connection through at once but
+ * holds WebSocket upgrades (`GET /ws`) until `release()`: a page then sees its socket not yet
+ * open for as long as the test wants.
+ */
+export class HoldingProxy {
+  private held: Array<() => void> = [];
+  private released = false;
+  private sockets = new Set<net.Socket>();
+
+  private constructor(private server: net.Server, readonly url: string) {}
+
+  static async start(target: number): Promise<HoldingProxy> {
+    const server = net.createServer();
+    const proxy = await new Promise<HoldingProxy>((resolve) =>
+      server.listen(0, "127.0.0.1", () => {
+        const port = (server.address() as net.AddressInfo).port;
+        resolve(new HoldingProxy(server, `http://127.0.0.1:${port}`));
+      }),
+    );
+    server.on("connection", (client) => proxy.accept(client, target));
+    return proxy;
+  }
+
+  /** WebSocket upgrades held now. */
+  get waiting(): number {
+    return this.held.length;
+  }
+
+  private accept(client: net.Socket, target: number): void {
+    this.sockets.add(client);
+    client.on("close", () => this.sockets.delete(client));
+    client.on("error", () => client.destroy());
+    client.once("data", (first: Buffer) => {
+      client.pause();
+      const pass = () => {
+        const upstream = net.connect(target, "127.0.0.1", () => {
+          upstream.write(first);
+          client.pipe(upstream);
+          upstream.pipe(client);
+          client.resume();
+        });
+        this.sockets.add(upstream);
+        upstream.on("close", () => {
+          this.sockets.delete(upstream);
+          client.destroy();
+        });
+        upstream.on("error", () => upstream.destroy());
+        client.on("close", () => upstream.destroy());
+      };
+      const upgrade = first.toString("latin1").startsWith("GET /ws");
+      if (upgrade && !this.released) this.held.push(pass);
+      else pass();
+    });
+  }
+
+  /** Lets the held upgrades, and any later one, through. */
+  release(): void {
+    this.released = true;
+    for (const pass of this.held.splice(0)) pass();
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise((r) => this.server.close(r));
+  }
+}

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { expect, test } from "@playwright/test";
-import { containerId, marker, project, Server, writeToProbe } from "./fixture";
+import { containerId, e2ePort, HoldingProxy, marker, project, Server, writeToProbe } from "./fixture";
 
 test("switching services shows only the new service's lines", async ({ page }) => {
   await page.goto(`/?project=${project}&service=web`);
@@ -190,6 +190,27 @@ test("the connection indicator tells the truth, and a restarted server is resume
   } finally {
     await server.stop();
     await restarted?.stop();
+  }
+});
+
+test("until its socket opens the page says Connecting, then Live", async ({ page }) => {
+  // The page comes through a proxy that holds its WebSocket's upgrade.
+  const proxy = await HoldingProxy.start(e2ePort);
+  try {
+    await page.goto(`${proxy.url}/?project=${project}&service=probe`);
+    const status = page.getByRole("status");
+    await expect(status).toHaveText(/Connecting/);
+    await expect.poll(() => proxy.waiting).toBeGreaterThan(0);
+    // The socket is still not open: the page says nothing else.
+    await expect(status).toHaveText(/Connecting/);
+    await expect(page.getByRole("log").locator(".row")).toHaveCount(0);
+    proxy.release();
+    await expect(status).toHaveText(/Live/);
+    const m = marker("connecting");
+    writeToProbe(`%s\\n`, 1, m);
+    await expect(page.getByRole("log").getByText(m)).toBeVisible();
+  } finally {
+    await proxy.close();
   }
 });
 

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { expect, test } from "@playwright/test";
-import { containerId, marker, project, Server } from "./fixture";
+import { containerId, marker, project, Server, writeToProbe } from "./fixture";
 
 test("no Docker engine: the page says so, and the connection to Lookout is still live", async ({ page }) => {
   const server = await Server.startWith({ DOCKER_HOST: "unix:///nonexistent/docker.sock" });
@@ -48,6 +48,10 @@ test("the number of lines kept is a setting; older lines fall off with a note", 
   const m = marker("keep");
   await page.goto(`/?project=${project}&service=probe&keep=1000&q=${m}`);
   await expect(page.getByRole("status")).toHaveText(/Live/);
+  // Live is the socket; the subscription may still be on its way, and lines written before it
+  // would come only as its tail: wait for a line written now before writing the 1500.
+  writeToProbe(`%s ready\\n`, 1, m);
+  await expect(page.getByRole("log").getByText(`${m} ready`)).toBeVisible();
   execFileSync("docker", ["exec", containerId("probe"), "sh", "-c", `seq 1 1500 | sed 's/^/${m} /' > /proc/1/fd/1`]);
   await expect(page.getByText(/^1000 of 1000 lines$/)).toBeVisible();
   await expect(page.getByText(/\d+ older lines were dropped/)).toBeVisible();

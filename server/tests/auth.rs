@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use app::protocol::{ErrorCode, ServerMessage};
+use app::protocol::{ErrorCode, Health, ProjectInfo, ServerMessage};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use tokio::io::AsyncWriteExt;
@@ -451,21 +451,109 @@ async fn a_scoped_user_reaches_nothing_out_of_scope() {
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
+}
 
-    // Status messages: a change to an out-of-scope service is not told.
-    let web = common::container_ids(&project, Some("web")).await;
-    common::docker_ok(&["exec", &web[0], "touch", "/tmp/unhealthy"]).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
-    while tokio::time::Instant::now() < deadline {
-        if let Some(ServerMessage::Services { projects }) =
-            ws.recv_within(Duration::from_millis(500)).await
-        {
-            for s in projects.iter().flat_map(|p| &p.services) {
-                assert_eq!(s.service, "probe", "a status message told of {}", s.key());
+/// Reads `services` messages until `done` holds of the latest listing (within 10 s); every
+/// listing read on the way, the first included, goes through `each`.
+async fn watch_listings(
+    ws: &mut Ws,
+    what: &str,
+    each: impl Fn(&[ProjectInfo]),
+    done: impl Fn(&[ProjectInfo]) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut listed = ws.projects.clone();
+    each(&listed);
+    while !done(&listed) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match ws.recv_within(left).await {
+            Some(ServerMessage::Services { projects }) => {
+                each(&projects);
+                listed = projects;
             }
+            Some(_) => {}
+            None => panic!("{what}: not told within 10 s; last listing {listed:?}"),
         }
     }
-    common::docker_ok(&["exec", &web[0], "rm", "-f", "/tmp/unhealthy"]).await;
+}
+
+/// The health of `service` in a listing.
+fn health_of(projects: &[ProjectInfo], service: &str) -> Option<Health> {
+    projects
+        .iter()
+        .flat_map(|p| &p.services)
+        .find(|s| s.service == service)
+        .and_then(|s| s.health())
+}
+
+#[tokio::test]
+async fn a_change_to_a_service_out_of_scope_is_not_told() {
+    // Two services of a project of the test's own, each unhealthy once /tmp/unhealthy exists.
+    let yaml = r#"version: "2.4"
+x-base: &base
+  image: lookout-fixture:latest
+  network_mode: none
+  stop_grace_period: 1s
+  command: ["/bin/sh", "/fixture/probe.sh"]
+  healthcheck:
+    test: ["CMD", "/bin/sh", "-c", "test ! -e /tmp/unhealthy"]
+    interval: 1s
+    timeout: 2s
+    retries: 1
+services:
+  seen:
+    <<: *base
+  hidden:
+    <<: *base
+"#;
+    let project = common::TempProject::from_yaml("scope-status", yaml, &["seen", "hidden"]).await;
+    let file = UsersFile::new("scope-status");
+    let seen = format!("{}/seen", project.name);
+    add_user(&file.path(), "bob", "battery staple", Some(&seen)).await;
+    add_user(&file.path(), "alice", "correct horse", None).await;
+    let path = file.path();
+    let server = Server::start_for(
+        &project.name,
+        &["--auth", "users", "--users-file", path.to_str().unwrap()],
+    )
+    .await;
+    let bob = sign_in(&server, "bob", "battery staple").await;
+    let alice = sign_in(&server, "alice", "correct horse").await;
+    let mut bob_ws = Ws::connect_with(server.port, &project.name, &[("Cookie", &bob)]).await;
+    let mut alice_ws = Ws::connect_with(server.port, &project.name, &[("Cookie", &alice)]).await;
+    let only_seen = |projects: &[ProjectInfo]| {
+        for s in projects.iter().flat_map(|p| &p.services) {
+            assert_eq!(
+                s.key().to_string(),
+                seen,
+                "bob's socket told of a service out of his scope: {projects:?}"
+            );
+        }
+    };
+    let healthy = |projects: &[ProjectInfo]| {
+        health_of(projects, "seen") == Some(Health::Healthy)
+            && health_of(projects, "hidden") == Some(Health::Healthy)
+    };
+    watch_listings(&mut alice_ws, "both services healthy", |_| {}, healthy).await;
+
+    // `hidden` turns unhealthy: alice, who may see it, is told.
+    let hidden_id = project.id("hidden").await;
+    common::docker_ok(&["exec", &hidden_id, "touch", "/tmp/unhealthy"]).await;
+    watch_listings(
+        &mut alice_ws,
+        "alice told hidden is unhealthy",
+        |_| {},
+        |p| health_of(p, "hidden") == Some(Health::Unhealthy),
+    )
+    .await;
+
+    // Then `seen` does: bob is told of it, and of nothing else, before or with it.
+    let seen_id = project.id("seen").await;
+    common::docker_ok(&["exec", &seen_id, "touch", "/tmp/unhealthy"]).await;
+    watch_listings(&mut bob_ws, "bob told seen is unhealthy", only_seen, |p| {
+        health_of(p, "seen") == Some(Health::Unhealthy)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -578,6 +666,61 @@ async fn sockets_per_user_and_request_bodies_are_bounded() {
         200,
         "and nothing else broke"
     );
+}
+
+#[tokio::test]
+async fn sockets_are_counted_per_signed_in_user() {
+    // Both users come from the same address: the count is per user, not per address.
+    let project = require_fixture().await;
+    let file = UsersFile::new("sockets");
+    add_user(&file.path(), "alice", "correct horse", None).await;
+    add_user(&file.path(), "bob", "battery staple", None).await;
+    let path = file.path();
+    let server = Server::start_for(
+        &project,
+        &[
+            "--auth",
+            "users",
+            "--users-file",
+            path.to_str().unwrap(),
+            "--max-sockets-per-user",
+            "2",
+        ],
+    )
+    .await;
+    let alice = sign_in(&server, "alice", "correct horse").await;
+    let bob = sign_in(&server, "bob", "battery staple").await;
+    let as_alice = [("Cookie", alice.as_str())];
+    let as_bob = [("Cookie", bob.as_str())];
+
+    let mut alices = Vec::new();
+    for _ in 0..2 {
+        alices.push(Ws::connect_with(server.port, &project, &as_alice).await);
+    }
+    assert_eq!(
+        upgrade_status(&server, &as_alice).await,
+        429,
+        "alice's third socket"
+    );
+    // Alice over her limit takes nothing from bob: he opens his two, and they work.
+    let mut bobs = Vec::new();
+    for _ in 0..2 {
+        bobs.push(Ws::connect_with(server.port, &project, &as_bob).await);
+    }
+    for ws in &mut bobs {
+        ws.subscribe("probe", 1).await;
+        ws.expect_subscribed("probe").await;
+    }
+    assert_eq!(
+        upgrade_status(&server, &as_bob).await,
+        429,
+        "bob's third socket"
+    );
+    // And alice's sockets still work.
+    for ws in &mut alices {
+        ws.subscribe("probe", 1).await;
+        ws.expect_subscribed("probe").await;
+    }
 }
 
 #[tokio::test]

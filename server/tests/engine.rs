@@ -22,8 +22,8 @@ use app::protocol::{
 use serde_json::Value;
 
 use common::{
-    container_ids, docker_ok, marker, now_ns, require_fixture, Fd, Probe, Server, TempContainer,
-    Ws, WAIT,
+    assert_text, container_ids, docker_ok, marker, now_ns, require_fixture, Fd, Probe, Server,
+    TempContainer, TempProject, Ws, WAIT,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -62,29 +62,22 @@ async fn healthz_reports_the_engine_reachable_with_its_api_version() {
 }
 
 #[tokio::test]
-async fn without_an_engine_it_starts_and_says_so_everywhere() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .args(["--listen", "127.0.0.1:0"])
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .env("LOOKOUT_LOG", "warn")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start lookout");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = tokio::time::timeout(common::WAIT, stdout.next_line())
-        .await
-        .expect("it listens within 10 s")
-        .unwrap()
-        .expect("a line");
-    let port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
-    let said = tokio::time::timeout(common::WAIT, async {
-        while let Some(l) = stderr.next_line().await.unwrap() {
+async fn without_an_engine_it_starts_says_so_everywhere_and_keeps_trying() {
+    // An engine socket that is not there yet.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(marker("no-engine"));
+    std::fs::create_dir_all(&dir).expect("a folder for the engine's socket");
+    let socket = dir.join("docker.sock");
+    let host = format!("unix://{}", socket.display());
+    let mut server = common::Logging::start(
+        &["--listen", "127.0.0.1:0"],
+        &[("DOCKER_HOST", &host), ("LOOKOUT_LOG", "warn")],
+    )
+    .await;
+    let port = server.port;
+
+    // Its log says the engine is unreachable, and where it looked.
+    let said = tokio::time::timeout(WAIT, async {
+        while let Some(l) = server.log.next_line().await.expect("read lookout's log") {
             if l.contains("unreachable") {
                 return l;
             }
@@ -92,38 +85,64 @@ async fn without_an_engine_it_starts_and_says_so_everywhere() {
         panic!("lookout ended without saying the engine is unreachable")
     })
     .await
-    .expect("its log says so within 10 s");
+    .expect("its log says the engine is unreachable within 10 s");
     assert!(
-        said.contains("/nonexistent/docker.sock") || said.contains("unreachable"),
-        "{said}"
+        said.contains(&socket.display().to_string()),
+        "the log names the socket it tried, {}: {said}",
+        socket.display()
     );
 
-    let body = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let health: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(health["status"], "ok", "{body}");
-    assert_eq!(health["engine"]["reachable"], false, "{body}");
+    let health = |body: String| -> Value {
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/healthz: {e}: {body}"))
+    };
+    let healthz = || async {
+        let resp = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .expect("/healthz answers");
+        assert_eq!(resp.status(), 200);
+        health(resp.text().await.expect("a body"))
+    };
+    let h = healthz().await;
+    assert_eq!(h["status"], "ok", "{h}");
+    assert_eq!(h["engine"]["reachable"], false, "{h}");
     assert!(
-        health["engine"].get("error").is_none(),
-        "why is for the log and the viewers, not for anyone: {body}"
+        h["engine"].get("error").is_none(),
+        "why is for the log and the viewers, not for anyone: {h}"
     );
 
-    let ws = common::Ws::connect(port, "any").await;
+    let mut ws = common::Ws::connect(port, "any").await;
     assert!(
         !ws.engine.reachable && ws.engine.error.as_ref().is_some_and(|e| !e.is_empty()),
         "`hello` tells the viewer why: {:?}",
         ws.engine
     );
-    // It keeps trying: the engine status stays an error, the server stays up.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let again = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 200);
+
+    // It keeps trying: once an engine answers on that socket, it is reachable, on /healthz and
+    // to the viewer already connected, without a restart.
+    let _engine = common::EngineRecorder::start_at(&socket).await;
+    let deadline = Instant::now() + 3 * WAIT;
+    loop {
+        let h = healthz().await;
+        if h["engine"]["reachable"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "30 s after the engine appeared, /healthz still says {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ws.recv_within(left).await {
+            Some(ServerMessage::Engine { engine }) if engine.reachable => break,
+            Some(_) => continue,
+            None => panic!("the viewer was not told the engine is reachable within 10 s"),
+        }
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 const INSPECT: &str = "{{.Id}}|{{.State.Status}}|{{.State.ExitCode}}|\
@@ -178,6 +197,36 @@ async fn engine_view(project: &str) -> BTreeMap<String, Vec<ContainerInfo>> {
     services
 }
 
+/// The state a fixture's service must be shown in, given what `docker inspect` says of its
+/// containers: `crash` fails with exit code 3 and is restarted (restart: always), `oneshot`
+/// exits with 7 and stays down, every other service runs all its replicas.
+fn fixture_state(service: &str, containers: &[ContainerInfo]) -> ServiceState {
+    let states: Vec<ContainerState> = containers.iter().map(|c| c.state).collect();
+    let exits: Vec<Option<i64>> = containers.iter().map(|c| c.exit_code).collect();
+    match (service, states.as_slice(), exits.as_slice()) {
+        ("crash", [ContainerState::Restarting], [Some(3)]) => {
+            ServiceState::Restarting { exit_code: Some(3) }
+        }
+        // Between its exit and the engine's restart.
+        ("crash", [ContainerState::Exited], [Some(3)]) => {
+            ServiceState::Exited { exit_code: Some(3) }
+        }
+        ("oneshot", [ContainerState::Exited], [Some(7)]) => {
+            ServiceState::Exited { exit_code: Some(7) }
+        }
+        (_, states, _) if states.iter().all(|s| *s == ContainerState::Running) => {
+            ServiceState::Running {
+                running: states.len() as u32,
+            }
+        }
+        _ => panic!(
+            "the engine says the fixture's {service} is {states:?} with exit codes {exits:?}: \
+             bring the fixture up again (`bash scripts/fixture.sh up {}`)",
+            common::project()
+        ),
+    }
+}
+
 #[tokio::test]
 async fn projects_lists_the_fixture_services_as_the_engine_sees_them() {
     let server = Server::start().await;
@@ -203,11 +252,13 @@ async fn projects_lists_the_fixture_services_as_the_engine_sees_them() {
             [project.as_str()],
             "--project {project} lists other projects"
         );
+        // Each service's state from what the engine says of its containers and what the
+        // fixture's scripts do, not from the product's own summing up.
         let expected: Vec<ServiceInfo> = before
             .into_iter()
             .map(|(service, containers)| ServiceInfo {
                 project: project.clone(),
-                state: ServiceState::of(&containers, containers.iter().find_map(|c| c.exit_code)),
+                state: fixture_state(&service, &containers),
                 replicas: containers.len() as u32,
                 service,
                 containers,
@@ -282,6 +333,60 @@ async fn projects_lists_the_fixture_services_as_the_engine_sees_them() {
         .map(|s| s.service.as_str())
         .collect();
     assert_eq!(ws_names, names, "`services` and /api/projects disagree");
+}
+
+#[tokio::test]
+async fn a_crash_looping_service_is_restarting_with_the_exit_code_the_engine_holds() {
+    // It fails at once, so the engine waits longer and longer before each restart.
+    let yaml = r#"version: "2.4"
+services:
+  looping:
+    image: lookout-fixture:latest
+    network_mode: none
+    restart: always
+    command: ["/bin/sh", "-c", "echo going down; exit 5"]
+"#;
+    let project = TempProject::from_yaml("restarting", yaml, &["looping"]).await;
+    let id = project.id("looping").await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let engine_says = || async {
+        docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &id,
+        ])
+        .await
+        .trim()
+        .to_owned()
+    };
+    // Compared when the engine said "restarting" just before and just after the listing.
+    let deadline = Instant::now() + 3 * WAIT;
+    let shown = loop {
+        let before = engine_says().await;
+        let listed = server.projects().await;
+        let after = engine_says().await;
+        if before == "restarting 5" && after == before {
+            break listed;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the engine never held `looping` restarting for a moment in 30 s: {before} / {after}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let looping = shown
+        .iter()
+        .flat_map(|p| &p.services)
+        .find(|s| s.service == "looping")
+        .unwrap_or_else(|| panic!("looping is not listed: {shown:?}"));
+    assert_eq!(
+        looping.state,
+        ServiceState::Restarting { exit_code: Some(5) },
+        "the engine says restarting after exit code 5"
+    );
+    assert_eq!(looping.containers[0].state, ContainerState::Restarting);
+    assert_eq!(looping.containers[0].exit_code, Some(5));
 }
 
 /// Reads `services` messages until `web` of `project` satisfies `done` (within 10 s).
@@ -750,33 +855,67 @@ async fn a_tail_out_of_bounds_is_a_clear_error() {
             "tail={tail}: {body}"
         );
     }
-    let most = server.tail("web", &[("tail", "10000")]).await;
-    assert!(!most.is_empty() && most.len() <= 10_000);
+
+    // The largest tail is exactly the last 10,000 lines of a log that holds more.
+    let numbered = TempProject::numbered("tail-max", 10_050).await;
+    let server = Server::start_for(&numbered.name, &[]).await;
+    let most = server.tail("numbered", &[("tail", "10000")]).await;
+    assert_numbered(&most, 51..=10_050, "a tail of 10000 of 10050 lines");
+}
+
+/// Fails unless `lines` are exactly `line <n>` for each n of `expected`, in order.
+fn assert_numbered(lines: &[LogLine], expected: std::ops::RangeInclusive<u32>, what: &str) {
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    let want: Vec<String> = expected.map(|n| format!("line {n}")).collect();
+    if texts != want {
+        panic!(
+            "{what}: expected {} lines, {:?} to {:?}; got {} lines, {:?} to {:?}",
+            want.len(),
+            want.first(),
+            want.last(),
+            texts.len(),
+            texts.first(),
+            texts.last()
+        );
+    }
 }
 
 #[tokio::test]
 async fn the_largest_tail_is_a_setting() {
-    let project = common::require_fixture().await;
+    // 60 lines, then nothing: a tail of 50 is exactly lines 11 to 60.
+    let numbered = TempProject::numbered("tail-setting", 60).await;
+    let project = numbered.name.clone();
     let server = Server::start_for(&project, &["--max-tail-lines", "50"]).await;
     let mut ws = server.ws().await;
-    ws.subscribe("web", 51).await;
+    ws.subscribe("numbered", 51).await;
     let (code, message) = ws.expect_error().await;
     assert_eq!(code, ErrorCode::BadRequest, "{message}");
     assert!(
         message.contains("between 0 and 50") && message.contains("--max-tail-lines"),
         "{message}"
     );
-    ws.subscribe("web", 50).await;
-    ws.expect_subscribed("web").await;
+    ws.subscribe("numbered", 50).await;
+    ws.expect_subscribed("numbered").await;
+    let came = ws
+        .wait_lines("numbered", |all| {
+            all.last().is_some_and(|l| l.text == "line 60")
+        })
+        .await;
+    assert_numbered(&came, 11..=60, "the socket's tail of 50");
     let (status, body) = server
         .get(
             "/api/tail",
-            &[("project", &project), ("service", "web"), ("tail", "51")],
+            &[
+                ("project", &project),
+                ("service", "numbered"),
+                ("tail", "51"),
+            ],
         )
         .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("between 0 and 50"), "{body}");
-    assert!(server.tail("web", &[("tail", "50")]).await.len() <= 50);
+    let tail = server.tail("numbered", &[("tail", "50")]).await;
+    assert_numbered(&tail, 11..=60, "/api/tail's tail of 50");
 }
 
 #[tokio::test]
@@ -1163,15 +1302,209 @@ async fn a_20_kib_line_arrives_whole() {
     assert!(line.truncated, "a cut line is marked truncated");
 }
 
-/// Compares a long line without printing all of it.
-fn assert_text(line: &LogLine, expected: &str) {
-    let text = &line.text;
-    assert!(
-        text == expected,
-        "a line of {} bytes, expected {}: {:?}...{:?}",
-        text.len(),
-        expected.len(),
-        text.chars().take(80).collect::<String>(),
-        text.chars().rev().take(40).collect::<String>(),
+// ---------------------------------------------------------------------------------------------
+// Without --project, download, unsubscribe
+
+#[tokio::test]
+async fn without_a_project_every_compose_project_is_shown() {
+    let fixture = require_fixture().await;
+    let other = TempProject::numbered("all-projects", 3).await;
+    let server = Server::start_with(None, &[], &[]).await;
+
+    let projects = server.projects().await;
+    let names: Vec<&str> = projects.iter().map(|p| p.name.as_str()).collect();
+    for wanted in [fixture.as_str(), other.name.as_str()] {
+        assert!(
+            names.contains(&wanted),
+            "without --project, {wanted} should be listed among {names:?}"
+        );
+    }
+    let services: Vec<&str> = projects
+        .iter()
+        .find(|p| p.name == fixture)
+        .expect("listed above")
+        .services
+        .iter()
+        .map(|s| s.service.as_str())
+        .collect();
+    assert_eq!(
+        services,
+        ["crash", "fast", "json", "oneshot", "probe", "tty", "web"]
     );
+
+    // The socket lists them too, and follows a service of any of them.
+    let mut ws = server.ws().await;
+    let listed: Vec<&str> = ws.projects.iter().map(|p| p.name.as_str()).collect();
+    assert!(
+        listed.contains(&fixture.as_str()) && listed.contains(&other.name.as_str()),
+        "the socket's listing: {listed:?}"
+    );
+    ws.subscribe_to(&other.name, "numbered", 3).await;
+    let lines = loop {
+        match ws.reply().await {
+            ServerMessage::Subscribed { project, .. }
+            | ServerMessage::Lifecycle { project, .. } => assert_eq!(project, other.name),
+            ServerMessage::Lines { project, lines, .. } => {
+                assert_eq!(project, other.name);
+                break lines;
+            }
+            other => panic!("expected the tail of numbered, got {other:?}"),
+        }
+    };
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, ["line 1", "line 2", "line 3"]);
+}
+
+#[tokio::test]
+async fn a_download_holds_every_line_of_every_replica_in_time_order() {
+    // Two replicas writing to stdout and stderr in turn, then nothing.
+    let yaml = r#"version: "2.4"
+services:
+  pair:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    scale: 2
+    command: ["/bin/sh", "-c", "i=0; while [ $$i -lt 150 ]; do i=$$((i + 1)); echo \"out $$i\"; echo \"err $$i\" >&2; usleep 5000; done; echo finished; while true; do sleep 3600; done"]
+"#;
+    let project = TempProject::from_yaml("download", yaml, &["pair"]).await;
+    let ids = project.ids("pair").await;
+    assert_eq!(ids.len(), 2, "two replicas: {ids:?}");
+    let deadline = Instant::now() + 3 * WAIT;
+    for id in &ids {
+        loop {
+            let log = common::engine_log(id).await;
+            let last = |s: Stream| log[&s].last().map(|(_, t)| t.clone()).unwrap_or_default();
+            if last(Stream::Stdout) == "finished" && last(Stream::Stderr) == "err 150" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{id} did not finish: {log:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let server = Server::start_for(&project.name, &[]).await;
+    let (status, file) = server
+        .get(
+            "/api/download",
+            &[("project", &project.name), ("service", "pair")],
+        )
+        .await;
+    assert_eq!(status, 200, "{file}");
+
+    // `TIMESTAMP REPLICA STREAM TEXT` a line.
+    let got: Vec<(String, String, String, String)> = file
+        .lines()
+        .map(|l| {
+            let mut f = l.splitn(4, ' ');
+            let mut next = || {
+                f.next()
+                    .unwrap_or_else(|| panic!("a short line: {l:?}"))
+                    .to_owned()
+            };
+            (common::nine_digits(&next()), next(), next(), next())
+        })
+        .collect();
+    // Every line of every replica, each output in the engine's order...
+    let mut total = 0;
+    for id in &ids {
+        let name = docker_ok(&["inspect", "--format", "{{.Name}}", id])
+            .await
+            .trim()
+            .trim_start_matches('/')
+            .to_owned();
+        let engine = common::engine_log(id).await;
+        for (stream, word) in [(Stream::Stdout, "stdout"), (Stream::Stderr, "stderr")] {
+            let want = &engine[&stream];
+            let have: Vec<(String, String)> = got
+                .iter()
+                .filter(|(_, n, s, _)| *n == name && s == word)
+                .map(|(ts, _, _, text)| (ts.clone(), text.clone()))
+                .collect();
+            assert_eq!(
+                &have, want,
+                "the download's {word} of {name} differs from the engine's"
+            );
+            total += want.len();
+        }
+    }
+    assert_eq!(got.len(), total, "the download holds nothing else");
+    assert_eq!(total, 2 * (150 * 2 + 1));
+    // ...merged in time order: a line of one replica comes after every line of the other
+    // stamped before it. (Within one container the engine's own order is kept, and the
+    // engine, which stamps stdout and stderr apart, may write a line stamped a moment earlier
+    // after another: allow it 100 ms.)
+    let ns = |ts: &str| -> i64 {
+        let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("a timestamp {ts:?}: {e}"));
+        t.unix_timestamp_nanos() as i64
+    };
+    let slack = 100_000_000;
+    let mut earliest_after: HashMap<&str, i64> = HashMap::new();
+    for (i, (ts, replica, _, text)) in got.iter().enumerate().rev() {
+        let at = ns(ts);
+        for (other, first) in &earliest_after {
+            assert!(
+                *other == replica.as_str() || *first >= at - slack,
+                "the download is not merged in time order: line {i} ({ts} {replica} {text:?}) \
+                 comes before a line of {other} stamped {} ms earlier",
+                (at - first) / 1_000_000
+            );
+        }
+        let e = earliest_after.entry(replica.as_str()).or_insert(at);
+        *e = (*e).min(at);
+    }
+    // Both replicas' lines interleave: they wrote at the same time.
+    let switches = got.windows(2).filter(|w| w[0].1 != w[1].1).count();
+    assert!(
+        switches > 10,
+        "the replicas' lines are not merged: {switches} switches"
+    );
+}
+
+#[tokio::test]
+async fn after_unsubscribe_no_more_lines_of_the_service_come() {
+    let server = Server::start().await;
+    let probe = Probe::find(&server.project).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    let mut witness = server.ws().await;
+    witness.subscribe("probe", 0).await;
+    witness.expect_subscribed("probe").await;
+
+    let m = marker("unsubscribe");
+    probe.printf(Fd::Stdout, "%s before\n", &[&m]).await;
+    ws.wait_line("probe", |l| l.text == format!("{m} before"))
+        .await;
+
+    ws.send_text(r#"{"type":"unsubscribe"}"#).await;
+    loop {
+        match ws.reply().await {
+            ServerMessage::Unsubscribed => break,
+            ServerMessage::Lines { .. } | ServerMessage::Lifecycle { .. } => continue,
+            other => panic!("expected `unsubscribed`, got {other:?}"),
+        }
+    }
+
+    // A line written now reaches the viewer still subscribed...
+    probe.printf(Fd::Stdout, "%s after\n", &[&m]).await;
+    witness
+        .wait_line("probe", |l| l.text == format!("{m} after"))
+        .await;
+    // ...and not the one that left (given the time it took the other to get it, again).
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while let Some(msg) = ws
+        .recv_within(deadline.saturating_duration_since(Instant::now()))
+        .await
+    {
+        match msg {
+            ServerMessage::Services { .. } | ServerMessage::Engine { .. } => {}
+            other => panic!("after `unsubscribed`, the server sent {other:?}"),
+        }
+    }
+    // The socket still works: subscribing again gives the line.
+    ws.subscribe("probe", 20).await;
+    ws.expect_subscribed("probe").await;
+    ws.wait_line("probe", |l| l.text == format!("{m} after"))
+        .await;
 }

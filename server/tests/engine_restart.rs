@@ -42,7 +42,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -248,33 +248,8 @@ impl PrivateEngine {
     }
 
     /// The container's log as the engine holds it, per output: (timestamp, text) in order.
-    async fn log_of(&self, id: &str) -> HashMap<Stream, Vec<(String, String)>> {
-        let mut cmd = tokio::process::Command::new("docker");
-        cmd.args(["-H", &self.host, "logs", "--timestamps", id])
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
-            .await
-            .expect("`docker logs` did not finish within 30 s")
-            .expect("run `docker logs`");
-        assert!(
-            out.status.success(),
-            "docker logs {id}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let parse = |bytes: &[u8]| -> Vec<(String, String)> {
-            String::from_utf8_lossy(bytes)
-                .lines()
-                .map(|l| {
-                    let (ts, text) = l.split_once(' ').unwrap_or((l, ""));
-                    (nine_digits(ts), text.to_owned())
-                })
-                .collect()
-        };
-        HashMap::from([
-            (Stream::Stdout, parse(&out.stdout)),
-            (Stream::Stderr, parse(&out.stderr)),
-        ])
+    async fn log_of(&self, id: &str) -> common::StreamLog {
+        common::engine_log_at(Some(&self.host), id).await
     }
 }
 
@@ -431,14 +406,6 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// One engine timestamp in the protocol's form: RFC 3339, UTC, nine fractional digits.
-fn nine_digits(ts: &str) -> String {
-    let Some((secs, frac)) = ts.trim_end_matches('Z').split_once('.') else {
-        return format!("{}.000000000Z", ts.trim_end_matches('Z'));
-    };
-    format!("{secs}.{frac:0<9}Z")
-}
-
 /// The number of a `tick N` line.
 fn tick(text: &str) -> u64 {
     text.strip_prefix("tick ")
@@ -524,14 +491,8 @@ impl Viewer {
     }
 
     /// The lines received, per output: (timestamp, text) in the order they came.
-    fn received(&self) -> HashMap<Stream, Vec<(String, String)>> {
-        let mut per = HashMap::from([(Stream::Stdout, Vec::new()), (Stream::Stderr, Vec::new())]);
-        for l in &self.lines {
-            per.entry(l.stream)
-                .or_default()
-                .push((l.ts.clone(), l.text.clone()));
-        }
-        per
+    fn received(&self) -> common::StreamLog {
+        common::per_stream(&self.lines)
     }
 }
 

@@ -17,14 +17,16 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
-use std::process::Stdio;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use app::protocol::{Cursor, Lifecycle, LogLine, ServerMessage, Stream};
 use tokio::process::Command;
 
-use common::{docker_ok, marker, now_ns, set_fast_rate, Server, TempProject, Ws};
+use common::{
+    assert_text, docker_ok, engine_log, marker, now_ns, per_stream, set_fast_rate, Server,
+    TempProject, Ws,
+};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -143,58 +145,6 @@ async fn pump_until(
 // ---------------------------------------------------------------------------------------------
 // What the engine holds
 
-/// One engine timestamp in the protocol's form: RFC 3339, UTC, nine fractional digits.
-fn nine_digits(ts: &str) -> String {
-    let Some((secs, frac)) = ts.trim_end_matches('Z').split_once('.') else {
-        return format!("{}.000000000Z", ts.trim_end_matches('Z'));
-    };
-    format!("{secs}.{frac:0<9}Z")
-}
-
-/// A container's log as the engine holds it (`docker logs --timestamps`): per output, its
-/// lines as (timestamp, text), in order.
-async fn engine_log(id: &str) -> HashMap<Stream, Vec<(String, String)>> {
-    let run = Command::new("docker")
-        .args(["logs", "--timestamps", id])
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("`docker logs` did not finish within 30 s")
-        .expect("run `docker logs`");
-    assert!(
-        out.status.success(),
-        "docker logs {id}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let parse = |bytes: &[u8]| -> Vec<(String, String)> {
-        String::from_utf8_lossy(bytes)
-            .lines()
-            .map(|l| {
-                let (ts, text) = l.split_once(' ').unwrap_or((l, ""));
-                (nine_digits(ts), text.to_owned())
-            })
-            .collect()
-    };
-    HashMap::from([
-        (Stream::Stdout, parse(&out.stdout)),
-        (Stream::Stderr, parse(&out.stderr)),
-    ])
-}
-
-/// What a subscriber received of one container, per output, as (timestamp, text).
-fn received(seen: &Seen, id: &str) -> HashMap<Stream, Vec<(String, String)>> {
-    let mut per: HashMap<Stream, Vec<(String, String)>> =
-        HashMap::from([(Stream::Stdout, Vec::new()), (Stream::Stderr, Vec::new())]);
-    for l in seen.of(id) {
-        per.entry(l.stream)
-            .or_default()
-            .push((l.ts.clone(), l.text.clone()));
-    }
-    per
-}
-
 /// Checks that every line the engine holds now for container `id` reached the subscriber,
 /// exactly once and in order, waiting up to `d` for the latest. With `exact`, the subscriber
 /// must hold nothing more either (for a container that no longer runs).
@@ -208,7 +158,7 @@ async fn assert_engine_lines_arrived(
 ) {
     let engine = engine_log(id).await;
     let caught_up = |seen: &Seen| {
-        let got = received(seen, id);
+        let got = per_stream(seen.of(id));
         engine.iter().all(|(s, lines)| got[s].len() >= lines.len())
     };
     pump(ws, service, seen, d, caught_up).await;
@@ -216,7 +166,7 @@ async fn assert_engine_lines_arrived(
         // Give a wrong extra line the time to come.
         pump(ws, service, seen, Duration::from_millis(300), |_| false).await;
     }
-    let got = received(seen, id);
+    let got = per_stream(seen.of(id));
     for (stream, want) in &engine {
         let have = &got[stream];
         let n = if exact { have.len() } else { want.len() };
@@ -275,7 +225,25 @@ async fn twenty_viewers_of_a_service_share_one_engine_stream_per_container() {
         )
         .await;
     }
-    // ...through one engine stream per running container, not one per viewer.
+    // ...through one engine stream per running container, not one per viewer: the engine
+    // was asked to follow each container's log exactly once.
+    let mut followed = server.engine_calls.followed_logs();
+    followed.sort();
+    let mut expected: Vec<String> = containers.clone();
+    expected.sort();
+    if followed != expected {
+        let logs: Vec<String> = server
+            .engine_calls
+            .requests()
+            .into_iter()
+            .filter(|r| r.contains("/logs"))
+            .collect();
+        panic!(
+            "the engine was asked to follow {} log streams for 20 viewers of 2 containers, \
+             expected one per container; log requests: {logs:#?}",
+            followed.len()
+        );
+    }
     let mut samples = Vec::new();
     for _ in 0..10 {
         let m = server.metrics().await;
@@ -957,31 +925,60 @@ fn counter_numbers(lines: &[LogLine]) -> Vec<u64> {
         .collect()
 }
 
-/// Resumes `counter` from `last` on a new socket; returns what came within `d`: lines, and
-/// the count of a `dropped` message.
-async fn resume_counter(server: &Server, last: &Cursor, d: Duration) -> (Vec<LogLine>, u64) {
+/// Resumes `counter` from `last` on a new socket; returns what came until `done` holds of the
+/// lines (within 10 s): lines, and the count of `dropped` messages.
+async fn resume_counter(
+    server: &Server,
+    last: &Cursor,
+    done: impl Fn(&[LogLine]) -> bool,
+) -> (Vec<LogLine>, u64) {
     let mut ws = server.ws().await;
     ws.subscribe_resume("counter", std::slice::from_ref(last))
         .await;
     ws.expect_subscribed("counter").await;
-    let deadline = Instant::now() + d;
+    let deadline = Instant::now() + common::WAIT;
     let (mut lines, mut dropped) = (Vec::new(), 0);
-    loop {
+    while !done(&lines) {
         let left = deadline.saturating_duration_since(Instant::now());
         match ws.reply_within(left).await {
-            None => return (lines, dropped),
+            None => panic!(
+                "the resumed lines awaited did not come within 10 s ({dropped} said dropped); came: {:?}",
+                lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>()
+            ),
             Some(ServerMessage::Lines { lines: more, .. }) => lines.extend(more),
             Some(ServerMessage::Dropped { count }) => dropped += count,
             Some(other) => panic!("expected lines of counter, got {other:?}"),
         }
     }
+    (lines, dropped)
+}
+
+/// A project whose `counter` writes `line N` ten times a second, and holds still (after one
+/// line `held N`) while /tmp/hold exists.
+fn away_project_yaml() -> String {
+    // `$$` is a `$` for the shell: Compose interpolates `$`.
+    let counter = "n=0; while true; do if [ -e /tmp/hold ]; then echo \"held $$n\"; \
+                   while [ -e /tmp/hold ]; do usleep 100000; done; \
+                   else echo \"line $$((n += 1))\"; usleep 100000; fi; done";
+    format!(
+        r#"version: "2.4"
+services:
+  counter:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", "{}"]
+"#,
+        counter.replace('"', "\\\"")
+    )
 }
 
 // The ring holds the last 20 lines here (`--ring-lines 20`); a client away for longer is given
 // what it missed from the engine, up to a ring's worth, and told how many lines it lost beyond.
 #[tokio::test]
 async fn a_client_away_longer_than_the_ring_holds_resumes_from_the_engine() {
-    let project = TempProject::from_yaml("away", &timeline_project_yaml(), &["counter"]).await;
+    let project = TempProject::from_yaml("away", &away_project_yaml(), &["counter"]).await;
+    let id = project.id("counter").await;
     let server = Server::start_for(&project.name, &["--ring-lines", "20"]).await;
     let mut ws = server.ws().await;
     ws.subscribe("counter", 0).await;
@@ -992,38 +989,66 @@ async fn a_client_away_longer_than_the_ring_holds_resumes_from_the_engine() {
     let mut last = first.last().expect("lines").clone();
     drop(ws);
 
-    // Away 3 s: about 30 lines written, 20 held by the ring, the rest read from the engine.
+    // Away 3 s: about 30 lines written, 20 held by the ring, the rest read from the engine;
+    // read until a line written after the return has come.
     tokio::time::sleep(3 * SECOND).await;
-    let (lines, dropped) = resume_counter(&server, &last.cursor, 2 * SECOND).await;
+    let back = now_ns();
+    let (lines, dropped) = resume_counter(&server, &last.cursor, |lines| {
+        lines.iter().any(|l| l.cursor.ts_ns > back)
+    })
+    .await;
     let numbers = counter_numbers(&lines);
     let after = counter_numbers(std::slice::from_ref(&last))[0];
-    assert!(
-        numbers.len() > 25,
-        "3 s of lines at 10 a second: {numbers:?}"
-    );
-    assert_eq!(dropped, 0, "nothing lost after 3 s away");
+    assert_eq!(dropped, 0, "nothing lost after 3 s away: {numbers:?}");
     let expected: Vec<u64> = (after + 1..after + 1 + numbers.len() as u64).collect();
     assert_eq!(
         numbers, expected,
         "every line after the cursor, once, in order"
     );
+    let away = lines.iter().filter(|l| l.cursor.ts_ns <= back).count();
+    assert!(
+        away > 25,
+        "3 s away at 10 lines a second, {away} lines given: {numbers:?}"
+    );
     last = lines.last().expect("lines").clone();
 
-    // Away 7 s: about 70 lines; the client is given the last 40 (ring and engine read) and
-    // told how many it lost before them.
+    // Away 7 s: about 70 lines. The counter then holds still, so the lines written while away
+    // are known: after the cursor, `line <after + 1>` to `line <n>` and `held <n>`.
     tokio::time::sleep(7 * SECOND).await;
-    let (lines, dropped) = resume_counter(&server, &last.cursor, 2 * SECOND).await;
-    let numbers = counter_numbers(&lines);
+    docker_ok(&["exec", &id, "touch", "/tmp/hold"]).await;
+    let deadline = Instant::now() + common::WAIT;
+    let held = loop {
+        let tail = docker_ok(&["logs", "--tail", "1", &id]).await;
+        if let Some(n) = tail.trim().strip_prefix("held ") {
+            break n.parse::<u64>().expect("held N");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the counter did not hold still: {tail:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let after = counter_numbers(std::slice::from_ref(&last))[0];
-    assert!(
-        dropped > 0,
-        "over 40 lines missed, none said lost: {numbers:?}"
-    );
-    let first_given = after + 1 + dropped;
-    let expected: Vec<u64> = (first_given..first_given + numbers.len() as u64).collect();
+    let missed = held - after + 1;
+    assert!(missed > 60, "7 s away, only {missed} lines written");
+    let held_line = format!("held {held}");
+    let (lines, dropped) = resume_counter(&server, &last.cursor, |lines| {
+        lines.iter().any(|l| l.text == held_line)
+    })
+    .await;
+    // The client is given the last 40 of them, the ring's 20 and the 20 before read from the
+    // engine, and told it lost the rest, which came before them.
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    let mut expected: Vec<String> = (held - 38..=held).map(|n| format!("line {n}")).collect();
+    expected.push(held_line.clone());
     assert_eq!(
-        numbers, expected,
-        "the lines after the {dropped} said lost, once, in order"
+        texts, expected,
+        "the last 40 of the {missed} lines written while away, once, in order"
+    );
+    assert_eq!(
+        dropped,
+        missed - 40,
+        "the {missed} lines missed less the 40 given are said lost"
     );
 }
 
@@ -1238,28 +1263,6 @@ services:
 async fn write_log(id: &str, script: &str, m: &str) {
     let script = format!("{{ {script}; }} > /proc/1/fd/1");
     docker_ok(&["exec", id, "sh", "-c", &script, "sh", m]).await;
-}
-
-/// Compares a long line without printing all of it.
-fn assert_text(line: &LogLine, expected: &str) {
-    let (got, want) = (line.text.as_bytes(), expected.as_bytes());
-    if got != want {
-        let at = got
-            .iter()
-            .zip(want)
-            .position(|(a, b)| a != b)
-            .unwrap_or(got.len().min(want.len()));
-        let around = |b: &[u8]| {
-            String::from_utf8_lossy(&b[at.saturating_sub(20)..(at + 20).min(b.len())]).into_owned()
-        };
-        panic!(
-            "a line of {} bytes, expected {}; first difference at byte {at}: {:?} instead of {:?}",
-            got.len(),
-            want.len(),
-            around(got),
-            around(want),
-        );
-    }
 }
 
 /// Subscribes to `service` of `server`, runs `script` (with `$1` = a fresh marker) writing to

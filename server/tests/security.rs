@@ -681,3 +681,132 @@ async fn lookout_only_reads_from_the_engine() {
         common::ALLOWED_ENGINE_CALLS
     );
 }
+
+#[tokio::test]
+async fn listening_beyond_loopback_without_authentication_is_warned_about() {
+    let no_engine = [("DOCKER_HOST", "unix:///nonexistent/docker.sock")];
+    let mut anywhere = Logging::start(
+        &["--listen", "0.0.0.0:0", "--allow-unauthenticated-remote"],
+        &no_engine,
+    )
+    .await;
+    let warned = tokio::time::timeout(WAIT, async {
+        while let Some(l) = anywhere.log.next_line().await.expect("read lookout's log") {
+            if l.contains("without authentication") {
+                return l;
+            }
+        }
+        panic!("lookout ended without warning that it listens beyond loopback unauthenticated")
+    })
+    .await
+    .expect("the warning comes within 10 s");
+    assert!(
+        warned.contains("WARN") && warned.contains("0.0.0.0") && warned.contains("every log"),
+        "a warning naming the address and what anyone there reads: {warned}"
+    );
+    drop(anywhere);
+
+    // On loopback there is nothing to warn about.
+    let local = Logging::start(&["--listen", "127.0.0.1:0"], &no_engine).await;
+    let said = local.stop().await;
+    assert!(
+        !said.iter().any(|l| l.contains("without authentication")),
+        "a warning on loopback: {said:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_settings_that_take_lists_read_them_from_the_environment() {
+    let project = common::require_fixture().await;
+
+    // LOOKOUT_ALLOWED_HOSTS and LOOKOUT_ALLOWED_ORIGINS: comma-separated.
+    let server = Server::start_with(
+        Some(&project),
+        &[],
+        &[
+            (
+                "LOOKOUT_ALLOWED_HOSTS",
+                "logs.example.com,other.example.org",
+            ),
+            (
+                "LOOKOUT_ALLOWED_ORIGINS",
+                "https://dash.example.com,https://board.example.org",
+            ),
+        ],
+    )
+    .await;
+    let p = server.port;
+    for host in ["logs.example.com", "other.example.org"] {
+        let a = get_as(p, "/healthz", Some(host)).await;
+        assert_eq!(a.status, 200, "Host {host}: {}", a.body);
+    }
+    assert_eq!(
+        get_as(p, "/healthz", Some("evil.example")).await.status,
+        421
+    );
+    for origin in ["https://dash.example.com", "https://board.example.org"] {
+        let (status, body) = upgrade(&server, Some(origin)).await;
+        assert_eq!(status, 101, "Origin {origin}: {body}");
+    }
+    assert_eq!(upgrade(&server, Some("https://evil.example")).await.0, 403);
+    drop(server);
+
+    // LOOKOUT_TRUSTED_PROXIES: comma-separated; the tests' requests come from the second.
+    let server = Server::start_with(
+        Some(&project),
+        &["--auth", "forward-proxy"],
+        &[("LOOKOUT_TRUSTED_PROXIES", "10.9.8.7,127.0.0.1")],
+    )
+    .await;
+    let a = raw(
+        server.port,
+        "GET /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\nRemote-User: alice\r\n\
+         Connection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body, r#"{"auth":"forward-proxy","user":"alice"}"#);
+    drop(server);
+
+    // LOOKOUT_REDACT: a comma-separated list of kinds; LOOKOUT_REDACT_PATTERNS: one pattern a
+    // line.
+    let server = Server::start_with(
+        Some(&project),
+        &[],
+        &[
+            ("LOOKOUT_REDACT", "url-password,bearer"),
+            (
+                "LOOKOUT_REDACT_PATTERNS",
+                "order=ORD-[0-9]{6}\nticket=TCK-[0-9]{4}",
+            ),
+        ],
+    )
+    .await;
+    let tag = common::marker("env-lists");
+    let written = format!(
+        "{tag} pw password=hunter2 db postgres://shop:Tr0ub4dor@db:5432/shop \
+         auth Bearer abcdefghijklmnop1234 order ORD-123456 ticket TCK-9876"
+    );
+    let shown = format!(
+        "{tag} pw password=hunter2 db postgres://shop:[REDACTED:url-password]@db:5432/shop \
+         auth Bearer [REDACTED:bearer] order [REDACTED:order] ticket [REDACTED:ticket]"
+    );
+    let probe = common::Probe::find(&project).await;
+    probe.printf(common::Fd::Stdout, "%s\n", &[&written]).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let line = loop {
+        let tail = server.tail("probe", &[("tail", "100")]).await;
+        if let Some(l) = tail.into_iter().find(|l| l.text.starts_with(&tag)) {
+            break l;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the line written is not in the tail within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        line.text, shown,
+        "only the kinds listed, and both patterns, are redacted"
+    );
+}

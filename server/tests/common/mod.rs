@@ -16,7 +16,7 @@ use std::process::ExitStatus;
 
 use app::protocol::{
     ContainerInfo, Cursor, EngineStatus, ErrorCode, Lifecycle, LogLine, ProjectInfo, ServerMessage,
-    PROTOCOL_VERSION,
+    Stream, PROTOCOL_VERSION,
 };
 use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
@@ -254,9 +254,25 @@ impl Server {
     /// Starts `lookout --listen 127.0.0.1:0 --project <project> <extra...>` and waits until it
     /// listens and reaches the engine.
     pub async fn start_for(project: &str, extra: &[&str]) -> Server {
+        Server::start_with(Some(project), extra, &[]).await
+    }
+
+    /// Starts `lookout --listen 127.0.0.1:0 [--project <project>] <extra...>` with `env` set
+    /// (after every other `LOOKOUT_*` setting is taken away) and waits until it listens and
+    /// reaches the engine. Without a project it shows every project; `project` is then the
+    /// fixture's, for the helpers that name a service.
+    pub async fn start_with(project: Option<&str>, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookout"));
-        cmd.args(["--listen", "127.0.0.1:0", "--project", project])
-            .args(extra);
+        cmd.args(["--listen", "127.0.0.1:0"]);
+        if let Some(p) = project {
+            cmd.args(["--project", p]);
+        }
+        cmd.args(extra);
+        let project = match project {
+            Some(p) => p.to_owned(),
+            None => require_fixture().await,
+        };
+        let project = project.as_str();
         // Settings from the environment would change the bounds the tests expect.
         for var in [
             "LOOKOUT_LISTEN",
@@ -292,6 +308,13 @@ impl Server {
         ] {
             cmd.env_remove(var);
         }
+        // And any other `LOOKOUT_*` this machine's environment holds.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LOOKOUT_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.envs(env.iter().copied());
         let engine_calls = EngineRecorder::start().await;
         cmd.env("LOOKOUT_LOG", "warn")
             .env("DOCKER_HOST", engine_calls.docker_host())
@@ -982,6 +1005,36 @@ impl TempProject {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// A project whose one service, `numbered`, writes `line 1` to `line <count>` on stdout
+    /// as it starts and nothing after; returned once the engine holds the last of them.
+    pub async fn numbered(tag: &str, count: u32) -> TempProject {
+        let yaml = format!(
+            r#"version: "2.4"
+services:
+  numbered:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", "awk 'BEGIN {{ for (i = 1; i <= {count}; i++) print \"line \" i }}'; while true; do sleep 3600; done"]
+"#
+        );
+        let project = TempProject::from_yaml(tag, &yaml, &["numbered"]).await;
+        let id = project.id("numbered").await;
+        let last = format!("line {count}");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let held = docker_ok(&["logs", "--tail", "1", &id]).await;
+            if held.trim() == last {
+                return project;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "numbered did not write {last:?} within 10 s: its log ends {held:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Full ids of a service's containers, stopped ones included.
     pub async fn ids(&self, service: &str) -> Vec<String> {
         container_ids(&self.name, Some(service)).await
@@ -1031,21 +1084,31 @@ pub const ALLOWED_ENGINE_CALLS: [&str; 5] = [
 /// method and path, so that a test can tell which endpoints Lookout called.
 pub struct EngineRecorder {
     pub socket: PathBuf,
-    calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    calls: Noted,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// Noted requests: `METHOD /path` (ids and version taken out) and the request line as sent.
+type Noted = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
 
 impl EngineRecorder {
     /// Proxies to the engine of `DOCKER_HOST` (or the default socket).
     pub async fn start() -> EngineRecorder {
+        let socket =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.sock", marker("engine")));
+        EngineRecorder::start_at(&socket).await
+    }
+
+    /// Proxies to the engine from a socket at `socket` (which must not exist yet): an engine
+    /// that appears there while a server already runs.
+    pub async fn start_at(socket: &Path) -> EngineRecorder {
         let upstream = std::env::var("DOCKER_HOST")
             .ok()
             .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"));
-        let socket =
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.sock", marker("engine")));
+        let socket = socket.to_owned();
         let listener = tokio::net::UnixListener::bind(&socket).expect("bind the recording socket");
-        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let calls: Noted = Default::default();
         let noted = calls.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -1078,7 +1141,31 @@ impl EngineRecorder {
 
     /// Every call so far, as `METHOD /path` with the API version and ids taken out.
     pub fn calls(&self) -> Vec<String> {
-        self.calls.lock().expect("calls lock").clone()
+        let calls = self.calls.lock().expect("calls lock");
+        calls.iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    /// Every request so far as sent: `METHOD /v1.41/containers/<id>/logs?follow=1&…`.
+    pub fn requests(&self) -> Vec<String> {
+        let calls = self.calls.lock().expect("calls lock");
+        calls.iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    /// The log streams opened so far (`GET /containers/<id>/logs` with `follow` set), as the
+    /// container ids they name.
+    pub fn followed_logs(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter_map(|r| {
+                let (path, query) = r.split_once(' ')?.1.split_once('?')?;
+                let rest = path.split("/containers/").nth(1)?;
+                let id = rest.strip_suffix("/logs")?;
+                let follows = query
+                    .split('&')
+                    .any(|kv| kv == "follow=1" || kv == "follow=true");
+                follows.then(|| id.to_owned())
+            })
+            .collect()
     }
 
     /// The calls that are not reads Lookout is known to make.
@@ -1102,7 +1189,7 @@ impl Drop for EngineRecorder {
 async fn forward_noting(
     from: &mut tokio::net::unix::OwnedReadHalf,
     to: &mut tokio::net::unix::OwnedWriteHalf,
-    noted: &std::sync::Mutex<Vec<String>>,
+    noted: &std::sync::Mutex<Vec<(String, String)>>,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut pending: Vec<u8> = Vec::new();
@@ -1136,7 +1223,11 @@ async fn forward_noting(
                 .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
                 .and_then(|(_, v)| v.trim().parse().ok())
                 .unwrap_or(0);
-            noted.lock().expect("calls lock").push(endpoint(request));
+            let sent = request.rsplit_once(' ').map_or(request, |(r, _)| r);
+            noted
+                .lock()
+                .expect("calls lock")
+                .push((endpoint(request), sent.to_owned()));
         }
     }
 }
@@ -1164,4 +1255,92 @@ pub fn endpoint(request_line: &str) -> String {
         })
         .collect();
     format!("{method} /{}", shown.join("/"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the engine holds, and comparing lines with it
+
+/// One engine timestamp in the protocol's form: RFC 3339, UTC, nine fractional digits.
+pub fn nine_digits(ts: &str) -> String {
+    let Some((secs, frac)) = ts.trim_end_matches('Z').split_once('.') else {
+        return format!("{}.000000000Z", ts.trim_end_matches('Z'));
+    };
+    format!("{secs}.{frac:0<9}Z")
+}
+
+/// A log as (timestamp, text) per output, in order.
+pub type StreamLog = HashMap<Stream, Vec<(String, String)>>;
+
+/// A container's log as the engine of `DOCKER_HOST` holds it (`docker logs --timestamps`).
+pub async fn engine_log(id: &str) -> StreamLog {
+    engine_log_at(None, id).await
+}
+
+/// A container's log as an engine holds it (`docker [-H host] logs --timestamps`): per output,
+/// its lines as (timestamp, text), in order.
+pub async fn engine_log_at(host: Option<&str>, id: &str) -> StreamLog {
+    let mut cmd = Command::new("docker");
+    if let Some(h) = host {
+        cmd.args(["-H", h]);
+    }
+    cmd.args(["logs", "--timestamps", id])
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("`docker logs` did not finish within 30 s")
+        .expect("run `docker logs`");
+    assert!(
+        out.status.success(),
+        "docker logs {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parse = |bytes: &[u8]| -> Vec<(String, String)> {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .map(|l| {
+                let (ts, text) = l.split_once(' ').unwrap_or((l, ""));
+                (nine_digits(ts), text.to_owned())
+            })
+            .collect()
+    };
+    HashMap::from([
+        (Stream::Stdout, parse(&out.stdout)),
+        (Stream::Stderr, parse(&out.stderr)),
+    ])
+}
+
+/// Lines as a viewer received them, per output, as (timestamp, text): to compare with
+/// `engine_log`.
+pub fn per_stream<'a>(lines: impl IntoIterator<Item = &'a LogLine>) -> StreamLog {
+    let mut per: StreamLog =
+        HashMap::from([(Stream::Stdout, Vec::new()), (Stream::Stderr, Vec::new())]);
+    for l in lines {
+        per.entry(l.stream)
+            .or_default()
+            .push((l.ts.clone(), l.text.clone()));
+    }
+    per
+}
+
+/// Fails unless the line's text is exactly `expected`, showing where they first differ.
+pub fn assert_text(line: &LogLine, expected: &str) {
+    let (got, want) = (line.text.as_bytes(), expected.as_bytes());
+    if got != want {
+        let at = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        let around = |b: &[u8]| {
+            String::from_utf8_lossy(&b[at.saturating_sub(20)..(at + 20).min(b.len())]).into_owned()
+        };
+        panic!(
+            "a line of {} bytes, expected {}; first difference at byte {at}: {:?} instead of {:?}",
+            got.len(),
+            want.len(),
+            around(got),
+            around(want),
+        );
+    }
 }
