@@ -17,20 +17,9 @@ impl Timestamp {
             .map(|ns| Timestamp { ns })
     }
 
-    /// RFC 3339 in UTC with exactly nine fractional digits.
+    /// RFC 3339 in UTC with exactly nine fractional digits (the download's format too).
     pub fn to_rfc3339(&self) -> String {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(self.ns as i128)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.nanosecond()
-        )
+        app::export::rfc3339(self.ns)
     }
 
     /// Whole seconds, rounded down: what the engine's `since` parameter takes.
