@@ -5,6 +5,8 @@ import { defineConfig } from "@playwright/test";
 const port = Number(process.env.LOOKOUT_E2E_PORT ?? 18181);
 const bin = process.env.LOOKOUT_BIN ?? "../target/release/lookout";
 const project = process.env.LOOKOUT_TEST_PROJECT ?? "lookout-test";
+// History on disk, in a folder scripts/test.sh empties before each run.
+const dataDir = process.env.LOOKOUT_E2E_DATA ?? "../target/e2e-history/main";
 
 export default defineConfig({
   testDir: "tests",
@@ -30,7 +32,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `${bin} --listen 127.0.0.1:${port} --project ${project}`,
+    command: `${bin} --listen 127.0.0.1:${port} --project ${project} --data-dir ${dataDir}`,
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
     stdout: "ignore",

@@ -19,7 +19,8 @@ listen="${LOOKOUT_LISTEN:-127.0.0.1:8080}"
 echo
 echo "Lookout: open http://$listen/ (Ctrl+C stops it, the demo project and any engine started here)"
 echo
-target/release/lookout --listen "$listen" &
+# History (7 days, 2 GiB at most) is kept here, and survives runs.
+target/release/lookout --listen "$listen" --data-dir target/lookout-history &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true' INT TERM
 wait $pid || true

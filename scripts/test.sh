@@ -48,5 +48,6 @@ echo "[test] cargo test --release (unit tests, and integration tests against the
 LOOKOUT_TEST_PROJECT="$project" cargo test --release --workspace --no-fail-fast -- --test-threads=4
 
 echo "[test] Playwright (Chromium), against target/release/lookout"
+rm -rf target/e2e-history
 (cd end2end && LOOKOUT_BIN="$PWD/../target/release/lookout" LOOKOUT_TEST_PROJECT="$project" \
-  npx playwright test)
+  LOOKOUT_E2E_DATA="$PWD/../target/e2e-history/main" npx playwright test)

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
+use crate::history::{HistoryPage, SearchPage};
 use crate::protocol::{LogLine, ProjectInfo};
 
 /// Who the page is shown to, for the header: the way Lookout authenticates, and the user.
@@ -26,7 +27,32 @@ pub mod backend {
     use futures::future::BoxFuture;
 
     use super::SessionInfo;
+    use crate::history::{HistoryPage, SearchPage};
     use crate::protocol::{LogLine, ProjectInfo};
+
+    /// The parameters of `/api/history`, as text so that a bad one gets a clear 400.
+    #[derive(Clone, Debug, Default)]
+    pub struct HistoryAsk {
+        pub project: String,
+        pub service: String,
+        pub since: Option<String>,
+        pub until: Option<String>,
+        pub limit: Option<String>,
+        pub before: Option<String>,
+        pub after: Option<String>,
+    }
+
+    /// The parameters of `/api/search`, as text.
+    #[derive(Clone, Debug, Default)]
+    pub struct SearchAsk {
+        pub q: String,
+        pub project: Option<String>,
+        pub service: Option<String>,
+        pub since: Option<String>,
+        pub until: Option<String>,
+        pub limit: Option<String>,
+        pub before: Option<String>,
+    }
 
     /// A failed request: an HTTP status and a message for the user.
     #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +72,8 @@ pub mod backend {
             since: Option<String>,
             streams: Option<String>,
         ) -> BoxFuture<'_, Result<Vec<LogLine>, ApiError>>;
+        fn history(&self, ask: HistoryAsk) -> BoxFuture<'_, Result<HistoryPage, ApiError>>;
+        fn search(&self, ask: SearchAsk) -> BoxFuture<'_, Result<SearchPage, ApiError>>;
         fn session(&self) -> SessionInfo;
         /// Sets the HTTP status of the response being built.
         fn set_status(&self, status: u16);
@@ -86,6 +114,59 @@ pub async fn tail(
         .tail(project, service, tail, since, streams)
         .await
         .map_err(|e| fail(&backend, e))
+}
+
+/// A page of a service's stored past, kept after its containers are gone.
+/// `GET /api/history?project=P&service=S[&since=T][&until=T][&limit=N][&before=CURSOR|&after=CURSOR]`.
+/// Without `since`, `after` or `before`: the newest lines up to `until` (or now).
+#[allow(clippy::too_many_arguments)]
+#[server(endpoint = "history", input = GetUrl)]
+pub async fn history(
+    project: String,
+    service: String,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+) -> Result<HistoryPage, ServerFnError> {
+    let backend = expect_context::<backend::Backend>();
+    let ask = backend::HistoryAsk {
+        project,
+        service,
+        since,
+        until,
+        limit,
+        before,
+        after,
+    };
+    backend.0.history(ask).await.map_err(|e| fail(&backend, e))
+}
+
+/// Stored lines of every service the viewer may see that match a query, newest first.
+/// `GET /api/search?q=QUERY[&project=P][&service=S][&since=T][&until=T][&limit=N][&before=CURSOR]`.
+#[allow(clippy::too_many_arguments)]
+#[server(endpoint = "search", input = GetUrl)]
+pub async fn search(
+    q: String,
+    project: Option<String>,
+    service: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+) -> Result<SearchPage, ServerFnError> {
+    let backend = expect_context::<backend::Backend>();
+    let ask = backend::SearchAsk {
+        q,
+        project,
+        service,
+        since,
+        until,
+        limit,
+        before,
+    };
+    backend.0.search(ask).await.map_err(|e| fail(&backend, e))
 }
 
 /// Who is signed in. `GET /api/session`.

@@ -7,6 +7,7 @@ pub mod api;
 pub mod buffer;
 pub mod export;
 pub mod filter;
+pub mod history;
 pub mod protocol;
 
 #[cfg(feature = "csr")]

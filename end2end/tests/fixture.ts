@@ -49,6 +49,10 @@ export class Server {
   static async startWith(env: Record<string, string>, port = 0, ...extra: string[]): Promise<Server> {
     const bin = lookoutBin();
     const args = extra.includes("--project") ? extra : ["--project", project, ...extra];
+    if (!args.includes("--data-dir")) {
+      // History of its own: the main server writes the shared one.
+      args.push("--data-dir", path.resolve(__dirname, "..", "..", "target", "e2e-history", marker("server")));
+    }
     const child = spawn(bin, ["--listen", `127.0.0.1:${port}`, ...args], {
       stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, ...env },

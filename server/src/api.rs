@@ -5,8 +5,9 @@ use std::pin::Pin;
 
 use std::sync::Arc;
 
-use app::api::backend::{ApiError, Backend, LogSource};
+use app::api::backend::{ApiError, Backend, HistoryAsk, LogSource, SearchAsk};
 use app::api::SessionInfo;
+use app::history::{HistoryPage, SearchPage};
 use app::protocol::{LogLine, ProjectInfo, ServiceKey, Streams, Tail, TailOverLimit};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -145,6 +146,14 @@ impl LogSource for EngineBackend {
             };
             Ok(self.hub.past().tail(&info.containers, query).await?)
         })
+    }
+
+    fn history(&self, ask: HistoryAsk) -> Fut<'_, HistoryPage> {
+        Box::pin(crate::recall::history(&self.hub, &self.viewer.scope, ask))
+    }
+
+    fn search(&self, ask: SearchAsk) -> Fut<'_, SearchPage> {
+        Box::pin(crate::recall::search(&self.hub, &self.viewer.scope, ask))
     }
 
     fn session(&self) -> SessionInfo {

@@ -156,8 +156,47 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_METRICS_TOKEN_FILE", value_parser = crate::auth::MetricsToken::read)]
     pub metrics_token_file: Option<crate::auth::MetricsToken>,
 
+    /// Keep every line read on disk, so that logs outlive their containers: on, or off
+    /// (memory only: what the engine still holds is all there is).
+    #[arg(long, env = "LOOKOUT_HISTORY", value_enum, default_value_t = HistoryMode::On)]
+    pub history: HistoryMode,
+
+    /// Where history is kept (one SQLite file per UTC day).
+    #[arg(long, env = "LOOKOUT_DATA_DIR", default_value = "lookout-data")]
+    pub data_dir: PathBuf,
+
+    /// How long history is kept (e.g. 7d, 12h); older lines are not shown and their days'
+    /// files are removed.
+    #[arg(long, env = "LOOKOUT_RETENTION", default_value = "7d")]
+    pub retention: humantime::Duration,
+
+    /// The most disk history may take (e.g. 2GiB, 500MB); the oldest days go first, today's
+    /// never.
+    #[arg(long, env = "LOOKOUT_RETENTION_SIZE", default_value = "2GiB", value_parser = parse_bytes)]
+    pub retention_size: u64,
+
+    /// Batches of lines waiting to be written before the followers wait for the disk.
+    #[arg(long, env = "LOOKOUT_HISTORY_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub history_queue: u32,
+
+    /// The most stored lines one search request reads; a search that would read more
+    /// answers with what it found and where to go on from.
+    #[arg(long, env = "LOOKOUT_SEARCH_MAX_LINES", default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub search_max_lines: u64,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryMode {
+    On,
+    Off,
+}
+
+/// `2GiB`, `500MB`, `1048576`: binary and decimal units (through `parse-size`).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    parse_size::parse_size(s).map_err(|e| format!("{s:?} is not a size ({e}); try 2GiB or 500MB"))
 }
 
 #[derive(Subcommand, Debug, Clone)]

@@ -16,13 +16,15 @@ use tracing_subscriber::EnvFilter;
 use crate::auth::sessions::{LoginLimiter, PasswordChecks, Sessions};
 use crate::auth::users::{self, Users};
 use crate::auth::{login, Auth, Mode, SocketCounts, TrustedProxies};
-use crate::config::{Command, Config};
+use crate::config::{Command, Config, HistoryMode};
 use crate::docker::logs::LineRules;
 use crate::docker::reads::ReadPermits;
 use crate::docker::Engine;
+use crate::history::{History, HistoryConfig};
 use crate::hub::{Batch, Bounds, Hub, HubConfig};
 use crate::redact::Redactor;
 use crate::state::AppState;
+use crate::store::Retention;
 use crate::{api, assets, download, headers, health, host, ws};
 
 /// Most lines sent in one `lines` message (the protocol's bound).
@@ -83,7 +85,12 @@ async fn serve(config: Config) -> Result<(), Refused> {
         .local_addr()
         .expect("a bound socket has an address");
 
-    let hub = Hub::start(Engine::start(), hub_config(&config, Arc::new(redactor)));
+    let history = open_history(&config)?;
+    let hub = Hub::start(
+        Engine::start(),
+        hub_config(&config, Arc::new(redactor)),
+        history.clone(),
+    );
     let (shutdown_tx, shutdown) = watch::channel(false);
     let max_body = config.max_body_bytes as usize;
     let hosts = Arc::new(host::AllowedHosts::new(
@@ -112,7 +119,36 @@ async fn serve(config: Config) -> Result<(), Refused> {
     )
     .with_graceful_shutdown(stopping(shutdown_tx))
     .await
-    .map_err(|e| Refused::failure(format!("server error: {e}")))
+    .map_err(|e| Refused::failure(format!("server error: {e}")))?;
+    // What was read is on disk: a restart goes on from the last line.
+    if let Some(history) = history {
+        history.flush().await;
+    }
+    Ok(())
+}
+
+/// History on disk, unless `--history off`. A store that cannot be opened (a file that
+/// cannot be read, a folder that cannot be made) stops the start, naming it: history is
+/// never silently lost or silently not kept.
+fn open_history(config: &Config) -> Result<Option<History>, Refused> {
+    if config.history == HistoryMode::Off {
+        return Ok(None);
+    }
+    let cfg = HistoryConfig {
+        dir: config.data_dir.clone(),
+        retention: Retention {
+            age: config.retention.into(),
+            bytes: config.retention_size,
+        },
+        queue: config.history_queue as usize,
+        search_max_lines: config.search_max_lines,
+    };
+    History::open(cfg).map(Some).map_err(|e| {
+        Refused::failure(format!(
+            "cannot open the history in {} ({e}); fix or move it, or start with --history off",
+            config.data_dir.display()
+        ))
+    })
 }
 
 /// Every route, behind the guard that tells who is asking.

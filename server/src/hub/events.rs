@@ -4,6 +4,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use app::protocol::{ProjectInfo, ServiceInfo};
 use futures::StreamExt;
 
 use super::exits::Exit;
@@ -56,6 +57,7 @@ impl Hub {
         let Ok(projects) = self.list().await else {
             return;
         };
+        self.keep_feeds(&projects);
         let feeds: Vec<Arc<Feed>> = self
             .inner
             .feeds
@@ -75,5 +77,24 @@ impl Hub {
             *old = projects;
             changed
         });
+    }
+
+    /// With history on, every listed service has a feed whether or not anyone looks, so
+    /// that every line is kept. A service no longer listed is let go once its followers
+    /// have ended: they end when they have seen their containers removed (and kept that).
+    fn keep_feeds(&self, projects: &[ProjectInfo]) {
+        if self.inner.history.is_none() {
+            return;
+        }
+        let listed: Vec<&ServiceInfo> = projects.iter().flat_map(|p| &p.services).collect();
+        let mut kept = self.inner.kept.lock().expect("kept feeds lock");
+        kept.retain(|key, feed| listed.iter().any(|s| s.key() == *key) || feed.is_following());
+        for service in listed {
+            let key = service.key();
+            if let std::collections::hash_map::Entry::Vacant(place) = kept.entry(key) {
+                let feed = self.feed(place.key(), service);
+                place.insert(feed);
+            }
+        }
     }
 }

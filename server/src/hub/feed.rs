@@ -17,6 +17,7 @@ use super::shared::Shared;
 use super::HubConfig;
 use crate::docker::logs::LineRules;
 use crate::docker::Engine;
+use crate::history::{History, Recorder};
 
 pub struct Feed {
     pub key: ServiceKey,
@@ -24,6 +25,7 @@ pub struct Feed {
     engine: Engine,
     rules: LineRules,
     exits: Arc<Exits>,
+    history: Option<History>,
     followers: Mutex<HashMap<String, Task>>,
     /// Becomes true once every container's recent past is in the ring.
     pub ready: watch::Receiver<bool>,
@@ -51,6 +53,7 @@ impl Feed {
         cfg: &HubConfig,
         metrics: Arc<Metrics>,
         exits: Arc<Exits>,
+        history: Option<History>,
     ) -> Arc<Feed> {
         let ring_caps = RingCaps {
             lines: cfg.ring_lines,
@@ -64,6 +67,7 @@ impl Feed {
             engine,
             rules: cfg.lines.clone(),
             exits,
+            history,
             followers: Mutex::new(HashMap::new()),
             ready,
         });
@@ -108,8 +112,18 @@ impl Feed {
         }
     }
 
+    /// Whether any of its followers still runs.
+    pub fn is_following(&self) -> bool {
+        let followers = self.followers.lock().expect("followers lock");
+        followers.values().any(|f| !f.task.is_finished())
+    }
+
     fn spawn_follower(&self, container: ContainerInfo, backfill: Option<Backfill>) {
         let wake = Arc::new(Notify::new());
+        let recorder = self
+            .history
+            .clone()
+            .map(|h| Recorder::new(h, &self.key, &container));
         let follower = Follower::new(
             self.shared.clone(),
             self.engine.clone(),
@@ -117,6 +131,7 @@ impl Feed {
             self.rules.clone(),
             self.exits.clone(),
             wake.clone(),
+            recorder,
         );
         let task = tokio::spawn(follower.run(backfill));
         self.followers.lock().expect("followers lock").insert(

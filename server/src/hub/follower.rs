@@ -17,6 +17,7 @@ use crate::docker::frames::RawLine;
 use crate::docker::inspect::run_times;
 use crate::docker::logs::{LineRules, LogQuery, LogStream};
 use crate::docker::{Engine, EngineError};
+use crate::history::Recorder;
 use crate::redact::KeyState;
 use crate::runs::{after_look, RunTimes, Step};
 
@@ -41,6 +42,8 @@ pub struct Follower {
     told: RunTimes,
     /// Private key blocks, carried from one read of the log to the next.
     keys: KeyState,
+    /// Where the lines and changes are kept on disk, unless `--history off`.
+    recorder: Option<Recorder>,
 }
 
 /// Why a follow stream ended.
@@ -73,6 +76,7 @@ impl Follower {
         rules: LineRules,
         exits: Arc<Exits>,
         wake: Arc<Notify>,
+        recorder: Option<Recorder>,
     ) -> Follower {
         Follower {
             shared,
@@ -84,7 +88,24 @@ impl Follower {
             last: None,
             told: RunTimes::default(),
             keys: KeyState::default(),
+            recorder,
         }
+    }
+
+    /// Hands lines to history, then to the live view.
+    async fn deliver(&self, lines: Vec<RawLine>) {
+        if let Some(r) = &self.recorder {
+            r.lines(&lines).await;
+        }
+        self.shared.push(lines, &self.container);
+    }
+
+    /// Hands a change in the container's life to history, then to the live view.
+    async fn mark(&self, ts_ns: i64, event: LifecycleEvent) {
+        if let Some(r) = &self.recorder {
+            r.event(ts_ns, event.clone()).await;
+        }
+        self.shared.lifecycle(ts_ns, &self.container, event);
     }
 
     pub async fn run(mut self, backfill: Option<Backfill>) {
@@ -124,8 +145,7 @@ impl Follower {
         };
         if let Ok(Some(now)) = run_times(&docker, &self.container.id).await {
             if let Some(started) = now.started.filter(|_| is_new) {
-                self.shared
-                    .lifecycle(started, &self.container, LifecycleEvent::Started);
+                self.mark(started, LifecycleEvent::Started).await;
             }
             self.told = now;
         }
@@ -140,10 +160,17 @@ impl Follower {
             }
             match self.read(both(0, Some(lines), false)).await {
                 Ok(read) => {
+                    let engine_holds_more = read.len() >= lines as usize;
+                    if let (Some(r), Some(first)) = (self.recorder.clone(), read.first()) {
+                        if engine_holds_more {
+                            self.catch_up(&r, (first.ts.ns, first.seq)).await;
+                        }
+                        r.lines(&read).await;
+                    }
                     self.last = read.last().map(|l| (l.ts.ns, l.seq));
                     // The engine may hold older lines than the tail: the ring starts with a
                     // gap only the engine can fill.
-                    if read.len() >= lines as usize {
+                    if engine_holds_more {
                         if let Some(first) = read.first() {
                             let upto = before((first.ts.ns, first.seq));
                             self.shared.not_held_upto(&self.container, upto);
@@ -156,6 +183,38 @@ impl Follower {
                 Err(e) => {
                     self.engine.report(&e);
                     tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// Hands history what the engine wrote between the last line stored and `upto` (the
+    /// first line of the tail just read): after a restart of Lookout, or at the first
+    /// start, every line the engine still holds. Streamed, so that memory stays flat; a
+    /// failed read is reported and leaves history with a gap only there.
+    async fn catch_up(&self, recorder: &Recorder, upto: (i64, u32)) {
+        let stored = recorder.last_position().await;
+        if stored.is_some_and(|p| p >= upto) {
+            return;
+        }
+        let Ok(docker) = self.engine.docker() else {
+            return;
+        };
+        let since = stored.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
+        // Its own key blocks: this read starts earlier than the follow's.
+        let mut keys = KeyState::default();
+        let query = both(since, None, false);
+        let mut stream =
+            LogStream::open_with(&docker, &self.container.id, query, &self.rules, &mut keys);
+        while let Some(read) = stream.next_lines().await {
+            match read {
+                Ok(mut lines) => {
+                    lines.retain(|l| (l.ts.ns, l.seq) < upto);
+                    recorder.lines(&lines).await;
+                }
+                Err(e) => {
+                    self.engine.report(&e);
+                    return;
                 }
             }
         }
@@ -179,9 +238,13 @@ impl Follower {
         let _open = OpenStream::count(self.shared.metrics());
         loop {
             match stream.next_lines().await {
-                Some(Ok(lines)) => self
-                    .shared
-                    .push(after_last(&mut self.last, lines), &self.container),
+                Some(Ok(lines)) => {
+                    let fresh = after_last(&mut self.last, lines);
+                    if let Some(r) = &self.recorder {
+                        r.lines(&fresh).await;
+                    }
+                    self.shared.push(fresh, &self.container);
+                }
                 Some(Err(EngineError::NotFound(_))) => return Ended::Removed,
                 Some(Err(e)) => return Ended::Failed(e),
                 None => return Ended::Stopped,
@@ -254,8 +317,8 @@ impl Follower {
             let fresh = after_last(&mut self.last, lines);
             for step in after_look(self.told, now, delivered, fresh) {
                 match step {
-                    Step::Lines(lines) => self.shared.push(lines, &self.container),
-                    Step::Marker(at, event) => self.shared.lifecycle(at, &self.container, event),
+                    Step::Lines(lines) => self.deliver(lines).await,
+                    Step::Marker(at, event) => self.mark(at, event).await,
                 }
             }
             self.told = now;
@@ -288,11 +351,10 @@ impl Follower {
                 let event = LifecycleEvent::Exited {
                     exit_code: exit.code,
                 };
-                self.shared.lifecycle(at, &self.container, event);
+                self.mark(at, event).await;
             }
         }
-        self.shared
-            .lifecycle(now_ns(), &self.container, LifecycleEvent::Removed);
+        self.mark(now_ns(), LifecycleEvent::Removed).await;
     }
 }
 

@@ -29,6 +29,7 @@ use crate::docker::logs::LineRules;
 use crate::docker::past::{Filled, PastReads};
 use crate::docker::reads::ReadPermits;
 use crate::docker::{Engine, EngineError};
+use crate::history::History;
 
 mod events;
 mod exits;
@@ -98,11 +99,15 @@ struct HubInner {
     services: watch::Sender<Vec<ProjectInfo>>,
     metrics: Arc<Metrics>,
     exits: Arc<Exits>,
+    /// Where every line read is kept, unless `--history off`.
+    history: Option<History>,
+    /// With history on, the feed of every listed service, kept while nobody looks.
+    kept: Mutex<HashMap<ServiceKey, Arc<Feed>>>,
 }
 
 impl Hub {
     /// Creates the hub and starts watching the engine's container events.
-    pub fn start(engine: Engine, cfg: HubConfig) -> Hub {
+    pub fn start(engine: Engine, cfg: HubConfig, history: Option<History>) -> Hub {
         let (services, _) = watch::channel(Vec::new());
         let past = PastReads {
             engine: engine.clone(),
@@ -118,6 +123,8 @@ impl Hub {
                 services,
                 metrics: Arc::new(Metrics::default()),
                 exits: Arc::new(Exits::default()),
+                history,
+                kept: Mutex::new(HashMap::new()),
             }),
         };
         tokio::spawn(hub.clone().watch_events());
@@ -134,6 +141,11 @@ impl Hub {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// History on disk, unless `--history off`.
+    pub fn history(&self) -> Option<&History> {
+        self.inner.history.as_ref()
     }
 
     /// One-off reads of what the engine holds: tails and whole logs.
@@ -155,18 +167,18 @@ impl Hub {
         Ok(projects)
     }
 
+    /// Whether this server shows the service (`--project`) and `scope` lets its viewer see
+    /// it, whether or not it still exists: the one rule, for the live and the stored alike.
+    pub fn may_see(&self, key: &ServiceKey, scope: &Scope) -> bool {
+        let project = self.inner.cfg.project.as_ref();
+        project.is_none_or(|p| *p == key.project) && scope.allows(key)
+    }
+
     /// The service `key` names, if this server shows it (`--project`) and `scope` lets its
     /// viewer see it: the one check every route makes. A service out of sight reads as one
     /// that does not exist.
     pub async fn service(&self, key: &ServiceKey, scope: &Scope) -> Result<ServiceInfo, HubError> {
-        let in_sight = self
-            .inner
-            .cfg
-            .project
-            .as_ref()
-            .is_none_or(|p| *p == key.project)
-            && scope.allows(key);
-        if !in_sight {
+        if !self.may_see(key, scope) {
             return Err(UnknownService(key.clone()).into());
         }
         let engine = &self.inner.engine;
@@ -245,6 +257,7 @@ impl Hub {
             &self.inner.cfg,
             self.inner.metrics.clone(),
             self.inner.exits.clone(),
+            self.inner.history.clone(),
         );
         feeds.retain(|_, f| f.strong_count() > 0);
         feeds.insert(key.clone(), Arc::downgrade(&feed));

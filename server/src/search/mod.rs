@@ -1,4 +1,307 @@
-//! Searching logs: the query language people type, and what a query matches. The store of
-//! history it will search is the next room to build (issue 10).
+//! Searching history: the query language people type (`query`), and a scan of the store
+//! that answers it newest first, bounded in lines read and hits held.
+
+use std::ops::ControlFlow;
+
+use app::protocol::Cursor;
 
 pub mod query;
+
+use query::{Candidate, Query};
+
+use crate::docker::frames::RawLine;
+use crate::store::{Owner, Store, StoreError};
+
+/// What one search may do.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Hits returned.
+    pub hits: usize,
+    /// Stored lines read before the search answers with what it has.
+    pub lines: u64,
+}
+
+/// A line found, with whose it is.
+pub struct Hit {
+    pub owner: Owner,
+    pub line: RawLine,
+}
+
+impl Hit {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            ts_ns: self.line.ts.ns,
+            seq: self.line.seq,
+            container: self.owner.container.clone(),
+        }
+    }
+}
+
+pub struct Found {
+    /// Newest first.
+    pub hits: Vec<Hit>,
+    /// Where the next page begins (exclusive), when there may be more.
+    pub before: Option<Cursor>,
+    pub scanned: u64,
+}
+
+/// The lines of `engine` matching `query` that `visible(project, service)` allows, older
+/// than `before`, newest first.
+pub fn find(
+    store: &Store,
+    engine: &str,
+    query: &Query,
+    visible: impl Fn(&str, &str) -> bool,
+    before: Option<&Cursor>,
+    bounds: Bounds,
+) -> Result<Found, StoreError> {
+    let bounds = Bounds {
+        hits: bounds.hits.max(1),
+        ..bounds
+    };
+    let since = query.since_ns.unwrap_or(i64::MIN);
+    let mut until = query.until_ns.unwrap_or(i64::MAX);
+    if let Some(b) = before {
+        until = until.min(b.ts_ns.saturating_add(1));
+    }
+    let wanted = |o: &Owner| {
+        visible(&o.project, &o.service)
+            && (query.projects.is_empty() || query.projects.contains(&o.project))
+            && (query.services.is_empty() || query.services.contains(&o.service))
+    };
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut scanned = 0u64;
+    // The newest time of a block that was read to its end while the line bound ran out:
+    // what is older than it may be unread.
+    let mut cut_at: Option<i64> = None;
+    let mut plain = String::new();
+    // Enough hits were found before the older blocks: there may be more in them.
+    let mut full = false;
+    store.scan(engine, since, until, wanted, |owner, lines| {
+        let newest_in_block = lines.iter().map(|l| l.ts.ns).max();
+        if hits.len() >= bounds.hits {
+            keep_newest(&mut hits, bounds.hits);
+            // Blocks come by newest line, newest first: this one and all after it are
+            // older than every hit kept.
+            let kth = hits[bounds.hits - 1].line.ts.ns;
+            if newest_in_block.is_some_and(|n| n < kth) {
+                full = true;
+                return ControlFlow::Break(());
+            }
+        }
+        scanned += lines.len() as u64;
+        for line in lines {
+            let hit = Hit {
+                owner: owner.clone(),
+                line,
+            };
+            if before.is_some_and(|b| hit.cursor() >= *b) {
+                continue;
+            }
+            let text = visible_text(&hit.line.text, &mut plain);
+            let candidate = Candidate {
+                project: &owner.project,
+                service: &owner.service,
+                stream: hit.line.stream,
+                ts_ns: hit.line.ts.ns,
+                text,
+            };
+            if query.matches(&candidate) {
+                hits.push(hit);
+            }
+        }
+        if hits.len() > bounds.hits * 2 {
+            keep_newest(&mut hits, bounds.hits);
+        }
+        if scanned >= bounds.lines {
+            cut_at = newest_in_block;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    })?;
+    keep_newest(&mut hits, usize::MAX);
+    let before = match cut_at {
+        // Read up to the bound: only the hits newer than every unread line are sure.
+        Some(t) => {
+            hits.retain(|h| h.line.ts.ns > t);
+            hits.truncate(bounds.hits);
+            Some(match hits.last() {
+                Some(h) if hits.len() == bounds.hits => h.cursor(),
+                _ => Cursor {
+                    ts_ns: t.saturating_add(1),
+                    seq: 0,
+                    container: String::new(),
+                },
+            })
+        }
+        None if full || hits.len() > bounds.hits => {
+            hits.truncate(bounds.hits);
+            hits.last().map(Hit::cursor)
+        }
+        None => None,
+    };
+    Ok(Found {
+        hits,
+        before,
+        scanned,
+    })
+}
+
+/// Newest first, at most `n`.
+fn keep_newest(hits: &mut Vec<Hit>, n: usize) {
+    hits.sort_by_key(|h| std::cmp::Reverse(h.cursor()));
+    if n < hits.len() {
+        // One more than asked, so that the caller knows there is more.
+        hits.truncate(n + 1);
+    }
+}
+
+/// The text as a viewer sees it: colour codes removed (only parsed when there are any).
+fn visible_text<'a>(text: &'a str, plain: &'a mut String) -> &'a str {
+    if text.contains('\x1b') {
+        *plain = app::ansi::parse(text).plain;
+        plain
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against a real store in a temporary folder, with made-up lines.
+    use super::*;
+    use crate::store::day::tests::{raw, tempdir};
+    use crate::store::Retention;
+    use app::protocol::Replica;
+
+    fn owner(service: &str, container: &str) -> Owner {
+        Owner {
+            engine: "local".into(),
+            project: "shop".into(),
+            service: service.into(),
+            container: container.into(),
+            replica: Replica {
+                number: 1,
+                name: format!("shop-{service}-1"),
+            },
+        }
+    }
+
+    /// 300 lines each of `web` (even times) and `db` (odd times), every tenth an error;
+    /// half of them written to disk in blocks, the rest still being gathered.
+    fn store() -> (Store, std::path::PathBuf) {
+        let dir = tempdir();
+        let retention = Retention {
+            age: std::time::Duration::from_secs(86_400),
+            bytes: u64::MAX,
+        };
+        let mut store = Store::open(&dir, retention).unwrap();
+        const T: i64 = 1_796_169_600 * 1_000_000_000;
+        for (service, offset) in [("web", 0), ("db", 1)] {
+            let lines: Vec<RawLine> = (0..300)
+                .map(|i| {
+                    let word = if i % 10 == 0 { "error" } else { "ok" };
+                    raw(T + i * 2 + offset, &format!("{service} {word} {i}"))
+                })
+                .collect();
+            store
+                .append(&owner(service, service), &lines[..150])
+                .unwrap();
+            store.flush().unwrap();
+            store
+                .append(&owner(service, service), &lines[150..])
+                .unwrap();
+        }
+        (store, dir)
+    }
+
+    fn texts(found: &Found) -> Vec<String> {
+        found.hits.iter().map(|h| h.line.text.clone()).collect()
+    }
+
+    const WIDE: Bounds = Bounds {
+        hits: 1000,
+        lines: u64::MAX,
+    };
+
+    #[test]
+    fn hits_come_newest_first_across_services_and_blocks() {
+        let (store, dir) = store();
+        let q = query::parse("error", 0).unwrap();
+        let found = find(&store, "local", &q, |_, _| true, None, WIDE).unwrap();
+        assert_eq!(found.hits.len(), 60);
+        assert_eq!(texts(&found)[..2], ["db error 290", "web error 290"]);
+        assert_eq!(texts(&found)[59], "web error 0");
+        assert!(found.before.is_none());
+        assert_eq!(found.scanned, 600);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn pages_follow_one_another_without_gap_or_repeat() {
+        let (store, dir) = store();
+        let q = query::parse("error", 0).unwrap();
+        let bounds = Bounds {
+            hits: 7,
+            lines: u64::MAX,
+        };
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let found = find(&store, "local", &q, |_, _| true, before.as_ref(), bounds).unwrap();
+            assert!(found.hits.len() <= 7);
+            all.extend(texts(&found));
+            match found.before {
+                Some(b) => before = Some(b),
+                None => break,
+            }
+        }
+        let whole = find(&store, "local", &q, |_, _| true, None, WIDE).unwrap();
+        assert_eq!(all, texts(&whole));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_search_that_would_read_too_much_answers_with_where_to_go_on() {
+        let (store, dir) = store();
+        let q = query::parse("error", 0).unwrap();
+        let bounds = Bounds {
+            hits: 1000,
+            lines: 100,
+        };
+        let first = find(&store, "local", &q, |_, _| true, None, bounds).unwrap();
+        assert!(
+            first.scanned >= 100 && first.scanned < 600,
+            "{}",
+            first.scanned
+        );
+        let before = first.before.clone().expect("told where to go on");
+        let mut all = texts(&first);
+        let mut next = Some(before);
+        let mut pages = 0;
+        while let Some(b) = next {
+            pages += 1;
+            assert!(pages < 100, "the pages make progress: stuck before {b}");
+            let page = find(&store, "local", &q, |_, _| true, Some(&b), bounds).unwrap();
+            all.extend(texts(&page));
+            next = page.before;
+        }
+        let whole = find(&store, "local", &q, |_, _| true, None, WIDE).unwrap();
+        assert_eq!(all, texts(&whole), "the pages hold every hit once");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn services_out_of_sight_are_never_read() {
+        let (store, dir) = store();
+        let q = query::parse("error", 0).unwrap();
+        let found = find(&store, "local", &q, |_, s| s == "db", None, WIDE).unwrap();
+        assert!(found.hits.iter().all(|h| h.owner.service == "db"));
+        assert_eq!(found.hits.len(), 30);
+        assert_eq!(found.scanned, 300, "web's blocks are not even opened");
+        let q = query::parse("error service:web", 0).unwrap();
+        let found = find(&store, "local", &q, |_, s| s == "db", None, WIDE).unwrap();
+        assert!(found.hits.is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -80,6 +80,11 @@ impl BlockWriter {
         self.lines == 0
     }
 
+    /// The lines gathered so far: history shows them before their block is written.
+    pub fn lines(&self) -> Vec<RawLine> {
+        decode(&self.records).expect("records this writer wrote")
+    }
+
     /// Compresses what was gathered and starts afresh; `None` if nothing was.
     pub fn seal(&mut self) -> Option<Sealed> {
         let (first, last) = (self.first.take()?, self.last.take()?);
@@ -99,6 +104,10 @@ impl BlockWriter {
 /// The lines of a stored block, in the order they were written.
 pub fn read(data: &[u8], raw_bytes: u32) -> Result<Vec<RawLine>, BlockError> {
     let records = zstd::bulk::decompress(data, raw_bytes as usize)?;
+    decode(&records)
+}
+
+fn decode(records: &[u8]) -> Result<Vec<RawLine>, BlockError> {
     let mut lines = Vec::new();
     let mut at = 0;
     while at < records.len() {

@@ -2,6 +2,7 @@
 //! blocks of lines and the lifecycle events whose time falls on that UTC day. One file a day
 //! means retention drops whole files, never rows of a live one.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use app::protocol::{LifecycleEvent, Replica};
@@ -205,6 +206,58 @@ impl DayFile {
             })
             .map_err(|e| self.wrap(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.wrap(e))
+    }
+
+    /// Every block of `engine` with lines in `[since, until)`, the newest last line first,
+    /// handed to `visit` one at a time until it says to stop: a search reads a day without
+    /// holding it all.
+    pub fn each_block_newest_first(
+        &self,
+        engine: &str,
+        since_ns: i64,
+        until_ns: i64,
+        mut visit: impl FnMut(StoredBlock) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, StoreError> {
+        let mut query = self
+            .conn
+            .prepare_cached(
+                "SELECT project, service, container, replica_number, replica_name, first_ns,
+                 first_seq, last_ns, last_seq, lines, raw_bytes, data FROM blocks
+                 WHERE engine = ?1 AND last_ns >= ?2 AND first_ns < ?3
+                 ORDER BY last_ns DESC, id DESC",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let mut rows = query
+            .query(params![engine, since_ns, until_ns])
+            .map_err(|e| self.wrap(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.wrap(e))? {
+            let block = (|| {
+                Ok(StoredBlock {
+                    owner: Owner {
+                        engine: engine.to_owned(),
+                        project: r.get(0)?,
+                        service: r.get(1)?,
+                        container: r.get(2)?,
+                        replica: Replica {
+                            number: r.get(3)?,
+                            name: r.get(4)?,
+                        },
+                    },
+                    block: Sealed {
+                        first: (r.get(5)?, r.get(6)?),
+                        last: (r.get(7)?, r.get(8)?),
+                        lines: r.get(9)?,
+                        raw_bytes: r.get(10)?,
+                        data: r.get(11)?,
+                    },
+                })
+            })()
+            .map_err(|e| self.wrap(e))?;
+            if visit(block).is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
     }
 
     /// The newest position stored for a container, if any: where a restart goes on from.

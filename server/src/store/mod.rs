@@ -10,8 +10,11 @@
 //! Not yet wired to the hub: ingestion, `/api/history` and search come next.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use app::protocol::LifecycleEvent;
 
 use time::{Date, OffsetDateTime};
 
@@ -19,7 +22,8 @@ pub mod block;
 pub mod day;
 
 use block::BlockWriter;
-use day::{DayFile, Owner, StoreError};
+use day::DayFile;
+pub use day::{Owner, StoreError, StoredBlock, StoredEvent};
 
 use crate::docker::frames::RawLine;
 
@@ -54,11 +58,35 @@ fn parse_file_name(name: &str) -> Option<Date> {
     Date::from_calendar_date(year, month.try_into().ok()?, day).ok()
 }
 
+fn in_span(mut lines: Vec<RawLine>, since_ns: i64, until_ns: i64) -> Vec<RawLine> {
+    lines.retain(|l| l.ts.ns >= since_ns && l.ts.ns < until_ns);
+    lines
+}
+
+/// A service's lines or events in `[since, until)`.
+#[derive(Clone, Copy, Debug)]
+pub struct ServiceSpan<'a> {
+    pub engine: &'a str,
+    pub project: &'a str,
+    pub service: &'a str,
+    pub since_ns: i64,
+    pub until_ns: i64,
+}
+
+/// Which end of a span a read keeps when the span holds more than asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    Oldest,
+    Newest,
+}
+
 /// Lines of one container being gathered, and whose they are.
 struct Pending {
     owner: Owner,
     writer: BlockWriter,
     day: Date,
+    /// When its first line came: a quiet container's block is written after a while.
+    opened: Instant,
 }
 
 pub struct Store {
@@ -66,6 +94,9 @@ pub struct Store {
     retention: Retention,
     days: BTreeMap<Date, DayFile>,
     pending: HashMap<String, Pending>,
+    /// Per container, the newest position stored (or being gathered): nothing at or before
+    /// it is stored again, so a re-read of the engine never repeats a line.
+    last: HashMap<String, (i64, u32)>,
 }
 
 impl Store {
@@ -94,6 +125,7 @@ impl Store {
             retention,
             days,
             pending: HashMap::new(),
+            last: HashMap::new(),
         })
     }
 
@@ -105,12 +137,42 @@ impl Store {
         Ok(&self.days[&day])
     }
 
-    /// Adds a container's lines, in order. A block is written when it is full or its day
-    /// ends; `flush` writes what is gathered.
+    /// The newest position stored for a container: where reading it again goes on from.
+    pub fn last_position(
+        &mut self,
+        engine: &str,
+        container: &str,
+    ) -> Result<Option<(i64, u32)>, StoreError> {
+        let key = format!("{engine}/{container}");
+        if let Some(p) = self.last.get(&key) {
+            return Ok(Some(*p));
+        }
+        for file in self.days.values().rev() {
+            if let Some(p) = file.last_position(engine, container)? {
+                self.last.insert(key, p);
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Adds a container's lines, in order; those at or before its last stored position are
+    /// skipped. A block is written when it is full or its day ends; `flush` writes what is
+    /// gathered.
     pub fn append(&mut self, owner: &Owner, lines: &[RawLine]) -> Result<(), StoreError> {
-        for line in lines {
+        // Each line is compared with what was stored before this call, not with the line
+        // before it: the engine stamps stdout and stderr apart, so a line may be stamped a
+        // little before the one it follows, and it is new all the same.
+        let stored = self.last_position(&owner.engine, &owner.container)?;
+        let key = format!("{}/{}", owner.engine, owner.container);
+        let fresh = lines
+            .iter()
+            .filter(|l| stored.is_none_or(|p| (l.ts.ns, l.seq) > p));
+        for line in fresh {
+            let pos = (line.ts.ns, line.seq);
+            let newest = self.last.entry(key.clone()).or_insert(pos);
+            *newest = (*newest).max(pos);
             let day = day_of(line.ts.ns);
-            let key = owner.container.clone();
             let starts_new_day = self.pending.get(&key).is_some_and(|p| p.day != day);
             if starts_new_day {
                 self.seal(&key)?;
@@ -119,6 +181,7 @@ impl Store {
                 owner: owner.clone(),
                 writer: BlockWriter::default(),
                 day,
+                opened: Instant::now(),
             });
             if pending.writer.push(line) {
                 self.seal(&key)?;
@@ -136,6 +199,31 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the blocks that have been gathering for longer than `age`.
+    pub fn flush_older_than(&mut self, age: Duration) -> Result<(), StoreError> {
+        let old: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.opened.elapsed() >= age)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in old {
+            self.seal(&key)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps a change in a container's life, in the file of its day.
+    pub fn event(
+        &mut self,
+        owner: &Owner,
+        ts_ns: i64,
+        event: &LifecycleEvent,
+    ) -> Result<(), StoreError> {
+        self.day_file(day_of(ts_ns))?
+            .insert_event(owner, ts_ns, event)
+    }
+
     fn seal(&mut self, container: &str) -> Result<(), StoreError> {
         let Some(mut pending) = self.pending.remove(container) else {
             return Ok(());
@@ -148,32 +236,114 @@ impl Store {
     }
 
     /// A service's stored lines in `[since, until)`, oldest first, with whose they are:
-    /// at most `limit`, the oldest ones.
+    /// at most `limit`, the oldest ones (`Oldest`) or the newest ones (`Newest`). Days are
+    /// read from that end and no further than needed.
     pub fn lines(
         &self,
-        engine: &str,
-        project: &str,
-        service: &str,
-        since_ns: i64,
-        until_ns: i64,
+        span: &ServiceSpan<'_>,
         limit: usize,
+        end: End,
     ) -> Result<Vec<(Owner, RawLine)>, StoreError> {
+        let ServiceSpan {
+            engine,
+            project,
+            service,
+            since_ns,
+            until_ns,
+        } = *span;
         let mut out = Vec::new();
         let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
-        for file in self.days.range(first..=last).map(|(_, f)| f) {
+        let days = self.days.range(first..=last).map(|(_, f)| f);
+        let days: Box<dyn Iterator<Item = &DayFile>> = match end {
+            End::Oldest => Box::new(days),
+            End::Newest => Box::new(days.rev()),
+        };
+        for file in days {
             for stored in file.blocks(engine, project, service, since_ns, until_ns)? {
                 let lines = block::read(&stored.block.data, stored.block.raw_bytes)?;
-                let in_span = lines
-                    .into_iter()
-                    .filter(|l| l.ts.ns >= since_ns && l.ts.ns < until_ns);
-                out.extend(in_span.map(|l| (stored.owner.clone(), l)));
+                let lines = in_span(lines, since_ns, until_ns);
+                out.extend(lines.into_iter().map(|l| (stored.owner.clone(), l)));
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        for p in self.pending.values() {
+            let o = &p.owner;
+            if o.engine == engine && o.project == project && o.service == service {
+                let lines = in_span(p.writer.lines(), since_ns, until_ns);
+                out.extend(lines.into_iter().map(|l| (o.clone(), l)));
             }
         }
         out.sort_by(|(a, x), (b, y)| {
             (x.ts.ns, &a.container, x.seq).cmp(&(y.ts.ns, &b.container, y.seq))
         });
-        out.truncate(limit);
+        match end {
+            End::Oldest => out.truncate(limit),
+            End::Newest => drop(out.drain(..out.len().saturating_sub(limit))),
+        }
         Ok(out)
+    }
+
+    /// A service's stored events in `[since, until)`, in time order.
+    pub fn events(&self, span: &ServiceSpan<'_>) -> Result<Vec<StoredEvent>, StoreError> {
+        let ServiceSpan {
+            engine,
+            project,
+            service,
+            since_ns,
+            until_ns,
+        } = *span;
+        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
+        let mut out = Vec::new();
+        for file in self.days.range(first..=last).map(|(_, f)| f) {
+            out.extend(file.events(engine, project, service, since_ns, until_ns)?);
+        }
+        Ok(out)
+    }
+
+    /// Every line of `engine` in `[since, until)` whose owner `wants`, a block at a time:
+    /// the blocks being gathered first, then the stored ones by newest last line, the
+    /// newest day first. Within a block lines are oldest first. `visit` stops the scan.
+    pub fn scan(
+        &self,
+        engine: &str,
+        since_ns: i64,
+        until_ns: i64,
+        wants: impl Fn(&Owner) -> bool,
+        mut visit: impl FnMut(&Owner, Vec<RawLine>) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        for p in self.pending.values() {
+            if p.owner.engine == engine && wants(&p.owner) {
+                let lines = p.writer.lines();
+                if visit(&p.owner, in_span(lines, since_ns, until_ns)).is_break() {
+                    return Ok(());
+                }
+            }
+        }
+        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
+        for file in self.days.range(first..=last).rev().map(|(_, f)| f) {
+            let mut failed = None;
+            let flow = file.each_block_newest_first(engine, since_ns, until_ns, |stored| {
+                if !wants(&stored.owner) {
+                    return ControlFlow::Continue(());
+                }
+                match block::read(&stored.block.data, stored.block.raw_bytes) {
+                    Ok(lines) => visit(&stored.owner, in_span(lines, since_ns, until_ns)),
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            if flow.is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Drops the days older than the retention, then the oldest days while the store is
@@ -258,6 +428,16 @@ mod tests {
         }
     }
 
+    fn web_span(service: &str, since_ns: i64, until_ns: i64) -> ServiceSpan<'_> {
+        ServiceSpan {
+            engine: "local",
+            project: "shop",
+            service,
+            since_ns,
+            until_ns,
+        }
+    }
+
     fn texts(lines: &[(Owner, RawLine)]) -> Vec<&str> {
         lines.iter().map(|(_, l)| l.text.as_str()).collect()
     }
@@ -275,17 +455,19 @@ mod tests {
         }
         let store = Store::open(&dir, week()).unwrap();
         let all = store
-            .lines("local", "shop", "web", 0, i64::MAX, 100)
+            .lines(&web_span("web", 0, i64::MAX), 100, End::Oldest)
             .unwrap();
         assert_eq!(texts(&all), ["a1", "b2", "a3"]);
         let span = store
-            .lines("local", "shop", "web", D2 + 2, D2 + 3, 100)
+            .lines(&web_span("web", D2 + 2, D2 + 3), 100, End::Oldest)
             .unwrap();
         assert_eq!(texts(&span), ["b2"]);
-        let first = store.lines("local", "shop", "web", 0, i64::MAX, 2).unwrap();
+        let first = store
+            .lines(&web_span("web", 0, i64::MAX), 2, End::Oldest)
+            .unwrap();
         assert_eq!(texts(&first), ["a1", "b2"]);
         assert!(store
-            .lines("local", "shop", "db", 0, i64::MAX, 100)
+            .lines(&web_span("db", 0, i64::MAX), 100, End::Oldest)
             .unwrap()
             .is_empty());
         std::fs::remove_dir_all(dir).unwrap();
@@ -311,7 +493,7 @@ mod tests {
         );
         assert!(!dir.join("2026-12-02.sqlite").exists());
         let left = store
-            .lines("local", "shop", "web", 0, i64::MAX, 100)
+            .lines(&web_span("web", 0, i64::MAX), 100, End::Oldest)
             .unwrap();
         assert_eq!(left.len(), 8);
         std::fs::remove_dir_all(dir).unwrap();

@@ -133,10 +133,12 @@ pub async fn require_fixture() -> String {
 /// Runs `lookout <args>` until it says where it listens (Ok, with the line) or exits (Err,
 /// with its exit code and stderr).
 pub async fn launch(args: &[&str]) -> Result<String, (Option<i32>, String)> {
+    let data = std::env::temp_dir().join(marker("lookout-data"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_lookout"))
         .args(args)
         .env_remove("LOOKOUT_ALLOW_UNAUTHENTICATED_REMOTE")
         .env_remove("LOOKOUT_AUTH")
+        .env("LOOKOUT_DATA_DIR", &data)
         .env("LOOKOUT_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -151,9 +153,11 @@ pub async fn launch(args: &[&str]) -> Result<String, (Option<i32>, String)> {
         .expect("read stdout");
     if let Some(line) = first {
         child.kill().await.expect("end lookout");
+        let _ = std::fs::remove_dir_all(&data);
         return Ok(line);
     }
     let out = child.wait_with_output().await.expect("lookout's exit");
+    let _ = std::fs::remove_dir_all(&data);
     Err((
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -180,6 +184,14 @@ impl Logging {
             if k.starts_with("LOOKOUT_") {
                 cmd.env_remove(k);
             }
+        }
+        // A history folder of its own unless the test names one (removed by the system's
+        // temporary-file cleaning: the process may outlive the test's interest in it).
+        if !env.iter().any(|(k, _)| *k == "LOOKOUT_DATA_DIR") {
+            cmd.env(
+                "LOOKOUT_DATA_DIR",
+                std::env::temp_dir().join(marker("lookout-data")),
+            );
         }
         let mut child = cmd
             .envs(env.iter().copied())
@@ -230,11 +242,17 @@ pub struct Server {
     _stdout: Lines<BufReader<ChildStdout>>,
     /// Every engine call this server makes passes through it.
     pub engine_calls: EngineRecorder,
+    /// The history folder the harness made for it, if the test did not name one.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// A server that called the engine for anything but a read fails the test it ran in.
 impl Drop for Server {
     fn drop(&mut self) {
+        if let Some(dir) = &self.data_dir {
+            let _ = self.child.start_kill();
+            let _ = std::fs::remove_dir_all(dir);
+        }
         let unexpected = self.engine_calls.unexpected();
         if !unexpected.is_empty() && !std::thread::panicking() {
             panic!(
@@ -268,6 +286,14 @@ impl Server {
             cmd.args(["--project", p]);
         }
         cmd.args(extra);
+        // Each server keeps its history in a folder of its own, removed with it.
+        let data_dir = if extra.iter().any(|a| a.starts_with("--data-dir")) {
+            None
+        } else {
+            let dir = std::env::temp_dir().join(marker("lookout-data"));
+            cmd.arg("--data-dir").arg(&dir);
+            Some(dir)
+        };
         let project = match project {
             Some(p) => p.to_owned(),
             None => require_fixture().await,
@@ -350,6 +376,7 @@ impl Server {
             child,
             _stdout: stdout,
             engine_calls,
+            data_dir,
         };
         server.wait_for_engine().await;
         server

@@ -1,0 +1,252 @@
+//! History while Lookout runs: the followers hand every line and lifecycle change they read
+//! to one writer thread that owns the disk, and the routes read the store on blocking
+//! threads. The followers wait when the writer is behind (the engine keeps the log
+//! meanwhile), so history loses nothing to a slow disk; a failing disk is counted and
+//! reported, and live streaming goes on.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use app::protocol::{ContainerInfo, LifecycleEvent, ServiceKey};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::now_ns;
+use crate::docker::frames::RawLine;
+use crate::docker::logs::short_id;
+use crate::store::{Owner, Retention, Store, StoreError};
+
+/// The only engine today; its name is in every stored key so that more need no migration.
+pub const LOCAL_ENGINE: &str = "local";
+
+/// A quiet container's lines are written as a block after this long.
+const BLOCK_AGE: Duration = Duration::from_secs(30);
+/// How often old days are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+#[derive(Clone, Debug)]
+pub struct HistoryConfig {
+    /// `--data-dir`.
+    pub dir: PathBuf,
+    /// `--retention` and `--retention-size`.
+    pub retention: Retention,
+    /// `--history-queue`: batches waiting for the writer before followers wait.
+    pub queue: usize,
+    /// `--search-max-lines`: the most lines one search request reads.
+    pub search_max_lines: u64,
+}
+
+/// What the writer thread is asked to do.
+enum Record {
+    Lines(Owner, Vec<RawLine>),
+    Event(Owner, i64, LifecycleEvent),
+    Tick,
+    Flush(oneshot::Sender<()>),
+}
+
+/// How the writing goes, for `/metrics` and for viewers.
+#[derive(Default)]
+pub struct HistoryHealth {
+    pub lines_written: AtomicU64,
+    pub write_errors: AtomicU64,
+    /// The last write failed: history is not being kept right now.
+    pub failing: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct History {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Record>,
+    store: Arc<Mutex<Store>>,
+    cfg: HistoryConfig,
+    health: Arc<HistoryHealth>,
+}
+
+impl History {
+    /// Opens the store (a file that cannot be read fails here, naming it), drops what is
+    /// past the retention, and starts the writer.
+    pub fn open(cfg: HistoryConfig) -> Result<History, StoreError> {
+        let mut store = Store::open(&cfg.dir, cfg.retention)?;
+        store.sweep(now_ns())?;
+        let store = Arc::new(Mutex::new(store));
+        let (tx, rx) = mpsc::channel(cfg.queue.max(1));
+        let health = Arc::new(HistoryHealth::default());
+        let writer = Writer {
+            store: store.clone(),
+            health: health.clone(),
+        };
+        std::thread::Builder::new()
+            .name("history-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|source| StoreError::Io {
+                path: cfg.dir.clone(),
+                source,
+            })?;
+        let ticks = tx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                if ticks.send(Record::Tick).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(History {
+            inner: Arc::new(Inner {
+                tx,
+                store,
+                cfg,
+                health,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &HistoryConfig {
+        &self.inner.cfg
+    }
+
+    pub fn health(&self) -> &HistoryHealth {
+        &self.inner.health
+    }
+
+    /// Keeps a container's lines; waits while the writer is behind.
+    pub async fn lines(&self, owner: &Owner, lines: &[RawLine]) {
+        if lines.is_empty() {
+            return;
+        }
+        let record = Record::Lines(owner.clone(), lines.to_vec());
+        let _ = self.inner.tx.send(record).await;
+    }
+
+    /// Keeps a change in a container's life.
+    pub async fn event(&self, owner: &Owner, ts_ns: i64, event: LifecycleEvent) {
+        let _ = self
+            .inner
+            .tx
+            .send(Record::Event(owner.clone(), ts_ns, event))
+            .await;
+    }
+
+    /// Writes everything handed over so far: at shutdown, so that a restart goes on from
+    /// the last line read.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.inner.tx.send(Record::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Runs `f` on the store on a blocking thread.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> T + Send + 'static,
+    ) -> T {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
+            .await
+            .expect("a history read panicked")
+    }
+
+    /// The oldest time history still shows: the retention's age back from now.
+    pub fn oldest_ns(&self) -> i64 {
+        let age = i64::try_from(self.inner.cfg.retention.age.as_nanos()).unwrap_or(i64::MAX);
+        now_ns().saturating_sub(age)
+    }
+}
+
+fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
+    // A panic while holding the lock leaves the store as it was before the statement that
+    // failed: SQLite rolls it back. Keep serving.
+    store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The thread that owns the writing.
+struct Writer {
+    store: Arc<Mutex<Store>>,
+    health: Arc<HistoryHealth>,
+}
+
+impl Writer {
+    fn run(self, mut rx: mpsc::Receiver<Record>) {
+        let mut since_sweep = std::time::Instant::now();
+        while let Some(record) = rx.blocking_recv() {
+            let mut store = lock(&self.store);
+            let done = match record {
+                Record::Lines(owner, lines) => {
+                    let n = lines.len() as u64;
+                    let wrote = store.append(&owner, &lines);
+                    if wrote.is_ok() {
+                        self.health.lines_written.fetch_add(n, Ordering::Relaxed);
+                    }
+                    wrote
+                }
+                Record::Event(owner, ts_ns, event) => store.event(&owner, ts_ns, &event),
+                Record::Tick => {
+                    let swept = if since_sweep.elapsed() >= SWEEP_EVERY {
+                        since_sweep = std::time::Instant::now();
+                        store.sweep(now_ns()).map(drop)
+                    } else {
+                        Ok(())
+                    };
+                    swept.and_then(|()| store.flush_older_than(BLOCK_AGE))
+                }
+                Record::Flush(done) => {
+                    let flushed = store.flush();
+                    let _ = done.send(());
+                    flushed
+                }
+            };
+            self.health.failing.store(done.is_err(), Ordering::Relaxed);
+            if let Err(e) = done {
+                self.health.write_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("history is not being kept: {e}");
+            }
+        }
+    }
+}
+
+/// One container's way into history: its lines and changes, under its owner's key.
+#[derive(Clone)]
+pub struct Recorder {
+    history: History,
+    owner: Owner,
+}
+
+impl Recorder {
+    pub fn new(history: History, key: &ServiceKey, container: &ContainerInfo) -> Recorder {
+        let owner = Owner {
+            engine: LOCAL_ENGINE.to_owned(),
+            project: key.project.clone(),
+            service: key.service.clone(),
+            container: short_id(&container.id).to_owned(),
+            replica: container.replica.clone(),
+        };
+        Recorder { history, owner }
+    }
+
+    pub async fn lines(&self, lines: &[RawLine]) {
+        self.history.lines(&self.owner, lines).await;
+    }
+
+    pub async fn event(&self, ts_ns: i64, event: LifecycleEvent) {
+        self.history.event(&self.owner, ts_ns, event).await;
+    }
+
+    /// The newest position kept of this container, if any; None also when the store
+    /// cannot say (the whole log is then read again, and repeats are skipped).
+    pub async fn last_position(&self) -> Option<(i64, u32)> {
+        let owner = self.owner.clone();
+        self.history
+            .read(move |s| s.last_position(&owner.engine, &owner.container))
+            .await
+            .ok()
+            .flatten()
+    }
+}

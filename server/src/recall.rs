@@ -1,0 +1,280 @@
+//! The answers of `/api/history` and `/api/search`: parameters checked (a bad one is a 400
+//! that names it), the store read on a blocking thread, and what it holds turned into the
+//! protocol's lines and lifecycle changes. Only services the viewer may see are read.
+
+use app::api::backend::{ApiError, HistoryAsk, SearchAsk};
+use app::history::{HistoryPage, SearchHit, SearchPage, DEFAULT_PAGE, MAX_PAGE};
+use app::protocol::{Cursor, Lifecycle, LogLine, ServiceKey, UnknownService};
+use axum::http::StatusCode;
+
+use crate::auth::scope::Scope;
+use crate::clock::{now_ns, parse_when, Timestamp};
+use crate::docker::frames::RawLine;
+use crate::history::{History, LOCAL_ENGINE};
+use crate::hub::Hub;
+use crate::search::{self, query};
+use crate::store::{End, Owner, ServiceSpan, StoreError, StoredEvent};
+
+fn bad(message: String) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST.as_u16(),
+        message,
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
+            message: format!("history could not be read: {e}"),
+        }
+    }
+}
+
+fn history_of(hub: &Hub) -> Result<&History, ApiError> {
+    hub.history().ok_or_else(|| ApiError {
+        status: StatusCode::NOT_FOUND.as_u16(),
+        message: "history is off on this server (--history off)".into(),
+    })
+}
+
+fn when(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| parse_when(v, now_ns()).map_err(|e| bad(format!("{name}: {e}"))))
+        .transpose()
+}
+
+fn cursor(name: &str, value: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+    value
+        .map(|v| {
+            v.parse::<Cursor>().map_err(|_| {
+                bad(format!(
+                    "{name} must be a cursor from an earlier answer, got {v:?}"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn limit(value: Option<&str>) -> Result<usize, ApiError> {
+    let Some(v) = value else {
+        return Ok(DEFAULT_PAGE as usize);
+    };
+    match v.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n as usize),
+        _ => Err(bad(format!(
+            "limit must be between 1 and {MAX_PAGE}, got {v:?}"
+        ))),
+    }
+}
+
+fn log_line(owner: &Owner, raw: RawLine) -> LogLine {
+    LogLine {
+        cursor: Cursor {
+            ts_ns: raw.ts.ns,
+            seq: raw.seq,
+            container: owner.container.clone(),
+        },
+        ts: raw.ts.to_rfc3339(),
+        stream: raw.stream,
+        replica: owner.replica.clone(),
+        text: raw.text,
+        truncated: raw.truncated,
+    }
+}
+
+fn lifecycle(e: StoredEvent) -> Lifecycle {
+    Lifecycle {
+        ts_ns: e.ts_ns,
+        ts: Timestamp { ns: e.ts_ns }.to_rfc3339(),
+        replica: e.owner.replica,
+        event: e.event,
+    }
+}
+
+/// `/api/history`. Without `since`, `after` or `before`, the newest lines up to `until`.
+pub async fn history(hub: &Hub, scope: &Scope, ask: HistoryAsk) -> Result<HistoryPage, ApiError> {
+    let history = history_of(hub)?.clone();
+    let key = ServiceKey {
+        project: ask.project,
+        service: ask.service,
+    };
+    if !hub.may_see(&key, scope) {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND.as_u16(),
+            message: UnknownService(key).to_string(),
+        });
+    }
+    let since = when("since", ask.since.as_deref())?
+        .unwrap_or(i64::MIN)
+        .max(history.oldest_ns());
+    let until = when("until", ask.until.as_deref())?.unwrap_or(i64::MAX);
+    let before = cursor("before", ask.before.as_deref())?;
+    let after = cursor("after", ask.after.as_deref())?;
+    if before.is_some() && after.is_some() {
+        return Err(bad(
+            "ask for lines before a cursor or after one, not both".into()
+        ));
+    }
+    let limit = limit(ask.limit.as_deref())?;
+    let from_start = ask.since.is_some() || after.is_some();
+    history
+        .read(move |store| {
+            let mut span = ServiceSpan {
+                engine: LOCAL_ENGINE,
+                project: &key.project,
+                service: &key.service,
+                since_ns: since,
+                until_ns: until,
+            };
+            if let Some(a) = &after {
+                span.since_ns = span.since_ns.max(a.ts_ns);
+            }
+            if let Some(b) = &before {
+                span.until_ns = span.until_ns.min(b.ts_ns.saturating_add(1));
+            }
+            let end = if from_start && before.is_none() {
+                End::Oldest
+            } else {
+                End::Newest
+            };
+            // Lines at the cursor's own instant may be left out below: ask for a few more.
+            let mut lines: Vec<LogLine> = store
+                .lines(&span, limit + 17, end)?
+                .into_iter()
+                .map(|(owner, raw)| log_line(&owner, raw))
+                .filter(|l| after.as_ref().is_none_or(|a| l.cursor > *a))
+                .filter(|l| before.as_ref().is_none_or(|b| l.cursor < *b))
+                .collect();
+            let more = lines.len() > limit;
+            match end {
+                End::Oldest => lines.truncate(limit),
+                End::Newest => drop(lines.drain(..lines.len().saturating_sub(limit))),
+            }
+            let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+                return Ok(HistoryPage::default());
+            };
+            let whole = ServiceSpan {
+                since_ns: since,
+                until_ns: until,
+                ..span
+            };
+            let older = end == End::Newest && more || has_before(store, &whole, &first.cursor)?;
+            let newer = end == End::Oldest && more || has_after(store, &whole, &last.cursor)?;
+            // At either end of the history, the changes beyond the last line shown belong
+            // on the page too (a removal comes after the last line).
+            let events = store
+                .events(&ServiceSpan {
+                    since_ns: if older { first.cursor.ts_ns } else { since },
+                    until_ns: if newer {
+                        last.cursor.ts_ns.saturating_add(1)
+                    } else {
+                        until
+                    },
+                    ..span
+                })?
+                .into_iter()
+                .map(lifecycle)
+                .collect();
+            Ok(HistoryPage {
+                before: older.then(|| first.cursor.clone()),
+                after: newer.then(|| last.cursor.clone()),
+                lines,
+                events,
+            })
+        })
+        .await
+}
+
+/// Whether `span` holds a line before `c`.
+fn has_before(
+    store: &crate::store::Store,
+    span: &ServiceSpan<'_>,
+    c: &Cursor,
+) -> Result<bool, StoreError> {
+    let upto = ServiceSpan {
+        until_ns: span.until_ns.min(c.ts_ns.saturating_add(1)),
+        ..*span
+    };
+    let lines = store.lines(&upto, 64, End::Newest)?;
+    Ok(lines
+        .iter()
+        .any(|(o, l)| log_line(o, l.clone()).cursor < *c))
+}
+
+/// Whether `span` holds a line after `c`.
+fn has_after(
+    store: &crate::store::Store,
+    span: &ServiceSpan<'_>,
+    c: &Cursor,
+) -> Result<bool, StoreError> {
+    let from = ServiceSpan {
+        since_ns: span.since_ns.max(c.ts_ns),
+        ..*span
+    };
+    let lines = store.lines(&from, 64, End::Oldest)?;
+    Ok(lines
+        .iter()
+        .any(|(o, l)| log_line(o, l.clone()).cursor > *c))
+}
+
+/// `/api/search`.
+pub async fn search(hub: &Hub, scope: &Scope, ask: SearchAsk) -> Result<SearchPage, ApiError> {
+    let history = history_of(hub)?.clone();
+    let mut q = query::parse(&ask.q, now_ns()).map_err(|e| bad(format!("the query, {e}")))?;
+    if !narrow(&mut q.projects, ask.project) || !narrow(&mut q.services, ask.service) {
+        return Ok(SearchPage::default());
+    }
+    let since = when("since", ask.since.as_deref())?;
+    let until = when("until", ask.until.as_deref())?;
+    q.since_ns = [q.since_ns, since, Some(history.oldest_ns())]
+        .into_iter()
+        .flatten()
+        .max();
+    q.until_ns = [q.until_ns, until].into_iter().flatten().min();
+    let before = cursor("before", ask.before.as_deref())?;
+    let bounds = search::Bounds {
+        hits: limit(ask.limit.as_deref())?,
+        lines: history.config().search_max_lines,
+    };
+    let hub = hub.clone();
+    let scope = scope.clone();
+    let found = history
+        .read(move |store| {
+            let visible = |project: &str, service: &str| {
+                let key = ServiceKey {
+                    project: project.to_owned(),
+                    service: service.to_owned(),
+                };
+                hub.may_see(&key, &scope)
+            };
+            search::find(store, LOCAL_ENGINE, &q, visible, before.as_ref(), bounds)
+        })
+        .await?;
+    Ok(SearchPage {
+        hits: found
+            .hits
+            .into_iter()
+            .map(|h| SearchHit {
+                project: h.owner.project.clone(),
+                service: h.owner.service.clone(),
+                line: log_line(&h.owner, h.line),
+            })
+            .collect(),
+        before: found.before,
+        scanned: found.scanned,
+    })
+}
+
+/// A `project=`/`service=` parameter narrows the query's own list; false when the two
+/// leave nothing.
+fn narrow(list: &mut Vec<String>, param: Option<String>) -> bool {
+    let Some(p) = param else {
+        return true;
+    };
+    if !list.is_empty() && !list.contains(&p) {
+        return false;
+    }
+    *list = vec![p];
+    true
+}

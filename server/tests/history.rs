@@ -1,0 +1,470 @@
+//! Acceptance tests of history (issue 10): the real engine, real Compose projects, the real
+//! `lookout` binary and its store on disk. Lines outlive their containers, a restart of
+//! Lookout neither loses nor repeats a line, secrets never reach the disk, and bad requests
+//! get clear errors.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use app::history::{HistoryPage, SearchPage};
+use app::protocol::{LifecycleEvent, LogLine};
+use common::{docker_ok, marker, Server, TempProject, WAIT};
+
+/// Waits for what history needs: a follower to read a line and the writer to keep it.
+const KEPT: Duration = Duration::from_secs(20);
+
+async fn history(server: &Server, project: &str, service: &str, q: &[(&str, &str)]) -> HistoryPage {
+    let mut query = vec![("project", project), ("service", service)];
+    query.extend_from_slice(q);
+    server.get_json("/api/history", &query).await
+}
+
+async fn search(server: &Server, q: &[(&str, &str)]) -> SearchPage {
+    server.get_json("/api/search", q).await
+}
+
+/// Polls `probe` until it gives Some, or fails the test naming `what`.
+async fn wait_for<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn texts(lines: &[LogLine]) -> Vec<&str> {
+    lines.iter().map(|l| l.text.as_str()).collect()
+}
+
+/// A project whose services each write `<service> says <token>` once and then sleep.
+async fn sayers(tag: &str, services: &[&str], token: &str) -> TempProject {
+    let mut yaml = String::from("version: \"2.4\"\nservices:\n");
+    for s in services {
+        yaml.push_str(&format!(
+            "  {s}:\n    image: lookout-fixture:latest\n    network_mode: none\n    \
+             stop_grace_period: 1s\n    command: [\"/bin/sh\", \"-c\", \"echo '{s} says {token}'; \
+             while true; do sleep 3600; done\"]\n"
+        ));
+    }
+    TempProject::from_yaml(tag, &yaml, services).await
+}
+
+#[tokio::test]
+async fn history_outlives_docker_rm_and_compose_down() {
+    let token = marker("kept");
+    let project = sayers("outlive", &["gone", "down"], &token).await;
+    let server = Server::start_for(&project.name, &[]).await;
+    for service in ["gone", "down"] {
+        let said = format!("{service} says {token}");
+        wait_for(&format!("history holds {said:?}"), KEPT, || async {
+            let page = history(&server, &project.name, service, &[]).await;
+            texts(&page.lines).contains(&said.as_str()).then_some(())
+        })
+        .await;
+    }
+
+    docker_ok(&["rm", "-f", &project.id("gone").await]).await;
+    project.compose(&["down", "-t", "1"]).await;
+    assert!(
+        common::container_ids(&project.name, None).await.is_empty(),
+        "the engine no longer holds any container of the project"
+    );
+
+    for service in ["gone", "down"] {
+        let said = format!("{service} says {token}");
+        // The removal is kept too, after the line.
+        let page = wait_for(&format!("{service}'s removal in history"), KEPT, || async {
+            let page = history(&server, &project.name, service, &[]).await;
+            let removed = page
+                .events
+                .iter()
+                .any(|e| e.event == LifecycleEvent::Removed);
+            removed.then_some(page)
+        })
+        .await;
+        assert_eq!(texts(&page.lines), [said.as_str()], "{service}'s history");
+        assert_eq!(page.lines[0].replica.number, 1);
+    }
+    // And searchable, across both services, newest first.
+    let found = search(&server, &[("q", &token)]).await;
+    let mut who: Vec<&str> = found.hits.iter().map(|h| h.service.as_str()).collect();
+    who.sort();
+    assert_eq!(who, ["down", "gone"], "{:?}", found.hits);
+    assert!(found.hits[0].line.cursor.ts_ns >= found.hits[1].line.cursor.ts_ns);
+    let only = search(&server, &[("q", &format!("{token} service:gone"))]).await;
+    assert_eq!(only.hits.len(), 1);
+    assert_eq!(only.hits[0].project, project.name);
+}
+
+/// A service writing `n 1`, `n 2`, ... five times a second, for ever.
+const COUNTING: &str = r#"version: "2.4"
+services:
+  counting:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", "i=0; while true; do i=$$((i+1)); echo \"n $$i\"; sleep 0.2; done"]
+"#;
+
+fn numbers(lines: &[LogLine]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter_map(|l| l.text.strip_prefix("n ")?.parse().ok())
+        .collect()
+}
+
+async fn newest_number(server: &Server, project: &str) -> u64 {
+    let page = history(server, project, "counting", &[("limit", "1")]).await;
+    numbers(&page.lines).last().copied().unwrap_or(0)
+}
+
+async fn engine_newest(id: &str) -> u64 {
+    let out = docker_ok(&["logs", "--tail", "1", id]).await;
+    out.trim()
+        .strip_prefix("n ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_restart_of_lookout_loses_and_repeats_nothing() {
+    let project = TempProject::from_yaml("restart", COUNTING, &["counting"]).await;
+    let id = project.id("counting").await;
+    let data = std::env::temp_dir().join(marker("lookout-restart-data"));
+    let data_arg = format!("--data-dir={}", data.display());
+
+    let mut first = Server::start_for(&project.name, &[&data_arg]).await;
+    let before_stop = wait_for("history reaches n 10", KEPT, || async {
+        let n = newest_number(&first, &project.name).await;
+        (n >= 10).then_some(n)
+    })
+    .await;
+    first.terminate().await;
+    assert!(
+        first.wait_exit(WAIT).await.is_some_and(|s| s.success()),
+        "lookout stops cleanly on SIGTERM"
+    );
+    drop(first);
+
+    // While Lookout is down, the engine goes on: wait until it wrote 10 s worth of lines.
+    let stop_at = engine_newest(&id).await;
+    wait_for(
+        "the engine writes 50 more lines",
+        Duration::from_secs(30),
+        || async { (engine_newest(&id).await >= stop_at + 50).then_some(()) },
+    )
+    .await;
+
+    let second = Server::start_for(&project.name, &[&data_arg]).await;
+    let target = engine_newest(&id).await + 5;
+    wait_for("history catches up past the outage", KEPT, || async {
+        (newest_number(&second, &project.name).await >= target).then_some(())
+    })
+    .await;
+    let page = history(
+        &second,
+        &project.name,
+        "counting",
+        &[("since", "1h"), ("limit", "5000")],
+    )
+    .await;
+    let got = numbers(&page.lines);
+    let expected: Vec<u64> = (1..=*got.last().unwrap()).collect();
+    assert_eq!(
+        got, expected,
+        "every number once, in order, across the restart (stopped after {before_stop})"
+    );
+    drop(second);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test]
+async fn secrets_never_reach_history_search_or_the_disk() {
+    let secret = format!("hunter{}", marker("pw").replace('-', ""));
+    let yaml = format!(
+        r#"version: "2.4"
+services:
+  leaky:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", "echo 'login ok password={secret} for bob'; while true; do sleep 3600; done"]
+"#
+    );
+    let project = TempProject::from_yaml("secret", &yaml, &["leaky"]).await;
+    let data = std::env::temp_dir().join(marker("lookout-secret-data"));
+    let data_arg = format!("--data-dir={}", data.display());
+    let mut server = Server::start_for(&project.name, &[&data_arg]).await;
+    let page = wait_for("the line in history", KEPT, || async {
+        let page = history(&server, &project.name, "leaky", &[]).await;
+        (!page.lines.is_empty()).then_some(page)
+    })
+    .await;
+    let text = &page.lines[0].text;
+    assert!(text.starts_with("login ok password=[REDACTED"), "{text}");
+    assert!(!text.contains(&secret));
+    assert!(search(&server, &[("q", &secret)]).await.hits.is_empty());
+    let found = search(&server, &[("q", "\"login ok\"")]).await;
+    assert!(found.hits.iter().all(|h| !h.line.text.contains(&secret)));
+    let (_, download) = server
+        .get(
+            "/api/download",
+            &[("project", &project.name), ("service", "leaky")],
+        )
+        .await;
+    assert!(download.contains("login ok") && !download.contains(&secret));
+
+    // Everything on disk, decompressed, holds no secret: stop Lookout (it writes what it
+    // gathered) and read the store as Lookout does, and the raw files too.
+    server.terminate().await;
+    server.wait_exit(WAIT).await;
+    assert_no_secret_on_disk(&data, &secret);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+fn assert_no_secret_on_disk(dir: &Path, secret: &str) {
+    let store = lookout::store::Store::open(
+        dir,
+        lookout::store::Retention {
+            age: Duration::from_secs(86_400),
+            bytes: u64::MAX,
+        },
+    )
+    .expect("open the store");
+    let mut lines = 0;
+    store
+        .scan(
+            "local",
+            i64::MIN,
+            i64::MAX,
+            |_| true,
+            |_, block| {
+                for l in block {
+                    lines += 1;
+                    assert!(!l.text.contains(secret), "stored: {}", l.text);
+                }
+                std::ops::ControlFlow::Continue(())
+            },
+        )
+        .expect("scan the store");
+    assert!(lines > 0, "the store holds the line");
+    for entry in std::fs::read_dir(dir).expect("the data dir") {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let raw = String::from_utf8_lossy(&bytes);
+        assert!(!raw.contains(secret));
+    }
+}
+
+#[tokio::test]
+async fn search_takes_words_phrases_exclusions_regex_fields_and_time() {
+    let token = marker("q").replace('-', "");
+    let yaml = format!(
+        r#"version: "2.4"
+services:
+  talk:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", "echo 'GET /a {token} status 200'; echo 'GET /b {token} status 503' >&2; echo 'Ünïcode größe {token}'; echo 'healthz {token} status 200'; while true; do sleep 3600; done"]
+"#
+    );
+    let project = TempProject::from_yaml("search", &yaml, &["talk"]).await;
+    let server = Server::start_for(&project.name, &[]).await;
+    wait_for("four lines in history", KEPT, || async {
+        let page = history(&server, &project.name, "talk", &[]).await;
+        (page.lines.len() == 4).then_some(())
+    })
+    .await;
+    let q = |s: &str| s.replace("TOKEN", &token);
+    let cases: &[(&str, &[&str])] = &[
+        ("TOKEN status", &["healthz", "GET /b", "GET /a"]),
+        ("TOKEN \"status 200\"", &["healthz", "GET /a"]),
+        ("TOKEN status -healthz", &["GET /b", "GET /a"]),
+        ("TOKEN /5\\d\\d/", &["GET /b"]),
+        ("TOKEN stream:stderr", &["GET /b"]),
+        ("TOKEN ünïcode", &["Ünïcode"]),
+        ("TOKEN service:talk GRÖSSE", &[]),
+        ("TOKEN service:other", &[]),
+        ("TOKEN until:1h", &[]),
+        ("TOKEN since:1h -status", &["Ünïcode"]),
+    ];
+    for (query, want) in cases {
+        let query = q(query);
+        let found = search(&server, &[("q", &query)]).await;
+        let got: Vec<&str> = found.hits.iter().map(|h| h.line.text.as_str()).collect();
+        assert_eq!(got.len(), want.len(), "{query}: {got:?}");
+        // Which lines: the engine stamps stdout and stderr apart, so their order across
+        // streams is its own; the order of the hits is checked by their times.
+        for w in want.iter() {
+            assert!(
+                got.iter().any(|g| g.starts_with(w)),
+                "{query}: {got:?}, expected {want:?}"
+            );
+        }
+        let times: Vec<i64> = found.hits.iter().map(|h| h.line.cursor.ts_ns).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] >= w[1]),
+            "{query}: newest first: {times:?}"
+        );
+    }
+    // Paging: one hit at a time, then the next from its cursor.
+    let first = search(&server, &[("q", &q("TOKEN status")), ("limit", "1")]).await;
+    assert_eq!(first.hits.len(), 1);
+    let cursor = first.before.expect("more than one hit").to_string();
+    let next = search(
+        &server,
+        &[
+            ("q", &q("TOKEN status")),
+            ("limit", "5"),
+            ("before", &cursor),
+        ],
+    )
+    .await;
+    assert_eq!(next.hits.len(), 2);
+    assert!(next.before.is_none(), "nothing after the last page");
+}
+
+#[tokio::test]
+async fn bad_requests_get_errors_that_say_what_is_wrong() {
+    let project = sayers("badreq", &["one"], "x").await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let p = project.name.as_str();
+    // (path, query, what the error says)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        ("/api/search", &[("q", "\"open")], "at character 1"),
+        ("/api/search", &[("q", "/(/")], "at character"),
+        (
+            "/api/search",
+            &[("q", "x"), ("limit", "0")],
+            "limit must be between 1 and 5000",
+        ),
+        (
+            "/api/search",
+            &[("q", "x"), ("before", "nonsense")],
+            "before must be a cursor",
+        ),
+        ("/api/search", &[("q", "since:yesterday")], "at character"),
+        (
+            "/api/history",
+            &[("project", p), ("service", "one"), ("limit", "5001")],
+            "limit must be",
+        ),
+        (
+            "/api/history",
+            &[("project", p), ("service", "one"), ("until", "soon")],
+            "until:",
+        ),
+        (
+            "/api/history",
+            &[
+                ("project", p),
+                ("service", "one"),
+                ("before", "1-0-a"),
+                ("after", "1-0-a"),
+            ],
+            "not both",
+        ),
+    ];
+    for (path, query, says) in cases {
+        let (status, body) = server.get(path, query).await;
+        assert_eq!(status, 400, "{path} {query:?}: {body}");
+        assert!(body.contains(says), "{path} {query:?}: {body}");
+    }
+    let (status, body) = server
+        .get("/api/history", &[("project", p), ("service", "nobody")])
+        .await;
+    assert_eq!(
+        status, 200,
+        "a service never seen has an empty history: {body}"
+    );
+    let page: HistoryPage = serde_json::from_str(&body).unwrap();
+    assert!(page.lines.is_empty());
+    let (status, _) = server
+        .get(
+            "/api/history",
+            &[("project", "other-project"), ("service", "one")],
+        )
+        .await;
+    assert_eq!(
+        status, 404,
+        "a project this server does not show (--project)"
+    );
+}
+
+#[tokio::test]
+async fn history_off_keeps_nothing_and_says_so() {
+    let project = sayers("off", &["one"], "x").await;
+    let data = std::env::temp_dir().join(marker("lookout-off-data"));
+    let data_arg = format!("--data-dir={}", data.display());
+    let server = Server::start_for(&project.name, &["--history", "off", &data_arg]).await;
+    let (status, body) = server
+        .get(
+            "/api/history",
+            &[("project", &project.name), ("service", "one")],
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert!(body.contains("--history off"), "{body}");
+    // The live tail still works.
+    assert!(!server.tail("one", &[]).await.is_empty());
+    assert!(!data.exists(), "no data dir is made with history off");
+}
+
+#[tokio::test]
+async fn a_store_file_that_cannot_be_read_stops_the_start_and_is_named() {
+    let data = std::env::temp_dir().join(marker("lookout-bad-data"));
+    std::fs::create_dir_all(&data).unwrap();
+    let bad = data.join("2026-12-01.sqlite");
+    std::fs::write(
+        &bad,
+        b"this is not a database, and it is long enough to be read as one",
+    )
+    .unwrap();
+    let data_arg = format!("--data-dir={}", data.display());
+    let project = common::project();
+    let result =
+        common::launch(&["--listen", "127.0.0.1:0", "--project", &project, &data_arg]).await;
+    let (code, stderr) = result.expect_err("lookout refuses to start");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("2026-12-01.sqlite"), "{stderr}");
+    assert!(
+        stderr.contains("--history off"),
+        "says the way out: {stderr}"
+    );
+    assert!(bad.exists(), "the file is left for the user to look at");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test]
+async fn lines_older_than_the_retention_are_not_shown() {
+    let token = marker("old");
+    let project = sayers("retention", &["one"], &token).await;
+    let server = Server::start_for(&project.name, &["--retention", "6s"]).await;
+    wait_for("the line in history", KEPT, || async {
+        let page = history(&server, &project.name, "one", &[]).await;
+        (!page.lines.is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(search(&server, &[("q", &token)]).await.hits.len(), 1);
+    wait_for(
+        "the line to age out of history",
+        Duration::from_secs(20),
+        || async {
+            let page = history(&server, &project.name, "one", &[]).await;
+            page.lines.is_empty().then_some(())
+        },
+    )
+    .await;
+    assert!(search(&server, &[("q", &token)]).await.hits.is_empty());
+}
