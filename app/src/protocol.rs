@@ -105,6 +105,30 @@ impl Cursor {
     pub fn position(&self) -> (i64, u32) {
         (self.ts_ns, self.seq)
     }
+
+    /// The lowest cursor of a nanosecond, before every line stamped then: a page of
+    /// history that ends at a time rather than at a line says where to go on with it.
+    /// Its string form has no container: `"<ts_ns>-0-"`.
+    pub fn start_of(ts_ns: i64) -> Cursor {
+        Cursor {
+            ts_ns,
+            seq: 0,
+            container: String::new(),
+        }
+    }
+
+    fn is_start(&self) -> bool {
+        self.seq == 0 && self.container.is_empty()
+    }
+
+    /// The newest time a line before this cursor may have.
+    pub fn newest_before(&self) -> i64 {
+        if self.is_start() {
+            self.ts_ns.saturating_sub(1)
+        } else {
+            self.ts_ns
+        }
+    }
 }
 
 /// Lines of a service are ordered by time; ties broken by container, then sequence.
@@ -141,15 +165,17 @@ impl FromStr for Cursor {
         let mut parts = s.splitn(3, '-');
         let ts_ns = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
         let seq = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-        let container = parts
-            .next()
-            .filter(|c| is_container_id(c))
-            .ok_or_else(bad)?;
-        Ok(Cursor {
+        let container = parts.next().ok_or_else(bad)?;
+        let cursor = Cursor {
             ts_ns,
             seq,
             container: container.to_owned(),
-        })
+        };
+        if is_container_id(container) || cursor.is_start() {
+            Ok(cursor)
+        } else {
+            Err(bad())
+        }
     }
 }
 
@@ -510,6 +536,21 @@ mod tests {
         for bad in ["", "1-2", "x-1-abc", "1-x-abc", "1-2-not hex", "1-2-"] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn the_start_of_a_nanosecond_comes_before_its_lines_and_round_trips() {
+        let start = Cursor::start_of(7);
+        assert_eq!(start.to_string(), "7-0-");
+        assert_eq!("7-0-".parse::<Cursor>().unwrap(), start);
+        let line = |ts| Cursor {
+            ts_ns: ts,
+            seq: 0,
+            container: "0".into(),
+        };
+        assert!(line(6) < start && start < line(7));
+        assert_eq!(start.newest_before(), 6);
+        assert_eq!(line(7).newest_before(), 7);
     }
 
     #[test]

@@ -60,9 +60,10 @@ pub fn find(
         ..bounds
     };
     let since = query.since_ns.unwrap_or(i64::MIN);
-    let mut until = query.until_ns.unwrap_or(i64::MAX);
+    // The newest time a line of this page may have.
+    let mut page_top = query.until_ns.unwrap_or(i64::MAX).saturating_sub(1);
     if let Some(b) = before {
-        until = until.min(b.ts_ns.saturating_add(1));
+        page_top = page_top.min(b.newest_before());
     }
     let wanted = |o: &Owner| {
         visible(&o.project, &o.service)
@@ -71,28 +72,33 @@ pub fn find(
     };
     let mut hits: Vec<Hit> = Vec::new();
     let mut scanned = 0u64;
-    // The newest time of a block that was read to its end while the line bound ran out:
-    // what is older than it may be unread.
+    // Where the line bound stopped the scan: every line newer than it was read.
     let mut cut_at: Option<i64> = None;
     let mut plain = String::new();
     // Enough hits were found before the older blocks: there may be more in them.
     let mut full = false;
-    store.scan(engine, since, until, wanted, |owner, lines| {
-        let newest_in_block = lines.iter().map(|l| l.ts.ns).max();
+    let until = page_top.saturating_add(1);
+    store.scan(engine, since, until, wanted, |block| {
         if hits.len() >= bounds.hits {
             keep_newest(&mut hits, bounds.hits);
-            // Blocks come by newest line, newest first: this one and all after it are
-            // older than every hit kept.
+            // No block from here on holds a line newer than `block.top`.
             let kth = hits[bounds.hits - 1].line.ts.ns;
-            if newest_in_block.is_some_and(|n| n < kth) {
+            if block.top < kth {
                 full = true;
                 return ControlFlow::Break(());
             }
         }
-        scanned += lines.len() as u64;
-        for line in lines {
+        // The bound is checked before a block, not after, so that the page ends below
+        // its top: a block as new as the top is read anyway, and the next page always
+        // begins further back than this one (at most one block per container is that new).
+        if scanned >= bounds.lines && block.top < page_top {
+            cut_at = Some(block.top);
+            return ControlFlow::Break(());
+        }
+        scanned += block.lines.len() as u64;
+        for line in block.lines {
             let hit = Hit {
-                owner: owner.clone(),
+                owner: block.owner.clone(),
                 line,
             };
             if before.is_some_and(|b| hit.cursor() >= *b) {
@@ -100,8 +106,8 @@ pub fn find(
             }
             let text = visible_text(&hit.line.text, &mut plain);
             let candidate = Candidate {
-                project: &owner.project,
-                service: &owner.service,
+                project: &block.owner.project,
+                service: &block.owner.service,
                 stream: hit.line.stream,
                 ts_ns: hit.line.ts.ns,
                 text,
@@ -113,25 +119,18 @@ pub fn find(
         if hits.len() > bounds.hits * 2 {
             keep_newest(&mut hits, bounds.hits);
         }
-        if scanned >= bounds.lines {
-            cut_at = newest_in_block;
-            return ControlFlow::Break(());
-        }
         ControlFlow::Continue(())
     })?;
     keep_newest(&mut hits, usize::MAX);
     let before = match cut_at {
-        // Read up to the bound: only the hits newer than every unread line are sure.
+        // Stopped by the line bound: only the hits newer than every unread line are sure.
         Some(t) => {
             hits.retain(|h| h.line.ts.ns > t);
-            hits.truncate(bounds.hits);
-            Some(match hits.last() {
-                Some(h) if hits.len() == bounds.hits => h.cursor(),
-                _ => Cursor {
-                    ts_ns: t.saturating_add(1),
-                    seq: 0,
-                    container: String::new(),
-                },
+            Some(if hits.len() >= bounds.hits {
+                hits.truncate(bounds.hits);
+                hits[bounds.hits - 1].cursor()
+            } else {
+                Cursor::start_of(t.saturating_add(1))
             })
         }
         None if full || hits.len() > bounds.hits => {
@@ -288,6 +287,57 @@ mod tests {
         }
         let whole = find(&store, "local", &q, |_, _| true, None, WIDE).unwrap();
         assert_eq!(all, texts(&whole), "the pages hold every hit once");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn pages_cut_by_the_line_bound_progress_through_overlapping_blocks() {
+        // `slow` writes a line now and then, so its one block spans everything the others
+        // write in small blocks; its newest lines are still being gathered.
+        let dir = tempdir();
+        let retention = Retention {
+            age: std::time::Duration::from_secs(86_400),
+            bytes: u64::MAX,
+        };
+        let mut store = Store::open(&dir, retention).unwrap();
+        const T: i64 = 1_796_169_600 * 1_000_000_000;
+        for i in 0..400i64 {
+            let (service, text) = match i % 4 {
+                0 if i % 40 == 0 => ("slow", format!("slow error {i}")),
+                0 => continue,
+                k => (["", "a", "b", "c"][k as usize], format!("error {i}")),
+            };
+            store
+                .append(&owner(service, service), &[raw(T + i, &text)])
+                .unwrap();
+            if i % 7 == 0 {
+                for key in ["local/a", "local/b", "local/c"] {
+                    store.seal_for_tests(key);
+                }
+            }
+            if i == 200 {
+                store.seal_for_tests("local/slow");
+            }
+        }
+        let q = query::parse("error", 0).unwrap();
+        let bounds = Bounds {
+            hits: 1000,
+            lines: 3,
+        };
+        let (mut all, mut before, mut pages) = (Vec::new(), None, 0);
+        loop {
+            pages += 1;
+            assert!(pages < 400, "stuck before {before:?}");
+            let page = find(&store, "local", &q, |_, _| true, before.as_ref(), bounds).unwrap();
+            all.extend(texts(&page));
+            match page.before {
+                Some(b) => before = Some(b),
+                None => break,
+            }
+        }
+        let whole = find(&store, "local", &q, |_, _| true, None, WIDE).unwrap();
+        assert_eq!(whole.hits.len(), 310);
+        assert_eq!(all, texts(&whole), "every hit once, newest first");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

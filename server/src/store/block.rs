@@ -51,9 +51,11 @@ pub struct Sealed {
 impl BlockWriter {
     /// Adds a line; true once the block is full and should be sealed.
     pub fn push(&mut self, line: &RawLine) -> bool {
+        // The engine stamps stdout and stderr apart, so a line may come a little before
+        // the one it follows: the span is the lowest and highest position, not the ends.
         let pos = (line.ts.ns, line.seq);
-        self.first.get_or_insert(pos);
-        self.last = Some(pos);
+        self.first = Some(self.first.map_or(pos, |f| f.min(pos)));
+        self.last = Some(self.last.map_or(pos, |l| l.max(pos)));
         let mut flags = 0u8;
         if line.stream == Stream::Stderr {
             flags |= 1;
@@ -78,6 +80,11 @@ impl BlockWriter {
 
     pub fn is_empty(&self) -> bool {
         self.lines == 0
+    }
+
+    /// The lowest and highest time gathered so far.
+    pub fn span_ns(&self) -> Option<(i64, i64)> {
+        Some((self.first?.0, self.last?.0))
     }
 
     /// The lines gathered so far: history shows them before their block is written.

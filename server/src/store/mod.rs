@@ -63,6 +63,14 @@ fn in_span(mut lines: Vec<RawLine>, since_ns: i64, until_ns: i64) -> Vec<RawLine
     lines
 }
 
+/// A block handed over by [`Store::scan`]: whose it is, the newest time it may hold, and
+/// its lines within the span.
+pub struct Scanned<'a> {
+    pub owner: &'a Owner,
+    pub top: i64,
+    pub lines: Vec<RawLine>,
+}
+
 /// A service's lines or events in `[since, until)`.
 #[derive(Clone, Copy, Debug)]
 pub struct ServiceSpan<'a> {
@@ -190,6 +198,12 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the block being gathered for one `engine/container`.
+    #[cfg(test)]
+    pub fn seal_for_tests(&mut self, key: &str) {
+        self.seal(key).unwrap();
+    }
+
     /// Writes every block being gathered.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         let keys: Vec<String> = self.pending.keys().cloned().collect();
@@ -302,25 +316,43 @@ impl Store {
         Ok(out)
     }
 
-    /// Every line of `engine` in `[since, until)` whose owner `wants`, a block at a time:
-    /// the blocks being gathered first, then the stored ones by newest last line, the
-    /// newest day first. Within a block lines are oldest first. `visit` stops the scan.
+    /// Every block of `engine` with lines in `[since, until)` whose owner `wants`, stored
+    /// or still being gathered, in one order: the newest line first. Each comes with
+    /// `top`, the newest time it may hold within the span: no block after it holds a
+    /// newer line, which is what lets a search stop part-way and say where to go on.
     pub fn scan(
         &self,
         engine: &str,
         since_ns: i64,
         until_ns: i64,
         wants: impl Fn(&Owner) -> bool,
-        mut visit: impl FnMut(&Owner, Vec<RawLine>) -> ControlFlow<()>,
+        mut visit: impl FnMut(Scanned<'_>) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        for p in self.pending.values() {
-            if p.owner.engine == engine && wants(&p.owner) {
-                let lines = p.writer.lines();
-                if visit(&p.owner, in_span(lines, since_ns, until_ns)).is_break() {
-                    return Ok(());
+        let newest_in_span = |newest: i64| newest.min(until_ns.saturating_sub(1));
+        let mut gathered: Vec<(&Pending, i64)> = self
+            .pending
+            .values()
+            .filter(|p| p.owner.engine == engine && wants(&p.owner))
+            .filter_map(|p| {
+                let (first, last) = p.writer.span_ns()?;
+                (last >= since_ns && first < until_ns).then_some((p, newest_in_span(last)))
+            })
+            .collect();
+        gathered.sort_by_key(|&(_, top)| std::cmp::Reverse(top));
+        let mut gathered = gathered.into_iter().peekable();
+        // Hands over the gathered blocks whose newest line is at or after `down_to`.
+        let mut gathered_down_to =
+            |down_to: i64, visit: &mut dyn FnMut(Scanned<'_>) -> ControlFlow<()>| {
+                while let Some((p, top)) = gathered.next_if(|&(_, top)| top >= down_to) {
+                    let lines = in_span(p.writer.lines(), since_ns, until_ns);
+                    visit(Scanned {
+                        owner: &p.owner,
+                        top,
+                        lines,
+                    })?;
                 }
-            }
-        }
+                ControlFlow::Continue(())
+            };
         let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
         for file in self.days.range(first..=last).rev().map(|(_, f)| f) {
             let mut failed = None;
@@ -328,8 +360,14 @@ impl Store {
                 if !wants(&stored.owner) {
                     return ControlFlow::Continue(());
                 }
+                let top = newest_in_span(stored.block.last.0);
+                gathered_down_to(top, &mut visit)?;
                 match block::read(&stored.block.data, stored.block.raw_bytes) {
-                    Ok(lines) => visit(&stored.owner, in_span(lines, since_ns, until_ns)),
+                    Ok(lines) => visit(Scanned {
+                        owner: &stored.owner,
+                        top,
+                        lines: in_span(lines, since_ns, until_ns),
+                    }),
                     Err(e) => {
                         failed = Some(e);
                         ControlFlow::Break(())
@@ -340,9 +378,10 @@ impl Store {
                 return Err(e.into());
             }
             if flow.is_break() {
-                break;
+                return Ok(());
             }
         }
+        let _ = gathered_down_to(i64::MIN, &mut visit);
         Ok(())
     }
 
