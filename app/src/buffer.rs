@@ -53,6 +53,14 @@ impl Row {
         }
     }
 
+    /// A line's cursor; a marker has none.
+    pub fn cursor(&self) -> Option<&Cursor> {
+        match &self.kind {
+            RowKind::Line { line, .. } => Some(&line.cursor),
+            RowKind::Marker { .. } => None,
+        }
+    }
+
     pub fn is_marker(&self) -> bool {
         matches!(self.kind, RowKind::Marker { .. })
     }
@@ -381,6 +389,16 @@ impl LineBuffer {
             out.push(at);
         }
         out
+    }
+
+    /// Where the line at `cursor` is in the filtered view, if it is shown.
+    pub fn visible_index_of(&self, cursor: &Cursor) -> Option<usize> {
+        let first = self.rows.front()?.id;
+        self.visible.iter().position(|id| {
+            self.rows
+                .get((id - first) as usize)
+                .is_some_and(|r| r.cursor() == Some(cursor))
+        })
     }
 
     /// Every visible row, oldest first.

@@ -39,3 +39,83 @@ pub struct SearchPage {
     /// Stored lines read to answer.
     pub scanned: u64,
 }
+
+/// The words and phrases of a search query that a result marks in its text: not fields
+/// (`service:web`), exclusions (`-word`) or regular expressions.
+pub fn marked_terms(query: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    let mut rest = query.trim_start();
+    while !rest.is_empty() {
+        let (term, after) = if let Some(phrase) = rest.strip_prefix('"') {
+            let end = phrase.find('"').unwrap_or(phrase.len());
+            (Some(&phrase[..end]), phrase.get(end + 1..).unwrap_or(""))
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            let word = &rest[..end];
+            let plain = !(word.starts_with('-') || word.starts_with('/') || word.contains(':'));
+            (plain.then_some(word), &rest[end..])
+        };
+        if let Some(t) = term.filter(|t| !t.is_empty()) {
+            terms.push(t.to_lowercase());
+        }
+        rest = after.trim_start();
+    }
+    terms
+}
+
+/// `text` cut into runs, each marked if it is one of `terms` (any case).
+pub fn split_marked(text: &str, terms: &[String]) -> Vec<(String, bool)> {
+    let lower = text.to_lowercase();
+    // Lower-casing can change lengths (rarely): then nothing is marked rather than a
+    // wrong place.
+    if lower.len() != text.len() {
+        return vec![(text.to_owned(), false)];
+    }
+    let mut marks = vec![false; text.len()];
+    for t in terms.iter().filter(|t| !t.is_empty()) {
+        for (at, _) in lower.match_indices(t.as_str()) {
+            marks[at..at + t.len()].iter_mut().for_each(|m| *m = true);
+        }
+    }
+    let mut out: Vec<(String, bool)> = Vec::new();
+    for (i, c) in text.char_indices() {
+        let m = marks[i];
+        match out.last_mut() {
+            Some((run, was)) if *was == m => run.push(c),
+            _ => out.push((c.to_string(), m)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_marks_the_words_and_phrases_of_the_query() {
+        assert_eq!(
+            marked_terms(r#"Error "conn reset" -healthz service:web /5\d\d/"#),
+            ["error", "conn reset"]
+        );
+        let runs = split_marked(
+            "An ERROR: conn reset by peer",
+            &marked_terms(r#"error "conn reset""#),
+        );
+        assert_eq!(
+            runs,
+            [
+                ("An ".to_owned(), false),
+                ("ERROR".to_owned(), true),
+                (": ".to_owned(), false),
+                ("conn reset".to_owned(), true),
+                (" by peer".to_owned(), false),
+            ]
+        );
+        assert_eq!(
+            split_marked("größe", &["grö".into()])[0],
+            ("grö".to_owned(), true)
+        );
+        assert_eq!(split_marked("", &["x".into()]), []);
+    }
+}

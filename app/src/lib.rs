@@ -5,6 +5,7 @@
 pub mod ansi;
 pub mod api;
 pub mod buffer;
+pub mod cursor;
 pub mod export;
 pub mod filter;
 pub mod history;

@@ -52,10 +52,16 @@ pub fn parse_when(text: &str, now_ns: i64) -> Result<i64, InvalidTime> {
     if let Some(ts) = Timestamp::parse(t) {
         return Ok(ts.ns);
     }
-    // A bare number with a fraction is seconds too, as Docker takes it.
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs.abs() < 1e10 {
-            return Ok((secs * 1e9) as i64);
+    // A bare number with a fraction is seconds too, as Docker takes it, to the nanosecond.
+    if let Some((whole, frac)) = t.split_once('.') {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if digits(whole) && digits(frac) && frac.len() <= 9 {
+            let secs: i64 = whole.parse().map_err(|_| invalid())?;
+            let nanos: i64 = format!("{frac:0<9}").parse().map_err(|_| invalid())?;
+            return secs
+                .checked_mul(1_000_000_000)
+                .and_then(|n| n.checked_add(nanos))
+                .ok_or_else(invalid);
         }
     }
     let back = humantime::parse_duration(t).map_err(|_| invalid())?;
@@ -74,6 +80,11 @@ mod tests {
         assert_eq!(parse_when("1764583200", NOW), Ok(NOW));
         assert_eq!(parse_when("2025-12-01T10:00:00Z", NOW), Ok(NOW));
         assert_eq!(parse_when("1.5", NOW), Ok(1_500_000_000));
+        assert_eq!(
+            parse_when("1764583200.000000001", NOW),
+            Ok(NOW + 1),
+            "to the nanosecond"
+        );
         assert_eq!(parse_when("15m", NOW), Ok(NOW - 15 * 60 * 1_000_000_000));
         assert_eq!(parse_when("7d", NOW), Ok(NOW - 7 * 86_400 * 1_000_000_000));
         assert_eq!(

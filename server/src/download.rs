@@ -1,6 +1,7 @@
-//! `GET /api/download?project=P&service=S`: a service's whole log from the engine as a text
+//! `GET /api/download?project=P&service=S[&since=T][&until=T]`: a service's log as a text
 //! file, replicas merged in time order, streamed so that memory stays flat however long the
-//! log is.
+//! log is. The whole log comes from the engine; a window (`since`, `until`) comes from
+//! history when it is kept (so a removed service's window too), else from the engine.
 
 use app::protocol::ServiceKey;
 use axum::body::Body;
@@ -12,13 +13,49 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::auth::Viewer;
+use crate::clock::{now_ns, parse_when};
+use crate::history::History;
 use crate::hub::{Hub, HubError};
+use crate::recall;
 
 #[derive(Deserialize)]
 pub struct DownloadQuery {
     project: String,
     service: String,
+    since: Option<String>,
+    until: Option<String>,
 }
+
+/// The span asked for, in nanoseconds: `[since, until)`.
+#[derive(Clone, Copy)]
+struct Window {
+    since: i64,
+    until: i64,
+}
+
+impl Window {
+    fn parse(since: Option<&str>, until: Option<&str>) -> Result<Option<Window>, String> {
+        if since.is_none() && until.is_none() {
+            return Ok(None);
+        }
+        let now = now_ns();
+        let at = |name: &str, v: Option<&str>, default: i64| {
+            v.map_or(Ok(default), |v| {
+                parse_when(v, now).map_err(|e| format!("{name}: {e}"))
+            })
+        };
+        Ok(Some(Window {
+            since: at("since", since, i64::MIN)?,
+            until: at("until", until, i64::MAX)?,
+        }))
+    }
+
+    fn holds(&self, ts_ns: i64) -> bool {
+        (self.since..self.until).contains(&ts_ns)
+    }
+}
+
+type Chunks = mpsc::Sender<Result<String, std::io::Error>>;
 
 pub async fn route(
     State(hub): State<Hub>,
@@ -29,48 +66,26 @@ pub async fn route(
         project: q.project,
         service: q.service,
     };
-    let info = match hub.service(&key, &viewer.scope).await {
-        Ok(info) => info,
-        Err(HubError::UnknownService(e)) => {
-            return (StatusCode::NOT_FOUND, e.to_string()).into_response()
-        }
-        Err(HubError::Engine(e)) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
-        }
+    let window = match Window::parse(q.since.as_deref(), q.until.as_deref()) {
+        Ok(w) => w,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
-    // Holds a read permit until the whole log is written: a download is a read of it all.
-    let mut log = match hub.past().whole(info.containers).await {
-        Ok(log) => log,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    };
-
-    // A small channel: the engine is read only as fast as the client downloads.
-    let (tx, rx) = mpsc::channel::<Result<String, std::io::Error>>(8);
-    tokio::spawn(async move {
-        let mut chunk = String::new();
-        loop {
-            match log.next().await {
-                Ok(Some((line, container))) => app::export::push_line(
-                    &mut chunk,
-                    line.ts.ns,
-                    &container.replica.name,
-                    line.stream.into(),
-                    &app::ansi::parse(&line.text).plain,
-                ),
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                    return;
-                }
+    // A small channel: the log is read only as fast as the client downloads.
+    let (tx, rx) = mpsc::channel(8);
+    match (window, hub.history()) {
+        (Some(window), Some(history)) => {
+            if !hub.may_see(&key, &viewer.scope) {
+                let unknown = app::protocol::UnknownService(key);
+                return (StatusCode::NOT_FOUND, unknown.to_string()).into_response();
             }
-            if chunk.len() >= 64 * 1024 && tx.send(Ok(std::mem::take(&mut chunk))).await.is_err() {
-                return;
+            tokio::spawn(from_history(history.clone(), key.clone(), window, tx));
+        }
+        (window, _) => {
+            if let Err(refused) = from_engine(&hub, &key, &viewer, window, tx).await {
+                return refused;
             }
         }
-        if !chunk.is_empty() {
-            let _ = tx.send(Ok(chunk)).await;
-        }
-    });
+    }
 
     let name = app::export::file_name(
         &key.project,
@@ -90,6 +105,93 @@ pub async fn route(
     )
         .into_response()
 }
+
+/// Starts the read of the engine's whole log (lines outside `window` left out); a refusal
+/// is the answer to send instead.
+async fn from_engine(
+    hub: &Hub,
+    key: &ServiceKey,
+    viewer: &Viewer,
+    window: Option<Window>,
+    tx: Chunks,
+) -> Result<(), Response> {
+    let info = match hub.service(key, &viewer.scope).await {
+        Ok(info) => info,
+        Err(HubError::UnknownService(e)) => {
+            return Err((StatusCode::NOT_FOUND, e.to_string()).into_response())
+        }
+        Err(HubError::Engine(e)) => {
+            return Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response())
+        }
+    };
+    // Holds a read permit until the whole log is written: a download is a read of it all.
+    let mut log = match hub.past().whole(info.containers).await {
+        Ok(log) => log,
+        Err(e) => return Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()),
+    };
+    tokio::spawn(async move {
+        let mut chunk = String::new();
+        loop {
+            match log.next().await {
+                Ok(Some((line, _))) if window.is_some_and(|w| !w.holds(line.ts.ns)) => continue,
+                Ok(Some((line, container))) => app::export::push_line(
+                    &mut chunk,
+                    line.ts.ns,
+                    &container.replica.name,
+                    line.stream.into(),
+                    &app::ansi::parse(&line.text).plain,
+                ),
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            }
+            if chunk.len() >= CHUNK && tx.send(Ok(std::mem::take(&mut chunk))).await.is_err() {
+                return;
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = tx.send(Ok(chunk)).await;
+        }
+    });
+    Ok(())
+}
+
+/// Writes the stored lines of `window`, a page at a time.
+async fn from_history(history: History, key: ServiceKey, window: Window, tx: Chunks) {
+    let mut after = None;
+    loop {
+        let page = match recall::page_after(&history, &key, window.since, window.until, after).await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                return;
+            }
+        };
+        let mut chunk = String::new();
+        for line in &page.lines {
+            app::export::push_line(
+                &mut chunk,
+                line.cursor.ts_ns,
+                &line.replica.name,
+                line.stream.into(),
+                &app::ansi::parse(&line.text).plain,
+            );
+        }
+        if !chunk.is_empty() && tx.send(Ok(chunk)).await.is_err() {
+            return;
+        }
+        match page.after {
+            Some(next) => after = Some(next),
+            None => return,
+        }
+    }
+}
+
+/// Bytes gathered before they are sent on.
+const CHUNK: usize = 64 * 1024;
 
 fn tokio_stream_from(
     mut rx: mpsc::Receiver<Result<String, std::io::Error>>,

@@ -73,5 +73,26 @@ pub async fn metrics(State(hub): State<Hub>) -> impl IntoResponse {
         "1 when the Docker engine answers.",
         u8::from(hub.engine().is_reachable()).to_string(),
     );
+    if let Some(h) = hub.history() {
+        let h = h.health();
+        put(
+            "lookout_history_lines_written_total",
+            "counter",
+            "Lines handed to history's store.",
+            h.lines_written.load(Ordering::Relaxed).to_string(),
+        );
+        put(
+            "lookout_history_write_errors_total",
+            "counter",
+            "Writes to the data dir that failed.",
+            h.write_errors.load(Ordering::Relaxed).to_string(),
+        );
+        put(
+            "lookout_history_kept",
+            "gauge",
+            "1 while history is being kept (no write has failed in the last minute).",
+            u8::from(h.is_kept()).to_string(),
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -5,12 +5,12 @@
 //! reported, and live streaming goes on.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use app::protocol::{ContainerInfo, LifecycleEvent, ServiceKey};
-use tokio::sync::{mpsc, oneshot};
+use app::protocol::{ContainerInfo, HistoryStatus, LifecycleEvent, ServiceKey};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::now_ns;
 use crate::docker::frames::RawLine;
@@ -45,13 +45,37 @@ enum Record {
     Flush(oneshot::Sender<()>),
 }
 
+/// How long after a failed write history counts as not kept. A block is written at least
+/// every `BLOCK_AGE` while lines come, so a disk that stays full fails again within it.
+const FAILING_FOR: Duration = Duration::from_secs(60);
+
 /// How the writing goes, for `/metrics` and for viewers.
-#[derive(Default)]
 pub struct HistoryHealth {
     pub lines_written: AtomicU64,
     pub write_errors: AtomicU64,
-    /// The last write failed: history is not being kept right now.
-    pub failing: AtomicBool,
+    status: watch::Sender<HistoryStatus>,
+}
+
+impl HistoryHealth {
+    fn new() -> HistoryHealth {
+        HistoryHealth {
+            lines_written: AtomicU64::new(0),
+            write_errors: AtomicU64::new(0),
+            status: watch::Sender::new(HistoryStatus {
+                kept: true,
+                error: None,
+            }),
+        }
+    }
+
+    /// Whether history is kept, told again when it changes.
+    pub fn status(&self) -> watch::Receiver<HistoryStatus> {
+        self.status.subscribe()
+    }
+
+    pub fn is_kept(&self) -> bool {
+        self.status.borrow().kept
+    }
 }
 
 #[derive(Clone)]
@@ -74,7 +98,7 @@ impl History {
         store.sweep(now_ns())?;
         let store = Arc::new(Mutex::new(store));
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
-        let health = Arc::new(HistoryHealth::default());
+        let health = Arc::new(HistoryHealth::new());
         let writer = Writer {
             store: store.clone(),
             health: health.clone(),
@@ -176,6 +200,7 @@ struct Writer {
 impl Writer {
     fn run(self, mut rx: mpsc::Receiver<Record>) {
         let mut since_sweep = std::time::Instant::now();
+        let mut last_failure: Option<std::time::Instant> = None;
         while let Some(record) = rx.blocking_recv() {
             let mut store = lock(&self.store);
             let done = match record {
@@ -203,12 +228,37 @@ impl Writer {
                     flushed
                 }
             };
-            self.health.failing.store(done.is_err(), Ordering::Relaxed);
-            if let Err(e) = done {
+            drop(store);
+            if let Err(e) = &done {
                 self.health.write_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("history is not being kept: {e}");
             }
+            self.tell(done.err(), &mut last_failure);
         }
+    }
+}
+
+impl Writer {
+    /// Tells viewers when history stops or starts again being kept: not kept from a failed
+    /// write until `FAILING_FOR` has passed without one.
+    fn tell(&self, failed: Option<StoreError>, last_failure: &mut Option<std::time::Instant>) {
+        if failed.is_some() {
+            *last_failure = Some(std::time::Instant::now());
+        }
+        let kept = last_failure.is_none_or(|t| t.elapsed() >= FAILING_FOR);
+        self.health.status.send_if_modified(|s| {
+            let error = failed.map(|e| e.to_string());
+            let changed = s.kept != kept || (error.is_some() && s.error != error);
+            if kept {
+                *s = HistoryStatus { kept, error: None };
+            } else if let Some(e) = error {
+                *s = HistoryStatus {
+                    kept,
+                    error: Some(e),
+                };
+            }
+            changed
+        });
     }
 }
 

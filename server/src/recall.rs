@@ -13,7 +13,7 @@ use crate::docker::frames::RawLine;
 use crate::history::{History, LOCAL_ENGINE};
 use crate::hub::Hub;
 use crate::search::{self, query};
-use crate::store::{End, Owner, ServiceSpan, StoreError, StoredEvent};
+use crate::store::{End, Owner, ServiceSpan, Store, StoreError, StoredEvent};
 
 fn bad(message: String) -> ApiError {
     ApiError {
@@ -116,82 +116,119 @@ pub async fn history(hub: &Hub, scope: &Scope, ask: HistoryAsk) -> Result<Histor
             "ask for lines before a cursor or after one, not both".into()
         ));
     }
-    let limit = limit(ask.limit.as_deref())?;
-    let from_start = ask.since.is_some() || after.is_some();
-    history
-        .read(move |store| {
-            let mut span = ServiceSpan {
-                engine: LOCAL_ENGINE,
-                project: &key.project,
-                service: &key.service,
-                since_ns: since,
-                until_ns: until,
-            };
-            if let Some(a) = &after {
-                span.since_ns = span.since_ns.max(a.ts_ns);
-            }
-            if let Some(b) = &before {
-                span.until_ns = span.until_ns.min(b.ts_ns.saturating_add(1));
-            }
-            let end = if from_start && before.is_none() {
-                End::Oldest
-            } else {
-                End::Newest
-            };
-            // Lines at the cursor's own instant may be left out below: ask for a few more.
-            let mut lines: Vec<LogLine> = store
-                .lines(&span, limit + 17, end)?
-                .into_iter()
-                .map(|(owner, raw)| log_line(&owner, raw))
-                .filter(|l| after.as_ref().is_none_or(|a| l.cursor > *a))
-                .filter(|l| before.as_ref().is_none_or(|b| l.cursor < *b))
-                .collect();
-            let more = lines.len() > limit;
-            match end {
-                End::Oldest => lines.truncate(limit),
-                End::Newest => drop(lines.drain(..lines.len().saturating_sub(limit))),
-            }
-            let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
-                return Ok(HistoryPage::default());
-            };
-            let whole = ServiceSpan {
-                since_ns: since,
-                until_ns: until,
+    let page = PageAsk {
+        key,
+        since,
+        until,
+        limit: limit(ask.limit.as_deref())?,
+        end: if (ask.since.is_some() || after.is_some()) && before.is_none() {
+            End::Oldest
+        } else {
+            End::Newest
+        },
+        before,
+        after,
+    };
+    Ok(history.read(move |store| page.read(store)).await?)
+}
+
+/// The oldest page of `key`'s stored lines in `[since, until)` after `after`: a download of
+/// a window reads it a page at a time. `since` earlier than the retention is its start.
+pub async fn page_after(
+    history: &History,
+    key: &ServiceKey,
+    since: i64,
+    until: i64,
+    after: Option<Cursor>,
+) -> Result<HistoryPage, StoreError> {
+    let page = PageAsk {
+        key: key.clone(),
+        since: since.max(history.oldest_ns()),
+        until,
+        before: None,
+        after,
+        limit: MAX_PAGE as usize,
+        end: End::Oldest,
+    };
+    history.read(move |store| page.read(store)).await
+}
+
+/// One page of a service's history, as asked.
+struct PageAsk {
+    key: ServiceKey,
+    since: i64,
+    until: i64,
+    before: Option<Cursor>,
+    after: Option<Cursor>,
+    limit: usize,
+    /// Which end of the span the page is taken from.
+    end: End,
+}
+
+impl PageAsk {
+    fn read(&self, store: &Store) -> Result<HistoryPage, StoreError> {
+        let whole = ServiceSpan {
+            engine: LOCAL_ENGINE,
+            project: &self.key.project,
+            service: &self.key.service,
+            since_ns: self.since,
+            until_ns: self.until,
+        };
+        let mut span = whole;
+        if let Some(a) = &self.after {
+            span.since_ns = span.since_ns.max(a.ts_ns);
+        }
+        if let Some(b) = &self.before {
+            span.until_ns = span.until_ns.min(b.ts_ns.saturating_add(1));
+        }
+        // Lines at the cursor's own instant may be left out below: ask for a few more.
+        let mut lines: Vec<LogLine> = store
+            .lines(&span, self.limit + 17, self.end)?
+            .into_iter()
+            .map(|(owner, raw)| log_line(&owner, raw))
+            .filter(|l| self.after.as_ref().is_none_or(|a| l.cursor > *a))
+            .filter(|l| self.before.as_ref().is_none_or(|b| l.cursor < *b))
+            .collect();
+        let more = lines.len() > self.limit;
+        match self.end {
+            End::Oldest => lines.truncate(self.limit),
+            End::Newest => drop(lines.drain(..lines.len().saturating_sub(self.limit))),
+        }
+        let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+            return Ok(HistoryPage::default());
+        };
+        let older = self.end == End::Newest && more || has_before(store, &whole, &first.cursor)?;
+        let newer = self.end == End::Oldest && more || has_after(store, &whole, &last.cursor)?;
+        // At either end of the history, the changes beyond the last line shown belong on
+        // the page too (a removal comes after the last line).
+        let events = store
+            .events(&ServiceSpan {
+                since_ns: if older {
+                    first.cursor.ts_ns
+                } else {
+                    self.since
+                },
+                until_ns: if newer {
+                    last.cursor.ts_ns.saturating_add(1)
+                } else {
+                    self.until
+                },
                 ..span
-            };
-            let older = end == End::Newest && more || has_before(store, &whole, &first.cursor)?;
-            let newer = end == End::Oldest && more || has_after(store, &whole, &last.cursor)?;
-            // At either end of the history, the changes beyond the last line shown belong
-            // on the page too (a removal comes after the last line).
-            let events = store
-                .events(&ServiceSpan {
-                    since_ns: if older { first.cursor.ts_ns } else { since },
-                    until_ns: if newer {
-                        last.cursor.ts_ns.saturating_add(1)
-                    } else {
-                        until
-                    },
-                    ..span
-                })?
-                .into_iter()
-                .map(lifecycle)
-                .collect();
-            Ok(HistoryPage {
-                before: older.then(|| first.cursor.clone()),
-                after: newer.then(|| last.cursor.clone()),
-                lines,
-                events,
-            })
+            })?
+            .into_iter()
+            .map(lifecycle)
+            .collect();
+        Ok(HistoryPage {
+            before: older.then(|| first.cursor.clone()),
+            after: newer.then(|| last.cursor.clone()),
+            lines,
+            events,
         })
-        .await
+    }
 }
 
 /// Whether `span` holds a line before `c`.
-fn has_before(
-    store: &crate::store::Store,
-    span: &ServiceSpan<'_>,
-    c: &Cursor,
-) -> Result<bool, StoreError> {
+fn has_before(store: &Store, span: &ServiceSpan<'_>, c: &Cursor) -> Result<bool, StoreError> {
     let upto = ServiceSpan {
         until_ns: span.until_ns.min(c.ts_ns.saturating_add(1)),
         ..*span
@@ -203,11 +240,7 @@ fn has_before(
 }
 
 /// Whether `span` holds a line after `c`.
-fn has_after(
-    store: &crate::store::Store,
-    span: &ServiceSpan<'_>,
-    c: &Cursor,
-) -> Result<bool, StoreError> {
+fn has_after(store: &Store, span: &ServiceSpan<'_>, c: &Cursor) -> Result<bool, StoreError> {
     let from = ServiceSpan {
         since_ns: span.since_ns.max(c.ts_ns),
         ..*span

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use app::protocol::{
-    ClientMessage, ErrorCode, Lifecycle, LogLine, ServerMessage, ServiceKey, TailOverLimit,
-    CLOSE_SESSION_ENDED, PROTOCOL_VERSION,
+    ClientMessage, ErrorCode, HistoryStatus, Lifecycle, LogLine, ServerMessage, ServiceKey,
+    TailOverLimit, CLOSE_SESSION_ENDED, PROTOCOL_VERSION,
 };
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -181,6 +181,18 @@ async fn next_delivery(sub: &mut Option<Subscription>, batch: Batch) -> Delivery
     }
 }
 
+/// The next change in whether history is kept; never, when it is off (or its writer is gone).
+async fn history_changed(
+    status: &mut Option<watch::Receiver<HistoryStatus>>,
+) -> Option<HistoryStatus> {
+    if let Some(s) = status {
+        if s.changed().await.is_ok() {
+            return Some(s.borrow_and_update().clone());
+        }
+    }
+    std::future::pending().await
+}
+
 async fn serve(socket: WebSocket, state: SocketState, viewer: Viewer) {
     let (mut tx, mut rx) = socket.split();
     let mut session = Session {
@@ -214,9 +226,11 @@ impl Session<'_> {
         let mut services = hub.services();
         let mut shutdown = self.state.shutdown.clone();
 
+        let mut history = self.state.hub.history().map(|h| h.health().status());
         let hello = ServerMessage::Hello {
             protocol: PROTOCOL_VERSION,
             engine: engine.borrow_and_update().clone(),
+            history: history.as_mut().map(|h| h.borrow_and_update().clone()),
         };
         send_json(self.tx, &hello).await?;
         let projects = self.viewer.scope.filter(&services.borrow_and_update());
@@ -239,6 +253,9 @@ impl Session<'_> {
                 Ok(()) = engine.changed() => {
                     let status = engine.borrow_and_update().clone();
                     send_json(self.tx, &ServerMessage::Engine { engine: status }).await?;
+                }
+                Some(history) = history_changed(&mut history) => {
+                    send_json(self.tx, &ServerMessage::History { history }).await?;
                 }
                 Ok(()) = services.changed() => {
                     let projects = self.viewer.scope.filter(&services.borrow_and_update());

@@ -453,6 +453,70 @@ async fn a_scoped_user_reaches_nothing_out_of_scope() {
     assert_eq!(a.status, 200, "{}", a.body);
 }
 
+#[tokio::test]
+async fn a_scoped_user_finds_nothing_out_of_scope_in_history() {
+    let project = require_fixture().await;
+    let file = UsersFile::new("history-scope");
+    let scope = format!("{project}/probe");
+    add_user(&file.path(), "bob", "battery staple", Some(&scope)).await;
+    add_user(&file.path(), "alice", "correct horse", None).await;
+    let path = file.path();
+    let users = ["--auth", "users", "--users-file", path.to_str().unwrap()];
+    let server = Server::start_for(&project, &users).await;
+    let bob = sign_in(&server, "bob", "battery staple").await;
+    let alice = sign_in(&server, "alice", "correct horse").await;
+    let (bob, alice) = ([("Cookie", bob.as_str())], [("Cookie", alice.as_str())]);
+    let word = common::marker("scoped").replace('-', "");
+    common::Probe::find(&project)
+        .await
+        .printf(common::Fd::Stdout, "probe %s\n", &[&word])
+        .await;
+
+    // The same query for both: web's lines and the probe's marker.
+    let q = format!("/line|{word}/ project:{project} service:web service:probe");
+    let search = format!("/api/search?{}", form(&[("q", &q), ("limit", "5000")]));
+    let services = |a: &Answer| -> Vec<String> {
+        assert_eq!(a.status, 200, "{}", a.body);
+        let page: app::history::SearchPage = serde_json::from_str(&a.body).unwrap();
+        page.hits.into_iter().map(|h| h.service).collect()
+    };
+    // Alice, in no scope, finds web's lines once history holds them...
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let seen = services(&get(&server, &search, &alice).await);
+        if seen.iter().any(|s| s == "web") && seen.iter().any(|s| s == "probe") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "history holds web's and the probe's lines within 10 s: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // ...Bob finds only the probe's, asking for all or for web by name.
+    let seen = services(&get(&server, &search, &bob).await);
+    assert!(seen.contains(&"probe".to_owned()), "{seen:?}");
+    assert!(seen.iter().all(|s| s == "probe"), "{seen:?}");
+    let by_name = format!("/api/search?{}", form(&[("q", &q), ("service", "web")]));
+    assert!(services(&get(&server, &by_name, &bob).await).is_empty());
+    // History of a service out of scope is unknown, as a tail is.
+    let a = get(
+        &server,
+        &format!("/api/history?project={project}&service=web"),
+        &bob,
+    )
+    .await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    assert!(a.body.contains("unknown service"), "{}", a.body);
+    let a = get(
+        &server,
+        &format!("/api/history?project={project}&service=web"),
+        &alice,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
 /// Reads `services` messages until `done` holds of the latest listing (within 10 s); every
 /// listing read on the way, the first included, goes through `each`.
 async fn watch_listings(

@@ -103,6 +103,40 @@ async fn history_outlives_docker_rm_and_compose_down() {
     let only = search(&server, &[("q", &format!("{token} service:gone"))]).await;
     assert_eq!(only.hits.len(), 1);
     assert_eq!(only.hits[0].project, project.name);
+
+    // A window of a removed service downloads from history; the window bounds it.
+    let line = &only.hits[0].line;
+    let at = app::export::rfc3339;
+    let download = |since: String, until: String| {
+        let server = &server;
+        let project = project.name.clone();
+        async move {
+            let q = [
+                ("project", project.as_str()),
+                ("service", "gone"),
+                ("since", since.as_str()),
+                ("until", until.as_str()),
+            ];
+            server.get("/api/download", &q).await
+        }
+    };
+    let (status, body) = download("1h".into(), at(line.cursor.ts_ns + 1)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        format!(
+            "{} {} stdout gone says {token}\n",
+            line.ts, line.replica.name
+        )
+    );
+    let (status, body) = download("1h".into(), at(line.cursor.ts_ns)).await;
+    assert_eq!((status, body.as_str()), (200, ""), "until is exclusive");
+    let (status, body) = download("yesterday".into(), "1m".into()).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.starts_with("since: \"yesterday\" is not a time"),
+        "{body}"
+    );
 }
 
 /// A service writing `n 1`, `n 2`, ... five times a second, for ever.
@@ -248,8 +282,8 @@ fn assert_no_secret_on_disk(dir: &Path, secret: &str) {
             i64::MIN,
             i64::MAX,
             |_| true,
-            |_, block| {
-                for l in block {
+            |block| {
+                for l in block.lines {
                     lines += 1;
                     assert!(!l.text.contains(secret), "stored: {}", l.text);
                 }
@@ -290,7 +324,7 @@ services:
         ("TOKEN status", &["healthz", "GET /b", "GET /a"]),
         ("TOKEN \"status 200\"", &["healthz", "GET /a"]),
         ("TOKEN status -healthz", &["GET /b", "GET /a"]),
-        ("TOKEN /5\\d\\d/", &["GET /b"]),
+        ("TOKEN /status 5\\d\\d/", &["GET /b"]),
         ("TOKEN stream:stderr", &["GET /b"]),
         ("TOKEN ünïcode", &["Ünïcode"]),
         ("TOKEN service:talk GRÖSSE", &[]),
@@ -467,4 +501,85 @@ async fn lines_older_than_the_retention_are_not_shown() {
     )
     .await;
     assert!(search(&server, &[("q", &token)]).await.hits.is_empty());
+}
+
+/// A small tmpfs of its own, unmounted (and its folder removed) when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    async fn mount(tag: &str, size: &str) -> SmallDisk {
+        let dir = std::env::temp_dir().join(marker(tag));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = tokio::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .await
+            .expect("run mount");
+        assert!(status.success(), "mount a tmpfs (the tests run as root)");
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_full_data_dir_keeps_lines_live_counts_the_errors_and_tells_viewers() {
+    // Lines that do not compress (random, base64), about 200 a second: the first block
+    // (1 MiB) is bigger than the disk.
+    let yaml = r#"version: "2.4"
+services:
+  noisy:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", "while true; do head -c 750 /dev/urandom | base64 -w0; echo; sleep 0.005; done"]
+"#;
+    let disk = SmallDisk::mount("full", "256k").await;
+    let project = TempProject::from_yaml("full", yaml, &["noisy"]).await;
+    let dir = disk.0.to_str().unwrap().to_owned();
+    let server = Server::start_for(&project.name, &["--data-dir", &dir]).await;
+    let ws = common::Ws::connect(server.port, &project.name).await;
+    assert_eq!(
+        ws.history.as_ref().map(|h| h.kept),
+        Some(true),
+        "hello says history is kept"
+    );
+    wait_for(
+        "a failed write counted on /metrics",
+        Duration::from_secs(60),
+        || async {
+            let m = server.metrics().await;
+            (m["lookout_history_write_errors_total"] >= 1.0 && m["lookout_history_kept"] == 0.0)
+                .then_some(())
+        },
+    )
+    .await;
+    // A viewer is told, and live lines still flow.
+    let mut ws = common::Ws::connect(server.port, &project.name).await;
+    let told = ws.history.clone().expect("history in hello");
+    assert!(!told.kept, "{told:?}");
+    let error = told.error.unwrap_or_default();
+    assert!(error.contains(&dir), "the error names the place: {error}");
+    ws.subscribe("noisy", 0).await;
+    ws.expect_subscribed("noisy").await;
+    let mut live = 0;
+    while live < 100 {
+        match ws.recv_within(WAIT).await {
+            Some(app::protocol::ServerMessage::Lines { lines, .. }) => live += lines.len(),
+            Some(_) => {}
+            None => panic!("live lines stopped with the disk full: {live} within 10 s"),
+        }
+    }
+    drop(ws);
+    drop(server);
+    drop(project);
 }

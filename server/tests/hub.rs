@@ -200,7 +200,9 @@ async fn twenty_viewers_of_a_service_share_one_engine_stream_per_container() {
     let project = TempProject::fixture("viewers", &["web"]).await;
     let containers = project.ids("web").await;
     assert_eq!(containers.len(), 2, "web runs 2 replicas: {containers:?}");
-    let server = Server::start_for(&project.name, &[]).await;
+    // Memory only: a service is followed while someone watches it (with history, always:
+    // the next test).
+    let server = Server::start_for(&project.name, &["--history", "off"]).await;
     assert_eq!(server.metric("lookout_engine_streams").await, 0.0);
     assert_eq!(server.metric("lookout_subscribers").await, 0.0);
 
@@ -271,6 +273,53 @@ async fn twenty_viewers_of_a_service_share_one_engine_stream_per_container() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn with_history_every_container_is_followed_once_watched_or_not() {
+    let project = TempProject::fixture("followed", &["web"]).await;
+    let mut containers = project.ids("web").await;
+    containers.sort();
+    let server = Server::start_for(&project.name, &[]).await;
+    let streams = || async { server.metric("lookout_engine_streams").await };
+    let deadline = Instant::now() + 10 * SECOND;
+    while streams().await != 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "no viewer, and web's 2 containers followed for history within 10 s: {} streams",
+            streams().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut viewers = Vec::new();
+    for _ in 0..20 {
+        let mut ws = server.ws().await;
+        ws.subscribe("web", 0).await;
+        ws.expect_subscribed("web").await;
+        viewers.push(ws);
+    }
+    for (i, ws) in viewers.iter_mut().enumerate() {
+        let mut seen = Seen::default();
+        pump_until(
+            ws,
+            "web",
+            &mut seen,
+            Duration::from_secs(10),
+            &format!("viewer {i} gets lines of both replicas"),
+            |s| containers.iter().all(|id| !s.of(id).is_empty()),
+        )
+        .await;
+    }
+    drop(viewers);
+    // The viewers came and went on the streams history had opened: each container's log
+    // was followed once, and still is.
+    for _ in 0..10 {
+        assert_eq!(streams().await, 2.0, "after the viewers left");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut followed = server.engine_calls.followed_logs();
+    followed.sort();
+    assert_eq!(followed, containers, "one follow request per container");
 }
 
 // ---------------------------------------------------------------------------------------------

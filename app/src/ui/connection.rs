@@ -9,8 +9,8 @@ use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use leptos::prelude::*;
 
 use crate::protocol::{
-    ClientMessage, Cursor, EngineStatus, ErrorCode, Lifecycle, LogLine, ProjectInfo, ServerMessage,
-    ServiceKey, Tail, CLOSE_SESSION_ENDED,
+    ClientMessage, Cursor, EngineStatus, ErrorCode, HistoryStatus, Lifecycle, LogLine, ProjectInfo,
+    ServerMessage, ServiceKey, Tail, CLOSE_SESSION_ENDED,
 };
 
 /// Failed attempts in a row before the indicator says Disconnected and retries stop, by
@@ -71,6 +71,8 @@ enum Command {
 pub struct Connection {
     pub state: RwSignal<ConnState>,
     pub engine: RwSignal<Option<EngineStatus>>,
+    /// Whether history is kept; None from a server that keeps none.
+    pub history: RwSignal<Option<HistoryStatus>>,
     /// None until the server sent its first listing.
     pub projects: RwSignal<Option<Vec<ProjectInfo>>>,
     /// The last error the server reported for a request of ours.
@@ -113,6 +115,7 @@ impl Connection {
         let conn = Connection {
             state: RwSignal::new(ConnState::Connecting),
             engine: RwSignal::new(None),
+            history: RwSignal::new(None),
             projects: RwSignal::new(None),
             error: RwSignal::new(None),
             signs_in: RwSignal::new(false),
@@ -162,11 +165,15 @@ impl Connection {
             }
         };
         match msg {
-            ServerMessage::Hello { engine, .. } => {
+            ServerMessage::Hello {
+                engine, history, ..
+            } => {
                 self.state.set(ConnState::Live);
                 self.engine.set(Some(engine));
+                self.history.set(history);
             }
             ServerMessage::Engine { engine } => self.engine.set(Some(engine)),
+            ServerMessage::History { history } => self.history.set(Some(history)),
             ServerMessage::Services { projects } => self.projects.set(Some(projects)),
             ServerMessage::Subscribed {
                 project, service, ..

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::buffer::{LineBuffer, DEFAULT_MAX_LINES};
 use crate::filter::Filter;
-use crate::protocol::Cursor;
+use crate::protocol::{Cursor, Lifecycle, LogLine};
 use crate::ui::connection::{Delivery, Feed};
 
 /// Handles to the lines' state; `Copy`, so every component can hold one.
@@ -68,6 +68,24 @@ impl Lines {
         self.buffer.update(|b| b.reset());
         self.dropped.set(0);
         self.appended.set(0);
+    }
+
+    /// Shows a window of the past in place of what was held: `lines` in time order, with
+    /// the changes in `service`'s containers among them.
+    pub fn show(&self, service: &str, lines: Vec<LogLine>, changes: Vec<Lifecycle>) {
+        self.reset();
+        self.buffer.update(|b| {
+            let mut changes = changes.into_iter().peekable();
+            for line in lines {
+                while let Some(c) = changes.next_if(|c| c.ts_ns <= line.cursor.ts_ns) {
+                    b.push_change(service, c);
+                }
+                b.push([line]);
+            }
+            for c in changes {
+                b.push_change(service, c);
+            }
+        });
     }
 
     fn resume_cursors(&self) -> Vec<Cursor> {

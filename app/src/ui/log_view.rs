@@ -11,7 +11,7 @@ use crate::ansi::Style;
 use crate::buffer::{wrapped_lines, Row, RowKind};
 use crate::export;
 use crate::filter::Filter;
-use crate::protocol::Stream;
+use crate::protocol::{Cursor, Stream};
 use crate::ui::lines::Lines;
 
 /// Height of one screen line in pixels (style/main.css agrees). Without soft wrap every row is
@@ -30,6 +30,8 @@ pub fn LogView(
     paused: Signal<bool>,
     /// Soft wrap: long lines wrap instead of scrolling sideways.
     wrap: Signal<bool>,
+    /// A line to mark and bring into view (a search hit).
+    spotlight: Signal<Option<Cursor>>,
 ) -> impl IntoView {
     let scroll = Scroll::new();
     // Characters that fit in the text column, measured when wrapping.
@@ -43,6 +45,7 @@ pub fn LogView(
     let layout = Memo::new(move |_| RowLayout {
         filter_generation: filter_generation.get(),
         wrap_cols: wrap.get().then(|| cols.get()),
+        spotlight: spotlight.with(|c| c.as_ref().map(|c| (c.ts_ns, c.seq))),
     });
     let rows = Memo::new(move |_| {
         let Range { start, end } = window.range.get();
@@ -54,6 +57,7 @@ pub fn LogView(
         let _ = rows.with(|r| r.is_empty());
     });
     stick_to_bottom(scroll, window.total, following, paused);
+    bring_into_view(scroll, lines, spotlight, wrap, cols);
 
     view! {
         <div class=move || match (wrap.get(), show_timestamps.get()) {
@@ -78,7 +82,8 @@ pub fn LogView(
                         key=|(l, row)| (Arc::as_ptr(row) as usize, *l)
                         children=move |(l, row)| {
                             let height = l.wrap_cols.map(|c| wrapped_lines(row.chars, c));
-                            lines.with_untracked(|b| log_row(&row, b.filter(), height))
+                            let hit = spotlight.with_untracked(|c| c.is_some() && row.cursor() == c.as_ref());
+                            lines.with_untracked(|b| log_row(&row, b.filter(), height, hit))
                         }
                     />
                 </div>
@@ -269,15 +274,46 @@ fn stick_to_bottom(
     });
 }
 
+/// Scrolls the marked line to a third of the way down the view, once it is held.
+fn bring_into_view(
+    scroll: Scroll,
+    lines: Lines,
+    spotlight: Signal<Option<Cursor>>,
+    wrap: Signal<bool>,
+    cols: RwSignal<u32>,
+) {
+    Effect::new(move |_| {
+        let Some(c) = spotlight.get() else {
+            return;
+        };
+        let line = lines.with(|b| {
+            let i = b.visible_index_of(&c)?;
+            Some(if wrap.get() {
+                b.wrapped_offsets(cols.get()).get(i).copied().unwrap_or(0) as usize
+            } else {
+                i
+            })
+        });
+        let (Some(line), Some(el)) = (line, scroll.el.get()) else {
+            return;
+        };
+        request_animation_frame(move || {
+            let top = line as f64 * ROW_HEIGHT - f64::from(el.client_height()) / 3.0;
+            el.set_scroll_top(top.max(0.0) as i32);
+        });
+    });
+}
+
 /// What a row's rendering depends on besides its line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct RowLayout {
     filter_generation: u64,
     wrap_cols: Option<u32>,
+    spotlight: Option<(i64, u32)>,
 }
 
 /// One row, as plain DOM: text nodes and styled spans, never HTML.
-fn log_row(row: &Row, filter: &Filter, lines: Option<u32>) -> impl IntoView {
+fn log_row(row: &Row, filter: &Filter, lines: Option<u32>, hit: bool) -> impl IntoView {
     let (row_class, utc, truncated) = match &row.kind {
         RowKind::Line { line, .. } => (
             match line.stream {
@@ -306,8 +342,13 @@ fn log_row(row: &Row, filter: &Filter, lines: Option<u32>) -> impl IntoView {
             }
         })
         .collect_view();
+    let row_class = if hit {
+        format!("{row_class} hit")
+    } else {
+        row_class.to_owned()
+    };
     view! {
-        <div class=row_class
+        <div class=row_class aria-current=hit.then_some("true")
             style:height=lines.map(|n| format!("{}px", f64::from(n) * ROW_HEIGHT))>
             <time class="ts" title=utc>{local}</time>
             <span class=replica_class title=replica_title>{replica_label}</span>
@@ -349,7 +390,7 @@ fn segments(row: &Row, filter: &Filter) -> Vec<(String, Style, bool)> {
 }
 
 /// The time of day in the browser's time zone, with milliseconds.
-fn local_time(ts_ns: i64) -> String {
+pub fn local_time(ts_ns: i64) -> String {
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64((ts_ns / 1_000_000) as f64));
     format!(
         "{:02}:{:02}:{:02}.{:03}",

@@ -7,6 +7,8 @@ mod filter_bar;
 mod lines;
 mod log_view;
 mod notices;
+mod past;
+mod search;
 mod toolbar;
 mod url;
 
@@ -23,6 +25,8 @@ use connection::{Connection, Wanted};
 use lines::Lines;
 use log_view::LogView;
 use notices::Notices;
+use past::{Past, Span};
+use search::SearchResults;
 use toolbar::Toolbar;
 use url::UrlState;
 
@@ -100,14 +104,23 @@ fn Viewer() -> impl IntoView {
 
     let selected = Memo::new(move |_| url.selected());
     let tail = Memo::new(move |_| url.tail());
+    let span = Memo::new(move |_| url.span());
+    let past = Past::new();
     Effect::new(move |_| {
-        let wanted = selected.get().map(|key| Wanted {
+        let live = span.with(Span::is_live);
+        let wanted = selected.get().filter(|_| live).map(|key| Wanted {
             key,
             tail: tail.get(),
         });
-        follow.following.set(true);
+        follow.following.set(live);
         if conn.follow(wanted) {
             lines.reset();
+        }
+    });
+    Effect::new(move |_| {
+        let s = span.get();
+        if let Some(key) = selected.get().filter(|_| !s.is_live()) {
+            past.load(key, s, lines);
         }
     });
     Effect::new(move |_| lines.set_cap(url.keep()));
@@ -123,15 +136,17 @@ fn Viewer() -> impl IntoView {
 
     view! {
         <Toolbar conn lines url selected tail current filter_input filter_error follow
-            show_timestamps wrap session/>
-        <Notices conn lines filter_error selected current/>
+            show_timestamps wrap session span/>
+        <Notices conn lines filter_error selected current span past/>
+        <SearchResults url/>
         <main class="viewer">
             <LogView lines show_timestamps=show_timestamps.into() following=follow.following
-                paused=follow.paused.into() wrap=wrap.into()/>
+                paused=follow.paused.into() wrap=wrap.into()
+                spotlight=Signal::derive(move || span.with(Span::spotlight))/>
             <Show when=move || lines.with(|b| !b.is_empty() && b.visible_len() == 0)>
                 <p class="empty">"No lines match the filter."</p>
             </Show>
-            <Show when=move || follow.is_stopped()>
+            <Show when=move || follow.is_stopped() && span.with(Span::is_live)>
                 <button class="jump" on:click=move |_| follow.jump_to_latest(lines)>
                     {move || match new_lines.get() { 0 => "Jump to latest".to_owned(), n => format!("Jump to latest ({n} new)") }}
                 </button>

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use crate::protocol::{ServiceInfo, ServiceKey};
 use crate::ui::connection::Connection;
 use crate::ui::lines::Lines;
+use crate::ui::past::{Past, Span};
 
 #[component]
 pub fn Notices(
@@ -13,6 +14,8 @@ pub fn Notices(
     filter_error: RwSignal<Option<String>>,
     selected: Memo<Option<ServiceKey>>,
     current: Memo<Option<ServiceInfo>>,
+    span: Memo<Span>,
+    past: Past,
 ) -> impl IntoView {
     // Only once the listing came can a service be known to be missing from it.
     let service_gone = Memo::new(move |_| {
@@ -25,10 +28,19 @@ pub fn Notices(
         <Show when=move || conn.engine.get().is_some_and(|e| !e.reachable)>
             <p class="notice error">"Docker engine unreachable: "{move || conn.engine.get().and_then(|e| e.error).unwrap_or_default()}</p>
         </Show>
+        <Show when=move || conn.history.get().is_some_and(|h| !h.kept)>
+            <p class="notice error">"History is not being kept (lines still arrive live): "{move || conn.history.get().and_then(|h| h.error).unwrap_or_default()}</p>
+        </Show>
+        <Show when=move || !span.get().is_live()>
+            <p class="notice past">{move || past_label(&span.get())}" Follow live returns to the newest lines."</p>
+        </Show>
+        <Show when=move || past.note.get().is_some()>
+            <p class="notice">{move || past.note.get().unwrap_or_default()}</p>
+        </Show>
         <Show when=move || conn.error.get().is_some()>
             <p class="notice error">{move || conn.error.get().unwrap_or_default()}</p>
         </Show>
-        <Show when=move || service_gone.get()>
+        <Show when=move || service_gone.get() && span.get().is_live()>
             <p class="notice">{move || format!("The service {} is gone: it has no containers any more.", selected.get().map(|k| k.to_string()).unwrap_or_default())}</p>
         </Show>
         <Show when=move || conn.projects.get().is_some_and(|p| p.is_empty())>
@@ -40,5 +52,21 @@ pub fn Notices(
         <Show when=move || lines.with(|b| b.evicted() > 0)>
             <p class="notice subtle">{move || format!("{} older lines were dropped to stay within the browser's limit.", lines.with(|b| b.evicted()))}</p>
         </Show>
+    }
+}
+
+/// What a past window is, in words.
+fn past_label(span: &Span) -> String {
+    match span {
+        Span::Live => String::new(),
+        Span::Around(_) => "Showing history around the line found (marked).".into(),
+        Span::Between { from, to } => {
+            let at = |t: &Option<String>, open: &str| t.clone().unwrap_or_else(|| open.into());
+            format!(
+                "Showing history from {} to {}.",
+                at(from, "the oldest kept"),
+                at(to, "now")
+            )
+        }
     }
 }

@@ -11,6 +11,8 @@ use crate::ui::connection::{ConnState, Connection};
 use crate::ui::download;
 use crate::ui::filter_bar::FilterBar;
 use crate::ui::lines::Lines;
+use crate::ui::past::{Span, WhenControls};
+use crate::ui::search::SearchBox;
 use crate::ui::url::{UrlState, TAILS};
 use crate::ui::Follow;
 
@@ -28,6 +30,7 @@ pub fn Toolbar(
     show_timestamps: RwSignal<bool>,
     wrap: RwSignal<bool>,
     session: RwSignal<Option<SessionInfo>>,
+    span: Memo<Span>,
 ) -> impl IntoView {
     view! {
         <header class="toolbar">
@@ -41,8 +44,10 @@ pub fn Toolbar(
                     {TAILS.iter().map(|t| view! { <option value=t.to_string()>{t.to_string()}</option> }).collect_view()}
                 </select>
             </label>
+            <WhenControls url span/>
             <FilterBar url input=filter_input error=filter_error current/>
-            <Actions lines selected follow show_timestamps wrap/>
+            <SearchBox url/>
+            <Actions lines selected follow show_timestamps wrap span/>
             <SignedIn session/>
             <ConnStatus conn/>
         </header>
@@ -123,6 +128,7 @@ fn Actions(
     follow: Follow,
     show_timestamps: RwSignal<bool>,
     wrap: RwSignal<bool>,
+    span: Memo<Span>,
 ) -> impl IntoView {
     let pause_or_resume = move |_| {
         if follow.paused.get_untracked() {
@@ -145,8 +151,13 @@ fn Actions(
         selected
             .get()
             .map(|k| {
+                let window = window_of(&span.get(), lines)
+                    .map(|(since, until)| {
+                        format!("&since={}&until={}", encode(&since), encode(&until))
+                    })
+                    .unwrap_or_default();
                 format!(
-                    "/api/download?project={}&service={}",
+                    "/api/download?project={}&service={}{window}",
                     encode(&k.project),
                     encode(&k.service)
                 )
@@ -162,8 +173,28 @@ fn Actions(
             <button on:click=pause_or_resume>{move || if follow.paused.get() { "Resume" } else { "Pause" }}</button>
             <button on:click=move |_| lines.clear()>"Clear"</button>
             <button on:click=download_view title="The lines in view, as filtered">"Download"</button>
-            <a class="button" download="" href=full_log>"Download full log"</a>
+            <a class="button" download="" href=full_log>{move || if span.with(Span::is_live) { "Download full log" } else { "Download window" }}</a>
         </div>
+    }
+}
+
+/// The span a past window's download takes: From and To as given (an open end is the
+/// oldest line kept, or now), or the first and last line shown around a search hit.
+fn window_of(span: &Span, lines: Lines) -> Option<(String, String)> {
+    match span {
+        Span::Live => None,
+        Span::Between { from, to } => Some((
+            from.clone().unwrap_or_else(|| "0".into()),
+            to.clone().unwrap_or_else(|| "0s".into()),
+        )),
+        Span::Around(_) => lines.with(|b| {
+            let rows = b.all_visible();
+            let (first, last) = (rows.first()?, rows.last()?);
+            Some((
+                crate::export::rfc3339(first.ts_ns()),
+                crate::export::rfc3339(last.ts_ns() + 1),
+            ))
+        }),
     }
 }
 

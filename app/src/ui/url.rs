@@ -12,6 +12,7 @@ use crate::buffer::{DEFAULT_MAX_LINES, MAX_LINES_RANGE};
 use crate::filter::FilterSpec;
 use crate::protocol::ServiceKey;
 use crate::ui::connection::DEFAULT_RETRIES;
+use crate::ui::past::Span;
 
 /// Tail sizes offered in the "Lines" choice; any other `tail` reads as the first.
 pub const TAILS: [u32; 4] = [100, 500, 1000, 5000];
@@ -71,6 +72,25 @@ impl UrlState {
             .with_untracked(|q| q.get("retries"))
             .and_then(|r| r.parse().ok())
             .unwrap_or(DEFAULT_RETRIES)
+    }
+
+    /// A parameter, untracked.
+    pub fn get_untracked(&self, key: &str) -> Option<String> {
+        self.query
+            .with_untracked(|q| q.get(key))
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The live end, or a window of the past: around the line `at`, or between `from`
+    /// and `to`. An `at` that is not a cursor is left out.
+    pub fn span(&self) -> Span {
+        if let Some(c) = self.get("at").and_then(|c| c.parse().ok()) {
+            return Span::Around(c);
+        }
+        match (self.get("from"), self.get("to")) {
+            (None, None) => Span::Live,
+            (from, to) => Span::Between { from, to },
+        }
     }
 
     pub fn selected(&self) -> Option<ServiceKey> {

@@ -28,6 +28,12 @@ pub struct Backfill {
     pub done: oneshot::Sender<()>,
 }
 
+/// The lines a backfill read, and whether the engine holds older ones.
+struct Tail {
+    lines: Vec<RawLine>,
+    engine_holds_more: bool,
+}
+
 pub struct Follower {
     shared: Arc<Shared>,
     engine: Engine,
@@ -111,11 +117,14 @@ impl Follower {
     pub async fn run(mut self, backfill: Option<Backfill>) {
         self.first_look(backfill.is_none()).await;
         if let Some(backfill) = backfill {
-            let gone = self.backfill(backfill.lines).await;
-            let _ = backfill.done.send(());
-            if gone {
+            let Some(tail) = self.backfill(backfill.lines).await else {
                 return;
-            }
+            };
+            // The view is ready with the tail; history then takes what came before it, and
+            // the tail, in order, before the follow goes on (a first start with a long log
+            // holds this container's live lines back while it is stored).
+            let _ = backfill.done.send(());
+            self.record_backfill(tail).await;
         }
         loop {
             match self.follow().await {
@@ -151,8 +160,8 @@ impl Follower {
         }
     }
 
-    /// Reads the last `lines` lines into the ring; true if the container is gone.
-    async fn backfill(&mut self, lines: u32) -> bool {
+    /// Reads the last `lines` lines into the ring; None if the container is gone.
+    async fn backfill(&mut self, lines: u32) -> Option<Tail> {
         loop {
             self.engine.wait_reachable().await;
             if self.engine.docker().is_err() {
@@ -161,12 +170,6 @@ impl Follower {
             match self.read(both(0, Some(lines), false)).await {
                 Ok(read) => {
                     let engine_holds_more = read.len() >= lines as usize;
-                    if let (Some(r), Some(first)) = (self.recorder.clone(), read.first()) {
-                        if engine_holds_more {
-                            self.catch_up(&r, (first.ts.ns, first.seq)).await;
-                        }
-                        r.lines(&read).await;
-                    }
                     self.last = read.last().map(|l| (l.ts.ns, l.seq));
                     // The engine may hold older lines than the tail: the ring starts with a
                     // gap only the engine can fill.
@@ -176,16 +179,30 @@ impl Follower {
                             self.shared.not_held_upto(&self.container, upto);
                         }
                     }
-                    self.shared.push(read, &self.container);
-                    return false;
+                    self.shared.push(read.clone(), &self.container);
+                    return Some(Tail {
+                        lines: read,
+                        engine_holds_more,
+                    });
                 }
-                Err(EngineError::NotFound(_)) => return true,
+                Err(EngineError::NotFound(_)) => return None,
                 Err(e) => {
                     self.engine.report(&e);
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
         }
+    }
+
+    /// Stores the tail read at the start, after what the engine holds before it.
+    async fn record_backfill(&self, tail: Tail) {
+        let (Some(r), Some(first)) = (&self.recorder, tail.lines.first()) else {
+            return;
+        };
+        if tail.engine_holds_more {
+            self.catch_up(r, (first.ts.ns, first.seq)).await;
+        }
+        r.lines(&tail.lines).await;
     }
 
     /// Hands history what the engine wrote between the last line stored and `upto` (the

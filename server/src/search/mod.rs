@@ -10,7 +10,7 @@ pub mod query;
 use query::{Candidate, Query};
 
 use crate::docker::frames::RawLine;
-use crate::store::{Owner, Store, StoreError};
+use crate::store::{Owner, Scanned, Store, StoreError};
 
 /// What one search may do.
 #[derive(Clone, Copy, Debug)]
@@ -96,54 +96,76 @@ pub fn find(
             return ControlFlow::Break(());
         }
         scanned += block.lines.len() as u64;
-        for line in block.lines {
-            let hit = Hit {
-                owner: block.owner.clone(),
-                line,
-            };
-            if before.is_some_and(|b| hit.cursor() >= *b) {
-                continue;
-            }
-            let text = visible_text(&hit.line.text, &mut plain);
-            let candidate = Candidate {
-                project: &block.owner.project,
-                service: &block.owner.service,
-                stream: hit.line.stream,
-                ts_ns: hit.line.ts.ns,
-                text,
-            };
-            if query.matches(&candidate) {
-                hits.push(hit);
-            }
-        }
+        take_matches(block, query, before, &mut hits, &mut plain);
         if hits.len() > bounds.hits * 2 {
             keep_newest(&mut hits, bounds.hits);
         }
         ControlFlow::Continue(())
     })?;
     keep_newest(&mut hits, usize::MAX);
-    let before = match cut_at {
-        // Stopped by the line bound: only the hits newer than every unread line are sure.
-        Some(t) => {
-            hits.retain(|h| h.line.ts.ns > t);
-            Some(if hits.len() >= bounds.hits {
-                hits.truncate(bounds.hits);
-                hits[bounds.hits - 1].cursor()
-            } else {
-                Cursor::start_of(t.saturating_add(1))
-            })
-        }
-        None if full || hits.len() > bounds.hits => {
-            hits.truncate(bounds.hits);
-            hits.last().map(Hit::cursor)
-        }
-        None => None,
-    };
+    let before = where_to_go_on(&mut hits, cut_at, full, bounds.hits);
     Ok(Found {
         hits,
         before,
         scanned,
     })
+}
+
+/// Adds to `hits` the lines of `block` before `before` that match `query`.
+fn take_matches(
+    block: Scanned<'_>,
+    query: &Query,
+    before: Option<&Cursor>,
+    hits: &mut Vec<Hit>,
+    plain: &mut String,
+) {
+    for line in block.lines {
+        let hit = Hit {
+            owner: block.owner.clone(),
+            line,
+        };
+        if before.is_some_and(|b| hit.cursor() >= *b) {
+            continue;
+        }
+        let text = visible_text(&hit.line.text, plain);
+        let candidate = Candidate {
+            project: &block.owner.project,
+            service: &block.owner.service,
+            stream: hit.line.stream,
+            ts_ns: hit.line.ts.ns,
+            text,
+        };
+        if query.matches(&candidate) {
+            hits.push(hit);
+        }
+    }
+}
+
+/// The page's hits (`hits`, newest first) cut to `limit`, and where the next page begins.
+/// `cut_at`: the line bound stopped the scan there, and only hits newer than it are sure;
+/// `full`: enough hits were found before the older blocks.
+fn where_to_go_on(
+    hits: &mut Vec<Hit>,
+    cut_at: Option<i64>,
+    full: bool,
+    limit: usize,
+) -> Option<Cursor> {
+    match cut_at {
+        Some(t) => {
+            hits.retain(|h| h.line.ts.ns > t);
+            Some(if hits.len() >= limit {
+                hits.truncate(limit);
+                hits[limit - 1].cursor()
+            } else {
+                Cursor::start_of(t.saturating_add(1))
+            })
+        }
+        None if full || hits.len() > limit => {
+            hits.truncate(limit);
+            hits.last().map(Hit::cursor)
+        }
+        None => None,
+    }
 }
 
 /// Newest first, at most `n`.

@@ -9,6 +9,7 @@ use app::protocol::{LifecycleEvent, Replica};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::block::Sealed;
+use super::End;
 
 /// Why the store could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -164,26 +165,38 @@ impl DayFile {
             .map_err(|e| self.wrap(e))
     }
 
-    /// The blocks of a service that hold lines in `[since, until)`, oldest first.
-    pub fn blocks(
+    /// A service's blocks with lines in `[since, until)`, handed to `visit` one at a time
+    /// from `end`: by newest line, newest first (`Newest`), or by oldest line, oldest first
+    /// (`Oldest`), until it says to stop; a block's lines are read only if it is reached.
+    #[allow(clippy::too_many_arguments)]
+    pub fn each_service_block(
         &self,
         engine: &str,
         project: &str,
         service: &str,
         since_ns: i64,
         until_ns: i64,
-    ) -> Result<Vec<StoredBlock>, StoreError> {
+        end: End,
+        mut visit: impl FnMut(StoredBlock) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, StoreError> {
+        let order = match end {
+            End::Newest => "last_ns DESC, id DESC",
+            End::Oldest => "first_ns, id",
+        };
         let mut query = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT container, replica_number, replica_name, first_ns, first_seq, last_ns,
                  last_seq, lines, raw_bytes, data FROM blocks
                  WHERE engine = ?1 AND project = ?2 AND service = ?3
-                 AND last_ns >= ?4 AND first_ns < ?5 ORDER BY first_ns, id",
-            )
+                 AND last_ns >= ?4 AND first_ns < ?5 ORDER BY {order}"
+            ))
             .map_err(|e| self.wrap(e))?;
-        let rows = query
-            .query_map(params![engine, project, service, since_ns, until_ns], |r| {
+        let mut rows = query
+            .query(params![engine, project, service, since_ns, until_ns])
+            .map_err(|e| self.wrap(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.wrap(e))? {
+            let block = (|| {
                 Ok(StoredBlock {
                     owner: Owner {
                         engine: engine.to_owned(),
@@ -203,9 +216,13 @@ impl DayFile {
                         data: r.get(9)?,
                     },
                 })
-            })
+            })()
             .map_err(|e| self.wrap(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.wrap(e))
+            if visit(block).is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
     }
 
     /// Every block of `engine` with lines in `[since, until)`, the newest last line first,
@@ -383,11 +400,21 @@ pub(crate) mod tests {
             .unwrap();
         }
         let day = DayFile::open(&path).unwrap();
-        let web = day.blocks("local", "shop", "web", 25, 100).unwrap();
+        let blocks = |since, until| {
+            let mut all = Vec::new();
+            let flow =
+                day.each_service_block("local", "shop", "web", since, until, End::Oldest, |b| {
+                    all.push(b);
+                    ControlFlow::Continue(())
+                });
+            assert!(flow.unwrap().is_continue());
+            all
+        };
+        let web = blocks(25, 100);
         assert_eq!(web.len(), 1, "the block ending at 20 is before the span");
         let lines = block::read(&web[0].block.data, web[0].block.raw_bytes).unwrap();
         assert_eq!(lines[0].text, "line at 30");
-        assert_eq!(day.blocks("local", "shop", "web", 0, 100).unwrap().len(), 2);
+        assert_eq!(blocks(0, 100).len(), 2);
         let events = day.events("local", "shop", "web", 0, 100).unwrap();
         assert_eq!(
             events[0].event,

@@ -265,7 +265,7 @@ impl Store {
             since_ns,
             until_ns,
         } = *span;
-        let mut out = Vec::new();
+        let mut out: Vec<(Owner, RawLine)> = Vec::new();
         let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
         let days = self.days.range(first..=last).map(|(_, f)| f);
         let days: Box<dyn Iterator<Item = &DayFile>> = match end {
@@ -273,12 +273,47 @@ impl Store {
             End::Newest => Box::new(days.rev()),
         };
         for file in days {
-            for stored in file.blocks(engine, project, service, since_ns, until_ns)? {
-                let lines = block::read(&stored.block.data, stored.block.raw_bytes)?;
-                let lines = in_span(lines, since_ns, until_ns);
-                out.extend(lines.into_iter().map(|l| (stored.owner.clone(), l)));
+            let mut failed = None;
+            let flow = file.each_service_block(
+                engine,
+                project,
+                service,
+                since_ns,
+                until_ns,
+                end,
+                |stored| {
+                    // Every line of the blocks still to come is older (newer) than this
+                    // block's newest (oldest): enough lines beyond it settle the page.
+                    let settled = match end {
+                        End::Newest => {
+                            let at = stored.block.last.0;
+                            out.iter().filter(|(_, l)| l.ts.ns > at).count()
+                        }
+                        End::Oldest => {
+                            let at = stored.block.first.0;
+                            out.iter().filter(|(_, l)| l.ts.ns < at).count()
+                        }
+                    };
+                    if settled >= limit {
+                        return ControlFlow::Break(());
+                    }
+                    match block::read(&stored.block.data, stored.block.raw_bytes) {
+                        Ok(lines) => {
+                            let lines = in_span(lines, since_ns, until_ns);
+                            out.extend(lines.into_iter().map(|l| (stored.owner.clone(), l)));
+                            ControlFlow::Continue(())
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            ControlFlow::Break(())
+                        }
+                    }
+                },
+            )?;
+            if let Some(e) = failed {
+                return Err(e.into());
             }
-            if out.len() >= limit {
+            if flow.is_break() || out.len() >= limit {
                 break;
             }
         }

@@ -517,6 +517,8 @@ pub struct Ws {
     pub engine: EngineStatus,
     /// What the first `services` message listed.
     pub projects: Vec<ProjectInfo>,
+    /// What `hello` said about history (None: history is off).
+    pub history: Option<app::protocol::HistoryStatus>,
 }
 
 impl Ws {
@@ -550,11 +552,17 @@ impl Ws {
                 error: None,
             },
             projects: Vec::new(),
+            history: None,
         };
         match ws.recv().await {
-            ServerMessage::Hello { protocol, engine } => {
+            ServerMessage::Hello {
+                protocol,
+                engine,
+                history,
+            } => {
                 assert_eq!(protocol, PROTOCOL_VERSION, "hello names another protocol");
                 ws.engine = engine;
+                ws.history = history;
             }
             other => panic!("the first message must be `hello`, got {other:?}"),
         }

@@ -1,0 +1,186 @@
+//! A window of a service's past, read from history: between **From** and **To**, or around
+//! a search hit (which is marked). While one is shown the socket follows nothing; **Follow
+//! live** goes back to the live end.
+
+use leptos::prelude::*;
+
+use crate::export::rfc3339;
+use crate::history::{HistoryPage, MAX_PAGE};
+use crate::protocol::{Cursor, ServiceKey};
+use crate::ui::lines::Lines;
+use crate::ui::url::UrlState;
+
+/// What the view shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Span {
+    /// The live end, followed over the socket.
+    Live,
+    /// The stored lines between two times (RFC 3339); either end may be open.
+    Between {
+        from: Option<String>,
+        to: Option<String>,
+    },
+    /// The lines around one line, which is marked.
+    Around(Cursor),
+}
+
+impl Span {
+    pub fn is_live(&self) -> bool {
+        *self == Span::Live
+    }
+
+    /// The line to mark and bring into view.
+    pub fn spotlight(&self) -> Option<Cursor> {
+        match self {
+            Span::Around(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Lines shown before and after a line opened from a search.
+const CONTEXT: u32 = 200;
+
+/// What a past window holds besides its lines: whether it was cut, or why it failed.
+#[derive(Clone, Copy)]
+pub struct Past {
+    /// Says the window holds more than is shown, or why it could not be read.
+    pub note: RwSignal<Option<String>>,
+    /// Counts loads, so that an answer to an older one is thrown away.
+    generation: StoredValue<u64>,
+}
+
+impl Past {
+    pub fn new() -> Past {
+        Past {
+            note: RwSignal::new(None),
+            generation: StoredValue::new(0),
+        }
+    }
+
+    /// Reads `span` of `key` from history into `lines`, in place of what they held.
+    pub fn load(&self, key: ServiceKey, span: Span, lines: Lines) {
+        let past = *self;
+        let generation = self.generation.get_value() + 1;
+        self.generation.set_value(generation);
+        self.note.set(None);
+        leptos::task::spawn_local(async move {
+            let read = read(&key, &span).await;
+            if past.generation.get_value() != generation {
+                return;
+            }
+            match read {
+                Ok(page) => {
+                    let cut = page.before.is_some() || page.after.is_some();
+                    past.note.set(if page.lines.is_empty() {
+                        Some("History holds no lines of this service here.".into())
+                    } else if cut {
+                        Some(format!(
+                            "This window holds more than {MAX_PAGE} lines; {MAX_PAGE} are shown. Narrow From and To to see the rest."
+                        ))
+                    } else {
+                        None
+                    });
+                    lines.show(&key.service, page.lines, page.events);
+                }
+                Err(e) => past
+                    .note
+                    .set(Some(format!("History could not be read: {e}"))),
+            }
+        });
+    }
+}
+
+/// One page for `span`: the window from its start, or the lines around a line.
+async fn read(key: &ServiceKey, span: &Span) -> Result<HistoryPage, String> {
+    let ask = |since: Option<String>, until: Option<String>, limit: u32, after: Option<String>| {
+        crate::api::history(
+            key.project.clone(),
+            key.service.clone(),
+            since,
+            until,
+            Some(limit.to_string()),
+            None,
+            after,
+        )
+    };
+    let err = |e: leptos::prelude::ServerFnError| e.to_string();
+    match span {
+        Span::Live => Ok(HistoryPage::default()),
+        Span::Between { from, to } => ask(from.clone(), to.clone(), MAX_PAGE, None)
+            .await
+            .map_err(err),
+        Span::Around(c) => {
+            // Up to the line and the line itself, then what came after it.
+            let upto = ask(None, Some(rfc3339(c.ts_ns + 1)), CONTEXT, None)
+                .await
+                .map_err(err)?;
+            let after = ask(None, None, CONTEXT, Some(c.to_string()))
+                .await
+                .map_err(err)?;
+            let mut lines = upto.lines;
+            lines.extend(after.lines.into_iter().filter(|l| l.cursor > *c));
+            let mut events = upto.events;
+            events.extend(after.events);
+            events.dedup();
+            Ok(HistoryPage {
+                lines,
+                events,
+                before: None,
+                after: None,
+            })
+        }
+    }
+}
+
+/// **From**, **To** (local time, to the second) and **Follow live**.
+#[component]
+pub fn WhenControls(url: UrlState, span: Memo<Span>) -> impl IntoView {
+    let set = move |param: &'static str, local: String| {
+        url.set(&[(param, utc_of_local(&local)), ("at", None)]);
+    };
+    view! {
+        <div class="when">
+            <label class="field"><span>"From"</span>
+                <input type="datetime-local" step="1" aria-label="From"
+                    prop:value=move || url.get("from").map(|t| local_of_utc(&t)).unwrap_or_default()
+                    on:change=move |ev| set("from", event_target_value(&ev))/>
+            </label>
+            <label class="field"><span>"To"</span>
+                <input type="datetime-local" step="1" aria-label="To"
+                    prop:value=move || url.get("to").map(|t| local_of_utc(&t)).unwrap_or_default()
+                    on:change=move |ev| set("to", event_target_value(&ev))/>
+            </label>
+            <Show when=move || !span.get().is_live()>
+                <button class="follow-live" on:click=move |_| url.set(&[("from", None), ("to", None), ("at", None)])>"Follow live"</button>
+            </Show>
+        </div>
+    }
+}
+
+/// A `datetime-local` value (the browser's local time) as RFC 3339 in UTC; None if empty
+/// or not a time.
+fn utc_of_local(local: &str) -> Option<String> {
+    if local.is_empty() {
+        return None;
+    }
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(local));
+    (!d.get_time().is_nan()).then(|| String::from(d.to_iso_string()))
+}
+
+/// RFC 3339 as a `datetime-local` value in the browser's local time.
+fn local_of_utc(utc: &str) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(utc));
+    if d.get_time().is_nan() {
+        return String::new();
+    }
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        d.get_full_year(),
+        d.get_month() + 1,
+        d.get_date(),
+        d.get_hours(),
+        d.get_minutes(),
+        d.get_seconds()
+    )
+}

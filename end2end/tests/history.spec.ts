@@ -1,0 +1,97 @@
+import { expect, test, type Page } from "@playwright/test";
+import { marker, project, writeToProbe } from "./fixture";
+
+/** Waits until history's search finds `query` `count` times (the follower read the lines). */
+async function storedLines(page: Page, query: string, count: number): Promise<void> {
+  await expect
+    .poll(async () => {
+      const r = await page.request.get(`/api/search?q=${encodeURIComponent(query)}`);
+      return r.ok() ? (await r.json()).hits.length : -1;
+    }, { message: `history holds ${count} lines matching ${query}`, timeout: 20_000 })
+    .toBe(count);
+}
+
+/** A time as a `datetime-local` input takes it, in this machine's (and the browser's) zone. */
+function localInput(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+test("Search finds a line in any service and opens that service at that moment, marked", async ({ page }) => {
+  const m = marker("pin");
+  writeToProbe(`before-${m}\\nneedle ${m}\\nafter-${m}\\n`);
+  await storedLines(page, m, 3);
+
+  // From another service's page.
+  await page.goto(`/?project=${project}&service=web`);
+  await expect(page.getByRole("status")).toHaveText(/Live/);
+  await page.getByRole("searchbox", { name: "Search" }).fill(`needle ${m}`);
+  await page.getByRole("searchbox", { name: "Search" }).press("Enter");
+  const results = page.getByRole("region", { name: "Search results" });
+  await expect(results).toContainText("1 line matches.");
+  const hit = results.getByRole("button", { name: new RegExp(`needle ${m}`) });
+  await expect(hit).toContainText(`${project}/probe`);
+  await expect(hit.locator("mark")).toHaveText([/needle/i, m]);
+
+  await hit.click();
+  await expect(page).toHaveURL(/service=probe/);
+  await expect(page).toHaveURL(/at=/);
+  await expect(results).toHaveCount(0);
+  const log = page.getByRole("log");
+  const marked = log.locator('[aria-current="true"]');
+  await expect(marked).toContainText(`needle ${m}`);
+  await expect(marked).toBeInViewport();
+  await expect(log.getByText(`before-${m}`)).toBeVisible();
+  await expect(log.getByText(`after-${m}`)).toBeVisible();
+  await expect(page.getByText("Showing history around the line found")).toBeVisible();
+
+  // Follow live: the live end again, and new lines arrive.
+  await page.getByRole("button", { name: "Follow live" }).click();
+  await expect(page).not.toHaveURL(/at=/);
+  await expect(page.getByRole("status")).toHaveText(/Live/);
+  const later = marker("later");
+  writeToProbe(`%s\\n`, 1, later);
+  await expect(log.getByText(later)).toBeVisible();
+  await expect(log.locator('[aria-current="true"]')).toHaveCount(0);
+});
+
+test("a malformed search says where it went wrong", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=probe`);
+  await page.getByRole("searchbox", { name: "Search" }).fill('"unclosed');
+  await page.getByRole("searchbox", { name: "Search" }).press("Enter");
+  await expect(page.getByRole("region", { name: "Search results" })).toContainText(/Search failed: .*at character 1/);
+});
+
+test("From and To show a past window of the service; Follow live returns", async ({ page }) => {
+  const m = marker("window");
+  writeToProbe(`early-${m}\\n`);
+  await storedLines(page, `early-${m}`, 1);
+  // A whole second after the early line, and before the late one.
+  await page.waitForTimeout(1100);
+  const cut = Math.floor(Date.now() / 1000) * 1000;
+  await expect.poll(() => Date.now() - cut, { timeout: 5_000 }).toBeGreaterThan(1100);
+  writeToProbe(`late-${m}\\n`);
+  await storedLines(page, `late-${m}`, 1);
+
+  await page.goto(`/?project=${project}&service=probe`);
+  const log = page.getByRole("log");
+  await expect(log.getByText(`late-${m}`)).toBeVisible();
+
+  await page.getByLabel("To", { exact: true }).fill(localInput(cut));
+  await expect(page).toHaveURL(/to=/);
+  await expect(log.getByText(`early-${m}`)).toBeVisible();
+  await expect(log.getByText(`late-${m}`)).toHaveCount(0);
+  await expect(page.getByText(/Showing history from the oldest kept to/)).toBeVisible();
+  const download = page.getByRole("link", { name: "Download window" });
+  await expect(download).toHaveAttribute("href", /until=/);
+  const body = await (await page.request.get((await download.getAttribute("href"))!)).text();
+  expect(body).toContain(`early-${m}`);
+  expect(body).not.toContain(`late-${m}`);
+
+  await page.getByRole("button", { name: "Follow live" }).click();
+  await expect(page).not.toHaveURL(/to=/);
+  await expect(page.getByRole("status")).toHaveText(/Live/);
+  await expect(log.getByText(`late-${m}`)).toBeVisible();
+  await expect(page.getByRole("link", { name: "Download full log" })).toBeVisible();
+});
