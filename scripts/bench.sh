@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the viewer benchmark (end2end/bench/viewer.mjs), then the streaming benchmark
-# (server/examples/stream_bench.rs), against a Compose project of its own, and prints their
+# Runs the viewer benchmark (end2end/bench/viewer.mjs), the streaming benchmark
+# (server/examples/stream_bench.rs) and history's (server/examples/history_bench.rs), against a Compose project of its own, and prints their
 # tables. Like the tests, it installs what is missing, starts a Docker engine if none answers,
 # and stops what it started.
 set -euo pipefail
@@ -21,3 +21,4 @@ bash scripts/build.sh
 (cd end2end && LOOKOUT_BIN="$PWD/../target/release/lookout" LOOKOUT_TEST_PROJECT="$project" node bench/viewer.mjs)
 LOOKOUT_BIN="$PWD/target/release/lookout" LOOKOUT_TEST_PROJECT="$project" \
   cargo run --release -q -p lookout --example stream_bench
+cargo run --release -q -p lookout --example history_bench

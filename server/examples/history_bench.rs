@@ -38,7 +38,8 @@ fn main() {
     // Today, so that the retention keeps it: one line every 50 µs, ending now.
     let now = lookout::clock::now_ns();
     let start = now - total as i64 * 50_000;
-    let text_file = dir.join("plain.log");
+    // Beside the store's folder, not in it: the store's size is its folder's.
+    let text_file = dir.with_extension("log");
     let mut plain = std::io::BufWriter::new(std::fs::File::create(&text_file).unwrap());
 
     // Ingest, a batch at a time, as followers hand lines to the writer.
@@ -82,6 +83,7 @@ fn main() {
     let ingest = total as f64 / wall.as_secs_f64();
     let core_share = cpu / wall.as_secs_f64();
     let bytes = store.bytes().expect("size");
+
     let per_million = bytes as f64 * 1e6 / total as f64 / 1e6;
     let plain_mb = std::fs::metadata(&text_file).unwrap().len() as f64 / 1e6;
 
@@ -120,6 +122,7 @@ fn main() {
     let rss = peak_rss_mib();
     drop(reopened);
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&text_file);
 
     println!(
         "\nhistory: {total} lines of about 100 bytes, {CONTAINERS} containers, one day file\n"

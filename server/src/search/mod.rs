@@ -119,24 +119,24 @@ fn take_matches(
     hits: &mut Vec<Hit>,
     plain: &mut String,
 ) {
+    let owner = block.owner;
     for line in block.lines {
-        let hit = Hit {
-            owner: block.owner.clone(),
-            line,
-        };
-        if before.is_some_and(|b| hit.cursor() >= *b) {
+        let place = (line.ts.ns, owner.container.as_str(), line.seq);
+        if before.is_some_and(|b| place >= (b.ts_ns, b.container.as_str(), b.seq)) {
             continue;
         }
-        let text = visible_text(&hit.line.text, plain);
         let candidate = Candidate {
-            project: &block.owner.project,
-            service: &block.owner.service,
-            stream: hit.line.stream,
-            ts_ns: hit.line.ts.ns,
-            text,
+            project: &owner.project,
+            service: &owner.service,
+            stream: line.stream,
+            ts_ns: line.ts.ns,
+            text: visible_text(&line.text, plain),
         };
         if query.matches(&candidate) {
-            hits.push(hit);
+            hits.push(Hit {
+                owner: owner.clone(),
+                line,
+            });
         }
     }
 }
