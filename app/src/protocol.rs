@@ -237,6 +237,8 @@ pub enum ServiceState {
     Exited { exit_code: Option<i64> },
     /// Containers exist but none has started yet.
     Created,
+    /// Every container is gone; its lines are kept in history (listed only with history).
+    Removed,
 }
 
 impl ServiceState {

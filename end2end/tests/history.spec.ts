@@ -1,5 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { marker, project, writeToProbe } from "./fixture";
+import { marker, project, Server, TempProject, writeToProbe } from "./fixture";
 
 /** Waits until history's search finds `query` `count` times (the follower read the lines). */
 async function storedLines(page: Page, query: string, count: number): Promise<void> {
@@ -94,4 +94,43 @@ test("From and To show a past window of the service; Follow live returns", async
   await expect(page.getByRole("status")).toHaveText(/Live/);
   await expect(log.getByText(`late-${m}`)).toBeVisible();
   await expect(page.getByRole("link", { name: "Download full log" })).toBeVisible();
+});
+
+test("a removed service stays in Service, marked removed, and shows its history", async ({ page }) => {
+  const m = marker("gone");
+  const temp = new TempProject(
+    "removed",
+    `version: "2.4"
+services:
+  gone:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", "echo 'gone says ${m}'; while true; do sleep 3600; done"]
+`,
+  );
+  let up = true;
+  temp.compose("up", "-d");
+  const server = await Server.start(0, "--project", temp.name);
+  try {
+    const log = page.getByRole("log");
+    await page.goto(`${server.url}/?project=${temp.name}&service=gone`);
+    await expect(log.getByText(`gone says ${m}`)).toBeVisible();
+
+    temp.down();
+    up = false;
+    const option = page.getByRole("combobox", { name: "Service" }).locator(`option[value="${temp.name}/gone"]`);
+    await expect(option).toHaveText(/removed, history kept/);
+    await expect(page.getByText(`The service ${temp.name}/gone is gone`)).toBeVisible();
+    await expect(log.getByText(`gone says ${m}`)).toBeVisible();
+
+    // Opened afresh, it shows what history kept.
+    await page.goto(`${server.url}/?project=${temp.name}&service=gone`);
+    await expect(page.getByText("Showing history from the oldest kept to now.")).toBeVisible();
+    await expect(log.getByText(`gone says ${m}`)).toBeVisible();
+    await expect(page.getByRole("button", { name: "Follow live" })).toHaveCount(0);
+  } finally {
+    await server.stop();
+    if (up) temp.down();
+  }
 });

@@ -176,6 +176,22 @@ impl History {
             .expect("a history read panicked")
     }
 
+    /// The services history holds lines or changes of; none if it cannot be read.
+    pub async fn services(&self) -> Vec<ServiceKey> {
+        let since = self.oldest_ns();
+        let kept = self.read(move |s| s.services(LOCAL_ENGINE, since)).await;
+        match kept {
+            Ok(keys) => keys
+                .into_iter()
+                .map(|(project, service)| ServiceKey { project, service })
+                .collect(),
+            Err(e) => {
+                tracing::warn!("could not list the services in history: {e}");
+                Vec::new()
+            }
+        }
+    }
+
     /// The oldest time history still shows: the retention's age back from now.
     pub fn oldest_ns(&self) -> i64 {
         let age = i64::try_from(self.inner.cfg.retention.age.as_nanos()).unwrap_or(i64::MAX);

@@ -94,6 +94,20 @@ async fn history_outlives_docker_rm_and_compose_down() {
         assert_eq!(texts(&page.lines), [said.as_str()], "{service}'s history");
         assert_eq!(page.lines[0].replica.number, 1);
     }
+    // Still listed, as removed.
+    let listed: Vec<app::protocol::ProjectInfo> = server.get_json("/api/projects", &[]).await;
+    let states: Vec<(String, app::protocol::ServiceState)> = listed
+        .iter()
+        .flat_map(|p| &p.services)
+        .map(|s| (s.service.clone(), s.state.clone()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("down".to_owned(), app::protocol::ServiceState::Removed),
+            ("gone".to_owned(), app::protocol::ServiceState::Removed)
+        ]
+    );
     // And searchable, across both services, newest first.
     let found = search(&server, &[("q", &token)]).await;
     let mut who: Vec<&str> = found.hits.iter().map(|h| h.service.as_str()).collect();

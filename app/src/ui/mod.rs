@@ -20,7 +20,7 @@ use leptos_router::path;
 
 use crate::api::SessionInfo;
 use crate::filter::Filter;
-use crate::protocol::{find_service, ServiceInfo, ServiceKey};
+use crate::protocol::{find_service, ServiceInfo, ServiceKey, ServiceState};
 use connection::{Connection, Wanted};
 use lines::Lines;
 use log_view::LogView;
@@ -104,7 +104,22 @@ fn Viewer() -> impl IntoView {
 
     let selected = Memo::new(move |_| url.selected());
     let tail = Memo::new(move |_| url.tail());
-    let span = Memo::new(move |_| url.span());
+    let current = Memo::new(move |_| {
+        let key = selected.get()?;
+        conn.projects
+            .with(|p| find_service(p.as_deref()?, &key).cloned())
+    });
+    // A removed service has no live end: its history is shown instead.
+    let removed = Memo::new(move |_| {
+        current.with(|c| c.as_ref().is_some_and(|s| s.state == ServiceState::Removed))
+    });
+    let span = Memo::new(move |_| match url.span() {
+        Span::Live if removed.get() => Span::Between {
+            from: None,
+            to: None,
+        },
+        s => s,
+    });
     let past = Past::new();
     Effect::new(move |_| {
         let live = span.with(Span::is_live);
@@ -126,11 +141,6 @@ fn Viewer() -> impl IntoView {
     Effect::new(move |_| lines.set_cap(url.keep()));
     choose_a_service(url, conn, selected);
     let filter_error = apply_filter(url, lines);
-    let current = Memo::new(move |_| {
-        let key = selected.get()?;
-        conn.projects
-            .with(|p| find_service(p.as_deref()?, &key).cloned())
-    });
     keyboard(url, filter_input, follow, lines);
     let new_lines = follow.new_lines(lines);
 

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::protocol::{ServiceInfo, ServiceKey};
+use crate::protocol::{ServiceInfo, ServiceKey, ServiceState};
 use crate::ui::connection::Connection;
 use crate::ui::lines::Lines;
 use crate::ui::past::{Past, Span};
@@ -19,7 +19,8 @@ pub fn Notices(
 ) -> impl IntoView {
     // Only once the listing came can a service be known to be missing from it.
     let service_gone = Memo::new(move |_| {
-        selected.get().is_some() && conn.projects.with(|p| p.is_some()) && current.get().is_none()
+        let removed = current.with(|c| c.as_ref().is_none_or(|s| s.state == ServiceState::Removed));
+        selected.get().is_some() && conn.projects.with(|p| p.is_some()) && removed
     });
     view! {
         <Show when=move || filter_error.get().is_some()>
@@ -40,7 +41,7 @@ pub fn Notices(
         <Show when=move || conn.error.get().is_some()>
             <p class="notice error">{move || conn.error.get().unwrap_or_default()}</p>
         </Show>
-        <Show when=move || service_gone.get() && span.get().is_live()>
+        <Show when=move || service_gone.get()>
             <p class="notice">{move || format!("The service {} is gone: it has no containers any more.", selected.get().map(|k| k.to_string()).unwrap_or_default())}</p>
         </Show>
         <Show when=move || conn.projects.get().is_some_and(|p| p.is_empty())>

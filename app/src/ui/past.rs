@@ -135,7 +135,7 @@ async fn read(key: &ServiceKey, span: &Span) -> Result<HistoryPage, String> {
 
 /// **From**, **To** (local time, to the second) and **Follow live**.
 #[component]
-pub fn WhenControls(url: UrlState, span: Memo<Span>) -> impl IntoView {
+pub fn WhenControls(url: UrlState) -> impl IntoView {
     let set = move |param: &'static str, local: String| {
         url.set(&[(param, utc_of_local(&local)), ("at", None)]);
     };
@@ -151,7 +151,8 @@ pub fn WhenControls(url: UrlState, span: Memo<Span>) -> impl IntoView {
                     prop:value=move || url.get("to").map(|t| local_of_utc(&t)).unwrap_or_default()
                     on:change=move |ev| set("to", event_target_value(&ev))/>
             </label>
-            <Show when=move || !span.get().is_live()>
+            // Only a window asked for in the URL: a removed service has no live end.
+            <Show when=move || !url.span().is_live()>
                 <button class="follow-live" on:click=move |_| url.set(&[("from", None), ("to", None), ("at", None)])>"Follow live"</button>
             </Show>
         </div>

@@ -44,7 +44,7 @@ pub fn Toolbar(
                     {TAILS.iter().map(|t| view! { <option value=t.to_string()>{t.to_string()}</option> }).collect_view()}
                 </select>
             </label>
-            <WhenControls url span/>
+            <WhenControls url/>
             <FilterBar url input=filter_input error=filter_error current/>
             <SearchBox url/>
             <Actions lines selected follow show_timestamps wrap span/>
@@ -106,6 +106,7 @@ fn service_label(s: &ServiceInfo) -> String {
         ServiceState::Exited { exit_code: Some(c) } => format!("exited with code {c}"),
         ServiceState::Exited { exit_code: None } => "exited".to_owned(),
         ServiceState::Created => "created".to_owned(),
+        ServiceState::Removed => "removed, history kept".to_owned(),
     };
     let health = match s.health() {
         Some(Health::Healthy) => ", healthy",
@@ -113,7 +114,7 @@ fn service_label(s: &ServiceInfo) -> String {
         Some(Health::Unhealthy) => ", unhealthy",
         None => "",
     };
-    let replicas = if s.replicas == 1 {
+    let replicas = if s.replicas <= 1 {
         String::new()
     } else {
         format!(", {} replicas", s.replicas)

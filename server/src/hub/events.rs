@@ -4,7 +4,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use app::protocol::{ProjectInfo, ServiceInfo};
+use app::protocol::{ProjectInfo, ServiceInfo, ServiceState};
 use futures::StreamExt;
 
 use super::exits::Exit;
@@ -86,7 +86,11 @@ impl Hub {
         if self.inner.history.is_none() {
             return;
         }
-        let listed: Vec<&ServiceInfo> = projects.iter().flat_map(|p| &p.services).collect();
+        let listed: Vec<&ServiceInfo> = projects
+            .iter()
+            .flat_map(|p| &p.services)
+            .filter(|s| s.state != ServiceState::Removed)
+            .collect();
         let mut kept = self.inner.kept.lock().expect("kept feeds lock");
         kept.retain(|key, feed| listed.iter().any(|s| s.key() == *key) || feed.is_following());
         for service in listed {

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use app::protocol::{Cursor, ProjectInfo, ServiceInfo, ServiceKey, UnknownService};
+use app::protocol::{Cursor, ProjectInfo, ServiceInfo, ServiceKey, ServiceState, UnknownService};
 use tokio::sync::watch;
 
 use crate::auth::scope::Scope;
@@ -158,12 +158,18 @@ impl Hub {
         self.inner.services.subscribe()
     }
 
-    /// Lists the projects now, from the engine.
+    /// Lists the projects now, from the engine; with history, the services whose
+    /// containers are all gone too, as removed, while their lines are kept.
     pub async fn list(&self) -> Result<Vec<ProjectInfo>, EngineError> {
         let docker = self.inner.engine.docker()?;
-        let projects = discovery::list_projects(&docker, self.inner.cfg.project.as_deref())
+        let mut projects = discovery::list_projects(&docker, self.inner.cfg.project.as_deref())
             .await
             .inspect_err(|e| self.inner.engine.report(e))?;
+        if let Some(history) = &self.inner.history {
+            let shown = |k: &ServiceKey| self.may_see(k, &Scope::All);
+            let kept = history.services().await.into_iter().filter(shown);
+            add_removed(&mut projects, kept);
+        }
         Ok(projects)
     }
 
@@ -279,4 +285,31 @@ fn markers_since(start: &Start, snapshot: &Snapshot) -> Option<i64> {
         ),
         Start::Resume(cursors) => cursors.iter().map(|c| c.ts_ns).min(),
     }
+}
+
+/// Lists `kept` services that `projects` does not, as removed, in name order.
+fn add_removed(projects: &mut Vec<ProjectInfo>, kept: impl Iterator<Item = ServiceKey>) {
+    for key in kept {
+        if app::protocol::find_service(projects, &key).is_some() {
+            continue;
+        }
+        let removed = ServiceInfo {
+            project: key.project.clone(),
+            service: key.service,
+            state: ServiceState::Removed,
+            replicas: 0,
+            containers: Vec::new(),
+        };
+        match projects.iter_mut().find(|p| p.name == key.project) {
+            Some(p) => {
+                p.services.push(removed);
+                p.services.sort_by(|a, b| a.service.cmp(&b.service));
+            }
+            None => projects.push(ProjectInfo {
+                name: key.project,
+                services: vec![removed],
+            }),
+        }
+    }
+    projects.sort_by(|a, b| a.name.cmp(&b.name));
 }

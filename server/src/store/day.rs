@@ -277,6 +277,21 @@ impl DayFile {
         Ok(ControlFlow::Continue(()))
     }
 
+    /// The services of `engine` this day holds lines or events of.
+    pub fn services(&self, engine: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut query = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT project, service FROM blocks WHERE engine = ?1
+                 UNION SELECT DISTINCT project, service FROM events WHERE engine = ?1",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let rows = query
+            .query_map(params![engine], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.wrap(e))
+    }
+
     /// The newest position stored for a container, if any: where a restart goes on from.
     pub fn last_position(
         &self,

@@ -9,7 +9,7 @@
 //!
 //! Not yet wired to the hub: ingestion, `/api/history` and search come next.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -331,6 +331,25 @@ impl Store {
             End::Oldest => out.truncate(limit),
             End::Newest => drop(out.drain(..out.len().saturating_sub(limit))),
         }
+        Ok(out)
+    }
+
+    /// The services of `engine` with lines or events kept on the days from `since_ns`'s.
+    pub fn services(
+        &self,
+        engine: &str,
+        since_ns: i64,
+    ) -> Result<BTreeSet<(String, String)>, StoreError> {
+        let mut out = BTreeSet::new();
+        for file in self.days.range(day_of(since_ns)..).map(|(_, f)| f) {
+            out.extend(file.services(engine)?);
+        }
+        let gathered = self.pending.values().map(|p| &p.owner);
+        out.extend(
+            gathered
+                .filter(|o| o.engine == engine)
+                .map(|o| (o.project.clone(), o.service.clone())),
+        );
         Ok(out)
     }
 
