@@ -19,6 +19,9 @@ pub const MAX_LINES_RANGE: std::ops::RangeInclusive<usize> = 1_000..=1_000_000;
 /// before: markers arrive close to the lines they belong among, and the look stays cheap.
 const MARKER_REACH: usize = 1000;
 
+/// The first row's id: ids below it are for older rows put before it.
+const FIRST_ID: u64 = 1 << 48;
+
 /// One row of the view.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
@@ -58,6 +61,19 @@ impl Row {
         match &self.kind {
             RowKind::Line { line, .. } => Some(&line.cursor),
             RowKind::Marker { .. } => None,
+        }
+    }
+
+    fn marker(id: u64, service: &str, change: Lifecycle) -> Row {
+        let text = change.describe(service);
+        Row {
+            id,
+            chars: text.chars().count() as u32,
+            kind: RowKind::Marker {
+                ts_ns: change.ts_ns,
+                replica: change.replica,
+                text,
+            },
         }
     }
 
@@ -140,7 +156,8 @@ impl LineBuffer {
         LineBuffer {
             cap: cap.max(1),
             rows: VecDeque::new(),
-            next_id: 0,
+            // Room below for older rows put before the first (`prepend`).
+            next_id: FIRST_ID,
             filter: Filter::default(),
             filter_generation: 0,
             visible: VecDeque::new(),
@@ -224,6 +241,49 @@ impl LineBuffer {
             self.append(row);
         }
         true
+    }
+
+    /// Puts older lines and changes (in time order, all before the rows held) before the
+    /// first row, the newest of them first, while the cap has room: the live end is never
+    /// pushed out to make room for the past. Returns how many visible rows were added.
+    pub fn prepend(
+        &mut self,
+        service: &str,
+        lines: Vec<LogLine>,
+        changes: Vec<Lifecycle>,
+    ) -> usize {
+        let mut older: Vec<Row> = Vec::with_capacity(lines.len() + changes.len());
+        let mut changes = changes.into_iter().peekable();
+        for line in lines {
+            while let Some(c) = changes.next_if(|c| c.ts_ns <= line.cursor.ts_ns) {
+                older.push(Row::marker(0, service, c));
+            }
+            older.push(Row::line(0, line));
+        }
+        older.extend(changes.map(|c| Row::marker(0, service, c)));
+        let room = self.cap.saturating_sub(self.rows.len());
+        let mut front = self.rows.front().map_or(self.next_id, |r| r.id);
+        let mut added = 0;
+        for mut row in older.into_iter().rev().take(room) {
+            front -= 1;
+            row.id = front;
+            let passes = self.passes(&row);
+            if passes {
+                self.visible.push_front(row.id);
+                added += 1;
+            }
+            if row.is_marker() {
+                self.markers += 1;
+                self.visible_markers += usize::from(passes);
+            }
+            self.rows.push_front(Arc::new(row));
+        }
+        added
+    }
+
+    /// The cursor of the oldest line held, where older lines end.
+    pub fn oldest_cursor(&self) -> Option<&Cursor> {
+        self.rows.iter().find_map(|r| r.cursor())
     }
 
     /// Takes off the end the lines stamped after `place` (back to the last marker), newest
@@ -471,6 +531,38 @@ mod tests {
     }
 
     #[test]
+    fn older_lines_go_before_the_first_within_the_cap_and_the_filter() {
+        let mut b = LineBuffer::new(6);
+        b.set_filter(filter("keep"));
+        b.push([line("a", 10, "keep 10"), line("a", 11, "drop 11")]);
+        let older = (1..=5)
+            .map(|i| line("a", i, &format!("keep {i}")))
+            .collect();
+        // Room for 4: the newest of the older lines, and the exit among them.
+        let added = b.prepend("web", older, vec![exited(4)]);
+        assert_eq!(added, 4);
+        assert_eq!(
+            texts(&b),
+            [
+                "keep 3",
+                "web #1 exited with code 3",
+                "keep 4",
+                "keep 5",
+                "keep 10"
+            ]
+            .map(String::from)
+        );
+        assert_eq!(b.oldest_cursor().map(|c| c.ts_ns), Some(3));
+        assert_eq!(b.len(), 6);
+        // Full: the past never pushes out the live end.
+        assert_eq!(b.prepend("web", vec![line("a", 0, "keep 0")], vec![]), 0);
+        b.push([line("a", 12, "keep 12")]);
+        assert_eq!(texts(&b).last().map(String::as_str), Some("keep 12"));
+        // Resuming goes on after the newest line, not the older ones.
+        assert_eq!(b.resume_cursors()[0].ts_ns, 12);
+    }
+
+    #[test]
     fn repeats_are_dropped() {
         let mut b = LineBuffer::new(10);
         assert_eq!(b.push([line("a", 1, "x"), line("a", 2, "y")]), 2);
@@ -613,8 +705,8 @@ mod tests {
                 "new run, later"
             ]
         );
-        let ids: Vec<_> = b.all_visible().iter().map(|r| r.id).collect();
-        assert_eq!(ids, [0, 1, 2, 3, 4]);
+        let ids: Vec<_> = b.all_visible().iter().map(|r| r.id - FIRST_ID).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4], "ids in row order");
     }
 
     #[test]

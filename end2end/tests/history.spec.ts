@@ -1,5 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { expect, test, type Page } from "@playwright/test";
-import { marker, project, Server, TempProject, writeToProbe } from "./fixture";
+import { containerId, marker, project, Server, TempProject, writeToProbe } from "./fixture";
 
 /** Waits until history's search finds `query` `count` times (the follower read the lines). */
 async function storedLines(page: Page, query: string, count: number): Promise<void> {
@@ -133,4 +134,24 @@ services:
     await server.stop();
     if (up) temp.down();
   }
+});
+
+test("scrolling to the top brings older lines from history", async ({ page }) => {
+  const m = marker("back");
+  execFileSync("docker", ["exec", containerId("probe"), "sh", "-c", `seq 1 400 | sed 's/^/${m} /' > /proc/1/fd/1`]);
+  await storedLines(page, m, 400);
+  // The last 100 lines, filtered to this test's.
+  await page.goto(`/?project=${project}&service=probe&tail=100&q=${m}`);
+  const log = page.getByRole("log");
+  await expect(log.getByText(`${m} 400`, { exact: true })).toBeVisible();
+  await expect(page.getByText(/^100 of 100 lines$/)).toBeVisible();
+  await expect(log.getByText(`${m} 1`, { exact: true })).toHaveCount(0);
+
+  await expect
+    .poll(async () => {
+      await log.evaluate((el) => { el.scrollTop = 0; });
+      return log.getByText(`${m} 1`, { exact: true }).isVisible();
+    }, { message: "scrolling back reaches the first line", timeout: 20_000 })
+    .toBe(true);
+  await expect(page.getByText(/^400 of \d+ lines$/)).toBeVisible();
 });

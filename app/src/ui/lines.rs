@@ -17,6 +17,9 @@ pub struct Lines {
     pub dropped: RwSignal<u64>,
     /// Rows added since the service was chosen; the view counts new lines with it.
     pub appended: RwSignal<u64>,
+    /// Visible rows last put before the first (older lines from history), counted each
+    /// time: the view keeps its place by them.
+    pub prepended: RwSignal<(u64, usize)>,
     /// What arrived since the last frame: the buffer (and so the view) changes at most once
     /// per frame, however many messages arrive.
     pending: StoredValue<Vec<Delivery>>,
@@ -28,6 +31,7 @@ impl Lines {
             buffer: RwSignal::new(LineBuffer::new(DEFAULT_MAX_LINES)),
             dropped: RwSignal::new(0),
             appended: RwSignal::new(0),
+            prepended: RwSignal::new((0, 0)),
             pending: StoredValue::new(Vec::new()),
         }
     }
@@ -86,6 +90,24 @@ impl Lines {
                 b.push_change(service, c);
             }
         });
+    }
+
+    /// Puts older lines from history before the first row, within the cap; returns how
+    /// many rows the buffer took.
+    pub fn prepend(&self, service: &str, lines: Vec<LogLine>, changes: Vec<Lifecycle>) -> usize {
+        let before = self.buffer.with_untracked(|b| b.len());
+        let mut shown = 0;
+        self.buffer
+            .update(|b| shown = b.prepend(service, lines, changes));
+        self.prepended.update(|(n, rows)| {
+            *n += 1;
+            *rows = shown;
+        });
+        self.buffer.with_untracked(|b| b.len()) - before
+    }
+
+    pub fn oldest_cursor(&self) -> Option<Cursor> {
+        self.buffer.with_untracked(|b| b.oldest_cursor().cloned())
     }
 
     fn resume_cursors(&self) -> Vec<Cursor> {

@@ -32,6 +32,8 @@ pub fn LogView(
     wrap: Signal<bool>,
     /// A line to mark and bring into view (a search hit).
     spotlight: Signal<Option<Cursor>>,
+    /// The view was scrolled to its top: older lines may be put before the first.
+    at_top: Callback<()>,
 ) -> impl IntoView {
     let scroll = Scroll::new();
     // Characters that fit in the text column, measured when wrapping.
@@ -58,6 +60,7 @@ pub fn LogView(
     });
     stick_to_bottom(scroll, window.total, following, paused);
     bring_into_view(scroll, lines, spotlight, wrap, cols);
+    keep_place_when_older_come(scroll, lines, wrap, cols);
 
     view! {
         <div class=move || match (wrap.get(), show_timestamps.get()) {
@@ -66,7 +69,12 @@ pub fn LogView(
                 (false, true) => "log",
                 (false, false) => "log no-ts",
             }
-            node_ref=scroll.el on:scroll=move |_| scroll.scrolled(following)
+            node_ref=scroll.el on:scroll=move |_| {
+                scroll.scrolled(following);
+                if scroll.top.get_untracked() < 3.0 * ROW_HEIGHT {
+                    at_top.run(());
+                }
+            }
             on:wheel=move |e| scroll.wheeled(&e, following) role="log" aria-label="Log lines">
             <span class="measure" aria-hidden="true" node_ref=measure>{"M".repeat(100)}</span>
             <div class="log-canvas" style:height=move || format!("{}px", window.height_lines.get() as f64 * ROW_HEIGHT)>
@@ -301,6 +309,35 @@ fn bring_into_view(
             let top = line as f64 * ROW_HEIGHT - f64::from(el.client_height()) / 3.0;
             el.set_scroll_top(top.max(0.0) as i32);
         });
+    });
+}
+
+/// Older rows put before the first push the rest down: the view moves down as far, so what
+/// the user was reading stays where it was.
+fn keep_place_when_older_come(
+    scroll: Scroll,
+    lines: Lines,
+    wrap: Signal<bool>,
+    cols: RwSignal<u32>,
+) {
+    Effect::new(move |_| {
+        let (_, rows) = lines.prepended.get();
+        let Some(el) = scroll.el.get_untracked() else {
+            return;
+        };
+        if rows == 0 {
+            return;
+        }
+        let screen_lines = if wrap.get_untracked() {
+            lines
+                .with_untracked(|b| b.wrapped_offsets(cols.get_untracked()).get(rows).copied())
+                .unwrap_or(0) as usize
+        } else {
+            rows
+        };
+        let top = f64::from(el.scroll_top()) + screen_lines as f64 * ROW_HEIGHT;
+        el.set_scroll_top(top as i32);
+        scroll.auto_top.set_value(top);
     });
 }
 

@@ -25,7 +25,7 @@ use connection::{Connection, Wanted};
 use lines::Lines;
 use log_view::LogView;
 use notices::Notices;
-use past::{Past, Span};
+use past::{Older, Past, Span};
 use search::SearchResults;
 use toolbar::Toolbar;
 use url::UrlState;
@@ -138,6 +138,20 @@ fn Viewer() -> impl IntoView {
             past.load(key, s, lines);
         }
     });
+    let older = Older::new();
+    Effect::new(move |_| {
+        let _ = (selected.get(), span.get());
+        older.reset();
+    });
+    // With history kept, scrolling to the top brings older lines.
+    let at_top = Callback::new(move |()| {
+        let keeps = conn.history.get_untracked().is_some();
+        if let Some(key) = selected.get_untracked().filter(|_| keeps) {
+            if span.with_untracked(Older::reaches_back) {
+                older.load(key, lines, past);
+            }
+        }
+    });
     Effect::new(move |_| lines.set_cap(url.keep()));
     choose_a_service(url, conn, selected);
     let filter_error = apply_filter(url, lines);
@@ -152,7 +166,7 @@ fn Viewer() -> impl IntoView {
         <main class="viewer">
             <LogView lines show_timestamps=show_timestamps.into() following=follow.following
                 paused=follow.paused.into() wrap=wrap.into()
-                spotlight=Signal::derive(move || span.with(Span::spotlight))/>
+                spotlight=Signal::derive(move || span.with(Span::spotlight)) at_top/>
             <Show when=move || lines.with(|b| !b.is_empty() && b.visible_len() == 0)>
                 <p class="empty">"No lines match the filter."</p>
             </Show>

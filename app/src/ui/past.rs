@@ -133,6 +133,76 @@ async fn read(key: &ServiceKey, span: &Span) -> Result<HistoryPage, String> {
     }
 }
 
+/// Older lines from history, loaded when the view is scrolled to its top.
+#[derive(Clone, Copy)]
+pub struct Older {
+    loading: StoredValue<bool>,
+    /// History holds nothing older, or the browser's bound is reached: stop asking.
+    done: StoredValue<bool>,
+}
+
+/// Lines asked for at a time when scrolling back.
+const OLDER_PAGE: u32 = 500;
+
+impl Older {
+    pub fn new() -> Older {
+        Older {
+            loading: StoredValue::new(false),
+            done: StoredValue::new(false),
+        }
+    }
+
+    /// Another service or window: there may be older lines again.
+    pub fn reset(&self) {
+        self.done.set_value(false);
+    }
+
+    /// Whether `span` has a past before its first line (a window's From is its start).
+    pub fn reaches_back(span: &Span) -> bool {
+        !matches!(span, Span::Between { from: Some(_), .. })
+    }
+
+    pub fn load(&self, key: ServiceKey, lines: Lines, past: Past) {
+        if self.loading.get_value() || self.done.get_value() {
+            return;
+        }
+        let Some(oldest) = lines.oldest_cursor() else {
+            return;
+        };
+        self.loading.set_value(true);
+        let older = *self;
+        leptos::task::spawn_local(async move {
+            let page = crate::api::history(
+                key.project.clone(),
+                key.service.clone(),
+                None,
+                None,
+                Some(OLDER_PAGE.to_string()),
+                Some(oldest.to_string()),
+                None,
+            )
+            .await;
+            older.loading.set_value(false);
+            // The view moved on (another service, a reset) while this was read.
+            if lines.oldest_cursor().as_ref() != Some(&oldest) {
+                return;
+            }
+            match page {
+                Ok(page) => {
+                    let more = page.before.is_some();
+                    let taken = lines.prepend(&key.service, page.lines, page.events);
+                    older.done.set_value(!more || taken == 0);
+                }
+                Err(e) => {
+                    older.done.set_value(true);
+                    past.note
+                        .set(Some(format!("Older lines could not be read: {e}")));
+                }
+            }
+        });
+    }
+}
+
 /// **From**, **To** (local time, to the second) and **Follow live**.
 #[component]
 pub fn WhenControls(url: UrlState) -> impl IntoView {
