@@ -20,7 +20,7 @@ use leptos_router::path;
 
 use crate::api::SessionInfo;
 use crate::filter::Filter;
-use crate::protocol::{find_service, ServiceInfo, ServiceKey, ServiceState};
+use crate::protocol::{find_service, ServiceInfo, ServiceKey};
 use connection::{Connection, Wanted};
 use lines::Lines;
 use log_view::LogView;
@@ -109,17 +109,7 @@ fn Viewer() -> impl IntoView {
         conn.projects
             .with(|p| find_service(p.as_deref()?, &key).cloned())
     });
-    // A removed service has no live end: its history is shown instead.
-    let removed = Memo::new(move |_| {
-        current.with(|c| c.as_ref().is_some_and(|s| s.state == ServiceState::Removed))
-    });
-    let span = Memo::new(move |_| match url.span() {
-        Span::Live if removed.get() => Span::Between {
-            from: None,
-            to: None,
-        },
-        s => s,
-    });
+    let span = past::shown(url, current);
     let past = Past::new();
     Effect::new(move |_| {
         let live = span.with(Span::is_live);
@@ -138,20 +128,7 @@ fn Viewer() -> impl IntoView {
             past.load(key, s, lines);
         }
     });
-    let older = Older::new();
-    Effect::new(move |_| {
-        let _ = (selected.get(), span.get());
-        older.reset();
-    });
-    // With history kept, scrolling to the top brings older lines.
-    let at_top = Callback::new(move |()| {
-        let keeps = conn.history.get_untracked().is_some();
-        if let Some(key) = selected.get_untracked().filter(|_| keeps) {
-            if span.with_untracked(Older::reaches_back) {
-                older.load(key, lines, past);
-            }
-        }
-    });
+    let at_top = Older::on_scroll_to_top(conn, selected, span, lines, past);
     Effect::new(move |_| lines.set_cap(url.keep()));
     choose_a_service(url, conn, selected);
     let filter_error = apply_filter(url, lines);

@@ -6,7 +6,8 @@ use leptos::prelude::*;
 
 use crate::export::rfc3339;
 use crate::history::{HistoryPage, MAX_PAGE};
-use crate::protocol::{Cursor, ServiceKey};
+use crate::protocol::{Cursor, ServiceInfo, ServiceKey, ServiceState};
+use crate::ui::connection::Connection;
 use crate::ui::lines::Lines;
 use crate::ui::url::UrlState;
 
@@ -36,6 +37,21 @@ impl Span {
             _ => None,
         }
     }
+}
+
+/// What the view shows: the URL's span, except that a removed service has no live end, so
+/// its history is shown instead.
+pub fn shown(url: UrlState, current: Memo<Option<ServiceInfo>>) -> Memo<Span> {
+    let removed = Memo::new(move |_| {
+        current.with(|c| c.as_ref().is_some_and(|s| s.state == ServiceState::Removed))
+    });
+    Memo::new(move |_| match url.span() {
+        Span::Live if removed.get() => Span::Between {
+            from: None,
+            to: None,
+        },
+        s => s,
+    })
 }
 
 /// Lines shown before and after a line opened from a search.
@@ -152,9 +168,28 @@ impl Older {
         }
     }
 
-    /// Another service or window: there may be older lines again.
-    pub fn reset(&self) {
-        self.done.set_value(false);
+    /// With history kept, scrolling to the top brings older lines of the service shown
+    /// (a new service or window may have older lines again).
+    pub fn on_scroll_to_top(
+        conn: Connection,
+        selected: Memo<Option<ServiceKey>>,
+        span: Memo<Span>,
+        lines: Lines,
+        past: Past,
+    ) -> Callback<()> {
+        let older = Older::new();
+        Effect::new(move |_| {
+            let _ = (selected.get(), span.get());
+            older.done.set_value(false);
+        });
+        Callback::new(move |()| {
+            let keeps = conn.history.get_untracked().is_some();
+            if let Some(key) = selected.get_untracked().filter(|_| keeps) {
+                if span.with_untracked(Older::reaches_back) {
+                    older.load(key, lines, past);
+                }
+            }
+        })
     }
 
     /// Whether `span` has a past before its first line (a window's From is its start).
