@@ -80,6 +80,9 @@ pub struct Connection {
     /// Lookout signs viewers in itself (`--auth users`): a socket it ends or refuses may mean
     /// the session ended, and the page goes to the login page.
     pub signs_in: RwSignal<bool>,
+    /// The user pressed Log out: the page is on its way to the login page already, and a
+    /// socket closed for the ended session must not send it elsewhere first.
+    pub signing_out: RwSignal<bool>,
     wanted: RwSignal<Option<Wanted>>,
     feed: Feed,
     commands: StoredValue<UnboundedSender<Command>>,
@@ -119,6 +122,7 @@ impl Connection {
             projects: RwSignal::new(None),
             error: RwSignal::new(None),
             signs_in: RwSignal::new(false),
+            signing_out: RwSignal::new(false),
             wanted: RwSignal::new(None),
             feed,
             commands: StoredValue::new(tx),
@@ -297,7 +301,9 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries
                     Event::In(Err(WebSocketError::ConnectionClose(e)))
                         if e.code == CLOSE_SESSION_ENDED =>
                     {
-                        go_to_login();
+                        if !conn.signing_out.get_untracked() {
+                            go_to_login();
+                        }
                         return;
                     }
                     Event::In(Err(_)) => break,
@@ -312,7 +318,9 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries
             }
         }
         if conn.signs_in.get_untracked() && signed_out().await {
-            go_to_login();
+            if !conn.signing_out.get_untracked() {
+                go_to_login();
+            }
             return;
         }
         attempt += 1;

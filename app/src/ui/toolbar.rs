@@ -48,7 +48,7 @@ pub fn Toolbar(
             <FilterBar url input=filter_input error=filter_error current/>
             <SearchBox url/>
             <Actions lines selected follow show_timestamps wrap span/>
-            <SignedIn session/>
+            <SignedIn session conn/>
             <ConnStatus conn/>
         </header>
     }
@@ -204,14 +204,14 @@ fn encode(s: &str) -> String {
 }
 
 #[component]
-fn SignedIn(session: RwSignal<Option<SessionInfo>>) -> impl IntoView {
+fn SignedIn(session: RwSignal<Option<SessionInfo>>, conn: Connection) -> impl IntoView {
     view! {
         <Show when=move || session.get().is_some_and(|s| s.user.is_some())>
             <div class="who">
                 <span class="user" title="Signed in">{move || session.get().and_then(|s| s.user).unwrap_or_default()}</span>
                 // Only Lookout's own sign-in can be ended from here; a proxy's cannot.
                 <Show when=move || session.get().is_some_and(|s| s.auth == "users")>
-                    <form method="post" action="/logout">
+                    <form method="post" action="/logout" on:submit=move |_| conn.signing_out.set(true)>
                         <button type="submit">"Log out"</button>
                     </form>
                 </Show>
