@@ -55,6 +55,10 @@ pub struct StoredEvent {
     pub event: LifecycleEvent,
 }
 
+/// What a block read back selects, in the order `visit_blocks` reads it.
+const BLOCK_COLUMNS: &str = "project, service, container, replica_number, replica_name, \
+     first_ns, first_seq, last_ns, last_seq, lines, raw_bytes, data";
+
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
@@ -177,52 +181,18 @@ impl DayFile {
         since_ns: i64,
         until_ns: i64,
         end: End,
-        mut visit: impl FnMut(StoredBlock) -> ControlFlow<()>,
+        visit: impl FnMut(StoredBlock) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>, StoreError> {
         let order = match end {
             End::Newest => "last_ns DESC, id DESC",
             End::Oldest => "first_ns, id",
         };
-        let mut query = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT container, replica_number, replica_name, first_ns, first_seq, last_ns,
-                 last_seq, lines, raw_bytes, data FROM blocks
-                 WHERE engine = ?1 AND project = ?2 AND service = ?3
-                 AND last_ns >= ?4 AND first_ns < ?5 ORDER BY {order}"
-            ))
-            .map_err(|e| self.wrap(e))?;
-        let mut rows = query
-            .query(params![engine, project, service, since_ns, until_ns])
-            .map_err(|e| self.wrap(e))?;
-        while let Some(r) = rows.next().map_err(|e| self.wrap(e))? {
-            let block = (|| {
-                Ok(StoredBlock {
-                    owner: Owner {
-                        engine: engine.to_owned(),
-                        project: project.to_owned(),
-                        service: service.to_owned(),
-                        container: r.get(0)?,
-                        replica: Replica {
-                            number: r.get(1)?,
-                            name: r.get(2)?,
-                        },
-                    },
-                    block: Sealed {
-                        first: (r.get(3)?, r.get(4)?),
-                        last: (r.get(5)?, r.get(6)?),
-                        lines: r.get(7)?,
-                        raw_bytes: r.get(8)?,
-                        data: r.get(9)?,
-                    },
-                })
-            })()
-            .map_err(|e| self.wrap(e))?;
-            if visit(block).is_break() {
-                return Ok(ControlFlow::Break(()));
-            }
-        }
-        Ok(ControlFlow::Continue(()))
+        let sql = format!(
+            "SELECT {BLOCK_COLUMNS} FROM blocks WHERE engine = ?1 AND project = ?2
+             AND service = ?3 AND last_ns >= ?4 AND first_ns < ?5 ORDER BY {order}"
+        );
+        let params = params![engine, project, service, since_ns, until_ns];
+        self.visit_blocks(&sql, params, engine, visit)
     }
 
     /// Every block of `engine` with lines in `[since, until)`, the newest last line first,
@@ -233,20 +203,26 @@ impl DayFile {
         engine: &str,
         since_ns: i64,
         until_ns: i64,
+        visit: impl FnMut(StoredBlock) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, StoreError> {
+        let sql = format!(
+            "SELECT {BLOCK_COLUMNS} FROM blocks WHERE engine = ?1 AND last_ns >= ?2
+             AND first_ns < ?3 ORDER BY last_ns DESC, id DESC"
+        );
+        self.visit_blocks(&sql, params![engine, since_ns, until_ns], engine, visit)
+    }
+
+    /// Runs `sql` (selecting `BLOCK_COLUMNS`) and hands each block to `visit` until it
+    /// says to stop; a block's data is read only when its row is reached.
+    fn visit_blocks(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+        engine: &str,
         mut visit: impl FnMut(StoredBlock) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>, StoreError> {
-        let mut query = self
-            .conn
-            .prepare_cached(
-                "SELECT project, service, container, replica_number, replica_name, first_ns,
-                 first_seq, last_ns, last_seq, lines, raw_bytes, data FROM blocks
-                 WHERE engine = ?1 AND last_ns >= ?2 AND first_ns < ?3
-                 ORDER BY last_ns DESC, id DESC",
-            )
-            .map_err(|e| self.wrap(e))?;
-        let mut rows = query
-            .query(params![engine, since_ns, until_ns])
-            .map_err(|e| self.wrap(e))?;
+        let mut query = self.conn.prepare_cached(sql).map_err(|e| self.wrap(e))?;
+        let mut rows = query.query(params).map_err(|e| self.wrap(e))?;
         while let Some(r) = rows.next().map_err(|e| self.wrap(e))? {
             let block = (|| {
                 Ok(StoredBlock {
