@@ -7,7 +7,9 @@ use app::protocol::{
     ContainerInfo, ContainerState, Health, ProjectInfo, Replica, ServiceInfo, ServiceKey,
     ServiceState,
 };
-use bollard::models::{ContainerSummaryHealth, ContainerSummaryStateEnum as S};
+use bollard::models::{
+    ContainerStateStatusEnum, ContainerSummaryHealth, ContainerSummaryStateEnum as S,
+};
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 
@@ -169,7 +171,11 @@ async fn ending(docker: &Docker, id: &str) -> Result<Option<Ending>, EngineError
                 .as_deref()
                 .and_then(Timestamp::parse)
                 .map_or(0, |t| t.ns),
-            exit_code: s.exit_code,
+            // Started again since the listing: the engine has reset the code to 0, and the
+            // code of the run that ended is not known here.
+            exit_code: s
+                .exit_code
+                .filter(|_| s.status != Some(ContainerStateStatusEnum::RUNNING)),
         })),
         // Removed between the listing and now: no exit code to tell.
         Err(bollard::errors::Error::DockerResponseServerError {

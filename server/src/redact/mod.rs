@@ -1203,7 +1203,9 @@ mod props {
                     if (start..start + key.len()).contains(&n) {
                         prop_assert_eq!(got, "[REDACTED:private-key]", "read from line {}", k);
                     } else {
-                        prop_assert_eq!(got, lines[n], "read from line {}", k);
+                        // An ordinary line can hold a secret of its own (`pwd=y`): the key
+                        // around it must change nothing about how it is redacted.
+                        prop_assert_eq!(got, &all().redact(lines[n]), "read from line {}", k);
                     }
                 }
             }
