@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::clock::now_ns;
 use crate::docker::frames::RawLine;
 use crate::docker::logs::short_id;
+use crate::docker::past::Gap;
+use crate::store::missed::{Missed, Stretch};
 use crate::store::{Owner, Retention, Store, StoreError};
 
 /// The only engine today; its name is in every stored key so that more need no migration.
@@ -43,6 +45,8 @@ enum Record {
     Event(Owner, i64, LifecycleEvent),
     Tick,
     Flush(oneshot::Sender<()>),
+    /// Answered once everything sent before it is in the store (written or gathered).
+    Settle(oneshot::Sender<()>),
 }
 
 /// How long after a failed write history counts as not kept. A block is written at least
@@ -165,6 +169,46 @@ impl History {
         }
     }
 
+    /// Waits until everything handed over so far can be read back.
+    pub async fn settle(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.inner.tx.send(Record::Settle(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// What a resuming viewer missed of one container of `key`, beyond the ring: the
+    /// newest `keep` lines of the gap, if history holds all of it (it may not yet, while a
+    /// container's older lines are being stored).
+    pub async fn missed(
+        &self,
+        key: &ServiceKey,
+        gap: &Gap,
+        keep: usize,
+    ) -> Result<Option<Missed>, StoreError> {
+        if !self.health().is_kept() {
+            return Ok(None);
+        }
+        self.settle().await;
+        let (key, gap) = (key.clone(), gap.clone());
+        self.read(move |store| {
+            let reached = store.last_position(LOCAL_ENGINE, &gap.container)?;
+            if reached.is_none_or(|p| p < gap.upto) {
+                return Ok(None);
+            }
+            let stretch = Stretch {
+                engine: LOCAL_ENGINE,
+                project: &key.project,
+                service: &key.service,
+                container: &gap.container,
+                after: gap.after,
+                upto: gap.upto,
+            };
+            store.missed(&stretch, keep).map(Some)
+        })
+        .await
+    }
+
     /// Runs `f` on the store on a blocking thread.
     pub async fn read<T: Send + 'static>(
         &self,
@@ -237,6 +281,10 @@ impl Writer {
                         Ok(())
                     };
                     swept.and_then(|()| store.flush_older_than(BLOCK_AGE))
+                }
+                Record::Settle(done) => {
+                    let _ = done.send(());
+                    Ok(())
                 }
                 Record::Flush(done) => {
                     let flushed = store.flush();

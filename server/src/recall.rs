@@ -9,11 +9,10 @@ use axum::http::StatusCode;
 
 use crate::auth::scope::Scope;
 use crate::clock::{now_ns, parse_when, Timestamp};
-use crate::docker::frames::RawLine;
 use crate::history::{History, LOCAL_ENGINE};
 use crate::hub::Hub;
 use crate::search::{self, query};
-use crate::store::{End, Owner, ServiceSpan, Store, StoreError, StoredEvent};
+use crate::store::{End, ServiceSpan, Store, StoreError, StoredEvent};
 
 fn bad(message: String) -> ApiError {
     ApiError {
@@ -65,21 +64,6 @@ fn limit(value: Option<&str>) -> Result<usize, ApiError> {
         _ => Err(bad(format!(
             "limit must be between 1 and {MAX_PAGE}, got {v:?}"
         ))),
-    }
-}
-
-fn log_line(owner: &Owner, raw: RawLine) -> LogLine {
-    LogLine {
-        cursor: Cursor {
-            ts_ns: raw.ts.ns,
-            seq: raw.seq,
-            container: owner.container.clone(),
-        },
-        ts: raw.ts.to_rfc3339(),
-        stream: raw.stream,
-        replica: owner.replica.clone(),
-        text: raw.text,
-        truncated: raw.truncated,
     }
 }
 
@@ -185,7 +169,7 @@ impl PageAsk {
         let mut lines: Vec<LogLine> = store
             .lines(&span, self.limit + 17, self.end)?
             .into_iter()
-            .map(|(owner, raw)| log_line(&owner, raw))
+            .map(|(owner, raw)| owner.log_line(raw))
             .filter(|l| self.after.as_ref().is_none_or(|a| l.cursor > *a))
             .filter(|l| self.before.as_ref().is_none_or(|b| l.cursor < *b))
             .collect();
@@ -234,9 +218,7 @@ fn has_before(store: &Store, span: &ServiceSpan<'_>, c: &Cursor) -> Result<bool,
         ..*span
     };
     let lines = store.lines(&upto, 64, End::Newest)?;
-    Ok(lines
-        .iter()
-        .any(|(o, l)| log_line(o, l.clone()).cursor < *c))
+    Ok(lines.iter().any(|(o, l)| o.log_line(l.clone()).cursor < *c))
 }
 
 /// Whether `span` holds a line after `c`.
@@ -246,9 +228,7 @@ fn has_after(store: &Store, span: &ServiceSpan<'_>, c: &Cursor) -> Result<bool, 
         ..*span
     };
     let lines = store.lines(&from, 64, End::Oldest)?;
-    Ok(lines
-        .iter()
-        .any(|(o, l)| log_line(o, l.clone()).cursor > *c))
+    Ok(lines.iter().any(|(o, l)| o.log_line(l.clone()).cursor > *c))
 }
 
 /// `/api/search`.
@@ -291,7 +271,7 @@ pub async fn search(hub: &Hub, scope: &Scope, ask: SearchAsk) -> Result<SearchPa
             .map(|h| SearchHit {
                 project: h.owner.project.clone(),
                 service: h.owner.service.clone(),
-                line: log_line(&h.owner, h.line),
+                line: h.owner.log_line(h.line),
             })
             .collect(),
         before: found.before,

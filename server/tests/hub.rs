@@ -1023,12 +1023,40 @@ services:
 }
 
 // The ring holds the last 20 lines here (`--ring-lines 20`); a client away for longer is given
-// what it missed from the engine, up to a ring's worth, and told how many lines it lost beyond.
+// what it missed, up to a ring's worth, and told how many lines it lost beyond. With history
+// off, what it missed is read from the engine.
 #[tokio::test]
 async fn a_client_away_longer_than_the_ring_holds_resumes_from_the_engine() {
-    let project = TempProject::from_yaml("away", &away_project_yaml(), &["counter"]).await;
+    away_longer_than_the_ring("away-engine", &["--history", "off"]).await;
+}
+
+// With history on, the same, read from history: the engine is never asked for a stretch of
+// the past (a read with `until`), however long the client was away.
+#[tokio::test]
+async fn a_client_away_longer_than_the_ring_holds_resumes_from_history() {
+    let server = away_longer_than_the_ring("away-history", &[]).await;
+    let stretches: Vec<String> = server
+        .engine_calls
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.contains("/logs?")
+                && r.split(['?', '&'])
+                    .any(|kv| kv.starts_with("until=") && kv != "until=0")
+        })
+        .collect();
+    assert_eq!(
+        stretches,
+        Vec::<String>::new(),
+        "no stretch of the past read from the engine"
+    );
+}
+
+async fn away_longer_than_the_ring(tag: &str, extra: &[&str]) -> Server {
+    let project = TempProject::from_yaml(tag, &away_project_yaml(), &["counter"]).await;
     let id = project.id("counter").await;
-    let server = Server::start_for(&project.name, &["--ring-lines", "20"]).await;
+    let args = [&["--ring-lines", "20"], extra].concat();
+    let server = Server::start_for(&project.name, &args).await;
     let mut ws = server.ws().await;
     ws.subscribe("counter", 0).await;
     ws.expect_subscribed("counter").await;
@@ -1099,6 +1127,7 @@ async fn a_client_away_longer_than_the_ring_holds_resumes_from_the_engine() {
         missed - 40,
         "the {missed} lines missed less the 40 given are said lost"
     );
+    server
 }
 
 // ---------------------------------------------------------------------------------------------

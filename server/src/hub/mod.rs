@@ -12,6 +12,7 @@
 //! - `shared`, `ring`, `tape`: what followers write and subscribers read, under one lock;
 //! - `subscription`: a subscriber's backlog, then its batches from the tape;
 //! - `markers`: the starts and exits a new subscriber was not there to see;
+//! - `missed`: what a resuming subscriber missed beyond the ring, from history or the engine;
 //! - `exits`, `events`: the engine's events, the listing they keep current, and how
 //!   containers ended;
 //! - `metrics`: the counters on /metrics.
@@ -37,6 +38,7 @@ mod feed;
 mod follower;
 mod markers;
 mod metrics;
+mod missed;
 mod ring;
 mod shared;
 mod subscription;
@@ -214,12 +216,8 @@ impl Hub {
         let mut unread = None;
         let gaps = std::mem::take(&mut snapshot.gaps);
         if !gaps.is_empty() {
-            match self
-                .inner
-                .past
-                .gaps(&containers, gaps, self.inner.cfg.ring_lines)
-                .await
-            {
+            let keep = self.inner.cfg.ring_lines;
+            match self.missed(&key, &containers, gaps, keep).await {
                 Ok(Filled { lines, left_out }) => {
                     lost = left_out;
                     let backlog = &mut snapshot.backlog;

@@ -5,11 +5,12 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use app::protocol::{LifecycleEvent, Replica};
+use app::protocol::{Cursor, LifecycleEvent, LogLine, Replica};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::block::Sealed;
 use super::End;
+use crate::docker::frames::RawLine;
 
 /// Why the store could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,24 @@ pub struct Owner {
     /// The container's short id, as in cursors.
     pub container: String,
     pub replica: Replica,
+}
+
+impl Owner {
+    /// A stored line as the protocol's.
+    pub fn log_line(&self, raw: RawLine) -> LogLine {
+        LogLine {
+            cursor: Cursor {
+                ts_ns: raw.ts.ns,
+                seq: raw.seq,
+                container: self.container.clone(),
+            },
+            ts: raw.ts.to_rfc3339(),
+            stream: raw.stream,
+            replica: self.replica.clone(),
+            text: raw.text,
+            truncated: raw.truncated,
+        }
+    }
 }
 
 /// A block as stored, with its owner.

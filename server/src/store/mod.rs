@@ -5,9 +5,8 @@
 //! - `day`: one UTC day of blocks and lifecycle events, one SQLite file;
 //! - here, `Store`: lines gathered per container into blocks, written to the file of their
 //!   day, read back by service and span, and old days dropped whole (`--retention`,
-//!   `--retention-size`).
-//!
-//! Not yet wired to the hub: ingestion, `/api/history` and search come next.
+//!   `--retention-size`);
+//! - `missed`: one container's lines between two positions, for a resuming viewer.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
@@ -20,6 +19,7 @@ use time::{Date, OffsetDateTime};
 
 pub mod block;
 pub mod day;
+pub mod missed;
 
 use block::BlockWriter;
 use day::DayFile;
