@@ -597,3 +597,35 @@ services:
     drop(server);
     drop(project);
 }
+
+// With a ring of 20 lines, a tail of 100 is made up from history: the 80 lines before the
+// ring come from the store. With history off, the ring's 20 are all a tail can give.
+#[tokio::test]
+async fn a_tail_longer_than_the_ring_is_made_up_from_history() {
+    let project = TempProject::numbered("longtail", 300).await;
+    let tail_of = |server: Server| async move {
+        let mut ws = server.ws().await;
+        ws.subscribe("numbered", 100).await;
+        ws.expect_subscribed("numbered").await;
+        let got = ws
+            .wait_lines("numbered", |all| all.iter().any(|l| l.text == "line 300"))
+            .await;
+        got.into_iter().map(|l| l.text).collect::<Vec<String>>()
+    };
+    let lines = |from: u32| {
+        (from..=300)
+            .map(|n| format!("line {n}"))
+            .collect::<Vec<_>>()
+    };
+
+    let server = Server::start_for(&project.name, &["--ring-lines", "20"]).await;
+    wait_for("history holds line 300", KEPT, || async {
+        let page = history(&server, &project.name, "numbered", &[("limit", "1")]).await;
+        (texts(&page.lines) == ["line 300"]).then_some(())
+    })
+    .await;
+    assert_eq!(tail_of(server).await, lines(201), "the last 100, in order");
+
+    let off = Server::start_for(&project.name, &["--ring-lines", "20", "--history", "off"]).await;
+    assert_eq!(tail_of(off).await, lines(281), "the ring's 20 alone");
+}

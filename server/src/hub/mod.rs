@@ -231,6 +231,13 @@ impl Hub {
             }
             self.inner.metrics.dropped(lost);
         }
+        let older = std::mem::take(&mut snapshot.older);
+        if let Start::Tail(n) = start {
+            let wanted = (n as usize).saturating_sub(snapshot.backlog.len());
+            let mut earlier = self.older(&key, older, wanted).await;
+            earlier.append(&mut snapshot.backlog);
+            snapshot.backlog = earlier;
+        }
         let markers = match markers_since(&start, &snapshot) {
             Some(since) => {
                 markers::recent_changes(&self.inner.engine, &containers, since, &snapshot.backlog)

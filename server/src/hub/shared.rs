@@ -41,6 +41,9 @@ pub struct Snapshot {
     pub marks: Marks,
     /// What the resume misses that the ring no longer holds: only the engine has it.
     pub gaps: Vec<Gap>,
+    /// For a tail the ring holds only part of: per container, what came before the ring
+    /// (history may hold it).
+    pub older: Vec<Gap>,
     /// The backlog is every line the engine holds of the service.
     pub whole: bool,
 }
@@ -138,8 +141,21 @@ impl Shared {
         for l in &backlog {
             raise(&mut marks, &l.cursor.container, l.cursor.position());
         }
+        let older = match start {
+            Start::Tail(n) if backlog.len() < *n as usize => ring
+                .evicted
+                .iter()
+                .map(|(container, upto)| Gap {
+                    container: container.clone(),
+                    after: (i64::MIN, 0),
+                    upto: *upto,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Snapshot {
             whole: ring.evicted.is_empty() && backlog.len() == ring.lines.len(),
+            older,
             backlog,
             pos: state.tape.end(),
             tape: self.pushed.subscribe(),
