@@ -119,8 +119,14 @@ pub struct Lifecycle {
 #[serde(tag = "event", rename_all = "lowercase")]
 pub enum LifecycleEvent {
     Started,
-    Exited { exit_code: Option<i64> },
+    Exited {
+        exit_code: Option<i64>,
+    },
     Removed,
+    /// Its health check's verdict changed.
+    Health {
+        health: Health,
+    },
 }
 
 impl Lifecycle {
@@ -132,6 +138,11 @@ impl Lifecycle {
             LifecycleEvent::Exited { exit_code: Some(c) } => format!("{who} exited with code {c}"),
             LifecycleEvent::Exited { exit_code: None } => format!("{who} exited"),
             LifecycleEvent::Removed => format!("{who} was removed"),
+            LifecycleEvent::Health { health } => match health {
+                Health::Healthy => format!("{who} is healthy"),
+                Health::Starting => format!("{who} is starting its health check"),
+                Health::Unhealthy => format!("{who} is unhealthy"),
+            },
         }
     }
 }
@@ -523,6 +534,28 @@ mod tests {
         if let ServerMessage::Lifecycle { change, .. } = m {
             assert_eq!(change.describe("web"), "web #1 exited with code 137");
         }
+    }
+
+    #[test]
+    fn a_health_change_reads_as_its_verdict() {
+        let change = Lifecycle {
+            ts_ns: 0,
+            ts: "1970-01-01T00:00:00.000000000Z".into(),
+            replica: Replica {
+                number: 2,
+                name: "p_web_2".into(),
+            },
+            event: LifecycleEvent::Health {
+                health: Health::Unhealthy,
+            },
+        };
+        let json = serde_json::to_string(&change).unwrap();
+        assert!(
+            json.contains(r#""event":"health","health":"unhealthy""#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Lifecycle>(&json).unwrap(), change);
+        assert_eq!(change.describe("web"), "web #2 is unhealthy");
     }
 
     #[test]

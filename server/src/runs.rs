@@ -152,6 +152,9 @@ mod tests {
                     vec![format!("exited @{at}")]
                 }
                 Step::Marker(at, LifecycleEvent::Removed) => vec![format!("removed @{at}")],
+                Step::Marker(at, LifecycleEvent::Health { health }) => {
+                    vec![format!("{health:?} @{at}")]
+                }
             })
             .collect()
     }

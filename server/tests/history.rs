@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use app::history::{HistoryPage, SearchPage};
-use app::protocol::{LifecycleEvent, LogLine};
+use app::protocol::{Health, LifecycleEvent, LogLine, ServerMessage};
 use common::{docker_ok, marker, Server, TempProject, WAIT};
 
 /// Waits for what history needs: a follower to read a line and the writer to keep it.
@@ -628,4 +628,88 @@ async fn a_tail_longer_than_the_ring_is_made_up_from_history() {
 
     let off = Server::start_for(&project.name, &["--ring-lines", "20", "--history", "off"]).await;
     assert_eq!(tail_of(off).await, lines(281), "the ring's 20 alone");
+}
+
+// A health check's verdicts are kept among the lines: a viewer watching sees the container
+// turn unhealthy and healthy again, and its history says so afterwards.
+#[tokio::test]
+async fn health_changes_are_shown_and_kept() {
+    let yaml = r#"version: "2.4"
+services:
+  checked:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "/bin/sh", "-c", "test ! -e /tmp/unhealthy"]
+      interval: 1s
+      timeout: 2s
+      retries: 1
+    command: ["/bin/sh", "-c", "echo checked up; while true; do sleep 3600; done"]
+"#;
+    let project = TempProject::from_yaml("health", yaml, &["checked"]).await;
+    let id = project.id("checked").await;
+    let health = || async {
+        let h = docker_ok(&["inspect", "--format", "{{.State.Health.Status}}", &id]).await;
+        h.trim().to_owned()
+    };
+    wait_for("the engine finds checked healthy", KEPT, || async {
+        (health().await == "healthy").then_some(())
+    })
+    .await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("checked", 10).await;
+    ws.expect_subscribed("checked").await;
+
+    docker_ok(&["exec", &id, "touch", "/tmp/unhealthy"]).await;
+    assert_eq!(
+        health_marker(&mut ws, Health::Unhealthy).await,
+        "checked #1 is unhealthy"
+    );
+    docker_ok(&["exec", &id, "rm", "/tmp/unhealthy"]).await;
+    assert_eq!(
+        health_marker(&mut ws, Health::Healthy).await,
+        "checked #1 is healthy"
+    );
+
+    let kept = wait_for("history keeps both verdicts", KEPT, || async {
+        let page = history(&server, &project.name, "checked", &[("since", "1h")]).await;
+        let verdicts: Vec<LifecycleEvent> = page
+            .events
+            .into_iter()
+            .map(|e| e.event)
+            .filter(|e| matches!(e, LifecycleEvent::Health { .. }))
+            .collect();
+        (verdicts.len() >= 2).then_some(verdicts)
+    })
+    .await;
+    assert_eq!(
+        kept[kept.len() - 2..],
+        [
+            LifecycleEvent::Health {
+                health: Health::Unhealthy
+            },
+            LifecycleEvent::Health {
+                health: Health::Healthy
+            }
+        ]
+    );
+}
+
+/// The text of the next marker of `want` the viewer is sent, within `KEPT`.
+async fn health_marker(ws: &mut common::Ws, want: Health) -> String {
+    let deadline = Instant::now() + KEPT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ws.reply_within(left).await {
+            Some(ServerMessage::Lifecycle { change, .. })
+                if change.event == LifecycleEvent::Health { health: want } =>
+            {
+                return change.describe("checked");
+            }
+            Some(_) => continue,
+            None => panic!("no {want:?} marker within {KEPT:?}"),
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use app::protocol::Health;
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptionsBuilder;
 use bollard::Docker;
@@ -38,6 +39,12 @@ pub enum ContainerEvent {
         ts_ns: i64,
         exit_code: Option<i64>,
     },
+    /// Its health check's verdict changed.
+    Health {
+        id: String,
+        ts_ns: i64,
+        health: Health,
+    },
     /// Anything else that may change the listing.
     Changed,
 }
@@ -59,15 +66,26 @@ pub fn container_events(
 }
 
 fn event(e: EventMessage) -> ContainerEvent {
-    if e.action.as_deref() != Some("die") {
-        return ContainerEvent::Changed;
-    }
-    let Some(actor) = e.actor else {
+    let (Some(action), Some(actor)) = (e.action.as_deref(), e.actor) else {
         return ContainerEvent::Changed;
     };
     let Some(id) = actor.id else {
         return ContainerEvent::Changed;
     };
+    let ts_ns = e.time_nano.unwrap_or_else(now_ns);
+    // The engine names the verdict in the action: `health_status: unhealthy`.
+    if let Some(verdict) = action.strip_prefix("health_status:") {
+        let health = match verdict.trim() {
+            "healthy" => Health::Healthy,
+            "unhealthy" => Health::Unhealthy,
+            "starting" => Health::Starting,
+            _ => return ContainerEvent::Changed,
+        };
+        return ContainerEvent::Health { id, ts_ns, health };
+    }
+    if action != "die" {
+        return ContainerEvent::Changed;
+    }
     let exit_code = actor
         .attributes
         .as_ref()
@@ -75,7 +93,7 @@ fn event(e: EventMessage) -> ContainerEvent {
         .and_then(|c| c.parse().ok());
     ContainerEvent::Died {
         id,
-        ts_ns: e.time_nano.unwrap_or_else(now_ns),
+        ts_ns,
         exit_code,
     }
 }
@@ -109,5 +127,22 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(event(start), ContainerEvent::Changed);
+        let unhealthy = EventMessage {
+            action: Some("health_status: unhealthy".into()),
+            actor: Some(EventActor {
+                id: Some("abc".into()),
+                attributes: None,
+            }),
+            time_nano: Some(43),
+            ..Default::default()
+        };
+        assert_eq!(
+            event(unhealthy),
+            ContainerEvent::Health {
+                id: "abc".into(),
+                ts_ns: 43,
+                health: Health::Unhealthy
+            }
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use app::protocol::{ProjectInfo, ServiceInfo, ServiceState};
+use app::protocol::{Health, LifecycleEvent, ProjectInfo, ServiceInfo, ServiceState};
 use futures::StreamExt;
 
 use super::exits::Exit;
@@ -30,8 +30,14 @@ impl Hub {
                 tokio::select! {
                     event = events.next() => match event {
                         Some(Ok(event)) => {
-                            if let ContainerEvent::Died { id, ts_ns, exit_code } = event {
-                                self.inner.exits.record(id, Exit { ts_ns, code: exit_code });
+                            match event {
+                                ContainerEvent::Died { id, ts_ns, exit_code } => {
+                                    self.inner.exits.record(id, Exit { ts_ns, code: exit_code });
+                                }
+                                ContainerEvent::Health { id, ts_ns, health } => {
+                                    tokio::spawn(self.clone().health_changed(id, ts_ns, health));
+                                }
+                                ContainerEvent::Changed => {}
                             }
                             dirty = true;
                         }
@@ -50,6 +56,27 @@ impl Hub {
                 }
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Tells the feed that follows container `id` (with history on, every container has
+    /// one) of its new health verdict, to be kept and shown among its lines.
+    async fn health_changed(self, id: String, ts_ns: i64, health: Health) {
+        let feeds: Vec<Arc<Feed>> = self
+            .inner
+            .feeds
+            .lock()
+            .expect("feeds lock")
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for feed in feeds {
+            if feed
+                .lifecycle(&id, ts_ns, LifecycleEvent::Health { health })
+                .await
+            {
+                return;
+            }
         }
     }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use app::protocol::{ContainerInfo, ServiceKey};
+use app::protocol::{ContainerInfo, LifecycleEvent, ServiceKey};
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::AbortHandle;
 
@@ -35,6 +35,10 @@ pub struct Feed {
 struct Task {
     task: AbortHandle,
     wake: Arc<Notify>,
+    /// The change in its container's life not read from its log (a health verdict): kept
+    /// and shown as the follower's own are.
+    recorder: Option<Recorder>,
+    container: ContainerInfo,
 }
 
 impl Drop for Feed {
@@ -131,15 +135,35 @@ impl Feed {
             self.rules.clone(),
             self.exits.clone(),
             wake.clone(),
-            recorder,
+            recorder.clone(),
         );
         let task = tokio::spawn(follower.run(backfill));
         self.followers.lock().expect("followers lock").insert(
-            container.id,
+            container.id.clone(),
             Task {
                 task: task.abort_handle(),
                 wake,
+                recorder,
+                container,
             },
         );
+    }
+
+    /// Keeps and shows a change in the life of container `id`, if this feed follows it.
+    pub async fn lifecycle(&self, id: &str, ts_ns: i64, event: LifecycleEvent) -> bool {
+        let found = {
+            let followers = self.followers.lock().expect("followers lock");
+            followers
+                .get(id)
+                .map(|t| (t.recorder.clone(), t.container.clone()))
+        };
+        let Some((recorder, container)) = found else {
+            return false;
+        };
+        if let Some(r) = recorder {
+            r.event(ts_ns, event.clone()).await;
+        }
+        self.shared.lifecycle(ts_ns, &container, event);
+        true
     }
 }

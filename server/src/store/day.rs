@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use app::protocol::{Cursor, LifecycleEvent, LogLine, Replica};
+use app::protocol::{Cursor, Health, LifecycleEvent, LogLine, Replica};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::block::Sealed;
@@ -164,6 +164,14 @@ impl DayFile {
             LifecycleEvent::Started => ("started", None),
             LifecycleEvent::Exited { exit_code } => ("exited", *exit_code),
             LifecycleEvent::Removed => ("removed", None),
+            LifecycleEvent::Health { health } => (
+                match health {
+                    Health::Healthy => "healthy",
+                    Health::Starting => "starting",
+                    Health::Unhealthy => "unhealthy",
+                },
+                None,
+            ),
         };
         self.conn
             .prepare_cached(
@@ -329,6 +337,15 @@ impl DayFile {
                     "exited" => LifecycleEvent::Exited {
                         exit_code: r.get(5)?,
                     },
+                    "healthy" => LifecycleEvent::Health {
+                        health: Health::Healthy,
+                    },
+                    "starting" => LifecycleEvent::Health {
+                        health: Health::Starting,
+                    },
+                    "unhealthy" => LifecycleEvent::Health {
+                        health: Health::Unhealthy,
+                    },
                     _ => LifecycleEvent::Removed,
                 };
                 Ok(StoredEvent {
@@ -389,6 +406,37 @@ pub(crate) mod tests {
             w.push(&raw(*t, &format!("line at {t}")));
         }
         w.seal().unwrap()
+    }
+
+    #[test]
+    fn every_kind_of_lifecycle_event_reads_back_as_it_was_kept() {
+        let dir = tempdir();
+        let day = DayFile::open(&dir.join("2026-12-02.sqlite")).unwrap();
+        let kept = [
+            LifecycleEvent::Started,
+            LifecycleEvent::Exited { exit_code: Some(3) },
+            LifecycleEvent::Exited { exit_code: None },
+            LifecycleEvent::Health {
+                health: Health::Starting,
+            },
+            LifecycleEvent::Health {
+                health: Health::Healthy,
+            },
+            LifecycleEvent::Health {
+                health: Health::Unhealthy,
+            },
+            LifecycleEvent::Removed,
+        ];
+        for (ts, e) in kept.iter().enumerate() {
+            day.insert_event(&owner("web"), ts as i64, e).unwrap();
+        }
+        let read: Vec<LifecycleEvent> = day
+            .events("local", "shop", "web", 0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(read, kept);
     }
 
     #[test]
