@@ -297,7 +297,7 @@ fn assert_no_secret_on_disk(dir: &Path, secret: &str) {
             i64::MAX,
             |_| true,
             |block| {
-                for l in block.lines {
+                for l in block.records.lines() {
                     lines += 1;
                     assert!(!l.text.contains(secret), "stored: {}", l.text);
                 }

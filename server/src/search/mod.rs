@@ -10,6 +10,7 @@ pub mod query;
 use query::{Candidate, Query};
 
 use crate::docker::frames::RawLine;
+use crate::store::block::Record;
 use crate::store::{Owner, Scanned, Store, StoreError};
 
 /// What one search may do.
@@ -95,8 +96,8 @@ pub fn find(
             cut_at = Some(block.top);
             return ControlFlow::Break(());
         }
-        scanned += block.lines.len() as u64;
-        take_matches(block, query, before, &mut hits, &mut plain);
+        scanned += block.records.count() as u64;
+        take_matches(&block, query, before, &mut hits, &mut plain);
         if hits.len() > bounds.hits * 2 {
             keep_newest(&mut hits, bounds.hits);
         }
@@ -111,33 +112,83 @@ pub fn find(
     })
 }
 
-/// Adds to `hits` the lines of `block` before `before` that match `query`.
+/// Adds to `hits` the lines of `block` before `before` that match `query`. With words to
+/// look for, the block's records are searched for them as one text, and only the lines
+/// they are found in are read: most lines of a search are never copied. A block with
+/// colour codes is read line by line: a code the viewer does not see may split a word.
 fn take_matches(
-    block: Scanned<'_>,
+    block: &Scanned<'_>,
+    query: &Query,
+    before: Option<&Cursor>,
+    hits: &mut Vec<Hit>,
+    plain: &mut String,
+) {
+    let kind = block.records.kind();
+    let Some(words) = query.anchor().filter(|_| !kind.escapes) else {
+        for r in block.records.iter() {
+            consider(block, &r, query, before, hits, plain);
+        }
+        return;
+    };
+    let bytes = block.records.bytes();
+    // ASCII words in ASCII text: any case is found as lower case in lower-cased text, by
+    // a plain search, several times faster than a case-insensitive expression.
+    let lowered = words
+        .ascii_lower
+        .as_deref()
+        .filter(|_| kind.ascii)
+        .map(|w| (memchr::memmem::Finder::new(w), bytes.to_ascii_lowercase()));
+    let find_from = |from: usize| match &lowered {
+        Some((finder, text)) => finder.find(&text[from..]).map(|i| from + i),
+        None => words.raw.find_at(bytes, from).map(|m| m.start()),
+    };
+    let mut records = block.records.iter().peekable();
+    let mut from = 0;
+    while let Some(found) = find_from(from) {
+        // The record whose header or text the words were found at; those before it end
+        // before them. It is read whole, so a find that runs into the next header is
+        // harmless, and the search goes on after its text.
+        while records.next_if(|r| r.at + r.text.len() <= found).is_some() {}
+        let Some(r) = records.next() else { break };
+        consider(block, &r, query, before, hits, plain);
+        from = r.at + r.text.len();
+    }
+}
+
+/// Adds `r` to `hits` if it is in the scan's span, before `before` and matches `query`.
+fn consider(
+    block: &Scanned<'_>,
+    r: &Record<'_>,
     query: &Query,
     before: Option<&Cursor>,
     hits: &mut Vec<Hit>,
     plain: &mut String,
 ) {
     let owner = block.owner;
-    for line in block.lines {
-        let place = (line.ts.ns, owner.container.as_str(), line.seq);
-        if before.is_some_and(|b| place >= (b.ts_ns, b.container.as_str(), b.seq)) {
-            continue;
-        }
-        let candidate = Candidate {
-            project: &owner.project,
-            service: &owner.service,
-            stream: line.stream,
-            ts_ns: line.ts.ns,
-            text: visible_text(&line.text, plain),
-        };
-        if query.matches(&candidate) {
-            hits.push(Hit {
-                owner: owner.clone(),
-                line,
-            });
-        }
+    if !block.in_span(r) {
+        return;
+    }
+    let place = (r.ts_ns, owner.container.as_str(), r.seq);
+    if before.is_some_and(|b| place >= (b.ts_ns, b.container.as_str(), b.seq)) {
+        return;
+    }
+    // Stored text was a `String`: checking is faster than `from_utf8_lossy`'s chunks.
+    let text = match std::str::from_utf8(r.text) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(r.text),
+    };
+    let candidate = Candidate {
+        project: &owner.project,
+        service: &owner.service,
+        stream: r.stream,
+        ts_ns: r.ts_ns,
+        text: visible_text(&text, plain),
+    };
+    if query.matches(&candidate) {
+        hits.push(Hit {
+            owner: owner.clone(),
+            line: r.line(),
+        });
     }
 }
 
@@ -375,5 +426,98 @@ mod tests {
         let found = find(&store, "local", &q, |_, s| s == "db", None, WIDE).unwrap();
         assert!(found.hits.is_empty());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn words_are_found_in_any_case_also_beyond_ascii_and_across_colour_codes() {
+        let dir = tempdir();
+        let retention = Retention {
+            age: std::time::Duration::from_secs(86_400),
+            bytes: u64::MAX,
+        };
+        let mut store = Store::open(&dir, retention).unwrap();
+        const T: i64 = 1_796_169_600 * 1_000_000_000;
+        // ſ (long s) and K (the Kelvin sign) are s and k in any case.
+        let texts = [
+            "STATUS ok",
+            "\u{17F}tatus ok",
+            "\u{212A}ey",
+            "sta\x1b[31mtus red",
+            "nothing",
+        ];
+        let lines: Vec<RawLine> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| raw(T + i as i64, t))
+            .collect();
+        // The colour code in a block of its own: a block with one is read line by line.
+        store.append(&owner("web", "web"), &lines[..3]).unwrap();
+        store.flush().unwrap();
+        store.append(&owner("web", "web"), &lines[3..]).unwrap();
+        store.flush().unwrap();
+        let found = |q: &str| {
+            let q = query::parse(q, 0).unwrap();
+            let mut t = texts_of(&find(&store, "local", &q, |_, _| true, None, WIDE).unwrap());
+            t.reverse();
+            t
+        };
+        assert_eq!(
+            found("status"),
+            [texts[0], texts[1], texts[3]],
+            "in any case, ſ for s, and across a colour code"
+        );
+        assert_eq!(found("key"), [texts[2]]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        // Words found in a block's records as one text give the same hits as reading
+        // every line: across line boundaries, in any case, split by colour codes.
+        #[test]
+        fn words_found_in_the_records_are_the_lines_that_hold_them(
+            texts in proptest::collection::vec("[abskABSK \u{17F}\u{212A}]{0,6}(\\x1b\\[3[0-9]m)?[abskABSK ]{0,6}", 1..60),
+            word in "[absk]{1,3}",
+            written in 0usize..60,
+        ) {
+            let dir = tempdir();
+            let retention = Retention {
+                age: std::time::Duration::from_secs(86_400),
+                bytes: u64::MAX,
+            };
+            let mut store = Store::open(&dir, retention).unwrap();
+            const T: i64 = 1_796_169_600 * 1_000_000_000;
+            let lines: Vec<RawLine> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| raw(T + i as i64, t))
+                .collect();
+            let cut = written.min(lines.len());
+            let web = owner("web", "web");
+            store.append(&web, &lines[..cut]).unwrap();
+            store.flush().unwrap();
+            store.append(&web, &lines[cut..]).unwrap();
+            let q = query::parse(&word, 0).unwrap();
+            let found = find(&store, "local", &q, |_, _| true, None, WIDE).unwrap();
+            let mut got = texts_of(&found);
+            got.reverse();
+            // Line by line, as the viewer sees each (ſ and the Kelvin sign are s and k).
+            let one = regex::RegexBuilder::new(&regex::escape(&word))
+                .case_insensitive(true)
+                .build()
+                .unwrap();
+            let expected: Vec<String> = texts
+                .iter()
+                .filter(|t| one.is_match(&app::ansi::parse(t).plain))
+                .cloned()
+                .collect();
+            std::fs::remove_dir_all(dir).unwrap();
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+
+    fn texts_of(found: &Found) -> Vec<String> {
+        texts(found)
     }
 }

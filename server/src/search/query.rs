@@ -6,7 +6,7 @@
 
 use app::filter::{MAX_PATTERN_CHARS, MAX_REGEX_BYTES};
 use app::protocol::Stream;
-use regex::{Regex, RegexBuilder};
+use regex::{bytes, Regex, RegexBuilder};
 
 use crate::clock::parse_when;
 
@@ -17,24 +17,46 @@ pub const MAX_TERMS: usize = 32;
 #[derive(Clone, Debug)]
 pub enum Text {
     /// The words as typed, searched for in any case.
-    Substring(Regex),
+    Substring(Words),
     Regex(Regex),
+}
+
+/// Words searched for in any case, and the ways to find them in a block's records as one
+/// text (the lines worth reading).
+#[derive(Clone, Debug)]
+pub struct Words {
+    re: Regex,
+    /// In any case, over bytes.
+    pub raw: bytes::Regex,
+    /// Lower-cased, if ASCII: in ASCII text, found by a plain search of lower-cased text.
+    pub ascii_lower: Option<Vec<u8>>,
 }
 
 impl Text {
     /// Words are matched by an escaped, case-insensitive expression rather than by
     /// lower-casing every line: a search reads millions of lines.
     fn substring(words: &str) -> Text {
-        let re = RegexBuilder::new(&regex::escape(words))
+        let pattern = regex::escape(words);
+        let re = RegexBuilder::new(&pattern)
             .case_insensitive(true)
             .build()
             .expect("an escaped literal is a valid expression");
-        Text::Substring(re)
+        let raw = bytes::RegexBuilder::new(&pattern)
+            .case_insensitive(true)
+            .build()
+            .expect("an escaped literal is a valid expression");
+        Text::Substring(Words {
+            re,
+            raw,
+            ascii_lower: words
+                .is_ascii()
+                .then(|| words.to_ascii_lowercase().into_bytes()),
+        })
     }
 
     fn matches(&self, line: &str) -> bool {
         match self {
-            Text::Substring(re) | Text::Regex(re) => re.is_match(line),
+            Text::Substring(Words { re, .. }) | Text::Regex(re) => re.is_match(line),
         }
     }
 }
@@ -74,6 +96,16 @@ impl Query {
     /// services and span).
     pub fn is_text_free(&self) -> bool {
         self.include.is_empty() && self.exclude.is_empty()
+    }
+
+    /// Words every matching line holds as they are stored: a line without them need not
+    /// be read. None if the query has no such words, or they hold the replacement
+    /// character (text that is not UTF-8 is shown with it, but not stored with it).
+    pub fn anchor(&self) -> Option<&Words> {
+        self.include.iter().find_map(|t| match t {
+            Text::Substring(w) if !w.re.as_str().contains('\u{FFFD}') => Some(w),
+            _ => None,
+        })
     }
 
     pub fn matches(&self, c: &Candidate<'_>) -> bool {

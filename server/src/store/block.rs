@@ -74,6 +74,11 @@ impl BlockWriter {
         self.is_full()
     }
 
+    /// What was gathered so far, as a block's records.
+    pub fn records(&self) -> Records {
+        Records::new(self.records.clone()).expect("records this writer wrote")
+    }
+
     pub fn is_full(&self) -> bool {
         self.lines >= MAX_LINES || self.records.len() >= MAX_BYTES
     }
@@ -110,38 +115,138 @@ impl BlockWriter {
 
 /// The lines of a stored block, in the order they were written.
 pub fn read(data: &[u8], raw_bytes: u32) -> Result<Vec<RawLine>, BlockError> {
-    let records = zstd::bulk::decompress(data, raw_bytes as usize)?;
-    decode(&records)
+    Ok(Records::decompress(data, raw_bytes)?.lines())
 }
 
 fn decode(records: &[u8]) -> Result<Vec<RawLine>, BlockError> {
-    let mut lines = Vec::new();
-    let mut at = 0;
-    while at < records.len() {
-        let header = records
-            .get(at..at + HEADER)
-            .ok_or(BlockError::Truncated(at))?;
-        let ns = i64::from_le_bytes(header[0..8].try_into().expect("8 bytes"));
-        let seq = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-        let flags = header[12];
-        let len = u32::from_le_bytes(header[13..17].try_into().expect("4 bytes")) as usize;
-        let text = records
-            .get(at + HEADER..at + HEADER + len)
-            .ok_or(BlockError::Truncated(at))?;
-        lines.push(RawLine {
-            ts: Timestamp { ns },
-            seq,
-            stream: if flags & 1 != 0 {
-                Stream::Stderr
-            } else {
-                Stream::Stdout
-            },
-            text: String::from_utf8_lossy(text).into_owned(),
-            truncated: flags & 2 != 0,
-        });
-        at += HEADER + len;
+    Ok(Records::new(records.to_vec())?.lines())
+}
+
+/// A block's records, checked once, then read a line at a time without copying: a search
+/// reads millions of lines and copies only those that match.
+pub struct Records {
+    buf: Vec<u8>,
+    count: usize,
+    kind: TextKind,
+}
+
+/// What the texts of a block hold, learned when its records are checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TextKind {
+    /// Every text is ASCII.
+    pub ascii: bool,
+    /// Some text holds an escape (a colour code, which a viewer does not see).
+    pub escapes: bool,
+}
+
+impl TextKind {
+    fn of(texts: impl Iterator<Item = impl AsRef<[u8]>>) -> TextKind {
+        let mut kind = TextKind {
+            ascii: true,
+            escapes: false,
+        };
+        for t in texts {
+            let t = t.as_ref();
+            kind.ascii &= t.is_ascii();
+            kind.escapes |= memchr::memchr(0x1b, t).is_some();
+        }
+        kind
     }
-    Ok(lines)
+}
+
+/// One line of a block, borrowed from its records.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    pub ts_ns: i64,
+    pub seq: u32,
+    pub stream: Stream,
+    pub truncated: bool,
+    pub text: &'a [u8],
+    /// Where the text starts in the records.
+    pub at: usize,
+}
+
+impl Record<'_> {
+    /// The line, owned; text that is not UTF-8 is read as the viewer would be shown it.
+    pub fn line(&self) -> RawLine {
+        RawLine {
+            ts: Timestamp { ns: self.ts_ns },
+            seq: self.seq,
+            stream: self.stream,
+            text: String::from_utf8_lossy(self.text).into_owned(),
+            truncated: self.truncated,
+        }
+    }
+}
+
+impl Records {
+    pub fn decompress(data: &[u8], raw_bytes: u32) -> Result<Records, BlockError> {
+        Records::new(zstd::bulk::decompress(data, raw_bytes as usize)?)
+    }
+
+    /// Checks that `buf` is whole records.
+    pub fn new(buf: Vec<u8>) -> Result<Records, BlockError> {
+        let mut at = 0;
+        let mut count = 0;
+        while at < buf.len() {
+            let header = buf.get(at..at + HEADER).ok_or(BlockError::Truncated(at))?;
+            let len = u32::from_le_bytes(header[13..17].try_into().expect("4 bytes")) as usize;
+            if buf.len() < at + HEADER + len {
+                return Err(BlockError::Truncated(at));
+            }
+            at += HEADER + len;
+            count += 1;
+        }
+        let mut records = Records {
+            buf,
+            count,
+            kind: TextKind::default(),
+        };
+        records.kind = TextKind::of(records.iter().map(|r| r.text));
+        Ok(records)
+    }
+
+    pub fn kind(&self) -> TextKind {
+        self.kind
+    }
+
+    /// The records as stored: every line's header and text, one after the other.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// How many lines the block holds.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Record<'_>> {
+        let buf = &self.buf;
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let header = buf.get(at..at + HEADER)?;
+            let flags = header[12];
+            let len = u32::from_le_bytes(header[13..17].try_into().expect("4 bytes")) as usize;
+            let record = Record {
+                ts_ns: i64::from_le_bytes(header[0..8].try_into().expect("8 bytes")),
+                seq: u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")),
+                stream: if flags & 1 != 0 {
+                    Stream::Stderr
+                } else {
+                    Stream::Stdout
+                },
+                truncated: flags & 2 != 0,
+                text: &buf[at + HEADER..at + HEADER + len],
+                at: at + HEADER,
+            };
+            at += HEADER + len;
+            Some(record)
+        })
+    }
+
+    pub fn lines(&self) -> Vec<RawLine> {
+        self.iter().map(|r| r.line()).collect()
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub mod block;
 pub mod day;
 pub mod missed;
 
-use block::BlockWriter;
+use block::{BlockWriter, Record, Records};
 use day::DayFile;
 pub use day::{Owner, StoreError, StoredBlock, StoredEvent};
 
@@ -64,11 +64,19 @@ fn in_span(mut lines: Vec<RawLine>, since_ns: i64, until_ns: i64) -> Vec<RawLine
 }
 
 /// A block handed over by [`Store::scan`]: whose it is, the newest time it may hold, and
-/// its lines within the span.
+/// its records; only those in `[since, until)` are the scan's.
 pub struct Scanned<'a> {
     pub owner: &'a Owner,
     pub top: i64,
-    pub lines: Vec<RawLine>,
+    pub records: Records,
+    pub since_ns: i64,
+    pub until_ns: i64,
+}
+
+impl Scanned<'_> {
+    pub fn in_span(&self, r: &Record<'_>) -> bool {
+        r.ts_ns >= self.since_ns && r.ts_ns < self.until_ns
+    }
 }
 
 /// A service's lines or events in `[since, until)`.
@@ -398,11 +406,12 @@ impl Store {
         let mut gathered_down_to =
             |down_to: i64, visit: &mut dyn FnMut(Scanned<'_>) -> ControlFlow<()>| {
                 while let Some((p, top)) = gathered.next_if(|&(_, top)| top >= down_to) {
-                    let lines = in_span(p.writer.lines(), since_ns, until_ns);
                     visit(Scanned {
                         owner: &p.owner,
                         top,
-                        lines,
+                        records: p.writer.records(),
+                        since_ns,
+                        until_ns,
                     })?;
                 }
                 ControlFlow::Continue(())
@@ -416,11 +425,13 @@ impl Store {
                 }
                 let top = newest_in_span(stored.block.last.0);
                 gathered_down_to(top, &mut visit)?;
-                match block::read(&stored.block.data, stored.block.raw_bytes) {
-                    Ok(lines) => visit(Scanned {
+                match Records::decompress(&stored.block.data, stored.block.raw_bytes) {
+                    Ok(records) => visit(Scanned {
                         owner: &stored.owner,
                         top,
-                        lines: in_span(lines, since_ns, until_ns),
+                        records,
+                        since_ns,
+                        until_ns,
                     }),
                     Err(e) => {
                         failed = Some(e);
