@@ -138,13 +138,12 @@ impl LogSource for EngineBackend {
             };
             let since_ns = since.as_deref().map(parse_since).transpose()?;
             let key = ServiceKey { project, service };
-            let info = self.hub.service(&key, &self.viewer.scope).await?;
             let query = TailQuery {
                 lines: tail.get(),
                 since_ns,
                 streams,
             };
-            Ok(self.hub.past().tail(&info.containers, query).await?)
+            Ok(self.hub.tail(&key, &self.viewer.scope, query).await?)
         })
     }
 

@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use app::protocol::{ContainerInfo, HistoryStatus, LifecycleEvent, ServiceKey};
+use app::protocol::{ContainerInfo, HistoryStatus, LifecycleEvent, ServiceKey, Streams};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::now_ns;
 use crate::docker::frames::RawLine;
 use crate::docker::logs::short_id;
 use crate::docker::past::Gap;
-use crate::store::missed::{Missed, Stretch};
+use crate::store::missed::{Missed, Rest, Stretch};
 use crate::store::{Owner, Retention, Store, StoreError};
 
 /// The only engine today; its name is in every stored key so that more need no migration.
@@ -177,14 +177,15 @@ impl History {
         }
     }
 
-    /// What a resuming viewer missed of one container of `key`, beyond the ring: the
-    /// newest `keep` lines of the gap, if history holds all of it (it may not yet, while a
-    /// container's older lines are being stored).
+    /// One container of `key` beyond the ring (what a resume missed, or what came before
+    /// the ring for a tail): the newest `keep` lines of `streams` in `gap`, if history
+    /// holds all of it (it may not yet, while a container's older lines are being stored).
     pub async fn missed(
         &self,
         key: &ServiceKey,
         gap: &Gap,
         keep: usize,
+        (streams, rest): (Streams, Rest),
     ) -> Result<Option<Missed>, StoreError> {
         if !self.health().is_kept() {
             return Ok(None);
@@ -203,8 +204,9 @@ impl History {
                 container: &gap.container,
                 after: gap.after,
                 upto: gap.upto,
+                streams,
             };
-            store.missed(&stretch, keep).map(Some)
+            store.missed(&stretch, keep, rest).map(Some)
         })
         .await
     }

@@ -599,19 +599,11 @@ services:
 }
 
 // With a ring of 20 lines, a tail of 100 is made up from history: the 80 lines before the
-// ring come from the store. With history off, the ring's 20 are all a tail can give.
+// ring come from the store, for a viewer and for `/api/tail` alike, without reading the
+// engine. With history off, the ring's 20 are all a viewer's tail can give.
 #[tokio::test]
 async fn a_tail_longer_than_the_ring_is_made_up_from_history() {
     let project = TempProject::numbered("longtail", 300).await;
-    let tail_of = |server: Server| async move {
-        let mut ws = server.ws().await;
-        ws.subscribe("numbered", 100).await;
-        ws.expect_subscribed("numbered").await;
-        let got = ws
-            .wait_lines("numbered", |all| all.iter().any(|l| l.text == "line 300"))
-            .await;
-        got.into_iter().map(|l| l.text).collect::<Vec<String>>()
-    };
     let lines = |from: u32| {
         (from..=300)
             .map(|n| format!("line {n}"))
@@ -624,10 +616,36 @@ async fn a_tail_longer_than_the_ring_is_made_up_from_history() {
         (texts(&page.lines) == ["line 300"]).then_some(())
     })
     .await;
-    assert_eq!(tail_of(server).await, lines(201), "the last 100, in order");
+    let engine_reads = server.engine_calls.requests().len();
+    assert_eq!(
+        viewer_tail(&server).await,
+        lines(201),
+        "the last 100, in order"
+    );
+    let api = server.tail("numbered", &[("tail", "100")]).await;
+    assert_eq!(texts(&api), lines(201), "/api/tail: the last 100, in order");
+    let since = api[50].ts.clone();
+    let api = server
+        .tail("numbered", &[("tail", "100"), ("since", &since)])
+        .await;
+    assert_eq!(texts(&api), lines(251), "/api/tail since line 251's time");
+    let api = server
+        .tail("numbered", &[("tail", "100"), ("streams", "stderr")])
+        .await;
+    assert!(
+        api.is_empty(),
+        "numbered writes no stderr: {:?}",
+        texts(&api)
+    );
+    let reads: Vec<String> = server.engine_calls.requests()[engine_reads..]
+        .iter()
+        .filter(|r| r.contains("/logs"))
+        .cloned()
+        .collect();
+    assert_eq!(reads, Vec::<String>::new(), "no tail read of the engine");
 
     let off = Server::start_for(&project.name, &["--ring-lines", "20", "--history", "off"]).await;
-    assert_eq!(tail_of(off).await, lines(281), "the ring's 20 alone");
+    assert_eq!(viewer_tail(&off).await, lines(281), "the ring's 20 alone");
 }
 
 // A health check's verdicts are kept among the lines: a viewer watching sees the container
@@ -712,4 +730,15 @@ async fn health_marker(ws: &mut common::Ws, want: Health) -> String {
             None => panic!("no {want:?} marker within {KEPT:?}"),
         }
     }
+}
+
+/// The texts of a viewer's tail of 100 lines of `numbered`, up to `line 300`.
+async fn viewer_tail(server: &Server) -> Vec<String> {
+    let mut ws = server.ws().await;
+    ws.subscribe("numbered", 100).await;
+    ws.expect_subscribed("numbered").await;
+    let got = ws
+        .wait_lines("numbered", |all| all.iter().any(|l| l.text == "line 300"))
+        .await;
+    got.into_iter().map(|l| l.text).collect()
 }

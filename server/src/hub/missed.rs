@@ -4,12 +4,16 @@
 //! alone: without it, the tail is what the ring holds.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use app::protocol::{ContainerInfo, LogLine, ServiceKey};
+use app::protocol::{ContainerInfo, LogLine, ServiceKey, Streams};
 
-use super::Hub;
+use super::{Hub, HubError, Start};
+use crate::auth::scope::Scope;
+use crate::docker::past::TailQuery;
 use crate::docker::past::{Filled, Gap};
 use crate::docker::EngineError;
+use crate::store::missed::Rest;
 
 impl Hub {
     /// The newest `keep` lines of `gaps`, in cursor order, and how many were left out.
@@ -27,7 +31,10 @@ impl Hub {
         let mut from_engine = Vec::new();
         for gap in gaps {
             let stored = match self.history() {
-                Some(h) => h.missed(key, &gap, keep).await.unwrap_or_else(|e| {
+                Some(h) => h
+                    .missed(key, &gap, keep, (Streams::Both, Rest::Counted))
+                    .await
+                    .unwrap_or_else(|e| {
                     tracing::warn!(container = %gap.container, "history could not be read for a resume, reading the engine: {e}");
                     None
                 }),
@@ -53,20 +60,21 @@ impl Hub {
         Ok(filled)
     }
 
-    /// The newest `keep` lines of `stretches` that history holds, in cursor order: the
-    /// lines before the ring for a tail longer than it. None without history.
+    /// The newest `keep` lines of `streams` in `stretches` that history holds, in cursor
+    /// order: the lines before the ring for a tail longer than it. None without history.
     pub(super) async fn older(
         &self,
         key: &ServiceKey,
         stretches: Vec<Gap>,
         keep: usize,
+        streams: Streams,
     ) -> Vec<Arc<LogLine>> {
         let Some(history) = self.history().filter(|_| keep > 0) else {
             return Vec::new();
         };
         let mut lines = Vec::new();
         for s in stretches {
-            match history.missed(key, &s, keep).await {
+            match history.missed(key, &s, keep, (streams, Rest::Unread)).await {
                 Ok(Some(m)) => lines.extend(m.lines.into_iter().map(Arc::new)),
                 Ok(None) => {}
                 Err(e) => {
@@ -77,5 +85,52 @@ impl Hub {
         lines.sort_by(|a, b| a.cursor.cmp(&b.cursor));
         lines.drain(..lines.len().saturating_sub(keep));
         lines
+    }
+
+    /// A one-off tail (`/api/tail`). With history on, the ring's newest lines, then
+    /// history's from before the ring: the engine is never read for it. With history off,
+    /// the engine's tail.
+    pub async fn tail(
+        &self,
+        key: &ServiceKey,
+        scope: &Scope,
+        q: TailQuery,
+    ) -> Result<Vec<LogLine>, HubError> {
+        let info = self.service(key, scope).await?;
+        if self.history().is_none() {
+            return Ok(self.inner.past.tail(&info.containers, q).await?);
+        }
+        let feed = self.feed(key, &info);
+        let mut ready = feed.ready.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(15), ready.wait_for(|r| *r)).await;
+        let wanted = |l: &LogLine| {
+            q.streams.allows(l.stream) && q.since_ns.is_none_or(|ns| l.cursor.ts_ns >= ns)
+        };
+        let n = q.lines as usize;
+        let snapshot = feed.shared.snapshot(&Start::Tail(u32::MAX));
+        let mut lines: Vec<LogLine> = snapshot
+            .backlog
+            .iter()
+            .filter(|l| wanted(l))
+            .map(|l| LogLine::clone(l))
+            .collect();
+        lines.drain(..lines.len().saturating_sub(n));
+        let floor = q
+            .since_ns
+            .map_or((i64::MIN, 0), |ns| (ns.saturating_sub(1), u32::MAX));
+        let stretches = snapshot
+            .older
+            .into_iter()
+            .map(|g| Gap {
+                after: g.after.max(floor),
+                ..g
+            })
+            .filter(|g| g.after < g.upto)
+            .collect();
+        let wanted_more = n.saturating_sub(lines.len());
+        let older = self.older(key, stretches, wanted_more, q.streams).await;
+        let mut all: Vec<LogLine> = older.iter().map(|l| LogLine::clone(l)).collect();
+        all.append(&mut lines);
+        Ok(all)
     }
 }

@@ -21,7 +21,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use app::protocol::{Cursor, ProjectInfo, ServiceInfo, ServiceKey, ServiceState, UnknownService};
+use app::protocol::{
+    Cursor, ProjectInfo, ServiceInfo, ServiceKey, ServiceState, Streams, UnknownService,
+};
 use tokio::sync::watch;
 
 use crate::auth::scope::Scope;
@@ -234,7 +236,7 @@ impl Hub {
         let older = std::mem::take(&mut snapshot.older);
         if let Start::Tail(n) = start {
             let wanted = (n as usize).saturating_sub(snapshot.backlog.len());
-            let mut earlier = self.older(&key, older, wanted).await;
+            let mut earlier = self.older(&key, older, wanted, Streams::Both).await;
             earlier.append(&mut snapshot.backlog);
             snapshot.backlog = earlier;
         }

@@ -4,7 +4,7 @@
 
 use std::ops::ControlFlow;
 
-use app::protocol::LogLine;
+use app::protocol::{LogLine, Streams};
 
 use super::{block, day_of, End, Owner, RawLine, Store, StoreError};
 
@@ -19,12 +19,26 @@ pub struct Stretch<'a> {
     pub container: &'a str,
     pub after: (i64, u32),
     pub upto: (i64, u32),
+    pub streams: Streams,
 }
 
 impl Stretch<'_> {
     fn holds(&self, pos: (i64, u32)) -> bool {
         pos > self.after && pos <= self.upto
     }
+
+    fn has(&self, l: &RawLine) -> bool {
+        self.holds(pos(l)) && self.streams.allows(l.stream)
+    }
+}
+
+/// What becomes of a stretch's lines beyond the newest asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rest {
+    /// Counted: a resume is told how many lines it lost.
+    Counted,
+    /// Not read at all: a tail has what it asked for.
+    Unread,
 }
 
 /// The newest lines of a stretch, oldest first, and how many older ones it also holds.
@@ -35,23 +49,22 @@ pub struct Missed {
 }
 
 impl Store {
-    /// The newest `keep` lines of `s`, and the number of the others.
-    pub fn missed(&self, s: &Stretch<'_>, keep: usize) -> Result<Missed, StoreError> {
+    /// The newest `keep` lines of `s`, and, if asked, the number of the others.
+    pub fn missed(&self, s: &Stretch<'_>, keep: usize, rest: Rest) -> Result<Missed, StoreError> {
         let mut lines: Vec<RawLine> = Vec::new();
         let mut counted = 0u64;
         // The replica is the same in every block of a container.
         let mut owner: Option<Owner> = None;
         // Newer lines are not yet in a block.
         if let Some(p) = self.pending.get(&format!("{}/{}", s.engine, s.container)) {
-            lines.extend(p.writer.lines().into_iter().filter(|l| s.holds(pos(l))));
+            lines.extend(p.writer.lines().into_iter().filter(|l| s.has(l)));
             owner = Some(p.owner.clone());
         }
         let until_ns = s.upto.0.saturating_add(1);
         let days = self.days.range(day_of(s.after.0)..=day_of(s.upto.0)).rev();
         for (_, file) in days {
             let mut failed = None;
-            // Every block of the span is read or counted: none is left unvisited.
-            let _ = file.each_service_block(
+            let flow = file.each_service_block(
                 s.engine,
                 s.project,
                 s.service,
@@ -64,14 +77,27 @@ impl Store {
                     }
                     let b = &stored.block;
                     owner.get_or_insert_with(|| stored.owner.clone());
-                    let inside = s.holds(b.first) && s.holds(b.last);
-                    if inside && lines.len() >= keep {
-                        counted += u64::from(b.lines);
-                        return ControlFlow::Continue(());
+                    if lines.len() >= keep {
+                        let inside = s.holds(b.first) && s.holds(b.last);
+                        match rest {
+                            Rest::Counted if inside && s.streams == Streams::Both => {
+                                counted += u64::from(b.lines);
+                                return ControlFlow::Continue(());
+                            }
+                            Rest::Counted => {}
+                            // Blocks come newest last line first: once one ends before the
+                            // newest `keep` lines held, none after it has a newer line.
+                            Rest::Unread => {
+                                newest_first(&mut lines, keep);
+                                if lines.last().is_some_and(|l| b.last < pos(l)) {
+                                    return ControlFlow::Break(());
+                                }
+                            }
+                        }
                     }
                     match block::read(&b.data, b.raw_bytes) {
                         Ok(read) => {
-                            lines.extend(read.into_iter().filter(|l| s.holds(pos(l))));
+                            lines.extend(read.into_iter().filter(|l| s.has(l)));
                             ControlFlow::Continue(())
                         }
                         Err(e) => {
@@ -84,6 +110,9 @@ impl Store {
             if let Some(e) = failed {
                 return Err(e.into());
             }
+            if flow.is_break() {
+                break;
+            }
         }
         lines.sort_by_key(pos);
         lines.dedup_by_key(|l| pos(l));
@@ -95,13 +124,22 @@ impl Store {
         };
         Ok(Missed {
             lines,
-            left_out: counted + excess as u64,
+            left_out: match rest {
+                Rest::Counted => counted + excess as u64,
+                Rest::Unread => 0,
+            },
         })
     }
 }
 
 fn pos(l: &RawLine) -> (i64, u32) {
     (l.ts.ns, l.seq)
+}
+
+/// Keeps the newest `keep` lines, newest first.
+fn newest_first(lines: &mut Vec<RawLine>, keep: usize) {
+    lines.sort_by_key(|l| std::cmp::Reverse(pos(l)));
+    lines.truncate(keep);
 }
 
 #[cfg(test)]
@@ -138,6 +176,7 @@ mod tests {
             container,
             after: (after, 0),
             upto: (upto, 0),
+            streams: Streams::Both,
         }
     }
 
@@ -162,14 +201,52 @@ mod tests {
         store.append(&owner("aaa"), &gathered).unwrap();
         store.append(&owner("bbb"), &[raw(D2 + 33, "b33")]).unwrap();
 
-        let m = store.missed(&stretch("aaa", D2 + 4, D2 + 33), 7).unwrap();
+        let m = store
+            .missed(&stretch("aaa", D2 + 4, D2 + 33), 7, Rest::Counted)
+            .unwrap();
         let texts: Vec<&str> = m.lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["a27", "a28", "a29", "a30", "a31", "a32", "a33"]);
         assert_eq!(m.left_out, 22, "a5 to a26 are in the stretch and not given");
         assert!(m.lines.iter().all(|l| l.cursor.container == "aaa"));
 
-        let none = store.missed(&stretch("ccc", D2, D2 + 40), 7).unwrap();
+        let none = store
+            .missed(&stretch("ccc", D2, D2 + 40), 7, Rest::Counted)
+            .unwrap();
         assert!(none.lines.is_empty() && none.left_out == 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_tail_of_one_stream_takes_its_newest_lines_and_counts_nothing() {
+        let dir = tempdir();
+        let week = Retention {
+            age: Duration::from_secs(7 * 86_400),
+            bytes: u64::MAX,
+        };
+        let mut store = Store::open(&dir, week).unwrap();
+        // Blocks of ten lines; every third line is stderr.
+        for block in 0..4 {
+            let lines: Vec<RawLine> = (1..=10)
+                .map(|i| {
+                    let n = block * 10 + i;
+                    let mut l = raw(D2 + n, &format!("a{n}"));
+                    if n % 3 == 0 {
+                        l.stream = app::protocol::Stream::Stderr;
+                    }
+                    l
+                })
+                .collect();
+            store.append(&owner("aaa"), &lines).unwrap();
+            store.seal_for_tests("local/aaa");
+        }
+        let tail = Stretch {
+            streams: Streams::Stderr,
+            ..stretch("aaa", i64::MIN, D2 + 40)
+        };
+        let m = store.missed(&tail, 4, Rest::Unread).unwrap();
+        let texts: Vec<&str> = m.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["a30", "a33", "a36", "a39"]);
+        assert_eq!(m.left_out, 0, "a tail counts nothing");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
