@@ -6,6 +6,7 @@
 //! - `docker/`: the only code that talks to the engine (listing, logs, events, inspect,
 //!   one-off reads of the past), and `redact` applied to every line read;
 //! - `runs`: where a container's starts and exits fall among its lines (pure);
+//! - `seen`: which lines of a container were taken, so that a re-read repeats none;
 //! - `hub/`: one follower per container, a ring and a tape per service, subscriptions;
 //! - the routes: `ws` (the live socket), `api` (server functions: listing, tails),
 //!   `download`, `health`, `assets` (the embedded client);
@@ -33,6 +34,7 @@ pub mod recall;
 pub mod redact;
 pub mod runs;
 pub mod search;
+pub mod seen;
 pub mod serve;
 pub mod state;
 pub mod store;

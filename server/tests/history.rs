@@ -742,3 +742,70 @@ async fn viewer_tail(server: &Server) -> Vec<String> {
         .await;
     got.into_iter().map(|l| l.text).collect()
 }
+
+// stdout and stderr interleaved: the engine stamps the two streams apart, so a line can be
+// stamped before one read earlier. History keeps every line once, read at the start
+// (catching up) or live.
+#[tokio::test]
+async fn a_log_of_both_streams_interleaved_is_kept_whole() {
+    const N: u32 = 100_000;
+    let yaml = format!(
+        r#"version: "2.4"
+services:
+  both:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", "awk 'BEGIN {{ for (i = 1; i <= {N}; i++) {{ if (i % 10 == 0) print \"line \" i > \"/dev/stderr\"; else print \"line \" i }} }}'; echo done; while true; do sleep 3600; done"]
+"#
+    );
+    let project = TempProject::from_yaml("both", &yaml, &["both"]).await;
+    let id = project.id("both").await;
+    wait_for(
+        "the container writes its lines",
+        Duration::from_secs(60),
+        || async {
+            let last = docker_ok(&["logs", "--tail", "1", &id]).await;
+            (last.trim() == "done").then_some(())
+        },
+    )
+    .await;
+    let server = Server::start_for(&project.name, &[]).await;
+    wait_for(
+        "history holds the last line",
+        Duration::from_secs(60),
+        || async {
+            let page = history(&server, &project.name, "both", &[("limit", "1")]).await;
+            (texts(&page.lines) == ["done"]).then_some(())
+        },
+    )
+    .await;
+    let (status, body) = server
+        .get(
+            "/api/download",
+            &[
+                ("project", &project.name),
+                ("service", "both"),
+                ("since", "1h"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut numbers: Vec<u32> = body
+        .lines()
+        .filter_map(|l| l.rsplit_once("line ")?.1.parse().ok())
+        .collect();
+    let kept = numbers.len();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), kept, "no line twice");
+    let missing: Vec<u32> = (1..=N)
+        .filter(|n| numbers.binary_search(n).is_err())
+        .collect();
+    assert_eq!(
+        missing.len(),
+        0,
+        "every line kept; missing (first 20): {:?}",
+        &missing[..missing.len().min(20)]
+    );
+}

@@ -133,6 +133,31 @@ async fn resume_from_the_start(port: u16, project: String) -> Resumed {
 
 /// A `GET` with a client of its own: the harness's gives up after 10 s, and these are
 /// slow on purpose.
+/// The server's peak RSS in KiB (the kernel's high-water mark), kept current every 100 ms
+/// until the returned task is aborted.
+fn watch_peak(server: &Server) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let pid = server.pid();
+    let peak = Arc::new(AtomicU64::new(server.rss_kib()));
+    let watcher = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                    if let Some(kib) = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    {
+                        peak.fetch_max(kib, Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    (peak, watcher)
+}
+
 async fn get(port: u16, path: &str, query: &[(&str, &str)]) -> (u16, reqwest::Response, Instant) {
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -201,29 +226,12 @@ async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small()
         written.elapsed().as_secs_f64()
     ));
 
-    // The default bounds: a few whole-log reads at once, the rest refused after 10 s.
-    let server = Server::start_for(&project.name, &[]).await;
+    // The default bounds: a few whole-log reads at once, the rest refused after 10 s. With
+    // history off: with it on, tails and resumes are served from history, not the engine.
+    let server = Server::start_for(&project.name, &["--history", "off"]).await;
     let port = server.port;
-    let pid = server.pid();
-    let peak = Arc::new(AtomicU64::new(server.rss_kib()));
+    let (peak, watcher) = watch_peak(&server);
     let idle = peak.load(Ordering::Relaxed);
-    let watcher = {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                    if let Some(kib) = status
-                        .lines()
-                        .find_map(|l| l.strip_prefix("VmHWM:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                    {
-                        peak.fetch_max(kib, Ordering::Relaxed);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
 
     let started = Instant::now();
     let name = project.name.clone();
@@ -380,6 +388,9 @@ async fn a_read_that_waits_too_long_for_its_turn_is_refused_and_a_resume_is_told
             "200ms",
             "--ring-lines",
             "100",
+            // Tails and resumes read the engine only with history off.
+            "--history",
+            "off",
         ],
     )
     .await;
@@ -428,4 +439,112 @@ async fn a_read_that_waits_too_long_for_its_turn_is_refused_and_a_resume_is_told
         .await;
     assert_eq!(lines.len(), 100, "the ring's 100 lines follow");
     drop(held);
+}
+
+// With history on (the default), the 1,000,000-line log is stored once as Lookout starts,
+// then eight viewers resuming from the start and eight one-stream tails are all served in
+// full from history, at once: no refusal, no engine read, and Lookout stays small throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_million_line_log_in_history_serves_resumes_and_tails_without_the_engine() {
+    require_fixture().await;
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let project = TempProject::from_yaml("bighist", &yaml(LINES), &["spew"]).await;
+    let id = project.id("spew").await;
+    wait_written(&id, LINES).await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let (peak, watcher) = watch_peak(&server);
+    let port = server.port;
+    let name = project.name.clone();
+
+    let storing = Instant::now();
+    let newest = [
+        ("project", name.as_str()),
+        ("service", "spew"),
+        ("limit", "1"),
+    ];
+    loop {
+        let page: app::history::HistoryPage = server.get_json("/api/history", &newest).await;
+        if page.lines.iter().any(|l| l.text == LAST) {
+            break;
+        }
+        assert!(
+            storing.elapsed() < Duration::from_secs(300),
+            "history did not store the log within 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let stored_kib = peak.load(Ordering::Relaxed);
+    report(&format!(
+        "history stored {LINES} lines in {:.1} s; peak RSS {:.1} MiB",
+        storing.elapsed().as_secs_f64(),
+        stored_kib as f64 / 1024.0
+    ));
+
+    let reads = |server: &Server| {
+        let requests = server.engine_calls.requests();
+        requests.iter().filter(|r| r.contains("/logs")).count()
+    };
+    let engine_reads = reads(&server);
+    let started = Instant::now();
+    let sockets: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(resume_from_the_start(port, name.clone())))
+        .collect();
+    let tails: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(tail_stderr(port, name.clone())))
+        .collect();
+    for s in sockets {
+        match s.await.expect("a socket's task") {
+            Resumed::Lines { received, dropped } => {
+                assert!(
+                    (19_000..=20_000).contains(&received),
+                    "about 20,000 lines: the gap's last 10,000, then the ring's; got {received}"
+                );
+                assert_eq!(
+                    received + dropped,
+                    LINES + 1,
+                    "the rest is counted as dropped"
+                );
+            }
+            Resumed::Refused(message) => panic!("a resume was refused: {message}"),
+        }
+    }
+    for t in tails {
+        let lines = t
+            .await
+            .expect("a tail's task")
+            .unwrap_or_else(|e| panic!("a tail was refused: {e}"));
+        let numbers: Vec<u64> = lines.iter().filter_map(number).collect();
+        assert_eq!(
+            numbers.len(),
+            10_000,
+            "a tail of 10,000 numbered stderr lines"
+        );
+        assert!(lines.iter().all(|l| l.stream == Stream::Stderr));
+        assert_eq!(
+            numbers.last(),
+            Some(&LINES),
+            "it ends with the last stderr line"
+        );
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 10),
+            "in order, none missing"
+        );
+    }
+    assert_eq!(
+        reads(&server),
+        engine_reads,
+        "the engine was not read for them"
+    );
+    watcher.abort();
+    let peak_kib = peak.load(Ordering::Relaxed);
+    report(&format!(
+        "8 resumes and 8 stderr tails from history in {:.1} s; peak RSS {:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        peak_kib as f64 / 1024.0
+    ));
+    assert!(
+        peak_kib < 150 * 1024,
+        "lookout's peak RSS was {:.1} MiB; the bound is 150 MiB",
+        peak_kib as f64 / 1024.0
+    );
 }

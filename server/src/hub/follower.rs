@@ -20,6 +20,7 @@ use crate::docker::{Engine, EngineError};
 use crate::history::Recorder;
 use crate::redact::KeyState;
 use crate::runs::{after_look, RunTimes, Step};
+use crate::seen::{Seen, JITTER_NS};
 
 /// The recent past a follower reads first, without follow, so that its feed knows when its
 /// tail is complete.
@@ -42,7 +43,8 @@ pub struct Follower {
     exits: Arc<Exits>,
     wake: Arc<Notify>,
     /// The position of the last line delivered.
-    last: Option<(i64, u32)>,
+    /// The lines delivered, by position: a re-read gives only what is new.
+    seen: Seen,
     /// The container's last start and exit that the timeline has been told of (or that
     /// happened before the feed began).
     told: RunTimes,
@@ -91,7 +93,7 @@ impl Follower {
             rules,
             exits,
             wake,
-            last: None,
+            seen: Seen::default(),
             told: RunTimes::default(),
             keys: KeyState::default(),
             recorder,
@@ -170,7 +172,7 @@ impl Follower {
             match self.read(both(0, Some(lines), false)).await {
                 Ok(read) => {
                     let engine_holds_more = read.len() >= lines as usize;
-                    self.last = read.last().map(|l| (l.ts.ns, l.seq));
+                    let read = self.seen.fresh(read);
                     // The engine may hold older lines than the tail: the ring starts with a
                     // gap only the engine can fill.
                     if engine_holds_more {
@@ -217,7 +219,13 @@ impl Follower {
         let Ok(docker) = self.engine.docker() else {
             return;
         };
-        let since = stored.map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds());
+        // From a little before the newest line stored: a line stamped before it may not be.
+        let since = stored.map_or(0, |(ns, _)| {
+            Timestamp {
+                ns: ns.saturating_sub(JITTER_NS),
+            }
+            .whole_seconds()
+        });
         // Its own key blocks: this read starts earlier than the follow's.
         let mut keys = KeyState::default();
         let query = both(since, None, false);
@@ -225,9 +233,18 @@ impl Follower {
             LogStream::open_with(&docker, &self.container.id, query, &self.rules, &mut keys);
         while let Some(read) = stream.next_lines().await {
             match read {
+                // Up to the tail's first line in the order the engine wrote them, not in
+                // time: a line stamped after it can come before it. History skips what it
+                // has if that line is never found.
                 Ok(mut lines) => {
-                    lines.retain(|l| (l.ts.ns, l.seq) < upto);
+                    let tail_at = lines.iter().position(|l| (l.ts.ns, l.seq) == upto);
+                    if let Some(at) = tail_at {
+                        lines.truncate(at);
+                    }
                     recorder.lines(&lines).await;
+                    if tail_at.is_some() {
+                        return;
+                    }
                 }
                 Err(e) => {
                     self.engine.report(&e);
@@ -256,7 +273,7 @@ impl Follower {
         loop {
             match stream.next_lines().await {
                 Some(Ok(lines)) => {
-                    let fresh = after_last(&mut self.last, lines);
+                    let fresh = self.seen.fresh(lines);
                     if let Some(r) = &self.recorder {
                         r.lines(&fresh).await;
                     }
@@ -284,11 +301,11 @@ impl Follower {
         .await
     }
 
-    /// The engine's `since` is whole seconds: ask from the start of the last line's second;
-    /// `after_last` skips what was already delivered.
+    /// The engine's `since` is whole seconds: ask from a little before the newest line
+    /// delivered (a line stamped before it may come after it); `Seen` skips what was
+    /// already delivered.
     fn since(&self) -> i64 {
-        self.last
-            .map_or(0, |(ns, _)| Timestamp { ns }.whole_seconds())
+        self.seen.reread_from_secs()
     }
 
     /// After a stop. The engine may end a follow stream before its very last entry (a line
@@ -319,7 +336,7 @@ impl Follower {
                     return false;
                 }
             };
-            let delivered = self.last.map(|(ns, _)| ns);
+            let delivered = self.seen.newest().map(|(ns, _)| ns);
             let now = match run_times(&docker, &self.container.id).await {
                 Ok(Some(now)) => now,
                 Ok(None) => {
@@ -331,7 +348,7 @@ impl Follower {
                     return false;
                 }
             };
-            let fresh = after_last(&mut self.last, lines);
+            let fresh = self.seen.fresh(lines);
             for step in after_look(self.told, now, delivered, fresh) {
                 match step {
                     Step::Lines(lines) => self.deliver(lines).await,
@@ -354,7 +371,7 @@ impl Follower {
     /// as the engine said it right after the stop (`at_stop`), or as its `die` event said.
     async fn removed(&self, at_stop: Option<RunTimes>) {
         let told = self.told;
-        let delivered = self.last.map(|(ns, _)| ns);
+        let delivered = self.seen.newest().map(|(ns, _)| ns);
         if told.running {
             let exit = match at_stop.filter(|s| !s.running && s.started == told.started) {
                 Some(s) => s.finished.map(|ts_ns| Exit {
@@ -372,41 +389,5 @@ impl Follower {
             }
         }
         self.mark(now_ns(), LifecycleEvent::Removed).await;
-    }
-}
-
-/// The lines after `last` (the position of the last line delivered), which moves on to the
-/// newest of them: a stream reopened from the start of a second repeats what came before.
-fn after_last(last: &mut Option<(i64, u32)>, lines: Vec<RawLine>) -> Vec<RawLine> {
-    let fresh: Vec<RawLine> = lines
-        .into_iter()
-        .filter(|l| last.is_none_or(|p| (l.ts.ns, l.seq) > p))
-        .collect();
-    if let Some(l) = fresh.last() {
-        *last = Some((l.ts.ns, l.seq));
-    }
-    fresh
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::hub::shared::tests::raw;
-
-    #[test]
-    fn a_reopened_stream_gives_only_what_comes_after_the_last_line_delivered() {
-        let mut last = None;
-        let first = after_last(&mut last, vec![raw(1, "a"), raw(2, "b")]);
-        assert_eq!(first.len(), 2);
-        assert_eq!(last, Some((2, 0)));
-        // Reopened from the start of the second: the engine repeats the line at 2.
-        let again = after_last(&mut last, vec![raw(2, "b"), raw(3, "c")]);
-        assert_eq!(
-            again.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
-            ["c"]
-        );
-        assert_eq!(last, Some((3, 0)));
-        assert!(after_last(&mut last, Vec::new()).is_empty());
-        assert_eq!(last, Some((3, 0)));
     }
 }

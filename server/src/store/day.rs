@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use app::protocol::{Cursor, Health, LifecycleEvent, LogLine, Replica};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::block::Sealed;
+use super::block::{Records, Sealed};
 use super::End;
 use crate::docker::frames::RawLine;
 
@@ -310,6 +310,34 @@ impl DayFile {
             )
             .optional()
             .map_err(|e| self.wrap(e))
+    }
+
+    /// The positions of a container's lines stored in blocks that end at or after
+    /// `since_ns`: what is known of its newest lines when Lookout starts again.
+    pub fn positions_since(
+        &self,
+        engine: &str,
+        container: &str,
+        since_ns: i64,
+    ) -> Result<Vec<(i64, u32)>, StoreError> {
+        let mut query = self
+            .conn
+            .prepare_cached(
+                "SELECT data, raw_bytes FROM blocks WHERE engine = ?1 AND container = ?2
+                 AND last_ns >= ?3",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let mut rows = query
+            .query(params![engine, container, since_ns])
+            .map_err(|e| self.wrap(e))?;
+        let mut positions = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.wrap(e))? {
+            let data: Vec<u8> = r.get(0).map_err(|e| self.wrap(e))?;
+            let raw_bytes: u32 = r.get(1).map_err(|e| self.wrap(e))?;
+            let records = Records::decompress(&data, raw_bytes)?;
+            positions.extend(records.iter().map(|l| (l.ts_ns, l.seq)));
+        }
+        Ok(positions)
     }
 
     /// A service's events in `[since, until)`, in time order.

@@ -26,6 +26,7 @@ use day::DayFile;
 pub use day::{Owner, StoreError, StoredBlock, StoredEvent};
 
 use crate::docker::frames::RawLine;
+use crate::seen::{Seen, JITTER_NS};
 
 /// How long history is kept: days, and bytes on disk; whichever is reached first.
 #[derive(Clone, Copy, Debug)]
@@ -110,9 +111,9 @@ pub struct Store {
     retention: Retention,
     days: BTreeMap<Date, DayFile>,
     pending: HashMap<String, Pending>,
-    /// Per container, the newest position stored (or being gathered): nothing at or before
-    /// it is stored again, so a re-read of the engine never repeats a line.
-    last: HashMap<String, (i64, u32)>,
+    /// Per container, the lines stored (or being gathered) by position: a re-read of the
+    /// engine never repeats a line, and a line stamped before one stored is still kept.
+    seen: HashMap<String, Seen>,
 }
 
 impl Store {
@@ -141,7 +142,7 @@ impl Store {
             retention,
             days,
             pending: HashMap::new(),
-            last: HashMap::new(),
+            seen: HashMap::new(),
         })
     }
 
@@ -160,34 +161,30 @@ impl Store {
         container: &str,
     ) -> Result<Option<(i64, u32)>, StoreError> {
         let key = format!("{engine}/{container}");
-        if let Some(p) = self.last.get(&key) {
-            return Ok(Some(*p));
+        if let Some(seen) = self.seen.get(&key) {
+            return Ok(seen.newest());
         }
         for file in self.days.values().rev() {
             if let Some(p) = file.last_position(engine, container)? {
-                self.last.insert(key, p);
+                let near = file.positions_since(engine, container, p.0 - JITTER_NS)?;
+                self.seen.insert(key, Seen::from_positions(near));
                 return Ok(Some(p));
             }
         }
         Ok(None)
     }
 
-    /// Adds a container's lines, in order; those at or before its last stored position are
-    /// skipped. A block is written when it is full or its day ends; `flush` writes what is
-    /// gathered.
+    /// Adds a container's lines, in order; those stored before are skipped (`Seen`). A
+    /// block is written when it is full or its day ends; `flush` writes what is gathered.
     pub fn append(&mut self, owner: &Owner, lines: &[RawLine]) -> Result<(), StoreError> {
-        // Each line is compared with what was stored before this call, not with the line
-        // before it: the engine stamps stdout and stderr apart, so a line may be stamped a
-        // little before the one it follows, and it is new all the same.
-        let stored = self.last_position(&owner.engine, &owner.container)?;
+        self.last_position(&owner.engine, &owner.container)?;
         let key = format!("{}/{}", owner.engine, owner.container);
-        let fresh = lines
+        let seen = self.seen.entry(key.clone()).or_default();
+        let fresh: Vec<&RawLine> = lines
             .iter()
-            .filter(|l| stored.is_none_or(|p| (l.ts.ns, l.seq) > p));
+            .filter(|l| seen.take((l.ts.ns, l.seq)))
+            .collect();
         for line in fresh {
-            let pos = (line.ts.ns, line.seq);
-            let newest = self.last.entry(key.clone()).or_insert(pos);
-            *newest = (*newest).max(pos);
             let day = day_of(line.ts.ns);
             let starts_new_day = self.pending.get(&key).is_some_and(|p| p.day != day);
             if starts_new_day {

@@ -1,0 +1,127 @@
+//! Which lines of one container were already taken, by position (nanoseconds, sequence).
+//!
+//! The engine stamps stdout and stderr apart, so a line can be stamped a little before one
+//! it follows: positions are not in the order lines come. A line is new if it is newer than
+//! every line taken, or, within `JITTER` of the newest, if its own position was not taken;
+//! older than that, it is a repeat. Re-reads start `JITTER` before the newest line, so a
+//! late-stamped line is read again and found new, and every other line is found a repeat.
+
+use std::collections::HashSet;
+
+use crate::clock::Timestamp;
+use crate::docker::frames::RawLine;
+
+/// How far apart in time the engine may stamp two lines written one after the other.
+pub const JITTER_NS: i64 = 2_000_000_000;
+
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    newest: Option<(i64, u32)>,
+    /// The positions taken within `JITTER_NS` of the newest (and a few older, until pruned).
+    recent: HashSet<(i64, u32)>,
+    /// The size at which older positions are let go: twice what was kept the last time, so
+    /// each line costs the same however fast they come.
+    prune_at: usize,
+}
+
+impl Seen {
+    /// What is known of lines taken before: their newest position and those near it.
+    pub fn from_positions(positions: impl IntoIterator<Item = (i64, u32)>) -> Seen {
+        let mut seen = Seen::default();
+        for p in positions {
+            seen.take(p);
+        }
+        seen
+    }
+
+    pub fn newest(&self) -> Option<(i64, u32)> {
+        self.newest
+    }
+
+    pub fn is_new(&self, pos: (i64, u32)) -> bool {
+        match self.newest {
+            None => true,
+            Some(n) => pos > n || (pos.0 >= floor(n) && !self.recent.contains(&pos)),
+        }
+    }
+
+    /// Takes `pos`; false if it was taken before.
+    pub fn take(&mut self, pos: (i64, u32)) -> bool {
+        if !self.is_new(pos) {
+            return false;
+        }
+        self.recent.insert(pos);
+        if self.newest.is_none_or(|n| pos > n) {
+            self.newest = Some(pos);
+        }
+        if self.recent.len() >= self.prune_at {
+            let f = floor(self.newest.expect("a line was taken"));
+            self.recent.retain(|p| p.0 >= f);
+            self.prune_at = (self.recent.len() * 2).max(1024);
+        }
+        true
+    }
+
+    /// The lines of `lines` not taken before, in the order they came; takes them.
+    pub fn fresh(&mut self, lines: Vec<RawLine>) -> Vec<RawLine> {
+        lines
+            .into_iter()
+            .filter(|l| self.take((l.ts.ns, l.seq)))
+            .collect()
+    }
+
+    /// Where a re-read starts, in the engine's whole seconds: far enough back to find a line
+    /// stamped before the newest taken.
+    pub fn reread_from_secs(&self) -> i64 {
+        self.newest
+            .map_or(0, |n| Timestamp { ns: floor(n) }.whole_seconds())
+    }
+}
+
+fn floor(newest: (i64, u32)) -> i64 {
+    newest.0.saturating_sub(JITTER_NS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn a_line_stamped_before_the_newest_is_new_once_and_old_lines_are_repeats() {
+        let mut seen = Seen::default();
+        assert!(seen.take((10 * S, 0)));
+        // stderr stamped 5 ms before the stdout line it follows.
+        assert!(seen.take((10 * S - 5_000_000, 0)), "late-stamped: new");
+        assert!(
+            !seen.take((10 * S - 5_000_000, 0)),
+            "the same line again: a repeat"
+        );
+        assert!(!seen.take((10 * S, 0)));
+        assert!(seen.take((10 * S, 1)), "the next line at the same instant");
+        assert!(!seen.take((7 * S, 0)), "older than the window: a repeat");
+        assert_eq!(seen.newest(), Some((10 * S, 1)));
+        assert_eq!(seen.reread_from_secs(), 8, "a re-read starts 2 s back");
+    }
+
+    #[test]
+    fn lines_read_again_from_the_window_start_are_repeats_and_only_new_ones_pass() {
+        let mut seen = Seen::default();
+        let first: Vec<(i64, u32)> = (0..5000).map(|i| (i * S / 1000, 0)).collect();
+        for p in &first {
+            assert!(seen.take(*p));
+        }
+        // Read again from 2 s before the newest, with two new lines after.
+        let from = seen.reread_from_secs() * S;
+        let again: Vec<(i64, u32)> = first
+            .iter()
+            .copied()
+            .filter(|p| p.0 >= from)
+            .chain([(5 * S, 0), (5 * S, 1)])
+            .collect();
+        let fresh: Vec<(i64, u32)> = again.into_iter().filter(|p| seen.take(*p)).collect();
+        assert_eq!(fresh, [(5 * S, 0), (5 * S, 1)]);
+        assert!(seen.recent.len() < 5000, "old positions are let go");
+    }
+}
