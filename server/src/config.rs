@@ -179,6 +179,11 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_HISTORY_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub history_queue: u32,
 
+    /// Bytes of lines waiting to be written (with --history-queue, whichever is reached
+    /// first) before the followers wait for the disk.
+    #[arg(long, env = "LOOKOUT_HISTORY_QUEUE_BYTES", default_value = "32MiB", value_parser = parse_bytes)]
+    pub history_queue_bytes: u64,
+
     /// The most stored lines one search request reads; a search that would read more
     /// answers with what it found and where to go on from.
     #[arg(long, env = "LOOKOUT_SEARCH_MAX_LINES", default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]

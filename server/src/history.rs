@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use app::protocol::{ContainerInfo, HistoryStatus, LifecycleEvent, ServiceKey, Streams};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::now_ns;
 use crate::docker::frames::RawLine;
@@ -18,6 +18,16 @@ use crate::docker::logs::short_id;
 use crate::docker::past::Gap;
 use crate::store::missed::{Missed, Rest, Stretch};
 use crate::store::{Owner, Retention, Store, StoreError};
+
+/// What a line costs in the queue besides its text.
+const LINE_OVERHEAD: usize = 64;
+
+/// The queue's room in permits: bytes, as many as a semaphore holds (and a batch asks).
+fn room_for(bytes: u64) -> usize {
+    usize::try_from(bytes)
+        .unwrap_or(usize::MAX)
+        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize))
+}
 
 /// The only engine today; its name is in every stored key so that more need no migration.
 pub const LOCAL_ENGINE: &str = "local";
@@ -35,13 +45,17 @@ pub struct HistoryConfig {
     pub retention: Retention,
     /// `--history-queue`: batches waiting for the writer before followers wait.
     pub queue: usize,
+    /// `--history-queue-bytes`: bytes of lines waiting for the writer before followers
+    /// wait.
+    pub queue_bytes: u64,
     /// `--search-max-lines`: the most lines one search request reads.
     pub search_max_lines: u64,
 }
 
 /// What the writer thread is asked to do.
 enum Record {
-    Lines(Owner, Vec<RawLine>),
+    /// With the room the lines take in the queue, given back once they are written.
+    Lines(Owner, Vec<RawLine>, OwnedSemaphorePermit),
     Event(Owner, i64, LifecycleEvent),
     Tick,
     Flush(oneshot::Sender<()>),
@@ -89,6 +103,8 @@ pub struct History {
 
 struct Inner {
     tx: mpsc::Sender<Record>,
+    /// Bytes of lines the queue may still take.
+    room: Arc<Semaphore>,
     store: Arc<Mutex<Store>>,
     cfg: HistoryConfig,
     health: Arc<HistoryHealth>,
@@ -124,9 +140,11 @@ impl History {
                 }
             }
         });
+        let room = Arc::new(Semaphore::new(room_for(cfg.queue_bytes)));
         Ok(History {
             inner: Arc::new(Inner {
                 tx,
+                room,
                 store,
                 cfg,
                 health,
@@ -142,12 +160,19 @@ impl History {
         &self.inner.health
     }
 
-    /// Keeps a container's lines; waits while the writer is behind.
+    /// Keeps a container's lines; waits while the writer is behind, by batches or bytes.
     pub async fn lines(&self, owner: &Owner, lines: &[RawLine]) {
         if lines.is_empty() {
             return;
         }
-        let record = Record::Lines(owner.clone(), lines.to_vec());
+        let room = &self.inner.room;
+        // A batch larger than the whole room takes all of it, and goes alone.
+        let bytes: usize = lines.iter().map(|l| l.text.len() + LINE_OVERHEAD).sum();
+        let wanted = bytes.min(room_for(self.inner.cfg.queue_bytes)) as u32;
+        let Ok(permit) = room.clone().acquire_many_owned(wanted).await else {
+            return;
+        };
+        let record = Record::Lines(owner.clone(), lines.to_vec(), permit);
         let _ = self.inner.tx.send(record).await;
     }
 
@@ -266,7 +291,8 @@ impl Writer {
         while let Some(record) = rx.blocking_recv() {
             let mut store = lock(&self.store);
             let done = match record {
-                Record::Lines(owner, lines) => {
+                // The permit goes with the lines: their room is free once they are in.
+                Record::Lines(owner, lines, _room) => {
                     let n = lines.len() as u64;
                     let wrote = store.append(&owner, &lines);
                     if wrote.is_ok() {

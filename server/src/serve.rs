@@ -141,6 +141,7 @@ fn open_history(config: &Config) -> Result<Option<History>, Refused> {
             bytes: config.retention_size,
         },
         queue: config.history_queue as usize,
+        queue_bytes: config.history_queue_bytes,
         search_max_lines: config.search_max_lines,
     };
     History::open(cfg).map(Some).map_err(|e| {
