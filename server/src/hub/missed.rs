@@ -128,9 +128,9 @@ impl Hub {
             .filter(|g| g.after < g.upto)
             .collect();
         let wanted_more = n.saturating_sub(lines.len());
-        let older = self.older(key, stretches, wanted_more, q.streams).await;
-        let mut all: Vec<LogLine> = older.iter().map(|l| LogLine::clone(l)).collect();
-        all.append(&mut lines);
-        Ok(all)
+        let mut all = self.older(key, stretches, wanted_more, q.streams).await;
+        all.extend(lines.into_iter().map(Arc::new));
+        let all = super::in_order_once(all, n);
+        Ok(all.iter().map(|l| LogLine::clone(l)).collect())
     }
 }

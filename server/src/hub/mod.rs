@@ -237,8 +237,10 @@ impl Hub {
         if let Start::Tail(n) = start {
             let wanted = (n as usize).saturating_sub(snapshot.backlog.len());
             let mut earlier = self.older(&key, older, wanted, Streams::Both).await;
-            earlier.append(&mut snapshot.backlog);
-            snapshot.backlog = earlier;
+            if !earlier.is_empty() {
+                earlier.append(&mut snapshot.backlog);
+                snapshot.backlog = in_order_once(earlier, n as usize);
+            }
         }
         let markers = match markers_since(&start, &snapshot) {
             Some(since) => {
@@ -276,6 +278,18 @@ impl Hub {
         feeds.insert(key.clone(), Arc::downgrade(&feed));
         feed
     }
+}
+
+/// The newest `n` of `lines`, in cursor order, each once: a line stamped before the ring's
+/// first line (the engine stamps stdout and stderr apart) is in the ring and in history.
+pub(super) fn in_order_once<L: std::ops::Deref<Target = app::protocol::LogLine>>(
+    mut lines: Vec<L>,
+    n: usize,
+) -> Vec<L> {
+    lines.sort_by(|a, b| a.cursor.cmp(&b.cursor));
+    lines.dedup_by(|a, b| a.cursor == b.cursor);
+    lines.drain(..lines.len().saturating_sub(n));
+    lines
 }
 
 /// From when a new subscriber is shown the starts and exits it missed: none for an empty
@@ -319,4 +333,24 @@ fn add_removed(projects: &mut Vec<ProjectInfo>, kept: impl Iterator<Item = Servi
         }
     }
     projects.sort_by(|a, b| a.name.cmp(&b.name));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::shared::tests::container;
+    use crate::hub::shared::tests::raw;
+
+    #[test]
+    fn a_tail_made_of_history_and_ring_is_in_order_with_each_line_once() {
+        let c = container("abc");
+        let line = |ns| Arc::new(crate::docker::logs::log_line(raw(ns, "x"), &c));
+        // History's lines before the ring; one stamped late is in both.
+        let lines = vec![line(1), line(3), line(5), line(2), line(3), line(4)];
+        let got: Vec<i64> = in_order_once(lines, 4)
+            .iter()
+            .map(|l| l.cursor.ts_ns)
+            .collect();
+        assert_eq!(got, [2, 3, 4, 5]);
+    }
 }

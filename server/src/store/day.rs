@@ -334,8 +334,14 @@ impl DayFile {
         while let Some(r) = rows.next().map_err(|e| self.wrap(e))? {
             let data: Vec<u8> = r.get(0).map_err(|e| self.wrap(e))?;
             let raw_bytes: u32 = r.get(1).map_err(|e| self.wrap(e))?;
-            let records = Records::decompress(&data, raw_bytes)?;
-            positions.extend(records.iter().map(|l| (l.ts_ns, l.seq)));
+            // A block that cannot be read must not stop the container's history: its lines
+            // are then not known as stored, and may be stored again.
+            match Records::decompress(&data, raw_bytes) {
+                Ok(records) => positions.extend(records.iter().map(|l| (l.ts_ns, l.seq))),
+                Err(e) => {
+                    tracing::warn!(path = %self.path.display(), container, "a stored block cannot be read: {e}")
+                }
+            }
         }
         Ok(positions)
     }

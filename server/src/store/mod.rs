@@ -166,7 +166,12 @@ impl Store {
         }
         for file in self.days.values().rev() {
             if let Some(p) = file.last_position(engine, container)? {
-                let near = file.positions_since(engine, container, p.0 - JITTER_NS)?;
+                // The window may begin on the day before (just after midnight UTC).
+                let from = p.0.saturating_sub(JITTER_NS);
+                let mut near = Vec::new();
+                for f in self.days.range(day_of(from)..=day_of(p.0)).map(|(_, f)| f) {
+                    near.extend(f.positions_since(engine, container, from)?);
+                }
                 self.seen.insert(key, Seen::from_positions(near));
                 return Ok(Some(p));
             }
@@ -541,6 +546,34 @@ mod tests {
 
     fn texts(lines: &[(Owner, RawLine)]) -> Vec<&str> {
         lines.iter().map(|(_, l)| l.text.as_str()).collect()
+    }
+
+    #[test]
+    fn lines_read_again_after_a_reopen_across_midnight_are_stored_once() {
+        let dir = tempdir();
+        // Two lines just before midnight UTC, two just after, one stamped late.
+        let lines = [
+            raw(D2 - 500_000_000, "a"),
+            raw(D2 - 1, "b"),
+            raw(D2 + 300_000_000, "c"),
+            raw(D2 + 200_000_000, "late"),
+        ];
+        {
+            let mut store = Store::open(&dir, week()).unwrap();
+            store.append(&owner("aaa"), &lines).unwrap();
+            store.flush().unwrap();
+        }
+        let mut store = Store::open(&dir, week()).unwrap();
+        // After a restart, the engine is read again from 2 s before the newest line.
+        let mut again = lines.to_vec();
+        again.push(raw(D2 + 400_000_000, "d"));
+        store.append(&owner("aaa"), &again).unwrap();
+        store.flush().unwrap();
+        let all = store
+            .lines(&web_span("web", 0, i64::MAX), 100, End::Oldest)
+            .unwrap();
+        assert_eq!(texts(&all), ["a", "b", "late", "c", "d"]);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
