@@ -127,8 +127,10 @@ impl Hub {
             })
             .filter(|g| g.after < g.upto)
             .collect();
-        let wanted_more = n.saturating_sub(lines.len());
-        let mut all = self.older(key, stretches, wanted_more, q.streams).await;
+        // As many as the whole tail: a late-stamped line may be in the ring and history
+        // both, and is kept once.
+        let wanted = if lines.len() < n { n } else { 0 };
+        let mut all = self.older(key, stretches, wanted, q.streams).await;
         all.extend(lines.into_iter().map(Arc::new));
         let all = super::in_order_once(all, n);
         Ok(all.iter().map(|l| LogLine::clone(l)).collect())

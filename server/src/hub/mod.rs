@@ -235,7 +235,13 @@ impl Hub {
         }
         let older = std::mem::take(&mut snapshot.older);
         if let Start::Tail(n) = start {
-            let wanted = (n as usize).saturating_sub(snapshot.backlog.len());
+            // As many as the whole tail: a late-stamped line may be in the ring and history
+            // both, and is kept once.
+            let wanted = if snapshot.backlog.len() < n as usize {
+                n as usize
+            } else {
+                0
+            };
             let mut earlier = self.older(&key, older, wanted, Streams::Both).await;
             if !earlier.is_empty() {
                 earlier.append(&mut snapshot.backlog);
