@@ -158,6 +158,24 @@ fn watch_peak(server: &Server) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) 
     (peak, watcher)
 }
 
+/// A stderr tail of 10,000 lines: numbered ones only, in order, none missing, ending with
+/// the log's last stderr line.
+fn assert_the_stderr_tail(lines: &[LogLine]) {
+    assert_eq!(lines.len(), 10_000, "a tail of 10,000 stderr lines");
+    assert!(lines.iter().all(|l| l.stream == Stream::Stderr));
+    let numbers: Vec<u64> = lines.iter().filter_map(number).collect();
+    assert_eq!(numbers.len(), 10_000, "every line is a numbered one");
+    assert_eq!(
+        numbers.last(),
+        Some(&LINES),
+        "the tail ends with the last stderr line"
+    );
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 10),
+        "in order, none missing"
+    );
+}
+
 async fn get(port: u16, path: &str, query: &[(&str, &str)]) -> (u16, reqwest::Response, Instant) {
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -273,16 +291,7 @@ async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small()
     for t in tails {
         match t.await.expect("a tail's task") {
             Ok(lines) => {
-                assert_eq!(lines.len(), 10_000, "a tail of 10,000 stderr lines");
-                assert!(lines.iter().all(|l| l.stream == Stream::Stderr));
-                let numbers: Vec<u64> = lines.iter().filter_map(number).collect();
-                assert_eq!(numbers.len(), 10_000, "every line is a numbered one");
-                assert_eq!(
-                    numbers.last(),
-                    Some(&LINES),
-                    "the tail ends with the last stderr line"
-                );
-                assert!(numbers.windows(2).all(|w| w[1] == w[0] + 10));
+                assert_the_stderr_tail(&lines);
                 served[1] += 1;
             }
             Err(refusal) => {
@@ -518,22 +527,7 @@ async fn a_million_line_log_in_history_serves_resumes_and_tails_without_the_engi
             .await
             .expect("a tail's task")
             .unwrap_or_else(|e| panic!("a tail was refused: {e}"));
-        let numbers: Vec<u64> = lines.iter().filter_map(number).collect();
-        assert_eq!(
-            numbers.len(),
-            10_000,
-            "a tail of 10,000 numbered stderr lines"
-        );
-        assert!(lines.iter().all(|l| l.stream == Stream::Stderr));
-        assert_eq!(
-            numbers.last(),
-            Some(&LINES),
-            "it ends with the last stderr line"
-        );
-        assert!(
-            numbers.windows(2).all(|w| w[1] == w[0] + 10),
-            "in order, none missing"
-        );
+        assert_the_stderr_tail(&lines);
     }
     assert_eq!(
         reads(&server),

@@ -62,15 +62,7 @@ impl Hub {
     /// Tells the feed that follows container `id` (with history on, every container has
     /// one) of its new health verdict, to be kept and shown among its lines.
     async fn health_changed(self, id: String, ts_ns: i64, health: Health) {
-        let feeds: Vec<Arc<Feed>> = self
-            .inner
-            .feeds
-            .lock()
-            .expect("feeds lock")
-            .values()
-            .filter_map(Weak::upgrade)
-            .collect();
-        for feed in feeds {
+        for feed in self.live_feeds() {
             if feed
                 .lifecycle(&id, ts_ns, LifecycleEvent::Health { health })
                 .await
@@ -80,20 +72,18 @@ impl Hub {
         }
     }
 
+    /// The feeds someone still holds.
+    fn live_feeds(&self) -> Vec<Arc<Feed>> {
+        let feeds = self.inner.feeds.lock().expect("feeds lock");
+        feeds.values().filter_map(Weak::upgrade).collect()
+    }
+
     async fn refresh(&self) {
         let Ok(projects) = self.list().await else {
             return;
         };
         self.keep_feeds(&projects);
-        let feeds: Vec<Arc<Feed>> = self
-            .inner
-            .feeds
-            .lock()
-            .expect("feeds lock")
-            .values()
-            .filter_map(Weak::upgrade)
-            .collect();
-        for feed in feeds {
+        for feed in self.live_feeds() {
             let containers = app::protocol::find_service(&projects, &feed.key)
                 .map(|s| s.containers.as_slice())
                 .unwrap_or_default();
