@@ -102,7 +102,7 @@ fn main() {
             hits: 500,
             lines: u64::MAX,
         };
-        search::find(&store, "local", &q, |_, _| true, None, bounds).unwrap();
+        search::find(&store.view_all(), "local", &q, |_, _| true, None, bounds).unwrap();
     });
     let first_history = times(20, || {
         let span = ServiceSpan {
@@ -112,7 +112,7 @@ fn main() {
             since_ns: i64::MIN,
             until_ns: i64::MAX,
         };
-        store.lines(&span, 500, End::Newest).unwrap();
+        store.view_all().lines(&span, 500, End::Newest).unwrap();
     });
     drop(store);
     let t = Instant::now();
@@ -206,7 +206,8 @@ fn search_vs_grep(store: &Store, q: &str, grep: &[&str], file: &std::path::Path)
         lines: u64::MAX,
     };
     let t = Instant::now();
-    let found = search::find(store, "local", &query, |_, _| true, None, bounds).expect("search");
+    let view = store.view_all();
+    let found = search::find(&view, "local", &query, |_, _| true, None, bounds).expect("search");
     let ours = t.elapsed();
     let t = Instant::now();
     let out = Command::new("grep")

@@ -73,7 +73,7 @@ impl From<EngineError> for ApiError {
             EngineError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::NotFound(_) => StatusCode::NOT_FOUND,
             EngineError::Api(_) => StatusCode::BAD_GATEWAY,
-            EngineError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            EngineError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         api_error(status, e.to_string())
     }

@@ -189,6 +189,16 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_SEARCH_MAX_LINES", default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub search_max_lines: u64,
 
+    /// Reads of history (pages, searches, downloads, tails and resumes beyond the ring)
+    /// running at once; more wait. Reads never hold up the writing of new lines.
+    #[arg(long, env = "LOOKOUT_MAX_HISTORY_READS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_history_reads: u32,
+
+    /// How long a read of history waits for a place among --max-history-reads before it is
+    /// refused with a clear error (e.g. 10s, 500ms).
+    #[arg(long, env = "LOOKOUT_HISTORY_READ_WAIT", default_value = "10s")]
+    pub history_read_wait: humantime::Duration,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

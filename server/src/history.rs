@@ -16,8 +16,9 @@ use crate::clock::now_ns;
 use crate::docker::frames::RawLine;
 use crate::docker::logs::short_id;
 use crate::docker::past::Gap;
+use crate::permits::{Bound, Busy, ReadPermits};
 use crate::store::missed::{Missed, Rest, Stretch};
-use crate::store::{Owner, Retention, Store, StoreError};
+use crate::store::{Owner, Retention, Store, StoreError, View};
 
 /// What a line costs in the queue besides its text.
 const LINE_OVERHEAD: usize = 64;
@@ -50,6 +51,17 @@ pub struct HistoryConfig {
     pub queue_bytes: u64,
     /// `--search-max-lines`: the most lines one search request reads.
     pub search_max_lines: u64,
+    /// `--max-history-reads` and `--history-read-wait`.
+    pub reads: Bound,
+}
+
+/// Why a read of history gave nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// What the writer thread is asked to do.
@@ -105,7 +117,9 @@ struct Inner {
     tx: mpsc::Sender<Record>,
     /// Bytes of lines the queue may still take.
     room: Arc<Semaphore>,
+    /// The writer's; a read holds it only to take a view.
     store: Arc<Mutex<Store>>,
+    reads: ReadPermits,
     cfg: HistoryConfig,
     health: Arc<HistoryHealth>,
 }
@@ -146,6 +160,7 @@ impl History {
                 tx,
                 room,
                 store,
+                reads: ReadPermits::new(cfg.reads),
                 cfg,
                 health,
             }),
@@ -211,17 +226,22 @@ impl History {
         gap: &Gap,
         keep: usize,
         (streams, rest): (Streams, Rest),
-    ) -> Result<Option<Missed>, StoreError> {
+    ) -> Result<Option<Missed>, ReadError> {
         if !self.health().is_kept() {
             return Ok(None);
         }
         self.settle().await;
+        let container = gap.container.clone();
+        let reached = self
+            .writer_side(move |store| store.last_position(LOCAL_ENGINE, &container))
+            .await?;
+        if reached.is_none_or(|p| p < gap.upto) {
+            return Ok(None);
+        }
         let (key, gap) = (key.clone(), gap.clone());
-        self.read(move |store| {
-            let reached = store.last_position(LOCAL_ENGINE, &gap.container)?;
-            if reached.is_none_or(|p| p < gap.upto) {
-                return Ok(None);
-            }
+        let container = gap.container.clone();
+        let wants = move |o: &Owner| o.engine == LOCAL_ENGINE && o.container == container;
+        self.read(wants, move |view| {
             let stretch = Stretch {
                 engine: LOCAL_ENGINE,
                 project: &key.project,
@@ -231,13 +251,31 @@ impl History {
                 upto: gap.upto,
                 streams,
             };
-            store.missed(&stretch, keep, rest).map(Some)
+            view.missed(&stretch, keep, rest).map(Some)
         })
         .await
     }
 
-    /// Runs `f` on the store on a blocking thread.
+    /// Runs `f` on a view of the store (with the lines still gathered of the containers
+    /// `wants`), on a blocking thread, among at most `--max-history-reads` at once. The
+    /// writer waits only while the view is taken, never while it is read.
     pub async fn read<T: Send + 'static>(
+        &self,
+        wants: impl Fn(&Owner) -> bool + Send + 'static,
+        f: impl FnOnce(&View) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ReadError> {
+        let _place = self.inner.reads.acquire().await?;
+        let store = self.inner.store.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let view = lock(&store).view(wants)?;
+            f(&view)
+        });
+        Ok(read.await.expect("a history read panicked")?)
+    }
+
+    /// Runs `f` on the writer's store, on a blocking thread: brief work only, as the
+    /// writer waits meanwhile.
+    async fn writer_side<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> T + Send + 'static,
     ) -> T {
@@ -250,7 +288,9 @@ impl History {
     /// The services history holds lines or changes of; none if it cannot be read.
     pub async fn services(&self) -> Vec<ServiceKey> {
         let since = self.oldest_ns();
-        let kept = self.read(move |s| s.services(LOCAL_ENGINE, since)).await;
+        let kept = self
+            .read(|_| true, move |view| view.services(LOCAL_ENGINE, since))
+            .await;
         match kept {
             Ok(keys) => keys
                 .into_iter()
@@ -386,9 +426,152 @@ impl Recorder {
     pub async fn last_position(&self) -> Option<(i64, u32)> {
         let owner = self.owner.clone();
         self.history
-            .read(move |s| s.last_position(&owner.engine, &owner.container))
+            .writer_side(move |s| s.last_position(&owner.engine, &owner.container))
             .await
             .ok()
             .flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against a real store in a temporary folder, with its real writer thread.
+    use std::sync::mpsc as sync_mpsc;
+
+    use app::protocol::Replica;
+
+    use super::*;
+    use crate::store::day::tests::{raw, tempdir};
+    use crate::store::{End, ServiceSpan};
+
+    fn history(dir: &std::path::Path, reads: usize) -> History {
+        History::open(HistoryConfig {
+            dir: dir.to_owned(),
+            retention: Retention {
+                age: Duration::from_secs(7 * 86_400),
+                bytes: u64::MAX,
+            },
+            queue: 4,
+            queue_bytes: 1 << 20,
+            search_max_lines: 1000,
+            reads: Bound {
+                what: "reads of history",
+                max: reads,
+                max_flag: "--max-history-reads",
+                wait: Duration::from_millis(100),
+                wait_flag: "--history-read-wait",
+            },
+        })
+        .unwrap()
+    }
+
+    fn web() -> Owner {
+        Owner {
+            engine: LOCAL_ENGINE.into(),
+            project: "shop".into(),
+            service: "web".into(),
+            container: "aaa".into(),
+            replica: Replica {
+                number: 1,
+                name: "shop-web-1".into(),
+            },
+        }
+    }
+
+    const NOW: i64 = 1_796_169_600 * 1_000_000_000;
+
+    /// A release that is given at once.
+    fn at_once() -> sync_mpsc::Receiver<()> {
+        sync_mpsc::channel().1
+    }
+
+    /// Reads the service's lines, holding the read open until `release` says so; `opened`
+    /// is told once the lines are read.
+    fn held_read(
+        h: &History,
+        release: sync_mpsc::Receiver<()>,
+    ) -> (
+        tokio::task::JoinHandle<Result<Vec<String>, ReadError>>,
+        oneshot::Receiver<()>,
+    ) {
+        let h = h.clone();
+        let (opened, is_open) = oneshot::channel();
+        let read = tokio::spawn(async move {
+            h.read(
+                |_| true,
+                move |view| {
+                    let span = ServiceSpan {
+                        engine: LOCAL_ENGINE,
+                        project: "shop",
+                        service: "web",
+                        since_ns: 0,
+                        until_ns: i64::MAX,
+                    };
+                    let texts = view.lines(&span, 100, End::Oldest)?;
+                    let _ = opened.send(());
+                    let _ = release.recv();
+                    Ok(texts.into_iter().map(|(_, l)| l.text).collect())
+                },
+            )
+            .await
+        });
+        (read, is_open)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_in_progress_never_holds_up_the_writing() {
+        let dir = tempdir();
+        let h = history(&dir, 4);
+        h.lines(&web(), &[raw(NOW + 1, "before")]).await;
+        h.flush().await;
+        let (release, held) = sync_mpsc::channel();
+        let (read, is_open) = held_read(&h, held);
+        is_open.await.unwrap();
+        // The writer takes, gathers and writes new lines while the read is open: with the
+        // read holding the store, this would wait for ever.
+        let write = async {
+            h.lines(&web(), &[raw(NOW + 2, "during")]).await;
+            h.flush().await;
+        };
+        tokio::time::timeout(Duration::from_secs(30), write)
+            .await
+            .expect("lines were written while a read was open");
+        release.send(()).unwrap();
+        assert_eq!(
+            read.await.unwrap().unwrap(),
+            ["before"],
+            "as it was when opened"
+        );
+        let (after, _) = held_read(&h, at_once());
+        assert_eq!(after.await.unwrap().unwrap(), ["before", "during"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_beyond_the_bound_wait_then_are_refused_naming_the_settings() {
+        let dir = tempdir();
+        let h = history(&dir, 1);
+        h.lines(&web(), &[raw(NOW + 1, "a")]).await;
+        let (release, held) = sync_mpsc::channel();
+        let (first, is_open) = held_read(&h, held);
+        is_open.await.unwrap();
+        let (second, _) = held_read(&h, at_once());
+        let refused = match second.await.unwrap() {
+            Err(ReadError::Busy(busy)) => busy.to_string(),
+            other => panic!("a second read while the one place is held: {other:?}"),
+        };
+        assert!(
+            refused.contains("(--max-history-reads)") && refused.contains("(--history-read-wait)"),
+            "{refused}"
+        );
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), ["a"]);
+        let (third, _) = held_read(&h, at_once());
+        assert_eq!(
+            third.await.unwrap().unwrap(),
+            ["a"],
+            "a freed place is taken"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

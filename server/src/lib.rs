@@ -30,6 +30,7 @@ pub mod history;
 pub mod host;
 pub mod hub;
 pub mod origin;
+pub mod permits;
 pub mod recall;
 pub mod redact;
 pub mod runs;

@@ -9,10 +9,10 @@ use axum::http::StatusCode;
 
 use crate::auth::scope::Scope;
 use crate::clock::{now_ns, parse_when, Timestamp};
-use crate::history::{History, LOCAL_ENGINE};
+use crate::history::{History, ReadError, LOCAL_ENGINE};
 use crate::hub::Hub;
 use crate::search::{self, query};
-use crate::store::{End, ServiceSpan, Store, StoreError, StoredEvent};
+use crate::store::{End, Owner, ServiceSpan, StoreError, StoredEvent, View};
 
 fn bad(message: String) -> ApiError {
     ApiError {
@@ -21,10 +21,14 @@ fn bad(message: String) -> ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        let status = match e {
+            ReadError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ReadError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
         ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
+            status: status.as_u16(),
             message: format!("history could not be read: {e}"),
         }
     }
@@ -113,7 +117,9 @@ pub async fn history(hub: &Hub, scope: &Scope, ask: HistoryAsk) -> Result<Histor
         before,
         after,
     };
-    Ok(history.read(move |store| page.read(store)).await?)
+    Ok(history
+        .read(page.wants(), move |view| page.read(view))
+        .await?)
 }
 
 /// The oldest page of `key`'s stored lines in `[since, until)` after `after`: a download of
@@ -124,7 +130,7 @@ pub async fn page_after(
     since: i64,
     until: i64,
     after: Option<Cursor>,
-) -> Result<HistoryPage, StoreError> {
+) -> Result<HistoryPage, ReadError> {
     let page = PageAsk {
         key: key.clone(),
         since: since.max(history.oldest_ns()),
@@ -134,7 +140,9 @@ pub async fn page_after(
         limit: MAX_PAGE as usize,
         end: End::Oldest,
     };
-    history.read(move |store| page.read(store)).await
+    history
+        .read(page.wants(), move |view| page.read(view))
+        .await
 }
 
 /// One page of a service's history, as asked.
@@ -150,7 +158,13 @@ struct PageAsk {
 }
 
 impl PageAsk {
-    fn read(&self, store: &Store) -> Result<HistoryPage, StoreError> {
+    /// The containers whose lines still being gathered the page may hold.
+    fn wants(&self) -> impl Fn(&Owner) -> bool + Send + 'static {
+        let key = self.key.clone();
+        move |o: &Owner| o.project == key.project && o.service == key.service
+    }
+
+    fn read(&self, store: &View) -> Result<HistoryPage, StoreError> {
         let whole = ServiceSpan {
             engine: LOCAL_ENGINE,
             project: &self.key.project,
@@ -212,7 +226,7 @@ impl PageAsk {
 }
 
 /// Whether `span` holds a line before `c`.
-fn has_before(store: &Store, span: &ServiceSpan<'_>, c: &Cursor) -> Result<bool, StoreError> {
+fn has_before(store: &View, span: &ServiceSpan<'_>, c: &Cursor) -> Result<bool, StoreError> {
     let upto = ServiceSpan {
         until_ns: span.until_ns.min(c.ts_ns.saturating_add(1)),
         ..*span
@@ -222,7 +236,7 @@ fn has_before(store: &Store, span: &ServiceSpan<'_>, c: &Cursor) -> Result<bool,
 }
 
 /// Whether `span` holds a line after `c`.
-fn has_after(store: &Store, span: &ServiceSpan<'_>, c: &Cursor) -> Result<bool, StoreError> {
+fn has_after(store: &View, span: &ServiceSpan<'_>, c: &Cursor) -> Result<bool, StoreError> {
     let from = ServiceSpan {
         since_ns: span.since_ns.max(c.ts_ns),
         ..*span
@@ -250,18 +264,18 @@ pub async fn search(hub: &Hub, scope: &Scope, ask: SearchAsk) -> Result<SearchPa
         hits: limit(ask.limit.as_deref())?,
         lines: history.config().search_max_lines,
     };
-    let hub = hub.clone();
-    let scope = scope.clone();
+    let (hub, scope) = (hub.clone(), scope.clone());
+    let visible = move |project: &str, service: &str| {
+        let key = ServiceKey {
+            project: project.to_owned(),
+            service: service.to_owned(),
+        };
+        hub.may_see(&key, &scope)
+    };
+    let wants = search::wanted(q.clone(), visible.clone());
     let found = history
-        .read(move |store| {
-            let visible = |project: &str, service: &str| {
-                let key = ServiceKey {
-                    project: project.to_owned(),
-                    service: service.to_owned(),
-                };
-                hub.may_see(&key, &scope)
-            };
-            search::find(store, LOCAL_ENGINE, &q, visible, before.as_ref(), bounds)
+        .read(wants, move |view| {
+            search::find(view, LOCAL_ENGINE, &q, visible, before.as_ref(), bounds)
         })
         .await?;
     Ok(SearchPage {

@@ -18,10 +18,10 @@ use crate::auth::users::{self, Users};
 use crate::auth::{login, Auth, Mode, SocketCounts, TrustedProxies};
 use crate::config::{Command, Config, HistoryMode};
 use crate::docker::logs::LineRules;
-use crate::docker::reads::ReadPermits;
 use crate::docker::Engine;
 use crate::history::{History, HistoryConfig};
 use crate::hub::{Batch, Bounds, Hub, HubConfig};
+use crate::permits::{Bound, ReadPermits};
 use crate::redact::Redactor;
 use crate::state::AppState;
 use crate::store::Retention;
@@ -143,6 +143,13 @@ fn open_history(config: &Config) -> Result<Option<History>, Refused> {
         queue: config.history_queue as usize,
         queue_bytes: config.history_queue_bytes,
         search_max_lines: config.search_max_lines,
+        reads: Bound {
+            what: "reads of history",
+            max: config.max_history_reads as usize,
+            max_flag: "--max-history-reads",
+            wait: config.history_read_wait.into(),
+            wait_flag: "--history-read-wait",
+        },
     };
     History::open(cfg).map(Some).map_err(|e| {
         Refused::failure(format!(
@@ -202,10 +209,13 @@ fn hub_config(config: &Config, redactor: Arc<Redactor>) -> HubConfig {
             lines: BATCH_LINES,
             bytes: config.max_batch_bytes as usize,
         },
-        reads: ReadPermits::new(
-            config.max_engine_reads as usize,
-            config.engine_read_wait.into(),
-        ),
+        reads: ReadPermits::new(Bound {
+            what: "log reads",
+            max: config.max_engine_reads as usize,
+            max_flag: "--max-engine-reads",
+            wait: config.engine_read_wait.into(),
+            wait_flag: "--engine-read-wait",
+        }),
         lines: LineRules {
             max_line: config.max_line_bytes as usize,
             redactor,

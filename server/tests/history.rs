@@ -291,6 +291,7 @@ fn assert_no_secret_on_disk(dir: &Path, secret: &str) {
     .expect("open the store");
     let mut lines = 0;
     store
+        .view_all()
         .scan(
             "local",
             i64::MIN,

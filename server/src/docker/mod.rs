@@ -9,7 +9,6 @@ pub mod frames;
 pub mod inspect;
 pub mod logs;
 pub mod past;
-pub mod reads;
 
 pub use engine::Engine;
 
@@ -22,14 +21,8 @@ pub enum EngineError {
     NotFound(String),
     #[error("Docker engine error: {0}")]
     Api(String),
-    #[error(
-        "too many log reads at once: {max} are running (--max-engine-reads) and none ended \
-         within {wait:?} (--engine-read-wait); try again"
-    )]
-    Busy {
-        max: usize,
-        wait: std::time::Duration,
-    },
+    #[error(transparent)]
+    Busy(#[from] crate::permits::Busy),
 }
 
 impl From<bollard::errors::Error> for EngineError {

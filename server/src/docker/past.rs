@@ -10,9 +10,9 @@ use app::protocol::{ContainerInfo, LogLine, Stream, Streams};
 
 use super::frames::RawLine;
 use super::logs::{log_line, LineRules, LogQuery, LogStream};
-use super::reads::{ReadPermit, ReadPermits};
 use super::{Engine, EngineError};
 use crate::clock::Timestamp;
+use crate::permits::{ReadPermit, ReadPermits};
 
 /// The reads of the past, with what every one of them needs.
 #[derive(Clone)]

@@ -30,9 +30,9 @@ use crate::auth::scope::Scope;
 use crate::docker::discovery;
 use crate::docker::logs::LineRules;
 use crate::docker::past::{Filled, PastReads};
-use crate::docker::reads::ReadPermits;
 use crate::docker::{Engine, EngineError};
 use crate::history::History;
+use crate::permits::ReadPermits;
 
 mod events;
 mod exits;

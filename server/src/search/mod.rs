@@ -11,7 +11,7 @@ use query::{Candidate, Query};
 
 use crate::docker::frames::RawLine;
 use crate::store::block::Record;
-use crate::store::{Owner, Scanned, Store, StoreError};
+use crate::store::{Owner, Scanned, StoreError, View};
 
 /// What one search may do.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +49,7 @@ pub struct Found {
 /// The lines of `engine` matching `query` that `visible(project, service)` allows, older
 /// than `before`, newest first.
 pub fn find(
-    store: &Store,
+    store: &View,
     engine: &str,
     query: &Query,
     visible: impl Fn(&str, &str) -> bool,
@@ -66,11 +66,7 @@ pub fn find(
     if let Some(b) = before {
         page_top = page_top.min(b.newest_before());
     }
-    let wanted = |o: &Owner| {
-        visible(&o.project, &o.service)
-            && (query.projects.is_empty() || query.projects.contains(&o.project))
-            && (query.services.is_empty() || query.services.contains(&o.service))
-    };
+    let wanted = wanted(query, visible);
     let mut hits: Vec<Hit> = Vec::new();
     let mut scanned = 0u64;
     // Where the line bound stopped the scan: every line newer than it was read.
@@ -110,6 +106,20 @@ pub fn find(
         before,
         scanned,
     })
+}
+
+/// Whether a container's lines are the query's to read: `visible(project, service)`
+/// allows them, and they are of the projects and services it names.
+pub fn wanted<Q: std::borrow::Borrow<Query>>(
+    query: Q,
+    visible: impl Fn(&str, &str) -> bool,
+) -> impl Fn(&Owner) -> bool {
+    move |o: &Owner| {
+        let q = query.borrow();
+        visible(&o.project, &o.service)
+            && (q.projects.is_empty() || q.projects.contains(&o.project))
+            && (q.services.is_empty() || q.services.contains(&o.service))
+    }
 }
 
 /// Adds to `hits` the lines of `block` before `before` that match `query`. With words to
@@ -244,6 +254,7 @@ mod tests {
     use super::*;
     use crate::store::day::tests::{raw, tempdir};
     use crate::store::Retention;
+    use crate::store::Store;
     use app::protocol::Replica;
 
     fn owner(service: &str, container: &str) -> Owner {
@@ -300,7 +311,7 @@ mod tests {
     fn hits_come_newest_first_across_services_and_blocks() {
         let (store, dir) = store();
         let q = query::parse("error", 0).unwrap();
-        let found = find(&store, "local", &q, |_, _| true, None, WIDE).unwrap();
+        let found = find(&store.view_all(), "local", &q, |_, _| true, None, WIDE).unwrap();
         assert_eq!(found.hits.len(), 60);
         assert_eq!(texts(&found)[..2], ["db error 290", "web error 290"]);
         assert_eq!(texts(&found)[59], "web error 0");
@@ -320,7 +331,15 @@ mod tests {
         let mut all = Vec::new();
         let mut before = None;
         loop {
-            let found = find(&store, "local", &q, |_, _| true, before.as_ref(), bounds).unwrap();
+            let found = find(
+                &store.view_all(),
+                "local",
+                &q,
+                |_, _| true,
+                before.as_ref(),
+                bounds,
+            )
+            .unwrap();
             assert!(found.hits.len() <= 7);
             all.extend(texts(&found));
             match found.before {
@@ -328,7 +347,7 @@ mod tests {
                 None => break,
             }
         }
-        let whole = find(&store, "local", &q, |_, _| true, None, WIDE).unwrap();
+        let whole = find(&store.view_all(), "local", &q, |_, _| true, None, WIDE).unwrap();
         assert_eq!(all, texts(&whole));
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -341,7 +360,7 @@ mod tests {
             hits: 1000,
             lines: 100,
         };
-        let first = find(&store, "local", &q, |_, _| true, None, bounds).unwrap();
+        let first = find(&store.view_all(), "local", &q, |_, _| true, None, bounds).unwrap();
         assert!(
             first.scanned >= 100 && first.scanned < 600,
             "{}",
@@ -354,11 +373,19 @@ mod tests {
         while let Some(b) = next {
             pages += 1;
             assert!(pages < 100, "the pages make progress: stuck before {b}");
-            let page = find(&store, "local", &q, |_, _| true, Some(&b), bounds).unwrap();
+            let page = find(
+                &store.view_all(),
+                "local",
+                &q,
+                |_, _| true,
+                Some(&b),
+                bounds,
+            )
+            .unwrap();
             all.extend(texts(&page));
             next = page.before;
         }
-        let whole = find(&store, "local", &q, |_, _| true, None, WIDE).unwrap();
+        let whole = find(&store.view_all(), "local", &q, |_, _| true, None, WIDE).unwrap();
         assert_eq!(all, texts(&whole), "the pages hold every hit once");
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -401,14 +428,22 @@ mod tests {
         loop {
             pages += 1;
             assert!(pages < 400, "stuck before {before:?}");
-            let page = find(&store, "local", &q, |_, _| true, before.as_ref(), bounds).unwrap();
+            let page = find(
+                &store.view_all(),
+                "local",
+                &q,
+                |_, _| true,
+                before.as_ref(),
+                bounds,
+            )
+            .unwrap();
             all.extend(texts(&page));
             match page.before {
                 Some(b) => before = Some(b),
                 None => break,
             }
         }
-        let whole = find(&store, "local", &q, |_, _| true, None, WIDE).unwrap();
+        let whole = find(&store.view_all(), "local", &q, |_, _| true, None, WIDE).unwrap();
         assert_eq!(whole.hits.len(), 310);
         assert_eq!(all, texts(&whole), "every hit once, newest first");
         std::fs::remove_dir_all(dir).unwrap();
@@ -418,12 +453,12 @@ mod tests {
     fn services_out_of_sight_are_never_read() {
         let (store, dir) = store();
         let q = query::parse("error", 0).unwrap();
-        let found = find(&store, "local", &q, |_, s| s == "db", None, WIDE).unwrap();
+        let found = find(&store.view_all(), "local", &q, |_, s| s == "db", None, WIDE).unwrap();
         assert!(found.hits.iter().all(|h| h.owner.service == "db"));
         assert_eq!(found.hits.len(), 30);
         assert_eq!(found.scanned, 300, "web's blocks are not even opened");
         let q = query::parse("error service:web", 0).unwrap();
-        let found = find(&store, "local", &q, |_, s| s == "db", None, WIDE).unwrap();
+        let found = find(&store.view_all(), "local", &q, |_, s| s == "db", None, WIDE).unwrap();
         assert!(found.hits.is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -457,7 +492,8 @@ mod tests {
         store.flush().unwrap();
         let found = |q: &str| {
             let q = query::parse(q, 0).unwrap();
-            let mut t = texts_of(&find(&store, "local", &q, |_, _| true, None, WIDE).unwrap());
+            let mut t =
+                texts_of(&find(&store.view_all(), "local", &q, |_, _| true, None, WIDE).unwrap());
             t.reverse();
             t
         };
@@ -499,7 +535,7 @@ mod tests {
             store.flush().unwrap();
             store.append(&web, &lines[cut..]).unwrap();
             let q = query::parse(&word, 0).unwrap();
-            let found = find(&store, "local", &q, |_, _| true, None, WIDE).unwrap();
+            let found = find(&store.view_all(), "local", &q, |_, _| true, None, WIDE).unwrap();
             let mut got = texts_of(&found);
             got.reverse();
             // Line by line, as the viewer sees each (ſ and the Kelvin sign are s and k).

@@ -29,7 +29,7 @@ pub enum BlockError {
 }
 
 /// Lines being gathered into a block.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct BlockWriter {
     records: Vec<u8>,
     lines: usize,
@@ -97,17 +97,15 @@ impl BlockWriter {
         decode(&self.records).expect("records this writer wrote")
     }
 
-    /// Compresses what was gathered and starts afresh; `None` if nothing was.
-    pub fn seal(&mut self) -> Option<Sealed> {
-        let (first, last) = (self.first.take()?, self.last.take()?);
-        let records = std::mem::take(&mut self.records);
-        let lines = std::mem::take(&mut self.lines);
-        let data = zstd::bulk::compress(&records, LEVEL).expect("compressing to memory");
+    /// What was gathered, compressed; `None` if nothing was.
+    pub fn seal(&self) -> Option<Sealed> {
+        let (first, last) = (self.first?, self.last?);
+        let data = zstd::bulk::compress(&self.records, LEVEL).expect("compressing to memory");
         Some(Sealed {
             first,
             last,
-            lines: lines as u32,
-            raw_bytes: records.len() as u32,
+            lines: self.lines as u32,
+            raw_bytes: self.records.len() as u32,
             data,
         })
     }
@@ -281,7 +279,7 @@ mod tests {
             ((10, 0), (11, 0), 3)
         );
         assert_eq!(read(&sealed.data, sealed.raw_bytes).unwrap(), lines);
-        assert!(w.seal().is_none(), "sealing starts afresh");
+        assert!(BlockWriter::default().seal().is_none(), "nothing gathered");
     }
 
     #[test]

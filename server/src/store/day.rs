@@ -6,9 +6,9 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use app::protocol::{Cursor, Health, LifecycleEvent, LogLine, Replica};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::block::{Records, Sealed};
+use super::block::{self, Records, Sealed};
 use super::End;
 use crate::docker::frames::RawLine;
 
@@ -59,11 +59,31 @@ impl Owner {
     }
 }
 
+/// A stored block's row: its span and size, not its data, which is read only when its
+/// lines are (`DayFile::records`): a read that only counts or skips blocks stays cheap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRow {
+    pub id: i64,
+    pub first: (i64, u32),
+    pub last: (i64, u32),
+    pub lines: u32,
+    pub raw_bytes: u32,
+}
+
 /// A block as stored, with its owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredBlock {
     pub owner: Owner,
-    pub block: Sealed,
+    pub block: BlockRow,
+}
+
+/// Whose blocks a read wants: a service's, or one container's of it.
+#[derive(Clone, Copy, Debug)]
+pub struct Which<'a> {
+    pub engine: &'a str,
+    pub project: &'a str,
+    pub service: &'a str,
+    pub container: Option<&'a str>,
 }
 
 /// A lifecycle event as stored.
@@ -76,7 +96,7 @@ pub struct StoredEvent {
 
 /// What a block read back selects, in the order `visit_blocks` reads it.
 const BLOCK_COLUMNS: &str = "project, service, container, replica_number, replica_name, \
-     first_ns, first_seq, last_ns, last_seq, lines, raw_bytes, data";
+     first_ns, first_seq, last_ns, last_seq, lines, raw_bytes, id";
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -113,6 +133,29 @@ impl DayFile {
         };
         let conn = Connection::open(path).map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
+        Ok(DayFile {
+            path: path.to_owned(),
+            conn,
+        })
+    }
+
+    /// Opens the file for reading, as it is now: the connection holds one read transaction,
+    /// so that what it reads is what the file held at this moment, while the writer goes
+    /// on (SQLite's write-ahead log lets one writer and readers work at once).
+    pub fn open_snapshot(path: &Path) -> Result<DayFile, StoreError> {
+        let wrap = |source| StoreError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(wrap)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(wrap)?;
+        conn.execute_batch("PRAGMA query_only = ON; BEGIN")
+            .map_err(wrap)?;
+        // The transaction's view of the file is fixed by its first read.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(wrap)?;
         Ok(DayFile {
             path: path.to_owned(),
             conn,
@@ -196,15 +239,12 @@ impl DayFile {
             .map_err(|e| self.wrap(e))
     }
 
-    /// A service's blocks with lines in `[since, until)`, handed to `visit` one at a time
-    /// from `end`: by newest line, newest first (`Newest`), or by oldest line, oldest first
-    /// (`Oldest`), until it says to stop; a block's lines are read only if it is reached.
-    #[allow(clippy::too_many_arguments)]
+    /// A service's blocks (of one container, if `which` names one) with lines in
+    /// `[since, until)`, handed to `visit` one at a time from `end`: by newest line, newest
+    /// first (`Newest`), or by oldest line, oldest first (`Oldest`), until it says to stop.
     pub fn each_service_block(
         &self,
-        engine: &str,
-        project: &str,
-        service: &str,
+        which: &Which<'_>,
         since_ns: i64,
         until_ns: i64,
         end: End,
@@ -216,10 +256,36 @@ impl DayFile {
         };
         let sql = format!(
             "SELECT {BLOCK_COLUMNS} FROM blocks WHERE engine = ?1 AND project = ?2
-             AND service = ?3 AND last_ns >= ?4 AND first_ns < ?5 ORDER BY {order}"
+             AND service = ?3 AND last_ns >= ?4 AND first_ns < ?5
+             AND (?6 IS NULL OR container = ?6) ORDER BY {order}"
         );
-        let params = params![engine, project, service, since_ns, until_ns];
+        let Which {
+            engine,
+            project,
+            service,
+            container,
+        } = *which;
+        let params = params![engine, project, service, since_ns, until_ns, container];
         self.visit_blocks(&sql, params, engine, visit)
+    }
+
+    /// A stored block's records, read from the file and decompressed.
+    pub fn records(&self, b: &BlockRow) -> Result<Records, StoreError> {
+        let data = self.data(b)?;
+        Ok(Records::decompress(&data, b.raw_bytes)?)
+    }
+
+    /// A stored block's lines.
+    pub fn lines(&self, b: &BlockRow) -> Result<Vec<RawLine>, StoreError> {
+        let data = self.data(b)?;
+        Ok(block::read(&data, b.raw_bytes)?)
+    }
+
+    fn data(&self, b: &BlockRow) -> Result<Vec<u8>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT data FROM blocks WHERE id = ?1")
+            .and_then(|mut q| q.query_row(params![b.id], |r| r.get(0)))
+            .map_err(|e| self.wrap(e))
     }
 
     /// Every block of `engine` with lines in `[since, until)`, the newest last line first,
@@ -240,7 +306,7 @@ impl DayFile {
     }
 
     /// Runs `sql` (selecting `BLOCK_COLUMNS`) and hands each block to `visit` until it
-    /// says to stop; a block's data is read only when its row is reached.
+    /// says to stop.
     fn visit_blocks(
         &self,
         sql: &str,
@@ -263,12 +329,12 @@ impl DayFile {
                             name: r.get(4)?,
                         },
                     },
-                    block: Sealed {
+                    block: BlockRow {
                         first: (r.get(5)?, r.get(6)?),
                         last: (r.get(7)?, r.get(8)?),
                         lines: r.get(9)?,
                         raw_bytes: r.get(10)?,
-                        data: r.get(11)?,
+                        id: r.get(11)?,
                     },
                 })
             })()
@@ -408,7 +474,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::clock::Timestamp;
     use crate::docker::frames::RawLine;
-    use crate::store::block::{self, BlockWriter};
+    use crate::store::block::BlockWriter;
     use app::protocol::Stream;
 
     pub fn raw(ts_ns: i64, text: &str) -> RawLine {
@@ -494,17 +560,22 @@ pub(crate) mod tests {
         let day = DayFile::open(&path).unwrap();
         let blocks = |since, until| {
             let mut all = Vec::new();
-            let flow =
-                day.each_service_block("local", "shop", "web", since, until, End::Oldest, |b| {
-                    all.push(b);
-                    ControlFlow::Continue(())
-                });
+            let web = Which {
+                engine: "local",
+                project: "shop",
+                service: "web",
+                container: None,
+            };
+            let flow = day.each_service_block(&web, since, until, End::Oldest, |b| {
+                all.push(b);
+                ControlFlow::Continue(())
+            });
             assert!(flow.unwrap().is_continue());
             all
         };
         let web = blocks(25, 100);
         assert_eq!(web.len(), 1, "the block ending at 20 is before the span");
-        let lines = block::read(&web[0].block.data, web[0].block.raw_bytes).unwrap();
+        let lines = day.lines(&web[0].block).unwrap();
         assert_eq!(lines[0].text, "line at 30");
         assert_eq!(blocks(0, 100).len(), 2);
         let events = day.events("local", "shop", "web", 0, 100).unwrap();

@@ -6,7 +6,8 @@ use std::ops::ControlFlow;
 
 use app::protocol::{LogLine, Streams};
 
-use super::{block, day_of, End, Owner, RawLine, Store, StoreError};
+use super::day::Which;
+use super::{day_of, End, Owner, RawLine, StoreError, View};
 
 /// One container's stretch of history, by position (nanoseconds, sequence): the lines
 /// after `after`, up to and including `upto`.
@@ -48,7 +49,7 @@ pub struct Missed {
     pub left_out: u64,
 }
 
-impl Store {
+impl View {
     /// The newest `keep` lines of `s`, and, if asked, the number of the others.
     pub fn missed(&self, s: &Stretch<'_>, keep: usize, rest: Rest) -> Result<Missed, StoreError> {
         let mut lines: Vec<RawLine> = Vec::new();
@@ -56,7 +57,11 @@ impl Store {
         // The replica is the same in every block of a container.
         let mut owner: Option<Owner> = None;
         // Newer lines are not yet in a block.
-        if let Some(p) = self.pending.get(&format!("{}/{}", s.engine, s.container)) {
+        let gathered = self
+            .pending
+            .iter()
+            .find(|p| p.owner.engine == s.engine && p.owner.container == s.container);
+        if let Some(p) = gathered {
             lines.extend(p.writer.lines().into_iter().filter(|l| s.has(l)));
             owner = Some(p.owner.clone());
         }
@@ -64,17 +69,14 @@ impl Store {
         let days = self.days.range(day_of(s.after.0)..=day_of(s.upto.0)).rev();
         for (_, file) in days {
             let mut failed = None;
-            let flow = file.each_service_block(
-                s.engine,
-                s.project,
-                s.service,
-                s.after.0,
-                until_ns,
-                End::Newest,
-                |stored| {
-                    if stored.owner.container != s.container {
-                        return ControlFlow::Continue(());
-                    }
+            let which = Which {
+                engine: s.engine,
+                project: s.project,
+                service: s.service,
+                container: Some(s.container),
+            };
+            let flow =
+                file.each_service_block(&which, s.after.0, until_ns, End::Newest, |stored| {
                     let b = &stored.block;
                     owner.get_or_insert_with(|| stored.owner.clone());
                     if lines.len() >= keep {
@@ -95,7 +97,7 @@ impl Store {
                             }
                         }
                     }
-                    match block::read(&b.data, b.raw_bytes) {
+                    match file.lines(b) {
                         Ok(read) => {
                             lines.extend(read.into_iter().filter(|l| s.has(l)));
                             ControlFlow::Continue(())
@@ -105,10 +107,9 @@ impl Store {
                             ControlFlow::Break(())
                         }
                     }
-                },
-            )?;
+                })?;
             if let Some(e) = failed {
-                return Err(e.into());
+                return Err(e);
             }
             if flow.is_break() {
                 break;
@@ -150,7 +151,7 @@ mod tests {
     use app::protocol::Replica;
 
     use super::super::day::tests::{raw, tempdir};
-    use super::super::Retention;
+    use super::super::{Retention, Store};
     use super::*;
 
     const D2: i64 = 1_796_169_600 * 1_000_000_000;
@@ -202,6 +203,7 @@ mod tests {
         store.append(&owner("bbb"), &[raw(D2 + 33, "b33")]).unwrap();
 
         let m = store
+            .view_all()
             .missed(&stretch("aaa", D2 + 4, D2 + 33), 7, Rest::Counted)
             .unwrap();
         let texts: Vec<&str> = m.lines.iter().map(|l| l.text.as_str()).collect();
@@ -210,6 +212,7 @@ mod tests {
         assert!(m.lines.iter().all(|l| l.cursor.container == "aaa"));
 
         let none = store
+            .view_all()
             .missed(&stretch("ccc", D2, D2 + 40), 7, Rest::Counted)
             .unwrap();
         assert!(none.lines.is_empty() && none.left_out == 0);
@@ -243,7 +246,7 @@ mod tests {
             streams: Streams::Stderr,
             ..stretch("aaa", i64::MIN, D2 + 40)
         };
-        let m = store.missed(&tail, 4, Rest::Unread).unwrap();
+        let m = store.view_all().missed(&tail, 4, Rest::Unread).unwrap();
         let texts: Vec<&str> = m.lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["a30", "a33", "a36", "a39"]);
         assert_eq!(m.left_out, 0, "a tail counts nothing");

@@ -6,11 +6,13 @@
 //! - here, `Store`: lines gathered per container into blocks, written to the file of their
 //!   day, read back by service and span, and old days dropped whole (`--retention`,
 //!   `--retention-size`);
+//! - `view`: the store at one moment, read (by service and span, or scanned newest first)
+//!   while the writer goes on;
 //! - `missed`: one container's lines between two positions, for a resuming viewer.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::ControlFlow;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::protocol::LifecycleEvent;
@@ -20,10 +22,12 @@ use time::{Date, OffsetDateTime};
 pub mod block;
 pub mod day;
 pub mod missed;
+pub mod view;
 
-use block::{BlockWriter, Record, Records};
+use block::BlockWriter;
 use day::DayFile;
 pub use day::{Owner, StoreError, StoredBlock, StoredEvent};
+pub use view::{End, Scanned, ServiceSpan, View};
 
 use crate::docker::frames::RawLine;
 use crate::seen::{Seen, JITTER_NS};
@@ -59,48 +63,12 @@ fn parse_file_name(name: &str) -> Option<Date> {
     Date::from_calendar_date(year, month.try_into().ok()?, day).ok()
 }
 
-fn in_span(mut lines: Vec<RawLine>, since_ns: i64, until_ns: i64) -> Vec<RawLine> {
-    lines.retain(|l| l.ts.ns >= since_ns && l.ts.ns < until_ns);
-    lines
-}
-
-/// A block handed over by [`Store::scan`]: whose it is, the newest time it may hold, and
-/// its records; only those in `[since, until)` are the scan's.
-pub struct Scanned<'a> {
-    pub owner: &'a Owner,
-    pub top: i64,
-    pub records: Records,
-    pub since_ns: i64,
-    pub until_ns: i64,
-}
-
-impl Scanned<'_> {
-    pub fn in_span(&self, r: &Record<'_>) -> bool {
-        r.ts_ns >= self.since_ns && r.ts_ns < self.until_ns
-    }
-}
-
-/// A service's lines or events in `[since, until)`.
-#[derive(Clone, Copy, Debug)]
-pub struct ServiceSpan<'a> {
-    pub engine: &'a str,
-    pub project: &'a str,
-    pub service: &'a str,
-    pub since_ns: i64,
-    pub until_ns: i64,
-}
-
-/// Which end of a span a read keeps when the span holds more than asked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
-    Oldest,
-    Newest,
-}
-
 /// Lines of one container being gathered, and whose they are.
 struct Pending {
     owner: Owner,
-    writer: BlockWriter,
+    /// Shared with the views taken while it gathers; copied only if one still reads it
+    /// when a line is added.
+    writer: Arc<BlockWriter>,
     day: Date,
     /// When its first line came: a quiet container's block is written after a while.
     opened: Instant,
@@ -197,11 +165,11 @@ impl Store {
             }
             let pending = self.pending.entry(key.clone()).or_insert_with(|| Pending {
                 owner: owner.clone(),
-                writer: BlockWriter::default(),
+                writer: Arc::default(),
                 day,
                 opened: Instant::now(),
             });
-            if pending.writer.push(line) {
+            if Arc::make_mut(&mut pending.writer).push(line) {
                 self.seal(&key)?;
             }
         }
@@ -249,7 +217,7 @@ impl Store {
     }
 
     fn seal(&mut self, container: &str) -> Result<(), StoreError> {
-        let Some(mut pending) = self.pending.remove(container) else {
+        let Some(pending) = self.pending.remove(container) else {
             return Ok(());
         };
         if let Some(sealed) = pending.writer.seal() {
@@ -259,197 +227,29 @@ impl Store {
         Ok(())
     }
 
-    /// A service's stored lines in `[since, until)`, oldest first, with whose they are:
-    /// at most `limit`, the oldest ones (`Oldest`) or the newest ones (`Newest`). Days are
-    /// read from that end and no further than needed.
-    pub fn lines(
-        &self,
-        span: &ServiceSpan<'_>,
-        limit: usize,
-        end: End,
-    ) -> Result<Vec<(Owner, RawLine)>, StoreError> {
-        let ServiceSpan {
-            engine,
-            project,
-            service,
-            since_ns,
-            until_ns,
-        } = *span;
-        let mut out: Vec<(Owner, RawLine)> = Vec::new();
-        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
-        let days = self.days.range(first..=last).map(|(_, f)| f);
-        let days: Box<dyn Iterator<Item = &DayFile>> = match end {
-            End::Oldest => Box::new(days),
-            End::Newest => Box::new(days.rev()),
-        };
-        for file in days {
-            let mut failed = None;
-            let flow = file.each_service_block(
-                engine,
-                project,
-                service,
-                since_ns,
-                until_ns,
-                end,
-                |stored| {
-                    // Every line of the blocks still to come is older (newer) than this
-                    // block's newest (oldest): enough lines beyond it settle the page.
-                    let settled = match end {
-                        End::Newest => {
-                            let at = stored.block.last.0;
-                            out.iter().filter(|(_, l)| l.ts.ns > at).count()
-                        }
-                        End::Oldest => {
-                            let at = stored.block.first.0;
-                            out.iter().filter(|(_, l)| l.ts.ns < at).count()
-                        }
-                    };
-                    if settled >= limit {
-                        return ControlFlow::Break(());
-                    }
-                    match block::read(&stored.block.data, stored.block.raw_bytes) {
-                        Ok(lines) => {
-                            let lines = in_span(lines, since_ns, until_ns);
-                            out.extend(lines.into_iter().map(|l| (stored.owner.clone(), l)));
-                            ControlFlow::Continue(())
-                        }
-                        Err(e) => {
-                            failed = Some(e);
-                            ControlFlow::Break(())
-                        }
-                    }
-                },
-            )?;
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
-            if flow.is_break() || out.len() >= limit {
-                break;
-            }
+    /// The store as it is now, for reading while the writer goes on: the days' files, each
+    /// through a connection of its own, and the lines of the containers `wants` still being
+    /// gathered.
+    pub fn view(&self, wants: impl Fn(&Owner) -> bool) -> Result<View, StoreError> {
+        let mut days = BTreeMap::new();
+        for &day in self.days.keys() {
+            days.insert(day, DayFile::open_snapshot(&self.dir.join(file_name(day)))?);
         }
-        for p in self.pending.values() {
-            let o = &p.owner;
-            if o.engine == engine && o.project == project && o.service == service {
-                let lines = in_span(p.writer.lines(), since_ns, until_ns);
-                out.extend(lines.into_iter().map(|l| (o.clone(), l)));
-            }
-        }
-        out.sort_by(|(a, x), (b, y)| {
-            (x.ts.ns, &a.container, x.seq).cmp(&(y.ts.ns, &b.container, y.seq))
-        });
-        match end {
-            End::Oldest => out.truncate(limit),
-            End::Newest => drop(out.drain(..out.len().saturating_sub(limit))),
-        }
-        Ok(out)
-    }
-
-    /// The services of `engine` with lines or events kept on the days from `since_ns`'s.
-    pub fn services(
-        &self,
-        engine: &str,
-        since_ns: i64,
-    ) -> Result<BTreeSet<(String, String)>, StoreError> {
-        let mut out = BTreeSet::new();
-        for file in self.days.range(day_of(since_ns)..).map(|(_, f)| f) {
-            out.extend(file.services(engine)?);
-        }
-        let gathered = self.pending.values().map(|p| &p.owner);
-        out.extend(
-            gathered
-                .filter(|o| o.engine == engine)
-                .map(|o| (o.project.clone(), o.service.clone())),
-        );
-        Ok(out)
-    }
-
-    /// A service's stored events in `[since, until)`, in time order.
-    pub fn events(&self, span: &ServiceSpan<'_>) -> Result<Vec<StoredEvent>, StoreError> {
-        let ServiceSpan {
-            engine,
-            project,
-            service,
-            since_ns,
-            until_ns,
-        } = *span;
-        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
-        let mut out = Vec::new();
-        for file in self.days.range(first..=last).map(|(_, f)| f) {
-            out.extend(file.events(engine, project, service, since_ns, until_ns)?);
-        }
-        Ok(out)
-    }
-
-    /// Every block of `engine` with lines in `[since, until)` whose owner `wants`, stored
-    /// or still being gathered, in one order: the newest line first. Each comes with
-    /// `top`, the newest time it may hold within the span: no block after it holds a
-    /// newer line, which is what lets a search stop part-way and say where to go on.
-    pub fn scan(
-        &self,
-        engine: &str,
-        since_ns: i64,
-        until_ns: i64,
-        wants: impl Fn(&Owner) -> bool,
-        mut visit: impl FnMut(Scanned<'_>) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        let newest_in_span = |newest: i64| newest.min(until_ns.saturating_sub(1));
-        let mut gathered: Vec<(&Pending, i64)> = self
+        let pending = self
             .pending
             .values()
-            .filter(|p| p.owner.engine == engine && wants(&p.owner))
-            .filter_map(|p| {
-                let (first, last) = p.writer.span_ns()?;
-                (last >= since_ns && first < until_ns).then_some((p, newest_in_span(last)))
+            .filter(|p| wants(&p.owner))
+            .map(|p| view::Gathered {
+                owner: p.owner.clone(),
+                writer: p.writer.clone(),
             })
             .collect();
-        gathered.sort_by_key(|&(_, top)| std::cmp::Reverse(top));
-        let mut gathered = gathered.into_iter().peekable();
-        // Hands over the gathered blocks whose newest line is at or after `down_to`.
-        let mut gathered_down_to =
-            |down_to: i64, visit: &mut dyn FnMut(Scanned<'_>) -> ControlFlow<()>| {
-                while let Some((p, top)) = gathered.next_if(|&(_, top)| top >= down_to) {
-                    visit(Scanned {
-                        owner: &p.owner,
-                        top,
-                        records: p.writer.records(),
-                        since_ns,
-                        until_ns,
-                    })?;
-                }
-                ControlFlow::Continue(())
-            };
-        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
-        for file in self.days.range(first..=last).rev().map(|(_, f)| f) {
-            let mut failed = None;
-            let flow = file.each_block_newest_first(engine, since_ns, until_ns, |stored| {
-                if !wants(&stored.owner) {
-                    return ControlFlow::Continue(());
-                }
-                let top = newest_in_span(stored.block.last.0);
-                gathered_down_to(top, &mut visit)?;
-                match Records::decompress(&stored.block.data, stored.block.raw_bytes) {
-                    Ok(records) => visit(Scanned {
-                        owner: &stored.owner,
-                        top,
-                        records,
-                        since_ns,
-                        until_ns,
-                    }),
-                    Err(e) => {
-                        failed = Some(e);
-                        ControlFlow::Break(())
-                    }
-                }
-            })?;
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
-            if flow.is_break() {
-                return Ok(());
-            }
-        }
-        let _ = gathered_down_to(i64::MIN, &mut visit);
-        Ok(())
+        Ok(View { days, pending })
+    }
+
+    /// The whole store as it is now, for tools and tests; panics if a file cannot be read.
+    pub fn view_all(&self) -> View {
+        self.view(|_| true).expect("the store's files can be read")
     }
 
     /// Drops the days older than the retention, then the oldest days while the store is
@@ -570,6 +370,7 @@ mod tests {
         store.append(&owner("aaa"), &again).unwrap();
         store.flush().unwrap();
         let all = store
+            .view_all()
             .lines(&web_span("web", 0, i64::MAX), 100, End::Oldest)
             .unwrap();
         assert_eq!(texts(&all), ["a", "b", "late", "c", "d"]);
@@ -589,18 +390,22 @@ mod tests {
         }
         let store = Store::open(&dir, week()).unwrap();
         let all = store
+            .view_all()
             .lines(&web_span("web", 0, i64::MAX), 100, End::Oldest)
             .unwrap();
         assert_eq!(texts(&all), ["a1", "b2", "a3"]);
         let span = store
+            .view_all()
             .lines(&web_span("web", D2 + 2, D2 + 3), 100, End::Oldest)
             .unwrap();
         assert_eq!(texts(&span), ["b2"]);
         let first = store
+            .view_all()
             .lines(&web_span("web", 0, i64::MAX), 2, End::Oldest)
             .unwrap();
         assert_eq!(texts(&first), ["a1", "b2"]);
         assert!(store
+            .view_all()
             .lines(&web_span("db", 0, i64::MAX), 100, End::Oldest)
             .unwrap()
             .is_empty());
@@ -627,6 +432,7 @@ mod tests {
         );
         assert!(!dir.join("2026-12-02.sqlite").exists());
         let left = store
+            .view_all()
             .lines(&web_span("web", 0, i64::MAX), 100, End::Oldest)
             .unwrap();
         assert_eq!(left.len(), 8);

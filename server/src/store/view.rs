@@ -1,0 +1,260 @@
+//! A read of history: the store as it was at one moment, read while the writer goes on.
+//! The day files are read through connections of their own, each in one read transaction,
+//! and the lines still being gathered are shared with the writer, not copied: a long read
+//! (a search, a tail of a rare stream, a resume from days ago) never holds up the writing,
+//! so the followers, and the live lines they carry, never wait for it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use time::Date;
+
+use super::block::{BlockWriter, Record, Records};
+use super::day::{DayFile, Which};
+use super::{day_of, Owner, StoreError, StoredEvent};
+use crate::docker::frames::RawLine;
+
+/// Lines of one container not yet in a block, as the writer had them when the view was
+/// taken.
+pub(super) struct Gathered {
+    pub owner: Owner,
+    pub writer: Arc<BlockWriter>,
+}
+
+/// The store at one moment, for reading.
+pub struct View {
+    pub(super) days: BTreeMap<Date, DayFile>,
+    pub(super) pending: Vec<Gathered>,
+}
+
+fn in_span(mut lines: Vec<RawLine>, since_ns: i64, until_ns: i64) -> Vec<RawLine> {
+    lines.retain(|l| l.ts.ns >= since_ns && l.ts.ns < until_ns);
+    lines
+}
+
+/// A block handed over by [`View::scan`]: whose it is, the newest time it may hold, and
+/// its records; only those in `[since, until)` are the scan's.
+pub struct Scanned<'a> {
+    pub owner: &'a Owner,
+    pub top: i64,
+    pub records: Records,
+    pub since_ns: i64,
+    pub until_ns: i64,
+}
+
+impl Scanned<'_> {
+    pub fn in_span(&self, r: &Record<'_>) -> bool {
+        r.ts_ns >= self.since_ns && r.ts_ns < self.until_ns
+    }
+}
+
+/// A service's lines or events in `[since, until)`.
+#[derive(Clone, Copy, Debug)]
+pub struct ServiceSpan<'a> {
+    pub engine: &'a str,
+    pub project: &'a str,
+    pub service: &'a str,
+    pub since_ns: i64,
+    pub until_ns: i64,
+}
+
+/// Which end of a span a read keeps when the span holds more than asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    Oldest,
+    Newest,
+}
+
+impl View {
+    /// A service's stored lines in `[since, until)`, oldest first, with whose they are:
+    /// at most `limit`, the oldest ones (`Oldest`) or the newest ones (`Newest`). Days are
+    /// read from that end and no further than needed.
+    pub fn lines(
+        &self,
+        span: &ServiceSpan<'_>,
+        limit: usize,
+        end: End,
+    ) -> Result<Vec<(Owner, RawLine)>, StoreError> {
+        let ServiceSpan {
+            engine,
+            project,
+            service,
+            since_ns,
+            until_ns,
+        } = *span;
+        let mut out: Vec<(Owner, RawLine)> = Vec::new();
+        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
+        let days = self.days.range(first..=last).map(|(_, f)| f);
+        let days: Box<dyn Iterator<Item = &DayFile>> = match end {
+            End::Oldest => Box::new(days),
+            End::Newest => Box::new(days.rev()),
+        };
+        for file in days {
+            let mut failed = None;
+            let which = Which {
+                engine,
+                project,
+                service,
+                container: None,
+            };
+            let flow = file.each_service_block(&which, since_ns, until_ns, end, |stored| {
+                // Every line of the blocks still to come is older (newer) than this
+                // block's newest (oldest): enough lines beyond it settle the page.
+                let settled = match end {
+                    End::Newest => {
+                        let at = stored.block.last.0;
+                        out.iter().filter(|(_, l)| l.ts.ns > at).count()
+                    }
+                    End::Oldest => {
+                        let at = stored.block.first.0;
+                        out.iter().filter(|(_, l)| l.ts.ns < at).count()
+                    }
+                };
+                if settled >= limit {
+                    return ControlFlow::Break(());
+                }
+                match file.lines(&stored.block) {
+                    Ok(lines) => {
+                        let lines = in_span(lines, since_ns, until_ns);
+                        out.extend(lines.into_iter().map(|l| (stored.owner.clone(), l)));
+                        ControlFlow::Continue(())
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if flow.is_break() || out.len() >= limit {
+                break;
+            }
+        }
+        for p in &self.pending {
+            let o = &p.owner;
+            if o.engine == engine && o.project == project && o.service == service {
+                let lines = in_span(p.writer.lines(), since_ns, until_ns);
+                out.extend(lines.into_iter().map(|l| (o.clone(), l)));
+            }
+        }
+        out.sort_by(|(a, x), (b, y)| {
+            (x.ts.ns, &a.container, x.seq).cmp(&(y.ts.ns, &b.container, y.seq))
+        });
+        match end {
+            End::Oldest => out.truncate(limit),
+            End::Newest => drop(out.drain(..out.len().saturating_sub(limit))),
+        }
+        Ok(out)
+    }
+
+    /// The services of `engine` with lines or events kept on the days from `since_ns`'s.
+    pub fn services(
+        &self,
+        engine: &str,
+        since_ns: i64,
+    ) -> Result<BTreeSet<(String, String)>, StoreError> {
+        let mut out = BTreeSet::new();
+        for file in self.days.range(day_of(since_ns)..).map(|(_, f)| f) {
+            out.extend(file.services(engine)?);
+        }
+        let gathered = self.pending.iter().map(|p| &p.owner);
+        out.extend(
+            gathered
+                .filter(|o| o.engine == engine)
+                .map(|o| (o.project.clone(), o.service.clone())),
+        );
+        Ok(out)
+    }
+
+    /// A service's stored events in `[since, until)`, in time order.
+    pub fn events(&self, span: &ServiceSpan<'_>) -> Result<Vec<StoredEvent>, StoreError> {
+        let ServiceSpan {
+            engine,
+            project,
+            service,
+            since_ns,
+            until_ns,
+        } = *span;
+        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
+        let mut out = Vec::new();
+        for file in self.days.range(first..=last).map(|(_, f)| f) {
+            out.extend(file.events(engine, project, service, since_ns, until_ns)?);
+        }
+        Ok(out)
+    }
+
+    /// Every block of `engine` with lines in `[since, until)` whose owner `wants`, stored
+    /// or still being gathered, in one order: the newest line first. Each comes with
+    /// `top`, the newest time it may hold within the span: no block after it holds a
+    /// newer line, which is what lets a search stop part-way and say where to go on.
+    pub fn scan(
+        &self,
+        engine: &str,
+        since_ns: i64,
+        until_ns: i64,
+        wants: impl Fn(&Owner) -> bool,
+        mut visit: impl FnMut(Scanned<'_>) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let newest_in_span = |newest: i64| newest.min(until_ns.saturating_sub(1));
+        let mut gathered: Vec<(&Gathered, i64)> = self
+            .pending
+            .iter()
+            .filter(|p| p.owner.engine == engine && wants(&p.owner))
+            .filter_map(|p| {
+                let (first, last) = p.writer.span_ns()?;
+                (last >= since_ns && first < until_ns).then_some((p, newest_in_span(last)))
+            })
+            .collect();
+        gathered.sort_by_key(|&(_, top)| std::cmp::Reverse(top));
+        let mut gathered = gathered.into_iter().peekable();
+        // Hands over the gathered blocks whose newest line is at or after `down_to`.
+        let mut gathered_down_to =
+            |down_to: i64, visit: &mut dyn FnMut(Scanned<'_>) -> ControlFlow<()>| {
+                while let Some((p, top)) = gathered.next_if(|&(_, top)| top >= down_to) {
+                    visit(Scanned {
+                        owner: &p.owner,
+                        top,
+                        records: p.writer.records(),
+                        since_ns,
+                        until_ns,
+                    })?;
+                }
+                ControlFlow::Continue(())
+            };
+        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
+        for file in self.days.range(first..=last).rev().map(|(_, f)| f) {
+            let mut failed = None;
+            let flow = file.each_block_newest_first(engine, since_ns, until_ns, |stored| {
+                if !wants(&stored.owner) {
+                    return ControlFlow::Continue(());
+                }
+                let top = newest_in_span(stored.block.last.0);
+                gathered_down_to(top, &mut visit)?;
+                match file.records(&stored.block) {
+                    Ok(records) => visit(Scanned {
+                        owner: &stored.owner,
+                        top,
+                        records,
+                        since_ns,
+                        until_ns,
+                    }),
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if flow.is_break() {
+                return Ok(());
+            }
+        }
+        let _ = gathered_down_to(i64::MIN, &mut visit);
+        Ok(())
+    }
+}
