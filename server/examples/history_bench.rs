@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use app::protocol::{Replica, Stream};
 use lookout::clock::Timestamp;
 use lookout::docker::frames::RawLine;
+use lookout::history::{History, HistoryConfig};
+use lookout::permits::Bound;
 use lookout::search::{self, query, Bounds};
 use lookout::store::{End, Owner, Retention, ServiceSpan, Store};
 
@@ -121,6 +123,7 @@ fn main() {
     let startup = t.elapsed();
     let rss = peak_rss_mib();
     drop(reopened);
+    let (quiet, busy) = writing_while_searched(&dir, retention, now);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&text_file);
 
@@ -158,7 +161,120 @@ fn main() {
         ms(first_history.1)
     );
     println!("| start-up with that store | {:.1} ms | |", ms(startup));
+    println!(
+        "| a batch of new lines stored, alone | p50 {:.2} ms, max {:.2} ms | |",
+        ms(quiet.0),
+        ms(quiet.1)
+    );
+    println!(
+        "| the same while 4 full regex searches run | p50 {:.2} ms, max {:.2} ms ({} searches) | not held up by reads |",
+        ms(busy.0),
+        ms(busy.1),
+        busy.2
+    );
     println!("| peak RSS of this process | {rss:.1} MiB | bounded |");
+}
+
+/// How long a batch of 10 new lines takes to be stored (handed to the writer and gathered,
+/// as a follower's are) with the store idle, then while 4 full regex searches over it run
+/// without pause: reads must not hold up the writing, or live lines wait behind them.
+fn writing_while_searched(
+    dir: &std::path::Path,
+    retention: Retention,
+    now: i64,
+) -> ((Duration, Duration), (Duration, Duration, usize)) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let history = History::open(HistoryConfig {
+            dir: dir.to_owned(),
+            retention,
+            queue: 1024,
+            queue_bytes: 32 << 20,
+            search_max_lines: u64::MAX,
+            reads: Bound {
+                what: "reads of history",
+                max: 4,
+                max_flag: "--max-history-reads",
+                wait: Duration::from_secs(60),
+                wait_flag: "--history-read-wait",
+            },
+        })
+        .expect("open the history");
+        let web = owner(0);
+        let mut next = now;
+        let mut store_batches = |n: usize| {
+            let (history, web) = (history.clone(), web.clone());
+            let batches: Vec<Vec<RawLine>> = (0..n)
+                .map(|_| {
+                    (0..10)
+                        .map(|_| {
+                            next += 1000;
+                            RawLine {
+                                ts: Timestamp { ns: next },
+                                seq: 0,
+                                stream: Stream::Stdout,
+                                text: "level=info a new line".into(),
+                                truncated: false,
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            async move {
+                let mut took = Vec::new();
+                for batch in batches {
+                    let t = Instant::now();
+                    history.lines(&web, &batch).await;
+                    history.settle().await;
+                    took.push(t.elapsed());
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                took.sort();
+                (took[took.len() / 2], took[took.len() - 1])
+            }
+        };
+        let quiet = store_batches(100).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let searches = Arc::new(AtomicUsize::new(0));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (history, stop, searches) = (history.clone(), stop.clone(), searches.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let q = query::parse("/took=99[0-9][0-9]ms/", now).expect("a query");
+                        let bounds = Bounds {
+                            hits: usize::MAX / 4,
+                            lines: u64::MAX,
+                        };
+                        history
+                            .read(
+                                |_| true,
+                                move |view| {
+                                    search::find(view, "local", &q, |_, _| true, None, bounds)
+                                },
+                            )
+                            .await
+                            .expect("a search");
+                        searches.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        // Let the searches get going first.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let busy = store_batches(100).await;
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            r.await.expect("a reader");
+        }
+        (quiet, (busy.0, busy.1, searches.load(Ordering::Relaxed)))
+    })
 }
 
 fn owner(c: usize) -> Owner {

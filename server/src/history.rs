@@ -35,6 +35,8 @@ pub const LOCAL_ENGINE: &str = "local";
 
 /// A quiet container's lines are written as a block after this long.
 const BLOCK_AGE: Duration = Duration::from_secs(30);
+/// How long what is known of a container that does not write is kept in memory.
+const KNOWN_FOR: Duration = Duration::from_secs(300);
 /// How often old days are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
@@ -348,7 +350,9 @@ impl Writer {
                     } else {
                         Ok(())
                     };
-                    swept.and_then(|()| store.flush_older_than(BLOCK_AGE))
+                    let flushed = swept.and_then(|()| store.flush_older_than(BLOCK_AGE));
+                    store.forget_idle(KNOWN_FOR);
+                    flushed
                 }
                 Record::Settle(done) => {
                     let _ = done.send(());
@@ -445,6 +449,10 @@ mod tests {
     use crate::store::{End, ServiceSpan};
 
     fn history(dir: &std::path::Path, reads: usize) -> History {
+        history_with(dir, reads, 1 << 20)
+    }
+
+    fn history_with(dir: &std::path::Path, reads: usize, queue_bytes: u64) -> History {
         History::open(HistoryConfig {
             dir: dir.to_owned(),
             retention: Retention {
@@ -452,7 +460,7 @@ mod tests {
                 bytes: u64::MAX,
             },
             queue: 4,
-            queue_bytes: 1 << 20,
+            queue_bytes,
             search_max_lines: 1000,
             reads: Bound {
                 what: "reads of history",
@@ -572,6 +580,49 @@ mod tests {
             ["a"],
             "a freed place is taken"
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lines_beyond_the_queue_bytes_wait_for_the_writer() {
+        let dir = tempdir();
+        // Room for one batch of about 2 KiB, not two.
+        let h = history_with(&dir, 4, 3000);
+        let batch = |from: i64| -> Vec<RawLine> {
+            (0..2)
+                .map(|i| raw(NOW + from + i, &"x".repeat(1000)))
+                .collect()
+        };
+        // The writer is held: what is handed over stays in the queue.
+        let (release, held) = sync_mpsc::channel::<()>();
+        let (is_held, holding) = oneshot::channel();
+        let hold = tokio::spawn({
+            let h = h.clone();
+            async move {
+                h.writer_side(move |_| {
+                    let _ = is_held.send(());
+                    let _ = held.recv();
+                })
+                .await
+            }
+        });
+        holding.await.unwrap();
+        h.lines(&web(), &batch(0)).await;
+        let second = tokio::spawn({
+            let h = h.clone();
+            async move { h.lines(&web(), &batch(10)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!second.is_finished(), "a second batch waits for room");
+        release.send(()).unwrap();
+        hold.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), second)
+            .await
+            .expect("room is made once the writer goes on")
+            .unwrap();
+        h.settle().await;
+        let (read, _) = held_read(&h, at_once());
+        assert_eq!(read.await.unwrap().unwrap().len(), 4, "nothing was lost");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

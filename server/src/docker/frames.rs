@@ -143,6 +143,20 @@ impl Framer {
     }
 }
 
+/// A tail of a log may begin inside a run of lines stamped alike, numbering them from 0
+/// where a read of the whole log would not. Leaves out its first lines until the stamp
+/// changes, so that each line kept has the position any read gives it (a re-read repeats
+/// none, and the lines left out are found before it). Keeps lines that all share one stamp.
+pub fn from_whole_stamp(lines: &mut Vec<RawLine>) {
+    let Some(first) = lines.first().map(|l| l.ts.ns) else {
+        return;
+    };
+    let cut = lines.iter().take_while(|l| l.ts.ns == first).count();
+    if cut < lines.len() {
+        lines.drain(..cut);
+    }
+}
+
 fn split_timestamp(entry: &[u8]) -> Option<(Timestamp, &[u8])> {
     let space = entry.iter().take(64).position(|&b| b == b' ')?;
     let ts = std::str::from_utf8(&entry[..space]).ok()?;
@@ -159,6 +173,27 @@ mod tests {
             framer.push(*s, e, &mut out);
         }
         out
+    }
+
+    #[test]
+    fn a_tail_begins_where_its_first_stamp_is_whole() {
+        let whole = lines(
+            &mut Framer::new(1024),
+            &[
+                (Stream::Stdout, b"2026-12-02T10:00:00.000000001Z a\n"),
+                (Stream::Stdout, b"2026-12-02T10:00:00.000000001Z b\n"),
+                (Stream::Stdout, b"2026-12-02T10:00:00.000000002Z c\n"),
+            ],
+        );
+        assert_eq!((whole[0].seq, whole[1].seq), (0, 1));
+        // A tail of the last two lines cuts the run of `a` and `b`: `b` is numbered 0.
+        let mut tail = whole[1..].to_vec();
+        tail[0].seq = 0;
+        from_whole_stamp(&mut tail);
+        assert_eq!(tail, whole[2..], "only `c`, with its position in any read");
+        let mut alike = whole[..2].to_vec();
+        from_whole_stamp(&mut alike);
+        assert_eq!(alike.len(), 2, "lines that all share one stamp are kept");
     }
 
     #[test]

@@ -16,6 +16,15 @@ impl Hub {
     /// Runs for as long as the server does, through engine outages.
     pub(super) async fn watch_events(self) {
         let engine = self.inner.engine.clone();
+        // Health verdicts are handed on by one task, in the order they came: a container's
+        // `unhealthy` never overtakes the `starting` before it.
+        let (verdicts, mut to_tell) = tokio::sync::mpsc::channel(1024);
+        let teller = self.clone();
+        tokio::spawn(async move {
+            while let Some((id, ts_ns, health)) = to_tell.recv().await {
+                teller.health_changed(id, ts_ns, health).await;
+            }
+        });
         loop {
             engine.wait_reachable().await;
             let Ok(docker) = engine.docker() else {
@@ -35,7 +44,7 @@ impl Hub {
                                     self.inner.exits.record(id, Exit { ts_ns, code: exit_code });
                                 }
                                 ContainerEvent::Health { id, ts_ns, health } => {
-                                    tokio::spawn(self.clone().health_changed(id, ts_ns, health));
+                                    let _ = verdicts.send((id, ts_ns, health)).await;
                                 }
                                 ContainerEvent::Changed => {}
                             }
@@ -61,7 +70,7 @@ impl Hub {
 
     /// Tells the feed that follows container `id` (with history on, every container has
     /// one) of its new health verdict, to be kept and shown among its lines.
-    async fn health_changed(self, id: String, ts_ns: i64, health: Health) {
+    async fn health_changed(&self, id: String, ts_ns: i64, health: Health) {
         for feed in self.live_feeds() {
             if feed
                 .lifecycle(&id, ts_ns, LifecycleEvent::Health { health })

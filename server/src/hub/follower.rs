@@ -13,7 +13,7 @@ use super::metrics::OpenStream;
 use super::ring::before;
 use super::shared::Shared;
 use crate::clock::{now_ns, Timestamp};
-use crate::docker::frames::RawLine;
+use crate::docker::frames::{from_whole_stamp, RawLine};
 use crate::docker::inspect::run_times;
 use crate::docker::logs::{LineRules, LogQuery, LogStream};
 use crate::docker::{Engine, EngineError};
@@ -170,8 +170,11 @@ impl Follower {
                 continue;
             }
             match self.read(both(0, Some(lines), false)).await {
-                Ok(read) => {
+                Ok(mut read) => {
                     let engine_holds_more = read.len() >= lines as usize;
+                    if engine_holds_more {
+                        from_whole_stamp(&mut read);
+                    }
                     let read = self.seen.fresh(read);
                     // The engine may hold older lines than the tail: the ring starts with a
                     // gap only the engine can fill.

@@ -74,6 +74,21 @@ struct Pending {
     opened: Instant,
 }
 
+/// What is known of one container's stored lines, and when it last wrote.
+struct Known {
+    seen: Seen,
+    used: Instant,
+}
+
+impl Known {
+    fn new(seen: Seen) -> Known {
+        Known {
+            seen,
+            used: Instant::now(),
+        }
+    }
+}
+
 pub struct Store {
     dir: PathBuf,
     retention: Retention,
@@ -81,7 +96,9 @@ pub struct Store {
     pending: HashMap<String, Pending>,
     /// Per container, the lines stored (or being gathered) by position: a re-read of the
     /// engine never repeats a line, and a line stamped before one stored is still kept.
-    seen: HashMap<String, Seen>,
+    /// A container not written to for a while is let go (`forget_idle`), and known again
+    /// from its stored lines if it writes again: the map holds only the busy ones.
+    seen: HashMap<String, Known>,
 }
 
 impl Store {
@@ -129,8 +146,8 @@ impl Store {
         container: &str,
     ) -> Result<Option<(i64, u32)>, StoreError> {
         let key = format!("{engine}/{container}");
-        if let Some(seen) = self.seen.get(&key) {
-            return Ok(seen.newest());
+        if let Some(known) = self.seen.get(&key) {
+            return Ok(known.seen.newest());
         }
         for file in self.days.values().rev() {
             if let Some(p) = file.last_position(engine, container)? {
@@ -140,7 +157,8 @@ impl Store {
                 for f in self.days.range(day_of(from)..=day_of(p.0)).map(|(_, f)| f) {
                     near.extend(f.positions_since(engine, container, from)?);
                 }
-                self.seen.insert(key, Seen::from_positions(near));
+                self.seen
+                    .insert(key, Known::new(Seen::from_positions(near)));
                 return Ok(Some(p));
             }
         }
@@ -152,7 +170,12 @@ impl Store {
     pub fn append(&mut self, owner: &Owner, lines: &[RawLine]) -> Result<(), StoreError> {
         self.last_position(&owner.engine, &owner.container)?;
         let key = format!("{}/{}", owner.engine, owner.container);
-        let seen = self.seen.entry(key.clone()).or_default();
+        let known = self
+            .seen
+            .entry(key.clone())
+            .or_insert_with(|| Known::new(Seen::default()));
+        known.used = Instant::now();
+        let seen = &mut known.seen;
         let fresh: Vec<&RawLine> = lines
             .iter()
             .filter(|l| seen.take((l.ts.ns, l.seq)))
@@ -203,6 +226,21 @@ impl Store {
             self.seal(&key)?;
         }
         Ok(())
+    }
+
+    /// Lets go of what is known of containers that have not written for `idle` and have no
+    /// lines being gathered: removed ones, and quiet ones (known again from their stored
+    /// lines when they write).
+    pub fn forget_idle(&mut self, idle: Duration) {
+        let pending = &self.pending;
+        self.seen
+            .retain(|key, k| pending.contains_key(key) || k.used.elapsed() < idle);
+    }
+
+    /// The containers whose stored lines are known.
+    #[cfg(test)]
+    pub fn known(&self) -> usize {
+        self.seen.len()
     }
 
     /// Keeps a change in a container's life, in the file of its day.
@@ -374,6 +412,34 @@ mod tests {
             .lines(&web_span("web", 0, i64::MAX), 100, End::Oldest)
             .unwrap();
         assert_eq!(texts(&all), ["a", "b", "late", "c", "d"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn containers_gone_quiet_are_let_go_and_repeat_nothing_when_read_again() {
+        let dir = tempdir();
+        let mut store = Store::open(&dir, week()).unwrap();
+        let first = [raw(D2 + 1, "a"), raw(D2 + 2, "b")];
+        store.append(&owner("aaa"), &first).unwrap();
+        store.flush().unwrap();
+        store
+            .append(&owner("bbb"), &[raw(D2 + 3, "gathered")])
+            .unwrap();
+        store.forget_idle(Duration::ZERO);
+        assert_eq!(
+            store.known(),
+            1,
+            "only the container with lines being gathered"
+        );
+        // The quiet container writes again, read from 2 s back as after a reconnect.
+        let again = [raw(D2 + 1, "a"), raw(D2 + 2, "b"), raw(D2 + 4, "c")];
+        store.append(&owner("aaa"), &again).unwrap();
+        store.flush().unwrap();
+        let all = store
+            .view_all()
+            .lines(&web_span("web", 0, i64::MAX), 100, End::Oldest)
+            .unwrap();
+        assert_eq!(texts(&all), ["a", "b", "gathered", "c"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
