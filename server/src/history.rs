@@ -233,11 +233,11 @@ impl History {
             return Ok(None);
         }
         self.settle().await;
-        let container = gap.container.clone();
-        let reached = self
-            .writer_side(move |store| store.last_position(LOCAL_ENGINE, &container))
+        let (container, after, upto) = (gap.container.clone(), gap.after, gap.upto);
+        let holds = self
+            .writer_side(move |store| store.holds_all(LOCAL_ENGINE, &container, after, upto))
             .await?;
-        if reached.is_none_or(|p| p < gap.upto) {
+        if !holds {
             return Ok(None);
         }
         let (key, gap) = (key.clone(), gap.clone());

@@ -1527,3 +1527,36 @@ fn time_ns(ts: &str) -> i64 {
         .unwrap_or_else(|e| panic!("not an RFC 3339 time ({e}): {ts}"));
     i64::try_from(t.unix_timestamp_nanos()).expect("a time within i64 ns")
 }
+
+// A service that wrote 300 lines at once: a viewer of a ring of 20 asking for 20 gets the
+// last 20, then what the service writes next, and never the 280 before them, which a follow
+// reading from a little before the newest line finds. With history on and off.
+#[tokio::test]
+async fn the_lines_before_the_ring_never_reach_a_viewer_as_live() {
+    let project = TempProject::numbered("ringstart", 300).await;
+    let id = project.id("numbered").await;
+    for (n, history) in ["on", "off"].into_iter().enumerate() {
+        let server =
+            Server::start_for(&project.name, &["--ring-lines", "20", "--history", history]).await;
+        let mut ws = server.ws().await;
+        ws.subscribe("numbered", 20).await;
+        ws.expect_subscribed("numbered").await;
+        let end = format!("end {n}");
+        write_log(&id, "echo \"$1\"", &end).await;
+        let got = ws
+            .wait_lines("numbered", |all| all.iter().any(|l| l.text == end))
+            .await;
+        let texts: Vec<String> = got.into_iter().map(|l| l.text).collect();
+        let mut want: Vec<String> = (281..=300).map(|i| format!("line {i}")).collect();
+        // The end line of the round before, if any, is the newest before this one's.
+        if n > 0 {
+            want.drain(..1);
+            want.push(format!("end {}", n - 1));
+        }
+        want.push(end);
+        assert_eq!(
+            texts, want,
+            "history {history}: the ring's 20, then live lines"
+        );
+    }
+}

@@ -22,6 +22,11 @@ use crate::redact::KeyState;
 use crate::runs::{after_look, RunTimes, Step};
 use crate::seen::{Seen, JITTER_NS};
 
+/// Lines read beyond a tail, so that it can begin where a run of lines stamped alike
+/// begins (a coarse clock stamps several lines alike; lines are told apart by their rank
+/// among those) and still hold as many as asked.
+const STAMP_SLACK: u32 = 1000;
+
 /// The recent past a follower reads first, without follow, so that its feed knows when its
 /// tail is complete.
 pub struct Backfill {
@@ -163,18 +168,23 @@ impl Follower {
     }
 
     /// Reads the last `lines` lines into the ring; None if the container is gone.
+    /// The read takes `STAMP_SLACK` more, and begins where a run of lines stamped alike
+    /// does: each line then has the position any later read gives it.
     async fn backfill(&mut self, lines: u32) -> Option<Tail> {
         loop {
             self.engine.wait_reachable().await;
             if self.engine.docker().is_err() {
                 continue;
             }
-            match self.read(both(0, Some(lines), false)).await {
+            let asked = lines.saturating_add(STAMP_SLACK);
+            match self.read(both(0, Some(asked), false)).await {
                 Ok(mut read) => {
-                    let engine_holds_more = read.len() >= lines as usize;
-                    if engine_holds_more {
+                    let whole = read.len() < asked as usize;
+                    if !whole {
                         from_whole_stamp(&mut read);
                     }
+                    let engine_holds_more = !whole || read.len() > lines as usize;
+                    read.drain(..read.len().saturating_sub(lines as usize));
                     let read = self.seen.fresh(read);
                     // The engine may hold older lines than the tail: the ring starts with a
                     // gap only the engine can fill.

@@ -33,6 +33,7 @@ pub enum BlockError {
 pub struct BlockWriter {
     records: Vec<u8>,
     lines: usize,
+    stderr_lines: usize,
     first: Option<(i64, u32)>,
     last: Option<(i64, u32)>,
 }
@@ -43,6 +44,8 @@ pub struct Sealed {
     pub first: (i64, u32),
     pub last: (i64, u32),
     pub lines: u32,
+    /// Of its lines, those of stderr: a read of one stream skips blocks without it.
+    pub stderr_lines: u32,
     /// The records' size before compression: what reading it back allocates.
     pub raw_bytes: u32,
     pub data: Vec<u8>,
@@ -59,6 +62,7 @@ impl BlockWriter {
         let mut flags = 0u8;
         if line.stream == Stream::Stderr {
             flags |= 1;
+            self.stderr_lines += 1;
         }
         if line.truncated {
             flags |= 2;
@@ -105,6 +109,7 @@ impl BlockWriter {
             first,
             last,
             lines: self.lines as u32,
+            stderr_lines: self.stderr_lines as u32,
             raw_bytes: self.records.len() as u32,
             data,
         })

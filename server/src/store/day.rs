@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use app::protocol::{Cursor, Health, LifecycleEvent, LogLine, Replica};
+use app::protocol::{Cursor, Health, LifecycleEvent, LogLine, Replica, Streams};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::block::{self, Records, Sealed};
@@ -67,7 +67,20 @@ pub struct BlockRow {
     pub first: (i64, u32),
     pub last: (i64, u32),
     pub lines: u32,
+    /// Unknown for blocks written before the count was kept.
+    pub stderr_lines: Option<u32>,
     pub raw_bytes: u32,
+}
+
+impl BlockRow {
+    /// Whether the block surely holds no line of `streams`: it need not be read.
+    pub fn lacks(&self, streams: Streams) -> bool {
+        match (streams, self.stderr_lines) {
+            (Streams::Both, _) | (_, None) => false,
+            (Streams::Stderr, Some(e)) => e == 0,
+            (Streams::Stdout, Some(e)) => e >= self.lines,
+        }
+    }
 }
 
 /// A block as stored, with its owner.
@@ -96,7 +109,7 @@ pub struct StoredEvent {
 
 /// What a block read back selects, in the order `visit_blocks` reads it.
 const BLOCK_COLUMNS: &str = "project, service, container, replica_number, replica_name, \
-     first_ns, first_seq, last_ns, last_seq, lines, raw_bytes, id";
+     first_ns, first_seq, last_ns, last_seq, lines, raw_bytes, id, stderr_lines";
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -107,7 +120,8 @@ CREATE TABLE IF NOT EXISTS blocks (
     container TEXT NOT NULL, replica_number INTEGER NOT NULL, replica_name TEXT NOT NULL,
     first_ns INTEGER NOT NULL, first_seq INTEGER NOT NULL,
     last_ns INTEGER NOT NULL, last_seq INTEGER NOT NULL,
-    lines INTEGER NOT NULL, raw_bytes INTEGER NOT NULL, data BLOB NOT NULL
+    lines INTEGER NOT NULL, raw_bytes INTEGER NOT NULL, data BLOB NOT NULL,
+    stderr_lines INTEGER
 );
 CREATE INDEX IF NOT EXISTS blocks_by_service ON blocks (engine, project, service, last_ns);
 CREATE TABLE IF NOT EXISTS events (
@@ -133,6 +147,18 @@ impl DayFile {
         };
         let conn = Connection::open(path).map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
+        // Files written before blocks counted their stderr lines gain the column, empty.
+        let counted: bool = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('blocks') WHERE name = 'stderr_lines'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(wrap)?;
+        if !counted {
+            conn.execute_batch("ALTER TABLE blocks ADD COLUMN stderr_lines INTEGER")
+                .map_err(wrap)?;
+        }
         Ok(DayFile {
             path: path.to_owned(),
             conn,
@@ -162,6 +188,12 @@ impl DayFile {
         })
     }
 
+    /// Makes every later write fail, as a full disk would.
+    #[cfg(test)]
+    pub fn refuse_writes(&self) {
+        self.conn.execute_batch("PRAGMA query_only = ON").unwrap();
+    }
+
     fn wrap(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
@@ -173,8 +205,9 @@ impl DayFile {
         self.conn
             .prepare_cached(
                 "INSERT INTO blocks (engine, project, service, container, replica_number,
-                 replica_name, first_ns, first_seq, last_ns, last_seq, lines, raw_bytes, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 replica_name, first_ns, first_seq, last_ns, last_seq, lines, raw_bytes, data,
+                 stderr_lines)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )
             .and_then(|mut insert| {
                 insert.execute(params![
@@ -191,6 +224,7 @@ impl DayFile {
                     b.lines,
                     b.raw_bytes,
                     b.data,
+                    b.stderr_lines,
                 ])
             })
             .map(drop)
@@ -335,6 +369,7 @@ impl DayFile {
                         lines: r.get(9)?,
                         raw_bytes: r.get(10)?,
                         id: r.get(11)?,
+                        stderr_lines: r.get(12)?,
                     },
                 })
             })()
@@ -590,6 +625,41 @@ pub(crate) mod tests {
             Some((40, 0))
         );
         assert_eq!(day.last_position("other", "abc123abc123").unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_from_before_stderr_was_counted_is_read_and_counts_new_blocks() {
+        let dir = tempdir();
+        let path = dir.join("2026-12-02.sqlite");
+        {
+            let day = DayFile::open(&path).unwrap();
+            day.insert_block(&owner("web"), &sealed(&[10, 20])).unwrap();
+            // As the file was before the column: blocks without the count.
+            day.conn
+                .execute_batch("ALTER TABLE blocks DROP COLUMN stderr_lines")
+                .unwrap();
+        }
+        let day = DayFile::open(&path).unwrap();
+        let mut err = raw(40, "on stderr");
+        err.stream = app::protocol::Stream::Stderr;
+        let mut w = BlockWriter::default();
+        w.push(&raw(30, "on stdout"));
+        w.push(&err);
+        day.insert_block(&owner("web"), &w.seal().unwrap()).unwrap();
+        let web = Which {
+            engine: "local",
+            project: "shop",
+            service: "web",
+            container: None,
+        };
+        let mut counts = Vec::new();
+        let flow = day.each_service_block(&web, 0, 100, End::Oldest, |b| {
+            counts.push(b.block.stderr_lines);
+            ControlFlow::Continue(())
+        });
+        assert!(flow.unwrap().is_continue());
+        assert_eq!(counts, [None, Some(1)]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

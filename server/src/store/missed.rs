@@ -79,6 +79,9 @@ impl View {
                 file.each_service_block(&which, s.after.0, until_ns, End::Newest, |stored| {
                     let b = &stored.block;
                     owner.get_or_insert_with(|| stored.owner.clone());
+                    if b.lacks(s.streams) {
+                        return ControlFlow::Continue(());
+                    }
                     if lines.len() >= keep {
                         let inside = s.holds(b.first) && s.holds(b.last);
                         match rest {
@@ -250,6 +253,51 @@ mod tests {
         let texts: Vec<&str> = m.lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["a30", "a33", "a36", "a39"]);
         assert_eq!(m.left_out, 0, "a tail counts nothing");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_tail_of_one_stream_never_reads_the_blocks_without_it() {
+        let dir = tempdir();
+        let week = Retention {
+            age: Duration::from_secs(7 * 86_400),
+            bytes: u64::MAX,
+        };
+        let mut store = Store::open(&dir, week).unwrap();
+        // An old block with two stderr lines, then nine blocks of stdout only.
+        let mut first: Vec<RawLine> = (1..=10).map(|i| raw(D2 + i, &format!("a{i}"))).collect();
+        for l in &mut first[4..6] {
+            l.stream = app::protocol::Stream::Stderr;
+        }
+        store.append(&owner("aaa"), &first).unwrap();
+        store.seal_for_tests("local/aaa");
+        for block in 1..10 {
+            let lines: Vec<RawLine> = (1..=10).map(|i| raw(D2 + block * 10 + i, "out")).collect();
+            store.append(&owner("aaa"), &lines).unwrap();
+            store.seal_for_tests("local/aaa");
+        }
+        // Spoil the data of the stdout blocks: a read of them would fail.
+        let file = dir.join("2026-12-02.sqlite");
+        let spoil = rusqlite::Connection::open(&file).unwrap();
+        let spoiled = spoil
+            .execute("UPDATE blocks SET data = x'00' WHERE stderr_lines = 0", [])
+            .unwrap();
+        assert_eq!(spoiled, 9);
+        let tail = Stretch {
+            streams: Streams::Stderr,
+            ..stretch("aaa", i64::MIN, D2 + 100)
+        };
+        let m = store.view_all().missed(&tail, 10, Rest::Unread).unwrap();
+        let texts: Vec<&str> = m.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["a5", "a6"]);
+        let both = Stretch {
+            streams: Streams::Both,
+            ..tail
+        };
+        assert!(
+            store.view_all().missed(&both, 100, Rest::Unread).is_err(),
+            "the spoiled blocks are read for both streams"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

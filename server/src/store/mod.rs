@@ -74,6 +74,9 @@ struct Pending {
     opened: Instant,
 }
 
+/// The first and last position of some lines of one container.
+type Span = ((i64, u32), (i64, u32));
+
 /// What is known of one container's stored lines, and when it last wrote.
 struct Known {
     seen: Seen,
@@ -99,6 +102,9 @@ pub struct Store {
     /// A container not written to for a while is let go (`forget_idle`), and known again
     /// from its stored lines if it writes again: the map holds only the busy ones.
     seen: HashMap<String, Known>,
+    /// Per container, the span of the lines whose block could not be written (a full or
+    /// failing disk): history lacks them, so a read across the span goes to the engine.
+    lost: HashMap<String, Span>,
 }
 
 impl Store {
@@ -128,6 +134,7 @@ impl Store {
             days,
             pending: HashMap::new(),
             seen: HashMap::new(),
+            lost: HashMap::new(),
         })
     }
 
@@ -258,11 +265,35 @@ impl Store {
         let Some(pending) = self.pending.remove(container) else {
             return Ok(());
         };
-        if let Some(sealed) = pending.writer.seal() {
-            self.day_file(pending.day)?
-                .insert_block(&pending.owner, &sealed)?;
+        let Some(sealed) = pending.writer.seal() else {
+            return Ok(());
+        };
+        let written = self
+            .day_file(pending.day)
+            .and_then(|file| file.insert_block(&pending.owner, &sealed));
+        if written.is_err() {
+            let (first, last) = (sealed.first, sealed.last);
+            self.lost
+                .entry(container.to_owned())
+                .and_modify(|(f, l)| (*f, *l) = ((*f).min(first), (*l).max(last)))
+                .or_insert((first, last));
         }
-        Ok(())
+        written
+    }
+
+    /// Whether history holds every line of a container after `after` up to `upto`: it
+    /// has stored lines that far, and none of them was lost to a failed write.
+    pub fn holds_all(
+        &mut self,
+        engine: &str,
+        container: &str,
+        after: (i64, u32),
+        upto: (i64, u32),
+    ) -> Result<bool, StoreError> {
+        let reached = self.last_position(engine, container)?;
+        let lost = self.lost.get(&format!("{engine}/{container}"));
+        let lost_inside = lost.is_some_and(|&(first, last)| last > after && first <= upto);
+        Ok(reached.is_some_and(|p| p >= upto) && !lost_inside)
     }
 
     /// The store as it is now, for reading while the writer goes on: the days' files, each
@@ -440,6 +471,31 @@ mod tests {
             .lines(&web_span("web", 0, i64::MAX), 100, End::Oldest)
             .unwrap();
         assert_eq!(texts(&all), ["a", "b", "gathered", "c"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn lines_lost_to_a_failed_write_are_known_as_not_held() {
+        let dir = tempdir();
+        let mut store = Store::open(&dir, week()).unwrap();
+        let numbered = |from: i64| -> Vec<RawLine> {
+            (from..from + 10)
+                .map(|i| raw(D2 + i, &i.to_string()))
+                .collect()
+        };
+        store.append(&owner("aaa"), &numbered(1)).unwrap();
+        store.flush().unwrap();
+        store.days[&day_of(D2)].refuse_writes();
+        store.append(&owner("aaa"), &numbered(11)).unwrap();
+        assert!(store.flush().is_err(), "the write failed");
+        let holds = |store: &mut Store, after: i64, upto: i64| {
+            store
+                .holds_all("local", "aaa", (D2 + after, 0), (D2 + upto, 0))
+                .unwrap()
+        };
+        assert!(holds(&mut store, 0, 10), "the lines written before");
+        assert!(!holds(&mut store, 5, 15), "a span across the lost lines");
+        assert!(!holds(&mut store, 15, 25), "lines not yet read");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
