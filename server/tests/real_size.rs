@@ -88,7 +88,12 @@ fn number(line: &LogLine) -> Option<u64> {
 
 /// What one resuming socket got: lines received and lines it was told it lost, or an error.
 enum Resumed {
-    Lines { received: u64, dropped: u64 },
+    Lines {
+        received: u64,
+        dropped: u64,
+        /// The numbers of the lines received, for a failure to name what is missing.
+        numbers: HashSet<u64>,
+    },
     Refused(String),
 }
 
@@ -101,6 +106,7 @@ async fn resume_from_the_start(port: u16, project: String) -> Resumed {
     };
     ws.subscribe_resume("spew", &[ancient]).await;
     let mut seen = HashSet::new();
+    let mut numbers = HashSet::new();
     let mut dropped = 0;
     // `subscribed` comes once the gap is read, which waits its turn among the engine reads.
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -125,11 +131,13 @@ async fn resume_from_the_start(port: u16, project: String) -> Resumed {
                         "a line came twice: {:?}",
                         l.text
                     );
+                    numbers.extend(number(l));
                 }
                 if lines.iter().any(|l| l.text == LAST) {
                     return Resumed::Lines {
                         received: seen.len() as u64,
                         dropped,
+                        numbers,
                     };
                 }
             }
@@ -284,7 +292,9 @@ async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small()
     let (mut served, mut refused) = ([0; 3], [0; 3]);
     for s in sockets {
         match s.await.expect("a socket's task") {
-            Resumed::Lines { received, dropped } => {
+            Resumed::Lines {
+                received, dropped, ..
+            } => {
                 assert_eq!(
                     received + dropped,
                     LINES + 1,
@@ -345,7 +355,9 @@ async fn a_million_line_log_read_by_twenty_clients_at_once_keeps_lookout_small()
         download(port, name.clone())
     );
     match resumed {
-        Resumed::Lines { received, dropped } => {
+        Resumed::Lines {
+            received, dropped, ..
+        } => {
             // The gap's last 10,000 lines, then the ring's; a stderr line stamped before the
             // ring's first line lies in both, and comes once.
             assert!(
@@ -519,15 +531,24 @@ async fn a_million_line_log_in_history_serves_resumes_and_tails_without_the_engi
         .collect();
     for s in sockets {
         match s.await.expect("a socket's task") {
-            Resumed::Lines { received, dropped } => {
+            Resumed::Lines {
+                received,
+                dropped,
+                numbers,
+            } => {
                 assert!(
                     (19_000..=20_000).contains(&received),
                     "about 20,000 lines: the gap's last 10,000, then the ring's; got {received}"
                 );
+                let lowest = numbers.iter().min().copied().unwrap_or(0);
+                let holes: Vec<u64> = (lowest..=LINES)
+                    .filter(|n| !numbers.contains(n))
+                    .take(20)
+                    .collect();
                 assert_eq!(
                     received + dropped,
                     LINES + 1,
-                    "the rest is counted as dropped"
+                    "the rest is counted as dropped; lines from {lowest} on not received: {holes:?}"
                 );
             }
             Resumed::Refused(message) => panic!("a resume was refused: {message}"),
