@@ -110,9 +110,23 @@ async fn resume_from_the_start(port: u16, project: String) -> Resumed {
     let mut dropped = 0;
     // `subscribed` comes once the gap is read, which waits its turn among the engine reads.
     let deadline = Instant::now() + Duration::from_secs(300);
+    // The engine stamps stdout and stderr apart: a stderr line written before `LAST` may be
+    // stamped after it, and come in the message after. Once `LAST` is in, the socket is
+    // read until every line is accounted for, or it stays quiet for 30 s.
+    let mut last_at: Option<Instant> = None;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let whole = seen.len() as u64 + dropped >= LINES + 1;
+        if last_at.is_some() && whole {
+            break;
+        }
+        let left = match last_at {
+            Some(_) => Duration::from_secs(30),
+            None => deadline.saturating_duration_since(Instant::now()),
+        };
         let Some(msg) = ws.recv_within(left).await else {
+            if last_at.is_some() {
+                break;
+            }
             panic!(
                 "a resuming socket got neither its lines nor an error within 300 s: {} lines, {dropped} dropped",
                 seen.len()
@@ -134,11 +148,7 @@ async fn resume_from_the_start(port: u16, project: String) -> Resumed {
                     numbers.extend(number(l));
                 }
                 if lines.iter().any(|l| l.text == LAST) {
-                    return Resumed::Lines {
-                        received: seen.len() as u64,
-                        dropped,
-                        numbers,
-                    };
+                    last_at = Some(Instant::now());
                 }
             }
             ServerMessage::Subscribed { .. }
@@ -147,6 +157,11 @@ async fn resume_from_the_start(port: u16, project: String) -> Resumed {
             | ServerMessage::Engine { .. } => {}
             other => panic!("unexpected message while resuming: {other:?}"),
         }
+    }
+    Resumed::Lines {
+        received: seen.len() as u64,
+        dropped,
+        numbers,
     }
 }
 
