@@ -24,6 +24,16 @@ pub struct Stretch<'a> {
 }
 
 impl Stretch<'_> {
+    /// Its container's blocks.
+    fn which(&self) -> Which<'_> {
+        Which {
+            engine: self.engine,
+            project: self.project,
+            service: self.service,
+            container: Some(self.container),
+        }
+    }
+
     fn holds(&self, pos: (i64, u32)) -> bool {
         pos > self.after && pos <= self.upto
     }
@@ -69,14 +79,8 @@ impl View {
         let days = self.days.range(day_of(s.after.0)..=day_of(s.upto.0)).rev();
         for (_, file) in days {
             let mut failed = None;
-            let which = Which {
-                engine: s.engine,
-                project: s.project,
-                service: s.service,
-                container: Some(s.container),
-            };
             let flow =
-                file.each_service_block(&which, s.after.0, until_ns, End::Newest, |stored| {
+                file.each_service_block(&s.which(), s.after.0, until_ns, End::Newest, |stored| {
                     let b = &stored.block;
                     owner.get_or_insert_with(|| stored.owner.clone());
                     if b.lacks(s.streams) {
@@ -118,21 +122,33 @@ impl View {
                 break;
             }
         }
-        lines.sort_by_key(pos);
-        lines.dedup_by_key(|l| pos(l));
-        let excess = lines.len().saturating_sub(keep);
-        lines.drain(..excess);
-        let lines = match owner {
-            Some(o) => lines.into_iter().map(|l| o.log_line(l)).collect(),
-            None => Vec::new(),
-        };
-        Ok(Missed {
-            lines,
-            left_out: match rest {
-                Rest::Counted => counted + excess as u64,
-                Rest::Unread => 0,
-            },
-        })
+        Ok(newest(lines, keep, owner, rest, counted))
+    }
+}
+
+/// The newest `keep` of `lines`, each once, as `owner`'s; the others counted with
+/// `counted` if asked.
+fn newest(
+    mut lines: Vec<RawLine>,
+    keep: usize,
+    owner: Option<Owner>,
+    rest: Rest,
+    counted: u64,
+) -> Missed {
+    lines.sort_by_key(pos);
+    lines.dedup_by_key(|l| pos(l));
+    let excess = lines.len().saturating_sub(keep);
+    lines.drain(..excess);
+    let lines = match owner {
+        Some(o) => lines.into_iter().map(|l| o.log_line(l)).collect(),
+        None => Vec::new(),
+    };
+    Missed {
+        lines,
+        left_out: match rest {
+            Rest::Counted => counted + excess as u64,
+            Rest::Unread => 0,
+        },
     }
 }
 
