@@ -499,6 +499,7 @@ mod tests {
             replica: replica(),
             text: text.into(),
             truncated: false,
+            level: None,
         }
     }
 

@@ -129,3 +129,15 @@ test("the page runs under a policy that allows no inline script but its own load
   const violations = await page.evaluate(() => (window as unknown as { violations: string[] }).violations);
   expect(violations).toEqual([expect.stringMatching(/^script-src/)]);
 });
+
+test("a line's level, found by the server in the line itself, marks its row", async ({ page }) => {
+  await page.goto(`/?project=${project}&service=json`);
+  const log = page.getByRole("log");
+  // json writes debug, info, info, warn and error lines, one a second, as JSON objects.
+  for (const level of ["debug", "info", "warn", "error"]) {
+    const row = log.locator(".row", { hasText: `"level":"${level}"` }).first();
+    await expect(row).toHaveClass(new RegExp(`\\blevel-${level}\\b`));
+  }
+  // A lifecycle marker or a line without a level has no level class.
+  await expect(log.locator(".row.level-fatal")).toHaveCount(0);
+});

@@ -5,6 +5,7 @@
 //!
 //! - `docker/`: the only code that talks to the engine (listing, logs, events, inspect,
 //!   one-off reads of the past), and `redact` applied to every line read;
+//! - `level`: the level a line states, found once on the server;
 //! - `runs`: where a container's starts and exits fall among its lines (pure);
 //! - `seen`: which lines of a container were taken, so that a re-read repeats none;
 //! - `hub/`: one follower per container, a ring and a tape per service, subscriptions;
@@ -29,6 +30,7 @@ pub mod health;
 pub mod history;
 pub mod host;
 pub mod hub;
+pub mod level;
 pub mod origin;
 pub mod permits;
 pub mod recall;

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use app::protocol::{
-    ContainerInfo, ContainerState, EngineStatus, ErrorCode, Health, LifecycleEvent, LogLine,
+    ContainerInfo, ContainerState, EngineStatus, ErrorCode, Health, Level, LifecycleEvent, LogLine,
     ProjectInfo, Replica, ServerMessage, ServiceInfo, ServiceState, Stream,
 };
 use serde_json::Value;
@@ -540,6 +540,64 @@ async fn a_tail_of_n_gives_exactly_n_lines() {
     let lines = ws.next_lines("probe").await;
     let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(texts, [format!("after {m}")], "a tail of 0 then one line");
+}
+
+// Lines state their level in a JSON field, as a logfmt key or at their start: each line
+// comes with it, live and from history; a line that only mentions a level has none.
+#[tokio::test]
+async fn each_line_carries_the_level_it_states() {
+    let server = Server::start().await;
+    let probe = Probe::find(&server.project).await;
+    let m = marker("level");
+    let written = [
+        (
+            format!(r#"{{"level":"warn","msg":"{m} as JSON"}}"#),
+            Some(Level::Warn),
+        ),
+        (format!("ERROR: {m} at the start"), Some(Level::Error)),
+        (
+            format!("ts=now level=debug msg={m}-logfmt"),
+            Some(Level::Debug),
+        ),
+        (format!("{m} an error in the middle"), None),
+    ];
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    let texts: Vec<&str> = written.iter().map(|(t, _)| t.as_str()).collect();
+    probe.printf(Fd::Stdout, "%s\n%s\n%s\n%s\n", &texts).await;
+    let mine = |lines: Vec<LogLine>| -> Vec<(String, Option<Level>)> {
+        lines
+            .into_iter()
+            .filter(|l| l.text.contains(&m))
+            .map(|l| (l.text, l.level))
+            .collect()
+    };
+    let live = ws
+        .wait_lines("probe", |all| {
+            all.iter().filter(|l| l.text.contains(&m)).count() >= 4
+        })
+        .await;
+    assert_eq!(mine(live), written, "live");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let q = [
+            ("project", server.project.as_str()),
+            ("service", "probe"),
+            ("limit", "100"),
+        ];
+        let page: app::history::HistoryPage = server.get_json("/api/history", &q).await;
+        let kept = mine(page.lines);
+        if kept.len() >= 4 {
+            assert_eq!(kept, written, "from history");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "history did not keep them: {kept:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -379,11 +379,18 @@ fn log_row(row: &Row, filter: &Filter, lines: Option<u32>, hit: bool) -> impl In
             }
         })
         .collect_view();
-    let row_class = if hit {
-        format!("{row_class} hit")
-    } else {
-        row_class.to_owned()
+    let level = match &row.kind {
+        RowKind::Line { line, .. } => line.level,
+        RowKind::Marker { .. } => None,
     };
+    let mut row_class = row_class.to_owned();
+    if let Some(level) = level {
+        row_class.push_str(" level-");
+        row_class.push_str(level.as_str());
+    }
+    if hit {
+        row_class.push_str(" hit");
+    }
     view! {
         <div class=row_class aria-current=hit.then_some("true")
             style:height=lines.map(|n| format!("{}px", f64::from(n) * ROW_HEIGHT))>

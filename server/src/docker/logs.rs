@@ -250,6 +250,7 @@ pub fn log_line(raw: RawLine, container: &ContainerInfo) -> LogLine {
         ts: raw.ts.to_rfc3339(),
         stream: raw.stream,
         replica: container.replica.clone(),
+        level: crate::level::detect(&raw.text),
         text: raw.text,
         truncated: raw.truncated,
     }

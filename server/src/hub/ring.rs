@@ -96,6 +96,7 @@ pub(crate) mod tests {
             },
             text: text.into(),
             truncated: false,
+            level: None,
         })
     }
 

@@ -182,6 +182,7 @@ mod tests {
             },
             text: text.into(),
             truncated: false,
+            level: None,
         }))
     }
 

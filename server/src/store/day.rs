@@ -53,6 +53,7 @@ impl Owner {
             ts: raw.ts.to_rfc3339(),
             stream: raw.stream,
             replica: self.replica.clone(),
+            level: crate::level::detect(&raw.text),
             text: raw.text,
             truncated: raw.truncated,
         }
