@@ -32,9 +32,9 @@ impl Hub {
                 continue;
             };
             let mut events = container_events(&docker, self.inner.cfg.project.as_deref());
-            // Events may have been missed while the stream was down: refresh first.
-            self.refresh().await;
-            let mut dirty = false;
+            // Events may have been missed while the stream was down: refresh first. A listing
+            // the engine failed to give is asked for again, or the last one would stay.
+            let mut dirty = !self.refresh().await;
             loop {
                 tokio::select! {
                     event = events.next() => match event {
@@ -59,8 +59,7 @@ impl Hub {
                     },
                     // Events come in bursts (create, start, attach...): refresh once per burst.
                     _ = tokio::time::sleep(Duration::from_millis(100)), if dirty => {
-                        dirty = false;
-                        self.refresh().await;
+                        dirty = !self.refresh().await;
                     }
                 }
             }
@@ -87,9 +86,11 @@ impl Hub {
         feeds.values().filter_map(Weak::upgrade).collect()
     }
 
-    async fn refresh(&self) {
+    /// Lists the projects again, and tells feeds and viewers what changed; false if the
+    /// engine could not list them.
+    async fn refresh(&self) -> bool {
         let Ok(projects) = self.list().await else {
-            return;
+            return false;
         };
         self.keep_feeds(&projects);
         for feed in self.live_feeds() {
@@ -103,6 +104,7 @@ impl Hub {
             *old = projects;
             changed
         });
+        true
     }
 
     /// With history on, every listed service has a feed whether or not anyone looks, so
