@@ -283,7 +283,7 @@ impl DayFile {
         since_ns: i64,
         until_ns: i64,
         end: End,
-        visit: impl FnMut(StoredBlock) -> ControlFlow<()>,
+        visit: impl FnMut(StoredBlock) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<ControlFlow<()>, StoreError> {
         let order = match end {
             End::Newest => "last_ns DESC, id DESC",
@@ -331,7 +331,7 @@ impl DayFile {
         engine: &str,
         since_ns: i64,
         until_ns: i64,
-        visit: impl FnMut(StoredBlock) -> ControlFlow<()>,
+        visit: impl FnMut(StoredBlock) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<ControlFlow<()>, StoreError> {
         let sql = format!(
             "SELECT {BLOCK_COLUMNS} FROM blocks WHERE engine = ?1 AND last_ns >= ?2
@@ -347,7 +347,7 @@ impl DayFile {
         sql: &str,
         params: &[&dyn rusqlite::ToSql],
         engine: &str,
-        mut visit: impl FnMut(StoredBlock) -> ControlFlow<()>,
+        mut visit: impl FnMut(StoredBlock) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<ControlFlow<()>, StoreError> {
         let mut query = self.conn.prepare_cached(sql).map_err(|e| self.wrap(e))?;
         let mut rows = query.query(params).map_err(|e| self.wrap(e))?;
@@ -375,7 +375,7 @@ impl DayFile {
                 })
             })()
             .map_err(|e| self.wrap(e))?;
-            if visit(block).is_break() {
+            if visit(block)?.is_break() {
                 return Ok(ControlFlow::Break(()));
             }
         }
@@ -604,7 +604,7 @@ pub(crate) mod tests {
             };
             let flow = day.each_service_block(&web, since, until, End::Oldest, |b| {
                 all.push(b);
-                ControlFlow::Continue(())
+                Ok(ControlFlow::Continue(()))
             });
             assert!(flow.unwrap().is_continue());
             all
@@ -657,7 +657,7 @@ pub(crate) mod tests {
         let mut counts = Vec::new();
         let flow = day.each_service_block(&web, 0, 100, End::Oldest, |b| {
             counts.push(b.block.stderr_lines);
-            ControlFlow::Continue(())
+            Ok(ControlFlow::Continue(()))
         });
         assert!(flow.unwrap().is_continue());
         assert_eq!(counts, [None, Some(1)]);

@@ -78,20 +78,19 @@ impl View {
         let until_ns = s.upto.0.saturating_add(1);
         let days = self.days.range(day_of(s.after.0)..=day_of(s.upto.0)).rev();
         for (_, file) in days {
-            let mut failed = None;
             let flow =
                 file.each_service_block(&s.which(), s.after.0, until_ns, End::Newest, |stored| {
                     let b = &stored.block;
                     owner.get_or_insert_with(|| stored.owner.clone());
                     if b.lacks(s.streams) {
-                        return ControlFlow::Continue(());
+                        return Ok(ControlFlow::Continue(()));
                     }
                     if lines.len() >= keep {
                         let inside = s.holds(b.first) && s.holds(b.last);
                         match rest {
                             Rest::Counted if inside && s.streams == Streams::Both => {
                                 counted += u64::from(b.lines);
-                                return ControlFlow::Continue(());
+                                return Ok(ControlFlow::Continue(()));
                             }
                             Rest::Counted => {}
                             // Blocks come newest last line first: once one ends before the
@@ -99,25 +98,14 @@ impl View {
                             Rest::Unread => {
                                 newest_first(&mut lines, keep);
                                 if lines.last().is_some_and(|l| b.last < pos(l)) {
-                                    return ControlFlow::Break(());
+                                    return Ok(ControlFlow::Break(()));
                                 }
                             }
                         }
                     }
-                    match file.lines(b) {
-                        Ok(read) => {
-                            lines.extend(read.into_iter().filter(|l| s.has(l)));
-                            ControlFlow::Continue(())
-                        }
-                        Err(e) => {
-                            failed = Some(e);
-                            ControlFlow::Break(())
-                        }
-                    }
+                    lines.extend(file.lines(b)?.into_iter().filter(|l| s.has(l)));
+                    Ok(ControlFlow::Continue(()))
                 })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
             if flow.is_break() {
                 break;
             }

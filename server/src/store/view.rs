@@ -91,7 +91,6 @@ impl View {
             End::Newest => Box::new(days.rev()),
         };
         for file in days {
-            let mut failed = None;
             let which = Which {
                 engine,
                 project,
@@ -112,23 +111,12 @@ impl View {
                     }
                 };
                 if settled >= limit {
-                    return ControlFlow::Break(());
+                    return Ok(ControlFlow::Break(()));
                 }
-                match file.lines(&stored.block) {
-                    Ok(lines) => {
-                        let lines = in_span(lines, since_ns, until_ns);
-                        out.extend(lines.into_iter().map(|l| (stored.owner.clone(), l)));
-                        ControlFlow::Continue(())
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        ControlFlow::Break(())
-                    }
-                }
+                let lines = in_span(file.lines(&stored.block)?, since_ns, until_ns);
+                out.extend(lines.into_iter().map(|l| (stored.owner.clone(), l)));
+                Ok(ControlFlow::Continue(()))
             })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
             if flow.is_break() || out.len() >= limit {
                 break;
             }
@@ -226,30 +214,23 @@ impl View {
             };
         let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
         for file in self.days.range(first..=last).rev().map(|(_, f)| f) {
-            let mut failed = None;
             let flow = file.each_block_newest_first(engine, since_ns, until_ns, |stored| {
                 if !wants(&stored.owner) {
-                    return ControlFlow::Continue(());
+                    return Ok(ControlFlow::Continue(()));
                 }
                 let top = newest_in_span(stored.block.last.0);
-                gathered_down_to(top, &mut visit)?;
-                match file.records(&stored.block) {
-                    Ok(records) => visit(Scanned {
-                        owner: &stored.owner,
-                        top,
-                        records,
-                        since_ns,
-                        until_ns,
-                    }),
-                    Err(e) => {
-                        failed = Some(e);
-                        ControlFlow::Break(())
-                    }
+                if gathered_down_to(top, &mut visit).is_break() {
+                    return Ok(ControlFlow::Break(()));
                 }
+                let records = file.records(&stored.block)?;
+                Ok(visit(Scanned {
+                    owner: &stored.owner,
+                    top,
+                    records,
+                    since_ns,
+                    until_ns,
+                }))
             })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
             if flow.is_break() {
                 return Ok(());
             }
