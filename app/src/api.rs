@@ -2,6 +2,9 @@
 //! Each has a fixed endpoint so that clients built elsewhere, curl and tests can call it.
 //! The WebSocket carries everything live.
 
+// A server function's arguments are its query's parameters, however many it has.
+#![allow(clippy::too_many_arguments)]
+
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
@@ -40,6 +43,8 @@ pub mod backend {
         pub limit: Option<String>,
         pub before: Option<String>,
         pub after: Option<String>,
+        /// Only lines stating these levels (`warn`, `>=warn`, `warn,error`).
+        pub level: Option<String>,
     }
 
     /// The parameters of `/api/search`, as text.
@@ -117,9 +122,9 @@ pub async fn tail(
 }
 
 /// A page of a service's stored past, kept after its containers are gone.
-/// `GET /api/history?project=P&service=S[&since=T][&until=T][&limit=N][&before=CURSOR|&after=CURSOR]`.
-/// Without `since`, `after` or `before`: the newest lines up to `until` (or now).
-#[allow(clippy::too_many_arguments)]
+/// `GET /api/history?project=P&service=S[&since=T][&until=T][&limit=N][&before=CURSOR|&after=CURSOR][&level=LEVELS]`.
+/// Without `since`, `after` or `before`: the newest lines up to `until` (or now). `level`
+/// keeps only lines stating those levels (`warn`, `>=warn`, `warn,error`).
 #[server(endpoint = "history", input = GetUrl)]
 pub async fn history(
     project: String,
@@ -129,6 +134,7 @@ pub async fn history(
     limit: Option<String>,
     before: Option<String>,
     after: Option<String>,
+    level: Option<String>,
 ) -> Result<HistoryPage, ServerFnError> {
     let backend = expect_context::<backend::Backend>();
     let ask = backend::HistoryAsk {
@@ -139,13 +145,13 @@ pub async fn history(
         limit,
         before,
         after,
+        level,
     };
     backend.0.history(ask).await.map_err(|e| fail(&backend, e))
 }
 
 /// Stored lines of every service the viewer may see that match a query, newest first.
 /// `GET /api/search?q=QUERY[&project=P][&service=S][&since=T][&until=T][&limit=N][&before=CURSOR]`.
-#[allow(clippy::too_many_arguments)]
 #[server(endpoint = "search", input = GetUrl)]
 pub async fn search(
     q: String,

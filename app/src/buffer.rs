@@ -344,7 +344,7 @@ impl LineBuffer {
             RowKind::Marker { replica, .. } => self.filter.shows_replica(replica.number),
             RowKind::Line { line, styled } => {
                 self.filter
-                    .matches(&styled.plain, line.stream, line.replica.number)
+                    .matches(&styled.plain, line.stream, line.replica.number, line.level)
             }
         }
     }

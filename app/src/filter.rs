@@ -2,7 +2,8 @@
 
 use std::ops::Range;
 
-use crate::protocol::{Stream, Streams};
+use crate::levels::Levels;
+use crate::protocol::{Level, Stream, Streams};
 use regex::{Regex, RegexBuilder};
 
 /// Longest filter pattern accepted, in characters.
@@ -20,6 +21,8 @@ pub struct FilterSpec {
     pub stream: Streams,
     /// Only this replica (container number), when set.
     pub replica: Option<u32>,
+    /// Only lines stating one of these levels, when set.
+    pub levels: Option<Levels>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +40,7 @@ pub struct Filter {
     invert: bool,
     stream: Streams,
     replica: Option<u32>,
+    levels: Option<Levels>,
 }
 
 impl Default for Filter {
@@ -46,6 +50,7 @@ impl Default for Filter {
             invert: false,
             stream: Streams::Both,
             replica: None,
+            levels: None,
         }
     }
 }
@@ -76,12 +81,16 @@ impl Filter {
             invert: spec.invert,
             stream: spec.stream,
             replica: spec.replica,
+            levels: spec.levels,
         })
     }
 
     /// Whether a line passes: `text` is the line's visible text (escapes removed).
-    pub fn matches(&self, text: &str, stream: Stream, replica: u32) -> bool {
-        if !self.stream.allows(stream) || self.replica.is_some_and(|r| r != replica) {
+    pub fn matches(&self, text: &str, stream: Stream, replica: u32, level: Option<Level>) -> bool {
+        if !self.stream.allows(stream)
+            || self.replica.is_some_and(|r| r != replica)
+            || self.levels.is_some_and(|l| !l.contains(level))
+        {
             return false;
         }
         match &self.pattern {
@@ -97,7 +106,10 @@ impl Filter {
 
     /// Whether the filter keeps every line.
     pub fn is_everything(&self) -> bool {
-        self.pattern.is_none() && self.stream == Streams::Both && self.replica.is_none()
+        self.pattern.is_none()
+            && self.stream == Streams::Both
+            && self.replica.is_none()
+            && self.levels.is_none()
     }
 
     /// Byte ranges of `text` to highlight (none when the filter is inverted).
@@ -143,15 +155,15 @@ mod tests {
     #[test]
     fn plain_text_is_case_insensitive_by_default() {
         let f = Filter::compile(&spec("ERROR")).unwrap();
-        assert!(f.matches("an error here", Stream::Stdout, 1));
-        assert!(!f.matches("all good", Stream::Stdout, 1));
+        assert!(f.matches("an error here", Stream::Stdout, 1, None));
+        assert!(!f.matches("all good", Stream::Stdout, 1, None));
     }
 
     #[test]
     fn plain_text_is_not_a_regex() {
         let f = Filter::compile(&spec("a.b(")).unwrap();
-        assert!(f.matches("x a.b( y", Stream::Stdout, 1));
-        assert!(!f.matches("axb(", Stream::Stdout, 1));
+        assert!(f.matches("x a.b( y", Stream::Stdout, 1, None));
+        assert!(!f.matches("axb(", Stream::Stdout, 1, None));
     }
 
     #[test]
@@ -159,11 +171,11 @@ mod tests {
         let mut s = spec("Error");
         s.match_case = true;
         let f = Filter::compile(&s).unwrap();
-        assert!(f.matches("Error", Stream::Stdout, 1));
-        assert!(!f.matches("error", Stream::Stdout, 1));
+        assert!(f.matches("Error", Stream::Stdout, 1, None));
+        assert!(!f.matches("error", Stream::Stdout, 1, None));
         s.invert = true;
         let f = Filter::compile(&s).unwrap();
-        assert!(f.matches("error", Stream::Stdout, 1));
+        assert!(f.matches("error", Stream::Stdout, 1, None));
         assert!(f.highlights("Error").is_empty());
     }
 
@@ -172,7 +184,7 @@ mod tests {
         let mut s = spec(r"line \d+$");
         s.regex = true;
         let f = Filter::compile(&s).unwrap();
-        assert!(f.matches("stdout line 42", Stream::Stdout, 1));
+        assert!(f.matches("stdout line 42", Stream::Stdout, 1, None));
         assert_eq!(f.highlights("stdout line 42"), vec![7..14]);
         s.text = "(unclosed".into();
         let err = Filter::compile(&s).unwrap_err();
@@ -203,8 +215,30 @@ mod tests {
             ..Default::default()
         };
         let f = Filter::compile(&s).unwrap();
-        assert!(f.matches("x", Stream::Stderr, 2));
-        assert!(!f.matches("x", Stream::Stdout, 2));
-        assert!(!f.matches("x", Stream::Stderr, 1));
+        assert!(f.matches("x", Stream::Stderr, 2, None));
+        assert!(!f.matches("x", Stream::Stdout, 2, None));
+        assert!(!f.matches("x", Stream::Stderr, 1, None));
+    }
+
+    #[test]
+    fn a_level_choice_keeps_only_lines_stating_those_levels() {
+        let s = FilterSpec {
+            text: "request".into(),
+            levels: Some(">=warn".parse().unwrap()),
+            ..Default::default()
+        };
+        let f = Filter::compile(&s).unwrap();
+        assert!(!f.is_everything());
+        assert!(f.matches("request", Stream::Stdout, 1, Some(Level::Error)));
+        assert!(f.matches("request", Stream::Stdout, 1, Some(Level::Warn)));
+        assert!(!f.matches("request", Stream::Stdout, 1, Some(Level::Info)));
+        assert!(
+            !f.matches("request", Stream::Stdout, 1, None),
+            "no level stated"
+        );
+        assert!(
+            !f.matches("other", Stream::Stdout, 1, Some(Level::Fatal)),
+            "the text still counts"
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod export;
 pub mod filter;
 pub mod history;
+pub mod levels;
 pub mod protocol;
 
 #[cfg(feature = "csr")]

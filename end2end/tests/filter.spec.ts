@@ -109,6 +109,38 @@ test.describe("filtering", () => {
     await expect(log.locator(".row", { hasText: m })).toContainText("to stderr");
   });
 
+  test("the Level control keeps the lines stating a level at least as severe, in the URL", async ({ page }) => {
+    const m = marker("levels");
+    await page.goto(`/?project=${project}&service=probe`);
+    await expect(page.getByRole("status")).toHaveText(/Live/);
+    writeToProbe(`[DEBUG] %s d\\n[INFO] %s i\\nWARN %s w\\n{"level":"error","msg":"%s e"}\\n%s says error in the middle\\n`, 1, m, m, m, m, m);
+    const log = page.getByRole("log");
+    const rows = log.locator(".row", { hasText: m });
+    await expect(rows).toHaveCount(5);
+
+    const level = page.getByRole("combobox", { name: "Level" });
+    await level.selectOption({ label: "warn and above" });
+    await expect(rows).toHaveCount(2);
+    await expect(rows.nth(0)).toContainText(`WARN ${m} w`);
+    await expect(rows.nth(1)).toContainText(`${m} e`);
+    await expect(page).toHaveURL(/level=%3E%3Dwarn/);
+
+    // With the text filter too; and after a reload.
+    await page.getByRole("searchbox", { name: "Filter" }).fill(`${m} e`);
+    await expect(rows).toHaveCount(1);
+    await page.reload();
+    await expect(page.getByRole("combobox", { name: "Level" })).toHaveValue(">=warn");
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
+
+    // A set from a shared link is shown as written.
+    await page.goto(`/?project=${project}&service=probe&level=info,error&tail=500`);
+    await expect(page.getByRole("combobox", { name: "Level" })).toHaveValue("info,error");
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(2);
+    await page.getByRole("combobox", { name: "Level" }).selectOption({ label: "Any level" });
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(5);
+    await expect(page).not.toHaveURL(/level=/);
+  });
+
   test("a replica choice for a service with several replicas", async ({ page }) => {
     await page.goto(`/?project=${project}&service=web`);
     const log = page.getByRole("log");

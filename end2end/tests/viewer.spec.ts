@@ -5,7 +5,7 @@ test("the page lists the fixture's services and shows live lines of the chosen o
   await page.goto("/");
   const service = page.getByRole("combobox", { name: "Service" });
   await expect(page.getByRole("status")).toHaveText(/Live/);
-  for (const s of ["web", "json", "fast", "crash", "oneshot", "tty", "probe"]) {
+  for (const s of ["web", "json", "apps", "traces", "fast", "crash", "oneshot", "tty", "probe"]) {
     await expect(service.locator(`option[value="${project}/${s}"]`)).toHaveCount(1);
   }
   await expect(service.locator(`option[value="${project}/oneshot"]`)).toHaveText(/exited with code 7/);

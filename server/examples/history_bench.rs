@@ -67,6 +67,7 @@ fn main() {
             },
             text,
             truncated: false,
+            level: None,
         });
         generated += g.elapsed();
         if batches[c].len() == BATCH {
@@ -113,6 +114,7 @@ fn main() {
             service: "api",
             since_ns: i64::MIN,
             until_ns: i64::MAX,
+            levels: None,
         };
         store.view_all().lines(&span, 500, End::Newest).unwrap();
     });
@@ -221,6 +223,7 @@ fn writing_while_searched(
                                 stream: Stream::Stdout,
                                 text: "level=info a new line".into(),
                                 truncated: false,
+                                level: None,
                             }
                         })
                         .collect()

@@ -1,8 +1,10 @@
-//! `GET /api/download?project=P&service=S[&since=T][&until=T]`: a service's log as a text
-//! file, replicas merged in time order, streamed so that memory stays flat however long the
-//! log is. The whole log comes from the engine; a window (`since`, `until`) comes from
-//! history when it is kept (so a removed service's window too), else from the engine.
+//! `GET /api/download?project=P&service=S[&since=T][&until=T][&level=LEVELS]`: a service's
+//! log as a text file, replicas merged in time order, streamed so that memory stays flat
+//! however long the log is. The whole log comes from the engine; a window (`since`,
+//! `until`) comes from history when it is kept (so a removed service's window too), else
+//! from the engine. `level` keeps the lines stating those levels (`>=warn`, say).
 
+use app::levels::Levels;
 use app::protocol::ServiceKey;
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -24,6 +26,7 @@ pub struct DownloadQuery {
     service: String,
     since: Option<String>,
     until: Option<String>,
+    level: Option<String>,
 }
 
 /// The span asked for, in nanoseconds: `[since, until)`.
@@ -70,6 +73,10 @@ pub async fn route(
         Ok(w) => w,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
+    let levels = match recall::levels(q.level.as_deref()) {
+        Ok(l) => l,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.message).into_response(),
+    };
     // A small channel: the log is read only as fast as the client downloads.
     let (tx, rx) = mpsc::channel(8);
     match (window, hub.history()) {
@@ -78,10 +85,16 @@ pub async fn route(
                 let unknown = app::protocol::UnknownService(key);
                 return (StatusCode::NOT_FOUND, unknown.to_string()).into_response();
             }
-            tokio::spawn(from_history(history.clone(), key.clone(), window, tx));
+            tokio::spawn(from_history(
+                history.clone(),
+                key.clone(),
+                window,
+                levels,
+                tx,
+            ));
         }
         (window, _) => {
-            if let Err(refused) = from_engine(&hub, &key, &viewer, window, tx).await {
+            if let Err(refused) = from_engine(&hub, &key, &viewer, window, levels, tx).await {
                 return refused;
             }
         }
@@ -106,13 +119,14 @@ pub async fn route(
         .into_response()
 }
 
-/// Starts the read of the engine's whole log (lines outside `window` left out); a refusal
-/// is the answer to send instead.
+/// Starts the read of the engine's whole log (lines outside `window` or `levels` left
+/// out); a refusal is the answer to send instead.
 async fn from_engine(
     hub: &Hub,
     key: &ServiceKey,
     viewer: &Viewer,
     window: Option<Window>,
+    levels: Option<Levels>,
     tx: Chunks,
 ) -> Result<(), Response> {
     let info = match hub.service(key, &viewer.scope).await {
@@ -133,7 +147,12 @@ async fn from_engine(
         let mut chunk = String::new();
         loop {
             match log.next().await {
-                Ok(Some((line, _))) if window.is_some_and(|w| !w.holds(line.ts.ns)) => continue,
+                Ok(Some((line, _)))
+                    if window.is_some_and(|w| !w.holds(line.ts.ns))
+                        || levels.is_some_and(|l| !l.contains(line.level)) =>
+                {
+                    continue
+                }
                 Ok(Some((line, container))) => app::export::push_line(
                     &mut chunk,
                     line.ts.ns,
@@ -158,12 +177,18 @@ async fn from_engine(
     Ok(())
 }
 
-/// Writes the stored lines of `window`, a page at a time.
-async fn from_history(history: History, key: ServiceKey, window: Window, tx: Chunks) {
+/// Writes the stored lines of `window` (of `levels`, when set), a page at a time.
+async fn from_history(
+    history: History,
+    key: ServiceKey,
+    window: Window,
+    levels: Option<Levels>,
+    tx: Chunks,
+) {
     let mut after = None;
     loop {
-        let page = match recall::page_after(&history, &key, window.since, window.until, after).await
-        {
+        let read = recall::page_after(&history, &key, window.since, window.until, after, levels);
+        let page = match read.await {
             Ok(page) => page,
             Err(e) => {
                 let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;

@@ -514,6 +514,7 @@ mod tests {
                         service: "web",
                         since_ns: 0,
                         until_ns: i64::MAX,
+                        levels: None,
                     };
                     let texts = view.lines(&span, 100, End::Oldest)?;
                     let _ = opened.send(());

@@ -4,6 +4,7 @@
 
 use app::api::backend::{ApiError, HistoryAsk, SearchAsk};
 use app::history::{HistoryPage, SearchHit, SearchPage, DEFAULT_PAGE, MAX_PAGE};
+use app::levels::Levels;
 use app::protocol::{Cursor, Lifecycle, LogLine, ServiceKey, UnknownService};
 use axum::http::StatusCode;
 
@@ -71,6 +72,13 @@ fn limit(value: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
+/// A `level` parameter: the levels a line must state.
+pub fn levels(value: Option<&str>) -> Result<Option<Levels>, ApiError> {
+    value
+        .map(|v| v.parse().map_err(|e| bad(format!("level: {e}"))))
+        .transpose()
+}
+
 fn lifecycle(e: StoredEvent) -> Lifecycle {
     Lifecycle {
         ts_ns: e.ts_ns,
@@ -116,6 +124,7 @@ pub async fn history(hub: &Hub, scope: &Scope, ask: HistoryAsk) -> Result<Histor
         },
         before,
         after,
+        levels: levels(ask.level.as_deref())?,
     };
     Ok(history
         .read(page.wants(), move |view| page.read(view))
@@ -130,6 +139,7 @@ pub async fn page_after(
     since: i64,
     until: i64,
     after: Option<Cursor>,
+    levels: Option<Levels>,
 ) -> Result<HistoryPage, ReadError> {
     let page = PageAsk {
         key: key.clone(),
@@ -139,6 +149,7 @@ pub async fn page_after(
         after,
         limit: MAX_PAGE as usize,
         end: End::Oldest,
+        levels,
     };
     history
         .read(page.wants(), move |view| page.read(view))
@@ -155,6 +166,7 @@ struct PageAsk {
     limit: usize,
     /// Which end of the span the page is taken from.
     end: End,
+    levels: Option<Levels>,
 }
 
 impl PageAsk {
@@ -171,6 +183,7 @@ impl PageAsk {
             service: &self.key.service,
             since_ns: self.since,
             until_ns: self.until,
+            levels: self.levels,
         };
         let mut span = whole;
         if let Some(a) = &self.after {

@@ -126,6 +126,7 @@ mod tests {
             stream: Stream::Stdout,
             text: text.to_owned(),
             truncated: false,
+            level: None,
         }
     }
 

@@ -275,7 +275,7 @@ async fn projects_lists_the_fixture_services_as_the_engine_sees_them() {
     let names: Vec<&str> = services.iter().map(|s| s.service.as_str()).collect();
     assert_eq!(
         names,
-        ["crash", "fast", "json", "oneshot", "probe", "tty", "web"],
+        ["apps", "crash", "fast", "json", "oneshot", "probe", "traces", "tty", "web"],
         "the fixture's services, sorted by name"
     );
     let service = |name: &str| {
@@ -304,7 +304,7 @@ async fn projects_lists_the_fixture_services_as_the_engine_sees_them() {
     assert_eq!(oneshot.containers[0].state, ContainerState::Exited);
     assert_eq!(oneshot.containers[0].exit_code, Some(7));
 
-    for name in ["fast", "json", "probe", "tty"] {
+    for name in ["apps", "fast", "json", "probe", "traces", "tty"] {
         assert_eq!(
             service(name).state,
             ServiceState::Running { running: 1 },
@@ -544,6 +544,43 @@ async fn a_tail_of_n_gives_exactly_n_lines() {
 
 // Lines state their level in a JSON field, as a logfmt key or at their start: each line
 // comes with it, live and from history; a line that only mentions a level has none.
+/// The fixture's `apps` service writes lines as logrus, zap, pino, bunyan, Python's
+/// logging, slog and glog write them; each names in `want` the level to find.
+#[tokio::test]
+async fn the_levels_of_real_libraries_lines_are_found() {
+    let server = Server::start().await;
+    let deadline = Instant::now() + WAIT;
+    let lines = loop {
+        let lines = server.tail("apps", &[("tail", "10")]).await;
+        if lines.len() == 10 {
+            break lines;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "apps wrote {} lines",
+            lines.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for line in &lines {
+        let want: String = line
+            .text
+            .split("want")
+            .nth(1)
+            .unwrap_or_default()
+            .trim_start_matches(|c: char| !c.is_ascii_alphabetic())
+            .chars()
+            .take_while(char::is_ascii_alphabetic)
+            .collect();
+        assert_eq!(
+            line.level.map(Level::as_str),
+            Some(want.as_str()),
+            "{}",
+            line.text
+        );
+    }
+}
+
 #[tokio::test]
 async fn each_line_carries_the_level_it_states() {
     let server = Server::start().await;
@@ -1388,7 +1425,7 @@ async fn without_a_project_every_compose_project_is_shown() {
         .collect();
     assert_eq!(
         services,
-        ["crash", "fast", "json", "oneshot", "probe", "tty", "web"]
+        ["apps", "crash", "fast", "json", "oneshot", "probe", "traces", "tty", "web"]
     );
 
     // The socket lists them too, and follows a service of any of them.

@@ -384,6 +384,76 @@ services:
 }
 
 #[tokio::test]
+async fn levels_choose_the_lines_of_history_search_and_downloads() {
+    let token = marker("lv").replace('-', "");
+    // One line of each way a level is stated, and one naming a level in its middle only.
+    let yaml = format!(
+        r#"version: "2.4"
+services:
+  levels:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", "echo '{{\"level\":\"warn\",\"msg\":\"a {token}\"}}'; echo 'ERROR: b {token}' >&2; echo 'level=info msg=\"c {token}\"'; echo 'd {token} says error in the middle'; echo '[FATAL] e {token}'; while true; do sleep 3600; done"]
+"#
+    );
+    let project = TempProject::from_yaml("levels", &yaml, &["levels"]).await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let p = project.name.as_str();
+    wait_for("five lines in history", KEPT, || async {
+        let page = history(&server, p, "levels", &[]).await;
+        (page.lines.len() == 5).then_some(())
+    })
+    .await;
+    // Each line is named by the letter before the token.
+    let letters = |lines: &[LogLine]| -> String {
+        let mut l: Vec<char> = lines
+            .iter()
+            .filter_map(|l| l.text.split(&token).next()?.trim_end().chars().last())
+            .collect();
+        l.sort();
+        l.into_iter().collect()
+    };
+    let all = history(&server, p, "levels", &[]).await;
+    let stated: Vec<_> = all.lines.iter().map(|l| (l.level, &l.text)).collect();
+    assert_eq!(
+        all.lines.iter().filter(|l| l.level.is_some()).count(),
+        4,
+        "each line carries the level it states: {stated:?}"
+    );
+    for (level, want) in [
+        (">=warn", "abe"),
+        ("info", "c"),
+        ("error,fatal", "be"),
+        ("trace", ""),
+    ] {
+        let page = history(&server, p, "levels", &[("level", level)]).await;
+        assert_eq!(letters(&page.lines), want, "level={level}");
+    }
+    for (q, want) in [
+        ("level:>=error", "be"),
+        ("level:warn", "a"),
+        ("level:info,warn", "ac"),
+        ("error", "bd"),
+    ] {
+        let found = search(&server, &[("q", &format!("{token} {q}"))]).await;
+        let lines: Vec<LogLine> = found.hits.into_iter().map(|h| h.line).collect();
+        assert_eq!(letters(&lines), want, "{q}");
+    }
+    // A download of a window comes from history; of the whole log, from the engine.
+    for window in [&[("since", "1h")][..], &[][..]] {
+        let mut query = vec![("project", p), ("service", "levels"), ("level", ">=error")];
+        query.extend_from_slice(window);
+        let (status, body) = server.get("/api/download", &query).await;
+        assert_eq!(status, 200, "{window:?}: {body}");
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines.len(), 2, "{window:?}: {body}");
+        assert!(lines.iter().any(|l| l.contains("ERROR: b")), "{body}");
+        assert!(lines.iter().any(|l| l.contains("[FATAL] e")), "{body}");
+    }
+}
+
+#[tokio::test]
 async fn bad_requests_get_errors_that_say_what_is_wrong() {
     let project = sayers("badreq", &["one"], "x").await;
     let server = Server::start_for(&project.name, &[]).await;
@@ -404,6 +474,21 @@ async fn bad_requests_get_errors_that_say_what_is_wrong() {
             "before must be a cursor",
         ),
         ("/api/search", &[("q", "since:yesterday")], "at character"),
+        (
+            "/api/search",
+            &[("q", "level:loud")],
+            "`loud` is not a level",
+        ),
+        (
+            "/api/history",
+            &[("project", p), ("service", "one"), ("level", ">=loud")],
+            "level: `loud` is not a level; the levels are trace, debug",
+        ),
+        (
+            "/api/download",
+            &[("project", p), ("service", "one"), ("level", "")],
+            "level: no level is named",
+        ),
         (
             "/api/history",
             &[("project", p), ("service", "one"), ("limit", "5001")],

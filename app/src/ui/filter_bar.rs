@@ -1,10 +1,11 @@
-//! What the user filters by: text or regex, case, inversion, stream and replica. Everything
-//! is written to the URL; the viewer compiles the filter from there.
+//! What the user filters by: text or regex, case, inversion, stream, replica and level.
+//! Everything is written to the URL; the viewer compiles the filter from there.
 
 use leptos::html;
 use leptos::prelude::*;
 
-use crate::protocol::ServiceInfo;
+use crate::levels::{Levels, ALL};
+use crate::protocol::{Level, ServiceInfo};
 use crate::ui::url::UrlState;
 
 #[component]
@@ -43,6 +44,7 @@ pub fn FilterBar(
                 <option value="stdout">"stdout"</option>
                 <option value="stderr">"stderr"</option>
             </select>
+            <LevelChoice url/>
             // A choice of one would hide nothing.
             <Show when=move || { replicas.get().len() > 1 }>
                 <select aria-label="Replica" prop:value=move || url.get("replica").unwrap_or_default()
@@ -52,6 +54,30 @@ pub fn FilterBar(
                 </select>
             </Show>
         </div>
+    }
+}
+
+/// The Level control: a least level, or any. A choice it does not offer (`warn,error`,
+/// from a shared link) is shown as written, so the control never hides what filters.
+#[component]
+fn LevelChoice(url: UrlState) -> impl IntoView {
+    let chosen = move || url.levels().map(|l| l.to_string()).unwrap_or_default();
+    let offered = move |value: &str| {
+        value.is_empty()
+            || ALL
+                .iter()
+                .any(|l| Levels::at_least(*l).to_string() == value)
+    };
+    view! {
+        <select aria-label="Level" prop:value=chosen
+            on:change=move |ev| url.set(&[("level", Some(event_target_value(&ev)))])>
+            <option value="">"Any level"</option>
+            {ALL.into_iter().map(|l| {
+                let label = if l == Level::Fatal { "fatal".to_owned() } else { format!("{} and above", l.as_str()) };
+                view! { <option value=Levels::at_least(l).to_string()>{label}</option> }
+            }).collect_view()}
+            {move || { let c = chosen(); (!offered(&c)).then(|| view! { <option value=c.clone()>{c.clone()}</option> }) }}
+        </select>
     }
 }
 

@@ -75,7 +75,9 @@ pub fn LogView(
                     at_top.run(());
                 }
             }
-            on:wheel=move |e| scroll.wheeled(&e, following) role="log" aria-label="Log lines">
+            on:wheel=move |e| scroll.wheeled(&e, following) role="log" aria-label="Log lines"
+            // Focusable, so that the arrows and Page Up/Down scroll it without a mouse.
+            tabindex="0">
             <span class="measure" aria-hidden="true" node_ref=measure>{"M".repeat(100)}</span>
             <div class="log-canvas" style:height=move || format!("{}px", window.height_lines.get() as f64 * ROW_HEIGHT)>
                 <div

@@ -118,6 +118,7 @@ async fn read(key: &ServiceKey, span: &Span) -> Result<HistoryPage, String> {
             Some(limit.to_string()),
             None,
             after,
+            None,
         )
     };
     let err = |e: leptos::prelude::ServerFnError| e.to_string();
@@ -214,6 +215,7 @@ impl Older {
                 None,
                 Some(OLDER_PAGE.to_string()),
                 Some(oldest.to_string()),
+                None,
                 None,
             )
             .await;

@@ -10,6 +10,7 @@ use leptos_router::NavigateOptions;
 
 use crate::buffer::{DEFAULT_MAX_LINES, MAX_LINES_RANGE};
 use crate::filter::FilterSpec;
+use crate::levels::Levels;
 use crate::protocol::ServiceKey;
 use crate::ui::connection::DEFAULT_RETRIES;
 use crate::ui::past::Span;
@@ -115,6 +116,11 @@ impl UrlState {
             .unwrap_or(DEFAULT_MAX_LINES)
     }
 
+    /// The Level choice; one that does not read (a hand-edited URL) chooses nothing.
+    pub fn levels(&self) -> Option<Levels> {
+        self.get("level").and_then(|l| l.parse().ok())
+    }
+
     /// An unknown `stream` word shows both, as a missing one does.
     pub fn filter_spec(&self) -> FilterSpec {
         FilterSpec {
@@ -127,6 +133,7 @@ impl UrlState {
                 .and_then(|w| w.parse().ok())
                 .unwrap_or_default(),
             replica: self.get("replica").and_then(|r| r.parse().ok()),
+            levels: self.levels(),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! in `\r\n`; a container's very last line may have no `\n` at all. This module hides all of
 //! that behind `Framer::push` and `Framer::finish`.
 
-use app::protocol::Stream;
+use app::protocol::{Level, Stream};
 
 use crate::clock::Timestamp;
 
@@ -22,6 +22,8 @@ pub struct RawLine {
     pub stream: Stream,
     pub text: String,
     pub truncated: bool,
+    /// The level the text states: found once, after redaction, by `LogStream`.
+    pub level: Option<Level>,
 }
 
 #[derive(Default)]
@@ -139,6 +141,7 @@ impl Framer {
             stream,
             text,
             truncated: p.truncated,
+            level: None,
         });
     }
 }

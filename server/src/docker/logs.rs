@@ -132,6 +132,9 @@ impl<'k> LogStream<'k> {
                 Some(Err(e)) => return Some(Err(e)),
                 None => self.reading.finish(keys, &self.redactor, &mut out),
             }
+            for line in &mut out {
+                line.level = crate::level::detect(&line.text);
+            }
             return (!out.is_empty()).then_some(Ok(out));
         }
     }
@@ -250,7 +253,7 @@ pub fn log_line(raw: RawLine, container: &ContainerInfo) -> LogLine {
         ts: raw.ts.to_rfc3339(),
         stream: raw.stream,
         replica: container.replica.clone(),
-        level: crate::level::detect(&raw.text),
+        level: raw.level,
         text: raw.text,
         truncated: raw.truncated,
     }

@@ -201,6 +201,7 @@ pub(crate) mod tests {
             stream: Stream::Stdout,
             text: text.into(),
             truncated: false,
+            level: None,
         }
     }
 

@@ -191,6 +191,7 @@ fn consider(
         project: &owner.project,
         service: &owner.service,
         stream: r.stream,
+        level: r.level(),
         ts_ns: r.ts_ns,
         text: visible_text(&text, plain),
     };

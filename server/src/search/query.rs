@@ -1,11 +1,13 @@
 //! The search query language: `error timeout` (every word, case-insensitive substring),
 //! `"connection reset"` (a phrase), `-healthz` (not this), `/5\d\d/` (a regular expression,
 //! bounded like the filter's), and the fields `service:web`, `project:shop`,
-//! `stream:stderr`, `since:2h`, `until:2026-12-01T10:00:00Z`. A malformed query is an error
+//! `stream:stderr`, `level:warn` (or `level:>=warn`, `level:warn,error`), `since:2h`,
+//! `until:2026-12-01T10:00:00Z`. A malformed query is an error
 //! that names the character where it went wrong and why.
 
 use app::filter::{MAX_PATTERN_CHARS, MAX_REGEX_BYTES};
-use app::protocol::Stream;
+use app::levels::Levels;
+use app::protocol::{Level, Stream};
 use regex::{bytes, Regex, RegexBuilder};
 
 use crate::clock::parse_when;
@@ -69,6 +71,8 @@ pub struct Query {
     pub projects: Vec<String>,
     pub services: Vec<String>,
     pub stream: Option<Stream>,
+    /// A line must state a level of one of these; none means any line.
+    pub levels: Vec<Levels>,
     pub since_ns: Option<i64>,
     pub until_ns: Option<i64>,
 }
@@ -86,6 +90,7 @@ pub struct Candidate<'a> {
     pub project: &'a str,
     pub service: &'a str,
     pub stream: Stream,
+    pub level: Option<Level>,
     pub ts_ns: i64,
     /// The text as a viewer sees it (colour codes removed).
     pub text: &'a str,
@@ -113,6 +118,7 @@ impl Query {
         if !any_of(&self.projects, c.project)
             || !any_of(&self.services, c.service)
             || self.stream.is_some_and(|s| s != c.stream)
+            || !(self.levels.is_empty() || self.levels.iter().any(|l| l.contains(c.level)))
             || self.since_ns.is_some_and(|t| c.ts_ns < t)
             || self.until_ns.is_some_and(|t| c.ts_ns >= t)
         {
@@ -289,6 +295,11 @@ impl Parser {
                     _ => return Err(error(position, "stream: is stdout or stderr")),
                 });
             }
+            "level" => q.levels.push(
+                value
+                    .parse()
+                    .map_err(|e| error(position, format!("level: {e}")))?,
+            ),
             "since" | "until" => {
                 let ns = parse_when(value, self.now_ns)
                     .map_err(|e| error(position, format!("{name}: {e}")))?;
@@ -305,7 +316,7 @@ impl Parser {
 }
 
 /// The fields a query may name; any other `word:thing` is a word.
-const FIELDS: [&str; 5] = ["project", "service", "stream", "since", "until"];
+const FIELDS: [&str; 6] = ["project", "service", "stream", "level", "since", "until"];
 
 #[cfg(test)]
 mod tests {
@@ -318,6 +329,7 @@ mod tests {
             project: "shop",
             service: "web",
             stream: Stream::Stdout,
+            level: None,
             ts_ns: NOW,
             text,
         }
@@ -380,6 +392,27 @@ mod tests {
     }
 
     #[test]
+    fn a_level_field_keeps_lines_stating_those_levels() {
+        let at = |query: &str, level: Option<Level>| {
+            let mut c = line("payment failed");
+            c.level = level;
+            parse(query, NOW).expect("a query").matches(&c)
+        };
+        assert!(at("level:warn", Some(Level::Warn)));
+        assert!(!at("level:warn", Some(Level::Error)), "that level alone");
+        assert!(at("level:>=warn", Some(Level::Error)));
+        assert!(at("level:>=warn payment", Some(Level::Fatal)));
+        assert!(
+            !at("level:>=warn refund", Some(Level::Fatal)),
+            "and the words"
+        );
+        assert!(!at("level:>=warn", Some(Level::Info)));
+        assert!(!at("level:>=trace", None), "a line stating no level");
+        assert!(at("level:debug level:error", Some(Level::Error)), "either");
+        assert!(at("level:WARN,error", Some(Level::Error)));
+    }
+
+    #[test]
     fn a_malformed_query_names_the_character_and_the_reason() {
         let cases = [
             (r#"a "open"#, 3, "never closed"),
@@ -389,6 +422,8 @@ mod tests {
             ("service:", 9, "needs a value"),
             ("stream:both", 8, "stdout or stderr"),
             ("since:yesterday", 7, "not a time"),
+            ("x level:loud", 9, "`loud` is not a level"),
+            ("level:>=", 7, "not a level"),
             ("-service:web", 1, "cannot be left out"),
             (r#""""#, 1, "empty phrase"),
         ];

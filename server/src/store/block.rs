@@ -3,9 +3,12 @@
 //! a block is the unit that is written, read and searched.
 //!
 //! Before compression a block is a sequence of records, each:
-//! `ts_ns: i64 LE | seq: u32 LE | flags: u8 (1: stderr, 2: truncated) | len: u32 LE | text`.
+//! `ts_ns: i64 LE | seq: u32 LE | flags: u8 | len: u32 LE | text`. The flags: 1 stderr,
+//! 2 truncated, and in bits 2 to 4 the level (`level_code`): records written before levels
+//! were kept hold 0 there, and their level is found from the text when read.
 
-use app::protocol::Stream;
+use app::levels::ALL;
+use app::protocol::{Level, Stream};
 
 use crate::clock::Timestamp;
 use crate::docker::frames::RawLine;
@@ -26,6 +29,20 @@ pub enum BlockError {
     Compression(#[from] std::io::Error),
     #[error("a stored block is cut short at byte {0}")]
     Truncated(usize),
+}
+
+/// A level as stored: 0 is kept for records that do not say.
+fn level_code(level: Option<Level>) -> u8 {
+    level.map_or(1, |l| 2 + l as u8)
+}
+
+/// A stored level code: `None` for records written before levels were kept.
+fn stored_level(code: u8) -> Option<Option<Level>> {
+    match code {
+        0 => None,
+        1 => Some(None),
+        c => Some(ALL.get(usize::from(c - 2)).copied()),
+    }
 }
 
 /// Lines being gathered into a block.
@@ -67,6 +84,7 @@ impl BlockWriter {
         if line.truncated {
             flags |= 2;
         }
+        flags |= level_code(line.level) << 2;
         self.records.extend_from_slice(&line.ts.ns.to_le_bytes());
         self.records.extend_from_slice(&line.seq.to_le_bytes());
         self.records.push(flags);
@@ -167,9 +185,17 @@ pub struct Record<'a> {
     pub text: &'a [u8],
     /// Where the text starts in the records.
     pub at: usize,
+    level_code: u8,
 }
 
 impl Record<'_> {
+    /// The level the line states: as stored, or for a record written before levels were
+    /// kept, found from its text.
+    pub fn level(&self) -> Option<Level> {
+        stored_level(self.level_code)
+            .unwrap_or_else(|| crate::level::detect(&String::from_utf8_lossy(self.text)))
+    }
+
     /// The line, owned; text that is not UTF-8 is read as the viewer would be shown it.
     pub fn line(&self) -> RawLine {
         RawLine {
@@ -178,6 +204,7 @@ impl Record<'_> {
             stream: self.stream,
             text: String::from_utf8_lossy(self.text).into_owned(),
             truncated: self.truncated,
+            level: self.level(),
         }
     }
 }
@@ -241,6 +268,7 @@ impl Records {
                 truncated: flags & 2 != 0,
                 text: &buf[at + HEADER..at + HEADER + len],
                 at: at + HEADER,
+                level_code: (flags >> 2) & 7,
             };
             at += HEADER + len;
             Some(record)
@@ -263,6 +291,7 @@ mod tests {
             stream,
             text: text.into(),
             truncated: false,
+            level: None,
         }
     }
 
@@ -308,6 +337,40 @@ mod tests {
             sealed.data.len(),
             sealed.raw_bytes
         );
+    }
+
+    #[test]
+    fn each_line_keeps_its_level_and_old_records_find_theirs_when_read() {
+        let mut w = BlockWriter::default();
+        let mut lines: Vec<RawLine> = ALL
+            .into_iter()
+            .map(Some)
+            .chain([None])
+            .enumerate()
+            .map(|(i, level)| {
+                let mut l = line(
+                    i as i64,
+                    0,
+                    Stream::Stdout,
+                    "ERROR: as stated, not as stored",
+                );
+                l.level = level;
+                l
+            })
+            .collect();
+        for l in &lines {
+            w.push(l);
+        }
+        let sealed = w.seal().unwrap();
+        assert_eq!(read(&sealed.data, sealed.raw_bytes).unwrap(), lines);
+        // A record from before levels were kept: its level bits are 0.
+        let mut old = Records::decompress(&sealed.data, sealed.raw_bytes)
+            .unwrap()
+            .buf;
+        old[12] &= 0b11;
+        let found = Records::new(old).unwrap().lines();
+        lines.iter_mut().for_each(|l| l.level = Some(Level::Error));
+        assert_eq!(found[0], lines[0], "found from the text");
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Owner {
             ts: raw.ts.to_rfc3339(),
             stream: raw.stream,
             replica: self.replica.clone(),
-            level: crate::level::detect(&raw.text),
+            level: raw.level,
             text: raw.text,
             truncated: raw.truncated,
         }
@@ -520,6 +520,7 @@ pub(crate) mod tests {
             stream: Stream::Stdout,
             text: text.into(),
             truncated: false,
+            level: None,
         }
     }
 

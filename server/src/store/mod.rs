@@ -410,6 +410,7 @@ mod tests {
             service,
             since_ns,
             until_ns,
+            levels: None,
         }
     }
 

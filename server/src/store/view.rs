@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use app::levels::Levels;
 use time::Date;
 
 use super::block::{BlockWriter, Record, Records};
@@ -28,9 +29,14 @@ pub struct View {
     pub(super) pending: Vec<Gathered>,
 }
 
-fn in_span(mut lines: Vec<RawLine>, since_ns: i64, until_ns: i64) -> Vec<RawLine> {
-    lines.retain(|l| l.ts.ns >= since_ns && l.ts.ns < until_ns);
-    lines
+/// The lines of `records` a span holds; only they are copied.
+fn in_span(records: &Records, span: &ServiceSpan<'_>) -> Vec<RawLine> {
+    records
+        .iter()
+        .filter(|r| r.ts_ns >= span.since_ns && r.ts_ns < span.until_ns)
+        .filter(|r| span.levels.is_none_or(|l| l.contains(r.level())))
+        .map(|r| r.line())
+        .collect()
 }
 
 /// A block handed over by [`View::scan`]: whose it is, the newest time it may hold, and
@@ -57,6 +63,8 @@ pub struct ServiceSpan<'a> {
     pub service: &'a str,
     pub since_ns: i64,
     pub until_ns: i64,
+    /// Only lines stating one of these levels, when set (events are not lines: all come).
+    pub levels: Option<Levels>,
 }
 
 /// Which end of a span a read keeps when the span holds more than asked.
@@ -82,6 +90,7 @@ impl View {
             service,
             since_ns,
             until_ns,
+            ..
         } = *span;
         let mut out: Vec<(Owner, RawLine)> = Vec::new();
         let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
@@ -113,7 +122,7 @@ impl View {
                 if settled >= limit {
                     return Ok(ControlFlow::Break(()));
                 }
-                let lines = in_span(file.lines(&stored.block)?, since_ns, until_ns);
+                let lines = in_span(&file.records(&stored.block)?, span);
                 out.extend(lines.into_iter().map(|l| (stored.owner.clone(), l)));
                 Ok(ControlFlow::Continue(()))
             })?;
@@ -124,7 +133,7 @@ impl View {
         for p in &self.pending {
             let o = &p.owner;
             if o.engine == engine && o.project == project && o.service == service {
-                let lines = in_span(p.writer.lines(), since_ns, until_ns);
+                let lines = in_span(&p.writer.records(), span);
                 out.extend(lines.into_iter().map(|l| (o.clone(), l)));
             }
         }
@@ -165,6 +174,7 @@ impl View {
             service,
             since_ns,
             until_ns,
+            ..
         } = *span;
         let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
         let mut out = Vec::new();
