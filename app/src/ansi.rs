@@ -256,9 +256,71 @@ fn apply_sgr(mut style: Style, params: &str) -> Style {
     style
 }
 
+/// `plain` cut into runs of one style and one marking: `spans` are styled ranges and
+/// `marks` marked ones, each in order and not overlapping. One walk over each, so a line of
+/// tens of thousands of spans (a hostile JSON line, say) costs no more than its length.
+pub fn runs(
+    plain: &str,
+    spans: &[(Range<usize>, Style)],
+    marks: &[Range<usize>],
+) -> Vec<(Range<usize>, Style, bool)> {
+    let mut cuts: Vec<usize> = vec![0, plain.len()];
+    cuts.extend(spans.iter().flat_map(|(r, _)| [r.start, r.end]));
+    cuts.extend(marks.iter().flat_map(|r| [r.start, r.end]));
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts.retain(|&c| c <= plain.len() && plain.is_char_boundary(c));
+    let (mut s, mut m) = (0, 0);
+    cuts.windows(2)
+        .filter(|w| w[0] < w[1])
+        .map(|w| {
+            let at = w[0];
+            while spans.get(s).is_some_and(|(r, _)| r.end <= at) {
+                s += 1;
+            }
+            while marks.get(m).is_some_and(|r| r.end <= at) {
+                m += 1;
+            }
+            let style = spans
+                .get(s)
+                .filter(|(r, _)| r.start <= at)
+                .map(|(_, st)| *st)
+                .unwrap_or_default();
+            let marked = marks.get(m).is_some_and(|r| r.start <= at);
+            (w[0]..w[1], style, marked)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_cut_at_every_change_of_style_or_marking() {
+        let bold = Style {
+            bold: true,
+            ..Style::default()
+        };
+        let plain = "abcdefgh";
+        let got = runs(plain, &[(2..5, bold)], &[(1..3), (6..7)]);
+        let want = vec![
+            (0..1, Style::default(), false),
+            (1..2, Style::default(), true),
+            (2..3, bold, true),
+            (3..5, bold, false),
+            (5..6, Style::default(), false),
+            (6..7, Style::default(), true),
+            (7..8, Style::default(), false),
+        ];
+        assert_eq!(got, want);
+        // Many spans: one walk, the whole text covered once.
+        let many: Vec<_> = (0..20_000).map(|i| (2 * i..2 * i + 1, bold)).collect();
+        let long = "x".repeat(40_000);
+        let got = runs(&long, &many, &[]);
+        assert_eq!(got.len(), 40_000);
+        assert_eq!(got.iter().map(|(r, _, _)| r.len()).sum::<usize>(), 40_000);
+    }
 
     #[test]
     fn text_without_escapes_is_unchanged() {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::ansi::{self, Style, Styled};
 use crate::export::{self, Origin};
 use crate::filter::Filter;
+use crate::json;
 use crate::protocol::{Cursor, Lifecycle, LifecycleEvent, LogLine, Replica};
 
 /// Lines kept in the browser by default.
@@ -34,8 +35,13 @@ pub struct Row {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RowKind {
-    /// A line of the log, with its ANSI escapes parsed once, when it arrived.
-    Line { line: LogLine, styled: Styled },
+    /// A line of the log as shown, made once, when it arrived: its colour codes parsed,
+    /// or, for a JSON object (`json`), its message and fields (`json::readable`).
+    Line {
+        line: LogLine,
+        styled: Styled,
+        json: bool,
+    },
     /// A container's start, exit or removal. It has a time but no cursor: it is never
     /// resumed after, and it passes any text filter.
     Marker {
@@ -48,11 +54,18 @@ pub enum RowKind {
 
 impl Row {
     fn line(id: u64, line: LogLine) -> Row {
-        let styled = ansi::parse(&line.text);
+        // A line with colour codes is a terminal's, not a JSON document.
+        let readable = (!line.text.contains('\x1b'))
+            .then(|| json::readable(&line.text))
+            .flatten();
+        let json = readable.is_some();
+        let styled = readable.unwrap_or_else(|| ansi::parse(&line.text));
+        // A JSON row's `{}` button is two columns wide, before its text.
+        let chars = styled.plain.chars().count() + if json { 2 } else { 0 };
         Row {
             id,
-            chars: styled.plain.chars().count() as u32,
-            kind: RowKind::Line { line, styled },
+            chars: chars as u32,
+            kind: RowKind::Line { line, styled, json },
         }
     }
 
@@ -95,7 +108,7 @@ impl Row {
         }
     }
 
-    /// The visible text, escapes removed: what the filter reads and a download writes.
+    /// The visible text, escapes removed: what the filter reads and the row shows.
     pub fn plain(&self) -> &str {
         match &self.kind {
             RowKind::Line { styled, .. } => &styled.plain,
@@ -111,7 +124,18 @@ impl Row {
         }
     }
 
-    /// Appends the row in the download format.
+    /// The JSON object line as it was written, for a row made readable from one.
+    pub fn json(&self) -> Option<&str> {
+        match &self.kind {
+            RowKind::Line {
+                line, json: true, ..
+            } => Some(&line.text),
+            _ => None,
+        }
+    }
+
+    /// Appends the row in the download format: a JSON line as written, other lines as
+    /// shown (colour codes removed).
     pub fn export(&self, out: &mut String) {
         let origin = match &self.kind {
             RowKind::Line { line, .. } => line.stream.into(),
@@ -122,7 +146,7 @@ impl Row {
             self.ts_ns(),
             &self.replica().name,
             origin,
-            self.plain(),
+            self.json().unwrap_or(self.plain()),
         );
     }
 }
@@ -342,7 +366,7 @@ impl LineBuffer {
             // A restart explains the lines around it whatever they say; only hiding its
             // replica hides it.
             RowKind::Marker { replica, .. } => self.filter.shows_replica(replica.number),
-            RowKind::Line { line, styled } => {
+            RowKind::Line { line, styled, .. } => {
                 self.filter
                     .matches(&styled.plain, line.stream, line.replica.number, line.level)
             }
@@ -561,6 +585,30 @@ mod tests {
         assert_eq!(texts(&b).last().map(String::as_str), Some("keep 12"));
         // Resuming goes on after the newest line, not the older ones.
         assert_eq!(b.resume_cursors()[0].ts_ns, 12);
+    }
+
+    #[test]
+    fn a_json_line_is_shown_and_filtered_readable_and_downloaded_as_written() {
+        let mut b = LineBuffer::new(10);
+        let written = r#"{"level":"warn","msg":"disk almost full","pct":91}"#;
+        b.push([
+            line("a", 1, written),
+            line("a", 2, "\x1b[31m{\"msg\":\"coloured\"}\x1b[0m"),
+        ]);
+        assert_eq!(
+            texts(&b),
+            [
+                "disk almost full  level=warn  pct=91",
+                "{\"msg\":\"coloured\"}"
+            ]
+            .map(String::from)
+        );
+        b.set_filter(filter("pct=91"));
+        assert_eq!(b.visible_len(), 1, "the filter reads what is shown");
+        let mut out = String::new();
+        b.all_visible()[0].export(&mut out);
+        assert!(out.trim_end().ends_with(written), "{out}");
+        assert_eq!(b.all_visible()[0].json(), Some(written));
     }
 
     #[test]

@@ -64,6 +64,11 @@ impl Levels {
         Levels(level.bit())
     }
 
+    /// The levels of either choice.
+    pub fn union(self, other: Levels) -> Levels {
+        Levels(self.0 | other.0)
+    }
+
     /// Whether a line stating `level` is chosen: one stating none never is.
     pub fn contains(self, level: Option<Level>) -> bool {
         level.is_some_and(|l| self.0 & l.bit() != 0)
@@ -147,6 +152,7 @@ mod tests {
         assert!(!warn.contains(Some(Level::Error)));
         assert_eq!(warn_up.minimum(), Some(Level::Warn));
         assert_eq!("warn,fatal".parse::<Levels>().unwrap().minimum(), None);
+        assert_eq!(warn.union(Levels::at_least(Level::Error)), warn_up);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod export;
 pub mod filter;
 pub mod history;
+pub mod json;
 pub mod levels;
 pub mod protocol;
 

@@ -8,7 +8,7 @@ test("switching services shows only the new service's lines", async ({ page }) =
   const log = page.getByRole("log");
   await expect(log.getByText(/web \w+ stdout line/).first()).toBeVisible();
   await page.getByRole("combobox", { name: "Service" }).selectOption(`${project}/json`);
-  await expect(log.getByText(/"level":/).first()).toBeVisible();
+  await expect(log.getByText(/level=/).first()).toBeVisible();
   // Over a few seconds of live lines from both services, none of web's shows up.
   for (let i = 0; i < 4; i++) {
     await expect(log.getByText(/web \w+ std(out|err) line/)).toHaveCount(0);
@@ -284,7 +284,7 @@ test("works at a phone's width", async ({ page }) => {
 test("a restart shows in the timeline: exited with its code, started, and the lines go on", async ({ page }) => {
   await page.goto(`/?project=${project}&service=json`);
   const log = page.getByRole("log");
-  await expect(log.getByText(/"level":/).first()).toBeVisible();
+  await expect(log.getByText(/level=/).first()).toBeVisible();
   // The tail may already show the current run's start (when it holds the whole log).
   const markers = log.locator(".row.lifecycle");
   const exited = markers.filter({ hasText: "json #1 exited with code 0" });
@@ -310,7 +310,7 @@ test("a restart shows in the timeline: exited with its code, started, and the li
       async () => {
         const all = await rows.allTextContents();
         const started = all.lastIndexOf("json #1 started");
-        return started >= 0 && all.slice(started).some((t) => t.includes('"msg":"request 1 handled"'));
+        return started >= 0 && all.slice(started).some((t) => t.includes("request 1 handled "));
       },
       { timeout: 15_000 },
     )

@@ -135,9 +135,48 @@ test("a line's level, found by the server in the line itself, marks its row", as
   const log = page.getByRole("log");
   // json writes debug, info, info, warn and error lines, one a second, as JSON objects.
   for (const level of ["debug", "info", "warn", "error"]) {
-    const row = log.locator(".row", { hasText: `"level":"${level}"` }).first();
+    const row = log.locator(".row", { hasText: `level=${level} ` }).first();
     await expect(row).toHaveClass(new RegExp(`\\blevel-${level}\\b`));
   }
   // A lifecycle marker or a line without a level has no level class.
   await expect(log.locator(".row.level-fatal")).toHaveCount(0);
+});
+
+test("a JSON line reads as its message and fields, and opens whole, pretty and copyable", async ({ page, context }) => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  const m = marker("json");
+  await page.goto(`/?project=${project}&service=probe&tail=500`);
+  await expect(page.getByRole("status")).toHaveText(/Live/);
+  // Hostile on purpose: markup in a key and a value, a number no float holds.
+  writeToProbe(`{"level":"warn","msg":"%s <img src=x onerror=window.pwned=1>","<b>k</b>":123456789012345678901234567890,"ok":true}\\n`, 1, m);
+  const log = page.getByRole("log");
+  const row = log.locator(".row", { hasText: m });
+  await expect(row.locator(".text")).toHaveText(
+    `{}${m} <img src=x onerror=window.pwned=1>  level=warn  <b>k</b>=123456789012345678901234567890  ok=true`,
+  );
+  await expect(row).toHaveClass(/\blevel-warn\b/);
+
+  await row.getByRole("button", { name: "Show the whole object" }).click();
+  const details = page.getByRole("region", { name: "Line details" });
+  const pretty = [
+    "{",
+    '  "level": "warn",',
+    `  "msg": "${m} <img src=x onerror=window.pwned=1>",`,
+    '  "<b>k</b>": 123456789012345678901234567890,',
+    '  "ok": true',
+    "}",
+  ].join("\n");
+  await expect(details.locator("pre")).toHaveText(pretty);
+  // Keys, strings, numbers and keywords each have their colour.
+  await expect(details.locator("pre span[style*='--ansi-4']", { hasText: '"<b>k</b>"' })).toHaveCount(1);
+  await expect(details.locator("pre span[style*='--ansi-5']", { hasText: "123456789012345678901234567890" })).toHaveCount(1);
+  await details.getByRole("button", { name: "Copy" }).click();
+  await expect(details.getByRole("status")).toHaveText("Copied");
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(pretty);
+
+  // Text, never markup: no element came out of it, nothing ran.
+  await expect(page.locator("main img, .details img, .details b, main b")).toHaveCount(0);
+  expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+  await details.getByRole("button", { name: "Close" }).click();
+  await expect(details).toHaveCount(0);
 });

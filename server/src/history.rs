@@ -561,6 +561,8 @@ mod tests {
         let dir = tempdir();
         let h = history(&dir, 1);
         h.lines(&web(), &[raw(NOW + 1, "a")]).await;
+        // Queued is not yet gathered: a read before the writer took it would not see it.
+        h.flush().await;
         let (release, held) = sync_mpsc::channel();
         let (first, is_open) = held_read(&h, held);
         is_open.await.unwrap();

@@ -211,18 +211,19 @@ impl PageAsk {
         let older = self.end == End::Newest && more || has_before(store, &whole, &first.cursor)?;
         let newer = self.end == End::Oldest && more || has_after(store, &whole, &last.cursor)?;
         // At either end of the history, the changes beyond the last line shown belong on
-        // the page too (a removal comes after the last line).
+        // the page too (a removal comes after the last line). Between pages, the changes
+        // up to the cursor asked from: pages of rare lines (a level) lose none between them.
         let events = store
             .events(&ServiceSpan {
-                since_ns: if older {
-                    first.cursor.ts_ns
-                } else {
-                    self.since
+                since_ns: match (&self.after, older) {
+                    (_, false) => self.since,
+                    (Some(a), true) => a.ts_ns.saturating_add(1).min(first.cursor.ts_ns),
+                    (None, true) => first.cursor.ts_ns,
                 },
-                until_ns: if newer {
-                    last.cursor.ts_ns.saturating_add(1)
-                } else {
-                    self.until
+                until_ns: match (&self.before, newer) {
+                    (_, false) => self.until,
+                    (Some(b), true) => b.ts_ns.max(last.cursor.ts_ns.saturating_add(1)),
+                    (None, true) => last.cursor.ts_ns.saturating_add(1),
                 },
                 ..span
             })?

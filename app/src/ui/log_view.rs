@@ -34,6 +34,8 @@ pub fn LogView(
     spotlight: Signal<Option<Cursor>>,
     /// The view was scrolled to its top: older lines may be put before the first.
     at_top: Callback<()>,
+    /// The row whose details are shown (a JSON line's `{}` button sets it).
+    details: RwSignal<Option<Arc<Row>>>,
 ) -> impl IntoView {
     let scroll = Scroll::new();
     // Characters that fit in the text column, measured when wrapping.
@@ -93,7 +95,7 @@ pub fn LogView(
                         children=move |(l, row)| {
                             let height = l.wrap_cols.map(|c| wrapped_lines(row.chars, c));
                             let hit = spotlight.with_untracked(|c| c.is_some() && row.cursor() == c.as_ref());
-                            lines.with_untracked(|b| log_row(&row, b.filter(), height, hit))
+                            lines.with_untracked(|b| log_row(&row, b.filter(), height, hit, details))
                         }
                     />
                 </div>
@@ -352,7 +354,13 @@ struct RowLayout {
 }
 
 /// One row, as plain DOM: text nodes and styled spans, never HTML.
-fn log_row(row: &Row, filter: &Filter, lines: Option<u32>, hit: bool) -> impl IntoView {
+fn log_row(
+    row: &Arc<Row>,
+    filter: &Filter,
+    lines: Option<u32>,
+    hit: bool,
+    details: RwSignal<Option<Arc<Row>>>,
+) -> impl IntoView {
     let (row_class, utc, truncated) = match &row.kind {
         RowKind::Line { line, .. } => (
             match line.stream {
@@ -398,7 +406,11 @@ fn log_row(row: &Row, filter: &Filter, lines: Option<u32>, hit: bool) -> impl In
             style:height=lines.map(|n| format!("{}px", f64::from(n) * ROW_HEIGHT))>
             <time class="ts" title=utc>{local}</time>
             <span class=replica_class title=replica_title>{replica_label}</span>
-            <span class="text">{text}</span>
+            <span class="text">{row.json().is_some().then(|| {
+                let row = row.clone();
+                view! { <button class="expand" title="Show the whole object" aria-label="Show the whole object"
+                    on:click=move |_| details.set(Some(row.clone()))>"{}"</button> }
+            })}{text}</span>
             {truncated.then(|| view! { <span class="truncated" title="This line was longer than the server's limit and was cut">"[truncated]"</span> })}
         </div>
     }
@@ -408,30 +420,9 @@ fn log_row(row: &Row, filter: &Filter, lines: Option<u32>, hit: bool) -> impl In
 fn segments(row: &Row, filter: &Filter) -> Vec<(String, Style, bool)> {
     let plain = row.plain();
     let marks = filter.highlights(plain);
-    // Every position where the style or the marking changes.
-    let mut cuts: Vec<usize> = vec![0, plain.len()];
-    for (r, _) in row.spans() {
-        cuts.extend([r.start, r.end]);
-    }
-    for r in &marks {
-        cuts.extend([r.start, r.end]);
-    }
-    cuts.sort_unstable();
-    cuts.dedup();
-    cuts.retain(|&c| plain.is_char_boundary(c));
-    cuts.windows(2)
-        .filter(|w| w[0] < w[1])
-        .map(|w| {
-            let at = w[0];
-            let style = row
-                .spans()
-                .iter()
-                .find(|(r, _)| r.contains(&at))
-                .map(|(_, s)| *s)
-                .unwrap_or_default();
-            let marked = marks.iter().any(|r| r.contains(&at));
-            (plain[w[0]..w[1]].to_owned(), style, marked)
-        })
+    crate::ansi::runs(plain, row.spans(), &marks)
+        .into_iter()
+        .map(|(r, style, marked)| (plain[r].to_owned(), style, marked))
         .collect()
 }
 

@@ -2,6 +2,7 @@
 //! notices and the log view each render their part of it.
 
 mod connection;
+mod details;
 mod download;
 mod filter_bar;
 mod lines;
@@ -22,6 +23,7 @@ use crate::api::SessionInfo;
 use crate::filter::Filter;
 use crate::protocol::{find_service, ServiceInfo, ServiceKey};
 use connection::{Connection, Wanted};
+use details::Details;
 use lines::Lines;
 use log_view::LogView;
 use notices::Notices;
@@ -101,6 +103,8 @@ fn Viewer() -> impl IntoView {
     let show_timestamps = RwSignal::new(true);
     let wrap = RwSignal::new(false);
     let filter_input = NodeRef::<html::Input>::new();
+    // The line whose details are open, until closed or the view starts anew.
+    let details = RwSignal::new(None);
 
     let selected = Memo::new(move |_| url.selected());
     let tail = Memo::new(move |_| url.tail());
@@ -120,6 +124,7 @@ fn Viewer() -> impl IntoView {
         follow.following.set(live);
         if conn.follow(wanted) {
             lines.reset();
+            details.set(None);
         }
     });
     Effect::new(move |_| {
@@ -143,7 +148,7 @@ fn Viewer() -> impl IntoView {
         <main class="viewer">
             <LogView lines show_timestamps=show_timestamps.into() following=follow.following
                 paused=follow.paused.into() wrap=wrap.into()
-                spotlight=Signal::derive(move || span.with(Span::spotlight)) at_top/>
+                spotlight=Signal::derive(move || span.with(Span::spotlight)) at_top details/>
             <Show when=move || lines.with(|b| !b.is_empty() && b.visible_len() == 0)>
                 <p class="empty">"No lines match the filter."</p>
             </Show>
@@ -153,6 +158,7 @@ fn Viewer() -> impl IntoView {
                 </button>
             </Show>
         </main>
+        <Details open=details/>
         <footer class="statusbar">
             <span class="counter">{move || lines.with(|b| format!("{} of {} lines", b.visible_line_count(), b.line_count()))}</span>
         </footer>

@@ -75,7 +75,7 @@ pub fn find(
     // Enough hits were found before the older blocks: there may be more in them.
     let mut full = false;
     let until = page_top.saturating_add(1);
-    store.scan(engine, since, until, wanted, |block| {
+    store.scan(engine, since, until, wanted, query.levels, |block| {
         if hits.len() >= bounds.hits {
             keep_newest(&mut hits, bounds.hits);
             // No block from here on holds a line newer than `block.top`.
@@ -191,7 +191,9 @@ fn consider(
         project: &owner.project,
         service: &owner.service,
         stream: r.stream,
-        level: r.level(),
+        // Found only when asked for: a record from before levels were kept finds its own
+        // from its text, which a search of millions of lines need not pay for.
+        level: query.levels.and_then(|_| r.level()),
         ts_ns: r.ts_ns,
         text: visible_text(&text, plain),
     };

@@ -71,8 +71,8 @@ pub struct Query {
     pub projects: Vec<String>,
     pub services: Vec<String>,
     pub stream: Option<Stream>,
-    /// A line must state a level of one of these; none means any line.
-    pub levels: Vec<Levels>,
+    /// A line must state one of these levels, when set (`level:` fields add to it).
+    pub levels: Option<Levels>,
     pub since_ns: Option<i64>,
     pub until_ns: Option<i64>,
 }
@@ -90,6 +90,7 @@ pub struct Candidate<'a> {
     pub project: &'a str,
     pub service: &'a str,
     pub stream: Stream,
+    /// Its level; only read when the query names levels.
     pub level: Option<Level>,
     pub ts_ns: i64,
     /// The text as a viewer sees it (colour codes removed).
@@ -118,7 +119,7 @@ impl Query {
         if !any_of(&self.projects, c.project)
             || !any_of(&self.services, c.service)
             || self.stream.is_some_and(|s| s != c.stream)
-            || !(self.levels.is_empty() || self.levels.iter().any(|l| l.contains(c.level)))
+            || self.levels.is_some_and(|l| !l.contains(c.level))
             || self.since_ns.is_some_and(|t| c.ts_ns < t)
             || self.until_ns.is_some_and(|t| c.ts_ns >= t)
         {
@@ -295,11 +296,12 @@ impl Parser {
                     _ => return Err(error(position, "stream: is stdout or stderr")),
                 });
             }
-            "level" => q.levels.push(
-                value
+            "level" => {
+                let named: Levels = value
                     .parse()
-                    .map_err(|e| error(position, format!("level: {e}")))?,
-            ),
+                    .map_err(|e| error(position, format!("level: {e}")))?;
+                q.levels = Some(q.levels.map_or(named, |l| l.union(named)));
+            }
             "since" | "until" => {
                 let ns = parse_when(value, self.now_ns)
                     .map_err(|e| error(position, format!("{name}: {e}")))?;

@@ -7,7 +7,7 @@
 //! 2 truncated, and in bits 2 to 4 the level (`level_code`): records written before levels
 //! were kept hold 0 there, and their level is found from the text when read.
 
-use app::levels::ALL;
+use app::levels::{Levels, ALL};
 use app::protocol::{Level, Stream};
 
 use crate::clock::Timestamp;
@@ -31,6 +31,9 @@ pub enum BlockError {
     Truncated(usize),
 }
 
+// Three bits hold "not kept", "none", and each level.
+const _: () = assert!(ALL.len() + 2 <= 8);
+
 /// A level as stored: 0 is kept for records that do not say.
 fn level_code(level: Option<Level>) -> u8 {
     level.map_or(1, |l| 2 + l as u8)
@@ -45,12 +48,21 @@ fn stored_level(code: u8) -> Option<Option<Level>> {
     }
 }
 
+/// The levels of a block's lines as one byte: bit `level_code` set for each level found
+/// (bit 1: lines stating none). A read of some levels skips blocks without them.
+pub fn level_mask(levels: Levels) -> u8 {
+    ALL.into_iter()
+        .filter(|l| levels.contains(Some(*l)))
+        .fold(0, |m, l| m | 1 << level_code(Some(l)))
+}
+
 /// Lines being gathered into a block.
 #[derive(Clone, Default)]
 pub struct BlockWriter {
     records: Vec<u8>,
     lines: usize,
     stderr_lines: usize,
+    levels: u8,
     first: Option<(i64, u32)>,
     last: Option<(i64, u32)>,
 }
@@ -63,6 +75,8 @@ pub struct Sealed {
     pub lines: u32,
     /// Of its lines, those of stderr: a read of one stream skips blocks without it.
     pub stderr_lines: u32,
+    /// The levels its lines state (`level_mask`).
+    pub levels: u8,
     /// The records' size before compression: what reading it back allocates.
     pub raw_bytes: u32,
     pub data: Vec<u8>,
@@ -85,6 +99,7 @@ impl BlockWriter {
             flags |= 2;
         }
         flags |= level_code(line.level) << 2;
+        self.levels |= 1 << level_code(line.level);
         self.records.extend_from_slice(&line.ts.ns.to_le_bytes());
         self.records.extend_from_slice(&line.seq.to_le_bytes());
         self.records.push(flags);
@@ -128,6 +143,7 @@ impl BlockWriter {
             last,
             lines: self.lines as u32,
             stderr_lines: self.stderr_lines as u32,
+            levels: self.levels,
             raw_bytes: self.records.len() as u32,
             data,
         })
@@ -198,13 +214,18 @@ impl Record<'_> {
 
     /// The line, owned; text that is not UTF-8 is read as the viewer would be shown it.
     pub fn line(&self) -> RawLine {
+        self.line_stating(self.level())
+    }
+
+    /// The line, owned, its level already known (`Record::level`).
+    pub fn line_stating(&self, level: Option<Level>) -> RawLine {
         RawLine {
             ts: Timestamp { ns: self.ts_ns },
             seq: self.seq,
             stream: self.stream,
             text: String::from_utf8_lossy(self.text).into_owned(),
             truncated: self.truncated,
-            level: self.level(),
+            level,
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use app::levels::Levels;
 use app::protocol::{Cursor, Health, LifecycleEvent, LogLine, Replica, Streams};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
@@ -70,6 +71,9 @@ pub struct BlockRow {
     pub lines: u32,
     /// Unknown for blocks written before the count was kept.
     pub stderr_lines: Option<u32>,
+    /// The levels its lines state (`block::level_mask`); unknown for blocks written
+    /// before levels were kept.
+    pub levels: Option<u8>,
     pub raw_bytes: u32,
 }
 
@@ -81,6 +85,12 @@ impl BlockRow {
             (Streams::Stderr, Some(e)) => e == 0,
             (Streams::Stdout, Some(e)) => e >= self.lines,
         }
+    }
+
+    /// Whether the block surely holds no line stating one of `levels`.
+    pub fn lacks_levels(&self, levels: Levels) -> bool {
+        self.levels
+            .is_some_and(|m| m & block::level_mask(levels) == 0)
     }
 }
 
@@ -110,7 +120,7 @@ pub struct StoredEvent {
 
 /// What a block read back selects, in the order `visit_blocks` reads it.
 const BLOCK_COLUMNS: &str = "project, service, container, replica_number, replica_name, \
-     first_ns, first_seq, last_ns, last_seq, lines, raw_bytes, id, stderr_lines";
+     first_ns, first_seq, last_ns, last_seq, lines, raw_bytes, id, stderr_lines, levels";
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -122,7 +132,7 @@ CREATE TABLE IF NOT EXISTS blocks (
     first_ns INTEGER NOT NULL, first_seq INTEGER NOT NULL,
     last_ns INTEGER NOT NULL, last_seq INTEGER NOT NULL,
     lines INTEGER NOT NULL, raw_bytes INTEGER NOT NULL, data BLOB NOT NULL,
-    stderr_lines INTEGER
+    stderr_lines INTEGER, levels INTEGER
 );
 CREATE INDEX IF NOT EXISTS blocks_by_service ON blocks (engine, project, service, last_ns);
 CREATE TABLE IF NOT EXISTS events (
@@ -148,17 +158,20 @@ impl DayFile {
         };
         let conn = Connection::open(path).map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
-        // Files written before blocks counted their stderr lines gain the column, empty.
-        let counted: bool = conn
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('blocks') WHERE name = 'stderr_lines'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(wrap)?;
-        if !counted {
-            conn.execute_batch("ALTER TABLE blocks ADD COLUMN stderr_lines INTEGER")
+        // Files written before blocks counted their stderr lines, or kept their levels,
+        // gain the columns, empty.
+        for column in ["stderr_lines", "levels"] {
+            let has: bool = conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('blocks') WHERE name = ?1",
+                    [column],
+                    |r| r.get(0),
+                )
                 .map_err(wrap)?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE blocks ADD COLUMN {column} INTEGER"))
+                    .map_err(wrap)?;
+            }
         }
         Ok(DayFile {
             path: path.to_owned(),
@@ -207,8 +220,8 @@ impl DayFile {
             .prepare_cached(
                 "INSERT INTO blocks (engine, project, service, container, replica_number,
                  replica_name, first_ns, first_seq, last_ns, last_seq, lines, raw_bytes, data,
-                 stderr_lines)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 stderr_lines, levels)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )
             .and_then(|mut insert| {
                 insert.execute(params![
@@ -226,6 +239,7 @@ impl DayFile {
                     b.raw_bytes,
                     b.data,
                     b.stderr_lines,
+                    b.levels,
                 ])
             })
             .map(drop)
@@ -371,6 +385,7 @@ impl DayFile {
                         raw_bytes: r.get(10)?,
                         id: r.get(11)?,
                         stderr_lines: r.get(12)?,
+                        levels: r.get(13)?,
                     },
                 })
             })()
@@ -511,7 +526,7 @@ pub(crate) mod tests {
     use crate::clock::Timestamp;
     use crate::docker::frames::RawLine;
     use crate::store::block::BlockWriter;
-    use app::protocol::Stream;
+    use app::protocol::{Level, Stream};
 
     pub fn raw(ts_ns: i64, text: &str) -> RawLine {
         RawLine {
@@ -662,6 +677,53 @@ pub(crate) mod tests {
         });
         assert!(flow.unwrap().is_continue());
         assert_eq!(counts, [None, Some(1)]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_block_knows_its_levels_and_one_from_before_may_hold_any() {
+        let dir = tempdir();
+        let path = dir.join("2026-12-02.sqlite");
+        {
+            let day = DayFile::open(&path).unwrap();
+            day.insert_block(&owner("web"), &sealed(&[10, 20])).unwrap();
+            day.conn
+                .execute_batch("ALTER TABLE blocks DROP COLUMN levels")
+                .unwrap();
+        }
+        let day = DayFile::open(&path).unwrap();
+        let mut w = BlockWriter::default();
+        for (ts, level) in [
+            (30, Some(Level::Warn)),
+            (31, None),
+            (32, Some(Level::Error)),
+        ] {
+            let mut l = raw(ts, "x");
+            l.level = level;
+            w.push(&l);
+        }
+        day.insert_block(&owner("web"), &w.seal().unwrap()).unwrap();
+        let web = Which {
+            engine: "local",
+            project: "shop",
+            service: "web",
+            container: None,
+        };
+        let mut rows = Vec::new();
+        let flow = day.each_service_block(&web, 0, 100, End::Oldest, |b| {
+            rows.push(b.block);
+            Ok(ControlFlow::Continue(()))
+        });
+        assert!(flow.unwrap().is_continue());
+        let lacks = |row: &BlockRow, levels: &str| row.lacks_levels(levels.parse().unwrap());
+        assert!(
+            !lacks(&rows[0], "fatal"),
+            "a block from before may hold any level"
+        );
+        assert!(!lacks(&rows[1], "warn"));
+        assert!(!lacks(&rows[1], ">=error"));
+        assert!(lacks(&rows[1], "fatal"));
+        assert!(lacks(&rows[1], "trace,debug,info"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

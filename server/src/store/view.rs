@@ -34,8 +34,12 @@ fn in_span(records: &Records, span: &ServiceSpan<'_>) -> Vec<RawLine> {
     records
         .iter()
         .filter(|r| r.ts_ns >= span.since_ns && r.ts_ns < span.until_ns)
-        .filter(|r| span.levels.is_none_or(|l| l.contains(r.level())))
-        .map(|r| r.line())
+        .filter_map(|r| {
+            let level = r.level();
+            span.levels
+                .is_none_or(|l| l.contains(level))
+                .then(|| r.line_stating(level))
+        })
         .collect()
 }
 
@@ -122,6 +126,9 @@ impl View {
                 if settled >= limit {
                     return Ok(ControlFlow::Break(()));
                 }
+                if span.levels.is_some_and(|l| stored.block.lacks_levels(l)) {
+                    return Ok(ControlFlow::Continue(()));
+                }
                 let lines = in_span(&file.records(&stored.block)?, span);
                 out.extend(lines.into_iter().map(|l| (stored.owner.clone(), l)));
                 Ok(ControlFlow::Continue(()))
@@ -188,12 +195,14 @@ impl View {
     /// or still being gathered, in one order: the newest line first. Each comes with
     /// `top`, the newest time it may hold within the span: no block after it holds a
     /// newer line, which is what lets a search stop part-way and say where to go on.
+    /// Stored blocks surely without a line of `levels` are not handed over.
     pub fn scan(
         &self,
         engine: &str,
         since_ns: i64,
         until_ns: i64,
         wants: impl Fn(&Owner) -> bool,
+        levels: Option<Levels>,
         mut visit: impl FnMut(Scanned<'_>) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         let newest_in_span = |newest: i64| newest.min(until_ns.saturating_sub(1));
@@ -231,6 +240,9 @@ impl View {
                 let top = newest_in_span(stored.block.last.0);
                 if gathered_down_to(top, &mut visit).is_break() {
                     return Ok(ControlFlow::Break(()));
+                }
+                if levels.is_some_and(|l| stored.block.lacks_levels(l)) {
+                    return Ok(ControlFlow::Continue(()));
                 }
                 let records = file.records(&stored.block)?;
                 Ok(visit(Scanned {
