@@ -18,7 +18,10 @@ cleanup() {
 trap cleanup EXIT
 bash scripts/fixture.sh up "$project"
 bash scripts/build.sh
-(cd end2end && LOOKOUT_BIN="$PWD/../target/release/lookout" LOOKOUT_TEST_PROJECT="$project" node bench/viewer.mjs)
+for mix in plain mixed; do
+  (cd end2end && LOOKOUT_BIN="$PWD/../target/release/lookout" LOOKOUT_TEST_PROJECT="$project" \
+    VIEWER_MIX="$mix" node bench/viewer.mjs)
+done
 LOOKOUT_BIN="$PWD/target/release/lookout" LOOKOUT_TEST_PROJECT="$project" \
   cargo run --release -q -p lookout --example stream_bench
 cargo run --release -q -p lookout --example history_bench

@@ -8,6 +8,10 @@
 // It needs what the tests need: a Docker engine, the fixture project up (scripts/test.sh
 // does both; so does `scripts/bench.sh`), and the debug or release `lookout` binary.
 //
+// With VIEWER_MIX=mixed the 100,000 lines held are mixed as real services write them: a
+// quarter each plain, JSON objects (shown as fields), logfmt with a level, and stack-trace
+// lines; the appended lines stay plain, so that the figures compare.
+//
 //   node bench/viewer.mjs            (from end2end/; LOOKOUT_BIN picks the binary)
 import { execFileSync, spawn } from "node:child_process";
 import * as path from "node:path";
@@ -20,6 +24,7 @@ const bin = path.resolve(here, "..", process.env.LOOKOUT_BIN ?? "../target/relea
 const LINES = 100_000;
 const FILTER_RUNS = Number(process.env.FILTER_RUNS ?? 30);
 const APPEND_RUNS = Number(process.env.APPEND_RUNS ?? 10);
+const MIX = process.env.VIEWER_MIX === "mixed" ? "mixed" : "plain";
 
 function probeId() {
   return execFileSync("docker", [
@@ -67,7 +72,18 @@ try {
   await page.getByRole("status").filter({ hasText: "Live" }).waitFor();
 
   // Fill the view: 100,000 lines (the client keeps at most 100,000).
-  write(`seq 1 ${LINES} | sed 's/^/${tag} line /'`);
+  if (MIX === "mixed") {
+    const kinds = [
+      `"%s line %d\\n"`,
+      `"{\\"level\\":\\"info\\",\\"msg\\":\\"%s line %d\\",\\"user\\":42,\\"path\\":\\"/api/orders\\",\\"ms\\":3.5}\\n"`,
+      `"time=2026-12-03T18:00:00Z level=warn msg=\\"%s line %d\\" attempt=2\\n"`,
+      `"\\tat com.example.shop.OrderService.place(%s line %d)\\n"`,
+    ];
+    const branches = kinds.map((k, i) => `k==${i} { printf ${k}, t, $1 }`).join("; ");
+    write(`seq 1 ${LINES} | awk -v t=${tag} '{ k = $1 % 4 } ${branches}'`);
+  } else {
+    write(`seq 1 ${LINES} | sed 's/^/${tag} line /'`);
+  }
   for (let waited = 0; ; waited += 500) {
     const counter = (await page.locator(".counter").textContent()) ?? "";
     if (counter === `${LINES} of ${LINES} lines`) break;
@@ -142,7 +158,7 @@ try {
   const a = stats(appendPage);
   const e = stats(appendEnd);
   const fmt = (x) => x.toFixed(1).padStart(8);
-  console.log(`\nLookout viewer benchmark (${held}; ${rows} rows in the DOM)`);
+  console.log(`\nLookout viewer benchmark, ${MIX} lines (${held}; ${rows} rows in the DOM)`);
   console.log(`${"measure".padEnd(44)}${"median".padStart(8)}${"p95".padStart(8)}   runs`);
   console.log(`${"filter keystroke → updated view (ms)".padEnd(44)}${fmt(f.median)}${fmt(f.p95)}   ${f.n}`);
   console.log(`${"append 1,000 lines, page work (ms)".padEnd(44)}${fmt(a.median)}${fmt(a.p95)}   ${a.n}`);

@@ -279,6 +279,30 @@ test("works at a phone's width", async ({ page }) => {
   await expect(page.getByRole("log").locator(".row").first()).toBeVisible();
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   expect(overflow).toBeLessThanOrEqual(0);
+  // The header folds so that the log keeps most of the screen; More shows the rest.
+  const header = await page.locator("header.toolbar").boundingBox();
+  const log = await page.getByRole("log").boundingBox();
+  expect(header!.height).toBeLessThanOrEqual(800 / 6);
+  expect(log!.height).toBeGreaterThanOrEqual(800 * 0.6);
+  await expect(page.getByRole("status")).toBeVisible();
+  const regex = page.getByRole("checkbox", { name: "Regex" });
+  await expect(regex).toBeHidden();
+  const more = page.getByRole("button", { name: "More" });
+  await expect(more).toHaveAttribute("aria-expanded", "false");
+  await more.click();
+  await expect(regex).toBeVisible();
+  await expect(page.getByRole("combobox", { name: "Level" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Less" })).toHaveAttribute("aria-expanded", "true");
+  await page.getByRole("button", { name: "Less" }).click();
+  await expect(regex).toBeHidden();
+});
+
+test("on a wide screen nothing is folded", async ({ page }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(`/?project=${project}&service=web`);
+  await expect(page.getByRole("checkbox", { name: "Regex" })).toBeVisible();
+  await expect(page.getByRole("combobox", { name: "Lines" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "More" })).toBeHidden();
 });
 
 test("a restart shows in the timeline: exited with its code, started, and the lines go on", async ({ page }) => {

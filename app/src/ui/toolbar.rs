@@ -32,23 +32,34 @@ pub fn Toolbar(
     session: RwSignal<Option<SessionInfo>>,
     span: Memo<Span>,
 ) -> impl IntoView {
+    // On a phone the header folds to the service, the filter and the connection's state,
+    // so that the log keeps most of the screen; More shows the rest (style/main.css).
+    let more = RwSignal::new(false);
     view! {
-        <header class="toolbar">
+        <header class=move || if more.get() { "toolbar" } else { "toolbar folded" }>
             <h1 class="brand">"Lookout"</h1>
             <ServicePicker conn url selected/>
-            <label class="field">
-                <span>"Lines"</span>
-                <select aria-label="Lines"
-                    on:change=move |ev| url.set(&[("tail", Some(event_target_value(&ev)))])
-                    prop:value=move || tail.get().to_string()>
-                    {TAILS.iter().map(|t| view! { <option value=t.to_string()>{t.to_string()}</option> }).collect_view()}
-                </select>
-            </label>
-            <WhenControls url/>
+            <button class="more" aria-expanded=move || more.get().to_string()
+                on:click=move |_| more.update(|m| *m = !*m)>
+                {move || if more.get() { "Less" } else { "More" }}
+            </button>
+            <div class="extra">
+                <label class="field">
+                    <span>"Lines"</span>
+                    <select aria-label="Lines"
+                        on:change=move |ev| url.set(&[("tail", Some(event_target_value(&ev)))])
+                        prop:value=move || tail.get().to_string()>
+                        {TAILS.iter().map(|t| view! { <option value=t.to_string()>{t.to_string()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <WhenControls url/>
+            </div>
             <FilterBar url input=filter_input error=filter_error current/>
-            <SearchBox url/>
-            <Actions lines selected follow show_timestamps wrap span/>
-            <SignedIn session conn/>
+            <div class="extra">
+                <SearchBox url/>
+                <Actions lines selected follow show_timestamps wrap span/>
+                <SignedIn session conn/>
+            </div>
             <ConnStatus conn/>
         </header>
     }

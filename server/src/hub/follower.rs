@@ -184,8 +184,14 @@ impl Follower {
                         from_whole_stamp(&mut read);
                     }
                     let engine_holds_more = !whole || read.len() > lines as usize;
-                    read.drain(..read.len().saturating_sub(lines as usize));
-                    let read = self.seen.fresh(read);
+                    let (tail, late) = split_tail(read, lines as usize);
+                    // The late lines are taken first: they are older than most of the tail.
+                    let late: Vec<RawLine> = late
+                        .into_iter()
+                        .filter(|l| self.seen.take((l.ts.ns, l.seq)))
+                        .collect();
+                    let mut read = self.seen.fresh(tail);
+                    read.extend(late);
                     // The engine may hold older lines than the tail: the ring starts with a
                     // gap only the engine can fill.
                     if engine_holds_more {
@@ -402,5 +408,57 @@ impl Follower {
             }
         }
         self.mark(now_ns(), LifecycleEvent::Removed).await;
+    }
+}
+
+/// The last `lines` lines of `read` (in the engine's order), and the lines before them that
+/// are stamped after their first: the engine stamps stdout and stderr apart, so such a line
+/// lies above the gap the ring starts with (`not_held_upto` just before the tail's first),
+/// and is the ring's to hold, or no one's.
+fn split_tail(mut read: Vec<RawLine>, lines: usize) -> (Vec<RawLine>, Vec<RawLine>) {
+    let tail = read.split_off(read.len().saturating_sub(lines));
+    let Some(first) = tail.first().map(|l| (l.ts.ns, l.seq)) else {
+        return (tail, Vec::new());
+    };
+    read.retain(|l| (l.ts.ns, l.seq) > first);
+    (tail, read)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::protocol::Stream;
+
+    fn line(ns: i64, text: &str) -> RawLine {
+        RawLine {
+            ts: Timestamp { ns },
+            seq: 0,
+            stream: Stream::Stdout,
+            text: text.into(),
+            truncated: false,
+            level: None,
+        }
+    }
+
+    #[test]
+    fn a_line_read_before_the_tail_but_stamped_after_its_first_goes_with_it() {
+        let read = vec![
+            line(10, "a"),
+            line(25, "x, on stderr, stamped late"),
+            line(20, "b"),
+            line(30, "c"),
+            line(40, "d"),
+        ];
+        let texts = |l: &[RawLine]| l.iter().map(|l| l.text.clone()).collect::<Vec<_>>();
+        let (tail, late) = split_tail(read.clone(), 3);
+        assert_eq!(texts(&tail), ["b", "c", "d"]);
+        assert_eq!(texts(&late), ["x, on stderr, stamped late"]);
+        let (tail, late) = split_tail(read.clone(), 10);
+        assert_eq!(
+            (tail.len(), late.len()),
+            (5, 0),
+            "the whole log is the tail"
+        );
+        assert_eq!(split_tail(read, 0).0.len(), 0);
     }
 }

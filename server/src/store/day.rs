@@ -645,64 +645,22 @@ pub(crate) mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    #[test]
-    fn a_file_from_before_stderr_was_counted_is_read_and_counts_new_blocks() {
-        let dir = tempdir();
+    /// A day file as it was before `column` was kept: one block, written then, in it;
+    /// opened again as today's code opens it.
+    fn a_file_without(dir: &Path, column: &str) -> DayFile {
         let path = dir.join("2026-12-02.sqlite");
         {
             let day = DayFile::open(&path).unwrap();
             day.insert_block(&owner("web"), &sealed(&[10, 20])).unwrap();
-            // As the file was before the column: blocks without the count.
             day.conn
-                .execute_batch("ALTER TABLE blocks DROP COLUMN stderr_lines")
+                .execute_batch(&format!("ALTER TABLE blocks DROP COLUMN {column}"))
                 .unwrap();
         }
-        let day = DayFile::open(&path).unwrap();
-        let mut err = raw(40, "on stderr");
-        err.stream = app::protocol::Stream::Stderr;
-        let mut w = BlockWriter::default();
-        w.push(&raw(30, "on stdout"));
-        w.push(&err);
-        day.insert_block(&owner("web"), &w.seal().unwrap()).unwrap();
-        let web = Which {
-            engine: "local",
-            project: "shop",
-            service: "web",
-            container: None,
-        };
-        let mut counts = Vec::new();
-        let flow = day.each_service_block(&web, 0, 100, End::Oldest, |b| {
-            counts.push(b.block.stderr_lines);
-            Ok(ControlFlow::Continue(()))
-        });
-        assert!(flow.unwrap().is_continue());
-        assert_eq!(counts, [None, Some(1)]);
-        std::fs::remove_dir_all(dir).unwrap();
+        DayFile::open(&path).unwrap()
     }
 
-    #[test]
-    fn a_block_knows_its_levels_and_one_from_before_may_hold_any() {
-        let dir = tempdir();
-        let path = dir.join("2026-12-02.sqlite");
-        {
-            let day = DayFile::open(&path).unwrap();
-            day.insert_block(&owner("web"), &sealed(&[10, 20])).unwrap();
-            day.conn
-                .execute_batch("ALTER TABLE blocks DROP COLUMN levels")
-                .unwrap();
-        }
-        let day = DayFile::open(&path).unwrap();
-        let mut w = BlockWriter::default();
-        for (ts, level) in [
-            (30, Some(Level::Warn)),
-            (31, None),
-            (32, Some(Level::Error)),
-        ] {
-            let mut l = raw(ts, "x");
-            l.level = level;
-            w.push(&l);
-        }
-        day.insert_block(&owner("web"), &w.seal().unwrap()).unwrap();
+    /// The rows of the `web` service's blocks, oldest first.
+    fn web_rows(day: &DayFile) -> Vec<BlockRow> {
         let web = Which {
             engine: "local",
             project: "shop",
@@ -715,6 +673,40 @@ pub(crate) mod tests {
             Ok(ControlFlow::Continue(()))
         });
         assert!(flow.unwrap().is_continue());
+        rows
+    }
+
+    #[test]
+    fn a_file_from_before_stderr_was_counted_is_read_and_counts_new_blocks() {
+        let dir = tempdir();
+        let day = a_file_without(&dir, "stderr_lines");
+        let mut err = raw(40, "on stderr");
+        err.stream = app::protocol::Stream::Stderr;
+        let mut w = BlockWriter::default();
+        w.push(&raw(30, "on stdout"));
+        w.push(&err);
+        day.insert_block(&owner("web"), &w.seal().unwrap()).unwrap();
+        let counts: Vec<_> = web_rows(&day).iter().map(|b| b.stderr_lines).collect();
+        assert_eq!(counts, [None, Some(1)]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_block_knows_its_levels_and_one_from_before_may_hold_any() {
+        let dir = tempdir();
+        let day = a_file_without(&dir, "levels");
+        let mut w = BlockWriter::default();
+        for (ts, level) in [
+            (30, Some(Level::Warn)),
+            (31, None),
+            (32, Some(Level::Error)),
+        ] {
+            let mut l = raw(ts, "x");
+            l.level = level;
+            w.push(&l);
+        }
+        day.insert_block(&owner("web"), &w.seal().unwrap()).unwrap();
+        let rows = web_rows(&day);
         let lacks = |row: &BlockRow, levels: &str| row.lacks_levels(levels.parse().unwrap());
         assert!(
             !lacks(&rows[0], "fatal"),
