@@ -1428,13 +1428,24 @@ async fn without_a_project_every_compose_project_is_shown() {
         ["apps", "crash", "fast", "json", "oneshot", "probe", "traces", "tty", "web"]
     );
 
-    // The socket lists them too, and follows a service of any of them.
+    // The socket lists them too (its first listing may come before the server's own first
+    // read of the engine is done: a newer one follows), and follows a service of any.
     let mut ws = server.ws().await;
-    let listed: Vec<&str> = ws.projects.iter().map(|p| p.name.as_str()).collect();
-    assert!(
-        listed.contains(&fixture.as_str()) && listed.contains(&other.name.as_str()),
-        "the socket's listing: {listed:?}"
-    );
+    let both = |projects: &[app::protocol::ProjectInfo]| {
+        let names: Vec<&str> = projects.iter().map(|p| p.name.as_str()).collect();
+        names.contains(&fixture.as_str()) && names.contains(&other.name.as_str())
+    };
+    let deadline = Instant::now() + WAIT;
+    while !both(&ws.projects) {
+        match ws
+            .recv_within(deadline.saturating_duration_since(Instant::now()))
+            .await
+        {
+            Some(ServerMessage::Services { projects }) => ws.projects = projects,
+            Some(_) => {}
+            None => panic!("the socket's listing: {:?}", ws.projects),
+        }
+    }
     ws.subscribe_to(&other.name, "numbered", 3).await;
     let lines = loop {
         match ws.reply().await {
