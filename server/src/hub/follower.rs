@@ -427,18 +427,7 @@ fn split_tail(mut read: Vec<RawLine>, lines: usize) -> (Vec<RawLine>, Vec<RawLin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::Stream;
-
-    fn line(ns: i64, text: &str) -> RawLine {
-        RawLine {
-            ts: Timestamp { ns },
-            seq: 0,
-            stream: Stream::Stdout,
-            text: text.into(),
-            truncated: false,
-            level: None,
-        }
-    }
+    use crate::hub::shared::tests::raw as line;
 
     #[test]
     fn a_line_read_before_the_tail_but_stamped_after_its_first_goes_with_it() {
