@@ -64,10 +64,16 @@ test("a malformed search says where it went wrong", async ({ page }) => {
   await expect(page.getByRole("region", { name: "Search results" })).toContainText(/Search failed: .*at character 1/);
 });
 
-test("From and To show a past window of the service; Follow live returns", async ({ page }) => {
+test("From and To show a past window of the service from its start or end; Follow live returns", async ({ page }) => {
   const m = marker("window");
+  // The window holds more lines than the live view's tail (100), so where the view stands
+  // in it matters: it must not stay where the live end left it.
+  const start = Math.floor(Date.now() / 1000) * 1000;
+  await expect.poll(() => Date.now() - start, { timeout: 5_000 }).toBeGreaterThan(1000);
+  writeToProbe(`filler-${m}-%s\\n`, 1, ...Array.from({ length: 300 }, (_, i) => String(i + 1)));
   writeToProbe(`early-${m}\\n`);
   await storedLines(page, `early-${m}`, 1);
+  await storedLines(page, `filler-${m}`, 300);
   // A whole second after the early line, and before the late one.
   await page.waitForTimeout(1100);
   const cut = Math.floor(Date.now() / 1000) * 1000;
@@ -79,9 +85,10 @@ test("From and To show a past window of the service; Follow live returns", async
   const log = page.getByRole("log");
   await expect(log.getByText(`late-${m}`)).toBeVisible();
 
+  // Only To: the window ends at To, and the view stands at its end.
   await page.getByLabel("To", { exact: true }).fill(localInput(cut));
   await expect(page).toHaveURL(/to=/);
-  await expect(log.getByText(`early-${m}`)).toBeVisible();
+  await expect(log.getByText(`early-${m}`)).toBeInViewport();
   await expect(log.getByText(`late-${m}`)).toHaveCount(0);
   await expect(page.getByText(/Showing history from the oldest kept to/)).toBeVisible();
   const download = page.getByRole("link", { name: "Download window" });
@@ -90,8 +97,15 @@ test("From and To show a past window of the service; Follow live returns", async
   expect(body).toContain(`early-${m}`);
   expect(body).not.toContain(`late-${m}`);
 
+  // From as well: the window starts at From, and the view stands at its start.
+  await page.getByLabel("From", { exact: true }).fill(localInput(start));
+  await expect(page).toHaveURL(/from=/);
+  await expect(log.getByText(`filler-${m}-1`, { exact: true })).toBeInViewport();
+  await expect(log.getByText(`early-${m}`)).not.toBeInViewport();
+
   await page.getByRole("button", { name: "Follow live" }).click();
   await expect(page).not.toHaveURL(/to=/);
+  await expect(page).not.toHaveURL(/from=/);
   await expect(page.getByRole("status")).toHaveText(/Live/);
   await expect(log.getByText(`late-${m}`)).toBeVisible();
   await expect(page.getByRole("link", { name: "Download full log" })).toBeVisible();

@@ -9,6 +9,18 @@ use crate::filter::Filter;
 use crate::protocol::{Cursor, Lifecycle, LogLine};
 use crate::ui::connection::{Delivery, Feed};
 
+/// Where the view stands once a window of the past is shown. The view's scroll position
+/// otherwise stays where the live end left it, which in a longer window is neither end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Landing {
+    /// At the first line: a window read from its From.
+    Start,
+    /// At the last line: a window read back from its To (or from now).
+    End,
+    /// Wherever the marked line is: the view brings it into view itself.
+    Marked,
+}
+
 /// Handles to the lines' state; `Copy`, so every component can hold one.
 #[derive(Clone, Copy)]
 pub struct Lines {
@@ -20,6 +32,8 @@ pub struct Lines {
     /// Visible rows last put before the first (older lines from history), counted each
     /// time: the view keeps its place by them.
     pub prepended: RwSignal<(u64, usize)>,
+    /// Where the view should stand after each window of the past is shown, counted each time.
+    pub shown: RwSignal<(u64, Landing)>,
     /// What arrived since the last frame: the buffer (and so the view) changes at most once
     /// per frame, however many messages arrive.
     pending: StoredValue<Vec<Delivery>>,
@@ -32,6 +46,7 @@ impl Lines {
             dropped: RwSignal::new(0),
             appended: RwSignal::new(0),
             prepended: RwSignal::new((0, 0)),
+            shown: RwSignal::new((0, Landing::Marked)),
             pending: StoredValue::new(Vec::new()),
         }
     }
@@ -75,8 +90,14 @@ impl Lines {
     }
 
     /// Shows a window of the past in place of what was held: `lines` in time order, with
-    /// the changes in `service`'s containers among them.
-    pub fn show(&self, service: &str, lines: Vec<LogLine>, changes: Vec<Lifecycle>) {
+    /// the changes in `service`'s containers among them; the view then stands at `landing`.
+    pub fn show(
+        &self,
+        service: &str,
+        lines: Vec<LogLine>,
+        changes: Vec<Lifecycle>,
+        landing: Landing,
+    ) {
         self.reset();
         self.buffer.update(|b| {
             let mut changes = changes.into_iter().peekable();
@@ -89,6 +110,10 @@ impl Lines {
             for c in changes {
                 b.push_change(service, c);
             }
+        });
+        self.shown.update(|(n, l)| {
+            *n += 1;
+            *l = landing;
         });
     }
 

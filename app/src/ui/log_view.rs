@@ -12,7 +12,7 @@ use crate::buffer::{wrapped_lines, Row, RowKind};
 use crate::export;
 use crate::filter::Filter;
 use crate::protocol::{Cursor, Stream};
-use crate::ui::lines::Lines;
+use crate::ui::lines::{Landing, Lines};
 
 /// Height of one screen line in pixels (style/main.css agrees). Without soft wrap every row is
 /// one line; with it, a row's height is computed from its length, so positions stay known
@@ -28,6 +28,8 @@ pub fn LogView(
     /// True while the view sticks to the newest line.
     following: RwSignal<bool>,
     paused: Signal<bool>,
+    /// False while a window of the past is shown: it has no newest line to follow.
+    live: Signal<bool>,
     /// Soft wrap: long lines wrap instead of scrolling sideways.
     wrap: Signal<bool>,
     /// A line to mark and bring into view (a search hit).
@@ -63,6 +65,7 @@ pub fn LogView(
     stick_to_bottom(scroll, window.total, following, paused);
     bring_into_view(scroll, lines, spotlight, wrap, cols);
     keep_place_when_older_come(scroll, lines, wrap, cols);
+    land_where_shown(scroll, lines);
 
     view! {
         <div class=move || match (wrap.get(), show_timestamps.get()) {
@@ -72,7 +75,7 @@ pub fn LogView(
                 (false, false) => "log no-ts",
             }
             node_ref=scroll.el on:scroll=move |_| {
-                scroll.scrolled(following);
+                scroll.scrolled(following, live);
                 if scroll.top.get_untracked() < 3.0 * ROW_HEIGHT {
                     at_top.run(());
                 }
@@ -125,7 +128,7 @@ impl Scroll {
         }
     }
 
-    fn scrolled(&self, following: RwSignal<bool>) {
+    fn scrolled(&self, following: RwSignal<bool>, live: Signal<bool>) {
         let Some(el) = self.el.get_untracked() else {
             return;
         };
@@ -135,7 +138,7 @@ impl Scroll {
         let at_bottom =
             top + f64::from(el.client_height()) >= f64::from(el.scroll_height()) - ROW_HEIGHT;
         if at_bottom {
-            if !following.get_untracked() {
+            if live.get_untracked() && !following.get_untracked() {
                 following.set(true);
             }
         } else if top < self.auto_top.get_value() - 1.0 && following.get_untracked() {
@@ -312,6 +315,29 @@ fn bring_into_view(
         request_animation_frame(move || {
             let top = line as f64 * ROW_HEIGHT - f64::from(el.client_height()) / 3.0;
             el.set_scroll_top(top.max(0.0) as i32);
+        });
+    });
+}
+
+/// A window of the past is shown from its start or its end, a frame later, once its rows
+/// are laid out.
+fn land_where_shown(scroll: Scroll, lines: Lines) {
+    Effect::new(move |_| {
+        let (n, landing) = lines.shown.get();
+        let Some(el) = scroll.el.get_untracked() else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        request_animation_frame(move || {
+            let top = match landing {
+                Landing::Start => 0,
+                Landing::End => el.scroll_height(),
+                Landing::Marked => return,
+            };
+            el.set_scroll_top(top);
+            scroll.auto_top.set_value(f64::from(el.scroll_top()));
         });
     });
 }

@@ -148,6 +148,7 @@ fn Viewer() -> impl IntoView {
         <main class="viewer">
             <LogView lines show_timestamps=show_timestamps.into() following=follow.following
                 paused=follow.paused.into() wrap=wrap.into()
+                live=Signal::derive(move || span.with(Span::is_live))
                 spotlight=Signal::derive(move || span.with(Span::spotlight)) at_top details/>
             <Show when=move || lines.with(|b| !b.is_empty() && b.visible_len() == 0)>
                 <p class="empty">"No lines match the filter."</p>

@@ -8,7 +8,7 @@ use crate::export::rfc3339;
 use crate::history::{HistoryPage, MAX_PAGE};
 use crate::protocol::{Cursor, ServiceInfo, ServiceKey, ServiceState};
 use crate::ui::connection::Connection;
-use crate::ui::lines::Lines;
+use crate::ui::lines::{Landing, Lines};
 use crate::ui::url::UrlState;
 
 /// What the view shows.
@@ -28,6 +28,16 @@ pub enum Span {
 impl Span {
     pub fn is_live(&self) -> bool {
         *self == Span::Live
+    }
+
+    /// Where the view stands once this span's page is shown: a window with a From is read
+    /// from its start, any other from its end.
+    pub fn landing(&self) -> Landing {
+        match self {
+            Span::Between { from: Some(_), .. } => Landing::Start,
+            Span::Live | Span::Between { from: None, .. } => Landing::End,
+            Span::Around(_) => Landing::Marked,
+        }
     }
 
     /// The line to mark and bring into view.
@@ -97,7 +107,7 @@ impl Past {
                     } else {
                         None
                     });
-                    lines.show(&key.service, page.lines, page.events);
+                    lines.show(&key.service, page.lines, page.events, span.landing());
                 }
                 Err(e) => past
                     .note
