@@ -14,6 +14,8 @@
 //
 //   node bench/viewer.mjs            (from end2end/; LOOKOUT_BIN picks the binary)
 import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -44,8 +46,12 @@ function stats(xs) {
   return { median: q(0.5), p95: q(0.95), n: s.length };
 }
 
+// History in a folder of the run's own, removed at its end: not in the working directory.
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "lookout-viewer-bench-"));
+
 async function startServer() {
-  const child = spawn(bin, ["--listen", "127.0.0.1:0", "--project", project, "--queue-lines", "200000"], {
+  const args = ["--listen", "127.0.0.1:0", "--project", project, "--queue-lines", "200000", "--data-dir", dataDir];
+  const child = spawn(bin, args, {
     stdio: ["ignore", "pipe", "ignore"],
   });
   const url = await new Promise((resolve, reject) => {
@@ -167,4 +173,6 @@ try {
 } finally {
   await browser.close();
   child.kill("SIGTERM");
+  await new Promise((resolve) => (child.exitCode === null ? child.on("exit", resolve) : resolve()));
+  fs.rmSync(dataDir, { recursive: true, force: true });
 }
