@@ -111,6 +111,35 @@ test("From and To show a past window of the service from its start or end; Follo
   await expect(page.getByRole("link", { name: "Download full log" })).toBeVisible();
 });
 
+test("in a window, Level reads the chosen levels from history, beyond the lines one page holds", async ({ page }) => {
+  const m = marker("wlevel");
+  // One error line, then more info lines than a window's page (5,000) holds.
+  writeToProbe(`level=error msg="%s failed"\\n`, 1, m);
+  writeToProbe(`level=info msg="${m} %s"\\n`, 1, ...Array.from({ length: 5100 }, (_, i) => String(i + 1)));
+  await storedLines(page, `${m} failed`, 1);
+  await storedLines(page, `"${m} 5100"`, 1);
+  await page.waitForTimeout(1100);
+  const cut = Math.floor(Date.now() / 1000) * 1000;
+  await expect.poll(() => Date.now() - cut, { timeout: 5_000 }).toBeGreaterThan(1000);
+
+  await page.goto(`/?project=${project}&service=probe&to=${encodeURIComponent(new Date(cut).toISOString())}`);
+  const log = page.getByRole("log");
+  await expect(page.getByText(/This window holds more than 5000 lines/)).toBeVisible();
+  await expect(log.getByText(`${m} 5100`)).toBeVisible();
+  await expect(log.getByText(`${m} failed`)).toHaveCount(0);
+
+  await page.getByRole("combobox", { name: "Level" }).selectOption({ label: "error and above" });
+  await expect(page).toHaveURL(/level=/);
+  await expect(log.getByText(`${m} failed`)).toBeVisible();
+  await expect(log.getByText(`${m} 5100`)).toHaveCount(0);
+  await expect(page.getByText(/This window holds more than/)).toHaveCount(0);
+  const download = page.getByRole("link", { name: "Download window" });
+  await expect(download).toHaveAttribute("href", /level=%3E%3Derror/);
+  const body = await (await page.request.get((await download.getAttribute("href"))!)).text();
+  expect(body).toContain(`${m} failed`);
+  expect(body).not.toContain(`${m} 1"`);
+});
+
 test("a removed service stays in Service, marked removed, and shows its history", async ({ page }) => {
   const m = marker("gone");
   const temp = new TempProject(

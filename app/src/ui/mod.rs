@@ -127,10 +127,11 @@ fn Viewer() -> impl IntoView {
             details.set(None);
         }
     });
+    let levels = Memo::new(move |_| url.levels());
     Effect::new(move |_| {
         let s = span.get();
         if let Some(key) = selected.get().filter(|_| !s.is_live()) {
-            past.load(key, s, lines);
+            past.load(key, s, levels.get(), lines);
         }
     });
     let at_top = Older::on_scroll_to_top(conn, selected, span, lines, past);

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 
 use crate::export::rfc3339;
 use crate::history::{HistoryPage, MAX_PAGE};
+use crate::levels::Levels;
 use crate::protocol::{Cursor, ServiceInfo, ServiceKey, ServiceState};
 use crate::ui::connection::Connection;
 use crate::ui::lines::{Landing, Lines};
@@ -84,14 +85,17 @@ impl Past {
         }
     }
 
-    /// Reads `span` of `key` from history into `lines`, in place of what they held.
-    pub fn load(&self, key: ServiceKey, span: Span, lines: Lines) {
+    /// Reads `span` of `key` from history into `lines`, in place of what they held. A window
+    /// between two times holds only the lines stating `levels`, so that its page of
+    /// `MAX_PAGE` lines is of those (the lines around a search hit are all read: the hit
+    /// may state none).
+    pub fn load(&self, key: ServiceKey, span: Span, levels: Option<Levels>, lines: Lines) {
         let past = *self;
         let generation = self.generation.get_value() + 1;
         self.generation.set_value(generation);
         self.note.set(None);
         leptos::task::spawn_local(async move {
-            let read = read(&key, &span).await;
+            let read = read(&key, &span, levels).await;
             if past.generation.get_value() != generation {
                 return;
             }
@@ -118,8 +122,16 @@ impl Past {
 }
 
 /// One page for `span`: the window from its start, or the lines around a line.
-async fn read(key: &ServiceKey, span: &Span) -> Result<HistoryPage, String> {
-    let ask = |since: Option<String>, until: Option<String>, limit: u32, after: Option<String>| {
+async fn read(
+    key: &ServiceKey,
+    span: &Span,
+    levels: Option<Levels>,
+) -> Result<HistoryPage, String> {
+    let ask = |since: Option<String>,
+               until: Option<String>,
+               limit: u32,
+               after: Option<String>,
+               levels: Option<Levels>| {
         crate::api::history(
             key.project.clone(),
             key.service.clone(),
@@ -128,21 +140,21 @@ async fn read(key: &ServiceKey, span: &Span) -> Result<HistoryPage, String> {
             Some(limit.to_string()),
             None,
             after,
-            None,
+            levels.map(|l| l.to_string()),
         )
     };
     let err = |e: leptos::prelude::ServerFnError| e.to_string();
     match span {
         Span::Live => Ok(HistoryPage::default()),
-        Span::Between { from, to } => ask(from.clone(), to.clone(), MAX_PAGE, None)
+        Span::Between { from, to } => ask(from.clone(), to.clone(), MAX_PAGE, None, levels)
             .await
             .map_err(err),
         Span::Around(c) => {
             // Up to the line and the line itself, then what came after it.
-            let upto = ask(None, Some(rfc3339(c.ts_ns + 1)), CONTEXT, None)
+            let upto = ask(None, Some(rfc3339(c.ts_ns + 1)), CONTEXT, None, None)
                 .await
                 .map_err(err)?;
-            let after = ask(None, None, CONTEXT, Some(c.to_string()))
+            let after = ask(None, None, CONTEXT, Some(c.to_string()), None)
                 .await
                 .map_err(err)?;
             let mut lines = upto.lines;

@@ -57,7 +57,7 @@ pub fn Toolbar(
             <FilterBar url input=filter_input error=filter_error current/>
             <div class="extra">
                 <SearchBox url/>
-                <Actions lines selected follow show_timestamps wrap span/>
+                <Actions lines selected follow show_timestamps wrap span url/>
                 <SignedIn session conn/>
             </div>
             <ConnStatus conn/>
@@ -141,6 +141,7 @@ fn Actions(
     show_timestamps: RwSignal<bool>,
     wrap: RwSignal<bool>,
     span: Memo<Span>,
+    url: UrlState,
 ) -> impl IntoView {
     let pause_or_resume = move |_| {
         if follow.paused.get_untracked() {
@@ -163,9 +164,14 @@ fn Actions(
         selected
             .get()
             .map(|k| {
+                // A window holds the lines of the chosen levels; the full log, every line.
                 let window = window_of(&span.get(), lines)
                     .map(|(since, until)| {
-                        format!("&since={}&until={}", encode(&since), encode(&until))
+                        let level = url
+                            .levels()
+                            .map(|l| format!("&level={}", encode(&l.to_string())))
+                            .unwrap_or_default();
+                        format!("&since={}&until={}{level}", encode(&since), encode(&until))
                     })
                     .unwrap_or_default();
                 format!(
