@@ -441,6 +441,8 @@ struct Lookout {
     child: Child,
     pid: u32,
     port: u16,
+    /// History, in a folder of this run's own (not the working directory), removed at stop.
+    data_dir: PathBuf,
     // Kept open so that the server never writes into a closed pipe.
     _stdout: Lines<BufReader<ChildStdout>>,
 }
@@ -449,8 +451,12 @@ impl Lookout {
     /// Starts `lookout --listen 127.0.0.1:0 --project <project>`: the kernel picks a free
     /// port, which the server prints. Waits until it reaches the engine.
     async fn start(bin: &PathBuf, project: &str) -> Fallible<Lookout> {
+        let data_dir =
+            std::env::temp_dir().join(format!("lookout-stream-bench-{}", std::process::id()));
         let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--project", project])
+            .arg("--data-dir")
+            .arg(&data_dir)
             // Every subscriber comes from this one address.
             .args(["--max-sockets-per-user", "1000"])
             .env("LOOKOUT_LOG", "warn")
@@ -483,6 +489,7 @@ impl Lookout {
             child,
             pid,
             port,
+            data_dir,
             _stdout: stdout,
         };
         server.wait_for_engine().await?;
@@ -543,6 +550,7 @@ impl Lookout {
         {
             let _ = self.child.kill().await;
         }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 
