@@ -17,6 +17,8 @@ pub const JITTER_NS: i64 = 2_000_000_000;
 #[derive(Clone, Debug, Default)]
 pub struct Seen {
     newest: Option<(i64, u32)>,
+    /// The newest position taken of each stream, stdout then stderr (a sequence's low bit).
+    newest_of: [Option<(i64, u32)>; 2],
     /// The positions taken within `JITTER_NS` of the newest (and a few older, until pruned).
     recent: HashSet<(i64, u32)>,
     /// The size at which older positions are let go: twice what was kept the last time, so
@@ -38,7 +40,14 @@ impl Seen {
         self.newest
     }
 
+    /// A line is new if newer than every line of its stream taken (each stream is stamped in
+    /// order, so an older line of it is a repeat), else if within `JITTER` of the newest and
+    /// not taken. Under load the engine's stderr copier may lag its stdout by more than
+    /// `JITTER`: the newest of all cannot tell its lines from repeats.
     pub fn is_new(&self, pos: (i64, u32)) -> bool {
+        if self.newest_of[stream_of(pos)].is_none_or(|n| pos > n) {
+            return true;
+        }
         match self.newest {
             None => true,
             Some(n) => pos > n || (pos.0 >= floor(n) && !self.recent.contains(&pos)),
@@ -53,6 +62,10 @@ impl Seen {
         self.recent.insert(pos);
         if self.newest.is_none_or(|n| pos > n) {
             self.newest = Some(pos);
+        }
+        let own = &mut self.newest_of[stream_of(pos)];
+        if own.is_none_or(|n| pos > n) {
+            *own = Some(pos);
         }
         if self.recent.len() >= self.prune_at {
             let f = floor(self.newest.expect("a line was taken"));
@@ -76,6 +89,11 @@ impl Seen {
         self.newest
             .map_or(0, |n| Timestamp { ns: floor(n) }.whole_seconds())
     }
+}
+
+/// Which stream a position is of: its sequence's low bit (see `docker::frames::sequence`).
+fn stream_of(pos: (i64, u32)) -> usize {
+    (pos.1 & 1) as usize
 }
 
 fn floor(newest: (i64, u32)) -> i64 {
@@ -103,6 +121,18 @@ mod tests {
         assert!(!seen.take((7 * S, 0)), "older than the window: a repeat");
         assert_eq!(seen.newest(), Some((10 * S, 1)));
         assert_eq!(seen.reread_from_secs(), 8, "a re-read starts 2 s back");
+    }
+
+    #[test]
+    fn a_stderr_line_stamped_longer_ago_than_the_window_is_new_if_its_stream_is_behind() {
+        let mut seen = Seen::default();
+        assert!(seen.take((10 * S, 1)), "stderr");
+        assert!(seen.take((20 * S, 0)), "stdout, 10 s on");
+        // The stderr copier lagged: its next line is stamped 4 s before the newest.
+        assert!(seen.take((16 * S, 3)), "newer than every stderr line: new");
+        assert!(!seen.take((16 * S, 3)), "the same line again: a repeat");
+        assert!(!seen.take((10 * S, 1)), "an older stderr line: a repeat");
+        assert!(!seen.take((12 * S, 0)), "an old stdout line: a repeat");
     }
 
     #[test]

@@ -282,7 +282,9 @@ async fn download(port: u16, project: String) -> Result<(u64, String), String> {
     while let Some(chunk) = resp.chunk().await.expect("the download's body") {
         lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
         tail.extend_from_slice(&chunk);
-        let keep = tail.len().saturating_sub(4096);
+        // The stderr copier can lag stdout by over a thousand lines (seen here): 10,000
+        // lines of room.
+        let keep = tail.len().saturating_sub(1 << 20);
         tail.drain(..keep);
     }
     // The engine takes stdout and stderr apart: the last stderr line may be logged after

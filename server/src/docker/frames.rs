@@ -37,8 +37,9 @@ pub struct Framer {
     max_line: usize,
     stdout: Partial,
     stderr: Partial,
-    /// Timestamp and sequence of the last line produced, to number lines that share a timestamp.
-    last: Option<(i64, u32)>,
+    /// Per stream (stdout, stderr), the timestamp of its last line and how many of its lines
+    /// before that one shared it, to number lines that share a timestamp.
+    last: [Option<(i64, u32)>; 2],
     /// Timestamp of the last entry seen, for a partial line flushed by `finish`.
     last_ts: Option<Timestamp>,
 }
@@ -50,7 +51,7 @@ impl Framer {
             max_line,
             stdout: Partial::default(),
             stderr: Partial::default(),
-            last: None,
+            last: [None, None],
             last_ts: None,
         }
     }
@@ -130,11 +131,7 @@ impl Framer {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
-        let seq = match self.last {
-            Some((last_ns, last_seq)) if last_ns == ts.ns => last_seq + 1,
-            _ => 0,
-        };
-        self.last = Some((ts.ns, seq));
+        let seq = sequence(&mut self.last, stream, ts.ns);
         out.push(RawLine {
             ts: ts.clone(),
             seq,
@@ -146,17 +143,50 @@ impl Framer {
     }
 }
 
-/// A tail of a log may begin inside a run of lines stamped alike, numbering them from 0
-/// where a read of the whole log would not. Leaves out its first lines until the stamp
-/// changes, so that each line kept has the position any read gives it (a re-read repeats
-/// none, and the lines left out are found before it). Keeps lines that all share one stamp.
-pub fn from_whole_stamp(lines: &mut Vec<RawLine>) {
-    let Some(first) = lines.first().map(|l| l.ts.ns) else {
-        return;
+/// A line's sequence: what tells it apart from the other lines of its container stamped
+/// alike. The engine stamps stdout and stderr apart, each in order, and a stdout and a
+/// stderr line may share a stamp with other lines between them in the log: so each stream
+/// counts its own run of lines stamped alike (`k`), and the stream is the sequence's low
+/// bit. A position is then never given twice, whatever lies between the two lines.
+fn sequence(last: &mut [Option<(i64, u32)>; 2], stream: Stream, ts_ns: i64) -> u32 {
+    let s = stream_bit(stream);
+    let k = match last[s as usize] {
+        Some((ns, k)) if ns == ts_ns => k + 1,
+        _ => 0,
     };
-    let cut = lines.iter().take_while(|l| l.ts.ns == first).count();
-    if cut < lines.len() {
-        lines.drain(..cut);
+    last[s as usize] = Some((ts_ns, k));
+    k.saturating_mul(2).saturating_add(s)
+}
+
+fn stream_bit(stream: Stream) -> u32 {
+    match stream {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+    }
+}
+
+/// A tail of a log may begin inside a run of one stream's lines stamped alike, numbering
+/// them from 0 where a read of the whole log would not. Leaves out, per stream, its first
+/// lines until its stamp changes, so that each line kept has the position any read gives
+/// it (a re-read repeats none, and the lines left out are found before it). Keeps a
+/// stream's lines if they all share one stamp.
+pub fn from_whole_stamp(lines: &mut Vec<RawLine>) {
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let mut own = lines.iter().filter(|l| l.stream == stream);
+        let Some(first) = own.next().map(|l| l.ts.ns) else {
+            continue;
+        };
+        let cut = 1 + own.take_while(|l| l.ts.ns == first).count();
+        let total = lines.iter().filter(|l| l.stream == stream).count();
+        if cut == total {
+            continue;
+        }
+        let mut left_out = 0;
+        lines.retain(|l| {
+            let drop = l.stream == stream && left_out < cut;
+            left_out += usize::from(l.stream == stream);
+            !drop
+        });
     }
 }
 
@@ -178,6 +208,51 @@ mod tests {
         out
     }
 
+    /// Seen in a million-line log: a stderr line stamped like a stdout line written 1,300
+    /// lines before it in the log. Numbered by adjacency, both were (ts, 0), and history kept
+    /// only the first.
+    #[test]
+    fn a_stdout_and_a_stderr_line_stamped_alike_apart_in_the_log_have_two_positions() {
+        let out = lines(
+            &mut Framer::new(1024),
+            &[
+                (Stream::Stdout, b"2026-12-02T10:00:00.000000001Z a\n"),
+                (Stream::Stdout, b"2026-12-02T10:00:00.000000002Z b\n"),
+                (Stream::Stderr, b"2026-12-02T10:00:00.000000001Z x\n"),
+                (Stream::Stderr, b"2026-12-02T10:00:00.000000001Z y\n"),
+                (Stream::Stdout, b"2026-12-02T10:00:00.000000002Z c\n"),
+            ],
+        );
+        let positions: std::collections::HashSet<(i64, u32)> =
+            out.iter().map(|l| (l.ts.ns, l.seq)).collect();
+        assert_eq!(positions.len(), 5, "{out:?}");
+        assert_eq!(
+            out.iter().map(|l| l.seq).collect::<Vec<_>>(),
+            [0, 0, 1, 3, 2]
+        );
+    }
+
+    #[test]
+    fn a_tail_begins_where_each_stream_s_first_stamp_is_whole() {
+        let whole = lines(
+            &mut Framer::new(1024),
+            &[
+                (Stream::Stderr, b"2026-12-02T10:00:00.000000001Z x\n"),
+                (Stream::Stdout, b"2026-12-02T10:00:00.000000002Z a\n"),
+                (Stream::Stderr, b"2026-12-02T10:00:00.000000001Z y\n"),
+                (Stream::Stdout, b"2026-12-02T10:00:00.000000003Z b\n"),
+                (Stream::Stderr, b"2026-12-02T10:00:00.000000004Z z\n"),
+            ],
+        );
+        // A tail from `a` holds `y` numbered as the first of its stamp, which it is not.
+        let mut tail = whole[1..].to_vec();
+        tail[1].seq = 1;
+        from_whole_stamp(&mut tail);
+        let texts: Vec<&str> = tail.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["b", "z"], "each stream's first run is left out");
+        assert_eq!(tail, [whole[3].clone(), whole[4].clone()]);
+    }
+
     #[test]
     fn a_tail_begins_where_its_first_stamp_is_whole() {
         let whole = lines(
@@ -188,7 +263,7 @@ mod tests {
                 (Stream::Stdout, b"2026-12-02T10:00:00.000000002Z c\n"),
             ],
         );
-        assert_eq!((whole[0].seq, whole[1].seq), (0, 1));
+        assert_eq!((whole[0].seq, whole[1].seq), (0, 2));
         // A tail of the last two lines cuts the run of `a` and `b`: `b` is numbered 0.
         let mut tail = whole[1..].to_vec();
         tail[0].seq = 0;
@@ -305,7 +380,7 @@ mod tests {
         let texts: Vec<_> = out.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["one", "two"]);
         // Same timestamp: the sequence tells them apart.
-        assert_eq!((out[0].seq, out[1].seq), (0, 1));
+        assert_eq!((out[0].seq, out[1].seq), (0, 2));
     }
 
     #[test]
