@@ -1,4 +1,5 @@
-//! Server functions: the request/response questions (which services exist, a one-off tail).
+//! Server functions: the request/response questions (which services exist, a one-off tail,
+//! history, search, a histogram of history).
 //! Each has a fixed endpoint so that clients built elsewhere, curl and tests can call it.
 //! The WebSocket carries everything live.
 
@@ -9,7 +10,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
-use crate::history::{HistoryPage, SearchPage};
+use crate::history::{Histogram, HistoryPage, SearchPage};
 use crate::protocol::{LogLine, ProjectInfo};
 
 /// Who the page is shown to, for the header: the way Lookout authenticates, and the user.
@@ -30,7 +31,7 @@ pub mod backend {
     use futures::future::BoxFuture;
 
     use super::SessionInfo;
-    use crate::history::{HistoryPage, SearchPage};
+    use crate::history::{Histogram, HistoryPage, SearchPage};
     use crate::protocol::{LogLine, ProjectInfo};
 
     /// The parameters of `/api/history`, as text so that a bad one gets a clear 400.
@@ -59,6 +60,18 @@ pub mod backend {
         pub before: Option<String>,
     }
 
+    /// The parameters of `/api/histogram`, as text.
+    #[derive(Clone, Debug, Default)]
+    pub struct HistogramAsk {
+        pub project: String,
+        pub service: String,
+        pub since: Option<String>,
+        pub until: Option<String>,
+        pub buckets: Option<String>,
+        /// Only lines matching this search query are counted.
+        pub q: Option<String>,
+    }
+
     /// A failed request: an HTTP status and a message for the user.
     #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
     #[error("{message}")]
@@ -79,6 +92,7 @@ pub mod backend {
         ) -> BoxFuture<'_, Result<Vec<LogLine>, ApiError>>;
         fn history(&self, ask: HistoryAsk) -> BoxFuture<'_, Result<HistoryPage, ApiError>>;
         fn search(&self, ask: SearchAsk) -> BoxFuture<'_, Result<SearchPage, ApiError>>;
+        fn histogram(&self, ask: HistogramAsk) -> BoxFuture<'_, Result<Histogram, ApiError>>;
         fn session(&self) -> SessionInfo;
         /// Sets the HTTP status of the response being built.
         fn set_status(&self, status: u16);
@@ -173,6 +187,38 @@ pub async fn search(
         before,
     };
     backend.0.search(ask).await.map_err(|e| fail(&backend, e))
+}
+
+/// A picture of a service's stored past: its lines counted in `buckets` stretches of time
+/// (default 60, at most 500), by level and by stream; with `q`, only the lines matching
+/// that search query.
+/// `GET /api/histogram?project=P&service=S[&since=T][&until=T][&buckets=N][&q=QUERY]`.
+/// Without `until`: now; without `since`: the older of the service's oldest stored line and
+/// an hour before `until`.
+// The server function's own type would be named `Histogram` too, as its answer is.
+#[server(name = HistogramFn, endpoint = "histogram", input = GetUrl)]
+pub async fn histogram(
+    project: String,
+    service: String,
+    since: Option<String>,
+    until: Option<String>,
+    buckets: Option<String>,
+    q: Option<String>,
+) -> Result<Histogram, ServerFnError> {
+    let backend = expect_context::<backend::Backend>();
+    let ask = backend::HistogramAsk {
+        project,
+        service,
+        since,
+        until,
+        buckets,
+        q,
+    };
+    backend
+        .0
+        .histogram(ask)
+        .await
+        .map_err(|e| fail(&backend, e))
 }
 
 /// Who is signed in. `GET /api/session`.

@@ -23,6 +23,9 @@ pub struct FilterSpec {
     pub replica: Option<u32>,
     /// Only lines stating one of these levels, when set.
     pub levels: Option<Levels>,
+    /// Only JSON lines showing every one of these fields, each as its row shows it
+    /// (`key=value`): the chips a user clicked.
+    pub fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +44,7 @@ pub struct Filter {
     stream: Streams,
     replica: Option<u32>,
     levels: Option<Levels>,
+    fields: Vec<String>,
 }
 
 impl Default for Filter {
@@ -51,6 +55,7 @@ impl Default for Filter {
             stream: Streams::Both,
             replica: None,
             levels: None,
+            fields: Vec::new(),
         }
     }
 }
@@ -82,21 +87,46 @@ impl Filter {
             stream: spec.stream,
             replica: spec.replica,
             levels: spec.levels,
+            fields: spec.fields.clone(),
         })
     }
 
-    /// Whether a line passes: `text` is the line's visible text (escapes removed).
+    /// Whether a line that is not JSON passes: `text` is its visible text (escapes removed).
     pub fn matches(&self, text: &str, stream: Stream, replica: u32, level: Option<Level>) -> bool {
-        if !self.stream.allows(stream)
-            || self.replica.is_some_and(|r| r != replica)
-            || self.levels.is_some_and(|l| !l.contains(level))
-        {
-            return false;
-        }
+        self.admits(stream, replica, level) && self.fields.is_empty() && self.keeps_texts([text])
+    }
+
+    /// Whether a line written as `json` (a JSON object line, or None) shows every field
+    /// chosen.
+    pub fn shows_fields(&self, json: Option<&str>) -> bool {
+        self.fields.is_empty()
+            || json.is_some_and(|j| self.fields.iter().all(|f| crate::json::has_chip(j, f)))
+    }
+
+    /// Whether lines of this stream, replica and level may pass, whatever they say.
+    pub fn admits(&self, stream: Stream, replica: u32, level: Option<Level>) -> bool {
+        self.stream.allows(stream)
+            && self.replica.is_none_or(|r| r == replica)
+            && self.levels.is_none_or(|l| l.contains(level))
+    }
+
+    /// Whether the texts of one entry pass as one: the pattern found in any of them (or in
+    /// none, inverted). Without a pattern, any texts do.
+    pub fn keeps_texts<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> bool {
         match &self.pattern {
             None => true,
-            Some(re) => re.is_match(text) != self.invert,
+            Some(re) => texts.into_iter().any(|t| re.is_match(t)) != self.invert,
         }
+    }
+
+    /// Whether the pattern is found in `text`, inversion aside; true without a pattern.
+    pub fn finds(&self, text: &str) -> bool {
+        self.pattern.as_ref().is_none_or(|re| re.is_match(text))
+    }
+
+    /// Whether the filter hides lines its pattern is found in.
+    pub fn is_inverted(&self) -> bool {
+        self.invert && self.pattern.is_some()
     }
 
     /// Whether lines of this replica may be shown.
@@ -110,6 +140,7 @@ impl Filter {
             && self.stream == Streams::Both
             && self.replica.is_none()
             && self.levels.is_none()
+            && self.fields.is_empty()
     }
 
     /// Byte ranges of `text` to highlight (none when the filter is inverted).

@@ -4,6 +4,7 @@
 //! float), and all of it is text that the view puts in text nodes.
 
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -130,6 +131,22 @@ fn key_shown(key: &str) -> String {
 /// One row for a JSON object line: its message, then `key=value` for every other field.
 /// `None` when the line is not a JSON object.
 pub fn readable(text: &str) -> Option<Styled> {
+    readable_with_fields(text).map(|(row, _)| row)
+}
+
+/// Where each `key=value` of [`readable`]'s row is in its text, message aside: the chips a
+/// user clicks to filter by. Read again when a row is drawn, not kept with every line.
+pub fn field_chips(text: &str) -> Vec<Range<usize>> {
+    readable_with_fields(text).map_or_else(Vec::new, |(_, chips)| chips)
+}
+
+/// Whether a JSON object line shows the chip `chip` (`key=value`, as its row shows it).
+pub fn has_chip(text: &str, chip: &str) -> bool {
+    readable_with_fields(text)
+        .is_some_and(|(row, chips)| chips.into_iter().any(|r| &row.plain[r] == chip))
+}
+
+fn readable_with_fields(text: &str) -> Option<(Styled, Vec<Range<usize>>)> {
     let Fields(fields) = object(text)?;
     if fields.len() > MAX_FIELDS {
         return None;
@@ -138,6 +155,7 @@ pub fn readable(text: &str) -> Option<Styled> {
         .iter()
         .position(|(k, v)| MESSAGE_KEYS.iter().any(|m| m.eq_ignore_ascii_case(k)) && is_text(v));
     let mut out = Builder::default();
+    let mut chips = Vec::with_capacity(fields.len());
     if let Some(i) = message {
         out.push(&shown(fields[i].1, true), Style::default());
     }
@@ -148,11 +166,13 @@ pub fn readable(text: &str) -> Option<Styled> {
         if !out.0.plain.is_empty() {
             out.push("  ", Style::default());
         }
+        let start = out.0.plain.len();
         out.push(&key_shown(key), KEY);
         out.push("=", Style::default());
         out.push(&shown(value, false), Style::default());
+        chips.push(start..out.0.plain.len());
     }
-    Some(out.0)
+    Some((out.0, chips))
 }
 
 fn is_text(raw: &RawValue) -> bool {
@@ -265,6 +285,21 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(row(line).as_deref(), Some(want), "{line}");
         }
+    }
+
+    #[test]
+    fn each_field_but_the_message_is_a_chip_to_filter_by() {
+        let line = r#"{"level":"warn","msg":"a b","user":"Ada Lovelace","<k>":1}"#;
+        let row = readable(line).unwrap().plain;
+        let chips: Vec<&str> = field_chips(line).into_iter().map(|r| &row[r]).collect();
+        assert_eq!(chips, ["level=warn", r#"user="Ada Lovelace""#, "<k>=1"]);
+        assert!(has_chip(line, "level=warn"));
+        assert!(has_chip(line, r#"user="Ada Lovelace""#));
+        // Whole chips only: not a part of one, not the message, not another line's text.
+        assert!(!has_chip(line, "level=war"));
+        assert!(!has_chip(line, "msg=a b"));
+        assert!(!has_chip("level=warn", "level=warn"));
+        assert!(field_chips("plain text").is_empty());
     }
 
     #[test]

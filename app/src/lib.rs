@@ -11,6 +11,7 @@ pub mod filter;
 pub mod history;
 pub mod json;
 pub mod levels;
+pub mod multiline;
 pub mod protocol;
 
 #[cfg(feature = "csr")]

@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 import { expect, test } from "@playwright/test";
 import { marker, project, writeToProbe } from "./fixture";
 
@@ -148,6 +149,72 @@ test.describe("filtering", () => {
     await page.getByRole("combobox", { name: "Replica" }).selectOption("1");
     await expect(log.locator(".replica", { hasText: "#2" })).toHaveCount(0);
     await expect(log.locator(".replica", { hasText: "#1" }).first()).toBeVisible();
+  });
+
+  test("a stack trace is one entry: kept whole by a filter, counted once, collapsed, downloaded whole", async ({ page }) => {
+    const m = marker("trace");
+    const cause = marker("cause");
+    await page.goto(`/?project=${project}&service=probe&tail=500`);
+    await expect(page.getByRole("status")).toHaveText(/Live/);
+    // One write, as a Java logger prints an error: the line, the exception, frames, a cause.
+    writeToProbe(
+      "%s request failed\\njava.lang.IllegalStateException: no items\\n\\tat com.example.Shop.place(Shop.java:88)\\nCaused by: java.sql.SQLException: %s\\n\\t... 12 more\\n%s next request\\n",
+      2, m, cause, m,
+    );
+    const log = page.getByRole("log");
+    await expect(log.getByText(`${m} next request`)).toBeVisible();
+    const head = log.locator(".row", { hasText: `${m} request failed` });
+    const toggle = head.getByRole("button", { name: "Hide 4 more lines" });
+    await expect(toggle).toHaveAttribute("aria-expanded", "true");
+    // The lines after the first keep the first's place, under it.
+    const caused = log.locator(".row.continued", { hasText: `Caused by: java.sql.SQLException: ${cause}` });
+    await expect(caused).toBeVisible();
+    await expect(log.locator(".row", { hasText: `${m} next request` })).not.toHaveClass(/continued/);
+
+    // The filter finds the cause, in the fourth line, and keeps the whole entry: one entry.
+    const filter = page.getByRole("searchbox", { name: "Filter" });
+    await filter.fill(cause);
+    await expect(page.getByText(/^1 of \d+ lines$/)).toBeVisible();
+    await expect(head).toBeVisible();
+    await expect(log.locator(".row.continued")).toHaveCount(4);
+    await expect(log.locator(".row", { hasText: "next request" })).toHaveCount(0);
+
+    // Collapsed: the first line and how many more; the counter and the filter are unchanged.
+    await toggle.click();
+    await expect(log.locator(".row.continued")).toHaveCount(0);
+    await expect(head.getByRole("button", { name: "Show 4 more lines" })).toHaveAttribute("aria-expanded", "false");
+    await expect(head).toContainText("… 4 more");
+    await expect(page.getByText(/^1 of \d+ lines$/)).toBeVisible();
+
+    // The download keeps the original lines, the collapsed ones too.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download", exact: true }).click()]);
+    const lines = fs.readFileSync(await download.path(), "utf8").trimEnd().split("\n").filter((l) => / stderr /.test(l));
+    expect(lines.map((l) => l.replace(/^\S+ \S+ stderr /, ""))).toEqual([
+      `${m} request failed`,
+      "java.lang.IllegalStateException: no items",
+      "\tat com.example.Shop.place(Shop.java:88)",
+      `Caused by: java.sql.SQLException: ${cause}`,
+      "\t... 12 more",
+    ]);
+
+    await head.getByRole("button", { name: "Show 4 more lines" }).click();
+    await expect(log.locator(".row.continued")).toHaveCount(4);
+  });
+
+  test("a filter holding a percent escape is kept as typed, across a reload", async ({ page }) => {
+    const m = marker("pct");
+    await page.goto(`/?project=${project}&service=probe`);
+    await expect(page.getByRole("status")).toHaveText(/Live/);
+    writeToProbe(`%s GET /a%%41b\\n%s GET /aAb\\n`, 1, m, m);
+    const log = page.getByRole("log");
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(2);
+    const filter = page.getByRole("searchbox", { name: "Filter" });
+    await filter.fill(`${m} GET /a%41b`);
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
+    await expect(log.locator(".row", { hasText: m })).toContainText("/a%41b");
+    await page.reload();
+    await expect(filter).toHaveValue(`${m} GET /a%41b`);
+    await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
   });
 
   test("no lines match: an empty state says so", async ({ page }) => {

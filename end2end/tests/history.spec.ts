@@ -140,6 +140,47 @@ test("in a window, Level reads the chosen levels from history, beyond the lines 
   expect(body).not.toContain(`${m} 1"`);
 });
 
+test("the picture of the log counts a window's stored lines by level, and a drag over it sets From and To", async ({ page }) => {
+  const m = marker("pic");
+  // probe writes nothing by itself and tests run one at a time: a window around these six
+  // lines holds these six only.
+  writeToProbe(
+    `level=error ${m} a\\nlevel=error ${m} b\\nlevel=info ${m} c\\nlevel=info ${m} d\\nlevel=info ${m} e\\n${m} plain\\n`,
+  );
+  await storedLines(page, m, 6);
+  const hits = (await (await page.request.get(`/api/search?q=${encodeURIComponent(m)}`)).json()).hits;
+  const stamps: number[] = hits.map((h: { line: { cursor: string } }) => Number(BigInt(h.line.cursor.split("-")[0]) / BigInt(1_000_000)));
+  const from = new Date(Math.min(...stamps)).toISOString();
+  const to = new Date(Math.max(...stamps) + 1).toISOString();
+
+  await page.goto(`/?project=${project}&service=probe&from=${from}&to=${to}`);
+  const picture = page.getByRole("img", { name: /stored lines from/ });
+  await expect(picture).toHaveAttribute("aria-label", /^6 stored lines from/);
+  // Each bar tells its counts on hover; together they are the window's.
+  const titles = await picture.locator("g.bar title").allTextContents();
+  const sum = (kind: string) =>
+    titles.reduce((n, t) => n + Number(t.match(new RegExp(`(\\d+) ${kind}\\b`))?.[1] ?? 0), 0);
+  expect([sum("error"), sum("info"), sum("none")]).toEqual([2, 3, 1]);
+  await expect(picture.locator("rect.part-error").first()).toBeVisible();
+
+  // Live, a drag over the picture shows that stretch of time.
+  await page.goto(`/?project=${project}&service=probe`);
+  await expect(page.getByRole("status")).toHaveText(/Live/);
+  const live = page.getByRole("img", { name: /stored lines from/ });
+  const box = (await live.boundingBox())!;
+  await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+  await expect(live.locator("rect.selection")).toBeVisible();
+  await page.mouse.up();
+  await expect(page).toHaveURL(/from=.*&to=|to=.*&from=/);
+  const url = new URL(page.url());
+  const [a, b] = [Date.parse(url.searchParams.get("from")!), Date.parse(url.searchParams.get("to")!)];
+  expect(b).toBeGreaterThan(a);
+  await expect(page.locator(`input[aria-label="From"]`)).not.toHaveValue("");
+  await expect(page.getByRole("button", { name: "Follow live" })).toBeVisible();
+});
+
 test("a removed service stays in Service, marked removed, and shows its history", async ({ page }) => {
   const m = marker("gone");
   const temp = new TempProject(

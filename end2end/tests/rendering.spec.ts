@@ -180,3 +180,33 @@ test("a JSON line reads as its message and fields, and opens whole, pretty and c
   await details.getByRole("button", { name: "Close" }).click();
   await expect(details).toHaveCount(0);
 });
+
+test("clicking a JSON line's field filters by it, in the URL, until it is removed", async ({ page }) => {
+  const m = marker("field");
+  await page.goto(`/?project=${project}&service=probe&tail=500`);
+  await expect(page.getByRole("status")).toHaveText(/Live/);
+  // A value with a percent escape in it must stay as written on its way through the URL.
+  writeToProbe(
+    `{"msg":"%s one","user":"ada","tag":"a%%41b"}\\n{"msg":"%s two","user":"bob","tag":"a%%41b"}\\n{"msg":"%s three","user":"ada","tag":"x"}\\n`,
+    1, m, m, m,
+  );
+  const log = page.getByRole("log");
+  const rows = log.locator(".row", { hasText: m });
+  await expect(rows).toHaveCount(3);
+
+  await rows.first().getByRole("button", { name: "Filter by user=ada" }).click();
+  await expect(rows).toHaveCount(2);
+  await expect(rows.nth(1)).toContainText(`${m} three`);
+  await expect(page).toHaveURL(/field=user%3Dada/);
+  // A second field narrows further; both survive a reload.
+  await rows.first().getByRole("button", { name: "Filter by tag=a%41b" }).click();
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText(`${m} one`);
+  await page.reload();
+  await expect(rows).toHaveCount(1);
+  await page.getByRole("button", { name: "Stop filtering by user=ada" }).click();
+  await expect(rows).toHaveCount(2);
+  await page.getByRole("button", { name: "Stop filtering by tag=a%41b" }).click();
+  await expect(rows).toHaveCount(3);
+  await expect(page).not.toHaveURL(/field=/);
+});

@@ -5,9 +5,9 @@ use std::pin::Pin;
 
 use std::sync::Arc;
 
-use app::api::backend::{ApiError, Backend, HistoryAsk, LogSource, SearchAsk};
+use app::api::backend::{ApiError, Backend, HistogramAsk, HistoryAsk, LogSource, SearchAsk};
 use app::api::SessionInfo;
-use app::history::{HistoryPage, SearchPage};
+use app::history::{Histogram, HistoryPage, SearchPage};
 use app::protocol::{LogLine, ProjectInfo, ServiceKey, Streams, Tail, TailOverLimit};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -153,6 +153,14 @@ impl LogSource for EngineBackend {
 
     fn search(&self, ask: SearchAsk) -> Fut<'_, SearchPage> {
         Box::pin(crate::recall::search(&self.hub, &self.viewer.scope, ask))
+    }
+
+    fn histogram(&self, ask: HistogramAsk) -> Fut<'_, Histogram> {
+        Box::pin(crate::histogram::histogram(
+            &self.hub,
+            &self.viewer.scope,
+            ask,
+        ))
     }
 
     fn session(&self) -> SessionInfo {

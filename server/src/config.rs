@@ -184,13 +184,14 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_HISTORY_QUEUE_BYTES", default_value = "32MiB", value_parser = parse_bytes)]
     pub history_queue_bytes: u64,
 
-    /// The most stored lines one search request reads; a search that would read more
-    /// answers with what it found and where to go on from.
+    /// The most stored lines one search or histogram request reads; a search that would
+    /// read more answers with what it found and where to go on from, a histogram with the
+    /// newest lines counted.
     #[arg(long, env = "LOOKOUT_SEARCH_MAX_LINES", default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub search_max_lines: u64,
 
-    /// Reads of history (pages, searches, downloads, tails and resumes beyond the ring)
-    /// running at once; more wait. Reads never hold up the writing of new lines.
+    /// Reads of history (pages, searches, histograms, downloads, tails and resumes beyond
+    /// the ring) running at once; more wait. Reads never hold up the writing of new lines.
     #[arg(long, env = "LOOKOUT_MAX_HISTORY_READS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_history_reads: u32,
 

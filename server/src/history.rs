@@ -51,7 +51,7 @@ pub struct HistoryConfig {
     /// `--history-queue-bytes`: bytes of lines waiting for the writer before followers
     /// wait.
     pub queue_bytes: u64,
-    /// `--search-max-lines`: the most lines one search request reads.
+    /// `--search-max-lines`: the most lines one search or histogram request reads.
     pub search_max_lines: u64,
     /// `--max-history-reads` and `--history-read-wait`.
     pub reads: Bound,

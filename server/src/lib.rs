@@ -27,6 +27,7 @@ pub mod docker;
 pub mod download;
 pub mod headers;
 pub mod health;
+pub mod histogram;
 pub mod history;
 pub mod host;
 pub mod hub;

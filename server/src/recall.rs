@@ -15,7 +15,7 @@ use crate::hub::Hub;
 use crate::search::{self, query};
 use crate::store::{End, Owner, ServiceSpan, StoreError, StoredEvent, View};
 
-fn bad(message: String) -> ApiError {
+pub(crate) fn bad(message: String) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST.as_u16(),
         message,
@@ -35,7 +35,7 @@ impl From<ReadError> for ApiError {
     }
 }
 
-fn history_of(hub: &Hub) -> Result<&History, ApiError> {
+pub(crate) fn history_of(hub: &Hub) -> Result<&History, ApiError> {
     hub.history().ok_or_else(|| ApiError {
         status: StatusCode::NOT_FOUND.as_u16(),
         message: "history is off on this server (--history off)".into(),

@@ -519,6 +519,31 @@ async fn a_scoped_user_finds_nothing_out_of_scope_in_history() {
     assert_eq!(a.status, 200, "{}", a.body);
 }
 
+#[tokio::test]
+async fn a_scoped_user_gets_no_histogram_of_a_service_out_of_scope() {
+    let project = require_fixture().await;
+    let scope = format!("{project}/probe");
+    let (_file, server) =
+        users_server(&project, ("bob", "battery staple", Some(&scope)), &[]).await;
+    let cookie = sign_in(&server, "bob", "battery staple").await;
+    let with = [("Cookie", cookie.as_str())];
+    let of = |what: &str, service: &str| format!("/api/{what}?project={project}&service={service}");
+    // Refused as its history is, word for word.
+    let web = get(&server, &of("histogram", "web"), &with).await;
+    assert_eq!(web.status, 404, "{}", web.body);
+    assert!(web.body.contains("unknown service"), "{}", web.body);
+    let history = get(&server, &of("history", "web"), &with).await;
+    assert_eq!((web.status, web.body), (history.status, history.body));
+    let probe = get(&server, &of("histogram", "probe"), &with).await;
+    assert_eq!(probe.status, 200, "{}", probe.body);
+    // A query naming a service out of scope counts nothing of it.
+    let q = format!("{}&q=service%3Aweb", of("histogram", "probe"));
+    let a = get(&server, &q, &with).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let h: app::history::Histogram = serde_json::from_str(&a.body).unwrap();
+    assert!(h.buckets.iter().all(|b| b.stdout + b.stderr == 0), "{h:?}");
+}
+
 /// Reads `services` messages until `done` holds of the latest listing (within 10 s); every
 /// listing read on the way, the first included, goes through `each`.
 async fn watch_listings(

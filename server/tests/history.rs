@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use app::history::{HistoryPage, SearchPage};
-use app::protocol::{Health, LifecycleEvent, LogLine, ServerMessage};
+use app::history::{level_slot, Histogram, HistoryPage, SearchPage, LEVEL_SLOTS};
+use app::protocol::{Health, Level, LifecycleEvent, LogLine, ServerMessage};
 use common::{docker_ok, marker, Server, TempProject, WAIT};
 
 /// Waits for what history needs: a follower to read a line and the writer to keep it.
@@ -23,6 +23,12 @@ async fn history(server: &Server, project: &str, service: &str, q: &[(&str, &str
 
 async fn search(server: &Server, q: &[(&str, &str)]) -> SearchPage {
     server.get_json("/api/search", q).await
+}
+
+async fn histogram(server: &Server, project: &str, service: &str, q: &[(&str, &str)]) -> Histogram {
+    let mut query = vec![("project", project), ("service", service)];
+    query.extend_from_slice(q);
+    server.get_json("/api/histogram", &query).await
 }
 
 /// Polls `probe` until it gives Some, or fails the test naming `what`.
@@ -638,6 +644,49 @@ async fn lines_older_than_the_retention_are_not_shown() {
     assert!(search(&server, &[("q", &token)]).await.hits.is_empty());
 }
 
+#[tokio::test]
+async fn a_span_that_ends_before_what_the_retention_keeps_is_empty_not_an_error() {
+    let token = marker("before-kept");
+    let project = sayers("beforekept", &["one"], &token).await;
+    let data = std::env::temp_dir().join(marker("lookout-before-kept-data"));
+    let data_arg = format!("--data-dir={}", data.display());
+    // Stopped, the first server writes the line to a day file on disk.
+    let mut first = Server::start_for(&project.name, &[&data_arg]).await;
+    wait_for("the line in history", KEPT, || async {
+        let page = history(&first, &project.name, "one", &[]).await;
+        (!page.lines.is_empty()).then_some(())
+    })
+    .await;
+    first.terminate().await;
+    assert!(first.wait_exit(WAIT).await.is_some_and(|s| s.success()));
+    drop(first);
+
+    let server = Server::start_for(&project.name, &[&data_arg, "--retention", "1h"]).await;
+    let p = project.name.as_str();
+    let until_q = format!("{token} until:3d");
+    let asks: [(&str, &[(&str, &str)]); 4] = [
+        (
+            "/api/history",
+            &[("project", p), ("service", "one"), ("until", "3d")],
+        ),
+        ("/api/search", &[("q", &token), ("until", "3d")]),
+        ("/api/search", &[("q", &until_q)]),
+        (
+            "/api/histogram",
+            &[("project", p), ("service", "one"), ("until", "3d")],
+        ),
+    ];
+    for (path, query) in asks {
+        let (status, body) = server.get(path, query).await;
+        assert_eq!(status, 200, "{path} {query:?}: {body}");
+        assert!(!body.contains(&token), "{path} {query:?}: {body}");
+    }
+    // The line itself is still there for a span that holds it.
+    assert_eq!(search(&server, &[("q", &token)]).await.hits.len(), 1);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 /// A small tmpfs of its own, unmounted (and its folder removed) when dropped.
 struct SmallDisk(std::path::PathBuf);
 
@@ -931,4 +980,183 @@ services:
         "every line kept; missing (first 20): {:?}",
         &missing[..missing.len().min(20)]
     );
+}
+
+/// A histogram's lines summed over its buckets: per level (in `level_slot`'s places), and
+/// of stdout and of stderr.
+fn summed(h: &Histogram) -> ([u64; LEVEL_SLOTS], u64, u64) {
+    let mut levels = [0; LEVEL_SLOTS];
+    for b in &h.buckets {
+        for (sum, n) in levels.iter_mut().zip(b.levels) {
+            *sum += n;
+        }
+    }
+    let out = h.buckets.iter().map(|b| b.stdout).sum();
+    let err = h.buckets.iter().map(|b| b.stderr).sum();
+    (levels, out, err)
+}
+
+/// 30 error lines on stderr, 50 info lines and 20 lines stating no level on stdout.
+fn known_lines(token: &str) -> String {
+    format!(
+        r#"version: "2.4"
+services:
+  counted:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", "awk 'BEGIN {{ for (i = 1; i <= 30; i++) print \"ERROR: e \" i \" {token}\" > \"/dev/stderr\"; for (i = 1; i <= 50; i++) print \"INFO i \" i \" {token}\"; for (i = 1; i <= 20; i++) print \"plain \" i \" {token}\" }}'; while true; do sleep 3600; done"]
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_histogram_counts_a_services_stored_lines_by_level_and_stream() {
+    let token = marker("hg").replace('-', "");
+    let project = TempProject::from_yaml("histogram", &known_lines(&token), &["counted"]).await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let p = project.name.as_str();
+    wait_for("history holds the 100 lines", KEPT, || async {
+        let page = history(&server, p, "counted", &[("since", "1h"), ("limit", "500")]).await;
+        (page.lines.len() == 100).then_some(())
+    })
+    .await;
+    let error = level_slot(Some(Level::Error));
+    let info = level_slot(Some(Level::Info));
+    let none = level_slot(None);
+    let mut expected = [0; LEVEL_SLOTS];
+    (expected[error], expected[info], expected[none]) = (30, 50, 20);
+
+    // The last hour in the default 60 buckets of a minute, each where it says.
+    let h = histogram(&server, p, "counted", &[("since", "1h")]).await;
+    assert_eq!(h.buckets.len(), 60);
+    assert_eq!(h.bucket_ns, 60_000_000_000);
+    assert_eq!(h.until_ns - h.since_ns, 3_600_000_000_000);
+    for (k, b) in h.buckets.iter().enumerate() {
+        assert_eq!(b.start_ns, h.since_ns + k as i64 * h.bucket_ns);
+    }
+    assert_eq!(summed(&h), (expected, 70, 30));
+    assert_eq!((h.partial, h.complete_from_ns), (false, h.since_ns));
+
+    // Without `since`: the service's lines are younger than an hour, so an hour back.
+    let h = histogram(&server, p, "counted", &[]).await;
+    assert_eq!(h.until_ns - h.since_ns, 3_600_000_000_000);
+    assert_eq!(summed(&h), (expected, 70, 30));
+    let h = histogram(&server, p, "counted", &[("since", "1h"), ("buckets", "7")]).await;
+    assert_eq!(h.buckets.len(), 7);
+    assert_eq!(summed(&h), (expected, 70, 30));
+    // Nothing before `until`.
+    let h = histogram(&server, p, "counted", &[("since", "2h"), ("until", "1h")]).await;
+    assert_eq!(summed(&h).1 + summed(&h).2, 0);
+
+    // A query narrows what is counted, in the search's language.
+    for (q, sums) in [
+        ("ERROR", (30, 0, 30)),
+        ("level:info", (50, 50, 0)),
+        ("stream:stdout", (70, 70, 0)),
+        ("plain -\" 1 \"", (19, 19, 0)),
+        ("level:>=info stream:stderr", (30, 0, 30)),
+        ("service:counted project:PROJECT", (100, 70, 30)),
+        ("service:other", (0, 0, 0)),
+    ] {
+        let q = format!("{} {token}", q.replace("PROJECT", p));
+        let h = histogram(&server, p, "counted", &[("since", "1h"), ("q", &q)]).await;
+        let (levels, out, err) = summed(&h);
+        assert_eq!((levels.iter().sum::<u64>(), out, err), sums, "q={q}");
+    }
+
+    // Bad parameters are named, as /api/history's are.
+    for (query, says) in [
+        (
+            &[("buckets", "0")][..],
+            "buckets must be between 1 and 500, got \"0\"",
+        ),
+        (
+            &[("buckets", "100000")][..],
+            "buckets must be between 1 and 500, got \"100000\"",
+        ),
+        (
+            &[("buckets", "many")][..],
+            "buckets must be between 1 and 500",
+        ),
+        (&[("q", "\"open")][..], "the query, at character 1"),
+        (
+            &[("since", "yesterday")][..],
+            "since: \"yesterday\" is not a time",
+        ),
+        (&[("until", "soon")][..], "until:"),
+        (
+            &[("since", "1m"), ("until", "2h")][..],
+            "since must be before until",
+        ),
+    ] {
+        let mut q = vec![("project", p), ("service", "counted")];
+        q.extend_from_slice(query);
+        let (status, body) = server.get("/api/histogram", &q).await;
+        assert_eq!(status, 400, "{query:?}: {body}");
+        assert!(body.contains(says), "{query:?}: {body}");
+    }
+    // A service never seen is as its history: empty. One this server does not show
+    // (`--project`) is unknown, word for word as its history.
+    let h = histogram(&server, p, "nobody", &[]).await;
+    assert_eq!((h.buckets.len(), summed(&h).1 + summed(&h).2), (60, 0));
+    let elsewhere = [("project", "other-project"), ("service", "counted")];
+    let (status, body) = server.get("/api/histogram", &elsewhere).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("unknown service"), "{body}");
+    assert_eq!(server.get("/api/history", &elsewhere).await, (status, body));
+}
+
+#[tokio::test]
+async fn a_histogram_that_would_read_too_much_is_partial_and_says_from_when() {
+    // 10,000 lines of two levels: blocks of 4096 that must be read to be counted.
+    let yaml = r#"version: "2.4"
+services:
+  many:
+    image: lookout-fixture:latest
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["/bin/sh", "-c", "awk 'BEGIN { for (i = 1; i <= 10000; i++) if (i % 10 == 0) print \"ERROR: n \" i; else print \"n \" i }'; echo done; while true; do sleep 3600; done"]
+"#;
+    let project = TempProject::from_yaml("histogram-bound", yaml, &["many"]).await;
+    let server = Server::start_for(&project.name, &["--search-max-lines", "5000"]).await;
+    let p = project.name.as_str();
+    wait_for("history holds the last line", KEPT, || async {
+        let page = history(&server, p, "many", &[("limit", "1")]).await;
+        (texts(&page.lines) == ["done"]).then_some(())
+    })
+    .await;
+    let h = histogram(&server, p, "many", &[("since", "1h")]).await;
+    let (levels, out, err) = summed(&h);
+    assert!(h.partial, "more lines than --search-max-lines");
+    assert!(
+        (5000..10_001).contains(&out),
+        "the newest blocks are counted: {out}"
+    );
+    assert_eq!(err, 0);
+    assert_eq!(levels.iter().sum::<u64>(), out);
+    let newest = history(&server, p, "many", &[("limit", "1")]).await.lines[0]
+        .cursor
+        .ts_ns;
+    assert!(
+        h.complete_from_ns > h.since_ns && h.complete_from_ns <= newest,
+        "counts complete from {} (since {}, newest line {newest})",
+        h.complete_from_ns,
+        h.since_ns
+    );
+    // Fewer lines read by a query: it is partial too, as a search that far would be.
+    let h = histogram(&server, p, "many", &[("since", "1h"), ("q", "ERROR")]).await;
+    assert!(h.partial);
+    assert!(summed(&h).0[level_slot(Some(Level::Error))] < 1_000);
+}
+
+#[tokio::test]
+async fn a_histogram_with_history_off_says_so_as_history_does() {
+    let project = sayers("histogram-off", &["one"], "x").await;
+    let server = Server::start_for(&project.name, &["--history", "off"]).await;
+    let q = [("project", project.name.as_str()), ("service", "one")];
+    let (status, body) = server.get("/api/histogram", &q).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("--history off"), "{body}");
+    assert_eq!(server.get("/api/history", &q).await, (status, body));
 }

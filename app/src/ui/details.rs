@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use crate::ansi::Styled;
 use crate::buffer::Row;
 use crate::json;
-use crate::ui::log_view::local_time;
+use crate::ui::row_view::local_time;
 
 #[component]
 pub fn Details(open: RwSignal<Option<Arc<Row>>>) -> impl IntoView {

@@ -45,6 +45,16 @@ pub fn FilterBar(
                 <option value="stderr">"stderr"</option>
             </select>
             <LevelChoice url/>
+            // The JSON fields chosen by clicking them in a row, each removable.
+            {move || url.all("field").into_iter().map(|f| {
+                let label = format!("Stop filtering by {f}");
+                let gone = f.clone();
+                view! { <button class="field-term" title=label.clone() aria-label=label
+                    on:click=move |_| {
+                        let rest: Vec<String> = url.all("field").into_iter().filter(|x| *x != gone).collect();
+                        url.set_all("field", &rest);
+                    }>{f}" ×"</button> }
+            }).collect_view()}
             // A choice of one would hide nothing.
             <Show when=move || { replicas.get().len() > 1 }>
                 <select aria-label="Replica" prop:value=move || url.get("replica").unwrap_or_default()

@@ -72,6 +72,11 @@ impl Lines {
         self.buffer.update(|b| b.set_filter(filter));
     }
 
+    /// Collapses the entry that begins with row `first`, or shows it whole again.
+    pub fn toggle_entry(&self, first: u64) {
+        self.buffer.update(|b| b.toggle_entry(first));
+    }
+
     pub fn set_cap(&self, cap: usize) {
         self.buffer.update(|b| b.set_cap(cap));
     }

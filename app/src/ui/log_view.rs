@@ -7,12 +7,10 @@ use std::sync::Arc;
 use leptos::html;
 use leptos::prelude::*;
 
-use crate::ansi::Style;
-use crate::buffer::{wrapped_lines, Row, RowKind};
-use crate::export;
-use crate::filter::Filter;
-use crate::protocol::{Cursor, Stream};
+use crate::buffer::{wrapped_lines, Row};
+use crate::protocol::Cursor;
 use crate::ui::lines::{Landing, Lines};
+use crate::ui::row_view::{log_row, Acts, Shown};
 
 /// Height of one screen line in pixels (style/main.css agrees). Without soft wrap every row is
 /// one line; with it, a row's height is computed from its length, so positions stay known
@@ -38,6 +36,8 @@ pub fn LogView(
     at_top: Callback<()>,
     /// The row whose details are shown (a JSON line's `{}` button sets it).
     details: RwSignal<Option<Arc<Row>>>,
+    /// A JSON line's field was clicked (`key=value`, as its row shows it): filter by it.
+    choose_field: Callback<String>,
 ) -> impl IntoView {
     let scroll = Scroll::new();
     // Characters that fit in the text column, measured when wrapping.
@@ -53,9 +53,19 @@ pub fn LogView(
         wrap_cols: wrap.get().then(|| cols.get()),
         spotlight: spotlight.with(|c| c.as_ref().map(|c| (c.ts_ns, c.seq))),
     });
+    // Each row with the entry it begins, if lines continue it: its toggle is drawn anew when
+    // lines join the entry or it is collapsed.
     let rows = Memo::new(move |_| {
         let Range { start, end } = window.range.get();
-        lines.with(|b| b.visible_rows(start, end))
+        lines.with(|b| {
+            b.visible_rows(start, end)
+                .into_iter()
+                .map(|r| {
+                    let entry = b.entry(&r);
+                    (r, entry)
+                })
+                .collect::<Vec<_>>()
+        })
     });
     let measure = NodeRef::<html::Span>::new();
     measure_columns(scroll, measure, cols, wrap, move || {
@@ -92,13 +102,15 @@ pub fn LogView(
                     <For
                         each=move || {
                             let l = layout.get();
-                            rows.get().into_iter().map(move |r| (l, r))
+                            rows.get().into_iter().map(move |(r, e)| (l, r, e))
                         }
-                        key=|(l, row)| (Arc::as_ptr(row) as usize, *l)
-                        children=move |(l, row)| {
+                        key=|(l, row, entry)| (Arc::as_ptr(row) as usize, *l, *entry)
+                        children=move |(l, row, entry)| {
                             let height = l.wrap_cols.map(|c| wrapped_lines(row.chars, c));
                             let hit = spotlight.with_untracked(|c| c.is_some() && row.cursor() == c.as_ref());
-                            lines.with_untracked(|b| log_row(&row, b.filter(), height, hit, details))
+                            let shown = Shown { height, hit, entry };
+                            let acts = Acts { lines, details, choose_field };
+                            lines.with_untracked(|b| log_row(&row, b.filter(), shown, acts))
                         }
                     />
                 </div>
@@ -377,89 +389,4 @@ struct RowLayout {
     filter_generation: u64,
     wrap_cols: Option<u32>,
     spotlight: Option<(i64, u32)>,
-}
-
-/// One row, as plain DOM: text nodes and styled spans, never HTML.
-fn log_row(
-    row: &Arc<Row>,
-    filter: &Filter,
-    lines: Option<u32>,
-    hit: bool,
-    details: RwSignal<Option<Arc<Row>>>,
-) -> impl IntoView {
-    let (row_class, utc, truncated) = match &row.kind {
-        RowKind::Line { line, .. } => (
-            match line.stream {
-                Stream::Stdout => "row stdout",
-                Stream::Stderr => "row stderr",
-            },
-            line.ts.clone(),
-            line.truncated,
-        ),
-        RowKind::Marker { ts_ns, .. } => ("row lifecycle", export::rfc3339(*ts_ns), false),
-    };
-    let replica = row.replica();
-    let replica_class = format!("replica replica-{}", replica.number % 8);
-    let replica_label = format!("#{}", replica.number);
-    let replica_title = replica.name.clone();
-    let local = local_time(row.ts_ns());
-    let text = segments(row, filter)
-        .into_iter()
-        .map(|(text, style, marked)| {
-            let css = style.css();
-            let span = view! { <span style=(!css.is_empty()).then_some(css)>{text}</span> };
-            if marked {
-                view! { <mark>{span}</mark> }.into_any()
-            } else {
-                span.into_any()
-            }
-        })
-        .collect_view();
-    let level = match &row.kind {
-        RowKind::Line { line, .. } => line.level,
-        RowKind::Marker { .. } => None,
-    };
-    let mut row_class = row_class.to_owned();
-    if let Some(level) = level {
-        row_class.push_str(" level-");
-        row_class.push_str(level.as_str());
-    }
-    if hit {
-        row_class.push_str(" hit");
-    }
-    view! {
-        <div class=row_class aria-current=hit.then_some("true")
-            style:height=lines.map(|n| format!("{}px", f64::from(n) * ROW_HEIGHT))>
-            <time class="ts" title=utc>{local}</time>
-            <span class=replica_class title=replica_title>{replica_label}</span>
-            <span class="text">{row.json().is_some().then(|| {
-                let row = row.clone();
-                view! { <button class="expand" title="Show the whole object" aria-label="Show the whole object"
-                    on:click=move |_| details.set(Some(row.clone()))>"{}"</button> }
-            })}{text}</span>
-            {truncated.then(|| view! { <span class="truncated" title="This line was longer than the server's limit and was cut">"[truncated]"</span> })}
-        </div>
-    }
-}
-
-/// Splits a row's visible text into runs of one style, marking the filter's matches.
-fn segments(row: &Row, filter: &Filter) -> Vec<(String, Style, bool)> {
-    let plain = row.plain();
-    let marks = filter.highlights(plain);
-    crate::ansi::runs(plain, row.spans(), &marks)
-        .into_iter()
-        .map(|(r, style, marked)| (plain[r].to_owned(), style, marked))
-        .collect()
-}
-
-/// The time of day in the browser's time zone, with milliseconds.
-pub fn local_time(ts_ns: i64) -> String {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64((ts_ns / 1_000_000) as f64));
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        d.get_hours(),
-        d.get_minutes(),
-        d.get_seconds(),
-        d.get_milliseconds()
-    )
 }

@@ -9,6 +9,8 @@ mod lines;
 mod log_view;
 mod notices;
 mod past;
+mod picture;
+mod row_view;
 mod search;
 mod toolbar;
 mod url;
@@ -28,6 +30,7 @@ use lines::Lines;
 use log_view::LogView;
 use notices::Notices;
 use past::{Older, Past, Span};
+use picture::Picture;
 use search::SearchResults;
 use toolbar::Toolbar;
 use url::UrlState;
@@ -146,11 +149,13 @@ fn Viewer() -> impl IntoView {
             show_timestamps wrap session span/>
         <Notices conn lines filter_error selected current span past/>
         <SearchResults url/>
+        <Picture url selected span/>
         <main class="viewer">
             <LogView lines show_timestamps=show_timestamps.into() following=follow.following
                 paused=follow.paused.into() wrap=wrap.into()
                 live=Signal::derive(move || span.with(Span::is_live))
-                spotlight=Signal::derive(move || span.with(Span::spotlight)) at_top details/>
+                spotlight=Signal::derive(move || span.with(Span::spotlight)) at_top details
+                choose_field=Callback::new(move |chip| url.add_to_all("field", chip))/>
             <Show when=move || lines.with(|b| !b.is_empty() && b.visible_len() == 0)>
                 <p class="empty">"No lines match the filter."</p>
             </Show>

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::history::{marked_terms, split_marked, SearchHit, SearchPage};
-use crate::ui::log_view::local_time;
+use crate::ui::row_view::local_time;
 use crate::ui::url::UrlState;
 
 /// Hits asked for at a time.

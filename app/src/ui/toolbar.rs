@@ -155,7 +155,7 @@ fn Actions(
         let Some(key) = selected.get_untracked() else {
             return;
         };
-        let rows = lines.with_untracked(|b| b.all_visible());
+        let rows = lines.with_untracked(|b| b.all_passing());
         if let Err(e) = download::save_rows(&key, &rows) {
             leptos::logging::error!("download failed: {e:?}");
         }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_query_map};
-use leptos_router::params::ParamsMap;
+use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::NavigateOptions;
+use web_sys::UrlSearchParams;
 
 use crate::buffer::{DEFAULT_MAX_LINES, MAX_LINES_RANGE};
 use crate::filter::FilterSpec;
@@ -20,9 +20,83 @@ pub const TAILS: [u32; 4] = [100, 500, 1000, 5000];
 
 type Navigate = Arc<dyn Fn(&str, NavigateOptions) + Send + Sync>;
 
+/// The query's parameters in order, a name given more than once kept each time. Read from
+/// the raw query string with the browser's own parser, so that each value is decoded once:
+/// the router's map decodes again, and a `%41` typed in the filter would become `A`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(search: &str) -> Query {
+        let Ok(params) = UrlSearchParams::new_with_str(search) else {
+            return Query::default();
+        };
+        let mut all = Vec::new();
+        for pair in js_sys::try_iter(&params)
+            .ok()
+            .flatten()
+            .into_iter()
+            .flatten()
+        {
+            let pair = js_sys::Array::from(&pair.unwrap_or_default());
+            if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                all.push((k, v));
+            }
+        }
+        Query(all)
+    }
+
+    /// The last value of a parameter.
+    fn get(&self, key: &str) -> Option<String> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn get_all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.0.retain(|(k, _)| k != key);
+    }
+
+    /// Puts the value last, in place of any the parameter had.
+    fn replace(&mut self, key: &str, value: String) {
+        self.remove(key);
+        self.0.push((key.to_owned(), value));
+    }
+
+    fn push(&mut self, key: &str, value: String) {
+        self.0.push((key.to_owned(), value));
+    }
+
+    /// `?a=b&…`, encoded by the browser, or nothing.
+    fn to_query_string(&self) -> String {
+        let Ok(params) = UrlSearchParams::new() else {
+            return String::new();
+        };
+        for (k, v) in &self.0 {
+            params.append(k, v);
+        }
+        let s = String::from(params.to_string());
+        if s.is_empty() {
+            s
+        } else {
+            format!("?{s}")
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 pub struct UrlState {
-    query: Memo<ParamsMap>,
+    query: Memo<Query>,
     navigate: StoredValue<Navigate>,
 }
 
@@ -30,8 +104,9 @@ impl UrlState {
     /// Needs the router's context.
     pub fn new() -> UrlState {
         let navigate = use_navigate();
+        let search = use_location().search;
         UrlState {
-            query: use_query_map(),
+            query: Memo::new(move |_| search.with(|s| Query::parse(s))),
             navigate: StoredValue::new(Arc::new(move |to: &str, opts| navigate(to, opts))),
         }
     }
@@ -39,6 +114,34 @@ impl UrlState {
     /// A parameter, tracked; an empty one is as good as none.
     pub fn get(&self, key: &str) -> Option<String> {
         self.query.with(|q| q.get(key)).filter(|v| !v.is_empty())
+    }
+
+    /// Every value of a parameter given more than once, tracked.
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.query
+            .with(|q| q.get_all(key))
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    /// Gives a parameter these values, each once, in order; none removes it.
+    pub fn set_all(&self, key: &str, values: &[String]) {
+        let mut q = self.query.get_untracked();
+        q.remove(key);
+        for v in values {
+            q.push(key, v.clone());
+        }
+        self.go(q);
+    }
+
+    /// Adds a value to a parameter given more than once, unless it is there.
+    pub fn add_to_all(&self, key: &str, value: String) {
+        let mut values = self.query.with_untracked(|q| q.get_all(key));
+        if !values.contains(&value) {
+            values.push(value);
+            self.set_all(key, &values);
+        }
     }
 
     pub fn flag(&self, key: &str) -> bool {
@@ -50,12 +153,16 @@ impl UrlState {
         let mut q = self.query.get_untracked();
         for (k, v) in changes {
             match v {
-                Some(v) if !v.is_empty() => q.replace((*k).to_owned(), v.clone()),
+                Some(v) if !v.is_empty() => q.replace(k, v.clone()),
                 _ => {
                     q.remove(k);
                 }
             }
         }
+        self.go(q);
+    }
+
+    fn go(&self, q: Query) {
         let navigate = self.navigate.get_value();
         navigate(
             &format!("/{}", q.to_query_string()),
@@ -134,6 +241,7 @@ impl UrlState {
                 .unwrap_or_default(),
             replica: self.get("replica").and_then(|r| r.parse().ok()),
             levels: self.levels(),
+            fields: self.all("field"),
         }
     }
 }

@@ -122,10 +122,7 @@ pub fn wanted<Q: std::borrow::Borrow<Query>>(
     }
 }
 
-/// Adds to `hits` the lines of `block` before `before` that match `query`. With words to
-/// look for, the block's records are searched for them as one text, and only the lines
-/// they are found in are read: most lines of a search are never copied. A block with
-/// colour codes is read line by line: a code the viewer does not see may split a word.
+/// Adds to `hits` the lines of `block` before `before` that match `query`.
 fn take_matches(
     block: &Scanned<'_>,
     query: &Query,
@@ -133,10 +130,35 @@ fn take_matches(
     hits: &mut Vec<Hit>,
     plain: &mut String,
 ) {
+    let owner = block.owner;
+    each_match(block, query, plain, |r| {
+        let place = (r.ts_ns, owner.container.as_str(), r.seq);
+        if before.is_some_and(|b| place >= (b.ts_ns, b.container.as_str(), b.seq)) {
+            return;
+        }
+        hits.push(Hit {
+            owner: owner.clone(),
+            line: r.line(),
+        });
+    });
+}
+
+/// Hands `found` each line of `block` in the scan's span that matches `query`. With words
+/// to look for, the block's records are searched for them as one text, and only the lines
+/// they are found in are read: most lines of a search are never copied. A block with
+/// colour codes is read line by line: a code the viewer does not see may split a word.
+pub fn each_match(
+    block: &Scanned<'_>,
+    query: &Query,
+    plain: &mut String,
+    mut found: impl FnMut(&Record<'_>),
+) {
     let kind = block.records.kind();
     let Some(words) = query.anchor().filter(|_| !kind.escapes) else {
         for r in block.records.iter() {
-            consider(block, &r, query, before, hits, plain);
+            if matches(block, &r, query, plain) {
+                found(&r);
+            }
         }
         return;
     };
@@ -154,33 +176,23 @@ fn take_matches(
     };
     let mut records = block.records.iter().peekable();
     let mut from = 0;
-    while let Some(found) = find_from(from) {
+    while let Some(at) = find_from(from) {
         // The record whose header or text the words were found at; those before it end
         // before them. It is read whole, so a find that runs into the next header is
         // harmless, and the search goes on after its text.
-        while records.next_if(|r| r.at + r.text.len() <= found).is_some() {}
+        while records.next_if(|r| r.at + r.text.len() <= at).is_some() {}
         let Some(r) = records.next() else { break };
-        consider(block, &r, query, before, hits, plain);
+        if matches(block, &r, query, plain) {
+            found(&r);
+        }
         from = r.at + r.text.len();
     }
 }
 
-/// Adds `r` to `hits` if it is in the scan's span, before `before` and matches `query`.
-fn consider(
-    block: &Scanned<'_>,
-    r: &Record<'_>,
-    query: &Query,
-    before: Option<&Cursor>,
-    hits: &mut Vec<Hit>,
-    plain: &mut String,
-) {
-    let owner = block.owner;
+/// Whether `r` is in the scan's span and matches `query`.
+fn matches(block: &Scanned<'_>, r: &Record<'_>, query: &Query, plain: &mut String) -> bool {
     if !block.in_span(r) {
-        return;
-    }
-    let place = (r.ts_ns, owner.container.as_str(), r.seq);
-    if before.is_some_and(|b| place >= (b.ts_ns, b.container.as_str(), b.seq)) {
-        return;
+        return false;
     }
     // Stored text was a `String`: checking is faster than `from_utf8_lossy`'s chunks.
     let text = match std::str::from_utf8(r.text) {
@@ -188,8 +200,8 @@ fn consider(
         Err(_) => String::from_utf8_lossy(r.text),
     };
     let candidate = Candidate {
-        project: &owner.project,
-        service: &owner.service,
+        project: &block.owner.project,
+        service: &block.owner.service,
         stream: r.stream,
         // Found only when asked for: a record from before levels were kept finds its own
         // from its text, which a search of millions of lines need not pay for.
@@ -197,12 +209,7 @@ fn consider(
         ts_ns: r.ts_ns,
         text: visible_text(&text, plain),
     };
-    if query.matches(&candidate) {
-        hits.push(Hit {
-            owner: owner.clone(),
-            line: r.line(),
-        });
-    }
+    query.matches(&candidate)
 }
 
 /// The page's hits (`hits`, newest first) cut to `limit`, and where the next page begins.

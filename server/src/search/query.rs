@@ -2,10 +2,13 @@
 //! `"connection reset"` (a phrase), `-healthz` (not this), `/5\d\d/` (a regular expression,
 //! bounded like the filter's), and the fields `service:web`, `project:shop`,
 //! `stream:stderr`, `level:warn` (or `level:>=warn`, `level:warn,error`), `since:2h`,
-//! `until:2026-12-01T10:00:00Z`. A malformed query is an error
+//! `until:2026-12-01T10:00:00Z`. Any other `key:value` finds JSON lines whose field `key`
+//! is `value` (as a row shows it, `key=value`), and lines holding the word `key:value` as
+//! written (`http://x`, `ERROR:root`). A malformed query is an error
 //! that names the character where it went wrong and why.
 
 use app::filter::{MAX_PATTERN_CHARS, MAX_REGEX_BYTES};
+use app::json;
 use app::levels::Levels;
 use app::protocol::{Level, Stream};
 use regex::{bytes, Regex, RegexBuilder};
@@ -21,6 +24,12 @@ pub enum Text {
     /// The words as typed, searched for in any case.
     Substring(Words),
     Regex(Regex),
+    /// `key:value`: a JSON line's field (`chip`, `key=value` as its row shows it), or the
+    /// word as written.
+    Field {
+        word: Words,
+        chip: String,
+    },
 }
 
 /// Words searched for in any case, and the ways to find them in a block's records as one
@@ -59,6 +68,18 @@ impl Text {
     fn matches(&self, line: &str) -> bool {
         match self {
             Text::Substring(Words { re, .. }) | Text::Regex(re) => re.is_match(line),
+            Text::Field { word, chip } => word.re.is_match(line) || json::has_chip(line, chip),
+        }
+    }
+
+    /// `key:value`, a field of a JSON line or a word.
+    fn field(key: &str, value: &str) -> Text {
+        let Text::Substring(word) = Text::substring(&format!("{key}:{value}")) else {
+            unreachable!("a substring is made of words");
+        };
+        Text::Field {
+            word,
+            chip: format!("{key}={value}"),
         }
     }
 }
@@ -236,6 +257,9 @@ impl Parser {
                         self.field(name, value, value_at)?;
                         Ok(None)
                     }
+                    Some((key, value)) if !key.is_empty() && !value.is_empty() => {
+                        Ok(Some(Text::field(key, value)))
+                    }
                     _ => Ok(Some(Text::substring(&word))),
                 }
             }
@@ -317,7 +341,7 @@ impl Parser {
     }
 }
 
-/// The fields a query may name; any other `word:thing` is a word.
+/// The fields a query may name; any other `word:thing` is a JSON field or a word.
 const FIELDS: [&str; 6] = ["project", "service", "stream", "level", "since", "until"];
 
 #[cfg(test)]
@@ -391,6 +415,23 @@ mod tests {
         assert!(!q.matches(&c));
         // A word with a colon that names no field is a word.
         assert!(finds("http://x", "fetching http://x"));
+        assert!(finds("ERROR:root", "ERROR:root:boom"));
+        assert!(finds("-ERROR:root", "INFO:root:fine"));
+    }
+
+    #[test]
+    fn any_other_key_value_finds_a_json_line_s_field() {
+        let line = r#"{"level":"warn","msg":"payment failed","user_id":42,"path":"/pay"}"#;
+        assert!(finds("user_id:42", line));
+        assert!(finds("path:/pay payment", line));
+        assert!(!finds("user_id:4", line), "a whole value, not a part");
+        assert!(!finds("user_id:43", line));
+        assert!(!finds("-user_id:42", line));
+        assert!(finds("-user_id:43", line));
+        // The message is no field; a line that is not JSON has none.
+        assert!(!finds("msg:payment", line));
+        assert!(!finds("user_id:42", "user_id=42 in logfmt"));
+        assert!(finds("user_id:42", "saw user_id:42 as a word"));
     }
 
     #[test]

@@ -56,6 +56,15 @@ pub fn level_mask(levels: Levels) -> u8 {
         .fold(0, |m, l| m | 1 << level_code(Some(l)))
 }
 
+/// The one level every line of a block states, when its levels (`level_mask`'s bits, as
+/// `BlockWriter` keeps them) are one alone: such a block is counted without being read.
+pub fn only_level(mask: u8) -> Option<Option<Level>> {
+    if mask.count_ones() != 1 {
+        return None;
+    }
+    stored_level(mask.trailing_zeros() as u8)
+}
+
 /// Lines being gathered into a block.
 #[derive(Clone, Default)]
 pub struct BlockWriter {
@@ -392,6 +401,26 @@ mod tests {
         let found = Records::new(old).unwrap().lines();
         lines.iter_mut().for_each(|l| l.level = Some(Level::Error));
         assert_eq!(found[0], lines[0], "found from the text");
+    }
+
+    #[test]
+    fn a_block_of_one_level_says_which_from_its_mask() {
+        let mask_of = |levels: &[Option<Level>]| {
+            let mut w = BlockWriter::default();
+            for (i, level) in levels.iter().enumerate() {
+                let mut l = line(i as i64, 0, Stream::Stdout, "x");
+                l.level = *level;
+                w.push(&l);
+            }
+            w.seal().unwrap().levels
+        };
+        for level in ALL.into_iter().map(Some).chain([None]) {
+            assert_eq!(only_level(mask_of(&[level, level])), Some(level));
+        }
+        let mixed = mask_of(&[Some(Level::Info), None]);
+        assert_eq!(only_level(mixed), None);
+        assert_eq!(only_level(0), None, "levels not kept");
+        assert_eq!(only_level(1), None, "levels not kept");
     }
 
     #[test]

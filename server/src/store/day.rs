@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use app::levels::Levels;
-use app::protocol::{Cursor, Health, LifecycleEvent, LogLine, Replica, Streams};
+use app::protocol::{Cursor, Health, Level, LifecycleEvent, LogLine, Replica, Streams};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::block::{self, Records, Sealed};
@@ -85,6 +85,12 @@ impl BlockRow {
             (Streams::Stderr, Some(e)) => e == 0,
             (Streams::Stdout, Some(e)) => e >= self.lines,
         }
+    }
+
+    /// The one level all its lines state (`None` within: they state none), when that is
+    /// known from the row.
+    pub fn only_level(&self) -> Option<Option<Level>> {
+        self.levels.and_then(block::only_level)
     }
 
     /// Whether the block surely holds no line stating one of `levels`.

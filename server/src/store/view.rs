@@ -12,7 +12,7 @@ use app::levels::Levels;
 use time::Date;
 
 use super::block::{BlockWriter, Record, Records};
-use super::day::{DayFile, Which};
+use super::day::{BlockRow, DayFile, Which};
 use super::{day_of, Owner, StoreError, StoredEvent};
 use crate::docker::frames::RawLine;
 
@@ -59,6 +59,38 @@ impl Scanned<'_> {
     }
 }
 
+/// A block handed over by [`View::service_blocks`]: whose it is, the newest time it may
+/// hold within the span, and what is known of it before it is read.
+pub struct ServiceBlock<'a> {
+    pub owner: &'a Owner,
+    pub top: i64,
+    source: Source<'a>,
+}
+
+enum Source<'a> {
+    Stored(&'a DayFile, &'a BlockRow),
+    Gathered(&'a BlockWriter),
+}
+
+impl ServiceBlock<'_> {
+    /// A stored block's row (its span, lines, streams and levels); none for lines still
+    /// being gathered.
+    pub fn row(&self) -> Option<&BlockRow> {
+        match self.source {
+            Source::Stored(_, row) => Some(row),
+            Source::Gathered(_) => None,
+        }
+    }
+
+    /// Its records: a stored block's are read from its file and decompressed.
+    pub fn records(&self) -> Result<Records, StoreError> {
+        match self.source {
+            Source::Stored(file, row) => file.records(row),
+            Source::Gathered(writer) => Ok(writer.records()),
+        }
+    }
+}
+
 /// A service's lines or events in `[since, until)`.
 #[derive(Clone, Copy, Debug)]
 pub struct ServiceSpan<'a> {
@@ -79,6 +111,17 @@ pub enum End {
 }
 
 impl View {
+    /// The day files that may hold lines of `[since_ns, until_ns)`, oldest first; none for
+    /// an empty span (a `since` the retention moved past `until`).
+    fn days_of(&self, since_ns: i64, until_ns: i64) -> impl DoubleEndedIterator<Item = &DayFile> {
+        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
+        (since_ns < until_ns && first <= last)
+            .then(|| self.days.range(first..=last))
+            .into_iter()
+            .flatten()
+            .map(|(_, f)| f)
+    }
+
     /// A service's stored lines in `[since, until)`, oldest first, with whose they are:
     /// at most `limit`, the oldest ones (`Oldest`) or the newest ones (`Newest`). Days are
     /// read from that end and no further than needed.
@@ -97,8 +140,7 @@ impl View {
             ..
         } = *span;
         let mut out: Vec<(Owner, RawLine)> = Vec::new();
-        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
-        let days = self.days.range(first..=last).map(|(_, f)| f);
+        let days = self.days_of(since_ns, until_ns);
         let days: Box<dyn Iterator<Item = &DayFile>> = match end {
             End::Oldest => Box::new(days),
             End::Newest => Box::new(days.rev()),
@@ -183,12 +225,95 @@ impl View {
             until_ns,
             ..
         } = *span;
-        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
         let mut out = Vec::new();
-        for file in self.days.range(first..=last).map(|(_, f)| f) {
+        for file in self.days_of(since_ns, until_ns) {
             out.extend(file.events(engine, project, service, since_ns, until_ns)?);
         }
         Ok(out)
+    }
+
+    /// The lines still gathered of the containers of `engine` that `wants`, with lines in
+    /// `[since, until)`, the newest line first, each with the newest time it holds there.
+    fn gathered_newest_first(
+        &self,
+        engine: &str,
+        since_ns: i64,
+        until_ns: i64,
+        wants: impl Fn(&Owner) -> bool,
+    ) -> impl Iterator<Item = (&Gathered, i64)> {
+        let mut gathered: Vec<(&Gathered, i64)> = self
+            .pending
+            .iter()
+            .filter(|p| p.owner.engine == engine && wants(&p.owner))
+            .filter_map(|p| {
+                let (first, last) = p.writer.span_ns()?;
+                let top = last.min(until_ns.saturating_sub(1));
+                (last >= since_ns && first < until_ns).then_some((p, top))
+            })
+            .collect();
+        gathered.sort_by_key(|&(_, top)| std::cmp::Reverse(top));
+        gathered.into_iter()
+    }
+
+    /// A service's blocks with lines in `[since, until)`, stored or still being gathered,
+    /// the newest line first, as [`View::scan`] orders them; a stored block's records are
+    /// read only if `visit` asks for them (`ServiceBlock::records`). The span's levels are
+    /// not looked at: `visit` has the block's row to skip by.
+    pub fn service_blocks(
+        &self,
+        span: &ServiceSpan<'_>,
+        mut visit: impl FnMut(ServiceBlock<'_>) -> Result<ControlFlow<()>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let ServiceSpan {
+            engine,
+            project,
+            service,
+            since_ns,
+            until_ns,
+            ..
+        } = *span;
+        let ours = |o: &Owner| o.project == project && o.service == service;
+        let mut gathered = self
+            .gathered_newest_first(engine, since_ns, until_ns, ours)
+            .peekable();
+        fn of_gathered((p, top): (&Gathered, i64)) -> ServiceBlock<'_> {
+            ServiceBlock {
+                owner: &p.owner,
+                top,
+                source: Source::Gathered(&p.writer),
+            }
+        }
+        let which = Which {
+            engine,
+            project,
+            service,
+            container: None,
+        };
+        for file in self.days_of(since_ns, until_ns).rev() {
+            let flow =
+                file.each_service_block(&which, since_ns, until_ns, End::Newest, |stored| {
+                    let top = stored.block.last.0.min(until_ns.saturating_sub(1));
+                    while let Some(g) = gathered.next_if(|&(_, t)| t >= top) {
+                        if visit(of_gathered(g))?.is_break() {
+                            return Ok(ControlFlow::Break(()));
+                        }
+                    }
+                    visit(ServiceBlock {
+                        owner: &stored.owner,
+                        top,
+                        source: Source::Stored(file, &stored.block),
+                    })
+                })?;
+            if flow.is_break() {
+                return Ok(());
+            }
+        }
+        for g in gathered {
+            if visit(of_gathered(g))?.is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Every block of `engine` with lines in `[since, until)` whose owner `wants`, stored
@@ -206,17 +331,9 @@ impl View {
         mut visit: impl FnMut(Scanned<'_>) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         let newest_in_span = |newest: i64| newest.min(until_ns.saturating_sub(1));
-        let mut gathered: Vec<(&Gathered, i64)> = self
-            .pending
-            .iter()
-            .filter(|p| p.owner.engine == engine && wants(&p.owner))
-            .filter_map(|p| {
-                let (first, last) = p.writer.span_ns()?;
-                (last >= since_ns && first < until_ns).then_some((p, newest_in_span(last)))
-            })
-            .collect();
-        gathered.sort_by_key(|&(_, top)| std::cmp::Reverse(top));
-        let mut gathered = gathered.into_iter().peekable();
+        let mut gathered = self
+            .gathered_newest_first(engine, since_ns, until_ns, &wants)
+            .peekable();
         // Hands over the gathered blocks whose newest line is at or after `down_to`.
         let mut gathered_down_to =
             |down_to: i64, visit: &mut dyn FnMut(Scanned<'_>) -> ControlFlow<()>| {
@@ -231,8 +348,7 @@ impl View {
                 }
                 ControlFlow::Continue(())
             };
-        let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
-        for file in self.days.range(first..=last).rev().map(|(_, f)| f) {
+        for file in self.days_of(since_ns, until_ns).rev() {
             let flow = file.each_block_newest_first(engine, since_ns, until_ns, |stored| {
                 if !wants(&stored.owner) {
                     return Ok(ControlFlow::Continue(()));

@@ -1,15 +1,23 @@
 //! The client's bounded buffer of lines and the filtered view over it, kept up to date
 //! incrementally: appending a batch filters only the new lines. The buffer owns the filter
 //! it shows: which rows are visible and the filter that chose them cannot disagree.
+//!
+//! Rows form entries: a line, and the lines after it that continue it (a stack trace,
+//! `multiline`). The filter keeps or hides an entry whole, the counter counts it once, an
+//! entry can be collapsed to its first line, and the oldest entries fall off whole.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use crate::ansi::{self, Style, Styled};
-use crate::export::{self, Origin};
 use crate::filter::Filter;
-use crate::json;
-use crate::protocol::{Cursor, Lifecycle, LifecycleEvent, LogLine, Replica};
+use crate::multiline::Grouper;
+use crate::protocol::{Cursor, Lifecycle, LifecycleEvent, LogLine};
+
+mod entries;
+mod row;
+
+use row::group;
+pub use row::{wrapped_lines, Entry, Row, RowKind};
 
 /// Lines kept in the browser by default.
 pub const DEFAULT_MAX_LINES: usize = 100_000;
@@ -22,139 +30,6 @@ const MARKER_REACH: usize = 1000;
 
 /// The first row's id: ids below it are for older rows put before it.
 const FIRST_ID: u64 = 1 << 48;
-
-/// One row of the view.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Row {
-    /// Position in this buffer since it was created; never reused.
-    pub id: u64,
-    /// Characters of visible text, to lay the row out when lines wrap.
-    pub chars: u32,
-    pub kind: RowKind,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RowKind {
-    /// A line of the log as shown, made once, when it arrived: its colour codes parsed,
-    /// or, for a JSON object (`json`), its message and fields (`json::readable`).
-    Line {
-        line: LogLine,
-        styled: Styled,
-        json: bool,
-    },
-    /// A container's start, exit or removal. It has a time but no cursor: it is never
-    /// resumed after, and it passes any text filter.
-    Marker {
-        ts_ns: i64,
-        replica: Replica,
-        /// What happened, e.g. "web #1 exited with code 137".
-        text: String,
-    },
-}
-
-impl Row {
-    fn line(id: u64, line: LogLine) -> Row {
-        // A line with colour codes is a terminal's, not a JSON document.
-        let readable = (!line.text.contains('\x1b'))
-            .then(|| json::readable(&line.text))
-            .flatten();
-        let json = readable.is_some();
-        let styled = readable.unwrap_or_else(|| ansi::parse(&line.text));
-        // A JSON row's `{}` button is two columns wide, before its text.
-        let chars = styled.plain.chars().count() + if json { 2 } else { 0 };
-        Row {
-            id,
-            chars: chars as u32,
-            kind: RowKind::Line { line, styled, json },
-        }
-    }
-
-    /// A line's cursor; a marker has none.
-    pub fn cursor(&self) -> Option<&Cursor> {
-        match &self.kind {
-            RowKind::Line { line, .. } => Some(&line.cursor),
-            RowKind::Marker { .. } => None,
-        }
-    }
-
-    fn marker(id: u64, service: &str, change: Lifecycle) -> Row {
-        let text = change.describe(service);
-        Row {
-            id,
-            chars: text.chars().count() as u32,
-            kind: RowKind::Marker {
-                ts_ns: change.ts_ns,
-                replica: change.replica,
-                text,
-            },
-        }
-    }
-
-    pub fn is_marker(&self) -> bool {
-        matches!(self.kind, RowKind::Marker { .. })
-    }
-
-    pub fn ts_ns(&self) -> i64 {
-        match &self.kind {
-            RowKind::Line { line, .. } => line.cursor.ts_ns,
-            RowKind::Marker { ts_ns, .. } => *ts_ns,
-        }
-    }
-
-    pub fn replica(&self) -> &Replica {
-        match &self.kind {
-            RowKind::Line { line, .. } => &line.replica,
-            RowKind::Marker { replica, .. } => replica,
-        }
-    }
-
-    /// The visible text, escapes removed: what the filter reads and the row shows.
-    pub fn plain(&self) -> &str {
-        match &self.kind {
-            RowKind::Line { styled, .. } => &styled.plain,
-            RowKind::Marker { text, .. } => text,
-        }
-    }
-
-    /// Styled byte ranges of [`Row::plain`]; a marker's text has none.
-    pub fn spans(&self) -> &[(std::ops::Range<usize>, Style)] {
-        match &self.kind {
-            RowKind::Line { styled, .. } => &styled.spans,
-            RowKind::Marker { .. } => &[],
-        }
-    }
-
-    /// The JSON object line as it was written, for a row made readable from one.
-    pub fn json(&self) -> Option<&str> {
-        match &self.kind {
-            RowKind::Line {
-                line, json: true, ..
-            } => Some(&line.text),
-            _ => None,
-        }
-    }
-
-    /// Appends the row in the download format: a JSON line as written, other lines as
-    /// shown (colour codes removed).
-    pub fn export(&self, out: &mut String) {
-        let origin = match &self.kind {
-            RowKind::Line { line, .. } => line.stream.into(),
-            RowKind::Marker { .. } => Origin::Event,
-        };
-        export::push_line(
-            out,
-            self.ts_ns(),
-            &self.replica().name,
-            origin,
-            self.json().unwrap_or(self.plain()),
-        );
-    }
-}
-
-/// How many screen lines a row of `chars` characters takes when wrapped at `cols`.
-pub fn wrapped_lines(chars: u32, cols: u32) -> u32 {
-    chars.div_ceil(cols.max(1)).max(1)
-}
 
 #[derive(Debug)]
 pub struct LineBuffer {
@@ -170,9 +45,16 @@ pub struct LineBuffer {
     evicted: u64,
     /// The last cursor per container, to resume after a reconnect and to refuse repeats.
     last: HashMap<String, Cursor>,
-    /// Markers among `rows`, and among the visible ones: the counter counts lines only.
+    /// Markers among `rows`, and among the visible ones: the counter counts entries only.
     markers: usize,
     visible_markers: usize,
+    /// Rows that continue an entry, among `rows` and among the visible ones.
+    continuations: usize,
+    visible_continuations: usize,
+    /// Whether the next line continues the last row's entry.
+    grouper: Grouper,
+    /// The first rows' ids of the entries shown collapsed.
+    collapsed: HashSet<u64>,
 }
 
 impl LineBuffer {
@@ -189,6 +71,10 @@ impl LineBuffer {
             last: HashMap::new(),
             markers: 0,
             visible_markers: 0,
+            continuations: 0,
+            visible_continuations: 0,
+            grouper: Grouper::default(),
+            collapsed: HashSet::new(),
         }
     }
 
@@ -253,6 +139,7 @@ impl LineBuffer {
         self.append(Row {
             id: self.next_id,
             chars,
+            continues: false,
             kind: RowKind::Marker {
                 ts_ns,
                 replica,
@@ -270,6 +157,7 @@ impl LineBuffer {
     /// Puts older lines and changes (in time order, all before the rows held) before the
     /// first row, the newest of them first, while the cap has room: the live end is never
     /// pushed out to make room for the past. Returns how many visible rows were added.
+    /// Older lines are grouped among themselves; the first row held stays an entry's first.
     pub fn prepend(
         &mut self,
         service: &str,
@@ -286,23 +174,34 @@ impl LineBuffer {
         }
         older.extend(changes.map(|c| Row::marker(0, service, c)));
         let room = self.cap.saturating_sub(self.rows.len());
-        let mut front = self.rows.front().map_or(self.next_id, |r| r.id);
-        let mut added = 0;
-        for mut row in older.into_iter().rev().take(room) {
-            front -= 1;
-            row.id = front;
-            let passes = self.passes(&row);
-            if passes {
-                self.visible.push_front(row.id);
-                added += 1;
-            }
-            if row.is_marker() {
-                self.markers += 1;
-                self.visible_markers += usize::from(passes);
-            }
-            self.rows.push_front(Arc::new(row));
+        let older = older.split_off(older.len().saturating_sub(room));
+        let mut grouper = Grouper::default();
+        let front = self.rows.front().map_or(self.next_id, |r| r.id) - older.len() as u64;
+        let mut rows = Vec::with_capacity(older.len());
+        for (id, mut row) in (front..).zip(older) {
+            row.id = id;
+            row.continues = group(&mut grouper, &row);
+            rows.push(Arc::new(row));
         }
-        added
+        let mut ids = Vec::new();
+        let (mut markers, mut continuations) = (0, 0);
+        for entry in rows.chunk_by(|_, next| next.continues) {
+            self.markers += entry.iter().filter(|r| r.is_marker()).count();
+            self.continuations += entry.len() - 1;
+            if self.entry_passes(entry.iter().map(|r| &**r)) {
+                markers += usize::from(entry[0].is_marker());
+                continuations += self.shown_of(entry, &mut ids);
+            }
+        }
+        self.visible_markers += markers;
+        self.visible_continuations += continuations;
+        for id in ids.iter().rev() {
+            self.visible.push_front(*id);
+        }
+        for row in rows.into_iter().rev() {
+            self.rows.push_front(row);
+        }
+        ids.len()
     }
 
     /// The cursor of the oldest line held, where older lines end.
@@ -319,8 +218,13 @@ impl LineBuffer {
                 break;
             }
             let row = self.rows.pop_back().expect("a last row");
-            if self.visible.back() == Some(&row.id) {
+            let was_visible = self.visible.back() == Some(&row.id);
+            if was_visible {
                 self.visible.pop_back();
+            }
+            if row.continues {
+                self.continuations -= 1;
+                self.visible_continuations -= usize::from(was_visible);
             }
             self.next_id -= 1;
             later.push(row);
@@ -328,47 +232,56 @@ impl LineBuffer {
         later
     }
 
-    fn append(&mut self, row: Row) {
+    fn append(&mut self, mut row: Row) {
+        if self.rows.is_empty() {
+            self.grouper.end();
+        }
+        row.continues = group(&mut self.grouper, &row);
         let row = Arc::new(row);
         self.next_id += 1;
-        let passes = self.passes(&row);
-        if passes {
-            self.visible.push_back(row.id);
-        }
-        if row.is_marker() {
-            self.markers += 1;
-            self.visible_markers += usize::from(passes);
+        if row.continues {
+            self.append_continuation(&row);
+        } else {
+            let passes = self.entry_passes([&*row].into_iter());
+            if passes {
+                self.visible.push_back(row.id);
+            }
+            if row.is_marker() {
+                self.markers += 1;
+                self.visible_markers += usize::from(passes);
+            }
         }
         self.rows.push_back(row);
         self.evict_over_cap();
     }
 
-    /// The oldest rows fall off while there are more than the cap.
+    /// The oldest entries fall off whole while there are more rows than the cap.
     fn evict_over_cap(&mut self) {
         while self.rows.len() > self.cap {
-            if let Some(old) = self.rows.pop_front() {
-                let was_visible = self.visible.front() == Some(&old.id);
+            let Some(old) = self.rows.pop_front() else {
+                break;
+            };
+            self.collapsed.remove(&old.id);
+            let was_visible = self.visible.front() == Some(&old.id);
+            if was_visible {
+                self.visible.pop_front();
+            }
+            if old.is_marker() {
+                self.markers -= 1;
+                self.visible_markers -= usize::from(was_visible);
+            } else {
+                self.evicted += 1;
+            }
+            while let Some(next) = self.rows.front().filter(|r| r.continues) {
+                let id = next.id;
+                self.rows.pop_front();
+                let was_visible = self.visible.front() == Some(&id);
                 if was_visible {
                     self.visible.pop_front();
                 }
-                if old.is_marker() {
-                    self.markers -= 1;
-                    self.visible_markers -= usize::from(was_visible);
-                } else {
-                    self.evicted += 1;
-                }
-            }
-        }
-    }
-
-    fn passes(&self, row: &Row) -> bool {
-        match &row.kind {
-            // A restart explains the lines around it whatever they say; only hiding its
-            // replica hides it.
-            RowKind::Marker { replica, .. } => self.filter.shows_replica(replica.number),
-            RowKind::Line { line, styled, .. } => {
-                self.filter
-                    .matches(&styled.plain, line.stream, line.replica.number, line.level)
+                self.continuations -= 1;
+                self.visible_continuations -= usize::from(was_visible);
+                self.evicted += 1;
             }
         }
     }
@@ -377,20 +290,7 @@ impl LineBuffer {
     pub fn set_filter(&mut self, filter: Filter) {
         self.filter = filter;
         self.filter_generation += 1;
-        self.visible = if self.filter.is_everything() {
-            self.rows.iter().map(|r| r.id).collect()
-        } else {
-            self.rows
-                .iter()
-                .filter(|r| self.passes(r))
-                .map(|r| r.id)
-                .collect()
-        };
-        self.visible_markers = self
-            .rows
-            .iter()
-            .filter(|r| r.is_marker() && self.passes(r))
-            .count();
+        self.refilter();
     }
 
     /// The filter in force: the view highlights its matches.
@@ -410,6 +310,10 @@ impl LineBuffer {
         self.evicted = 0;
         self.markers = 0;
         self.visible_markers = 0;
+        self.continuations = 0;
+        self.visible_continuations = 0;
+        self.grouper.end();
+        self.collapsed.clear();
     }
 
     /// Forgets everything but the filter, cursors included (another service was chosen).
@@ -432,14 +336,15 @@ impl LineBuffer {
         self.visible.len()
     }
 
-    /// Log lines held, markers left out: what the counter's "of M" says.
+    /// Entries of the log held, each counted once however many lines it has, markers left
+    /// out: what the counter's "of M" says.
     pub fn line_count(&self) -> usize {
-        self.rows.len() - self.markers
+        self.rows.len() - self.markers - self.continuations
     }
 
-    /// Log lines that pass the filter, markers left out: the counter's "N".
+    /// Entries that pass the filter, markers left out: the counter's "N".
     pub fn visible_line_count(&self) -> usize {
-        self.visible.len() - self.visible_markers
+        self.visible.len() - self.visible_markers - self.visible_continuations
     }
 
     pub fn evicted(&self) -> u64 {
@@ -502,7 +407,7 @@ impl LineBuffer {
 mod tests {
     use super::*;
     use crate::filter::FilterSpec;
-    use crate::protocol::Stream;
+    use crate::protocol::{Replica, Stream};
 
     fn replica() -> Replica {
         Replica {
@@ -553,6 +458,116 @@ mod tests {
             ..Default::default()
         })
         .unwrap()
+    }
+
+    /// A Java error as it is logged: a line, the exception, its frames, its cause.
+    fn trace(container: &str, ts: i64, n: u32) -> Vec<LogLine> {
+        [
+            format!("request {n} failed"),
+            "java.lang.IllegalStateException: no items".into(),
+            "\tat com.example.Shop.place(Shop.java:88)".into(),
+            "Caused by: java.sql.SQLException: connection closed".into(),
+            "\t... 12 more".into(),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| line(container, ts + i as i64, &t))
+        .collect()
+    }
+
+    #[test]
+    fn a_stack_trace_is_one_entry_to_the_counter_and_the_filter() {
+        let mut b = LineBuffer::new(100);
+        b.push(trace("a", 10, 1));
+        b.push([line("a", 100, "request 2 handled")]);
+        assert_eq!(b.len(), 6);
+        assert_eq!((b.visible_line_count(), b.line_count()), (2, 2));
+        let first = b.all_visible()[0].clone();
+        assert_eq!(
+            b.entry(&first),
+            Some(Entry {
+                more: 4,
+                collapsed: false
+            })
+        );
+        assert_eq!(b.entry(&b.all_visible()[1]), None);
+        assert_eq!(b.entry(&b.all_visible()[5]), None);
+
+        // A match in any line keeps the whole entry; the counter counts it once.
+        b.set_filter(filter("SQLException"));
+        assert_eq!(texts(&b).len(), 5);
+        assert_eq!(texts(&b)[0], "request 1 failed");
+        assert_eq!(b.visible_line_count(), 1);
+        // Inverted, a match in any line hides the whole entry.
+        b.set_filter(
+            Filter::compile(&FilterSpec {
+                text: "SQLException".into(),
+                invert: true,
+                ..Default::default()
+            })
+            .unwrap(),
+        );
+        assert_eq!(texts(&b), vec!["request 2 handled"]);
+    }
+
+    #[test]
+    fn a_collapsed_entry_shows_its_first_line_and_downloads_whole() {
+        let mut b = LineBuffer::new(100);
+        b.push(trace("a", 10, 1));
+        b.push(trace("a", 1_000_000_000_000, 2));
+        let first = b.all_visible()[0].id;
+        b.toggle_entry(first);
+        assert_eq!(texts(&b)[..2], ["request 1 failed", "request 2 failed"]);
+        assert_eq!(b.visible_len(), 6);
+        assert_eq!(b.visible_line_count(), 2);
+        assert!(b.entry(&b.all_visible()[0]).unwrap().collapsed);
+        let downloaded: Vec<String> = b.all_passing().iter().map(|r| r.plain().into()).collect();
+        assert_eq!(downloaded.len(), 10);
+        // Collapsed stays collapsed under a new filter, and lines that join it stay hidden.
+        b.set_filter(filter("request 1"));
+        assert_eq!(texts(&b), vec!["request 1 failed"]);
+        b.toggle_entry(first);
+        assert_eq!(texts(&b).len(), 5);
+    }
+
+    #[test]
+    fn an_entry_arriving_in_parts_is_shown_whole_once_a_later_part_matches() {
+        let mut b = LineBuffer::new(100);
+        b.set_filter(filter("sqlexception"));
+        let lines = trace("a", 10, 1);
+        b.push(lines[..2].to_vec());
+        assert!(texts(&b).is_empty());
+        b.push(lines[2..].to_vec());
+        assert_eq!(texts(&b).len(), 5);
+        assert_eq!(b.visible_line_count(), 1);
+        // Another replica's line in between begins an entry of its own.
+        let mut other = line("b", 20, "\tindented, but another replica");
+        other.replica.number = 2;
+        b.push([other]);
+        assert_eq!(b.line_count(), 2);
+    }
+
+    #[test]
+    fn the_oldest_entries_fall_off_whole() {
+        let mut b = LineBuffer::new(7);
+        b.push(trace("a", 10, 1));
+        b.push(trace("a", 1_000_000_000_000, 2));
+        // 10 rows for a cap of 7: the first entry went whole, not its first 3 lines.
+        assert_eq!(b.len(), 5);
+        assert_eq!(texts(&b)[0], "request 2 failed");
+        assert_eq!((b.visible_line_count(), b.line_count()), (1, 1));
+        assert_eq!(b.evicted(), 5);
+    }
+
+    #[test]
+    fn older_lines_are_grouped_among_themselves() {
+        let mut b = LineBuffer::new(100);
+        b.push([line("a", 5_000_000_000_000, "now")]);
+        b.set_filter(filter("SQLException"));
+        let added = b.prepend("svc", trace("a", 10, 1), Vec::new());
+        assert_eq!(added, 5);
+        assert_eq!(texts(&b)[0], "request 1 failed");
+        assert_eq!((b.visible_line_count(), b.line_count()), (1, 2));
     }
 
     #[test]
