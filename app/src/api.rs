@@ -63,8 +63,10 @@ pub mod backend {
     /// The parameters of `/api/histogram`, as text.
     #[derive(Clone, Debug, Default)]
     pub struct HistogramAsk {
-        pub project: String,
-        pub service: String,
+        /// With `service`, the one service counted; without both, every service the viewer
+        /// may see, which `q` must then be given for.
+        pub project: Option<String>,
+        pub service: Option<String>,
         pub since: Option<String>,
         pub until: Option<String>,
         pub buckets: Option<String>,
@@ -194,12 +196,13 @@ pub async fn search(
 /// that search query.
 /// `GET /api/histogram?project=P&service=S[&since=T][&until=T][&buckets=N][&q=QUERY]`.
 /// Without `until`: now; without `since`: the older of the service's oldest stored line and
-/// an hour before `until`.
+/// an hour before `until`. Without `project` and `service`, `q`'s matches in every service
+/// the viewer may see: a picture of search results.
 // The server function's own type would be named `Histogram` too, as its answer is.
 #[server(name = HistogramFn, endpoint = "histogram", input = GetUrl)]
 pub async fn histogram(
-    project: String,
-    service: String,
+    project: Option<String>,
+    service: Option<String>,
     since: Option<String>,
     until: Option<String>,
     buckets: Option<String>,

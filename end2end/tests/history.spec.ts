@@ -181,6 +181,39 @@ test("the picture of the log counts a window's stored lines by level, and a drag
   await expect(page.getByRole("button", { name: "Follow live" })).toBeVisible();
 });
 
+test("search results have their picture: the matches over time, by level, and a drag narrows the search to a stretch", async ({ page }) => {
+  const m = marker("found");
+  writeToProbe(`level=warn ${m} one\\nlevel=warn ${m} two\\nlevel=error ${m} three\\nunrelated line\\n`);
+  await storedLines(page, m, 3);
+  await page.goto(`/?project=${project}&service=web&find=${m}`);
+  const results = page.getByRole("region", { name: "Search results" });
+  await expect(results).toContainText("3 lines match.");
+  const chart = results.getByRole("img", { name: /matching lines from/ });
+  await expect(chart).toHaveAttribute("aria-label", /^3 matching lines from/);
+  const titles = await chart.locator("g.bar title").allTextContents();
+  const sum = (kind: string) =>
+    titles.reduce((n, t) => n + Number(t.match(new RegExp(`(\\d+) ${kind}\\b`))?.[1] ?? 0), 0);
+  expect([sum("warn"), sum("error")]).toEqual([2, 1]);
+
+  // A drag over the bars that hold the matches keeps them; the stretch is in the URL.
+  const box = (await chart.boundingBox())!;
+  await page.mouse.move(box.x + 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width - 2, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await expect(page).toHaveURL(/found_from=.*found_to=/);
+  await expect(results).toContainText("3 lines match.");
+  // A stretch before the matches holds none of them.
+  const url = new URL(page.url());
+  url.searchParams.set("found_from", "2020-01-01T00:00:00.000Z");
+  url.searchParams.set("found_to", "2020-01-02T00:00:00.000Z");
+  await page.goto(url.toString());
+  await expect(results).toContainText("No lines match.");
+  await results.getByRole("button", { name: "All times" }).click();
+  await expect(page).not.toHaveURL(/found_from/);
+  await expect(results).toContainText("3 lines match.");
+});
+
 test("a removed service stays in Service, marked removed, and shows its history", async ({ page }) => {
   const m = marker("gone");
   const temp = new TempProject(

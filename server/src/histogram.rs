@@ -40,14 +40,21 @@ fn buckets(value: Option<&str>) -> Result<u32, ApiError> {
 /// `/api/histogram`.
 pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Histogram, ApiError> {
     let history = history_of(hub)?.clone();
-    let key = ServiceKey {
-        project: ask.project,
-        service: ask.service,
+    let key = match (ask.project, ask.service) {
+        (Some(project), Some(service)) => Some(ServiceKey { project, service }),
+        (None, None) if ask.q.is_some() => None,
+        _ => {
+            return Err(bad(
+                "project and service name one service, and go together; leave both out only \
+                 with q, to count a search's matches in every service"
+                    .into(),
+            ))
+        }
     };
-    if !hub.may_see(&key, scope) {
+    if let Some(key) = key.as_ref().filter(|k| !hub.may_see(k, scope)) {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND.as_u16(),
-            message: UnknownService(key).to_string(),
+            message: UnknownService(key.clone()).to_string(),
         });
     }
     // One now for every time of the request: `since=1h` is then an hour before `until`,
@@ -74,6 +81,28 @@ pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Hi
         .as_deref()
         .map(|q| query::parse(q, now).map_err(|e| bad(format!("the query, {e}"))))
         .transpose()?;
+    let Some(key) = key else {
+        let every = Everywhere {
+            since,
+            until,
+            buckets,
+            query: query.expect("q is given without a service"),
+            oldest_ns: history.oldest_ns(),
+            max_lines: history.config().search_max_lines,
+        };
+        let (hub, scope) = (hub.clone(), scope.clone());
+        let visible = move |project: &str, service: &str| {
+            let key = ServiceKey {
+                project: project.to_owned(),
+                service: service.to_owned(),
+            };
+            hub.may_see(&key, &scope)
+        };
+        let wants = search::wanted(every.query.clone(), visible.clone());
+        return Ok(history
+            .read(wants, move |view| every.read(view, visible))
+            .await?);
+    };
     let count = Count {
         key,
         since,
@@ -146,6 +175,87 @@ impl Count {
         if span.since_ns < span.until_ns {
             tally(view, &span, query, self.max_lines, &mut h)?;
         }
+        Ok(h)
+    }
+}
+
+/// A search's matches in every service the viewer may see, counted over time: the
+/// histogram of search results.
+pub struct Everywhere {
+    /// None: the older of the oldest stored line of the services searched and
+    /// `LEAST_SPAN_NS` before `until`.
+    pub since: Option<i64>,
+    pub until: i64,
+    pub buckets: u32,
+    pub query: Query,
+    pub oldest_ns: i64,
+    pub max_lines: u64,
+}
+
+impl Everywhere {
+    /// Counts newest blocks first across services, as a search reads them, until
+    /// `max_lines` lines were read.
+    pub fn read(
+        &self,
+        view: &View,
+        visible: impl Fn(&str, &str) -> bool,
+    ) -> Result<Histogram, StoreError> {
+        let q = &self.query;
+        let wanted = search::wanted(q, &visible);
+        let since = match self.since {
+            Some(s) => s,
+            None => {
+                let mut since = self.until.saturating_sub(LEAST_SPAN_NS);
+                for (project, service) in view.services(LOCAL_ENGINE, self.oldest_ns)? {
+                    let named =
+                        |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
+                    if !visible(&project, &service)
+                        || !named(&q.projects, &project)
+                        || !named(&q.services, &service)
+                    {
+                        continue;
+                    }
+                    let span = ServiceSpan {
+                        engine: LOCAL_ENGINE,
+                        project: &project,
+                        service: &service,
+                        since_ns: self.oldest_ns,
+                        until_ns: self.until,
+                        levels: None,
+                    };
+                    since = since.min(default_since(view, &span)?);
+                }
+                since
+            }
+        };
+        let mut h = Histogram::empty(since, self.until, self.buckets);
+        let since_ns = since
+            .max(self.oldest_ns)
+            .max(q.since_ns.unwrap_or(i64::MIN));
+        let until_ns = self.until.min(q.until_ns.unwrap_or(i64::MAX));
+        if since_ns >= until_ns {
+            return Ok(h);
+        }
+        let (mut read, mut plain) = (0_u64, String::new());
+        view.scan(
+            LOCAL_ENGINE,
+            since_ns,
+            until_ns,
+            wanted,
+            q.levels,
+            |block| {
+                if read >= self.max_lines {
+                    h.partial = true;
+                    h.complete_from_ns = block.top.saturating_add(1).max(h.since_ns);
+                    return ControlFlow::Break(());
+                }
+                read += block.records.count() as u64;
+                search::each_match(&block, q, &mut plain, |r| {
+                    h.add(r.ts_ns, r.level(), r.stream, 1);
+                });
+                ControlFlow::Continue(())
+            },
+        )?;
         Ok(h)
     }
 }

@@ -1105,6 +1105,33 @@ async fn a_histogram_counts_a_services_stored_lines_by_level_and_stream() {
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("unknown service"), "{body}");
     assert_eq!(server.get("/api/history", &elsewhere).await, (status, body));
+
+    // Without a service: a search's matches in every service shown, the picture of search
+    // results; its counts are the search's.
+    let errors = format!("ERROR {token}");
+    let everywhere: Histogram = server
+        .get_json("/api/histogram", &[("since", "1h"), ("q", &errors)])
+        .await;
+    assert_eq!(summed(&everywhere).2, 30);
+    let h: Histogram = server
+        .get_json("/api/histogram", &[("since", "1h"), ("q", &token)])
+        .await;
+    assert_eq!(summed(&h), (expected, 70, 30));
+    let found = search(&server, &[("q", &token), ("limit", "500")]).await;
+    assert_eq!(found.hits.len(), 100);
+    // A service needs its project; every service needs a query.
+    for query in [
+        &[("project", p)][..],
+        &[("service", "counted")][..],
+        &[("since", "1h")][..],
+    ] {
+        let (status, body) = server.get("/api/histogram", query).await;
+        assert_eq!(status, 400, "{query:?}: {body}");
+        assert!(
+            body.contains("leave both out only with q"),
+            "{query:?}: {body}"
+        );
+    }
 }
 
 #[tokio::test]

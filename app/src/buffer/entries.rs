@@ -9,13 +9,21 @@ use crate::buffer::Entry;
 impl LineBuffer {
     /// Pushes the ids an entry shows (its first row's, and the rest's unless collapsed) to
     /// `ids`; returns how many of them continue it.
-    pub(super) fn shown_of(&self, entry: &[Arc<Row>], ids: &mut Vec<u64>) -> usize {
-        ids.push(entry[0].id);
-        if self.collapsed.contains(&entry[0].id) {
+    pub(super) fn shown_of<'a>(
+        &self,
+        mut entry: impl Iterator<Item = &'a Arc<Row>>,
+        ids: &mut Vec<u64>,
+    ) -> usize {
+        let Some(first) = entry.next() else {
+            return 0;
+        };
+        ids.push(first.id);
+        if !self.collapsed.is_empty() && self.collapsed.contains(&first.id) {
             return 0;
         }
-        ids.extend(entry[1..].iter().map(|r| r.id));
-        entry.len() - 1
+        let before = ids.len();
+        ids.extend(entry.map(|r| r.id));
+        ids.len() - before
     }
 
     /// A line joins the last entry: the entry may now pass the filter, or (inverted) no
@@ -101,6 +109,12 @@ impl LineBuffer {
 
     /// Works out the visible rows anew.
     pub(super) fn refilter(&mut self) {
+        if self.filter.is_everything() && self.collapsed.is_empty() {
+            self.visible = self.rows.iter().map(|r| r.id).collect();
+            self.visible_markers = self.markers;
+            self.visible_continuations = self.continuations;
+            return;
+        }
         let mut ids = Vec::with_capacity(self.rows.len());
         let (mut markers, mut continuations) = (0, 0);
         let mut at = 0;
@@ -112,9 +126,8 @@ impl LineBuffer {
                 .count();
             let entry = self.rows.range(at..at + len);
             if self.entry_passes(entry.clone().map(|r| &**r)) {
-                let entry: Vec<Arc<Row>> = entry.cloned().collect();
-                markers += usize::from(entry[0].is_marker());
-                continuations += self.shown_of(&entry, &mut ids);
+                markers += usize::from(self.rows[at].is_marker());
+                continuations += self.shown_of(entry, &mut ids);
             }
             at += len;
         }

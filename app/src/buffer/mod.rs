@@ -190,7 +190,7 @@ impl LineBuffer {
             self.continuations += entry.len() - 1;
             if self.entry_passes(entry.iter().map(|r| &**r)) {
                 markers += usize::from(entry[0].is_marker());
-                continuations += self.shown_of(entry, &mut ids);
+                continuations += self.shown_of(entry.iter(), &mut ids);
             }
         }
         self.visible_markers += markers;

@@ -15,13 +15,16 @@ use crate::ui::row_view::local_time;
 use crate::ui::url::UrlState;
 
 /// Bars in the picture.
-const BARS: u32 = 60;
-/// How often the live picture is read again.
-const REFRESH: Duration = Duration::from_secs(10);
+pub const BARS: u32 = 60;
+/// How often the live picture is read again: each read counts up to an hour of lines on the
+/// server, so not often, and never while the tab is hidden.
+const REFRESH: Duration = Duration::from_secs(30);
 /// Each bar's width in the drawing's own units; the drawing is stretched to the page.
 const BAR: usize = 10;
 const HEIGHT: f64 = 100.0;
 
+/// The picture above the log: the shown service's stored lines; a stretch chosen is shown
+/// as the view's From and To.
 #[component]
 pub fn Picture(
     url: UrlState,
@@ -29,6 +32,22 @@ pub fn Picture(
     span: Memo<Span>,
 ) -> impl IntoView {
     let chart = read(selected, span);
+    let choose = Callback::new(move |(from, to): (String, String)| {
+        url.set(&[("from", Some(from)), ("to", Some(to)), ("at", None)]);
+    });
+    view! { <Chart chart what="stored lines" choose/> }
+}
+
+/// Bars of counts over time, stacked by level (by stream where no line states one); hovering
+/// a bar tells its counts, and dragging over bars (or clicking one) chooses that stretch,
+/// handed to `choose` as From and To (UTC, to the millisecond).
+#[component]
+pub fn Chart(
+    chart: RwSignal<Option<Histogram>>,
+    /// What is counted, for the chart's label: "stored lines", "matching lines".
+    what: &'static str,
+    choose: Callback<(String, String)>,
+) -> impl IntoView {
     let drag = RwSignal::new(None::<(usize, usize)>);
     let bar_at = move |ev: &leptos::ev::PointerEvent| -> Option<usize> {
         let n = chart.with_untracked(|c| c.as_ref().map(|h| h.buckets.len()))?;
@@ -50,15 +69,14 @@ pub fn Picture(
             return;
         };
         // To the millisecond, as the From and To fields show times: a bar's edges, widened.
-        url.set(&[
-            ("from", Some(iso(from.div_euclid(1_000_000)))),
-            ("to", Some(iso((to + 999_999).div_euclid(1_000_000)))),
-            ("at", None),
-        ]);
+        choose.run((
+            iso(from.div_euclid(1_000_000)),
+            iso((to + 999_999).div_euclid(1_000_000)),
+        ));
     };
     view! {
         {move || chart.get().map(|h| {
-            let label = describe(&h);
+            let label = describe(&h, what);
             let title = label.clone();
             let n = h.buckets.len();
             let by_level = h.buckets.iter().any(|b| b.levels[..ALL.len()].iter().any(|&c| c > 0));
@@ -147,11 +165,11 @@ fn bar(k: usize, b: &Bucket, width_ns: i64, by_level: bool, top: f64) -> impl In
     }
 }
 
-/// What the picture shows, in words.
-fn describe(h: &Histogram) -> String {
+/// What the chart shows, in words.
+fn describe(h: &Histogram, what: &str) -> String {
     let total: u64 = h.buckets.iter().map(Bucket::lines).sum();
     format!(
-        "{total} stored lines from {} to {}{}; drag over the bars to show a stretch of time",
+        "{total} {what} from {} to {}{}; drag over the bars to choose a stretch of time",
         local_time(h.since_ns),
         local_time(h.until_ns),
         if h.partial {
@@ -174,7 +192,8 @@ fn read(selected: Memo<Option<ServiceKey>>, span: Memo<Span>) -> RwSignal<Option
     let tick = RwSignal::new(0_u64);
     let ticker = set_interval_with_handle(
         move || {
-            if span.with_untracked(Span::is_live) {
+            let hidden = document().hidden();
+            if span.with_untracked(Span::is_live) && !hidden {
                 tick.update(|t| *t += 1);
             }
         },
@@ -202,8 +221,8 @@ fn read(selected: Memo<Option<ServiceKey>>, span: Memo<Span>) -> RwSignal<Option
         };
         leptos::task::spawn_local(async move {
             let answer = crate::api::histogram(
-                key.project,
-                key.service,
+                Some(key.project),
+                Some(key.service),
                 since,
                 until,
                 Some(BARS.to_string()),

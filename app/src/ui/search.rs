@@ -4,7 +4,8 @@
 
 use leptos::prelude::*;
 
-use crate::history::{marked_terms, split_marked, SearchHit, SearchPage};
+use crate::history::{marked_terms, split_marked, Histogram, SearchHit, SearchPage};
+use crate::ui::picture::{Chart, BARS};
 use crate::ui::row_view::local_time;
 use crate::ui::url::UrlState;
 
@@ -16,7 +17,11 @@ pub fn SearchBox(url: UrlState) -> impl IntoView {
     let text = RwSignal::new(url.get_untracked("find").unwrap_or_default());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        url.set(&[("find", Some(text.get_untracked()))]);
+        url.set(&[
+            ("find", Some(text.get_untracked())),
+            ("found_from", None),
+            ("found_to", None),
+        ]);
     };
     view! {
         <form class="search" role="search" on:submit=submit>
@@ -40,8 +45,13 @@ pub fn SearchResults(url: UrlState) -> impl IntoView {
         generation.set_value(g);
         state.set(Found::Waiting);
         leptos::task::spawn_local(async move {
+            let (since, until) = (
+                url.get_untracked("found_from"),
+                url.get_untracked("found_to"),
+            );
             let page =
-                crate::api::search(q, None, None, None, None, Some(PAGE.to_string()), before).await;
+                crate::api::search(q, None, None, since, until, Some(PAGE.to_string()), before)
+                    .await;
             if generation.get_value() != g {
                 return;
             }
@@ -56,31 +66,31 @@ pub fn SearchResults(url: UrlState) -> impl IntoView {
             }
         });
     };
+    let within = Memo::new(move |_| (url.get("found_from"), url.get("found_to")));
     Effect::new(move |_| {
         found.set(Vec::new());
+        let _ = within.get();
         if let Some(q) = query.get() {
             fetch(q, None);
         }
     });
-    let open = move |hit: &SearchHit| {
-        url.set(&[
-            ("project", Some(hit.project.clone())),
-            ("service", Some(hit.service.clone())),
-            ("at", Some(hit.line.cursor.to_string())),
-            ("from", None),
-            ("to", None),
-            ("replica", None),
-            ("find", None),
-        ]);
-    };
+    let over_time = over_time(query, within);
+    let choose = Callback::new(move |(from, to): (String, String)| {
+        url.set(&[("found_from", Some(from)), ("found_to", Some(to))]);
+    });
+    let open = move |hit: &SearchHit| open_at(url, hit);
     let terms = Memo::new(move |_| query.get().map(|q| marked_terms(&q)).unwrap_or_default());
     view! {
         <Show when=move || query.get().is_some()>
             <section class="search-results" aria-label="Search results">
                 <header>
                     <span class="summary">{move || summary(&state.get(), found.with(Vec::len))}</span>
-                    <button on:click=move |_| url.set(&[("find", None)])>"Close"</button>
+                    <Show when=move || within.with(|(f, t)| f.is_some() || t.is_some())>
+                        <button on:click=move |_| url.set(&[("found_from", None), ("found_to", None)])>"All times"</button>
+                    </Show>
+                    <button on:click=move |_| url.set(&[("find", None), ("found_from", None), ("found_to", None)])>"Close"</button>
                 </header>
+                <Chart chart=over_time what="matching lines" choose/>
                 <ol>
                     <For each=move || found.get().into_iter().enumerate()
                         key=|(i, h)| (*i, h.line.cursor.to_string())
@@ -95,6 +105,54 @@ pub fn SearchResults(url: UrlState) -> impl IntoView {
             </section>
         </Show>
     }
+}
+
+/// Opens a hit's service at its moment, the search closed.
+fn open_at(url: UrlState, hit: &SearchHit) {
+    url.set(&[
+        ("project", Some(hit.project.clone())),
+        ("service", Some(hit.service.clone())),
+        ("at", Some(hit.line.cursor.to_string())),
+        ("from", None),
+        ("to", None),
+        ("replica", None),
+        ("find", None),
+        ("found_from", None),
+        ("found_to", None),
+    ]);
+}
+
+/// The matches of `query` counted over time in every service the viewer may see, within
+/// the stretch chosen.
+fn over_time(
+    query: Memo<Option<String>>,
+    within: Memo<(Option<String>, Option<String>)>,
+) -> RwSignal<Option<Histogram>> {
+    let chart = RwSignal::new(None::<Histogram>);
+    // Counts reads, so that an answer to an older one is thrown away.
+    let generation = StoredValue::new(0_u64);
+    Effect::new(move |_| {
+        let g = generation.get_value() + 1;
+        generation.set_value(g);
+        let (since, until) = within.get();
+        let Some(q) = query.get() else {
+            chart.set(None);
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            let answer =
+                crate::api::histogram(None, None, since, until, Some(BARS.to_string()), Some(q))
+                    .await;
+            if generation.get_value() == g {
+                chart.set(
+                    answer
+                        .ok()
+                        .filter(|h| h.buckets.iter().any(|b| b.lines() > 0)),
+                );
+            }
+        });
+    });
+    chart
 }
 
 /// One result: whose, when, and the line with the words found marked.
