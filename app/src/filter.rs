@@ -8,6 +8,8 @@ use regex::{Regex, RegexBuilder};
 
 /// Longest filter pattern accepted, in characters.
 pub const MAX_PATTERN_CHARS: usize = 1_000;
+/// Most JSON fields filtered by at once: each is looked for in every JSON line held.
+pub const MAX_FIELDS: usize = 16;
 /// Largest compiled regex accepted, in bytes (the `regex` crate's size limit).
 pub const MAX_REGEX_BYTES: usize = 1 << 20;
 
@@ -34,6 +36,8 @@ pub enum FilterError {
     TooLong,
     #[error("invalid regular expression: {0}")]
     InvalidRegex(String),
+    #[error("at most {MAX_FIELDS} fields can be filtered by at once")]
+    TooManyFields,
 }
 
 /// A compiled filter.
@@ -64,6 +68,9 @@ impl Filter {
     pub fn compile(spec: &FilterSpec) -> Result<Filter, FilterError> {
         if spec.text.chars().count() > MAX_PATTERN_CHARS {
             return Err(FilterError::TooLong);
+        }
+        if spec.fields.len() > MAX_FIELDS {
+            return Err(FilterError::TooManyFields);
         }
         let pattern = if spec.text.is_empty() {
             None
@@ -223,6 +230,25 @@ mod tests {
             matches!(err, FilterError::InvalidRegex(ref m) if m.contains("unclosed")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn json_fields_keep_the_lines_showing_them_all_within_their_bound() {
+        let mut s = spec("");
+        s.fields = vec!["user=ada".into(), "level=warn".into()];
+        let f = Filter::compile(&s).unwrap();
+        assert!(!f.is_everything());
+        let line = r#"{"msg":"hi","level":"warn","user":"ada"}"#;
+        assert!(f.shows_fields(Some(line)));
+        assert!(!f.shows_fields(Some(r#"{"msg":"hi","level":"warn","user":"bob"}"#)));
+        assert!(
+            !f.shows_fields(None),
+            "a line that is not JSON shows no field"
+        );
+        s.fields = (0..=MAX_FIELDS).map(|i| format!("k={i}")).collect();
+        assert_eq!(Filter::compile(&s).unwrap_err(), FilterError::TooManyFields);
+        s.fields.pop();
+        assert!(Filter::compile(&s).is_ok());
     }
 
     #[test]

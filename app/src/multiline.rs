@@ -55,7 +55,9 @@ impl Grouper {
         let same_source = self.last.as_ref().is_some_and(|l| {
             l.stream == stream
                 && l.replica == replica
-                && (0..=MAX_GAP_NS).contains(&(ts_ns - l.ts_ns))
+                && ts_ns
+                    .checked_sub(l.ts_ns)
+                    .is_some_and(|gap| (0..=MAX_GAP_NS).contains(&gap))
                 && l.lines < MAX_ENTRY_LINES
         });
         let continued = match self.last.as_mut() {
@@ -67,17 +69,21 @@ impl Grouper {
                 last.ts_ns = ts_ns;
                 last.lines += 1;
             }
-            _ => {
-                self.last = Some(Last {
-                    ts_ns,
-                    stream,
-                    replica,
-                    lines: 1,
-                    trace: begins(text),
-                })
-            }
+            _ => self.begin(text, ts_ns, stream, replica),
         }
         continued
+    }
+
+    /// `text` begins an entry whatever it looks like: a line that states its own level, or
+    /// a JSON object, is an event of its own, never a frame of the one before.
+    pub fn begin(&mut self, text: &str, ts_ns: i64, stream: Stream, replica: u32) {
+        self.last = Some(Last {
+            ts_ns,
+            stream,
+            replica,
+            lines: 1,
+            trace: begins(text),
+        });
     }
 
     /// Something that is not a line came between: the next line begins an entry.
@@ -164,15 +170,26 @@ fn is_java_exception(text: &str) -> bool {
         && text[name.len()..].chars().next().is_none_or(|c| c == ':')
 }
 
-/// A Python exception line: a dotted name alone, or followed by `: ` and its message.
+/// A Python exception line: a dotted name followed by `: ` and its message, or alone when
+/// it is named for an exception (`KeyboardInterrupt`, `StopIteration`), not any one word.
 fn is_python_exception(text: &str) -> bool {
     let name = text.split(':').next().unwrap_or_default();
+    let named = [
+        "Error",
+        "Exception",
+        "Exit",
+        "Interrupt",
+        "Iteration",
+        "Warning",
+    ]
+    .iter()
+    .any(|k| name.ends_with(k));
     !name.is_empty()
         && name.starts_with(|c: char| c.is_alphabetic() || c == '_')
         && name
             .chars()
             .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
-        && (text.len() == name.len() || text[name.len()..].starts_with(": "))
+        && (text[name.len()..].starts_with(": ") || (text.len() == name.len() && named))
 }
 
 /// A Go call line in a goroutine dump: `main.main()`, `main.(*T).run(...)`.
@@ -240,6 +257,20 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_word_after_a_traceback_s_frames_is_no_exception_line() {
+        check(
+            "  Traceback (most recent call last):
++   File \"/app/a.py\", line 3, in <module>
+  Done",
+        );
+        check(
+            "  Traceback (most recent call last):
++   File \"/app/a.py\", line 3, in <module>
++ KeyboardInterrupt",
+        );
+    }
+
+    #[test]
     fn a_go_panic_and_its_goroutine_dump_are_one_entry() {
         check(
             "  panic: runtime error: index out of range [5] with length 3
@@ -287,8 +318,11 @@ mod tests {
         assert!(!g.next("  other stream", 2, Stream::Stderr, 2));
         assert!(!g.next("  much later", 2 + MAX_GAP_NS + 1, Stream::Stderr, 2));
         assert!(g.next("  soon after", 3 + MAX_GAP_NS, Stream::Stderr, 2));
-        // A line stamped before the one it follows is not its continuation.
+        // A line stamped before the one it follows is not its continuation, nor one stamped
+        // so far from it that the gap overflows.
         assert!(!g.next("  stamped earlier", 0, Stream::Stderr, 2));
+        assert!(!g.next("  at the end of time", i64::MAX, Stream::Stderr, 2));
+        assert!(!g.next("  at its start", i64::MIN, Stream::Stderr, 2));
         // Something that is not a line came between.
         g.end();
         assert!(!g.next("  after a restart", 4 + MAX_GAP_NS, Stream::Stderr, 2));

@@ -135,6 +135,9 @@ impl LineBuffer {
             _ => ts_ns,
         };
         let later = self.take_later_lines(place);
+        // The rows taken come back under new ids: entries collapsed among them open again.
+        let first_taken = self.next_id;
+        self.collapsed.retain(|&id| id < first_taken);
         let chars = text.chars().count() as u32;
         self.append(Row {
             id: self.next_id,
@@ -508,6 +511,36 @@ mod tests {
             .unwrap(),
         );
         assert_eq!(texts(&b), vec!["request 2 handled"]);
+    }
+
+    #[test]
+    fn a_json_line_or_one_stating_its_level_is_never_folded_under_another() {
+        let mut b = LineBuffer::new(100);
+        let mut error = line("a", 12, "   ERROR payment failed");
+        error.level = Some(crate::protocol::Level::Error);
+        b.push([
+            line("a", 10, "request 1 started"),
+            line("a", 11, r#"{"msg":"   padded message","level":"error"}"#),
+            error,
+            line("a", 13, "  an indented line continues the one before"),
+        ]);
+        assert_eq!(b.line_count(), 3);
+        b.set_filter(
+            Filter::compile(&FilterSpec {
+                levels: Some("error".parse().unwrap()),
+                ..Default::default()
+            })
+            .unwrap(),
+        );
+        // The level stated by the JSON line is the server's to find; here only the plain
+        // error line states one, and it shows with its continuation.
+        assert_eq!(
+            texts(&b),
+            vec![
+                "   ERROR payment failed",
+                "  an indented line continues the one before"
+            ]
+        );
     }
 
     #[test]

@@ -151,12 +151,24 @@ impl Row {
 /// Whether a row continues the entry before it; a marker ends an entry.
 pub(super) fn group(grouper: &mut Grouper, row: &Row) -> bool {
     match &row.kind {
-        RowKind::Line { line, styled, .. } => grouper.next(
-            &styled.plain,
-            line.cursor.ts_ns,
-            line.stream,
-            line.replica.number,
-        ),
+        RowKind::Line {
+            line, styled, json, ..
+        } => {
+            let (text, ts, stream, replica) = (
+                &styled.plain,
+                line.cursor.ts_ns,
+                line.stream,
+                line.replica.number,
+            );
+            // A JSON object or a line stating its level is an event of its own: grouped under
+            // the line before, a level or field filter would hide it with that line.
+            if *json || line.level.is_some() {
+                grouper.begin(text, ts, stream, replica);
+                false
+            } else {
+                grouper.next(text, ts, stream, replica)
+            }
+        }
         RowKind::Marker { .. } => {
             grouper.end();
             false

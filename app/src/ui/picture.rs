@@ -16,6 +16,8 @@ use crate::ui::url::UrlState;
 
 /// Bars in the picture.
 pub const BARS: u32 = 60;
+/// What the live picture shows: the last hour.
+const LIVE_SPAN: &str = "1h";
 /// How often the live picture is read again: each read counts up to an hour of lines on the
 /// server, so not often, and never while the tab is hidden.
 const REFRESH: Duration = Duration::from_secs(30);
@@ -215,9 +217,10 @@ fn read(selected: Memo<Option<ServiceKey>>, span: Memo<Span>) -> RwSignal<Option
             chart.set(None);
             return;
         };
+        // Live, the last hour: a read bounded by what an hour holds, not by the retention.
         let (since, until) = match span.get() {
             Span::Between { from, to } => (from, to),
-            _ => (None, None),
+            _ => (Some(LIVE_SPAN.to_owned()), None),
         };
         leptos::task::spawn_local(async move {
             let answer = crate::api::histogram(

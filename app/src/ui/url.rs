@@ -223,6 +223,14 @@ impl UrlState {
             .unwrap_or(DEFAULT_MAX_LINES)
     }
 
+    /// The JSON fields chosen, each once.
+    pub fn fields(&self) -> Vec<String> {
+        let mut fields = self.all("field");
+        let mut seen = std::collections::HashSet::new();
+        fields.retain(|f| seen.insert(f.clone()));
+        fields
+    }
+
     /// The Level choice; one that does not read (a hand-edited URL) chooses nothing.
     pub fn levels(&self) -> Option<Levels> {
         self.get("level").and_then(|l| l.parse().ok())
@@ -241,7 +249,7 @@ impl UrlState {
                 .unwrap_or_default(),
             replica: self.get("replica").and_then(|r| r.parse().ok()),
             levels: self.levels(),
-            fields: self.all("field"),
+            fields: self.fields(),
         }
     }
 }

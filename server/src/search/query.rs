@@ -25,10 +25,11 @@ pub enum Text {
     Substring(Words),
     Regex(Regex),
     /// `key:value`: a JSON line's field (`chip`, `key=value` as its row shows it), or the
-    /// word as written.
+    /// word as written. Either way the line holds `key`.
     Field {
         word: Words,
         chip: String,
+        key: Words,
     },
 }
 
@@ -68,18 +69,20 @@ impl Text {
     fn matches(&self, line: &str) -> bool {
         match self {
             Text::Substring(Words { re, .. }) | Text::Regex(re) => re.is_match(line),
-            Text::Field { word, chip } => word.re.is_match(line) || json::has_chip(line, chip),
+            Text::Field { word, chip, .. } => word.re.is_match(line) || json::has_chip(line, chip),
         }
     }
 
     /// `key:value`, a field of a JSON line or a word.
     fn field(key: &str, value: &str) -> Text {
-        let Text::Substring(word) = Text::substring(&format!("{key}:{value}")) else {
-            unreachable!("a substring is made of words");
+        let words = |w: &str| match Text::substring(w) {
+            Text::Substring(w) => w,
+            _ => unreachable!("a substring is made of words"),
         };
         Text::Field {
-            word,
+            word: words(&format!("{key}:{value}")),
             chip: format!("{key}={value}"),
+            key: words(key),
         }
     }
 }
@@ -129,9 +132,17 @@ impl Query {
     /// be read. None if the query has no such words, or they hold the replacement
     /// character (text that is not UTF-8 is shown with it, but not stored with it).
     pub fn anchor(&self) -> Option<&Words> {
-        self.include.iter().find_map(|t| match t {
-            Text::Substring(w) if !w.re.as_str().contains('\u{FFFD}') => Some(w),
+        let usable = |w: &&Words| !w.re.as_str().contains('\u{FFFD}');
+        let words = self.include.iter().find_map(|t| match t {
+            Text::Substring(w) => Some(w).filter(usable),
             _ => None,
+        });
+        // A field's key serves when no word does: both its forms hold it.
+        words.or_else(|| {
+            self.include.iter().find_map(|t| match t {
+                Text::Field { key, .. } => Some(key).filter(usable),
+                _ => None,
+            })
         })
     }
 
@@ -432,6 +443,16 @@ mod tests {
         assert!(!finds("msg:payment", line));
         assert!(!finds("user_id:42", "user_id=42 in logfmt"));
         assert!(finds("user_id:42", "saw user_id:42 as a word"));
+        // Blocks without the key need not be read; a word of the query serves first.
+        let anchor = |q: &str| {
+            parse(q, NOW)
+                .unwrap()
+                .anchor()
+                .and_then(|w| w.ascii_lower.clone())
+        };
+        assert_eq!(anchor("user_id:42"), Some(b"user_id".to_vec()));
+        assert_eq!(anchor("user_id:42 Payment"), Some(b"payment".to_vec()));
+        assert_eq!(anchor("-user_id:42"), None);
     }
 
     #[test]

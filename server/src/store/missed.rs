@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use app::protocol::{LogLine, Streams};
 
 use super::day::Which;
-use super::{day_of, End, Owner, RawLine, StoreError, View};
+use super::{End, Owner, RawLine, StoreError, View};
 
 /// One container's stretch of history, by position (nanoseconds, sequence): the lines
 /// after `after`, up to and including `upto`.
@@ -76,8 +76,9 @@ impl View {
             owner = Some(p.owner.clone());
         }
         let until_ns = s.upto.0.saturating_add(1);
-        let days = self.days.range(day_of(s.after.0)..=day_of(s.upto.0)).rev();
-        for (_, file) in days {
+        // A cursor after `upto` (made up by a client) reads no day, rather than a backwards
+        // range.
+        for file in self.days_of(s.after.0, until_ns).rev() {
             let flow =
                 file.each_service_block(&s.which(), s.after.0, until_ns, End::Newest, |stored| {
                     let b = &stored.block;
@@ -223,6 +224,28 @@ mod tests {
             .missed(&stretch("ccc", D2, D2 + 40), 7, Rest::Counted)
             .unwrap();
         assert!(none.lines.is_empty() && none.left_out == 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_stretch_that_ends_before_it_begins_gives_nothing() {
+        let dir = tempdir();
+        let week = Retention {
+            age: Duration::from_secs(7 * 86_400),
+            bytes: u64::MAX,
+        };
+        let mut store = Store::open(&dir, week).unwrap();
+        store.append(&owner("aaa"), &[raw(D2 + 1, "a1")]).unwrap();
+        // A resume cursor a client made up, days after the newest line it asks up to.
+        let m = store
+            .view_all()
+            .missed(
+                &stretch("aaa", D2 + 3 * 86_400_000_000_000, D2 + 1),
+                7,
+                Rest::Counted,
+            )
+            .unwrap();
+        assert!(m.lines.is_empty() && m.left_out == 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

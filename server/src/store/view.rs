@@ -113,7 +113,11 @@ pub enum End {
 impl View {
     /// The day files that may hold lines of `[since_ns, until_ns)`, oldest first; none for
     /// an empty span (a `since` the retention moved past `until`).
-    fn days_of(&self, since_ns: i64, until_ns: i64) -> impl DoubleEndedIterator<Item = &DayFile> {
+    pub(super) fn days_of(
+        &self,
+        since_ns: i64,
+        until_ns: i64,
+    ) -> impl DoubleEndedIterator<Item = &DayFile> {
         let (first, last) = (day_of(since_ns), day_of(until_ns.saturating_sub(1)));
         (since_ns < until_ns && first <= last)
             .then(|| self.days.range(first..=last))
