@@ -222,6 +222,8 @@ pub enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// Print services' logs from a running Lookout, as `docker compose logs` prints them.
+    Logs(crate::cli::LogsArgs),
 }
 
 #[derive(Subcommand, Debug, Clone)]

@@ -3,9 +3,11 @@
 //! however long the log is. The whole log comes from the engine; a window (`since`,
 //! `until`) comes from history when it is kept (so a removed service's window too), else
 //! from the engine. `level` keeps the lines stating those levels (`>=warn`, say).
+//! `format=jsonl` writes each line as the protocol's line object instead, one a line, for
+//! clients that go on from its cursors (`lookout logs`).
 
 use app::levels::Levels;
-use app::protocol::ServiceKey;
+use app::protocol::{LogLine, ServiceKey};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -16,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::Viewer;
 use crate::clock::{now_ns, parse_when};
+use crate::docker::logs::log_line;
 use crate::history::History;
 use crate::hub::{Hub, HubError};
 use crate::recall;
@@ -27,6 +30,50 @@ pub struct DownloadQuery {
     since: Option<String>,
     until: Option<String>,
     level: Option<String>,
+    format: Option<String>,
+}
+
+/// How a line is written: for people, or as the protocol's JSON for clients.
+#[derive(Clone, Copy)]
+enum Format {
+    Text,
+    Jsonl,
+}
+
+impl Format {
+    fn parse(format: Option<&str>) -> Result<Format, String> {
+        match format {
+            None | Some("text") => Ok(Format::Text),
+            Some("jsonl") => Ok(Format::Jsonl),
+            Some(other) => Err(format!(
+                "format must be text or jsonl, got {:?}",
+                other.chars().take(40).collect::<String>()
+            )),
+        }
+    }
+
+    fn push(self, out: &mut String, line: &LogLine) {
+        match self {
+            Format::Text => app::export::push_line(
+                out,
+                line.cursor.ts_ns,
+                &line.replica.name,
+                line.stream.into(),
+                &app::ansi::parse(&line.text).plain,
+            ),
+            Format::Jsonl => {
+                out.push_str(&serde_json::to_string(line).expect("a line serializes"));
+                out.push('\n');
+            }
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; charset=utf-8",
+            Format::Jsonl => "application/jsonl; charset=utf-8",
+        }
+    }
 }
 
 /// The span asked for, in nanoseconds: `[since, until)`.
@@ -77,6 +124,10 @@ pub async fn route(
         Ok(l) => l,
         Err(e) => return (StatusCode::BAD_REQUEST, e.message).into_response(),
     };
+    let format = match Format::parse(q.format.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
     // A small channel: the log is read only as fast as the client downloads.
     let (tx, rx) = mpsc::channel(8);
     match (window, hub.history()) {
@@ -90,11 +141,14 @@ pub async fn route(
                 key.clone(),
                 window,
                 levels,
+                format,
                 tx,
             ));
         }
         (window, _) => {
-            if let Err(refused) = from_engine(&hub, &key, &viewer, window, levels, tx).await {
+            if let Err(refused) =
+                from_engine(&hub, &key, &viewer, (window, levels), format, tx).await
+            {
                 return refused;
             }
         }
@@ -108,7 +162,7 @@ pub async fn route(
     let body = Body::from_stream(tokio_stream_from(rx));
     (
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (header::CONTENT_TYPE, format.content_type().to_owned()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),
@@ -125,8 +179,8 @@ async fn from_engine(
     hub: &Hub,
     key: &ServiceKey,
     viewer: &Viewer,
-    window: Option<Window>,
-    levels: Option<Levels>,
+    (window, levels): (Option<Window>, Option<Levels>),
+    format: Format,
     tx: Chunks,
 ) -> Result<(), Response> {
     let info = match hub.service(key, &viewer.scope).await {
@@ -153,13 +207,7 @@ async fn from_engine(
                 {
                     continue
                 }
-                Ok(Some((line, container))) => app::export::push_line(
-                    &mut chunk,
-                    line.ts.ns,
-                    &container.replica.name,
-                    line.stream.into(),
-                    &app::ansi::parse(&line.text).plain,
-                ),
+                Ok(Some((line, container))) => format.push(&mut chunk, &log_line(line, container)),
                 Ok(None) => break,
                 Err(e) => {
                     let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
@@ -183,6 +231,7 @@ async fn from_history(
     key: ServiceKey,
     window: Window,
     levels: Option<Levels>,
+    format: Format,
     tx: Chunks,
 ) {
     let mut after = None;
@@ -197,13 +246,7 @@ async fn from_history(
         };
         let mut chunk = String::new();
         for line in &page.lines {
-            app::export::push_line(
-                &mut chunk,
-                line.cursor.ts_ns,
-                &line.replica.name,
-                line.stream.into(),
-                &app::ansi::parse(&line.text).plain,
-            );
+            format.push(&mut chunk, line);
         }
         if !chunk.is_empty() && tx.send(Ok(chunk)).await.is_err() {
             return;

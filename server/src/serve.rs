@@ -53,7 +53,8 @@ impl Refused {
     }
 }
 
-/// Runs what the command line asks: a `users` command, or the server until it is stopped.
+/// Runs what the command line asks: a `users` command, a client command (`logs`), or the
+/// server until it is stopped.
 pub async fn run(config: Config) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -61,8 +62,10 @@ pub async fn run(config: Config) -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Some(Command::Users { action }) = &config.command {
-        return users::command(&config, action);
+    match &config.command {
+        Some(Command::Users { action }) => return users::command(&config, action),
+        Some(Command::Logs(args)) => return crate::cli::logs(args.clone()).await,
+        None => {}
     }
     match serve(config).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,304 @@
+//! The CLI's side of the protocol: HTTP questions to `/api/…` and the live socket `/ws`,
+//! each failure turned into one error a person can act on.
+
+use app::protocol::{LogLine, ProjectInfo, ServiceKey};
+use futures::{SinkExt, StreamExt};
+use reqwest::{StatusCode, Url};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::args::ServerArgs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0:?} is not a server address: {1} (write it as http://HOST:PORT)")]
+    BadServer(String, String),
+    #[error("cannot reach Lookout at {server}: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error(
+        "{server} asks for a token (401): set LOOKOUT_TOKEN or --token to one of its API tokens"
+    )]
+    Unauthorized { server: String },
+    #[error("refused (403): {0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("unknown service {0}")]
+    UnknownService(String),
+    #[error("{name} is a service of several projects ({projects}): name one as PROJECT/{name}")]
+    Ambiguous { name: String, projects: String },
+    #[error("{server} answered what is not Lookout's protocol: {reason}")]
+    BadAnswer { server: String, reason: String },
+}
+
+pub struct Client {
+    base: Url,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+impl Client {
+    pub fn new(args: &ServerArgs) -> Result<Client, CliError> {
+        let bad = |reason: String| CliError::BadServer(args.server.clone(), reason);
+        let base = Url::parse(&args.server).map_err(|e| bad(e.to_string()))?;
+        if base.scheme() != "http" {
+            return Err(bad(format!(
+                "this client speaks http, not {}: reach the server on its own address",
+                base.scheme()
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(Client {
+            base,
+            token: args.token.clone().filter(|t| !t.is_empty()),
+            http,
+        })
+    }
+
+    pub fn server(&self) -> String {
+        self.base.as_str().trim_end_matches('/').to_owned()
+    }
+
+    fn url(&self, path: &str) -> Url {
+        let mut url = self.base.clone();
+        url.set_path(path);
+        url
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Response, CliError> {
+        let mut request = self.http.get(self.url(path)).query(query);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        Err(self.refusal(status, &body))
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, CliError> {
+        let body = self
+            .get(path, query)
+            .await?
+            .bytes()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        serde_json::from_slice(&body).map_err(|e| self.bad_answer(e))
+    }
+
+    pub async fn projects(&self) -> Result<Vec<ProjectInfo>, CliError> {
+        self.get_json("/api/projects", &[]).await
+    }
+
+    /// The newest `tail` lines of a service (replicas merged), from `since` on.
+    pub async fn tail(
+        &self,
+        key: &ServiceKey,
+        tail: u32,
+        since: Option<&str>,
+    ) -> Result<Vec<LogLine>, CliError> {
+        let mut query = service_query(key);
+        query.push(("tail", tail.to_string()));
+        if let Some(since) = since {
+            query.push(("since", since.to_owned()));
+        }
+        self.get_json("/api/tail", &query).await
+    }
+
+    /// A service's whole log, or its lines in `[since, until)`, as a stream of lines.
+    pub async fn download(
+        &self,
+        key: &ServiceKey,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<Download, CliError> {
+        let mut query = service_query(key);
+        query.push(("format", "jsonl".to_owned()));
+        for (name, value) in [("since", since), ("until", until)] {
+            if let Some(v) = value {
+                query.push((name, v.to_owned()));
+            }
+        }
+        let response = self.get("/api/download", &query).await?;
+        Ok(Download {
+            response,
+            pending: Vec::new(),
+            at: 0,
+            server: self.server(),
+        })
+    }
+
+    /// Opens the live socket and reads its greeting.
+    pub async fn connect(&self) -> Result<Socket, CliError> {
+        let mut url = self.url("/ws");
+        // The scheme was checked in `new`: http becomes ws.
+        let _ = url.set_scheme("ws");
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| CliError::BadServer(self.server(), e.to_string()))?;
+        if let Some(token) = &self.token {
+            let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                CliError::Refused("the token holds characters a header cannot".into())
+            })?;
+            request.headers_mut().insert("authorization", value);
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(socket),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response
+                    .body()
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default()
+                    .into_owned();
+                let status = StatusCode::from_u16(response.status().as_u16())
+                    .unwrap_or(StatusCode::BAD_GATEWAY);
+                Err(self.refusal(status, &body))
+            }
+            Err(e) => Err(CliError::Unreachable {
+                server: self.server(),
+                reason: root_cause(&e),
+            }),
+        }
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> CliError {
+        CliError::Unreachable {
+            server: self.server(),
+            reason: root_cause(e),
+        }
+    }
+
+    fn bad_answer(&self, e: impl std::fmt::Display) -> CliError {
+        CliError::BadAnswer {
+            server: self.server(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn refusal(&self, status: StatusCode, body: &str) -> CliError {
+        // Server functions answer `ServerError|<message>`; other routes plain text.
+        let message = body.strip_prefix("ServerError|").unwrap_or(body).trim();
+        let message: String = message
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        match status {
+            StatusCode::UNAUTHORIZED => CliError::Unauthorized {
+                server: self.server(),
+            },
+            StatusCode::FORBIDDEN => CliError::Forbidden(message),
+            _ if message.is_empty() => {
+                CliError::Refused(format!("{} answered {status}", self.server()))
+            }
+            _ => CliError::Refused(message),
+        }
+    }
+}
+
+/// The longest line a download may send: the server cuts lines at `--max-line-bytes`
+/// (64 KiB by default), and JSON escapes at most multiply that by six.
+const MAX_DOWNLOAD_LINE: usize = 8 << 20;
+
+/// A download's lines, read as they arrive: memory holds one chunk, however long the log.
+pub struct Download {
+    response: reqwest::Response,
+    pending: Vec<u8>,
+    /// Where the first line not yet taken begins in `pending`.
+    at: usize,
+    server: String,
+}
+
+impl Download {
+    pub async fn next(&mut self) -> Result<Option<LogLine>, CliError> {
+        loop {
+            if let Some(len) = self.pending[self.at..].iter().position(|&b| b == b'\n') {
+                let line = &self.pending[self.at..self.at + len];
+                self.at += len + 1;
+                return serde_json::from_slice(line)
+                    .map(Some)
+                    .map_err(|e| self.broken(e.to_string()));
+            }
+            if self.pending.len() - self.at > MAX_DOWNLOAD_LINE {
+                return Err(self.broken(format!("a line longer than {MAX_DOWNLOAD_LINE} bytes")));
+            }
+            // The lines taken go in one move a chunk, not one a line.
+            self.pending.drain(..self.at);
+            self.at = 0;
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.pending.extend_from_slice(&chunk),
+                Ok(None) if self.pending.is_empty() => return Ok(None),
+                Ok(None) => self.pending.push(b'\n'),
+                Err(e) => {
+                    return Err(CliError::Unreachable {
+                        server: self.server.clone(),
+                        reason: format!("the download broke off: {}", root_cause(&e)),
+                    })
+                }
+            }
+        }
+    }
+
+    fn broken(&self, reason: String) -> CliError {
+        CliError::BadAnswer {
+            server: self.server.clone(),
+            reason,
+        }
+    }
+}
+
+pub async fn send(socket: &mut Socket, message: &app::protocol::ClientMessage) -> bool {
+    let text = serde_json::to_string(message).expect("a client message serializes");
+    socket.send(Message::text(text)).await.is_ok()
+}
+
+/// The next protocol message, or `None` when the socket closed or broke.
+pub async fn receive(socket: &mut Socket) -> Option<Result<app::protocol::ServerMessage, String>> {
+    loop {
+        match socket.next().await? {
+            Ok(Message::Text(text)) => {
+                return Some(serde_json::from_str(&text).map_err(|e| e.to_string()))
+            }
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+fn service_query(key: &ServiceKey) -> Vec<(&'static str, String)> {
+    vec![
+        ("project", key.project.clone()),
+        ("service", key.service.clone()),
+    ]
+}
+
+/// The innermost reason of an error chain: "Connection refused", not "error sending request".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
+}

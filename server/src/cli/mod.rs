@@ -1,0 +1,168 @@
+//! `lookout logs`: the same binary as a client of a running Lookout, speaking the documented
+//! protocol (docs/PROTOCOL.md): the past over HTTP, then the live socket. Nothing here
+//! touches the engine or the store.
+//!
+//! - `args`: the command line;
+//! - `client`: HTTP and the socket, and the errors a person reads;
+//! - `target`: which services the names mean;
+//! - `backlog`: the lines printed first, merged in time order;
+//! - `follow`: `--follow`, reconnecting and resuming by cursor;
+//! - `print`: prefixes, colours, timestamps, JSON, and text safe for a terminal.
+
+mod args;
+mod backlog;
+mod client;
+mod follow;
+mod print;
+mod target;
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use app::filter::{Filter, FilterSpec};
+use app::protocol::ServiceKey;
+
+pub use args::{LogsArgs, ServerArgs};
+use backlog::{Ask, Source};
+use client::{CliError, Client};
+use follow::{Event, Start};
+use print::{Look, Printer};
+
+/// Why printing stopped early.
+enum Stop {
+    /// Whoever read the output went away (`| head`): not an error.
+    Closed,
+    Failed(CliError),
+}
+
+impl From<CliError> for Stop {
+    fn from(e: CliError) -> Stop {
+        Stop::Failed(e)
+    }
+}
+
+impl From<io::Error> for Stop {
+    fn from(e: io::Error) -> Stop {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Stop::Closed
+        } else {
+            Stop::Failed(CliError::Refused(format!("cannot write the output: {e}")))
+        }
+    }
+}
+
+/// Runs `lookout logs`: 0 when done (or the reader left), 1 with one line on stderr when
+/// something failed, 130 on Ctrl+C.
+pub async fn logs(args: LogsArgs) -> ExitCode {
+    let outcome = tokio::select! {
+        outcome = print_logs(&args) => outcome,
+        _ = tokio::signal::ctrl_c() => return ExitCode::from(130),
+    };
+    match outcome {
+        Ok(()) | Err(Stop::Closed) => ExitCode::SUCCESS,
+        Err(Stop::Failed(e)) => {
+            eprintln!("lookout: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn print_logs(args: &LogsArgs) -> Result<(), Stop> {
+    let keep = Filter::compile(&FilterSpec {
+        text: args.grep.clone().unwrap_or_default(),
+        regex: args.regex,
+        match_case: args.match_case,
+        invert: args.invert,
+        stream: args.streams(),
+        replica: None,
+        levels: args.level,
+        fields: Vec::new(),
+    })
+    .map_err(|e| CliError::Refused(format!("--grep: {e}")))?;
+    let since_ns = match &args.since {
+        Some(since) => crate::clock::parse_when(since, crate::clock::now_ns())
+            .map_err(|e| CliError::Refused(format!("--since: {e}")))?,
+        None => i64::MIN,
+    };
+
+    let client = Arc::new(Client::new(&args.server)?);
+    let projects = client.projects().await?;
+    let services = target::resolve(&args.services, &projects)?;
+    let keys: Vec<ServiceKey> = services.iter().map(|s| target::key(s)).collect();
+
+    let mut printer = printer(args, keep, &keys);
+    for (key, s) in keys.iter().zip(&services) {
+        for c in &s.containers {
+            printer.expect(key, c.replica.number);
+        }
+    }
+
+    let ask = Ask {
+        tail: args.tail,
+        since: args.since.as_deref(),
+        until: args.until.as_deref(),
+    };
+    let mut sources = Vec::new();
+    for s in &services {
+        sources.push(Source::open(&client, s, ask).await?);
+    }
+    while let Some((i, line)) = backlog::next(&mut sources).await? {
+        printer.line(&sources[i].key, &line)?;
+    }
+    printer.flush()?;
+    if !args.follow {
+        return Ok(());
+    }
+
+    let starts = sources
+        .into_iter()
+        .map(|s| Start {
+            key: s.key,
+            resume: s.resume,
+            tail: args.tail.on_socket(),
+            floor_ns: since_ns,
+        })
+        .collect();
+    print_events(follow::spawn(client, starts), &mut printer).await
+}
+
+fn printer(args: &LogsArgs, keep: Filter, keys: &[ServiceKey]) -> Printer<BufWriter<io::Stdout>> {
+    let stdout = io::stdout();
+    let terminal = stdout.is_terminal();
+    let look = Look {
+        prefix: !args.no_log_prefix,
+        timestamps: args.timestamps,
+        json: args.json,
+        terminal,
+        color: terminal && !args.no_color && std::env::var_os("NO_COLOR").is_none(),
+    };
+    Printer::new(BufWriter::new(stdout), look, keep, keys)
+}
+
+/// Prints what the followers tell, until one fails or the output is closed.
+async fn print_events(
+    mut events: tokio::sync::mpsc::Receiver<Event>,
+    printer: &mut Printer<BufWriter<io::Stdout>>,
+) -> Result<(), Stop> {
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Subscribed(key, containers) => {
+                for c in containers {
+                    printer.expect(&key, c.replica.number);
+                }
+            }
+            Event::Lines(key, lines) => {
+                for line in &lines {
+                    printer.line(&key, line)?;
+                }
+                printer.flush()?;
+            }
+            Event::Notice(text) => {
+                let _ = writeln!(io::stderr(), "lookout: {text}");
+            }
+            Event::Fatal(e) => return Err(Stop::Failed(e)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,418 @@
+//! Acceptance tests of `lookout logs`: the real binary as a client of a real server that
+//! follows the Compose fixture on the real engine. Its output is compared with what
+//! `docker-compose logs` and `docker logs` print for the same containers, and `--follow` is
+//! cut five times and has its server restarted under it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{container_ids, docker_ok, Server, WAIT};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::Command;
+use tokio::task::JoinSet;
+
+/// `lookout logs <args>` against `server` (an http://… address).
+fn logs(server: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookout"));
+    cmd.arg("logs")
+        .args(args)
+        .env("LOOKOUT_SERVER", server)
+        .env_remove("LOOKOUT_TOKEN")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs `lookout logs <args>` to its end: exit code, stdout, stderr.
+async fn run(server: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = tokio::time::timeout(WAIT, logs(server, args).output())
+        .await
+        .unwrap_or_else(|_| panic!("`lookout logs {args:?}` did not end within 10 s"))
+        .expect("run lookout logs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn address(server: &Server) -> String {
+    format!("http://127.0.0.1:{}", server.port)
+}
+
+/// `docker-compose logs <args>` of the fixture, without the line v1 prints first.
+async fn compose_logs(project: &str, args: &[&str]) -> String {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../end2end/fixture/docker-compose.yml"
+    );
+    let out = Command::new("docker-compose")
+        .args(["-p", project, "-f", file, "logs", "--no-color"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run docker-compose logs");
+    assert!(
+        out.status.success(),
+        "docker-compose logs {args:?}: {out:?}"
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("Attaching to "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Waits until `lookout logs` and the engine's own client print the same, for lines that
+/// may arrive between the two reads; fails with both outputs after 20 s.
+async fn agree<A, B>(mut ours: A, mut theirs: B)
+where
+    A: AsyncFnMut() -> String,
+    B: AsyncFnMut() -> String,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (a, b) = (ours().await, theirs().await);
+        if a == b && !a.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lookout printed:\n{a}\nthe engine's client:\n{b}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_service_prints_as_docker_compose_logs_prints_it() {
+    let server = Server::start().await;
+    let (at, project) = (address(&server), server.project.clone());
+    let tail_of = |n: &'static str| {
+        let (at, project) = (at.clone(), project.clone());
+        (
+            async move || {
+                run(&at, &["json", "--no-log-prefix", "-t", "-n", n])
+                    .await
+                    .1
+            },
+            async move || {
+                compose_logs(&project, &["--no-log-prefix", "-t", "--tail", n, "json"]).await
+            },
+        )
+    };
+    let (ours, theirs) = tail_of("5");
+    agree(ours, theirs).await;
+    let (ours, theirs) = tail_of("20000");
+    agree(ours, theirs).await;
+
+    // The whole log (from the engine): the lines docker-compose printed come first, and a
+    // line or two written in between may follow.
+    let theirs = compose_logs(&project, &["--no-log-prefix", "json"]).await;
+    let (code, ours, _) = run(&at, &["json", "--no-log-prefix"]).await;
+    assert_eq!(code, Some(0));
+    assert!(
+        theirs.lines().count() > 5,
+        "the fixture's json service has written lines"
+    );
+    assert!(
+        ours.starts_with(&theirs),
+        "lookout:\n{ours}\ndocker-compose:\n{theirs}"
+    );
+    assert!(ours.lines().count() <= theirs.lines().count() + 5);
+
+    // With its prefix, as docker compose names a replica.
+    let (_, ours, _) = run(&at, &["json", "-n", "3"]).await;
+    assert_eq!(ours.lines().count(), 3);
+    assert!(ours.lines().all(|l| l.starts_with("json-1 | {")), "{ours}");
+}
+
+#[tokio::test]
+async fn a_window_of_time_is_the_one_docker_logs_prints() {
+    let server = Server::start().await;
+    let at = address(&server);
+    let id = container_ids(&server.project, Some("json")).await.remove(0);
+    let now = time::OffsetDateTime::now_utc();
+    let rfc = |t: time::OffsetDateTime| {
+        t.replace_nanosecond(0)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let (since, until) = (
+        rfc(now - Duration::from_secs(30)),
+        rfc(now - Duration::from_secs(3)),
+    );
+    // History fills from the engine as the server starts: wait until it holds the window.
+    agree(
+        async || {
+            run(
+                &at,
+                &[
+                    "json",
+                    "--no-log-prefix",
+                    "-t",
+                    "--since",
+                    &since,
+                    "--until",
+                    &until,
+                ],
+            )
+            .await
+            .1
+        },
+        async || docker_ok(&["logs", "-t", "--since", &since, "--until", &until, &id]).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn filters_and_json_choose_and_describe_the_lines() {
+    let server = Server::start().await;
+    let at = address(&server);
+    let (code, out, err) = run(&at, &["json", "-n", "40", "--json", "--level", ">=warn"]).await;
+    assert_eq!((code, err.as_str()), (Some(0), ""));
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object a line"))
+        .collect();
+    assert!(
+        !rows.is_empty(),
+        "the json service writes warnings and errors"
+    );
+    for row in &rows {
+        assert_eq!(row["project"], server.project.as_str());
+        assert_eq!(row["service"], "json");
+        assert!(
+            ["warn", "error", "fatal"].contains(&row["level"].as_str().unwrap()),
+            "{row}"
+        );
+        assert!(row["cursor"].is_string() && row["text"].is_string());
+    }
+
+    let (_, out, _) = run(
+        &at,
+        &["web", "-n", "40", "--stream", "stderr", "--grep", "LINE"],
+    )
+    .await;
+    assert!(out.lines().count() >= 10, "{out}");
+    assert!(out.lines().all(|l| l.contains("stderr line")), "{out}");
+    let (_, out, _) = run(
+        &at,
+        &["web", "-n", "40", "--grep", "std(out|err)", "-E", "-v"],
+    )
+    .await;
+    assert_eq!(out, "", "every web line names its stream");
+    let (code, _, err) = run(&at, &["web", "--grep", "(", "-E"]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        err.starts_with("lookout: --grep: invalid regular expression"),
+        "{err}"
+    );
+
+    // The download the client reads, asked for in a format it does not have.
+    let (status, body) = server
+        .get(
+            "/api/download",
+            &[
+                ("project", &server.project),
+                ("service", "json"),
+                ("format", "xml"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, "format must be text or jsonl, got \"xml\"")
+    );
+}
+
+#[tokio::test]
+async fn each_failure_exits_1_with_one_clear_line_and_a_closed_pipe_exits_quietly() {
+    let server = Server::start().await;
+    let at = address(&server);
+    let (code, out, err) = run(&at, &["nosuch"]).await;
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (Some(1), "", "lookout: unknown service nosuch\n")
+    );
+    let (code, _, err) = run(&at, &[&format!("{}/nosuch", server.project)]).await;
+    assert_eq!((code, err.lines().count()), (Some(1), 1), "{err}");
+
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nobody = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (code, _, err) = run(&nobody, &["web"]).await;
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err,
+        format!("lookout: cannot reach Lookout at {nobody}: Connection refused (os error 111)\n")
+    );
+    let (code, _, err) = run("ftp://example", &["web"]).await;
+    assert_eq!((code, err.lines().count()), (Some(1), 1), "{err}");
+
+    // `| head -1`: the reader takes one line and goes; lookout ends with 0 and says nothing.
+    let mut child = logs(&at, &["web", "-f"]).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).await.unwrap();
+    assert!(first.starts_with("web-"), "{first}");
+    drop(out);
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("ends once its reader left")
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .await
+        .unwrap();
+    assert_eq!((status.code(), err.as_str()), (Some(0), ""));
+}
+
+/// A TCP relay between the client and the server: it can cut every connection through it,
+/// and be pointed at another server (the same one restarted).
+struct Relay {
+    port: u16,
+    target: Arc<AtomicU16>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Relay {
+    async fn start(target: u16) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Arc::new(AtomicU16::new(target));
+        let (cut, mut cuts) = tokio::sync::watch::channel(0);
+        let to = target.clone();
+        tokio::spawn(async move {
+            let mut open = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((mut client, _)) = accepted else { return };
+                        let port = to.load(Ordering::SeqCst);
+                        open.spawn(async move {
+                            let Ok(mut server) = TcpStream::connect(("127.0.0.1", port)).await else { return };
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        });
+                    }
+                    _ = cuts.changed() => open.abort_all(),
+                }
+            }
+        });
+        Relay { port, target, cut }
+    }
+
+    fn cut(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+/// Reads the client's stdout as it comes; the web service's numbered lines, by replica
+/// and stream, and how many lines came.
+#[derive(Default)]
+struct Numbers {
+    seen: BTreeMap<(String, String), Vec<u64>>,
+    lines: usize,
+}
+
+impl Numbers {
+    /// `web <host> <stream> line <n>`.
+    fn take(&mut self, line: &str) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [_, host, stream, _, n] = words[..] else {
+            panic!("not a web line: {line:?}");
+        };
+        let key = (host.to_owned(), stream.to_owned());
+        self.seen.entry(key).or_default().push(n.parse().unwrap());
+        self.lines += 1;
+    }
+}
+
+#[tokio::test]
+async fn follow_survives_five_cuts_and_a_server_restart_with_every_line_once() {
+    let mut server = Server::start().await;
+    let relay = Relay::start(server.port).await;
+    let at = format!("http://127.0.0.1:{}", relay.port);
+    let mut child = logs(&at, &["web", "-f", "-n", "0", "--no-log-prefix"])
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut numbers = Numbers::default();
+    // Each step waits for 6 more lines (the two replicas write 4 a second).
+    let mut more = async |numbers: &mut Numbers| {
+        let want = numbers.lines + 6;
+        while numbers.lines < want {
+            let line = tokio::time::timeout(WAIT, out.next_line()).await;
+            let line = line
+                .expect("lines go on within 10 s")
+                .unwrap()
+                .expect("stdout open");
+            numbers.take(&line);
+        }
+    };
+    more(&mut numbers).await;
+    for _ in 0..5 {
+        relay.cut();
+        more(&mut numbers).await;
+    }
+    server.terminate().await;
+    server
+        .wait_exit(WAIT)
+        .await
+        .expect("the server stops on SIGTERM");
+    let again = Server::start().await;
+    relay.target.store(again.port, Ordering::SeqCst);
+    more(&mut numbers).await;
+    more(&mut numbers).await;
+
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "Ctrl+C exits 130");
+    let mut notices = Vec::new();
+    while let Some(line) = err.next_line().await.unwrap() {
+        notices.push(line);
+    }
+    let reconnected = notices
+        .iter()
+        .filter(|l| l.contains("reconnected to"))
+        .count();
+    assert!(
+        reconnected >= 6,
+        "stderr says each time it reconnected: {notices:#?}"
+    );
+
+    assert_eq!(
+        numbers.seen.len(),
+        4,
+        "two replicas, two streams: {:?}",
+        numbers.seen.keys()
+    );
+    for (key, got) in &numbers.seen {
+        let expected: Vec<u64> = (got[0]..got[0] + got.len() as u64).collect();
+        assert_eq!(got, &expected, "{key:?}: every number once, none missing");
+    }
+}
