@@ -76,6 +76,11 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_USERS_FILE", global = true)]
     pub users_file: Option<PathBuf>,
 
+    /// The API tokens file (and of `lookout users token`): `Authorization: Bearer TOKEN`
+    /// acts as the token's user under --auth users and forward-proxy.
+    #[arg(long, env = "LOOKOUT_TOKENS_FILE", global = true)]
+    pub tokens_file: Option<PathBuf>,
+
     /// How long a sign-in lasts (e.g. 12h, 30m).
     #[arg(long, env = "LOOKOUT_SESSION_TTL", default_value = "12h")]
     pub session_ttl: humantime::Duration,
@@ -224,6 +229,10 @@ pub enum Command {
     },
     /// Print services' logs from a running Lookout, as `docker compose logs` prints them.
     Logs(crate::cli::LogsArgs),
+    /// List the projects and services a running Lookout shows, as `docker compose ps` does.
+    Ps(crate::cli::PsArgs),
+    /// Print history's hits for a query from a running Lookout, oldest of them first.
+    Search(crate::cli::SearchArgs),
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -239,4 +248,25 @@ pub enum UsersAction {
     },
     /// Remove a user.
     Remove { name: String },
+    /// Manage the API tokens of --tokens-file.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum TokenAction {
+    /// Make a token that acts as NAME, print it once, and keep only its hash. Replaces
+    /// NAME's token, if any.
+    Add {
+        name: String,
+        /// Services the token may see, as project/service patterns; without it: every one.
+        #[arg(long = "scope", value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
+    /// Remove NAME's token: requests with it are refused at once, its sockets closed.
+    Remove { name: String },
+    /// The tokens' names and scopes.
+    List,
 }

@@ -14,6 +14,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tracing_subscriber::EnvFilter;
 
 use crate::auth::sessions::{LoginLimiter, PasswordChecks, Sessions};
+use crate::auth::tokens::TokenFile;
 use crate::auth::users::{self, Users};
 use crate::auth::{login, Auth, Mode, SocketCounts, TrustedProxies};
 use crate::config::{Command, Config, HistoryMode};
@@ -65,6 +66,8 @@ pub async fn run(config: Config) -> ExitCode {
     match &config.command {
         Some(Command::Users { action }) => return users::command(&config, action),
         Some(Command::Logs(args)) => return crate::cli::logs(args.clone()).await,
+        Some(Command::Ps(args)) => return crate::cli::ps(args.clone()).await,
+        Some(Command::Search(args)) => return crate::cli::search(args.clone()).await,
         None => {}
     }
     match serve(config).await {
@@ -239,6 +242,19 @@ async fn stopping(shutdown: watch::Sender<bool>) {
     });
 }
 
+/// The API tokens file, when one is named: one that does not read stops the start.
+fn open_tokens(config: &Config) -> Result<Option<Arc<TokenFile>>, String> {
+    config
+        .tokens_file
+        .as_deref()
+        .map(|path| {
+            TokenFile::open(path)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .transpose()
+}
+
 /// The authentication `config` asks for, with what it needs loaded.
 fn build_auth(config: &Config) -> Result<Auth, String> {
     match config.auth {
@@ -253,6 +269,7 @@ fn build_auth(config: &Config) -> Result<Auth, String> {
             }
             Ok(Auth::ForwardProxy {
                 header: config.user_header.clone(),
+                tokens: open_tokens(config)?,
             })
         }
         Mode::Users => {
@@ -275,6 +292,7 @@ fn build_auth(config: &Config) -> Result<Auth, String> {
                     config.login_attempts_per_name_per_minute,
                 ),
                 checks: PasswordChecks::new(config.max_concurrent_logins, config.login_wait.into()),
+                tokens: open_tokens(config)?,
             })
         }
     }

@@ -241,7 +241,7 @@ impl Session<'_> {
             tokio::select! {
                 _ = session_check.tick() => {
                     if !self.signed_in() {
-                        return self.close(CLOSE_SESSION_ENDED, "session ended: sign in again").await;
+                        return self.close(CLOSE_SESSION_ENDED, "session ended or token removed: sign in again").await;
                     }
                 }
                 msg = rx.next() => {
@@ -268,12 +268,9 @@ impl Session<'_> {
         }
     }
 
-    /// Whether the viewer's session still holds (it may have expired, or been signed out).
+    /// Whether the viewer's session or token still holds.
     fn signed_in(&self) -> bool {
-        match (&self.viewer.session, self.state.auth.sessions()) {
-            (Some(token), Some(sessions)) => sessions.get(token).is_some(),
-            _ => true,
-        }
+        self.state.auth.still_holds(self.viewer)
     }
 
     async fn close(&mut self, code: u16, reason: &'static str) -> Result<(), Closed> {

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{container_ids, docker_ok, Server, WAIT};
+use app::protocol::ProjectInfo;
+use common::{container_ids, docker_ok, marker, Fd, Probe, Server, WAIT};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
@@ -19,8 +20,13 @@ use tokio::task::JoinSet;
 
 /// `lookout logs <args>` against `server` (an http://… address).
 fn logs(server: &str, args: &[&str]) -> Command {
+    client(server, "logs", args)
+}
+
+/// `lookout <command> <args>` against `server`.
+fn client(server: &str, command: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookout"));
-    cmd.arg("logs")
+    cmd.arg(command)
         .args(args)
         .env("LOOKOUT_SERVER", server)
         .env_remove("LOOKOUT_TOKEN")
@@ -34,9 +40,14 @@ fn logs(server: &str, args: &[&str]) -> Command {
 
 /// Runs `lookout logs <args>` to its end: exit code, stdout, stderr.
 async fn run(server: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = tokio::time::timeout(WAIT, logs(server, args).output())
+    run_command(server, "logs", args).await
+}
+
+/// Runs `lookout <command> <args>` to its end: exit code, stdout, stderr.
+async fn run_command(server: &str, command: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = tokio::time::timeout(WAIT, client(server, command, args).output())
         .await
-        .unwrap_or_else(|_| panic!("`lookout logs {args:?}` did not end within 10 s"))
+        .unwrap_or_else(|_| panic!("`lookout {command} {args:?}` did not end within 10 s"))
         .expect("run lookout logs");
     (
         out.status.code(),
@@ -220,6 +231,36 @@ async fn filters_and_json_choose_and_describe_the_lines() {
         "{err}"
     );
 
+    // The whole project, as `docker compose logs` with no service: merged in time order.
+    let (code, out, err) = run(&at, &["-p", &server.project, "-n", "30", "-t"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let stamps: Vec<&str> = out
+        .lines()
+        .map(|l| {
+            l.split_once(" | ")
+                .expect("a prefix")
+                .1
+                .split(' ')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        stamps.windows(2).all(|w| w[0] <= w[1]),
+        "in time order:\n{out}"
+    );
+    for service in ["web-1", "json-1"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(service)),
+            "{service} in\n{out}"
+        );
+    }
+    let (code, _, err) = run(&at, &["-p", "no-such-project"]).await;
+    assert_eq!(
+        (code, err.as_str()),
+        (Some(1), "lookout: unknown project no-such-project\n")
+    );
+
     // The download the client reads, asked for in a format it does not have.
     let (status, body) = server
         .get(
@@ -281,6 +322,80 @@ async fn each_failure_exits_1_with_one_clear_line_and_a_closed_pipe_exits_quietl
         .await
         .unwrap();
     assert_eq!((status.code(), err.as_str()), (Some(0), ""));
+}
+
+#[tokio::test]
+async fn ps_lists_each_service_with_its_replicas_as_the_engine_has_them() {
+    let server = Server::start().await;
+    let at = address(&server);
+    let (code, table, err) = run_command(&at, "ps", &[]).await;
+    assert_eq!((code, err.as_str()), (Some(0), ""));
+    let mut rows = table.lines();
+    let header: Vec<&str> = rows.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["PROJECT", "SERVICE", "STATE", "REPLICAS", "HEALTH", "EXIT"]
+    );
+    let web = rows
+        .map(|r| r.split_whitespace().collect::<Vec<_>>())
+        .find(|r| r[0] == server.project && r[1] == "web")
+        .unwrap_or_else(|| panic!("no web row in\n{table}"));
+    let replicas = container_ids(&server.project, Some("web")).await.len();
+    assert_eq!(
+        web[2..4],
+        ["running".to_owned(), format!("{replicas}/{replicas}")]
+    );
+
+    let (_, json, _) = run_command(&at, "ps", &["--json"]).await;
+    let projects: Vec<ProjectInfo> = serde_json::from_str(&json).expect("the protocol's listing");
+    let fixture = projects.iter().find(|p| p.name == server.project).unwrap();
+    let web = fixture
+        .services
+        .iter()
+        .find(|s| s.service == "web")
+        .unwrap();
+    assert_eq!(web.containers.len(), replicas);
+}
+
+#[tokio::test]
+async fn search_prints_the_newest_hits_of_history_oldest_first() {
+    let server = Server::start().await;
+    let at = address(&server);
+    let m = marker("cli-search");
+    let probe = Probe::find(&server.project).await;
+    for n in 1..=4 {
+        probe
+            .printf(Fd::Stdout, "%s hit %s\\n", &[&m, &n.to_string()])
+            .await;
+    }
+    // History takes the lines as the follower reads them: wait until the four are found.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let (code, out, err) = run_command(&at, "search", &[&m, "-n", "3"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        if out.lines().count() == 3 && out.contains("hit 4") {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "three hits within 20 s: {out}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let lines: Vec<&str> = out.lines().collect();
+    for (line, n) in lines.iter().zip(2..=4) {
+        let (prefix, rest) = line.split_once(" | ").expect("a prefix");
+        assert_eq!(prefix, "probe-1");
+        let (ts, text) = rest.split_once(' ').expect("a timestamp");
+        assert!(ts.ends_with('Z') && ts.len() == 30, "{ts}");
+        assert_eq!(text, format!("{m} hit {n}"));
+    }
+    let (_, json, _) = run_command(&at, "search", &[&format!("{m} \"hit 1\""), "--json"]).await;
+    let hit: serde_json::Value = serde_json::from_str(json.trim()).expect("one hit");
+    assert_eq!(
+        (hit["service"].as_str(), hit["text"].as_str()),
+        (Some("probe"), Some(format!("{m} hit 1").as_str()))
+    );
+    let (code, _, err) = run_command(&at, "search", &["/(/"]).await;
+    assert_eq!(code, Some(1));
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 /// A TCP relay between the client and the server: it can cut every connection through it,

@@ -166,6 +166,7 @@ pub async fn submit(
         sessions,
         limiter,
         checks,
+        ..
     } = &*auth
     else {
         return (

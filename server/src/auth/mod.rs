@@ -6,10 +6,14 @@
 //! - `none`: everyone is let in; Lookout then listens only on loopback unless told.
 //! - `users`: a users file with argon2id hashes, a login page and a session cookie.
 //! - `forward-proxy`: a user header, trusted only from the configured proxy addresses.
+//!
+//! Under `users` and `forward-proxy` alike, `Authorization: Bearer TOKEN` with a token of
+//! `--tokens-file` acts as the token's user, with its scopes: no cookie, no CSRF rule.
 
 pub mod login;
 pub mod scope;
 pub mod sessions;
+pub mod tokens;
 pub mod users;
 
 use std::collections::HashMap;
@@ -25,6 +29,7 @@ use ipnet::IpNet;
 use crate::origin;
 use scope::Scope;
 use sessions::{LoginLimiter, PasswordChecks, Sessions};
+use tokens::{Digest32, TokenFile};
 use users::Users;
 
 /// The session cookie's name over plain http.
@@ -66,10 +71,25 @@ pub enum Auth {
         sessions: Arc<Sessions>,
         limiter: LoginLimiter,
         checks: PasswordChecks,
+        tokens: Option<Arc<TokenFile>>,
     },
     ForwardProxy {
         header: HeaderName,
+        tokens: Option<Arc<TokenFile>>,
     },
+}
+
+/// What let a viewer in.
+#[derive(Clone, Debug)]
+pub enum Proof {
+    /// Nothing: `--auth none`.
+    Open,
+    /// A session of `--auth users`, by its cookie's token.
+    Session(String),
+    /// The user header of a trusted proxy.
+    ProxyHeader,
+    /// An API token, by its hash.
+    Token(Digest32),
 }
 
 /// Who a request is from, as the handlers see it.
@@ -80,8 +100,7 @@ pub struct Viewer {
     pub scope: Scope,
     /// The client's address (behind a trusted proxy, the one the proxy names).
     pub client: IpAddr,
-    /// The session token, when signed in with `--auth users`.
-    pub session: Option<String>,
+    pub proof: Proof,
 }
 
 impl Viewer {
@@ -114,13 +133,42 @@ impl Auth {
         }
     }
 
+    /// The API tokens, under the modes that take them.
+    pub fn tokens(&self) -> Option<&TokenFile> {
+        match self {
+            Auth::None => None,
+            Auth::Users { tokens, .. } | Auth::ForwardProxy { tokens, .. } => tokens.as_deref(),
+        }
+    }
+
+    /// Whether what let `viewer` in still holds: a session may have expired or been signed
+    /// out, a token removed.
+    pub fn still_holds(&self, viewer: &Viewer) -> bool {
+        match (&viewer.proof, self) {
+            (Proof::Session(token), Auth::Users { sessions, .. }) => sessions.get(token).is_some(),
+            (Proof::Token(digest), _) => {
+                self.tokens().is_some_and(|t| t.holding(*digest).is_some())
+            }
+            _ => true,
+        }
+    }
+
     fn viewer(&self, headers: &HeaderMap, client: IpAddr, from_trusted: bool) -> Option<Viewer> {
+        if let (Some(presented), Some(tokens)) = (bearer(headers), self.tokens()) {
+            let token = tokens.find(presented)?;
+            return Some(Viewer {
+                proof: Proof::Token(token.digest()),
+                name: Some(token.name),
+                scope: token.scope,
+                client,
+            });
+        }
         match self {
             Auth::None => Some(Viewer {
                 name: None,
                 scope: Scope::All,
                 client,
-                session: None,
+                proof: Proof::Open,
             }),
             Auth::Users { sessions, .. } => {
                 let token = cookie(headers, session_cookie(headers))?;
@@ -129,10 +177,10 @@ impl Auth {
                     name: Some(s.user),
                     scope: s.scope,
                     client,
-                    session: Some(token.to_owned()),
+                    proof: Proof::Session(token.to_owned()),
                 })
             }
-            Auth::ForwardProxy { header } => {
+            Auth::ForwardProxy { header, .. } => {
                 if !from_trusted {
                     return None;
                 }
@@ -141,7 +189,7 @@ impl Auth {
                     name: Some(name.to_owned()),
                     scope: Scope::All,
                     client,
-                    session: None,
+                    proof: Proof::ProxyHeader,
                 })
             }
         }
@@ -310,14 +358,6 @@ pub async fn guard(
     mut req: Request,
     next: Next,
 ) -> Response {
-    // A page of another site may send a form here; it must not change anything, sign
-    // anyone in or out, or read through a POST.
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe {
-        if let Err(refused) = origin::check_request(req.headers(), &state.config.allowed_origins) {
-            return (StatusCode::FORBIDDEN, refused.to_string()).into_response();
-        }
-    }
     if req.uri().path() == "/metrics" {
         match metrics_by_token(&state.config, req.headers()) {
             Some(true) => return next.run(req).await,
@@ -337,6 +377,26 @@ pub async fn guard(
     let viewer = state
         .auth
         .viewer(req.headers(), client, trusted.contains(peer.ip()));
+    // A page of another site may send a form here; it must not change anything, sign
+    // anyone in or out, or read through a POST. A page cannot send a token it does not
+    // hold, so a request a token let in is the token holder's own.
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let by_token = viewer
+        .as_ref()
+        .is_some_and(|v| matches!(v.proof, Proof::Token(_)));
+    if !safe && !by_token {
+        if let Err(refused) = origin::check_request(req.headers(), &state.config.allowed_origins) {
+            return (StatusCode::FORBIDDEN, refused.to_string()).into_response();
+        }
+    }
+    if viewer.is_none() && bearer(req.headers()).is_some() && state.auth.tokens().is_some() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "this API token is not one of this server's (--tokens-file)",
+        )
+            .into_response();
+    }
     let path = req.uri().path();
     match viewer {
         Some(v) => {
@@ -523,6 +583,7 @@ mod tests {
             sessions,
             limiter: LoginLimiter::new(10, 10),
             checks: PasswordChecks::new(1, std::time::Duration::from_secs(1)),
+            tokens: None,
         };
         let ip = ip("127.0.0.1");
         let with = |cookie: &str, https: bool| {
@@ -566,6 +627,7 @@ mod tests {
     fn the_user_header_counts_only_from_a_trusted_proxy() {
         let auth = Auth::ForwardProxy {
             header: HeaderName::from_static("remote-user"),
+            tokens: None,
         };
         let mut h = HeaderMap::new();
         h.insert("remote-user", HeaderValue::from_static("alice"));
@@ -577,6 +639,44 @@ mod tests {
         assert!(auth.viewer(&h, ip, false).is_none());
         h.insert("remote-user", HeaderValue::from_static("not a name"));
         assert!(auth.viewer(&h, ip, true).is_none());
+    }
+
+    #[test]
+    fn a_bearer_token_names_the_viewer_and_a_wrong_one_lets_nobody_in() {
+        let dir = std::env::temp_dir().join(format!("lookout-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tokens");
+        let token = tokens::add(&path, "ci", &["shop/*".into()]).unwrap();
+        let auth = Auth::ForwardProxy {
+            header: HeaderName::from_static("remote-user"),
+            tokens: Some(Arc::new(TokenFile::open(&path).unwrap())),
+        };
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("remote-user", HeaderValue::from_static("alice"));
+        let bearer = |t: &str| HeaderValue::from_str(&format!("Bearer {t}")).unwrap();
+        h.insert(header::AUTHORIZATION, bearer(&token));
+        let v = auth.viewer(&h, ip, true).unwrap();
+        assert_eq!(
+            v.name.as_deref(),
+            Some("ci"),
+            "the token, not the header, names"
+        );
+        assert!(matches!(v.proof, Proof::Token(_)));
+        let key = |p: &str| app::protocol::ServiceKey {
+            project: p.into(),
+            service: "web".into(),
+        };
+        assert!(v.scope.allows(&key("shop")) && !v.scope.allows(&key("blog")));
+        assert!(auth.still_holds(&v));
+        h.insert(header::AUTHORIZATION, bearer("lk_wrong"));
+        assert!(
+            auth.viewer(&h, ip, true).is_none(),
+            "nor does the header then"
+        );
+        tokens::remove(&path, "ci").unwrap();
+        assert!(!auth.still_holds(&v));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -244,7 +244,7 @@ fn read_password(name: &str) -> Result<String, UsersError> {
 /// temporary file is new (`O_EXCL`, which follows no symlink) under a name no one can guess
 /// ahead, in the same folder so that the rename stays on one file system; it goes if anything
 /// fails.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(super) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use argon2::password_hash::rand_core::RngCore;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = match path.parent() {
@@ -285,6 +285,9 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// `lookout users …`: changes the users file and says what it did.
 pub fn command(config: &Config, action: &UsersAction) -> ExitCode {
+    if let UsersAction::Token { action } = action {
+        return super::tokens::command(config, action);
+    }
     let Some(path) = &config.users_file else {
         eprintln!("lookout users: say which file with --users-file FILE (or LOOKOUT_USERS_FILE)");
         return ExitCode::from(2);
@@ -300,6 +303,7 @@ pub fn command(config: &Config, action: &UsersAction) -> ExitCode {
                 format!("{name} was not in {}", path.display())
             }
         }),
+        UsersAction::Token { .. } => unreachable!("handled above"),
     };
     match done {
         Ok(said) => {

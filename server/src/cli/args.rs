@@ -22,9 +22,13 @@ pub struct ServerArgs {
 #[derive(Args, Debug, Clone)]
 pub struct LogsArgs {
     /// Services to show, merged in time order: SERVICE, or PROJECT/SERVICE when the name is
-    /// in several projects.
-    #[arg(required = true, value_name = "[PROJECT/]SERVICE")]
+    /// in several projects. None with --project: every service of the project.
+    #[arg(required_unless_present = "project", value_name = "[PROJECT/]SERVICE")]
     pub services: Vec<String>,
+    /// The project the services are of; alone, the whole project, as
+    /// `docker compose logs` with no service.
+    #[arg(short, long)]
+    pub project: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
     /// Go on printing lines as they are written; reconnects and resumes after a cut.
@@ -67,6 +71,36 @@ pub struct LogsArgs {
     #[arg(long, value_enum)]
     pub stream: Option<StreamArg>,
     /// One JSON object a line: the protocol's line, with its `project` and `service`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PsArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The projects as the protocol lists them (`/api/projects`), as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SearchArgs {
+    /// What to find, in the query language of history: words, "a phrase", -word, /regex/,
+    /// level:>=warn, service:web, key:value.
+    pub query: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Only lines from this time on: RFC 3339, Unix seconds, or a duration back (`15m`).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines before this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// How many of the newest hits to print.
+    #[arg(short = 'n', long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub limit: u32,
+    /// One JSON object a hit: the protocol's line, with its `project` and `service`.
     #[arg(long)]
     pub json: bool,
 }

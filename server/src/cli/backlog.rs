@@ -59,7 +59,7 @@ impl Source {
         service: &ServiceInfo,
         ask: Ask<'_>,
     ) -> Result<Source, CliError> {
-        let key = super::target::key(service);
+        let key = service.key();
         // A removed service's lines are only in history, which answers a window.
         let since = match (&service.state, ask.since) {
             (ServiceState::Removed, None) => Some("0"),

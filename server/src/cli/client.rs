@@ -1,7 +1,8 @@
 //! The CLI's side of the protocol: HTTP questions to `/api/…` and the live socket `/ws`,
 //! each failure turned into one error a person can act on.
 
-use app::protocol::{LogLine, ProjectInfo, ServiceKey};
+use app::history::SearchPage;
+use app::protocol::{Cursor, LogLine, ProjectInfo, ServiceKey};
 use futures::{SinkExt, StreamExt};
 use reqwest::{StatusCode, Url};
 use tokio::net::TcpStream;
@@ -10,7 +11,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::args::ServerArgs;
+use super::args::{SearchArgs, ServerArgs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -21,13 +22,17 @@ pub enum CliError {
     #[error(
         "{server} asks for a token (401): set LOOKOUT_TOKEN or --token to one of its API tokens"
     )]
-    Unauthorized { server: String },
+    NoToken { server: String },
+    #[error("{server} refused the token (401): {reason}")]
+    BadToken { server: String, reason: String },
     #[error("refused (403): {0}")]
     Forbidden(String),
     #[error("{0}")]
     Refused(String),
     #[error("unknown service {0}")]
     UnknownService(String),
+    #[error("unknown project {0}")]
+    UnknownProject(String),
     #[error("{name} is a service of several projects ({projects}): name one as PROJECT/{name}")]
     Ambiguous { name: String, projects: String },
     #[error("{server} answered what is not Lookout's protocol: {reason}")]
@@ -123,6 +128,23 @@ impl Client {
         self.get_json("/api/tail", &query).await
     }
 
+    /// A page of history's hits for `ask`, newest first, before `before`.
+    pub async fn search(
+        &self,
+        ask: &SearchArgs,
+        limit: u32,
+        before: Option<&Cursor>,
+    ) -> Result<SearchPage, CliError> {
+        let mut query = vec![("q", ask.query.clone()), ("limit", limit.to_string())];
+        let optional = [
+            ("since", ask.since.clone()),
+            ("until", ask.until.clone()),
+            ("before", before.map(Cursor::to_string)),
+        ];
+        query.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
+        self.get_json("/api/search", &query).await
+    }
+
     /// A service's whole log, or its lines in `[since, until)`, as a stream of lines.
     pub async fn download(
         &self,
@@ -206,7 +228,11 @@ impl Client {
             .take(300)
             .collect();
         match status {
-            StatusCode::UNAUTHORIZED => CliError::Unauthorized {
+            StatusCode::UNAUTHORIZED if self.token.is_some() => CliError::BadToken {
+                server: self.server(),
+                reason: message,
+            },
+            StatusCode::UNAUTHORIZED => CliError::NoToken {
                 server: self.server(),
             },
             StatusCode::FORBIDDEN => CliError::Forbidden(message),

@@ -1,36 +1,39 @@
-//! `lookout logs`: the same binary as a client of a running Lookout, speaking the documented
-//! protocol (docs/PROTOCOL.md): the past over HTTP, then the live socket. Nothing here
-//! touches the engine or the store.
+//! `lookout logs`, `ps` and `search`: the same binary as a client of a running Lookout,
+//! speaking the documented protocol (docs/PROTOCOL.md): the past over HTTP, then the live
+//! socket. Nothing here touches the engine or the store.
 //!
 //! - `args`: the command line;
 //! - `client`: HTTP and the socket, and the errors a person reads;
 //! - `target`: which services the names mean;
 //! - `backlog`: the lines printed first, merged in time order;
 //! - `follow`: `--follow`, reconnecting and resuming by cursor;
-//! - `print`: prefixes, colours, timestamps, JSON, and text safe for a terminal.
+//! - `print`: prefixes, colours, timestamps, JSON, and text safe for a terminal;
+//! - `ps`: the services as a table; `search`: history's hits, oldest first.
 
 mod args;
 mod backlog;
 mod client;
 mod follow;
 mod print;
+mod ps;
+mod search;
 mod target;
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use app::filter::{Filter, FilterSpec};
 use app::protocol::ServiceKey;
 
-pub use args::{LogsArgs, ServerArgs};
+pub use args::{LogsArgs, PsArgs, SearchArgs, ServerArgs};
 use backlog::{Ask, Source};
 use client::{CliError, Client};
 use follow::{Event, Start};
 use print::{Look, Printer};
 
 /// Why printing stopped early.
-enum Stop {
+pub(crate) enum Stop {
     /// Whoever read the output went away (`| head`): not an error.
     Closed,
     Failed(CliError),
@@ -55,8 +58,34 @@ impl From<io::Error> for Stop {
 /// Runs `lookout logs`: 0 when done (or the reader left), 1 with one line on stderr when
 /// something failed, 130 on Ctrl+C.
 pub async fn logs(args: LogsArgs) -> ExitCode {
+    finish(print_logs(&args)).await
+}
+
+/// Runs `lookout ps`.
+pub async fn ps(args: PsArgs) -> ExitCode {
+    finish(async {
+        let projects = Client::new(&args.server)?.projects().await?;
+        let text = if args.json {
+            serde_json::to_string_pretty(&projects).expect("projects serialize") + "\n"
+        } else {
+            ps::table(&projects)
+        };
+        io::stdout().write_all(text.as_bytes())?;
+        Ok(())
+    })
+    .await
+}
+
+/// Runs `lookout search`.
+pub async fn search(args: SearchArgs) -> ExitCode {
+    finish(search::print(&args)).await
+}
+
+/// The exit code of a command: 0 when done (or its reader left), 1 with one line on stderr
+/// when something failed, 130 on Ctrl+C.
+async fn finish(command: impl std::future::Future<Output = Result<(), Stop>>) -> ExitCode {
     let outcome = tokio::select! {
-        outcome = print_logs(&args) => outcome,
+        outcome = command => outcome,
         _ = tokio::signal::ctrl_c() => return ExitCode::from(130),
     };
     match outcome {
@@ -88,8 +117,8 @@ async fn print_logs(args: &LogsArgs) -> Result<(), Stop> {
 
     let client = Arc::new(Client::new(&args.server)?);
     let projects = client.projects().await?;
-    let services = target::resolve(&args.services, &projects)?;
-    let keys: Vec<ServiceKey> = services.iter().map(|s| target::key(s)).collect();
+    let services = target::resolve(args.project.as_deref(), &args.services, &projects)?;
+    let keys: Vec<ServiceKey> = services.iter().map(|s| s.key()).collect();
 
     let mut printer = printer(args, keep, &keys);
     for (key, s) in keys.iter().zip(&services) {
@@ -127,23 +156,22 @@ async fn print_logs(args: &LogsArgs) -> Result<(), Stop> {
     print_events(follow::spawn(client, starts), &mut printer).await
 }
 
-fn printer(args: &LogsArgs, keep: Filter, keys: &[ServiceKey]) -> Printer<BufWriter<io::Stdout>> {
-    let stdout = io::stdout();
-    let terminal = stdout.is_terminal();
-    let look = Look {
-        prefix: !args.no_log_prefix,
-        timestamps: args.timestamps,
-        json: args.json,
-        terminal,
-        color: terminal && !args.no_color && std::env::var_os("NO_COLOR").is_none(),
-    };
-    Printer::new(BufWriter::new(stdout), look, keep, keys)
+type Stdout = Printer<BufWriter<io::Stdout>>;
+
+fn printer(args: &LogsArgs, keep: Filter, keys: &[ServiceKey]) -> Stdout {
+    let look = Look::stdout(
+        !args.no_log_prefix,
+        args.timestamps,
+        args.json,
+        args.no_color,
+    );
+    Printer::new(BufWriter::new(io::stdout()), look, keep, keys)
 }
 
 /// Prints what the followers tell, until one fails or the output is closed.
 async fn print_events(
     mut events: tokio::sync::mpsc::Receiver<Event>,
-    printer: &mut Printer<BufWriter<io::Stdout>>,
+    printer: &mut Stdout,
 ) -> Result<(), Stop> {
     while let Some(event) = events.recv().await {
         match event {

@@ -2,7 +2,7 @@
 //! colours them, timestamps, JSON for scripts, and the log text made safe for a terminal.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use app::ansi::{self, Color, Style};
 use app::filter::Filter;
@@ -20,6 +20,21 @@ pub struct Look {
     pub terminal: bool,
     /// Prefixes and the log text's own colours in colour (only on a terminal).
     pub color: bool,
+}
+
+impl Look {
+    /// For this process's stdout: colour only on a terminal, unless `--no-color` or
+    /// `NO_COLOR` says otherwise.
+    pub fn stdout(prefix: bool, timestamps: bool, json: bool, no_color: bool) -> Look {
+        let terminal = std::io::stdout().is_terminal();
+        Look {
+            prefix,
+            timestamps,
+            json,
+            terminal,
+            color: terminal && !no_color && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
 }
 
 /// The prefix colours, in the order `docker compose logs` hands them out.

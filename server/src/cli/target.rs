@@ -1,18 +1,35 @@
 //! Which services a command names: `SERVICE`, found in whichever project has it, or
 //! `PROJECT/SERVICE`.
 
-use app::protocol::{find_service, ProjectInfo, ServiceInfo, ServiceKey};
+use app::protocol::{find_service, ProjectInfo, ServiceInfo, ServiceKey, ServiceState};
 
 use super::client::CliError;
 
-/// The services `names` mean among `projects`, each once, in the order named.
+/// The services `names` mean among `projects`, each once, in the order named; with
+/// `project`, names are of that project, and no name means each of its services that has
+/// containers.
 pub fn resolve<'a>(
+    project: Option<&str>,
     names: &[String],
     projects: &'a [ProjectInfo],
 ) -> Result<Vec<&'a ServiceInfo>, CliError> {
+    if let (Some(project), []) = (project, names) {
+        let p = projects
+            .iter()
+            .find(|p| p.name == project)
+            .ok_or_else(|| CliError::UnknownProject(project.to_owned()))?;
+        return Ok(p
+            .services
+            .iter()
+            .filter(|s| s.state != ServiceState::Removed)
+            .collect());
+    }
     let mut found: Vec<&ServiceInfo> = Vec::new();
     for name in names {
-        let service = one(name, projects)?;
+        let service = match project {
+            Some(p) if !name.contains('/') => one(&format!("{p}/{name}"), projects)?,
+            _ => one(name, projects)?,
+        };
         if !found.iter().any(|s| same(s, service)) {
             found.push(service);
         }
@@ -52,13 +69,6 @@ fn same(a: &ServiceInfo, b: &ServiceInfo) -> bool {
     a.project == b.project && a.service == b.service
 }
 
-pub fn key(s: &ServiceInfo) -> ServiceKey {
-    ServiceKey {
-        project: s.project.clone(),
-        service: s.service.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use app::protocol::ServiceState;
@@ -95,24 +105,38 @@ mod tests {
     #[test]
     fn a_service_is_found_by_its_name_alone_when_one_project_has_it() {
         let p = projects();
-        let found = resolve(&names(&["db", "blog/web", "shop/db"]), &p).unwrap();
-        let keys: Vec<String> = found.iter().map(|s| key(s).to_string()).collect();
+        let found = resolve(None, &names(&["db", "blog/web", "shop/db"]), &p).unwrap();
+        let keys: Vec<String> = found.iter().map(|s| s.key().to_string()).collect();
         assert_eq!(keys, ["shop/db", "blog/web"]);
     }
 
     #[test]
     fn a_name_of_several_projects_or_of_none_is_a_clear_error() {
         let p = projects();
-        let e = resolve(&names(&["web"]), &p).unwrap_err().to_string();
+        let e = resolve(None, &names(&["web"]), &p).unwrap_err().to_string();
         assert_eq!(
             e,
             "web is a service of several projects (shop, blog): name one as PROJECT/web"
         );
-        let e = resolve(&names(&["shop/cache"]), &p)
+        let e = resolve(None, &names(&["shop/cache"]), &p)
             .unwrap_err()
             .to_string();
         assert_eq!(e, "unknown service shop/cache");
-        let e = resolve(&names(&["cache"]), &p).unwrap_err().to_string();
+        let e = resolve(None, &names(&["cache"]), &p)
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "unknown service cache");
+        let e = resolve(Some("news"), &[], &p).unwrap_err().to_string();
+        assert_eq!(e, "unknown project news");
+    }
+
+    #[test]
+    fn a_project_alone_is_each_of_its_services_and_names_its_services() {
+        let p = projects();
+        let whole = resolve(Some("shop"), &[], &p).unwrap();
+        let keys: Vec<String> = whole.iter().map(|s| s.key().to_string()).collect();
+        assert_eq!(keys, ["shop/web", "shop/db"]);
+        let one = resolve(Some("blog"), &names(&["web"]), &p).unwrap();
+        assert_eq!(one[0].key().to_string(), "blog/web");
     }
 }
