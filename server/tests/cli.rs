@@ -299,6 +299,13 @@ async fn each_failure_exits_1_with_one_clear_line_and_a_closed_pipe_exits_quietl
         err,
         format!("lookout: cannot reach Lookout at {nobody}: Connection refused (os error 111)\n")
     );
+    let (code, _, err) =
+        run_command("http://192.0.2.1:8080", "logs", &["web", "--token", "lk_x"]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        err.starts_with("lookout: a token sent over plain http to 192.0.2.1"),
+        "{err}"
+    );
     let (code, _, err) = run("ftp://example", &["web"]).await;
     assert_eq!((code, err.lines().count()), (Some(1), 1), "{err}");
 
@@ -446,16 +453,59 @@ struct Numbers {
 }
 
 impl Numbers {
-    /// `web <host> <stream> line <n>`.
-    fn take(&mut self, line: &str) {
+    /// `<timestamp> web <host> <stream> line <n>`; its timestamp in nanoseconds.
+    fn take(&mut self, line: &str) -> i64 {
         let words: Vec<&str> = line.split_whitespace().collect();
-        let [_, host, stream, _, n] = words[..] else {
+        let [ts, _, host, stream, _, n] = words[..] else {
             panic!("not a web line: {line:?}");
         };
         let key = (host.to_owned(), stream.to_owned());
         self.seen.entry(key).or_default().push(n.parse().unwrap());
         self.lines += 1;
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        let at = time::OffsetDateTime::parse(ts, rfc3339).expect("an RFC 3339 timestamp");
+        at.unix_timestamp_nanos() as i64
     }
+}
+
+/// Waits until the server counts `n` subscribers.
+async fn subscribers(server: &Server, n: f64) {
+    let deadline = Instant::now() + WAIT;
+    while server.metric("lookout_subscribers").await != n {
+        assert!(Instant::now() < deadline, "{n} subscribers within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_line_written_while_cut_before_any_line_came_is_not_lost() {
+    let server = Server::start().await;
+    let relay = Relay::start(server.port).await;
+    let at = format!("http://127.0.0.1:{}", relay.port);
+    let probe = Probe::find(&server.project).await;
+    let quiet = probe.lock().await;
+    let mut child = logs(&at, &["probe", "-f", "-n", "0", "--no-log-prefix"])
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    subscribers(&server, 1.0).await;
+    // The relay now leads nowhere: the client tries again and again while a line is written.
+    let nowhere = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    relay
+        .target
+        .store(nowhere.local_addr().unwrap().port(), Ordering::SeqCst);
+    drop(nowhere);
+    relay.cut();
+    subscribers(&server, 0.0).await;
+    let m = marker("while-cut");
+    quiet.printf(Fd::Stdout, "%s\\n", &[&m]).await;
+    relay.target.store(server.port, Ordering::SeqCst);
+    let line = tokio::time::timeout(Duration::from_secs(20), out.next_line()).await;
+    assert_eq!(
+        line.expect("the line within 20 s").unwrap().as_deref(),
+        Some(m.as_str())
+    );
+    drop(quiet);
 }
 
 #[tokio::test]
@@ -463,28 +513,44 @@ async fn follow_survives_five_cuts_and_a_server_restart_with_every_line_once() {
     let mut server = Server::start().await;
     let relay = Relay::start(server.port).await;
     let at = format!("http://127.0.0.1:{}", relay.port);
-    let mut child = logs(&at, &["web", "-f", "-n", "0", "--no-log-prefix"])
+    let mut child = logs(&at, &["web", "-f", "-n", "0", "--no-log-prefix", "-t"])
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut numbers = Numbers::default();
-    // Each step waits for 6 more lines (the two replicas write 4 a second).
-    let mut more = async |numbers: &mut Numbers| {
-        let want = numbers.lines + 6;
-        while numbers.lines < want {
-            let line = tokio::time::timeout(WAIT, out.next_line()).await;
+    // Reads lines until 4 were stamped after `since_ns`: written after that moment, not
+    // waiting in the pipe from before it.
+    let mut after = async |numbers: &mut Numbers, since_ns: i64| {
+        let mut fresh = 0;
+        while fresh < 4 {
+            let line = tokio::time::timeout(Duration::from_secs(20), out.next_line()).await;
             let line = line
-                .expect("lines go on within 10 s")
+                .expect("lines go on within 20 s")
                 .unwrap()
                 .expect("stdout open");
-            numbers.take(&line);
+            if numbers.take(&line) > since_ns {
+                fresh += 1;
+            }
         }
     };
-    more(&mut numbers).await;
+    let mut notices = Vec::new();
+    let mut reconnected = async |notices: &mut Vec<String>| loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), err.next_line()).await;
+        let line = line
+            .expect("a reconnection within 20 s")
+            .unwrap()
+            .expect("stderr open");
+        notices.push(line.clone());
+        if line.contains("reconnected to") {
+            return;
+        }
+    };
+    after(&mut numbers, common::now_ns()).await;
     for _ in 0..5 {
         relay.cut();
-        more(&mut numbers).await;
+        reconnected(&mut notices).await;
+        after(&mut numbers, common::now_ns()).await;
     }
     server.terminate().await;
     server
@@ -493,8 +559,8 @@ async fn follow_survives_five_cuts_and_a_server_restart_with_every_line_once() {
         .expect("the server stops on SIGTERM");
     let again = Server::start().await;
     relay.target.store(again.port, Ordering::SeqCst);
-    more(&mut numbers).await;
-    more(&mut numbers).await;
+    reconnected(&mut notices).await;
+    after(&mut numbers, common::now_ns()).await;
 
     let pid = child.id().unwrap().to_string();
     Command::new("kill")
@@ -507,17 +573,13 @@ async fn follow_survives_five_cuts_and_a_server_restart_with_every_line_once() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(130), "Ctrl+C exits 130");
-    let mut notices = Vec::new();
-    while let Some(line) = err.next_line().await.unwrap() {
-        notices.push(line);
-    }
-    let reconnected = notices
+    let lost = notices
         .iter()
-        .filter(|l| l.contains("reconnected to"))
+        .filter(|l| l.contains("reconnecting"))
         .count();
-    assert!(
-        reconnected >= 6,
-        "stderr says each time it reconnected: {notices:#?}"
+    assert_eq!(
+        lost, 6,
+        "stderr says each time it lost the server: {notices:#?}"
     );
 
     assert_eq!(

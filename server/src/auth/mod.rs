@@ -154,7 +154,9 @@ impl Auth {
     }
 
     fn viewer(&self, headers: &HeaderMap, client: IpAddr, from_trusted: bool) -> Option<Viewer> {
-        if let (Some(presented), Some(tokens)) = (bearer(headers), self.tokens()) {
+        // Only Lookout's own tokens: a proxy in front may pass a bearer of its own (a JWT).
+        let ours = bearer(headers).filter(|t| t.starts_with(tokens::PREFIX));
+        if let (Some(presented), Some(tokens)) = (ours, self.tokens()) {
             let token = tokens.find(presented)?;
             return Some(Viewer {
                 proof: Proof::Token(token.digest()),
@@ -389,7 +391,8 @@ pub async fn guard(
             return (StatusCode::FORBIDDEN, refused.to_string()).into_response();
         }
     }
-    if viewer.is_none() && bearer(req.headers()).is_some() && state.auth.tokens().is_some() {
+    let lookout_token = bearer(req.headers()).is_some_and(|t| t.starts_with(tokens::PREFIX));
+    if viewer.is_none() && lookout_token && state.auth.tokens().is_some() {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],

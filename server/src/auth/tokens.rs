@@ -162,13 +162,19 @@ impl Tokens {
     }
 }
 
-/// What identifies a version of the file on disk.
-type Stamp = (Option<SystemTime>, u64, u64);
+/// What identifies a version of the file on disk: an edit in place that keeps the size and
+/// the modification time still changes the inode's change time.
+type Stamp = (Option<SystemTime>, u64, u64, (i64, i64));
 
 fn stamp(path: &Path) -> Option<Stamp> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok(), m.len(), m.ino()))
+    Some((
+        m.modified().ok(),
+        m.len(),
+        m.ino(),
+        (m.ctime(), m.ctime_nsec()),
+    ))
 }
 
 /// The server's view of the tokens file, read again whenever it changes.
@@ -209,12 +215,15 @@ impl TokenFile {
     }
 }
 
+/// What every token begins with: a bearer without it is not Lookout's (a proxy's own, say).
+pub const PREFIX: &str = "lk_";
+
 /// A new token: `lk_` and 32 random bytes, base64url.
 fn new_token() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     format!(
-        "lk_{}",
+        "{PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     )
 }

@@ -14,6 +14,9 @@ pub struct Ask<'a> {
     pub tail: TailArg,
     pub since: Option<&'a str>,
     pub until: Option<&'a str>,
+    /// Several services are merged: their whole logs are read one after another (each
+    /// holds one of the server's reads of the engine while it lasts) and kept on disk.
+    pub several: bool,
 }
 
 /// The last line taken of each container of a service: where a socket resumes.
@@ -51,6 +54,7 @@ pub struct Source {
 enum Lines {
     Listed(std::vec::IntoIter<LogLine>),
     Streamed(Download),
+    Spooled(std::io::Lines<std::io::BufReader<std::fs::File>>),
 }
 
 impl Source {
@@ -74,6 +78,9 @@ impl Source {
                 let mut download = client.download(&key, since, ask.until).await?;
                 Lines::Listed(last(&mut download, n as usize).await?.into_iter())
             }
+            TailArg::All if ask.several => {
+                Lines::Spooled(spool(client.download(&key, since, ask.until).await?).await?)
+            }
             TailArg::All => Lines::Streamed(client.download(&key, since, ask.until).await?),
         };
         Ok(Source {
@@ -89,10 +96,49 @@ impl Source {
             self.peeked = match &mut self.lines {
                 Lines::Listed(lines) => lines.next(),
                 Lines::Streamed(download) => download.next().await?,
+                Lines::Spooled(lines) => match lines.next().transpose().map_err(spool_error)? {
+                    Some(l) => Some(serde_json::from_str(&l).map_err(spool_error)?),
+                    None => None,
+                },
             };
         }
         Ok(self.peeked.as_ref())
     }
+}
+
+/// A whole download written to a file of this user's that no one else can open (it has no
+/// name once open), to be read back line by line.
+async fn spool(
+    mut download: Download,
+) -> Result<std::io::Lines<std::io::BufReader<std::fs::File>>, CliError> {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    use std::io::{BufRead, Seek, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = std::env::temp_dir().join(format!(".lookout-logs-{:016x}", OsRng.next_u64()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(spool_error)?;
+    let _ = std::fs::remove_file(&path);
+    let mut out = std::io::BufWriter::new(&mut file);
+    while let Some(line) = download.next().await? {
+        serde_json::to_writer(&mut out, &line).map_err(spool_error)?;
+        out.write_all(b"\n").map_err(spool_error)?;
+    }
+    out.flush().map_err(spool_error)?;
+    drop(out);
+    file.rewind().map_err(spool_error)?;
+    Ok(std::io::BufReader::new(file).lines())
+}
+
+fn spool_error(e: impl std::fmt::Display) -> CliError {
+    CliError::Refused(format!(
+        "cannot keep the lines read in {}: {e}",
+        std::env::temp_dir().display()
+    ))
 }
 
 /// The newest `n` lines of a download; memory holds those `n`, not the whole log.

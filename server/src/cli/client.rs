@@ -17,6 +17,11 @@ use super::args::{SearchArgs, ServerArgs};
 pub enum CliError {
     #[error("{0:?} is not a server address: {1} (write it as http://HOST:PORT)")]
     BadServer(String, String),
+    #[error(
+        "a token sent over plain http to {0} can be read on the way: reach the server through \
+         an SSH tunnel to a loopback address, or run this on its machine"
+    )]
+    TokenOverHttp(String),
     #[error("cannot reach Lookout at {server}: {reason}")]
     Unreachable { server: String, reason: String },
     #[error(
@@ -27,6 +32,12 @@ pub enum CliError {
     BadToken { server: String, reason: String },
     #[error("refused (403): {0}")]
     Forbidden(String),
+    #[error("{server} is busy or away ({status}): {reason}")]
+    Busy {
+        server: String,
+        status: u16,
+        reason: String,
+    },
     #[error("{0}")]
     Refused(String),
     #[error("unknown service {0}")]
@@ -39,10 +50,20 @@ pub enum CliError {
     BadAnswer { server: String, reason: String },
 }
 
+impl CliError {
+    /// Whether trying again later may work: the server was away, busy or overloaded.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CliError::Unreachable { .. } | CliError::Busy { .. })
+    }
+}
+
 pub struct Client {
     base: Url,
     token: Option<String>,
     http: reqwest::Client,
+    /// The server's clock less this machine's, from the last answer's `Date`: lines are
+    /// stamped by the server's engine, so a time to compare them with is taken on its clock.
+    offset_ns: std::sync::atomic::AtomicI64,
 }
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -60,10 +81,22 @@ impl Client {
         let http = reqwest::Client::builder()
             .build()
             .map_err(|e| bad(e.to_string()))?;
+        let token = args.token.clone().filter(|t| !t.is_empty());
+        let host = base.host_str().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host == "localhost"
+            || host.ends_with(".localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if token.is_some() && !loopback {
+            return Err(CliError::TokenOverHttp(host.to_owned()));
+        }
         Ok(Client {
             base,
-            token: args.token.clone().filter(|t| !t.is_empty()),
+            token,
             http,
+            offset_ns: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -87,6 +120,7 @@ impl Client {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        self.read_clock(response.headers());
         if response.status().is_success() {
             return Ok(response);
         }
@@ -203,6 +237,25 @@ impl Client {
         }
     }
 
+    fn read_clock(&self, headers: &reqwest::header::HeaderMap) {
+        let date = headers
+            .get(reqwest::header::DATE)
+            .and_then(|d| d.to_str().ok());
+        if let Some(at) = date.and_then(|d| httpdate::parse_http_date(d).ok()) {
+            let server = at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64);
+            let offset = server - crate::clock::now_ns();
+            self.offset_ns
+                .store(offset, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Now by the server's clock, to a second (what `Date` tells).
+    pub fn server_now_ns(&self) -> i64 {
+        crate::clock::now_ns() + self.offset_ns.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn unreachable(&self, e: &reqwest::Error) -> CliError {
         CliError::Unreachable {
             server: self.server(),
@@ -220,11 +273,13 @@ impl Client {
     fn refusal(&self, status: StatusCode, body: &str) -> CliError {
         // Server functions answer `ServerError|<message>`; other routes plain text.
         let message = body.strip_prefix("ServerError|").unwrap_or(body).trim();
+        // Said on the terminal: one line, no control character the server could slip in.
         let message: String = message
             .lines()
             .next()
             .unwrap_or_default()
             .chars()
+            .filter(|c| !c.is_control())
             .take(300)
             .collect();
         match status {
@@ -236,6 +291,14 @@ impl Client {
                 server: self.server(),
             },
             StatusCode::FORBIDDEN => CliError::Forbidden(message),
+            StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => CliError::Busy {
+                server: self.server(),
+                status: status.as_u16(),
+                reason: message,
+            },
             _ if message.is_empty() => {
                 CliError::Refused(format!("{} answered {status}", self.server()))
             }
@@ -300,17 +363,27 @@ pub async fn send(socket: &mut Socket, message: &app::protocol::ClientMessage) -
     socket.send(Message::text(text)).await.is_ok()
 }
 
-/// The next protocol message, or `None` when the socket closed or broke.
-pub async fn receive(socket: &mut Socket) -> Option<Result<app::protocol::ServerMessage, String>> {
-    loop {
-        match socket.next().await? {
-            Ok(Message::Text(text)) => {
-                return Some(serde_json::from_str(&text).map_err(|e| e.to_string()))
-            }
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => continue,
-        }
+/// What a socket gave: a protocol message, or a sign of life (a pong).
+pub enum Heard {
+    Message(app::protocol::ServerMessage),
+    Alive,
+}
+
+/// The next thing heard, or `None` when the socket closed or broke.
+pub async fn receive(socket: &mut Socket) -> Option<Result<Heard, String>> {
+    match socket.next().await? {
+        Ok(Message::Text(text)) => Some(
+            serde_json::from_str(&text)
+                .map(Heard::Message)
+                .map_err(|e| e.to_string()),
+        ),
+        Ok(Message::Close(_)) | Err(_) => None,
+        Ok(_) => Some(Ok(Heard::Alive)),
     }
+}
+
+pub async fn ping(socket: &mut Socket) -> bool {
+    socket.send(Message::Ping(Vec::new().into())).await.is_ok()
 }
 
 fn service_query(key: &ServiceKey) -> Vec<(&'static str, String)> {

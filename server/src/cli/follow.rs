@@ -3,15 +3,15 @@
 //! that no line comes twice and none is missing.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use app::protocol::{
-    ClientMessage, ContainerInfo, ErrorCode, LogLine, ServerMessage, ServiceKey, Tail,
+    ClientMessage, ContainerInfo, ErrorCode, LogLine, ServerMessage, ServiceKey, Tail, MAX_TAIL,
 };
 use tokio::sync::mpsc;
 
 use super::backlog::Resume;
-use super::client::{self, CliError, Client};
+use super::client::{self, CliError, Client, Heard};
 
 /// What the followers tell the printer.
 pub enum Event {
@@ -45,20 +45,30 @@ pub fn spawn(client: Arc<Client>, starts: Vec<Start>) -> mpsc::Receiver<Event> {
 
 /// Why a session on one socket ended.
 enum Ended {
-    /// The socket was cut or could not be opened: try again.
-    Cut(String),
+    /// The socket was cut, could not be opened, or the server was busy: try again. `held`:
+    /// the subscription had stood long enough that the next try need not wait longer.
+    Cut { reason: String, held: bool },
     /// Trying again would not help.
     Fatal(CliError),
     /// Nobody reads the events any more.
     Gone,
 }
 
+/// A ping goes out this often, and a socket silent for `SILENCE` is taken as cut (a
+/// network that dropped without a word, a laptop that slept).
+const PING_EVERY: Duration = Duration::from_secs(15);
+const SILENCE: Duration = Duration::from_secs(40);
+/// A subscription that stood this long resets the wait between tries.
+const HELD: Duration = Duration::from_secs(5);
+
 async fn follow(client: Arc<Client>, mut start: Start, tx: mpsc::Sender<Event>) {
     let mut backoff = Duration::from_millis(250);
     let mut cut = false;
+    // When the first subscription stood, by the server's clock.
+    let mut began_ns = None;
     loop {
-        match session(&client, &mut start, &tx, &mut cut).await {
-            Ended::Cut(reason) => {
+        match session(&client, &mut start, &tx, (&mut cut, &mut began_ns)).await {
+            Ended::Cut { reason, held } => {
                 if !cut {
                     let notice = format!(
                         "lost {} at {} ({reason}); reconnecting",
@@ -69,11 +79,15 @@ async fn follow(client: Arc<Client>, mut start: Start, tx: mpsc::Sender<Event>) 
                         return;
                     }
                     cut = true;
+                }
+                if held {
                     backoff = Duration::from_millis(250);
                 }
-                if start.resume.is_empty() {
-                    // Nothing taken yet: whatever comes after the cut is new.
-                    start.floor_ns = start.floor_ns.max(crate::clock::now_ns());
+                if let (true, Some(began)) = (start.resume.is_empty(), began_ns) {
+                    // No line taken yet: every line since the subscription began is new. A
+                    // second of the server's clock covers what `Date` rounds away.
+                    start.tail = MAX_TAIL;
+                    start.floor_ns = start.floor_ns.max(began - 1_000_000_000);
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -91,11 +105,15 @@ async fn session(
     client: &Client,
     start: &mut Start,
     tx: &mpsc::Sender<Event>,
-    cut: &mut bool,
+    (cut, began_ns): (&mut bool, &mut Option<i64>),
 ) -> Ended {
+    let lost = |reason: &str| Ended::Cut {
+        reason: reason.to_owned(),
+        held: false,
+    };
     let mut socket = match client.connect().await {
         Ok(socket) => socket,
-        Err(CliError::Unreachable { reason, .. }) => return Ended::Cut(reason),
+        Err(e) if e.is_transient() => return lost(&e.to_string()),
         Err(e) => return Ended::Fatal(e),
     };
     let resume = start.resume.cursors();
@@ -106,39 +124,71 @@ async fn session(
         resume: (!resume.is_empty()).then_some(resume),
     };
     if !client::send(&mut socket, &subscribe).await {
-        return Ended::Cut("the socket closed".into());
+        return lost("the socket closed");
     }
     let from_tail = start.resume.is_empty();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut heard = Instant::now();
+    let mut subscribed_at = None;
+    let held = |at: Option<Instant>| at.is_some_and(|t: Instant| t.elapsed() >= HELD);
     loop {
-        let message = match client::receive(&mut socket).await {
-            None => return Ended::Cut("the socket closed".into()),
+        let message = tokio::select! {
+            heard = client::receive(&mut socket) => heard,
+            _ = ping.tick() => {
+                if heard.elapsed() > SILENCE {
+                    let reason = format!("nothing heard for {} s", SILENCE.as_secs());
+                    return Ended::Cut { reason, held: held(subscribed_at) };
+                }
+                if !client::ping(&mut socket).await {
+                    return Ended::Cut { reason: "the socket closed".into(), held: held(subscribed_at) };
+                }
+                continue;
+            }
+        };
+        heard = Instant::now();
+        let message = match message {
+            None => {
+                let reason = "the socket closed".into();
+                return Ended::Cut {
+                    reason,
+                    held: held(subscribed_at),
+                };
+            }
             Some(Err(e)) => {
                 return Ended::Fatal(CliError::BadAnswer {
                     server: client.server(),
                     reason: e,
                 })
             }
-            Some(Ok(m)) => m,
+            Some(Ok(Heard::Alive)) => continue,
+            Some(Ok(Heard::Message(m))) => m,
         };
-        if matches!(message, ServerMessage::Subscribed { .. }) && std::mem::take(cut) {
-            let notice = format!(
-                "reconnected to {}; {} goes on after its last line",
-                client.server(),
-                start.key
-            );
-            if tx.send(Event::Notice(notice)).await.is_err() {
+        if matches!(message, ServerMessage::Subscribed { .. }) {
+            subscribed_at = Some(Instant::now());
+            began_ns.get_or_insert_with(|| client.server_now_ns());
+            if std::mem::take(cut) && !back(client, &start.key, tx).await {
                 return Ended::Gone;
             }
         }
         let event = match event_of(message, start, from_tail) {
             Ok(Some(event)) => event,
             Ok(None) => continue,
+            Err(e) if e.is_transient() => return lost(&e.to_string()),
             Err(e) => return Ended::Fatal(e),
         };
         if tx.send(event).await.is_err() {
             return Ended::Gone;
         }
     }
+}
+
+/// Says on stderr that `key` is followed again; false when nobody reads any more.
+async fn back(client: &Client, key: &ServiceKey, tx: &mpsc::Sender<Event>) -> bool {
+    let notice = format!(
+        "reconnected to {}; {key} goes on after its last line",
+        client.server()
+    );
+    tx.send(Event::Notice(notice)).await.is_ok()
 }
 
 /// What a message means to the printer: an event, nothing, or the end of following.
@@ -171,6 +221,16 @@ fn event_of(
             code: ErrorCode::UnknownService,
             ..
         } => return Err(CliError::UnknownService(key.to_string())),
+        ServerMessage::Error {
+            code: ErrorCode::EngineUnreachable,
+            message,
+        } => {
+            return Err(CliError::Busy {
+                server: "the server's Docker engine".into(),
+                status: 503,
+                reason: message,
+            })
+        }
         ServerMessage::Error { message, .. } => return Err(CliError::Refused(message)),
         ServerMessage::Hello { .. }
         | ServerMessage::Services { .. }

@@ -91,7 +91,7 @@ async fn finish(command: impl std::future::Future<Output = Result<(), Stop>>) ->
     match outcome {
         Ok(()) | Err(Stop::Closed) => ExitCode::SUCCESS,
         Err(Stop::Failed(e)) => {
-            eprintln!("lookout: {e}");
+            eprintln!("lookout: {}", print::printable(&e.to_string()));
             ExitCode::from(1)
         }
     }
@@ -131,6 +131,7 @@ async fn print_logs(args: &LogsArgs) -> Result<(), Stop> {
         tail: args.tail,
         since: args.since.as_deref(),
         until: args.until.as_deref(),
+        several: services.len() > 1,
     };
     let mut sources = Vec::new();
     for s in &services {
@@ -187,7 +188,7 @@ async fn print_events(
                 printer.flush()?;
             }
             Event::Notice(text) => {
-                let _ = writeln!(io::stderr(), "lookout: {text}");
+                let _ = writeln!(io::stderr(), "lookout: {}", print::printable(&text));
             }
             Event::Fatal(e) => return Err(Stop::Failed(e)),
         }

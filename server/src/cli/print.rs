@@ -99,7 +99,7 @@ impl<W: Write> Printer<W> {
             self.prefix(key, line.replica.number)?;
         }
         if self.look.timestamps {
-            write!(self.out, "{} ", line.ts)?;
+            write!(self.out, "{} ", printable(&line.ts))?;
         }
         if !self.look.terminal {
             self.out.write_all(line.text.as_bytes())?;
@@ -115,12 +115,15 @@ impl<W: Write> Printer<W> {
         self.out.flush()
     }
 
+    /// A replica's prefix. Project and service names come from containers' labels, which
+    /// whoever starts a container writes: no control character of theirs reaches the output.
     fn name(&self, key: &ServiceKey, replica: u32) -> String {
-        if self.with_project {
+        let name = if self.with_project {
             format!("{}/{}-{replica}", key.project, key.service)
         } else {
             format!("{}-{replica}", key.service)
-        }
+        };
+        printable(&name)
     }
 
     fn prefix(&mut self, key: &ServiceKey, replica: u32) -> io::Result<()> {
@@ -136,8 +139,9 @@ impl<W: Write> Printer<W> {
     }
 }
 
-/// The text without control characters (tabs kept).
-fn printable(text: &str) -> String {
+/// The text without control characters (tabs kept): what a server or a container's labels
+/// say never moves a terminal's cursor or retitles its window.
+pub fn printable(text: &str) -> String {
     text.chars()
         .filter(|c| !c.is_control() || *c == '\t')
         .collect()
@@ -265,6 +269,15 @@ mod tests {
             ],
         );
         assert_eq!(out, "shop/web-1 | a\nblog/web-1 | b\n");
+        let out = print(
+            plain(),
+            Filter::default(),
+            &[(key("shop", "w\x1b]0;owned\x07eb"), line(1, "a"))],
+        );
+        assert_eq!(
+            out, "w]0;ownedeb-1 | a\n",
+            "a label's escapes are not printed"
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use app::protocol::{Health, ProjectInfo, ServiceInfo, ServiceState};
 
+use super::print::printable;
+
 /// One row a service, columns aligned.
 pub fn table(projects: &[ProjectInfo]) -> String {
     let header = ["PROJECT", "SERVICE", "STATE", "REPLICAS", "HEALTH", "EXIT"].map(String::from);
@@ -46,8 +48,8 @@ fn row(s: &ServiceInfo) -> Vec<String> {
         None => "",
     };
     vec![
-        s.project.clone(),
-        s.service.clone(),
+        printable(&s.project),
+        printable(&s.service),
         state.to_owned(),
         format!("{running}/{}", s.replicas),
         health.to_owned(),

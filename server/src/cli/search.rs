@@ -24,7 +24,10 @@ pub async fn print(args: &SearchArgs) -> Result<(), Stop> {
         let page = client.search(args, ask, before.as_ref()).await?;
         hits.extend(page.hits);
         match page.before {
-            Some(next) if hits.len() < limit => before = Some(next),
+            // A server that names the same place twice would keep this asking for ever.
+            Some(next) if hits.len() < limit && before.as_ref() != Some(&next) => {
+                before = Some(next)
+            }
             _ => break,
         }
     }
