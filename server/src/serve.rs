@@ -258,7 +258,12 @@ fn open_tokens(config: &Config) -> Result<Option<Arc<TokenFile>>, String> {
 /// The authentication `config` asks for, with what it needs loaded.
 fn build_auth(config: &Config) -> Result<Auth, String> {
     match config.auth {
-        Mode::None => Ok(Auth::None),
+        Mode::None => {
+            if config.tokens_file.is_some() {
+                tracing::warn!("--tokens-file is not read under --auth none: everyone is let in");
+            }
+            Ok(Auth::None)
+        }
         Mode::ForwardProxy => {
             if config.trusted_proxies.is_empty() {
                 return Err(

@@ -29,7 +29,7 @@ use ipnet::IpNet;
 use crate::origin;
 use scope::Scope;
 use sessions::{LoginLimiter, PasswordChecks, Sessions};
-use tokens::{Digest32, TokenFile};
+use tokens::TokenFile;
 use users::Users;
 
 /// The session cookie's name over plain http.
@@ -88,8 +88,8 @@ pub enum Proof {
     Session(String),
     /// The user header of a trusted proxy.
     ProxyHeader,
-    /// An API token, by its hash.
-    Token(Digest32),
+    /// An API token, as the file held it then.
+    Token(Box<tokens::Token>),
 }
 
 /// Who a request is from, as the handlers see it.
@@ -142,13 +142,14 @@ impl Auth {
     }
 
     /// Whether what let `viewer` in still holds: a session may have expired or been signed
-    /// out, a token removed.
+    /// out, a token removed or its scope changed.
     pub fn still_holds(&self, viewer: &Viewer) -> bool {
         match (&viewer.proof, self) {
             (Proof::Session(token), Auth::Users { sessions, .. }) => sessions.get(token).is_some(),
-            (Proof::Token(digest), _) => {
-                self.tokens().is_some_and(|t| t.holding(*digest).is_some())
-            }
+            (Proof::Token(then), _) => self
+                .tokens()
+                .and_then(|t| t.holding(then.digest()))
+                .is_some_and(|now| now.grants_as(then)),
             _ => true,
         }
     }
@@ -159,10 +160,10 @@ impl Auth {
         if let (Some(presented), Some(tokens)) = (ours, self.tokens()) {
             let token = tokens.find(presented)?;
             return Some(Viewer {
-                proof: Proof::Token(token.digest()),
-                name: Some(token.name),
-                scope: token.scope,
+                name: Some(token.name.clone()),
+                scope: token.scope.clone(),
                 client,
+                proof: Proof::Token(Box::new(token)),
             });
         }
         match self {
@@ -676,6 +677,13 @@ mod tests {
         assert!(
             auth.viewer(&h, ip, true).is_none(),
             "nor does the header then"
+        );
+        // The same token with another scope, written by hand: it no longer grants the same.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace(":shop/*", ":*/*")).unwrap();
+        assert!(
+            !auth.still_holds(&v),
+            "a changed scope closes what the old one opened"
         );
         tokens::remove(&path, "ci").unwrap();
         assert!(!auth.still_holds(&v));

@@ -84,6 +84,11 @@ impl Token {
     pub fn digest(&self) -> Digest32 {
         self.digest
     }
+
+    /// Whether this grants what `then` granted: the same name and scope.
+    pub fn grants_as(&self, then: &Token) -> bool {
+        self.name == then.name && self.scope_text == then.scope_text
+    }
 }
 
 /// Every token of a file, by name.

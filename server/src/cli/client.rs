@@ -3,6 +3,8 @@
 
 use app::history::SearchPage;
 use app::protocol::{Cursor, LogLine, ProjectInfo, ServiceKey};
+use std::time::Duration;
+
 use futures::{SinkExt, StreamExt};
 use reqwest::{StatusCode, Url};
 use tokio::net::TcpStream;
@@ -68,6 +70,11 @@ pub struct Client {
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// How long a connection to the server may take to open, and a question (not a download)
+/// to be answered whole: a server that accepts and says nothing ends the command.
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+const ANSWER_WAIT: Duration = Duration::from_secs(120);
+
 impl Client {
     pub fn new(args: &ServerArgs) -> Result<Client, CliError> {
         let bad = |reason: String| CliError::BadServer(args.server.clone(), reason);
@@ -79,6 +86,7 @@ impl Client {
             )));
         }
         let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_WAIT)
             .build()
             .map_err(|e| bad(e.to_string()))?;
         let token = args.token.clone().filter(|t| !t.is_empty());
@@ -110,12 +118,18 @@ impl Client {
         url
     }
 
+    /// GET `path`; `wait` bounds the whole answer (none for a download, which lasts as long
+    /// as the log is long).
     async fn get(
         &self,
         path: &str,
         query: &[(&str, String)],
+        wait: Option<Duration>,
     ) -> Result<reqwest::Response, CliError> {
         let mut request = self.http.get(self.url(path)).query(query);
+        if let Some(wait) = wait {
+            request = request.timeout(wait);
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -135,7 +149,7 @@ impl Client {
         query: &[(&str, String)],
     ) -> Result<T, CliError> {
         let body = self
-            .get(path, query)
+            .get(path, query, Some(ANSWER_WAIT))
             .await?
             .bytes()
             .await
@@ -193,7 +207,7 @@ impl Client {
                 query.push((name, v.to_owned()));
             }
         }
-        let response = self.get("/api/download", &query).await?;
+        let response = self.get("/api/download", &query, None).await?;
         Ok(Download {
             response,
             pending: Vec::new(),
@@ -217,7 +231,15 @@ impl Client {
             })?;
             request.headers_mut().insert("authorization", value);
         }
-        match tokio_tungstenite::connect_async(request).await {
+        let handshake =
+            tokio::time::timeout(CONNECT_WAIT, tokio_tungstenite::connect_async(request));
+        let Ok(opened) = handshake.await else {
+            return Err(CliError::Unreachable {
+                server: self.server(),
+                reason: format!("no answer within {} s", CONNECT_WAIT.as_secs()),
+            });
+        };
+        match opened {
             Ok((socket, _)) => Ok(socket),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 let body = response
