@@ -168,10 +168,19 @@ fn stream_bit(stream: Stream) -> u32 {
 /// A tail of a log may begin inside a run of one stream's lines stamped alike, numbering
 /// them from 0 where a read of the whole log would not. Leaves out, per stream, its first
 /// lines until its stamp changes, so that each line kept has the position any read gives
-/// it (a re-read repeats none, and the lines left out are found before it). Keeps a
-/// stream's lines if they all share one stamp.
-pub fn from_whole_stamp(lines: &mut Vec<RawLine>) {
-    for stream in [Stream::Stdout, Stream::Stderr] {
+/// it (a re-read repeats none, and the lines left out are found before it). Only a stream
+/// whose first line is among the read's first `slack` lines (read for this alone): one
+/// first seen after them has no line in the `slack` lines before, and a line of its own
+/// that far back does not share its stamp. Without this, a stream that writes in bursts
+/// lost the first line of its first burst in the tail. Keeps a stream's lines if they all
+/// share one stamp.
+pub fn from_whole_stamp(lines: &mut Vec<RawLine>, slack: usize) {
+    let starts = [Stream::Stdout, Stream::Stderr]
+        .map(|stream| (stream, lines.iter().position(|l| l.stream == stream)));
+    for (stream, first_at) in starts {
+        if first_at.is_none_or(|at| at >= slack) {
+            continue;
+        }
         let mut own = lines.iter().filter(|l| l.stream == stream);
         let Some(first) = own.next().map(|l| l.ts.ns) else {
             continue;
@@ -247,7 +256,7 @@ mod tests {
         // A tail from `a` holds `y` numbered as the first of its stamp, which it is not.
         let mut tail = whole[1..].to_vec();
         tail[1].seq = 1;
-        from_whole_stamp(&mut tail);
+        from_whole_stamp(&mut tail, 4);
         let texts: Vec<&str> = tail.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["b", "z"], "each stream's first run is left out");
         assert_eq!(tail, [whole[3].clone(), whole[4].clone()]);
@@ -267,11 +276,35 @@ mod tests {
         // A tail of the last two lines cuts the run of `a` and `b`: `b` is numbered 0.
         let mut tail = whole[1..].to_vec();
         tail[0].seq = 0;
-        from_whole_stamp(&mut tail);
+        from_whole_stamp(&mut tail, 2);
         assert_eq!(tail, whole[2..], "only `c`, with its position in any read");
         let mut alike = whole[..2].to_vec();
-        from_whole_stamp(&mut alike);
+        from_whole_stamp(&mut alike, 2);
         assert_eq!(alike.len(), 2, "lines that all share one stamp are kept");
+    }
+
+    /// Seen in CI: stderr wrote in bursts, none among the slack's lines; its first line in
+    /// the tail was left out, and a line of the tail was never stored.
+    #[test]
+    fn a_stream_first_seen_after_the_slack_keeps_its_first_line() {
+        let read = lines(
+            &mut Framer::new(1024),
+            &[
+                (Stream::Stdout, b"2026-12-02T10:00:00.000000001Z a\n"),
+                (Stream::Stdout, b"2026-12-02T10:00:00.000000002Z b\n"),
+                (Stream::Stdout, b"2026-12-02T10:00:00.000000003Z c\n"),
+                (Stream::Stderr, b"2026-12-02T10:00:00.000000004Z x\n"),
+                (Stream::Stderr, b"2026-12-02T10:00:00.000000005Z y\n"),
+            ],
+        );
+        let mut tail = read.clone();
+        from_whole_stamp(&mut tail, 2);
+        let texts: Vec<&str> = tail.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["b", "c", "x", "y"],
+            "only stdout began in the slack"
+        );
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub struct Backfill {
 struct Tail {
     lines: Vec<RawLine>,
     engine_holds_more: bool,
+    /// The position of the read's last line in the engine's order: history takes every
+    /// line up to it from a read of the whole log (`catch_up`), and the lines that the tail
+    /// left out with them.
+    read_end: Option<(i64, u32)>,
 }
 
 pub struct Follower {
@@ -181,9 +185,10 @@ impl Follower {
                 Ok(mut read) => {
                     let whole = read.len() < asked as usize;
                     if !whole {
-                        from_whole_stamp(&mut read);
+                        from_whole_stamp(&mut read, STAMP_SLACK as usize);
                     }
                     let engine_holds_more = !whole || read.len() > lines as usize;
+                    let read_end = read.last().map(|l| (l.ts.ns, l.seq));
                     let (tail, late) = split_tail(read, lines as usize);
                     // The late lines are taken first: they are older than most of the tail.
                     let late: Vec<RawLine> = late
@@ -204,6 +209,7 @@ impl Follower {
                     return Some(Tail {
                         lines: read,
                         engine_holds_more,
+                        read_end,
                     });
                 }
                 Err(EngineError::NotFound(_)) => return None,
@@ -217,22 +223,25 @@ impl Follower {
 
     /// Stores the tail read at the start, after what the engine holds before it.
     async fn record_backfill(&self, tail: Tail) {
-        let (Some(r), Some(first)) = (&self.recorder, tail.lines.first()) else {
+        let Some(r) = &self.recorder else {
             return;
         };
-        if tail.engine_holds_more {
-            self.catch_up(r, (first.ts.ns, first.seq)).await;
+        if let Some(end) = tail.read_end.filter(|_| tail.engine_holds_more) {
+            self.catch_up(r, end).await;
         }
+        // Repeats after a whole catch-up (history skips them); else the tail is kept.
         r.lines(&tail.lines).await;
     }
 
-    /// Hands history what the engine wrote between the last line stored and `upto` (the
-    /// first line of the tail just read): after a restart of Lookout, or at the first
-    /// start, every line the engine still holds. Streamed, so that memory stays flat; a
-    /// failed read is reported and leaves history with a gap only there.
-    async fn catch_up(&self, recorder: &Recorder, upto: (i64, u32)) {
+    /// Hands history what the engine wrote from the last line stored through `end` (the
+    /// last line of the tail just read, in the engine's order): after a restart of Lookout,
+    /// or at the first start, every line the engine still holds. Through the tail's end, not
+    /// to its first line: the lines a tail leaves out (`from_whole_stamp`) may lie after its
+    /// first. Streamed, so that memory stays flat; a failed read is reported and leaves
+    /// history with a gap only there.
+    async fn catch_up(&self, recorder: &Recorder, end: (i64, u32)) {
         let stored = recorder.last_position().await;
-        if stored.is_some_and(|p| p >= upto) {
+        if stored.is_some_and(|p| p >= end) {
             return;
         }
         let Ok(docker) = self.engine.docker() else {
@@ -252,16 +261,16 @@ impl Follower {
             LogStream::open_with(&docker, &self.container.id, query, &self.rules, &mut keys);
         while let Some(read) = stream.next_lines().await {
             match read {
-                // Up to the tail's first line in the order the engine wrote them, not in
+                // Through the tail's last line in the order the engine wrote them, not in
                 // time: a line stamped after it can come before it. History skips what it
                 // has if that line is never found.
                 Ok(mut lines) => {
-                    let tail_at = lines.iter().position(|l| (l.ts.ns, l.seq) == upto);
-                    if let Some(at) = tail_at {
-                        lines.truncate(at);
+                    let end_at = lines.iter().position(|l| (l.ts.ns, l.seq) == end);
+                    if let Some(at) = end_at {
+                        lines.truncate(at + 1);
                     }
                     recorder.lines(&lines).await;
-                    if tail_at.is_some() {
+                    if end_at.is_some() {
                         return;
                     }
                 }
