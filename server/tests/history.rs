@@ -59,9 +59,9 @@ async fn logged_done(project: &TempProject, service: &str) {
         let id = project.id(service).await;
         let started = Instant::now();
         loop {
-            // The engine takes stdout and stderr apart: the last stderr line may be logged,
-            // and stamped, after `done`. Both are among the last two.
-            let last = docker_ok(&["logs", "--tail", "2", &id]).await;
+            // The engine takes stdout and stderr apart: its last stderr lines may be logged,
+            // and stamped, after `done` (stdout only is read here).
+            let last = docker_ok(&["logs", "--tail", "50", &id]).await;
             if last.lines().any(|l| l == "done") {
                 return;
             }
@@ -967,7 +967,7 @@ services:
         "history holds the last line",
         Duration::from_secs(60),
         || async {
-            let page = history(&server, &project.name, "both", &[("limit", "2")]).await;
+            let page = history(&server, &project.name, "both", &[("limit", "50")]).await;
             texts(&page.lines).contains(&"done").then_some(())
         },
     )
@@ -1023,7 +1023,7 @@ services:
     let server = Server::start_for(&project.name, &[]).await;
     let p = project.name.as_str();
     wait_for("history holds the last line", KEPT, || async {
-        let page = history(&server, p, "lone", &[("limit", "2")]).await;
+        let page = history(&server, p, "lone", &[("limit", "50")]).await;
         texts(&page.lines).contains(&"done").then_some(())
     })
     .await;
