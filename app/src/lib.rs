@@ -4,6 +4,7 @@
 
 pub mod ansi;
 pub mod api;
+pub mod asks;
 pub mod buffer;
 pub mod cursor;
 pub mod export;

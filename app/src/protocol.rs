@@ -6,6 +6,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::asks::{
+    InvalidServices, InvalidTail, ServiceNames, Tail, TailOverLimit, MAX_SERVICES, MAX_TAIL,
+};
 pub use crate::cursor::{Cursor, InvalidCursor};
 
 /// Version of the WebSocket protocol, sent in the `hello` message.
@@ -14,9 +17,6 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// WebSocket close code of a socket whose session expired or was signed out: the client
 /// should sign in again.
 pub const CLOSE_SESSION_ENDED: u16 = 4401;
-
-/// The largest tail a client may ask for, in lines.
-pub const MAX_TAIL: u32 = 10_000;
 
 /// A Compose service, named by its project and service labels.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -175,54 +175,6 @@ impl Lifecycle {
             },
         }
     }
-}
-
-/// A tail size that is known to lie within `0..=MAX_TAIL`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "u32")]
-pub struct Tail(u32);
-
-impl Tail {
-    pub const DEFAULT: Tail = Tail(100);
-
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl Default for Tail {
-    fn default() -> Self {
-        Tail::DEFAULT
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("tail must be between 0 and {MAX_TAIL} lines, got {0}")]
-pub struct InvalidTail(pub i64);
-
-impl TryFrom<i64> for Tail {
-    type Error = InvalidTail;
-    fn try_from(n: i64) -> Result<Self, Self::Error> {
-        u32::try_from(n)
-            .ok()
-            .filter(|n| *n <= MAX_TAIL)
-            .map(Tail)
-            .ok_or(InvalidTail(n))
-    }
-}
-
-impl From<Tail> for u32 {
-    fn from(t: Tail) -> u32 {
-        t.0
-    }
-}
-
-/// A tail longer than this server allows (`--max-tail-lines`, at most [`MAX_TAIL`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("tail must be between 0 and {most} lines on this server (--max-tail-lines), got {got}")]
-pub struct TailOverLimit {
-    pub most: u32,
-    pub got: u32,
 }
 
 /// A service that does not exist, or that the asker may not see: both read the same, so that
@@ -399,6 +351,19 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<Vec<Cursor>>,
     },
+    /// Follow several services of one project at once, their lines merged in time order:
+    /// those named, or (without `services`) every service of the project its viewer may
+    /// see. Replaces any earlier subscription of this socket. `tail` is the newest lines of
+    /// them all; `resume` the last cursor the client holds for each container of any.
+    SubscribeProject {
+        project: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        services: Option<ServiceNames>,
+        #[serde(default)]
+        tail: Tail,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<Vec<Cursor>>,
+    },
     /// Stop following.
     Unsubscribe,
 }
@@ -437,7 +402,8 @@ pub enum ServerMessage {
     History { history: HistoryStatus },
     /// All projects and their services, sent on connect and whenever a container changes.
     Services { projects: Vec<ProjectInfo> },
-    /// The subscription is in place; the lines that follow belong to it.
+    /// The subscription is in place; the lines that follow belong to it. A subscription to
+    /// several services sends one for each, before any line.
     Subscribed {
         project: String,
         service: String,
@@ -488,6 +454,30 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(ok, ClientMessage::Subscribe { tail, .. } if tail.get() == 10_000));
+    }
+
+    #[test]
+    fn a_project_subscription_names_one_to_64_services_each_once() {
+        let read = |services: serde_json::Value| {
+            let msg = serde_json::json!({"type": "subscribe_project", "project": "p", "services": services});
+            serde_json::from_value::<ClientMessage>(msg)
+        };
+        let whole: ClientMessage =
+            serde_json::from_str(r#"{"type":"subscribe_project","project":"p"}"#).unwrap();
+        assert!(
+            matches!(whole, ClientMessage::SubscribeProject { services: None, tail, .. } if tail == Tail::DEFAULT)
+        );
+        let two = read(serde_json::json!(["web", "db"])).unwrap();
+        assert!(
+            matches!(two, ClientMessage::SubscribeProject { services: Some(s), .. } if s.get() == ["web", "db"])
+        );
+        assert!(read(serde_json::json!([])).is_err(), "none");
+        assert!(read(serde_json::json!(["web", "web"])).is_err(), "twice");
+        let many: Vec<String> = (0..=MAX_SERVICES).map(|i| format!("s{i}")).collect();
+        let err = read(serde_json::json!(many)).unwrap_err().to_string();
+        assert!(err.contains("at most 64"), "{err}");
+        let most: Vec<String> = (0..MAX_SERVICES).map(|i| format!("s{i}")).collect();
+        assert!(read(serde_json::json!(most)).is_ok());
     }
 
     #[test]

@@ -210,6 +210,19 @@ async fn a_token_acts_as_its_user_with_its_scopes_until_it_is_removed() {
     let mut other = Ws::connect_with(port, &project, &[("Authorization", &auth)]).await;
     other.subscribe("json", 1).await;
     assert_eq!(other.expect_error().await.0, ErrorCode::UnknownService);
+    // The whole project, as the token sees it: its one service.
+    let whole = serde_json::json!({"type": "subscribe_project", "project": project, "tail": 5});
+    other.send_text(&whole.to_string()).await;
+    other.expect_subscribed("web").await;
+    let lines = other.wait_lines("web", |l| !l.is_empty()).await;
+    assert!(!lines.is_empty(), "the web service's lines, and no other's");
+    let named = serde_json::json!({"type": "subscribe_project", "project": project, "services": ["web", "json"]});
+    other.send_text(&named.to_string()).await;
+    assert_eq!(
+        other.expect_error().await.0,
+        ErrorCode::UnknownService,
+        "json is out of scope"
+    );
 
     // `lookout logs`, with the token from the environment, without it, with a wrong one.
     let at = format!("http://127.0.0.1:{port}");

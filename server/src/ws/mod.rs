@@ -1,10 +1,13 @@
-//! The WebSocket route: one socket per browser tab, carrying a subscription, batches of lines,
-//! engine and service status, and errors. The protocol is in docs/PROTOCOL.md.
+//! The WebSocket route: one socket per browser tab, carrying a subscription (to one service,
+//! or to several merged), batches of lines, engine and service status, and errors. The
+//! protocol is in docs/PROTOCOL.md.
+
+mod send;
 
 use std::sync::Arc;
 
 use app::protocol::{
-    ClientMessage, ErrorCode, HistoryStatus, Lifecycle, LogLine, ServerMessage, ServiceKey,
+    ClientMessage, Cursor, ErrorCode, HistoryStatus, ServerMessage, ServiceKey, ServiceNames, Tail,
     TailOverLimit, CLOSE_SESSION_ENDED, PROTOCOL_VERSION,
 };
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -12,14 +15,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use futures::stream::{SplitSink, SplitStream};
+use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
-use serde::Serialize;
 use tokio::sync::watch;
 
+use self::send::{send_backlogs, send_error, send_json, send_lines, Backlog, Closed, Sink};
 use crate::auth::{Auth, SocketCounts, Viewer};
 use crate::config::Config;
-use crate::hub::{line_bytes, Batch, Delivery, Hub, HubError, Start, Subscription};
+use crate::hub::{Batch, Delivery, Hub, HubError, Start, Subscription};
 use crate::origin;
 
 /// What the socket route needs.
@@ -62,95 +65,10 @@ pub async fn route(
         })
 }
 
-/// A `lines` message, serialised straight from the hub's shared lines without copying them.
-#[derive(Serialize)]
-#[serde(tag = "type", rename = "lines")]
-struct LinesOut<'a> {
-    project: &'a str,
-    service: &'a str,
-    lines: Vec<&'a LogLine>,
-}
-
-type Sink = SplitSink<WebSocket, Message>;
-
-/// Why the socket loop ended.
-struct Closed;
-
-async fn send_json<T: Serialize>(tx: &mut Sink, msg: &T) -> Result<(), Closed> {
-    let text = serde_json::to_string(msg).map_err(|_| Closed)?;
-    tx.send(Message::Text(text.into()))
-        .await
-        .map_err(|_| Closed)
-}
-
-/// Sends lines as `lines` messages of at most a batch each (a line larger than a batch's
-/// bytes goes alone).
-async fn send_lines(
-    tx: &mut Sink,
-    key: &ServiceKey,
-    lines: &[Arc<LogLine>],
-    batch: Batch,
-) -> Result<(), Closed> {
-    let mut rest = lines;
-    while !rest.is_empty() {
-        let mut bytes = 0;
-        let n = rest
-            .iter()
-            .take(batch.lines)
-            .take_while(|l| {
-                bytes += line_bytes(l);
-                bytes <= batch.bytes
-            })
-            .count()
-            .max(1);
-        let (chunk, after) = rest.split_at(n);
-        let msg = LinesOut {
-            project: &key.project,
-            service: &key.service,
-            lines: chunk.iter().map(|l| l.as_ref()).collect(),
-        };
-        send_json(tx, &msg).await?;
-        rest = after;
-    }
-    Ok(())
-}
-
-/// Sends the backlog with the changes in their places among the lines, as a live viewer got
-/// them. `markers` are in time order.
-async fn send_backlog(
-    tx: &mut Sink,
-    key: &ServiceKey,
-    lines: &[Arc<LogLine>],
-    markers: &[Arc<Lifecycle>],
-    batch: Batch,
-) -> Result<(), Closed> {
-    let mut rest = lines;
-    for m in markers {
-        let at = m.ts_ns;
-        let (before, after) = rest.split_at(rest.partition_point(|l| l.cursor.ts_ns <= at));
-        send_lines(tx, key, before, batch).await?;
-        send_json(
-            tx,
-            &ServerMessage::Lifecycle {
-                project: key.project.clone(),
-                service: key.service.clone(),
-                change: m.as_ref().clone(),
-            },
-        )
-        .await?;
-        rest = after;
-    }
-    send_lines(tx, key, rest, batch).await
-}
-
-async fn send_error(tx: &mut Sink, code: ErrorCode, message: String) -> Result<(), Closed> {
-    send_json(tx, &ServerMessage::Error { code, message }).await
-}
-
 /// Reads a client message, telling apart what is not a message at all (`bad_message`) from a
 /// known message with a field out of bounds (`bad_request`).
 fn read_message(text: &str) -> Result<ClientMessage, (ErrorCode, String)> {
-    const KNOWN: [&str; 2] = ["subscribe", "unsubscribe"];
+    const KNOWN: [&str; 3] = ["subscribe", "subscribe_project", "unsubscribe"];
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| (ErrorCode::BadMessage, format!("not JSON: {e}")))?;
     let kind = value
@@ -174,11 +92,20 @@ fn read_message(text: &str) -> Result<ClientMessage, (ErrorCode, String)> {
         .map_err(|e| (ErrorCode::BadRequest, format!("bad {kind} message: {e}")))
 }
 
-async fn next_delivery(sub: &mut Option<Subscription>, batch: Batch) -> Delivery {
-    match sub {
-        Some(s) => s.next(batch).await,
-        None => std::future::pending().await,
+/// The next delivery of any of `subs`, and whose; they are asked in turn from `turn` on, so
+/// that a busy service does not keep a quiet one waiting.
+async fn next_delivery(subs: &mut [Subscription], turn: usize, batch: Batch) -> (usize, Delivery) {
+    if subs.is_empty() {
+        return std::future::pending().await;
     }
+    let first = turn % subs.len();
+    let (before, after) = subs.split_at_mut(first);
+    let asks = after
+        .iter_mut()
+        .chain(before.iter_mut())
+        .map(|s| Box::pin(s.next(batch)));
+    let (delivery, i, _) = futures::future::select_all(asks).await;
+    ((first + i) % subs.len(), delivery)
 }
 
 /// The next change in whether history is kept; never, when it is off (or its writer is gone).
@@ -199,7 +126,8 @@ async fn serve(socket: WebSocket, state: SocketState, viewer: Viewer) {
         tx: &mut tx,
         state: &state,
         viewer: &viewer,
-        sub: None,
+        subs: Vec::new(),
+        turn: 0,
     };
     let _ = session.run(&mut rx).await;
 }
@@ -209,7 +137,10 @@ struct Session<'a> {
     tx: &'a mut Sink,
     state: &'a SocketState,
     viewer: &'a Viewer,
-    sub: Option<Subscription>,
+    /// What it follows: one service, or several merged.
+    subs: Vec<Subscription>,
+    /// Which subscription is asked first for its next delivery.
+    turn: usize,
 }
 
 /// What the socket loop does next.
@@ -249,7 +180,10 @@ impl Session<'_> {
                         return Ok(());
                     }
                 }
-                delivery = next_delivery(&mut self.sub, batch) => self.deliver(delivery, batch).await?,
+                (i, delivery) = next_delivery(&mut self.subs, self.turn, batch) => {
+                    self.turn = self.turn.wrapping_add(1);
+                    self.deliver(i, delivery, batch).await?;
+                }
                 Ok(()) = engine.changed() => {
                     let status = engine.borrow_and_update().clone();
                     send_json(self.tx, &ServerMessage::Engine { engine: status }).await?;
@@ -299,7 +233,7 @@ impl Session<'_> {
         match read_message(&text) {
             Err((code, message)) => send_error(self.tx, code, message).await?,
             Ok(ClientMessage::Unsubscribe) => {
-                self.sub = None;
+                self.subs.clear();
                 send_json(self.tx, &ServerMessage::Unsubscribed).await?;
             }
             Ok(ClientMessage::Subscribe {
@@ -308,71 +242,158 @@ impl Session<'_> {
                 tail,
                 resume,
             }) => {
-                let key = ServiceKey { project, service };
-                let most = self.state.config.max_tail_lines;
-                let start = match resume {
-                    Some(cursors) => Start::Resume(cursors),
-                    None if tail.get() > most => {
-                        let over = TailOverLimit {
-                            most,
-                            got: tail.get(),
-                        };
-                        send_error(self.tx, ErrorCode::BadRequest, over.to_string()).await?;
-                        return Ok(Next::Go);
+                if let Some(start) = self.start(tail, resume).await? {
+                    let key = ServiceKey { project, service };
+                    self.subscribe(vec![key], start).await?;
+                }
+            }
+            Ok(ClientMessage::SubscribeProject {
+                project,
+                services,
+                tail,
+                resume,
+            }) => {
+                if let Some(start) = self.start(tail, resume).await? {
+                    match self.project_services(&project, services).await {
+                        Ok(keys) => self.subscribe(keys, start).await?,
+                        Err((code, message)) => send_error(self.tx, code, message).await?,
                     }
-                    None => Start::Tail(tail.get()),
-                };
-                self.subscribe(key, start).await?;
+                }
             }
         }
         Ok(Next::Go)
     }
 
-    /// A subscribe that fails leaves the old subscription as it was; one that succeeds ends
-    /// it before `subscribed`, so no line of the old service follows that message.
-    async fn subscribe(&mut self, key: ServiceKey, start: Start) -> Result<(), Closed> {
+    /// Where a subscription starts; None (the client told why) for a tail over this
+    /// server's limit.
+    async fn start(
+        &mut self,
+        tail: Tail,
+        resume: Option<Vec<Cursor>>,
+    ) -> Result<Option<Start>, Closed> {
+        let most = self.state.config.max_tail_lines;
+        Ok(match resume {
+            Some(cursors) => Some(Start::Resume(cursors)),
+            None if tail.get() > most => {
+                let over = TailOverLimit {
+                    most,
+                    got: tail.get(),
+                };
+                send_error(self.tx, ErrorCode::BadRequest, over.to_string()).await?;
+                None
+            }
+            None => Some(Start::Tail(tail.get())),
+        })
+    }
+
+    /// The services of `project` a project subscription follows: those named, or every one
+    /// with containers that its viewer may see.
+    async fn project_services(
+        &self,
+        project: &str,
+        named: Option<ServiceNames>,
+    ) -> Result<Vec<ServiceKey>, (ErrorCode, String)> {
+        let key = |service: &str| ServiceKey {
+            project: project.to_owned(),
+            service: service.to_owned(),
+        };
+        if let Some(named) = named {
+            return Ok(named.get().iter().map(|s| key(s)).collect());
+        }
         let hub = &self.state.hub;
-        let mut s = match hub.subscribe(key.clone(), &self.viewer.scope, start).await {
-            Ok(s) => s,
-            Err(HubError::UnknownService(e)) => {
-                return send_error(self.tx, ErrorCode::UnknownService, e.to_string()).await;
-            }
-            Err(HubError::Engine(e)) => {
-                return send_error(self.tx, ErrorCode::EngineUnreachable, e.to_string()).await;
-            }
-        };
-        drop(self.sub.take());
-        let subscribed = ServerMessage::Subscribed {
-            project: key.project.clone(),
-            service: key.service.clone(),
-            containers: s.containers.clone(),
-        };
-        send_json(self.tx, &subscribed).await?;
-        if s.lost > 0 {
-            send_json(self.tx, &ServerMessage::Dropped { count: s.lost }).await?;
+        let projects = hub
+            .list()
+            .await
+            .map_err(|e| (ErrorCode::EngineUnreachable, e.to_string()))?;
+        let keys: Vec<ServiceKey> = self
+            .viewer
+            .scope
+            .filter(&projects)
+            .iter()
+            .filter(|p| p.name == project)
+            .flat_map(|p| &p.services)
+            .filter(|s| !s.containers.is_empty() && hub.may_see(&s.key(), &self.viewer.scope))
+            .map(|s| s.key())
+            .collect();
+        if keys.is_empty() {
+            let shown: String = project.chars().take(64).collect();
+            return Err((
+                ErrorCode::UnknownService,
+                format!("unknown project {shown:?}: no Compose project of that name with a running or stopped service"),
+            ));
         }
-        if let Some(e) = s.unread.take() {
-            let message = format!(
-                "the lines since this view was last connected could not all be read, so some \
-                 are missing before the ones that follow: {e}"
-            );
-            send_error(self.tx, ErrorCode::LinesUnread, message).await?;
+        Ok(keys)
+    }
+
+    /// A subscribe that fails leaves the old subscription as it was; one that succeeds ends
+    /// it before `subscribed`, so no line of the old services follows that message. Several
+    /// services send a `subscribed` each, then their backlogs merged in time order.
+    async fn subscribe(&mut self, keys: Vec<ServiceKey>, start: Start) -> Result<(), Closed> {
+        let hub = &self.state.hub;
+        let mut subs = Vec::with_capacity(keys.len());
+        for key in keys {
+            let start = match &start {
+                Start::Tail(n) => Start::Tail(*n),
+                Start::Resume(cursors) => Start::Resume(cursors.clone()),
+            };
+            match hub.subscribe(key, &self.viewer.scope, start).await {
+                Ok(s) => subs.push(s),
+                Err(HubError::UnknownService(e)) => {
+                    return send_error(self.tx, ErrorCode::UnknownService, e.to_string()).await;
+                }
+                Err(HubError::Engine(e)) => {
+                    return send_error(self.tx, ErrorCode::EngineUnreachable, e.to_string()).await;
+                }
+            }
         }
-        let backlog = std::mem::take(&mut s.backlog);
-        let markers = std::mem::take(&mut s.markers);
-        send_backlog(self.tx, &key, &backlog, &markers, hub.config().batch).await?;
-        self.sub = Some(s);
+        self.subs.clear();
+        for s in &subs {
+            let subscribed = ServerMessage::Subscribed {
+                project: s.key().project.clone(),
+                service: s.key().service.clone(),
+                containers: s.containers.clone(),
+            };
+            send_json(self.tx, &subscribed).await?;
+        }
+        let lost: u64 = subs.iter().map(|s| s.lost).sum();
+        if lost > 0 {
+            send_json(self.tx, &ServerMessage::Dropped { count: lost }).await?;
+        }
+        for s in &mut subs {
+            if let Some(e) = s.unread.take() {
+                let message = format!(
+                    "the lines of {} since this view was last connected could not all be read, \
+                     so some are missing before the ones that follow: {e}",
+                    s.key().service
+                );
+                send_error(self.tx, ErrorCode::LinesUnread, message).await?;
+            }
+        }
+        let backlogs: Vec<Backlog> = subs
+            .iter_mut()
+            .map(|s| Backlog {
+                key: s.key().clone(),
+                lines: std::mem::take(&mut s.backlog),
+                markers: std::mem::take(&mut s.markers),
+            })
+            .collect();
+        // Each service's tail is its newest `n`; of several, the newest `n` of them all.
+        let newest = match start {
+            Start::Tail(n) if backlogs.len() > 1 => Some(n as usize),
+            _ => None,
+        };
+        send_backlogs(self.tx, &backlogs, newest, hub.config().batch).await?;
+        self.subs = subs;
         Ok(())
     }
 
-    async fn deliver(&mut self, delivery: Delivery, batch: Batch) -> Result<(), Closed> {
-        let key = self
-            .sub
-            .as_ref()
-            .map(|s| s.key().clone())
-            .expect("a delivery comes from a subscription");
+    async fn deliver(&mut self, i: usize, delivery: Delivery, batch: Batch) -> Result<(), Closed> {
+        let key = self.subs[i].key().clone();
         match delivery {
-            Delivery::Lines(lines) => send_lines(self.tx, &key, &lines, batch).await,
+            Delivery::Lines(lines) => {
+                let lines: Vec<_> = lines.iter().collect();
+                send_lines(self.tx, &key, &lines, batch).await
+            }
             Delivery::Dropped(count) => send_json(self.tx, &ServerMessage::Dropped { count }).await,
             Delivery::Lifecycle(change) => {
                 let msg = ServerMessage::Lifecycle {
