@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// The largest tail a client may ask for, in lines.
 pub const MAX_TAIL: u32 = 10_000;
 
+/// The most cursors a resume may hold: one per container the client has lines of.
+pub const MAX_RESUME_CURSORS: usize = 1024;
+
 /// A tail size that is known to lie within `0..=MAX_TAIL`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "u32")]

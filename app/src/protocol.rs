@@ -7,7 +7,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use crate::asks::{
-    InvalidServices, InvalidTail, ServiceNames, Tail, TailOverLimit, MAX_SERVICES, MAX_TAIL,
+    InvalidServices, InvalidTail, ServiceNames, Tail, TailOverLimit, MAX_RESUME_CURSORS,
+    MAX_SERVICES, MAX_TAIL,
 };
 pub use crate::cursor::{Cursor, InvalidCursor};
 

@@ -168,6 +168,16 @@ async fn a_project_view_of_named_services_leaves_the_others_out() {
     let (code, message) = ws.expect_error().await;
     assert_eq!(code, ErrorCode::BadRequest);
     assert!(message.contains("at most 64"), "{message}");
+    let cursors: Vec<String> = (0..1025).map(|i| format!("1-0-{i:012x}")).collect();
+    subscribe_project(
+        &mut ws,
+        &project.name,
+        serde_json::json!({ "resume": cursors }),
+    )
+    .await;
+    let (code, message) = ws.expect_error().await;
+    assert_eq!(code, ErrorCode::BadRequest);
+    assert!(message.contains("at most 1024 cursors"), "{message}");
     let more = lines_for(&mut ws, Duration::from_millis(500)).await;
     assert!(!more.is_empty(), "the earlier subscription goes on");
 

@@ -7,8 +7,9 @@ mod send;
 use std::sync::Arc;
 
 use app::protocol::{
-    ClientMessage, Cursor, ErrorCode, HistoryStatus, ServerMessage, ServiceKey, ServiceNames, Tail,
-    TailOverLimit, CLOSE_SESSION_ENDED, PROTOCOL_VERSION,
+    ClientMessage, Cursor, ErrorCode, HistoryStatus, ServerMessage, ServiceInfo, ServiceKey,
+    ServiceNames, Tail, TailOverLimit, UnknownService, CLOSE_SESSION_ENDED, MAX_RESUME_CURSORS,
+    PROTOCOL_VERSION,
 };
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -118,6 +119,59 @@ async fn history_changed(
         }
     }
     std::future::pending().await
+}
+
+/// One service a subscription follows, with its containers' ids when it is one of several.
+struct Part {
+    key: ServiceKey,
+    containers: Vec<String>,
+}
+
+impl Part {
+    fn holds(&self, c: &Cursor) -> bool {
+        self.containers
+            .iter()
+            .any(|id| id.starts_with(&c.container))
+    }
+
+    /// Of a resume for several services, the cursors this one goes on from: those of its
+    /// own containers and of containers no service holds now (removed or recreated while
+    /// the client was away). Another service's cursors would set its floor, and send again
+    /// changes the client has; a service the client holds no line of takes them all.
+    fn cursors(&self, all: &[Cursor], parts: &[Part]) -> Vec<Cursor> {
+        let own: Vec<Cursor> = all
+            .iter()
+            .filter(|c| self.holds(c) || !parts.iter().any(|p| p.holds(c)))
+            .cloned()
+            .collect();
+        if all.iter().any(|c| self.holds(c)) {
+            own
+        } else {
+            all.to_vec()
+        }
+    }
+}
+
+/// Leaves in the backlogs only the newest `n` lines of them all: each service's tail is of
+/// `n`, and holding them all at once would cost services × `n`.
+fn keep_newest(subs: &mut [Subscription], n: usize) {
+    let mut all: Vec<&Cursor> = subs
+        .iter()
+        .flat_map(|s| s.backlog.iter().map(|l| &l.cursor))
+        .collect();
+    if all.len() <= n {
+        return;
+    }
+    if n == 0 {
+        subs.iter_mut().for_each(|s| s.backlog.clear());
+        return;
+    }
+    let at = all.len() - n;
+    let (_, cut, _) = all.select_nth_unstable(at);
+    let cut = (*cut).clone();
+    for s in subs {
+        s.backlog.retain(|l| l.cursor >= cut);
+    }
 }
 
 async fn serve(socket: WebSocket, state: SocketState, viewer: Viewer) {
@@ -244,7 +298,11 @@ impl Session<'_> {
             }) => {
                 if let Some(start) = self.start(tail, resume).await? {
                     let key = ServiceKey { project, service };
-                    self.subscribe(vec![key], start).await?;
+                    let part = Part {
+                        key,
+                        containers: Vec::new(),
+                    };
+                    self.subscribe(vec![part], start).await?;
                 }
             }
             Ok(ClientMessage::SubscribeProject {
@@ -255,7 +313,7 @@ impl Session<'_> {
             }) => {
                 if let Some(start) = self.start(tail, resume).await? {
                     match self.project_services(&project, services).await {
-                        Ok(keys) => self.subscribe(keys, start).await?,
+                        Ok(parts) => self.subscribe(parts, start).await?,
                         Err((code, message)) => send_error(self.tx, code, message).await?,
                     }
                 }
@@ -273,6 +331,14 @@ impl Session<'_> {
     ) -> Result<Option<Start>, Closed> {
         let most = self.state.config.max_tail_lines;
         Ok(match resume {
+            Some(cursors) if cursors.len() > MAX_RESUME_CURSORS => {
+                let why = format!(
+                    "resume may hold at most {MAX_RESUME_CURSORS} cursors (one per container), got {}",
+                    cursors.len()
+                );
+                send_error(self.tx, ErrorCode::BadRequest, why).await?;
+                None
+            }
             Some(cursors) => Some(Start::Resume(cursors)),
             None if tail.get() > most => {
                 let over = TailOverLimit {
@@ -286,58 +352,78 @@ impl Session<'_> {
         })
     }
 
-    /// The services of `project` a project subscription follows: those named, or every one
-    /// with containers that its viewer may see.
+    /// The services of `project` a project subscription follows, with their containers:
+    /// those named, or every one with containers that its viewer may see. Named services are
+    /// all checked against one listing before any is followed.
     async fn project_services(
         &self,
         project: &str,
         named: Option<ServiceNames>,
-    ) -> Result<Vec<ServiceKey>, (ErrorCode, String)> {
-        let key = |service: &str| ServiceKey {
-            project: project.to_owned(),
-            service: service.to_owned(),
-        };
-        if let Some(named) = named {
-            return Ok(named.get().iter().map(|s| key(s)).collect());
-        }
+    ) -> Result<Vec<Part>, (ErrorCode, String)> {
         let hub = &self.state.hub;
         let projects = hub
             .list()
             .await
             .map_err(|e| (ErrorCode::EngineUnreachable, e.to_string()))?;
-        let keys: Vec<ServiceKey> = self
-            .viewer
-            .scope
-            .filter(&projects)
+        let shown: Vec<&ServiceInfo> = projects
             .iter()
             .filter(|p| p.name == project)
             .flat_map(|p| &p.services)
             .filter(|s| !s.containers.is_empty() && hub.may_see(&s.key(), &self.viewer.scope))
-            .map(|s| s.key())
             .collect();
-        if keys.is_empty() {
-            let shown: String = project.chars().take(64).collect();
-            return Err((
-                ErrorCode::UnknownService,
-                format!("unknown project {shown:?}: no Compose project of that name with a running or stopped service"),
-            ));
-        }
-        Ok(keys)
+        let part = |s: &ServiceInfo| Part {
+            key: s.key(),
+            containers: s.containers.iter().map(|c| c.id.clone()).collect(),
+        };
+        let Some(named) = named else {
+            if shown.is_empty() {
+                let name: String = project.chars().take(64).collect();
+                return Err((
+                    ErrorCode::UnknownService,
+                    format!("unknown project {name:?}: no Compose project of that name with a running or stopped service"),
+                ));
+            }
+            return Ok(shown.into_iter().map(part).collect());
+        };
+        named
+            .get()
+            .iter()
+            .map(|name| {
+                let found = shown.iter().find(|s| s.service == *name);
+                found.map(|s| part(s)).ok_or_else(|| {
+                    let key = ServiceKey {
+                        project: project.to_owned(),
+                        service: name.clone(),
+                    };
+                    (ErrorCode::UnknownService, UnknownService(key).to_string())
+                })
+            })
+            .collect()
     }
 
     /// A subscribe that fails leaves the old subscription as it was; one that succeeds ends
     /// it before `subscribed`, so no line of the old services follows that message. Several
     /// services send a `subscribed` each, then their backlogs merged in time order.
-    async fn subscribe(&mut self, keys: Vec<ServiceKey>, start: Start) -> Result<(), Closed> {
+    async fn subscribe(&mut self, parts: Vec<Part>, start: Start) -> Result<(), Closed> {
         let hub = &self.state.hub;
-        let mut subs = Vec::with_capacity(keys.len());
-        for key in keys {
-            let start = match &start {
+        let several = parts.len() > 1;
+        let mut subs: Vec<Subscription> = Vec::with_capacity(parts.len());
+        for part in &parts {
+            let asked = match &start {
                 Start::Tail(n) => Start::Tail(*n),
+                Start::Resume(cursors) if several => Start::Resume(part.cursors(cursors, &parts)),
                 Start::Resume(cursors) => Start::Resume(cursors.clone()),
             };
-            match hub.subscribe(key, &self.viewer.scope, start).await {
-                Ok(s) => subs.push(s),
+            match hub
+                .subscribe(part.key.clone(), &self.viewer.scope, asked)
+                .await
+            {
+                Ok(s) => {
+                    subs.push(s);
+                    if let (true, Start::Tail(n)) = (several, &start) {
+                        keep_newest(&mut subs, *n as usize);
+                    }
+                }
                 Err(HubError::UnknownService(e)) => {
                     return send_error(self.tx, ErrorCode::UnknownService, e.to_string()).await;
                 }
@@ -345,6 +431,10 @@ impl Session<'_> {
                     return send_error(self.tx, ErrorCode::EngineUnreachable, e.to_string()).await;
                 }
             }
+        }
+        // A token removed, or a session ended, while the services were being followed.
+        if !self.signed_in() {
+            return Ok(());
         }
         self.subs.clear();
         for s in &subs {
@@ -452,5 +542,46 @@ mod props {
                 prop_assert!(matches!(read, Err((ErrorCode::BadRequest, _))), "{tail}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(service: &str, ids: &[&str]) -> Part {
+        Part {
+            key: ServiceKey {
+                project: "p".into(),
+                service: service.into(),
+            },
+            containers: ids.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn cursor(container: &str) -> Cursor {
+        Cursor {
+            ts_ns: 1,
+            seq: 0,
+            container: container.into(),
+        }
+    }
+
+    #[test]
+    fn each_service_resumes_from_its_own_cursors_and_those_of_containers_gone() {
+        let parts = [
+            part("web", &["aaaa1111", "aaaa2222"]),
+            part("db", &["bbbb1111"]),
+            part("quiet", &["cccc1111"]),
+        ];
+        let all = [cursor("aaaa1"), cursor("bbbb1"), cursor("dddd1")];
+        let names = |cs: Vec<Cursor>| cs.into_iter().map(|c| c.container).collect::<Vec<_>>();
+        assert_eq!(names(parts[0].cursors(&all, &parts)), ["aaaa1", "dddd1"]);
+        assert_eq!(names(parts[1].cursors(&all, &parts)), ["bbbb1", "dddd1"]);
+        assert_eq!(
+            names(parts[2].cursors(&all, &parts)),
+            ["aaaa1", "bbbb1", "dddd1"],
+            "a service the client holds no line of takes them all"
+        );
     }
 }
