@@ -17,7 +17,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::scope::Scope;
-use super::users::{valid_name, write_private};
+use super::users::{read_if_there, valid_name, write_private};
 use crate::config::{Config, TokenAction};
 use std::process::ExitCode;
 
@@ -98,15 +98,12 @@ pub struct Tokens(Vec<Token>);
 impl Tokens {
     /// Reads the file; a file that does not exist holds no tokens.
     pub fn load(path: &Path) -> Result<Tokens, TokensError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Tokens::default()),
-            Err(source) => {
-                return Err(TokensError::Read {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
+        let Some(text) = read_if_there(path).map_err(|source| TokensError::Read {
+            path: path.to_owned(),
+            source,
+        })?
+        else {
+            return Ok(Tokens::default());
         };
         let mut tokens = Vec::new();
         for (i, line) in text.lines().enumerate() {

@@ -67,15 +67,12 @@ pub fn valid_name(name: &str) -> bool {
 impl Users {
     /// Reads the file; a file that does not exist holds no users.
     pub fn load(path: &Path) -> Result<Users, UsersError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Users::default()),
-            Err(source) => {
-                return Err(UsersError::Read {
-                    path: path.into(),
-                    source,
-                })
-            }
+        let Some(text) = read_if_there(path).map_err(|source| UsersError::Read {
+            path: path.into(),
+            source,
+        })?
+        else {
+            return Ok(Users::default());
         };
         Users::parse(&text).map_err(|(line, why)| UsersError::Bad {
             path: path.into(),
@@ -237,6 +234,15 @@ fn read_password(name: &str) -> Result<String, UsersError> {
             .read_line(&mut line)
             .map_err(|e| UsersError::Password(e.to_string()))?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+/// A private file's text; None when it does not exist (it then holds no one yet).
+pub(super) fn read_if_there(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
