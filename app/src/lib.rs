@@ -14,6 +14,7 @@ pub mod json;
 pub mod levels;
 pub mod multiline;
 pub mod protocol;
+pub mod target;
 
 #[cfg(feature = "csr")]
 pub mod ui;

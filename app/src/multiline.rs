@@ -5,8 +5,8 @@
 //! container and stream. Only a line's start decides, never a word in its middle.
 //!
 //! Lines are grouped as they come, one after another: a line continues only the line just
-//! before it in the timeline, from the same replica and stream, stamped at most
-//! [`MAX_GAP_NS`] later. Lines of another replica written in between start entries of
+//! before it in the timeline, from the same container and stream, stamped at most
+//! [`MAX_GAP_NS`] later. Lines of another container written in between start entries of
 //! their own.
 
 use crate::protocol::Stream;
@@ -37,7 +37,8 @@ enum Trace {
 struct Last {
     ts_ns: i64,
     stream: Stream,
-    replica: u32,
+    /// The container the line came from (of any service, in a view of several).
+    container: u64,
     lines: u32,
     trace: Trace,
 }
@@ -51,10 +52,10 @@ pub struct Grouper {
 
 impl Grouper {
     /// Whether `text` continues the entry of the line before it.
-    pub fn next(&mut self, text: &str, ts_ns: i64, stream: Stream, replica: u32) -> bool {
+    pub fn next(&mut self, text: &str, ts_ns: i64, stream: Stream, container: u64) -> bool {
         let same_source = self.last.as_ref().is_some_and(|l| {
             l.stream == stream
-                && l.replica == replica
+                && l.container == container
                 && ts_ns
                     .checked_sub(l.ts_ns)
                     .is_some_and(|gap| (0..=MAX_GAP_NS).contains(&gap))
@@ -69,18 +70,18 @@ impl Grouper {
                 last.ts_ns = ts_ns;
                 last.lines += 1;
             }
-            _ => self.begin(text, ts_ns, stream, replica),
+            _ => self.begin(text, ts_ns, stream, container),
         }
         continued
     }
 
     /// `text` begins an entry whatever it looks like: a line that states its own level, or
     /// a JSON object, is an event of its own, never a frame of the one before.
-    pub fn begin(&mut self, text: &str, ts_ns: i64, stream: Stream, replica: u32) {
+    pub fn begin(&mut self, text: &str, ts_ns: i64, stream: Stream, container: u64) {
         self.last = Some(Last {
             ts_ns,
             stream,
-            replica,
+            container,
             lines: 1,
             trace: begins(text),
         });

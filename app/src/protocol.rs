@@ -351,6 +351,10 @@ pub enum ClientMessage {
         /// then sends exactly the lines after them.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<Vec<Cursor>>,
+        /// Echoed in this request's answer (`subscribed`, `unsubscribed` or `error`), so a
+        /// client that sent several can tell which was answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
     },
     /// Follow several services of one project at once, their lines merged in time order:
     /// those named, or (without `services`) every service of the project its viewer may
@@ -364,9 +368,18 @@ pub enum ClientMessage {
         tail: Tail,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<Vec<Cursor>>,
+        /// Echoed in this request's answer (`subscribed`, `unsubscribed` or `error`), so a
+        /// client that sent several can tell which was answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
     },
     /// Stop following.
-    Unsubscribe,
+    Unsubscribe {
+        /// Echoed in this request's answer (`subscribed`, `unsubscribed` or `error`), so a
+        /// client that sent several can tell which was answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+    },
 }
 
 /// Why a client's request failed.
@@ -409,6 +422,9 @@ pub enum ServerMessage {
         project: String,
         service: String,
         containers: Vec<ContainerInfo>,
+        /// The `id` of the request this answers, if it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
     },
     /// Lines of the subscribed service, in time order within each replica.
     Lines {
@@ -427,9 +443,19 @@ pub enum ServerMessage {
     /// The subscriber fell behind and `count` lines were skipped; the stream goes on.
     Dropped { count: u64 },
     /// The subscription ended (after `unsubscribe`).
-    Unsubscribed,
+    Unsubscribed {
+        /// The `id` of the request this answers, if it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+    },
     /// A request failed; the socket stays open.
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+        /// The `id` of the request this answers, if it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+    },
 }
 
 #[cfg(test)]
@@ -491,9 +517,27 @@ mod tests {
                 project: "p".into(),
                 service: "s".into(),
                 tail: Tail::DEFAULT,
-                resume: None
+                resume: None,
+                id: None,
             }
         );
+    }
+
+    #[test]
+    fn a_requests_id_is_optional_and_its_answer_echoes_it() {
+        let bare: ClientMessage = serde_json::from_str(r#"{"type":"unsubscribe"}"#).unwrap();
+        assert_eq!(bare, ClientMessage::Unsubscribe { id: None });
+        let m: ClientMessage =
+            serde_json::from_str(r#"{"type":"subscribe_project","project":"p","id":7}"#).unwrap();
+        assert!(matches!(
+            m,
+            ClientMessage::SubscribeProject { id: Some(7), .. }
+        ));
+        let answer = ServerMessage::Unsubscribed { id: Some(7) };
+        let text = serde_json::to_string(&answer).unwrap();
+        assert_eq!(text, r#"{"type":"unsubscribed","id":7}"#);
+        let plain = serde_json::to_string(&ServerMessage::Unsubscribed { id: None }).unwrap();
+        assert_eq!(plain, r#"{"type":"unsubscribed"}"#);
     }
 
     #[test]

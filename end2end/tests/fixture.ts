@@ -20,8 +20,13 @@ export function containerId(service: string, number = 1): string {
  * so "\\n" and octal escapes work. `fd` 1 is stdout, 2 is stderr.
  */
 export function writeToProbe(printfFormat: string, fd: 1 | 2 = 1, ...args: string[]): void {
+  writeTo("probe", printfFormat, fd, ...args);
+}
+
+/** As `writeToProbe`, into the log of replica 1 of any service of the fixture. */
+export function writeTo(service: string, printfFormat: string, fd: 1 | 2 = 1, ...args: string[]): void {
   const quoted = [printfFormat, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
-  execFileSync("docker", ["exec", containerId("probe"), "sh", "-c", `printf ${quoted} > /proc/1/fd/${fd}`]);
+  execFileSync("docker", ["exec", containerId(service), "sh", "-c", `printf ${quoted} > /proc/1/fd/${fd}`]);
 }
 
 /** A token that no other test writes. */

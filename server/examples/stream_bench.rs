@@ -263,6 +263,7 @@ async fn subscribe(port: u16, project: &str) -> Fallible<Socket> {
         service: SERVICE.to_owned(),
         tail: Tail::try_from(0).expect("0 is a valid tail"),
         resume: None,
+        id: None,
     })
     .expect("a client message serialises");
     let deadline = Instant::now() + WAIT;
@@ -287,7 +288,7 @@ async fn subscribe(port: u16, project: &str) -> Fallible<Socket> {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                     break;
                 }
-                ServerMessage::Error { code, message } => {
+                ServerMessage::Error { code, message, .. } => {
                     return Err(format!(
                         "subscribe to {project}/{SERVICE}: {code:?}: {message}"
                     ))

@@ -1587,7 +1587,7 @@ async fn after_unsubscribe_no_more_lines_of_the_service_come() {
     ws.send_text(r#"{"type":"unsubscribe"}"#).await;
     loop {
         match ws.reply().await {
-            ServerMessage::Unsubscribed => break,
+            ServerMessage::Unsubscribed { .. } => break,
             ServerMessage::Lines { .. } | ServerMessage::Lifecycle { .. } => continue,
             other => panic!("expected `unsubscribed`, got {other:?}"),
         }

@@ -481,7 +481,7 @@ impl Viewer {
             ServerMessage::Dropped { count } => {
                 panic!("a viewer that keeps up was told it lost {count} lines")
             }
-            ServerMessage::Error { code, message } => {
+            ServerMessage::Error { code, message, .. } => {
                 panic!("the server sent an error: {code:?}: {message}")
             }
             // `services` after every container change, and whatever else tells of the

@@ -184,3 +184,34 @@ async fn a_project_view_of_named_services_leaves_the_others_out() {
     subscribe_project(&mut ws, "no-such-project", serde_json::json!({})).await;
     assert_eq!(ws.expect_error().await.0, ErrorCode::UnknownService);
 }
+
+/// A client that sends requests one after another tells their answers apart by the `id`
+/// each request gave: every `subscribed` of a project subscription, and a refusal, name it.
+#[tokio::test]
+async fn each_answer_names_the_request_it_answers() {
+    let project = counters().await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let mut ws = Ws::connect(server.port, &project.name).await;
+    let id = |n: u32| serde_json::json!({ "id": n, "tail": 0 });
+    subscribe_project(&mut ws, &project.name, id(7)).await;
+    subscribe_project(&mut ws, "no-such-project", id(8)).await;
+    ws.send_text(r#"{"type":"unsubscribe","id":9}"#).await;
+    ws.send_text(r#"{"type":"subscribe","project":"p","service":"s","tail":-1,"id":10}"#)
+        .await;
+    let mut answers = Vec::new();
+    while answers.len() < SERVICES.len() + 3 {
+        match ws.reply().await {
+            ServerMessage::Subscribed { id, service, .. } => answers.push((id, service)),
+            ServerMessage::Error { id, code, .. } => answers.push((id, format!("{code:?}"))),
+            ServerMessage::Unsubscribed { id } => answers.push((id, "unsubscribed".into())),
+            _ => {}
+        }
+    }
+    let mut want: Vec<(Option<u32>, String)> =
+        SERVICES.iter().map(|s| (Some(7), s.to_string())).collect();
+    want.push((Some(8), "UnknownService".into()));
+    want.push((Some(9), "unsubscribed".into()));
+    want.push((Some(10), "BadRequest".into()));
+    answers[..SERVICES.len()].sort();
+    assert_eq!(answers, want);
+}

@@ -162,6 +162,7 @@ async fn resume_from_the_start(port: u16, project: String) -> Resumed {
             ServerMessage::Error {
                 code: ErrorCode::LinesUnread,
                 message,
+                ..
             } => return Resumed::Refused(message),
             ServerMessage::Lines { lines, .. } => {
                 for l in &lines {
@@ -507,6 +508,7 @@ async fn a_read_that_waits_too_long_for_its_turn_is_refused_and_a_resume_is_told
         ServerMessage::Error {
             code: ErrorCode::LinesUnread,
             message,
+            ..
         } => assert!(
             message.contains("--max-engine-reads"),
             "the error says why: {message}"

@@ -84,10 +84,11 @@ impl LineBuffer {
         self.evict_over_cap();
     }
 
-    /// Appends lines the server sent; a line at or before the last one seen from its container
-    /// is a repeat (a resume overlaps what was held) and is dropped. Returns how many were
-    /// added.
-    pub fn push(&mut self, lines: impl IntoIterator<Item = LogLine>) -> usize {
+    /// Appends lines of `service` the server sent; a line at or before the last one seen from
+    /// its container is a repeat (a resume overlaps what was held) and is dropped. Returns
+    /// how many were added.
+    pub fn push(&mut self, service: &str, lines: impl IntoIterator<Item = LogLine>) -> usize {
+        let service: Arc<str> = service.into();
         let mut added = 0;
         for line in lines {
             if let Some(last) = self.last.get(&line.cursor.container) {
@@ -97,7 +98,7 @@ impl LineBuffer {
             }
             self.last
                 .insert(line.cursor.container.clone(), line.cursor.clone());
-            self.append(Row::line(self.next_id, line));
+            self.append(Row::line(self.next_id, service.clone(), line));
             added += 1;
         }
         added
@@ -130,7 +131,7 @@ impl LineBuffer {
                 .rev()
                 .take(MARKER_REACH)
                 .find(|r| r.is_marker())
-                .filter(|r| r.replica().number == replica.number)
+                .filter(|r| &*r.service == service && r.replica().number == replica.number)
                 .map_or(ts_ns, |r| r.ts_ns().min(ts_ns)),
             _ => ts_ns,
         };
@@ -141,6 +142,7 @@ impl LineBuffer {
         let chars = text.chars().count() as u32;
         self.append(Row {
             id: self.next_id,
+            service: service.into(),
             chars,
             continues: false,
             kind: RowKind::Marker {
@@ -169,13 +171,14 @@ impl LineBuffer {
     ) -> usize {
         let mut older: Vec<Row> = Vec::with_capacity(lines.len() + changes.len());
         let mut changes = changes.into_iter().peekable();
+        let service: Arc<str> = service.into();
         for line in lines {
             while let Some(c) = changes.next_if(|c| c.ts_ns <= line.cursor.ts_ns) {
-                older.push(Row::marker(0, service, c));
+                older.push(Row::marker(0, service.clone(), c));
             }
-            older.push(Row::line(0, line));
+            older.push(Row::line(0, service.clone(), line));
         }
-        older.extend(changes.map(|c| Row::marker(0, service, c)));
+        older.extend(changes.map(|c| Row::marker(0, service.clone(), c)));
         let room = self.cap.saturating_sub(self.rows.len());
         let older = older.split_off(older.len().saturating_sub(room));
         let mut grouper = Grouper::default();
@@ -481,8 +484,8 @@ mod tests {
     #[test]
     fn a_stack_trace_is_one_entry_to_the_counter_and_the_filter() {
         let mut b = LineBuffer::new(100);
-        b.push(trace("a", 10, 1));
-        b.push([line("a", 100, "request 2 handled")]);
+        b.push("web", trace("a", 10, 1));
+        b.push("web", [line("a", 100, "request 2 handled")]);
         assert_eq!(b.len(), 6);
         assert_eq!((b.visible_line_count(), b.line_count()), (2, 2));
         let first = b.all_visible()[0].clone();
@@ -518,12 +521,15 @@ mod tests {
         let mut b = LineBuffer::new(100);
         let mut error = line("a", 12, "   ERROR payment failed");
         error.level = Some(crate::protocol::Level::Error);
-        b.push([
-            line("a", 10, "request 1 started"),
-            line("a", 11, r#"{"msg":"   padded message","level":"error"}"#),
-            error,
-            line("a", 13, "  an indented line continues the one before"),
-        ]);
+        b.push(
+            "web",
+            [
+                line("a", 10, "request 1 started"),
+                line("a", 11, r#"{"msg":"   padded message","level":"error"}"#),
+                error,
+                line("a", 13, "  an indented line continues the one before"),
+            ],
+        );
         assert_eq!(b.line_count(), 3);
         b.set_filter(
             Filter::compile(&FilterSpec {
@@ -546,8 +552,8 @@ mod tests {
     #[test]
     fn a_collapsed_entry_shows_its_first_line_and_downloads_whole() {
         let mut b = LineBuffer::new(100);
-        b.push(trace("a", 10, 1));
-        b.push(trace("a", 1_000_000_000_000, 2));
+        b.push("web", trace("a", 10, 1));
+        b.push("web", trace("a", 1_000_000_000_000, 2));
         let first = b.all_visible()[0].id;
         b.toggle_entry(first);
         assert_eq!(texts(&b)[..2], ["request 1 failed", "request 2 failed"]);
@@ -568,23 +574,37 @@ mod tests {
         let mut b = LineBuffer::new(100);
         b.set_filter(filter("sqlexception"));
         let lines = trace("a", 10, 1);
-        b.push(lines[..2].to_vec());
+        b.push("web", lines[..2].to_vec());
         assert!(texts(&b).is_empty());
-        b.push(lines[2..].to_vec());
+        b.push("web", lines[2..].to_vec());
         assert_eq!(texts(&b).len(), 5);
         assert_eq!(b.visible_line_count(), 1);
         // Another replica's line in between begins an entry of its own.
         let mut other = line("b", 20, "\tindented, but another replica");
         other.replica.number = 2;
-        b.push([other]);
+        b.push("web", [other]);
         assert_eq!(b.line_count(), 2);
+    }
+
+    #[test]
+    fn in_a_view_of_several_services_each_row_keeps_its_service_and_entries_stay_apart() {
+        let mut b = LineBuffer::new(100);
+        b.push("web", [line("a", 10, "Traceback (most recent call last):")]);
+        // Replica 1 of another service, indented, just after: not a frame of web's trace.
+        b.push("worker", [line("b", 11, "  File \"job.py\", line 3")]);
+        assert_eq!(b.line_count(), 2);
+        let rows = b.all_visible();
+        let services: Vec<&str> = rows.iter().map(|r| &*r.service).collect();
+        assert_eq!(services, ["web", "worker"]);
+        assert!(b.push_change("worker", exited(12)));
+        assert_eq!(&*b.all_visible().last().unwrap().service, "worker");
     }
 
     #[test]
     fn the_oldest_entries_fall_off_whole() {
         let mut b = LineBuffer::new(7);
-        b.push(trace("a", 10, 1));
-        b.push(trace("a", 1_000_000_000_000, 2));
+        b.push("web", trace("a", 10, 1));
+        b.push("web", trace("a", 1_000_000_000_000, 2));
         // 10 rows for a cap of 7: the first entry went whole, not its first 3 lines.
         assert_eq!(b.len(), 5);
         assert_eq!(texts(&b)[0], "request 2 failed");
@@ -595,7 +615,7 @@ mod tests {
     #[test]
     fn older_lines_are_grouped_among_themselves() {
         let mut b = LineBuffer::new(100);
-        b.push([line("a", 5_000_000_000_000, "now")]);
+        b.push("web", [line("a", 5_000_000_000_000, "now")]);
         b.set_filter(filter("SQLException"));
         let added = b.prepend("svc", trace("a", 10, 1), Vec::new());
         assert_eq!(added, 5);
@@ -607,7 +627,7 @@ mod tests {
     fn older_lines_go_before_the_first_within_the_cap_and_the_filter() {
         let mut b = LineBuffer::new(6);
         b.set_filter(filter("keep"));
-        b.push([line("a", 10, "keep 10"), line("a", 11, "drop 11")]);
+        b.push("web", [line("a", 10, "keep 10"), line("a", 11, "drop 11")]);
         let older = (1..=5)
             .map(|i| line("a", i, &format!("keep {i}")))
             .collect();
@@ -629,7 +649,7 @@ mod tests {
         assert_eq!(b.len(), 6);
         // Full: the past never pushes out the live end.
         assert_eq!(b.prepend("web", vec![line("a", 0, "keep 0")], vec![]), 0);
-        b.push([line("a", 12, "keep 12")]);
+        b.push("web", [line("a", 12, "keep 12")]);
         assert_eq!(texts(&b).last().map(String::as_str), Some("keep 12"));
         // Resuming goes on after the newest line, not the older ones.
         assert_eq!(b.resume_cursors()[0].ts_ns, 12);
@@ -639,10 +659,13 @@ mod tests {
     fn a_json_line_is_shown_and_filtered_readable_and_downloaded_as_written() {
         let mut b = LineBuffer::new(10);
         let written = r#"{"level":"warn","msg":"disk almost full","pct":91}"#;
-        b.push([
-            line("a", 1, written),
-            line("a", 2, "\x1b[31m{\"msg\":\"coloured\"}\x1b[0m"),
-        ]);
+        b.push(
+            "web",
+            [
+                line("a", 1, written),
+                line("a", 2, "\x1b[31m{\"msg\":\"coloured\"}\x1b[0m"),
+            ],
+        );
         assert_eq!(
             texts(&b),
             [
@@ -662,16 +685,16 @@ mod tests {
     #[test]
     fn repeats_are_dropped() {
         let mut b = LineBuffer::new(10);
-        assert_eq!(b.push([line("a", 1, "x"), line("a", 2, "y")]), 2);
-        assert_eq!(b.push([line("a", 2, "y"), line("a", 3, "z")]), 1);
-        assert_eq!(b.push([line("b", 1, "other container")]), 1);
+        assert_eq!(b.push("web", [line("a", 1, "x"), line("a", 2, "y")]), 2);
+        assert_eq!(b.push("web", [line("a", 2, "y"), line("a", 3, "z")]), 1);
+        assert_eq!(b.push("web", [line("b", 1, "other container")]), 1);
         assert_eq!(b.len(), 4);
     }
 
     #[test]
     fn oldest_lines_fall_off_at_the_bound() {
         let mut b = LineBuffer::new(3);
-        b.push((1..=5).map(|i| line("a", i, &i.to_string())));
+        b.push("web", (1..=5).map(|i| line("a", i, &i.to_string())));
         assert_eq!(b.len(), 3);
         assert_eq!(b.evicted(), 2);
         assert_eq!(texts(&b), ["3", "4", "5"]);
@@ -680,11 +703,14 @@ mod tests {
     #[test]
     fn wrapped_rows_take_as_many_lines_as_their_text_needs() {
         let mut b = LineBuffer::new(10);
-        b.push([
-            line("a", 1, ""),
-            line("a", 2, &"x".repeat(10)),
-            line("a", 3, &"é".repeat(11)),
-        ]);
+        b.push(
+            "web",
+            [
+                line("a", 1, ""),
+                line("a", 2, &"x".repeat(10)),
+                line("a", 3, &"é".repeat(11)),
+            ],
+        );
         assert_eq!(b.wrapped_offsets(10), vec![0, 1, 2, 4]);
         assert_eq!(b.wrapped_offsets(100), vec![0, 1, 2, 3]);
     }
@@ -692,7 +718,7 @@ mod tests {
     #[test]
     fn lowering_the_bound_drops_the_oldest_at_once() {
         let mut b = LineBuffer::new(10);
-        b.push((1..=10).map(|i| line("a", i, &i.to_string())));
+        b.push("web", (1..=10).map(|i| line("a", i, &i.to_string())));
         b.set_cap(4);
         assert_eq!(b.len(), 4);
         assert_eq!(b.evicted(), 6);
@@ -702,7 +728,7 @@ mod tests {
     #[test]
     fn a_line_row_is_its_text_without_escapes() {
         let mut b = LineBuffer::new(10);
-        b.push([line("a", 1, "\x1b[31mred\x1b[0m é")]);
+        b.push("web", [line("a", 1, "\x1b[31mred\x1b[0m é")]);
         let row = &b.all_visible()[0];
         assert_eq!(row.plain(), "red é");
         assert_eq!(row.chars, 5);
@@ -713,13 +739,13 @@ mod tests {
     #[test]
     fn filter_applies_to_held_and_new_lines() {
         let mut b = LineBuffer::new(100);
-        b.push([line("a", 1, "error one"), line("a", 2, "fine")]);
+        b.push("web", [line("a", 1, "error one"), line("a", 2, "fine")]);
         let before = b.filter_generation();
         b.set_filter(filter("error"));
         assert_ne!(b.filter_generation(), before);
         assert_eq!(b.filter().highlights("an error"), vec![3..8]);
         assert_eq!(b.visible_len(), 1);
-        b.push([line("a", 3, "ERROR two"), line("a", 4, "ok")]);
+        b.push("web", [line("a", 3, "ERROR two"), line("a", 4, "ok")]);
         assert_eq!(b.visible_len(), 2);
         assert_eq!(b.visible_rows(1, 2)[0].plain(), "ERROR two");
     }
@@ -728,7 +754,7 @@ mod tests {
     fn markers_pass_any_text_filter_and_take_no_cursor() {
         let mut b = LineBuffer::new(10);
         b.set_filter(filter("nothing matches this"));
-        b.push([line("a", 1, "x")]);
+        b.push("web", [line("a", 1, "x")]);
         assert!(b.push_change("web", exited(2)));
         assert_eq!(b.visible_len(), 1);
         let row = &b.all_visible()[0];
@@ -766,16 +792,16 @@ mod tests {
     fn markers_count_toward_the_bound_but_not_as_evicted_lines() {
         let mut b = LineBuffer::new(2);
         b.push_change("web", exited(1));
-        b.push([line("a", 2, "x"), line("a", 3, "y")]);
+        b.push("web", [line("a", 2, "x"), line("a", 3, "y")]);
         assert_eq!((b.len(), b.evicted(), b.line_count()), (2, 0, 2));
-        b.push([line("a", 4, "z")]);
+        b.push("web", [line("a", 4, "z")]);
         assert_eq!((b.evicted(), texts(&b)), (1, vec!["y".into(), "z".into()]));
     }
 
     #[test]
     fn a_change_told_again_on_resume_shows_once() {
         let mut b = LineBuffer::new(10);
-        b.push([line("a", 1, "x")]);
+        b.push("web", [line("a", 1, "x")]);
         assert!(b.push_change("web", exited(2)));
         assert!(!b.push_change("web", exited(2)));
         assert_eq!(b.visible_len(), 2);
@@ -787,11 +813,11 @@ mod tests {
     #[test]
     fn a_marker_goes_before_lines_written_after_it() {
         let mut b = LineBuffer::new(10);
-        b.push([line("a", 1, "old run"), line("a", 5, "new run")]);
+        b.push("web", [line("a", 1, "old run"), line("a", 5, "new run")]);
         b.push_change("web", change(2, LifecycleEvent::Exited { exit_code: None }));
         // The engine's start time can be later than the new run's first line.
         b.push_change("web", change(5, LifecycleEvent::Started));
-        b.push([line("a", 6, "new run, later")]);
+        b.push("web", [line("a", 6, "new run, later")]);
         assert_eq!(
             texts(&b),
             [
@@ -811,7 +837,7 @@ mod tests {
         let mut b = LineBuffer::new(10);
         let mut err = line("a", 1_500_000_000, "\x1b[1mboom\x1b[0m");
         err.stream = Stream::Stderr;
-        b.push([err]);
+        b.push("web", [err]);
         b.push_change("web", change(2_000_000_000, LifecycleEvent::Removed));
         let mut out = String::new();
         for r in b.all_visible() {
@@ -827,12 +853,12 @@ mod tests {
     #[test]
     fn clear_keeps_cursors_reset_forgets_them() {
         let mut b = LineBuffer::new(10);
-        b.push([line("a", 5, "x")]);
+        b.push("web", [line("a", 5, "x")]);
         b.clear();
         assert!(b.is_empty());
         assert_eq!(b.resume_cursors().len(), 1);
-        assert_eq!(b.push([line("a", 5, "x")]), 0);
+        assert_eq!(b.push("web", [line("a", 5, "x")]), 0);
         b.reset();
-        assert_eq!(b.push([line("a", 5, "x")]), 1);
+        assert_eq!(b.push("web", [line("a", 5, "x")]), 1);
     }
 }

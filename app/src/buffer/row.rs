@@ -1,6 +1,8 @@
 //! A row of the view: a line as shown (its colour codes parsed, or a JSON object made
 //! readable) or a container's start or exit, and whether it continues an entry.
 
+use std::sync::Arc;
+
 use crate::ansi::{self, Style, Styled};
 use crate::export::{self, Origin};
 use crate::json;
@@ -12,6 +14,8 @@ use crate::protocol::{Cursor, Lifecycle, LogLine, Replica};
 pub struct Row {
     /// Position in this buffer since it was created; never reused.
     pub id: u64,
+    /// The service whose line or container it is: a view of several shows it.
+    pub service: Arc<str>,
     /// Characters of visible text, to lay the row out when lines wrap.
     pub chars: u32,
     /// It continues the entry of the row before it (a line of a stack trace).
@@ -48,7 +52,7 @@ pub enum RowKind {
 }
 
 impl Row {
-    pub(super) fn line(id: u64, line: LogLine) -> Row {
+    pub(super) fn line(id: u64, service: Arc<str>, line: LogLine) -> Row {
         // A line with colour codes is a terminal's, not a JSON document.
         let readable = (!line.text.contains('\x1b'))
             .then(|| json::readable(&line.text))
@@ -59,6 +63,7 @@ impl Row {
         let chars = styled.plain.chars().count() + if json { 2 } else { 0 };
         Row {
             id,
+            service,
             chars: chars as u32,
             continues: false,
             kind: RowKind::Line { line, styled, json },
@@ -73,10 +78,11 @@ impl Row {
         }
     }
 
-    pub(super) fn marker(id: u64, service: &str, change: Lifecycle) -> Row {
-        let text = change.describe(service);
+    pub(super) fn marker(id: u64, service: Arc<str>, change: Lifecycle) -> Row {
+        let text = change.describe(&service);
         Row {
             id,
+            service,
             chars: text.chars().count() as u32,
             continues: false,
             kind: RowKind::Marker {
@@ -158,7 +164,7 @@ pub(super) fn group(grouper: &mut Grouper, row: &Row) -> bool {
                 &styled.plain,
                 line.cursor.ts_ns,
                 line.stream,
-                line.replica.number,
+                container_key(&line.cursor.container),
             );
             // A JSON object or a line stating its level is an event of its own: grouped under
             // the line before, a level or field filter would hide it with that line.
@@ -174,6 +180,15 @@ pub(super) fn group(grouper: &mut Grouper, row: &Row) -> bool {
             false
         }
     }
+}
+
+/// A container id as a number the grouper compares cheaply: replica numbers are only
+/// unique within a service, and a view may hold several.
+fn container_key(container: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    container.hash(&mut h);
+    h.finish()
 }
 
 /// How many screen lines a row of `chars` characters takes when wrapped at `cols`.

@@ -10,8 +10,9 @@ use leptos::prelude::*;
 
 use crate::protocol::{
     ClientMessage, Cursor, EngineStatus, ErrorCode, HistoryStatus, Lifecycle, LogLine, ProjectInfo,
-    ServerMessage, ServiceKey, Tail, CLOSE_SESSION_ENDED,
+    ServerMessage, CLOSE_SESSION_ENDED,
 };
+use crate::target::Target;
 
 /// Failed attempts in a row before the indicator says Disconnected and retries stop, by
 /// default (URL parameter `retries`); with the backoff below that is about a minute and a half.
@@ -36,18 +37,18 @@ pub enum ConnState {
 /// What the user wants to follow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted {
-    pub key: ServiceKey,
+    pub target: Target,
     pub tail: u32,
 }
 
 /// What the current subscription brings, in the order it came.
 pub enum Delivery {
-    Lines(Vec<LogLine>),
-    /// A change in the life of one of `service`'s containers.
-    Change {
+    Lines {
         service: String,
-        change: Lifecycle,
+        lines: Vec<LogLine>,
     },
+    /// A change in the life of one of `service`'s containers.
+    Change { service: String, change: Lifecycle },
     /// Lines the server skipped because this tab fell behind.
     Dropped(u64),
 }
@@ -86,10 +87,17 @@ pub struct Connection {
     wanted: RwSignal<Option<Wanted>>,
     feed: Feed,
     commands: StoredValue<UnboundedSender<Command>>,
-    /// Subscription changes sent but not yet confirmed. Until the last is confirmed, lines
-    /// belong to an earlier subscription (perhaps of the same service with another tail) and
-    /// are ignored.
-    unconfirmed: StoredValue<u32>,
+    /// The id of the last subscription change sent, and whether the server answered it.
+    /// Until it did, lines belong to an earlier subscription (perhaps of the same service
+    /// with another tail) and are ignored.
+    asked: StoredValue<Asked>,
+}
+
+/// The last request sent on the socket, by the id its answer echoes.
+#[derive(Clone, Copy, Default)]
+struct Asked {
+    id: u32,
+    answered: bool,
 }
 
 /// Whether the server says this page is not signed in (not merely unreachable).
@@ -126,14 +134,18 @@ impl Connection {
             wanted: RwSignal::new(None),
             feed,
             commands: StoredValue::new(tx),
-            unconfirmed: StoredValue::new(0),
+            asked: StoredValue::new(Asked {
+                id: 0,
+                answered: true,
+            }),
         };
         leptos::task::spawn_local(run(conn, rx, retries));
         conn
     }
 
-    /// Follows a service, replacing what was followed before. Returns whether that changed
-    /// anything: the lines held then belong to the old subscription and should be forgotten.
+    /// Follows a service or several, replacing what was followed before. Returns whether
+    /// that changed anything: the lines held then belong to the old subscription and should
+    /// be forgotten.
     #[must_use]
     pub fn follow(&self, wanted: Option<Wanted>) -> bool {
         if self.wanted.get_untracked() == wanted {
@@ -141,13 +153,22 @@ impl Connection {
         }
         self.wanted.set(wanted.clone());
         self.error.set(None);
+        let id = self.next_id();
         let msg = match wanted {
-            Some(w) => subscribe(&w, None),
-            None => ClientMessage::Unsubscribe,
+            Some(w) => w.target.subscribe(w.tail, None, id),
+            None => ClientMessage::Unsubscribe { id: Some(id) },
         };
-        self.unconfirmed.update_value(|n| *n += 1);
         self.send(Command::Send(msg));
         true
+    }
+
+    /// A new request's id; its answer is awaited from now on.
+    fn next_id(&self) -> u32 {
+        self.asked.update_value(|a| {
+            a.id = a.id.wrapping_add(1);
+            a.answered = false;
+        });
+        self.asked.get_value().id
     }
 
     pub fn reconnect(&self) {
@@ -180,9 +201,12 @@ impl Connection {
             ServerMessage::History { history } => self.history.set(Some(history)),
             ServerMessage::Services { projects } => self.projects.set(Some(projects)),
             ServerMessage::Subscribed {
-                project, service, ..
+                project,
+                service,
+                id,
+                ..
             } => {
-                self.confirm();
+                self.answered(id);
                 if self.is_current(&project, &service) {
                     self.error.set(None);
                 }
@@ -193,7 +217,7 @@ impl Connection {
                 lines,
             } => {
                 if self.is_current(&project, &service) {
-                    self.feed.deliver.run(Delivery::Lines(lines));
+                    self.feed.deliver.run(Delivery::Lines { service, lines });
                 }
             }
             ServerMessage::Lifecycle {
@@ -206,43 +230,41 @@ impl Connection {
                 }
             }
             ServerMessage::Dropped { count } => self.feed.deliver.run(Delivery::Dropped(count)),
-            ServerMessage::Unsubscribed => self.confirm(),
+            ServerMessage::Unsubscribed { id } => {
+                self.answered(id);
+            }
             // Not an answer to a request: the subscription stands, with a gap.
             ServerMessage::Error {
                 code: ErrorCode::LinesUnread,
                 message,
+                ..
             } => self.error.set(Some(message)),
-            ServerMessage::Error { message, .. } => {
-                // Only subscription requests can fail: this one is answered.
-                self.confirm();
-                self.error.set(Some(message));
+            ServerMessage::Error { message, id, .. } => {
+                // An earlier request's refusal says nothing of what is wanted now.
+                if self.answered(id) {
+                    self.error.set(Some(message));
+                }
             }
         }
     }
 
-    fn confirm(&self) {
-        self.unconfirmed.update_value(|n| *n = n.saturating_sub(1));
+    /// Notes an answer; true if it answers the last request sent.
+    fn answered(&self, id: Option<u32>) -> bool {
+        let last = self.asked.get_value();
+        let is_last = id == Some(last.id);
+        if is_last {
+            self.asked.update_value(|a| a.answered = true);
+        }
+        is_last
     }
 
     /// Whether a message about this service belongs to the latest subscription.
     fn is_current(&self, project: &str, service: &str) -> bool {
-        self.unconfirmed.get_value() == 0 && self.is_wanted(project, service)
-    }
-
-    fn is_wanted(&self, project: &str, service: &str) -> bool {
-        self.wanted.with_untracked(|w| {
-            w.as_ref()
-                .is_some_and(|w| w.key.project == project && w.key.service == service)
-        })
-    }
-}
-
-fn subscribe(w: &Wanted, resume: Option<Vec<Cursor>>) -> ClientMessage {
-    ClientMessage::Subscribe {
-        project: w.key.project.clone(),
-        service: w.key.service.clone(),
-        tail: Tail::try_from(i64::from(w.tail)).unwrap_or_default(),
-        resume,
+        self.asked.get_value().answered
+            && self.wanted.with_untracked(|w| {
+                w.as_ref()
+                    .is_some_and(|w| w.target.includes(project, service))
+            })
     }
 }
 
@@ -278,13 +300,14 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries
         }
         if let Ok(ws) = WebSocket::open(&ws_url()) {
             let (mut sink, stream) = ws.split();
-            conn.unconfirmed.set_value(0);
+            conn.asked.update_value(|a| a.answered = true);
             if let Some(w) = conn.wanted.get_untracked() {
-                conn.unconfirmed.set_value(1);
                 // Resume after the last line held, or start with a tail.
                 let cursors = conn.feed.cursors.run(());
                 let resume = (!cursors.is_empty()).then_some(cursors);
-                let msg = serde_json::to_string(&subscribe(&w, resume)).unwrap_or_default();
+                let id = conn.next_id();
+                let msg = w.target.subscribe(w.tail, resume, id);
+                let msg = serde_json::to_string(&msg).unwrap_or_default();
                 let _ = sink.send(Message::Text(msg)).await;
             }
             let mut events =

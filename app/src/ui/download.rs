@@ -7,17 +7,18 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::buffer::Row;
 use crate::export;
-use crate::protocol::ServiceKey;
+use crate::target::Target;
 
-/// Saves `rows` in the download format, named as the server names a full log.
-pub fn save_rows(key: &ServiceKey, rows: &[Arc<Row>]) -> Result<(), JsValue> {
+/// Saves `rows` in the download format, named as the server names a full log (a view of
+/// several services, after them: `all`, or those chosen).
+pub fn save_rows(target: &Target, rows: &[Arc<Row>]) -> Result<(), JsValue> {
     let mut text = String::with_capacity(rows.len() * 100);
     for r in rows {
         r.export(&mut text);
     }
     let now_secs = (js_sys::Date::now() / 1000.0).floor() as i64;
     save(
-        &export::file_name(&key.project, &key.service, now_secs),
+        &export::file_name(target.project(), &target.file_part(), now_secs),
         &text,
     )
 }

@@ -1,4 +1,4 @@
-//! The lines of the followed service and the filter over them, as the view's state. They
+//! The lines of the followed service (or services) and the filter over them, as the view's state. They
 //! live apart from the socket: a reconnect keeps them (and resumes after them), and the view
 //! reads the one filter that chose the visible rows to highlight its matches.
 
@@ -110,7 +110,7 @@ impl Lines {
                 while let Some(c) = changes.next_if(|c| c.ts_ns <= line.cursor.ts_ns) {
                     b.push_change(service, c);
                 }
-                b.push([line]);
+                b.push(service, [line]);
             }
             for c in changes {
                 b.push_change(service, c);
@@ -170,7 +170,7 @@ impl Lines {
         self.buffer.update(|b| {
             for item in items {
                 match item {
-                    Delivery::Lines(lines) => added += b.push(lines),
+                    Delivery::Lines { service, lines } => added += b.push(&service, lines),
                     Delivery::Change { service, change } => {
                         // Counted even when told before, as it always was: the count of
                         // new lines is a hint, and a resume's repeats are rare.

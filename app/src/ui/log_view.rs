@@ -23,6 +23,8 @@ const OVERSCAN: usize = 20;
 pub fn LogView(
     lines: Lines,
     show_timestamps: Signal<bool>,
+    /// Lines of several services: each row says whose it is.
+    merged: Signal<bool>,
     /// True while the view sticks to the newest line.
     following: RwSignal<bool>,
     paused: Signal<bool>,
@@ -78,11 +80,14 @@ pub fn LogView(
     land_where_shown(scroll, lines);
 
     view! {
-        <div class=move || match (wrap.get(), show_timestamps.get()) {
-                (true, true) => "log wrap",
-                (true, false) => "log wrap no-ts",
-                (false, true) => "log",
-                (false, false) => "log no-ts",
+        <div class=move || {
+                let base = match (wrap.get(), show_timestamps.get()) {
+                    (true, true) => "log wrap",
+                    (true, false) => "log wrap no-ts",
+                    (false, true) => "log",
+                    (false, false) => "log no-ts",
+                };
+                if merged.get() { format!("{base} merged") } else { base.to_owned() }
             }
             node_ref=scroll.el on:scroll=move |_| {
                 scroll.scrolled(following, live);

@@ -12,6 +12,7 @@ mod past;
 mod picture;
 mod row_view;
 mod search;
+mod services;
 mod toolbar;
 mod url;
 
@@ -24,6 +25,7 @@ use leptos_router::path;
 use crate::api::SessionInfo;
 use crate::filter::Filter;
 use crate::protocol::{find_service, ServiceInfo, ServiceKey};
+use crate::target::Target;
 use connection::{Connection, Wanted};
 use details::Details;
 use lines::Lines;
@@ -32,6 +34,7 @@ use notices::Notices;
 use past::{Older, Past, Span};
 use picture::Picture;
 use search::SearchResults;
+use services::ServiceChips;
 use toolbar::Toolbar;
 use url::UrlState;
 
@@ -96,6 +99,51 @@ impl Follow {
     }
 }
 
+/// What the view shows, as the URL says.
+#[derive(Clone, Copy)]
+struct Chosen {
+    /// What it follows.
+    target: Memo<Option<Target>>,
+    /// The one service followed; None in a view of several, which has no past, picture or
+    /// replica choice of its own.
+    selected: Memo<Option<ServiceKey>>,
+    /// A view of several services.
+    merged: Memo<bool>,
+    /// The one service, as the listing has it.
+    current: Memo<Option<ServiceInfo>>,
+    /// Live, or a window of the past; a view of several is always live.
+    span: Memo<Span>,
+}
+
+impl Chosen {
+    fn read(url: UrlState, conn: Connection) -> Chosen {
+        let target = Memo::new(move |_| url.target());
+        let selected = Memo::new(move |_| target.with(|t| t.as_ref()?.single().cloned()));
+        let merged =
+            Memo::new(move |_| target.with(|t| t.is_some()) && selected.with(Option::is_none));
+        let current = Memo::new(move |_| {
+            let key = selected.get()?;
+            conn.projects
+                .with(|p| find_service(p.as_deref()?, &key).cloned())
+        });
+        let one_span = past::shown(url, current);
+        let span = Memo::new(move |_| {
+            if merged.get() {
+                Span::Live
+            } else {
+                one_span.get()
+            }
+        });
+        Chosen {
+            target,
+            selected,
+            merged,
+            current,
+            span,
+        }
+    }
+}
+
 #[component]
 fn Viewer() -> impl IntoView {
     let url = UrlState::new();
@@ -109,19 +157,19 @@ fn Viewer() -> impl IntoView {
     // The line whose details are open, until closed or the view starts anew.
     let details = RwSignal::new(None);
 
-    let selected = Memo::new(move |_| url.selected());
+    let Chosen {
+        target,
+        selected,
+        merged,
+        current,
+        span,
+    } = Chosen::read(url, conn);
     let tail = Memo::new(move |_| url.tail());
-    let current = Memo::new(move |_| {
-        let key = selected.get()?;
-        conn.projects
-            .with(|p| find_service(p.as_deref()?, &key).cloned())
-    });
-    let span = past::shown(url, current);
     let past = Past::new();
     Effect::new(move |_| {
         let live = span.with(Span::is_live);
-        let wanted = selected.get().filter(|_| live).map(|key| Wanted {
-            key,
+        let wanted = target.get().filter(|_| live).map(|target| Wanted {
+            target,
             tail: tail.get(),
         });
         follow.following.set(live);
@@ -139,19 +187,21 @@ fn Viewer() -> impl IntoView {
     });
     let at_top = Older::on_scroll_to_top(conn, selected, span, lines, past);
     Effect::new(move |_| lines.set_cap(url.keep()));
-    choose_a_service(url, conn, selected);
+    choose_a_service(url, conn, target);
     let filter_error = apply_filter(url, lines);
     keyboard(url, filter_input, follow, lines);
     let new_lines = follow.new_lines(lines);
 
     view! {
-        <Toolbar conn lines url selected tail current filter_input filter_error follow
+        <Toolbar conn lines url target tail current filter_input filter_error follow
             show_timestamps wrap session span/>
+        <ServiceChips conn url target/>
         <Notices conn lines filter_error selected current span past/>
         <SearchResults url/>
         <Picture url selected span/>
         <main class="viewer">
-            <LogView lines show_timestamps=show_timestamps.into() following=follow.following
+            <LogView lines show_timestamps=show_timestamps.into() merged=merged.into()
+                following=follow.following
                 paused=follow.paused.into() wrap=wrap.into()
                 live=Signal::derive(move || span.with(Span::is_live))
                 spotlight=Signal::derive(move || span.with(Span::spotlight)) at_top details
@@ -185,9 +235,9 @@ fn load_session(conn: Connection) -> RwSignal<Option<SessionInfo>> {
 }
 
 /// A page opened without a service shows the first running one, rather than nothing.
-fn choose_a_service(url: UrlState, conn: Connection, selected: Memo<Option<ServiceKey>>) {
+fn choose_a_service(url: UrlState, conn: Connection, target: Memo<Option<Target>>) {
     Effect::new(move |_| {
-        if selected.get().is_some() {
+        if target.with(Option::is_some) {
             return;
         }
         let Some(projects) = conn.projects.get() else {

@@ -12,6 +12,7 @@ use crate::export;
 use crate::filter::Filter;
 use crate::json;
 use crate::protocol::Stream;
+use crate::target::colour_of;
 use crate::ui::lines::Lines;
 use crate::ui::log_view::ROW_HEIGHT;
 
@@ -57,6 +58,9 @@ pub fn log_row(row: &Arc<Row>, filter: &Filter, shown: Shown, acts: Acts) -> imp
     let replica_class = format!("replica replica-{}", replica.number % 8);
     let replica_label = format!("#{}", replica.number);
     let replica_title = replica.name.clone();
+    // Shown only in a view of several services (style/main.css).
+    let service_class = format!("service svc-{}", colour_of(&row.service));
+    let service = row.service.to_string();
     let local = local_time(row.ts_ns());
     let text = row_text(row, filter, choose_field);
     let level = match &row.kind {
@@ -92,6 +96,7 @@ pub fn log_row(row: &Arc<Row>, filter: &Filter, shown: Shown, acts: Acts) -> imp
         <div class=row_class aria-current=hit.then_some("true")
             style:height=height.map(|n| format!("{}px", f64::from(n) * ROW_HEIGHT))>
             <time class="ts" title=utc>{local}</time>
+            <span class=service_class>{service}</span>
             <span class=replica_class title=replica_title>{replica_label}</span>
             <span class="text">{toggle}{row.json().is_some().then(|| {
                 let row = row.clone();

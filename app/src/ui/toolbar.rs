@@ -1,18 +1,19 @@
 //! The header: which service and how many lines, the filter bar, what to do with the lines,
 //! who is signed in and the connection's state.
 
-use leptos::ev;
 use leptos::html;
 use leptos::prelude::*;
 
 use crate::api::SessionInfo;
-use crate::protocol::{Health, ServiceInfo, ServiceKey, ServiceState};
+use crate::protocol::ServiceInfo;
+use crate::target::Target;
 use crate::ui::connection::{ConnState, Connection};
 use crate::ui::download;
 use crate::ui::filter_bar::FilterBar;
 use crate::ui::lines::Lines;
 use crate::ui::past::{Span, WhenControls};
 use crate::ui::search::SearchBox;
+use crate::ui::services::ServicePicker;
 use crate::ui::url::{UrlState, TAILS};
 use crate::ui::Follow;
 
@@ -21,7 +22,7 @@ pub fn Toolbar(
     conn: Connection,
     lines: Lines,
     url: UrlState,
-    selected: Memo<Option<ServiceKey>>,
+    target: Memo<Option<Target>>,
     tail: Memo<u32>,
     current: Memo<Option<ServiceInfo>>,
     filter_input: NodeRef<html::Input>,
@@ -38,7 +39,7 @@ pub fn Toolbar(
     view! {
         <header class=move || if more.get() { "toolbar" } else { "toolbar folded" }>
             <h1 class="brand">"Lookout"</h1>
-            <ServicePicker conn url selected/>
+            <ServicePicker conn url target/>
             <button class="more" aria-expanded=move || more.get().to_string()
                 on:click=move |_| more.update(|m| *m = !*m)>
                 {move || if more.get() { "Less" } else { "More" }}
@@ -52,12 +53,15 @@ pub fn Toolbar(
                         {TAILS.iter().map(|t| view! { <option value=t.to_string()>{t.to_string()}</option> }).collect_view()}
                     </select>
                 </label>
-                <WhenControls url/>
+                // A window of the past is one service's.
+                <Show when=move || target.with(|t| t.as_ref().is_none_or(|t| t.single().is_some()))>
+                    <WhenControls url/>
+                </Show>
             </div>
             <FilterBar url input=filter_input error=filter_error current/>
             <div class="extra">
                 <SearchBox url/>
-                <Actions lines selected follow show_timestamps wrap span url/>
+                <Actions lines target follow show_timestamps wrap span url/>
                 <SignedIn session conn/>
             </div>
             <ConnStatus conn/>
@@ -66,77 +70,9 @@ pub fn Toolbar(
 }
 
 #[component]
-fn ServicePicker(
-    conn: Connection,
-    url: UrlState,
-    selected: Memo<Option<ServiceKey>>,
-) -> impl IntoView {
-    let on_change = move |ev: ev::Event| {
-        let v = event_target_value(&ev);
-        if let Some((p, s)) = v.split_once('/') {
-            // Replica numbers are per service.
-            url.set(&[
-                ("project", Some(p.to_owned())),
-                ("service", Some(s.to_owned())),
-                ("replica", None),
-            ]);
-        }
-    };
-    view! {
-        <label class="field">
-            <span>"Service"</span>
-            <select aria-label="Service" on:change=on_change
-                prop:value=move || selected.get().map(|k| format!("{}/{}", k.project, k.service)).unwrap_or_default()>
-                <Show when=move || selected.get().is_none()>
-                    <option value="">"Choose a service"</option>
-                </Show>
-                {move || conn.projects.get().unwrap_or_default().into_iter().map(|p| {
-                    let project = p.name.clone();
-                    view! {
-                        <optgroup label=project.clone()>
-                            {p.services.into_iter().map(|s| {
-                                let value = format!("{}/{}", s.project, s.service);
-                                let is_sel = selected.get_untracked().is_some_and(|k| k.project == s.project && k.service == s.service);
-                                view! { <option value=value selected=is_sel>{service_label(&s)}</option> }
-                            }).collect_view()}
-                        </optgroup>
-                    }
-                }).collect_view()}
-            </select>
-        </label>
-    }
-}
-
-/// What a service's option says, e.g. "web (1 of 2 running, unhealthy, 2 replicas)".
-fn service_label(s: &ServiceInfo) -> String {
-    let state = match &s.state {
-        ServiceState::Running { running } if *running == s.replicas => "running".to_owned(),
-        ServiceState::Running { running } => format!("{running} of {} running", s.replicas),
-        ServiceState::Restarting { exit_code: Some(c) } => format!("restarting, exit code {c}"),
-        ServiceState::Restarting { exit_code: None } => "restarting".to_owned(),
-        ServiceState::Exited { exit_code: Some(c) } => format!("exited with code {c}"),
-        ServiceState::Exited { exit_code: None } => "exited".to_owned(),
-        ServiceState::Created => "created".to_owned(),
-        ServiceState::Removed => "removed, history kept".to_owned(),
-    };
-    let health = match s.health() {
-        Some(Health::Healthy) => ", healthy",
-        Some(Health::Starting) => ", health starting",
-        Some(Health::Unhealthy) => ", unhealthy",
-        None => "",
-    };
-    let replicas = if s.replicas <= 1 {
-        String::new()
-    } else {
-        format!(", {} replicas", s.replicas)
-    };
-    format!("{} ({state}{health}{replicas})", s.service)
-}
-
-#[component]
 fn Actions(
     lines: Lines,
-    selected: Memo<Option<ServiceKey>>,
+    target: Memo<Option<Target>>,
     follow: Follow,
     show_timestamps: RwSignal<bool>,
     wrap: RwSignal<bool>,
@@ -152,17 +88,18 @@ fn Actions(
     };
     // What the user sees is what they get: the filtered rows, built here, not asked again.
     let download_view = move |_| {
-        let Some(key) = selected.get_untracked() else {
+        let Some(target) = target.get_untracked() else {
             return;
         };
         let rows = lines.with_untracked(|b| b.all_passing());
-        if let Err(e) = download::save_rows(&key, &rows) {
+        if let Err(e) = download::save_rows(&target, &rows) {
             leptos::logging::error!("download failed: {e:?}");
         }
     };
     let full_log = move || {
-        selected
+        target
             .get()
+            .and_then(|t| t.single().cloned())
             .map(|k| {
                 // A window holds the lines of the chosen levels; the full log, every line.
                 let window = window_of(&span.get(), lines)
@@ -191,7 +128,10 @@ fn Actions(
             <button on:click=pause_or_resume>{move || if follow.paused.get() { "Resume" } else { "Pause" }}</button>
             <button on:click=move |_| lines.clear()>"Clear"</button>
             <button on:click=download_view title="The lines in view, as filtered">"Download"</button>
-            <a class="button" download="" href=full_log>{move || if span.with(Span::is_live) { "Download full log" } else { "Download window" }}</a>
+            // The server keeps each service's log apart: a view of several saves what it holds.
+            <Show when=move || target.with(|t| t.as_ref().is_some_and(|t| t.single().is_some()))>
+                <a class="button" download="" href=full_log>{move || if span.with(Span::is_live) { "Download full log" } else { "Download window" }}</a>
+            </Show>
         </div>
     }
 }

@@ -12,8 +12,12 @@ use crate::buffer::{DEFAULT_MAX_LINES, MAX_LINES_RANGE};
 use crate::filter::FilterSpec;
 use crate::levels::Levels;
 use crate::protocol::ServiceKey;
+use crate::target::Target;
 use crate::ui::connection::DEFAULT_RETRIES;
 use crate::ui::past::Span;
+
+/// `services=*`: every service of the project, in one view.
+pub const ALL_SERVICES: &str = "*";
 
 /// Tail sizes offered in the "Lines" choice; any other `tail` reads as the first.
 pub const TAILS: [u32; 4] = [100, 500, 1000, 5000];
@@ -201,11 +205,20 @@ impl UrlState {
         }
     }
 
-    pub fn selected(&self) -> Option<ServiceKey> {
-        Some(ServiceKey {
-            project: self.get("project")?,
-            service: self.get("service")?,
-        })
+    /// What the view follows: several services of `project` when `services` is given (once
+    /// per service, or [`ALL_SERVICES`] for every one), else its one `service`.
+    pub fn target(&self) -> Option<Target> {
+        let project = self.get("project")?;
+        let services = self.all("services");
+        if services.is_empty() {
+            let service = self.get("service")?;
+            return Some(Target::Service(ServiceKey { project, service }));
+        }
+        let every = services.iter().any(|s| s == ALL_SERVICES);
+        Some(Target::chosen(
+            project,
+            if every { Vec::new() } else { services },
+        ))
     }
 
     pub fn tail(&self) -> u32 {

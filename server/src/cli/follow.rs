@@ -116,14 +116,7 @@ async fn session(
         Err(e) if e.is_transient() => return lost(&e.to_string()),
         Err(e) => return Ended::Fatal(e),
     };
-    let resume = start.resume.cursors();
-    let subscribe = ClientMessage::Subscribe {
-        project: start.key.project.clone(),
-        service: start.key.service.clone(),
-        tail: Tail::try_from(i64::from(start.tail)).unwrap_or_default(),
-        resume: (!resume.is_empty()).then_some(resume),
-    };
-    if !client::send(&mut socket, &subscribe).await {
+    if !client::send(&mut socket, &subscription(start)).await {
         return lost("the socket closed");
     }
     let from_tail = start.resume.is_empty();
@@ -182,6 +175,18 @@ async fn session(
     }
 }
 
+/// Goes on after the last line taken, or, with none taken yet, begins with the tail.
+fn subscription(start: &Start) -> ClientMessage {
+    let resume = start.resume.cursors();
+    ClientMessage::Subscribe {
+        project: start.key.project.clone(),
+        service: start.key.service.clone(),
+        tail: Tail::try_from(i64::from(start.tail)).unwrap_or_default(),
+        resume: (!resume.is_empty()).then_some(resume),
+        id: None,
+    }
+}
+
 /// Says on stderr that `key` is followed again; false when nobody reads any more.
 async fn back(client: &Client, key: &ServiceKey, tx: &mpsc::Sender<Event>) -> bool {
     let notice = format!(
@@ -216,6 +221,7 @@ fn event_of(
         ServerMessage::Error {
             code: ErrorCode::LinesUnread,
             message,
+            ..
         } => Event::Notice(message),
         ServerMessage::Error {
             code: ErrorCode::UnknownService,
@@ -224,6 +230,7 @@ fn event_of(
         ServerMessage::Error {
             code: ErrorCode::EngineUnreachable,
             message,
+            ..
         } => {
             return Err(CliError::Busy {
                 server: "the server's Docker engine".into(),
@@ -236,6 +243,6 @@ fn event_of(
         | ServerMessage::Services { .. }
         | ServerMessage::Engine { .. }
         | ServerMessage::History { .. }
-        | ServerMessage::Unsubscribed => return Ok(None),
+        | ServerMessage::Unsubscribed { .. } => return Ok(None),
     }))
 }

@@ -2,6 +2,7 @@
 //! or to several merged), batches of lines, engine and service status, and errors. The
 //! protocol is in docs/PROTOCOL.md.
 
+mod read;
 mod send;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::watch;
 
+use self::read::read_message;
 use self::send::{send_backlogs, send_error, send_json, send_lines, Backlog, Closed, Sink};
 use crate::auth::{Auth, SocketCounts, Viewer};
 use crate::config::Config;
@@ -64,33 +66,6 @@ pub async fn route(
             serve(socket, state, viewer).await;
             drop(slot);
         })
-}
-
-/// Reads a client message, telling apart what is not a message at all (`bad_message`) from a
-/// known message with a field out of bounds (`bad_request`).
-fn read_message(text: &str) -> Result<ClientMessage, (ErrorCode, String)> {
-    const KNOWN: [&str; 3] = ["subscribe", "subscribe_project", "unsubscribe"];
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| (ErrorCode::BadMessage, format!("not JSON: {e}")))?;
-    let kind = value
-        .get("type")
-        .and_then(|t| t.as_str())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            (
-                ErrorCode::BadMessage,
-                "a message is a JSON object with a \"type\" field".to_owned(),
-            )
-        })?;
-    if !KNOWN.contains(&kind.as_str()) {
-        let kind: String = kind.chars().take(50).collect();
-        return Err((
-            ErrorCode::BadMessage,
-            format!("unknown message type {kind:?}; expected one of {KNOWN:?}"),
-        ));
-    }
-    serde_json::from_value(value)
-        .map_err(|e| (ErrorCode::BadRequest, format!("bad {kind} message: {e}")))
 }
 
 /// The next delivery of any of `subs`, and whose; they are asked in turn from `turn` on, so
@@ -279,30 +254,32 @@ impl Session<'_> {
             Some(Ok(Message::Text(t))) => t,
             Some(Ok(Message::Binary(_))) => {
                 let why = "binary messages are not understood; send JSON text";
-                send_error(self.tx, ErrorCode::BadMessage, why.into()).await?;
+                send_error(self.tx, ErrorCode::BadMessage, why.into(), None).await?;
                 return Ok(Next::Go);
             }
             Some(Ok(_)) => return Ok(Next::Go),
         };
-        match read_message(&text) {
-            Err((code, message)) => send_error(self.tx, code, message).await?,
-            Ok(ClientMessage::Unsubscribe) => {
+        let (id, msg) = read_message(&text);
+        match msg {
+            Err((code, message)) => send_error(self.tx, code, message, id).await?,
+            Ok(ClientMessage::Unsubscribe { .. }) => {
                 self.subs.clear();
-                send_json(self.tx, &ServerMessage::Unsubscribed).await?;
+                send_json(self.tx, &ServerMessage::Unsubscribed { id }).await?;
             }
             Ok(ClientMessage::Subscribe {
                 project,
                 service,
                 tail,
                 resume,
+                ..
             }) => {
-                if let Some(start) = self.start(tail, resume).await? {
+                if let Some(start) = self.start(tail, resume, id).await? {
                     let key = ServiceKey { project, service };
                     let part = Part {
                         key,
                         containers: Vec::new(),
                     };
-                    self.subscribe(vec![part], start).await?;
+                    self.subscribe(vec![part], start, id).await?;
                 }
             }
             Ok(ClientMessage::SubscribeProject {
@@ -310,11 +287,12 @@ impl Session<'_> {
                 services,
                 tail,
                 resume,
+                ..
             }) => {
-                if let Some(start) = self.start(tail, resume).await? {
+                if let Some(start) = self.start(tail, resume, id).await? {
                     match self.project_services(&project, services).await {
-                        Ok(parts) => self.subscribe(parts, start).await?,
-                        Err((code, message)) => send_error(self.tx, code, message).await?,
+                        Ok(parts) => self.subscribe(parts, start, id).await?,
+                        Err((code, message)) => send_error(self.tx, code, message, id).await?,
                     }
                 }
             }
@@ -328,6 +306,7 @@ impl Session<'_> {
         &mut self,
         tail: Tail,
         resume: Option<Vec<Cursor>>,
+        id: Option<u32>,
     ) -> Result<Option<Start>, Closed> {
         let most = self.state.config.max_tail_lines;
         Ok(match resume {
@@ -336,7 +315,7 @@ impl Session<'_> {
                     "resume may hold at most {MAX_RESUME_CURSORS} cursors (one per container), got {}",
                     cursors.len()
                 );
-                send_error(self.tx, ErrorCode::BadRequest, why).await?;
+                send_error(self.tx, ErrorCode::BadRequest, why, id).await?;
                 None
             }
             Some(cursors) => Some(Start::Resume(cursors)),
@@ -345,7 +324,7 @@ impl Session<'_> {
                     most,
                     got: tail.get(),
                 };
-                send_error(self.tx, ErrorCode::BadRequest, over.to_string()).await?;
+                send_error(self.tx, ErrorCode::BadRequest, over.to_string(), id).await?;
                 None
             }
             None => Some(Start::Tail(tail.get())),
@@ -404,7 +383,12 @@ impl Session<'_> {
     /// A subscribe that fails leaves the old subscription as it was; one that succeeds ends
     /// it before `subscribed`, so no line of the old services follows that message. Several
     /// services send a `subscribed` each, then their backlogs merged in time order.
-    async fn subscribe(&mut self, parts: Vec<Part>, start: Start) -> Result<(), Closed> {
+    async fn subscribe(
+        &mut self,
+        parts: Vec<Part>,
+        start: Start,
+        id: Option<u32>,
+    ) -> Result<(), Closed> {
         let hub = &self.state.hub;
         let several = parts.len() > 1;
         let mut subs: Vec<Subscription> = Vec::with_capacity(parts.len());
@@ -424,11 +408,9 @@ impl Session<'_> {
                         keep_newest(&mut subs, *n as usize);
                     }
                 }
-                Err(HubError::UnknownService(e)) => {
-                    return send_error(self.tx, ErrorCode::UnknownService, e.to_string()).await;
-                }
-                Err(HubError::Engine(e)) => {
-                    return send_error(self.tx, ErrorCode::EngineUnreachable, e.to_string()).await;
+                Err(e) => {
+                    let (code, why) = refusal(e);
+                    return send_error(self.tx, code, why, id).await;
                 }
             }
         }
@@ -442,6 +424,7 @@ impl Session<'_> {
                 project: s.key().project.clone(),
                 service: s.key().service.clone(),
                 containers: s.containers.clone(),
+                id,
             };
             send_json(self.tx, &subscribed).await?;
         }
@@ -456,7 +439,8 @@ impl Session<'_> {
                      so some are missing before the ones that follow: {e}",
                     s.key().service
                 );
-                send_error(self.tx, ErrorCode::LinesUnread, message).await?;
+                // Not an answer: the subscription stands, with a gap.
+                send_error(self.tx, ErrorCode::LinesUnread, message, None).await?;
             }
         }
         let backlogs: Vec<Backlog> = subs
@@ -497,51 +481,11 @@ impl Session<'_> {
     }
 }
 
-#[cfg(test)]
-mod props {
-    //! Property tests of reading client messages: nothing a client sends makes the server
-    //! panic, and a tail is accepted exactly when it is within bounds.
-    use super::*;
-    use app::protocol::MAX_TAIL;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn any_text_gets_a_message_or_a_short_error(text in "\\PC{0,300}") {
-            match read_message(&text) {
-                Ok(_) => prop_assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok()),
-                Err((code, message)) => {
-                    prop_assert!(matches!(code, ErrorCode::BadMessage | ErrorCode::BadRequest));
-                    // Said back to the client: never an echo of whatever it sent.
-                    prop_assert!(!message.is_empty() && message.len() <= 300, "{message}");
-                }
-            }
-        }
-
-        #[test]
-        fn any_json_gets_a_message_or_an_error(
-            kind in prop_oneof![Just("subscribe".to_owned()), Just("unsubscribe".to_owned()), "[a-z]{0,12}"],
-            project in proptest::option::of("\\PC{0,20}"),
-            tail in proptest::option::of(any::<i64>()),
-            resume in proptest::option::of(proptest::collection::vec("\\PC{0,40}", 0..4)),
-        ) {
-            let mut msg = serde_json::json!({"type": kind, "service": "web"});
-            if let Some(p) = project { msg["project"] = p.into(); }
-            if let Some(t) = tail { msg["tail"] = t.into(); }
-            if let Some(r) = resume { msg["resume"] = r.into(); }
-            let _ = read_message(&msg.to_string());
-        }
-
-        #[test]
-        fn a_tail_is_taken_only_within_bounds(tail in any::<i64>()) {
-            let msg = serde_json::json!({"type": "subscribe", "project": "p", "service": "s", "tail": tail});
-            let read = read_message(&msg.to_string());
-            if (0..=i64::from(MAX_TAIL)).contains(&tail) {
-                prop_assert!(read.is_ok(), "{tail}: {:?}", read.err());
-            } else {
-                prop_assert!(matches!(read, Err((ErrorCode::BadRequest, _))), "{tail}");
-            }
-        }
+/// How a refused subscription is told to the client.
+fn refusal(e: HubError) -> (ErrorCode, String) {
+    match e {
+        HubError::UnknownService(e) => (ErrorCode::UnknownService, e.to_string()),
+        HubError::Engine(e) => (ErrorCode::EngineUnreachable, e.to_string()),
     }
 }
 

@@ -32,8 +32,14 @@ pub async fn send_json<T: Serialize>(tx: &mut Sink, msg: &T) -> Result<(), Close
         .map_err(|_| Closed)
 }
 
-pub async fn send_error(tx: &mut Sink, code: ErrorCode, message: String) -> Result<(), Closed> {
-    send_json(tx, &ServerMessage::Error { code, message }).await
+/// `id` is that of the request refused, if it gave one.
+pub async fn send_error(
+    tx: &mut Sink,
+    code: ErrorCode,
+    message: String,
+    id: Option<u32>,
+) -> Result<(), Closed> {
+    send_json(tx, &ServerMessage::Error { code, message, id }).await
 }
 
 /// Sends lines as `lines` messages of at most a batch each (a line larger than a batch's

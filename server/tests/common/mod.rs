@@ -699,6 +699,7 @@ impl Ws {
                     project,
                     service: s,
                     containers,
+                    ..
                 } => {
                     assert_eq!(
                         (project.as_str(), s.as_str()),
@@ -719,7 +720,7 @@ impl Ws {
     pub async fn expect_error(&mut self) -> (ErrorCode, String) {
         loop {
             match self.reply().await {
-                ServerMessage::Error { code, message } => return (code, message),
+                ServerMessage::Error { code, message, .. } => return (code, message),
                 ServerMessage::Lines { .. }
                 | ServerMessage::Dropped { .. }
                 | ServerMessage::Lifecycle { .. } => continue,
