@@ -14,6 +14,11 @@ const SERVICES: [&str; 3] = ["ant", "bee", "cat"];
 
 /// Three services, each writing `<service> <n>` for n = 1, 2, … about 50 times a second.
 async fn counters() -> TempProject {
+    counters_started("many", &SERVICES).await
+}
+
+/// The three counting services, of which only `started` are brought up.
+async fn counters_started(tag: &str, started: &[&str]) -> TempProject {
     let mut yaml = String::from("version: \"2.4\"\nservices:\n");
     for s in SERVICES {
         yaml.push_str(&format!(
@@ -22,7 +27,7 @@ async fn counters() -> TempProject {
              i=$$((i+1)); echo {s} $$i; sleep 0.02; done\"]\n"
         ));
     }
-    TempProject::from_yaml("many", &yaml, &SERVICES).await
+    TempProject::from_yaml(tag, &yaml, started).await
 }
 
 async fn subscribe_project(ws: &mut Ws, project: &str, extra: serde_json::Value) {
@@ -214,4 +219,57 @@ async fn each_answer_names_the_request_it_answers() {
     want.push((Some(10), "BadRequest".into()));
     answers[..SERVICES.len()].sort();
     assert_eq!(answers, want);
+}
+
+/// A service started after a whole project's view began joins it: announced with the view's
+/// request's `id`, every line from its first, none missing. A named view does not take it.
+#[tokio::test]
+async fn a_service_that_comes_later_joins_a_whole_project_view_from_its_first_line() {
+    let project = counters_started("late", &SERVICES[..2]).await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let mut whole = Ws::connect(server.port, &project.name).await;
+    subscribe_project(
+        &mut whole,
+        &project.name,
+        serde_json::json!({"id": 5, "tail": 0}),
+    )
+    .await;
+    assert_eq!(
+        subscribed(&mut whole, 2).await,
+        ["ant", "bee"].map(String::from).into()
+    );
+    let mut named = Ws::connect(server.port, &project.name).await;
+    let ant_only = serde_json::json!({"services": ["ant"], "tail": 0});
+    subscribe_project(&mut named, &project.name, ant_only).await;
+    subscribed(&mut named, 1).await;
+
+    project.compose(&["up", "-d", "cat"]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut cats = Vec::new();
+    let mut announced = false;
+    while cats.len() < 20 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match whole.reply_within(left).await {
+            Some(ServerMessage::Subscribed { service, id, .. }) => {
+                assert_eq!((service.as_str(), id), ("cat", Some(5)));
+                announced = true;
+            }
+            Some(ServerMessage::Lines { service, lines, .. }) if service == "cat" => {
+                assert!(announced, "cat's lines come after its subscribed");
+                cats.extend(lines.iter().map(|l| number("cat", l)));
+            }
+            Some(_) => {}
+            None => panic!("cat's lines did not all come within 30 s: {cats:?}"),
+        }
+    }
+    let want: Vec<u64> = (1..=cats.len() as u64).collect();
+    assert_eq!(
+        cats, want,
+        "every line of cat from its first, once each, in order"
+    );
+    let others = lines_for(&mut named, Duration::from_secs(1)).await;
+    assert!(
+        others.iter().all(|(s, _)| s == "ant"),
+        "a named view takes no new service"
+    );
 }

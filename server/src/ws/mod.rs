@@ -2,15 +2,15 @@
 //! or to several merged), batches of lines, engine and service status, and errors. The
 //! protocol is in docs/PROTOCOL.md.
 
+mod project;
 mod read;
 mod send;
 
 use std::sync::Arc;
 
 use app::protocol::{
-    ClientMessage, Cursor, ErrorCode, HistoryStatus, ServerMessage, ServiceInfo, ServiceKey,
-    ServiceNames, Tail, TailOverLimit, UnknownService, CLOSE_SESSION_ENDED, MAX_RESUME_CURSORS,
-    PROTOCOL_VERSION,
+    ClientMessage, Cursor, ErrorCode, HistoryStatus, ServerMessage, ServiceKey, Tail,
+    TailOverLimit, CLOSE_SESSION_ENDED, MAX_RESUME_CURSORS, PROTOCOL_VERSION,
 };
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -21,6 +21,7 @@ use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::watch;
 
+use self::project::{keep_newest, Part, Whole};
 use self::read::read_message;
 use self::send::{send_backlogs, send_error, send_json, send_lines, Backlog, Closed, Sink};
 use crate::auth::{Auth, SocketCounts, Viewer};
@@ -96,59 +97,6 @@ async fn history_changed(
     std::future::pending().await
 }
 
-/// One service a subscription follows, with its containers' ids when it is one of several.
-struct Part {
-    key: ServiceKey,
-    containers: Vec<String>,
-}
-
-impl Part {
-    fn holds(&self, c: &Cursor) -> bool {
-        self.containers
-            .iter()
-            .any(|id| id.starts_with(&c.container))
-    }
-
-    /// Of a resume for several services, the cursors this one goes on from: those of its
-    /// own containers and of containers no service holds now (removed or recreated while
-    /// the client was away). Another service's cursors would set its floor, and send again
-    /// changes the client has; a service the client holds no line of takes them all.
-    fn cursors(&self, all: &[Cursor], parts: &[Part]) -> Vec<Cursor> {
-        let own: Vec<Cursor> = all
-            .iter()
-            .filter(|c| self.holds(c) || !parts.iter().any(|p| p.holds(c)))
-            .cloned()
-            .collect();
-        if all.iter().any(|c| self.holds(c)) {
-            own
-        } else {
-            all.to_vec()
-        }
-    }
-}
-
-/// Leaves in the backlogs only the newest `n` lines of them all: each service's tail is of
-/// `n`, and holding them all at once would cost services × `n`.
-fn keep_newest(subs: &mut [Subscription], n: usize) {
-    let mut all: Vec<&Cursor> = subs
-        .iter()
-        .flat_map(|s| s.backlog.iter().map(|l| &l.cursor))
-        .collect();
-    if all.len() <= n {
-        return;
-    }
-    if n == 0 {
-        subs.iter_mut().for_each(|s| s.backlog.clear());
-        return;
-    }
-    let at = all.len() - n;
-    let (_, cut, _) = all.select_nth_unstable(at);
-    let cut = (*cut).clone();
-    for s in subs {
-        s.backlog.retain(|l| l.cursor >= cut);
-    }
-}
-
 async fn serve(socket: WebSocket, state: SocketState, viewer: Viewer) {
     let (mut tx, mut rx) = socket.split();
     let mut session = Session {
@@ -157,6 +105,7 @@ async fn serve(socket: WebSocket, state: SocketState, viewer: Viewer) {
         viewer: &viewer,
         subs: Vec::new(),
         turn: 0,
+        whole: None,
     };
     let _ = session.run(&mut rx).await;
 }
@@ -170,6 +119,8 @@ struct Session<'a> {
     subs: Vec<Subscription>,
     /// Which subscription is asked first for its next delivery.
     turn: usize,
+    /// The whole project followed, when it is: services that come later join it.
+    whole: Option<Whole>,
 }
 
 /// What the socket loop does next.
@@ -222,7 +173,8 @@ impl Session<'_> {
                 }
                 Ok(()) = services.changed() => {
                     let projects = self.viewer.scope.filter(&services.borrow_and_update());
-                    send_json(self.tx, &ServerMessage::Services { projects }).await?;
+                    send_json(self.tx, &ServerMessage::Services { projects: projects.clone() }).await?;
+                    self.join_new_services(&projects).await?;
                 }
                 _ = shutdown.changed() => {
                     return self.close(close_code::AWAY, "server shutting down").await;
@@ -264,6 +216,7 @@ impl Session<'_> {
             Err((code, message)) => send_error(self.tx, code, message, id).await?,
             Ok(ClientMessage::Unsubscribe { .. }) => {
                 self.subs.clear();
+                self.whole = None;
                 send_json(self.tx, &ServerMessage::Unsubscribed { id }).await?;
             }
             Ok(ClientMessage::Subscribe {
@@ -279,7 +232,9 @@ impl Session<'_> {
                         key,
                         containers: Vec::new(),
                     };
-                    self.subscribe(vec![part], start, id).await?;
+                    if self.subscribe(vec![part], start, id).await? {
+                        self.whole = None;
+                    }
                 }
             }
             Ok(ClientMessage::SubscribeProject {
@@ -290,10 +245,7 @@ impl Session<'_> {
                 ..
             }) => {
                 if let Some(start) = self.start(tail, resume, id).await? {
-                    match self.project_services(&project, services).await {
-                        Ok(parts) => self.subscribe(parts, start, id).await?,
-                        Err((code, message)) => send_error(self.tx, code, message, id).await?,
-                    }
+                    self.subscribe_project(project, services, start, id).await?;
                 }
             }
         }
@@ -331,71 +283,48 @@ impl Session<'_> {
         })
     }
 
-    /// The services of `project` a project subscription follows, with their containers:
-    /// those named, or every one with containers that its viewer may see. Named services are
-    /// all checked against one listing before any is followed.
-    async fn project_services(
-        &self,
-        project: &str,
-        named: Option<ServiceNames>,
-    ) -> Result<Vec<Part>, (ErrorCode, String)> {
-        let hub = &self.state.hub;
-        let projects = hub
-            .list()
-            .await
-            .map_err(|e| (ErrorCode::EngineUnreachable, e.to_string()))?;
-        let shown: Vec<&ServiceInfo> = projects
-            .iter()
-            .filter(|p| p.name == project)
-            .flat_map(|p| &p.services)
-            .filter(|s| !s.containers.is_empty() && hub.may_see(&s.key(), &self.viewer.scope))
-            .collect();
-        let part = |s: &ServiceInfo| Part {
-            key: s.key(),
-            containers: s.containers.iter().map(|c| c.id.clone()).collect(),
-        };
-        let Some(named) = named else {
-            if shown.is_empty() {
-                let name: String = project.chars().take(64).collect();
-                return Err((
-                    ErrorCode::UnknownService,
-                    format!("unknown project {name:?}: no Compose project of that name with a running or stopped service"),
-                ));
-            }
-            return Ok(shown.into_iter().map(part).collect());
-        };
-        named
-            .get()
-            .iter()
-            .map(|name| {
-                let found = shown.iter().find(|s| s.service == *name);
-                found.map(|s| part(s)).ok_or_else(|| {
-                    let key = ServiceKey {
-                        project: project.to_owned(),
-                        service: name.clone(),
-                    };
-                    (ErrorCode::UnknownService, UnknownService(key).to_string())
-                })
-            })
-            .collect()
-    }
-
     /// A subscribe that fails leaves the old subscription as it was; one that succeeds ends
     /// it before `subscribed`, so no line of the old services follows that message. Several
-    /// services send a `subscribed` each, then their backlogs merged in time order.
+    /// services send a `subscribed` each, then their backlogs merged in time order. Returns
+    /// whether it took.
     async fn subscribe(
         &mut self,
         parts: Vec<Part>,
         start: Start,
         id: Option<u32>,
-    ) -> Result<(), Closed> {
+    ) -> Result<bool, Closed> {
+        let Some(mut subs) = self.follow(&parts, &start, id).await? else {
+            return Ok(false);
+        };
+        // A token removed, or a session ended, while the services were being followed.
+        if !self.signed_in() {
+            return Ok(false);
+        }
+        self.subs.clear();
+        // Each service's tail is its newest `n`; of several, the newest `n` of them all.
+        let newest = match start {
+            Start::Tail(n) if subs.len() > 1 => Some(n as usize),
+            _ => None,
+        };
+        self.announce(&mut subs, newest, id).await?;
+        self.subs = subs;
+        Ok(true)
+    }
+
+    /// A hub subscription for each part, or None when one is refused (the client is told).
+    async fn follow(
+        &mut self,
+        parts: &[Part],
+        start: &Start,
+        id: Option<u32>,
+    ) -> Result<Option<Vec<Subscription>>, Closed> {
         let hub = &self.state.hub;
         let several = parts.len() > 1;
         let mut subs: Vec<Subscription> = Vec::with_capacity(parts.len());
-        for part in &parts {
-            let asked = match &start {
+        for part in parts {
+            let asked = match start {
                 Start::Tail(n) => Start::Tail(*n),
-                Start::Resume(cursors) if several => Start::Resume(part.cursors(cursors, &parts)),
+                Start::Resume(cursors) if several => Start::Resume(part.cursors(cursors, parts)),
                 Start::Resume(cursors) => Start::Resume(cursors.clone()),
             };
             match hub
@@ -404,22 +333,29 @@ impl Session<'_> {
             {
                 Ok(s) => {
                     subs.push(s);
-                    if let (true, Start::Tail(n)) = (several, &start) {
+                    if let (true, Start::Tail(n)) = (several, start) {
                         keep_newest(&mut subs, *n as usize);
                     }
                 }
                 Err(e) => {
                     let (code, why) = refusal(e);
-                    return send_error(self.tx, code, why, id).await;
+                    send_error(self.tx, code, why, id).await?;
+                    return Ok(None);
                 }
             }
         }
-        // A token removed, or a session ended, while the services were being followed.
-        if !self.signed_in() {
-            return Ok(());
-        }
-        self.subs.clear();
-        for s in &subs {
+        Ok(Some(subs))
+    }
+
+    /// Tells the client of new subscriptions: a `subscribed` each, what they lost, then their
+    /// backlogs (of several, the `newest` of them all, merged in time order).
+    async fn announce(
+        &mut self,
+        subs: &mut [Subscription],
+        newest: Option<usize>,
+        id: Option<u32>,
+    ) -> Result<(), Closed> {
+        for s in subs.iter() {
             let subscribed = ServerMessage::Subscribed {
                 project: s.key().project.clone(),
                 service: s.key().service.clone(),
@@ -432,7 +368,7 @@ impl Session<'_> {
         if lost > 0 {
             send_json(self.tx, &ServerMessage::Dropped { count: lost }).await?;
         }
-        for s in &mut subs {
+        for s in subs.iter_mut() {
             if let Some(e) = s.unread.take() {
                 let message = format!(
                     "the lines of {} since this view was last connected could not all be read, \
@@ -451,14 +387,8 @@ impl Session<'_> {
                 markers: std::mem::take(&mut s.markers),
             })
             .collect();
-        // Each service's tail is its newest `n`; of several, the newest `n` of them all.
-        let newest = match start {
-            Start::Tail(n) if backlogs.len() > 1 => Some(n as usize),
-            _ => None,
-        };
-        send_backlogs(self.tx, &backlogs, newest, hub.config().batch).await?;
-        self.subs = subs;
-        Ok(())
+        let batch = self.state.hub.config().batch;
+        send_backlogs(self.tx, &backlogs, newest, batch).await
     }
 
     async fn deliver(&mut self, i: usize, delivery: Delivery, batch: Batch) -> Result<(), Closed> {
@@ -486,46 +416,5 @@ fn refusal(e: HubError) -> (ErrorCode, String) {
     match e {
         HubError::UnknownService(e) => (ErrorCode::UnknownService, e.to_string()),
         HubError::Engine(e) => (ErrorCode::EngineUnreachable, e.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn part(service: &str, ids: &[&str]) -> Part {
-        Part {
-            key: ServiceKey {
-                project: "p".into(),
-                service: service.into(),
-            },
-            containers: ids.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
-    fn cursor(container: &str) -> Cursor {
-        Cursor {
-            ts_ns: 1,
-            seq: 0,
-            container: container.into(),
-        }
-    }
-
-    #[test]
-    fn each_service_resumes_from_its_own_cursors_and_those_of_containers_gone() {
-        let parts = [
-            part("web", &["aaaa1111", "aaaa2222"]),
-            part("db", &["bbbb1111"]),
-            part("quiet", &["cccc1111"]),
-        ];
-        let all = [cursor("aaaa1"), cursor("bbbb1"), cursor("dddd1")];
-        let names = |cs: Vec<Cursor>| cs.into_iter().map(|c| c.container).collect::<Vec<_>>();
-        assert_eq!(names(parts[0].cursors(&all, &parts)), ["aaaa1", "dddd1"]);
-        assert_eq!(names(parts[1].cursors(&all, &parts)), ["bbbb1", "dddd1"]);
-        assert_eq!(
-            names(parts[2].cursors(&all, &parts)),
-            ["aaaa1", "bbbb1", "dddd1"],
-            "a service the client holds no line of takes them all"
-        );
     }
 }
