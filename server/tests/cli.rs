@@ -453,14 +453,24 @@ struct Numbers {
 }
 
 impl Numbers {
-    /// `<timestamp> web <host> <stream> line <n>`; its timestamp in nanoseconds.
+    /// `<timestamp> web <host> <stream> line <n>`, or `<timestamp> {"n":<n>,…}` of `json`;
+    /// its timestamp in nanoseconds.
     fn take(&mut self, line: &str) -> i64 {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [ts, _, host, stream, _, n] = words[..] else {
-            panic!("not a web line: {line:?}");
+        let (ts, text) = line.split_once(' ').expect("a timestamp, then the line");
+        let (key, n) = if text.starts_with('{') {
+            let object: serde_json::Value = serde_json::from_str(text).expect("a json line");
+            (
+                ("json".into(), "stdout".into()),
+                object["n"].as_u64().unwrap(),
+            )
+        } else {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let [_, host, stream, _, n] = words[..] else {
+                panic!("not a web line: {line:?}");
+            };
+            ((host.to_owned(), stream.to_owned()), n.parse().unwrap())
         };
-        let key = (host.to_owned(), stream.to_owned());
-        self.seen.entry(key).or_default().push(n.parse().unwrap());
+        self.seen.entry(key).or_default().push(n);
         self.lines += 1;
         let rfc3339 = &time::format_description::well_known::Rfc3339;
         let at = time::OffsetDateTime::parse(ts, rfc3339).expect("an RFC 3339 timestamp");
@@ -513,9 +523,9 @@ async fn follow_survives_five_cuts_and_a_server_restart_with_every_line_once() {
     let mut server = Server::start().await;
     let relay = Relay::start(server.port).await;
     let at = format!("http://127.0.0.1:{}", relay.port);
-    let mut child = logs(&at, &["web", "-f", "-n", "0", "--no-log-prefix", "-t"])
-        .spawn()
-        .unwrap();
+    // Two services of a project: one socket follows both.
+    let follow = ["web", "json", "-f", "-n", "0", "--no-log-prefix", "-t"];
+    let mut child = logs(&at, &follow).spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut numbers = Numbers::default();
@@ -584,8 +594,8 @@ async fn follow_survives_five_cuts_and_a_server_restart_with_every_line_once() {
 
     assert_eq!(
         numbers.seen.len(),
-        4,
-        "two replicas, two streams: {:?}",
+        5,
+        "web's two replicas and two streams, and json: {:?}",
         numbers.seen.keys()
     );
     for (key, got) in &numbers.seen {

@@ -41,6 +41,13 @@ impl Resume {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Takes in another's cursors: those of other containers, or later ones.
+    pub fn extend(&mut self, other: Resume) {
+        for cursor in other.0.into_values() {
+            self.note(&cursor);
+        }
+    }
 }
 
 /// One service's past, oldest line first.

@@ -1,12 +1,13 @@
-//! `--follow`: one socket per service, each subscribed after the lines already printed and,
-//! when it is cut (a server restart, a network cut), opened again and resumed by cursor, so
-//! that no line comes twice and none is missing.
+//! `--follow`: one socket per project, subscribed to its services after the lines already
+//! printed and, when it is cut (a server restart, a network cut), opened again and resumed by
+//! cursor, so that no line comes twice and none is missing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::protocol::{
-    ClientMessage, ContainerInfo, ErrorCode, LogLine, ServerMessage, ServiceKey, Tail, MAX_TAIL,
+    ClientMessage, ContainerInfo, ErrorCode, LogLine, ServerMessage, ServiceKey, ServiceNames,
+    Tail, MAX_SERVICES, MAX_TAIL,
 };
 use tokio::sync::mpsc;
 
@@ -22,14 +23,49 @@ pub enum Event {
     Fatal(CliError),
 }
 
-/// Where one service's following starts.
+/// Where the following of some services of one project starts: one socket follows them.
 pub struct Start {
-    pub key: ServiceKey,
+    pub project: String,
+    /// One is asked for with `subscribe`, several (at most [`MAX_SERVICES`]) with
+    /// `subscribe_project` naming them.
+    pub services: Vec<String>,
+    /// The last line taken of each of their containers.
     pub resume: Resume,
-    /// The tail to ask for while no line of the service was taken (no cursor to resume
-    /// from), with lines older than `floor_ns` left out.
+    /// The tail to ask for while no line of them was taken (no cursor to resume from), with
+    /// lines older than `floor_ns` left out.
     pub tail: u32,
     pub floor_ns: i64,
+}
+
+impl Start {
+    /// The services of each project together, on as few sockets as the protocol allows.
+    pub fn grouped(services: Vec<(ServiceKey, Resume)>, tail: u32, floor_ns: i64) -> Vec<Start> {
+        let mut starts: Vec<Start> = Vec::new();
+        for (key, resume) in services {
+            let open = starts
+                .iter_mut()
+                .find(|s| s.project == key.project && s.services.len() < MAX_SERVICES);
+            match open {
+                Some(start) => {
+                    start.services.push(key.service);
+                    start.resume.extend(resume);
+                }
+                None => starts.push(Start {
+                    project: key.project,
+                    services: vec![key.service],
+                    resume,
+                    tail,
+                    floor_ns,
+                }),
+            }
+        }
+        starts
+    }
+
+    /// What notices call them: `shop/web`, or `shop/web, db`.
+    fn label(&self) -> String {
+        format!("{}/{}", self.project, self.services.join(", "))
+    }
 }
 
 /// Longest wait between two tries to reach the server again.
@@ -72,7 +108,7 @@ async fn follow(client: Arc<Client>, mut start: Start, tx: mpsc::Sender<Event>) 
                 if !cut {
                     let notice = format!(
                         "lost {} at {} ({reason}); reconnecting",
-                        start.key,
+                        start.label(),
                         client.server()
                     );
                     if tx.send(Event::Notice(notice)).await.is_err() {
@@ -159,7 +195,7 @@ async fn session(
         if matches!(message, ServerMessage::Subscribed { .. }) {
             subscribed_at = Some(Instant::now());
             began_ns.get_or_insert_with(|| client.server_now_ns());
-            if std::mem::take(cut) && !back(client, &start.key, tx).await {
+            if std::mem::take(cut) && !back(client, &start.label(), tx).await {
                 return Ended::Gone;
             }
         }
@@ -177,20 +213,33 @@ async fn session(
 
 /// Goes on after the last line taken, or, with none taken yet, begins with the tail.
 fn subscription(start: &Start) -> ClientMessage {
-    let resume = start.resume.cursors();
-    ClientMessage::Subscribe {
-        project: start.key.project.clone(),
-        service: start.key.service.clone(),
-        tail: Tail::try_from(i64::from(start.tail)).unwrap_or_default(),
-        resume: (!resume.is_empty()).then_some(resume),
-        id: None,
+    let cursors = start.resume.cursors();
+    let resume = (!cursors.is_empty()).then_some(cursors);
+    let tail = Tail::try_from(i64::from(start.tail)).unwrap_or_default();
+    let project = start.project.clone();
+    match start.services.as_slice() {
+        [service] => ClientMessage::Subscribe {
+            project,
+            service: service.clone(),
+            tail,
+            resume,
+            id: None,
+        },
+        several => ClientMessage::SubscribeProject {
+            project,
+            // Grouped by `Start::grouped`: 2 to 64 names, each once.
+            services: ServiceNames::try_from(several.to_vec()).ok(),
+            tail,
+            resume,
+            id: None,
+        },
     }
 }
 
-/// Says on stderr that `key` is followed again; false when nobody reads any more.
-async fn back(client: &Client, key: &ServiceKey, tx: &mpsc::Sender<Event>) -> bool {
+/// Says on stderr that `label` is followed again; false when nobody reads any more.
+async fn back(client: &Client, label: &str, tx: &mpsc::Sender<Event>) -> bool {
     let notice = format!(
-        "reconnected to {}; {key} goes on after its last line",
+        "reconnected to {}; {label} goes on after its last line",
         client.server()
     );
     tx.send(Event::Notice(notice)).await.is_ok()
@@ -202,21 +251,35 @@ fn event_of(
     start: &mut Start,
     from_tail: bool,
 ) -> Result<Option<Event>, CliError> {
-    let key = &start.key;
+    let key = |project, service| ServiceKey { project, service };
     Ok(Some(match message {
-        ServerMessage::Subscribed { containers, .. } => Event::Subscribed(key.clone(), containers),
-        ServerMessage::Lines { mut lines, .. } => {
+        ServerMessage::Subscribed {
+            project,
+            service,
+            containers,
+            ..
+        } => Event::Subscribed(key(project, service), containers),
+        ServerMessage::Lines {
+            project,
+            service,
+            mut lines,
+        } => {
             if from_tail {
                 lines.retain(|l| l.cursor.ts_ns >= start.floor_ns);
             }
             for line in &lines {
                 start.resume.note(&line.cursor);
             }
-            Event::Lines(key.clone(), lines)
+            Event::Lines(key(project, service), lines)
         }
-        ServerMessage::Lifecycle { change, .. } => Event::Notice(change.describe(&key.to_string())),
+        ServerMessage::Lifecycle {
+            project,
+            service,
+            change,
+        } => Event::Notice(change.describe(&key(project, service).to_string())),
         ServerMessage::Dropped { count } => Event::Notice(format!(
-            "{count} lines of {key} were left out: this terminal read them slower than they came"
+            "{count} lines of {} were left out: this terminal read them slower than they came",
+            start.label()
         )),
         ServerMessage::Error {
             code: ErrorCode::LinesUnread,
@@ -226,7 +289,7 @@ fn event_of(
         ServerMessage::Error {
             code: ErrorCode::UnknownService,
             ..
-        } => return Err(CliError::UnknownService(key.to_string())),
+        } => return Err(CliError::UnknownService(start.label())),
         ServerMessage::Error {
             code: ErrorCode::EngineUnreachable,
             message,
@@ -245,4 +308,73 @@ fn event_of(
         | ServerMessage::History { .. }
         | ServerMessage::Unsubscribed { .. } => return Ok(None),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::protocol::Cursor;
+
+    fn followed(project: &str, service: &str, container: &str) -> (ServiceKey, Resume) {
+        let mut resume = Resume::default();
+        if !container.is_empty() {
+            resume.note(&Cursor {
+                ts_ns: 1,
+                seq: 0,
+                container: container.into(),
+            });
+        }
+        let key = ServiceKey {
+            project: project.into(),
+            service: service.into(),
+        };
+        (key, resume)
+    }
+
+    #[test]
+    fn the_services_of_a_project_share_a_socket_and_their_cursors() {
+        let starts = Start::grouped(
+            vec![
+                followed("shop", "web", "aaaa"),
+                followed("blog", "db", "bbbb"),
+                followed("shop", "db", "cccc"),
+                followed("shop", "quiet", ""),
+            ],
+            100,
+            0,
+        );
+        let groups: Vec<(String, Vec<String>, usize)> = starts
+            .iter()
+            .map(|s| (s.label(), s.services.clone(), s.resume.cursors().len()))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                (
+                    "shop/web, db, quiet".into(),
+                    vec!["web".into(), "db".into(), "quiet".into()],
+                    2
+                ),
+                ("blog/db".into(), vec!["db".into()], 1),
+            ]
+        );
+        assert!(matches!(
+            subscription(&starts[0]),
+            ClientMessage::SubscribeProject { .. }
+        ));
+        assert!(matches!(
+            subscription(&starts[1]),
+            ClientMessage::Subscribe { .. }
+        ));
+    }
+
+    #[test]
+    fn more_services_than_a_subscription_names_take_another_socket() {
+        let many = (0..MAX_SERVICES + 1)
+            .map(|i| followed("shop", &format!("s{i}"), ""))
+            .collect();
+        let starts = Start::grouped(many, 100, 0);
+        let sizes: Vec<usize> = starts.iter().map(|s| s.services.len()).collect();
+        assert_eq!(sizes, [MAX_SERVICES, 1]);
+    }
 }

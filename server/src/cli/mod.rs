@@ -145,15 +145,8 @@ async fn print_logs(args: &LogsArgs) -> Result<(), Stop> {
         return Ok(());
     }
 
-    let starts = sources
-        .into_iter()
-        .map(|s| Start {
-            key: s.key,
-            resume: s.resume,
-            tail: args.tail.on_socket(),
-            floor_ns: since_ns,
-        })
-        .collect();
+    let followed = sources.into_iter().map(|s| (s.key, s.resume)).collect();
+    let starts = Start::grouped(followed, args.tail.on_socket(), since_ns);
     print_events(follow::spawn(client, starts), &mut printer).await
 }
 
