@@ -441,7 +441,12 @@ pub enum ServerMessage {
         change: Lifecycle,
     },
     /// The subscriber fell behind and `count` lines were skipped; the stream goes on.
-    Dropped { count: u64 },
+    Dropped {
+        count: u64,
+        /// The service whose lines they were (absent from servers before it was told).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
+    },
     /// The subscription ended (after `unsubscribe`).
     Unsubscribed {
         /// The `id` of the request this answers, if it gave one.
@@ -683,7 +688,10 @@ mod tests {
 
     #[test]
     fn server_messages_are_tagged_by_type() {
-        let m = ServerMessage::Dropped { count: 5 };
+        let m = ServerMessage::Dropped {
+            count: 5,
+            service: None,
+        };
         assert_eq!(
             serde_json::to_string(&m).unwrap(),
             r#"{"type":"dropped","count":5}"#

@@ -147,7 +147,10 @@ async fn a_viewer_that_stops_reading_loses_lines_past_queue_bytes_and_is_told_ho
                     received += 1;
                 }
             }
-            Some(ServerMessage::Dropped { count }) => dropped += count,
+            Some(ServerMessage::Dropped { count, service }) => {
+                assert_eq!(service.as_deref(), Some("probe"), "says whose lines they were");
+                dropped += count;
+            }
             Some(other) => panic!("unexpected {other:?}"),
             None => panic!(
                 "the burst's last line did not come within 30 s ({received} lines, {dropped} dropped)"

@@ -523,8 +523,8 @@ async fn follow_survives_five_cuts_and_a_server_restart_with_every_line_once() {
     let mut server = Server::start().await;
     let relay = Relay::start(server.port).await;
     let at = format!("http://127.0.0.1:{}", relay.port);
-    // Two services of a project: one socket follows both.
-    let follow = ["web", "json", "-f", "-n", "0", "--no-log-prefix", "-t"];
+    // Two services of a project, each with a line taken: one socket follows both.
+    let follow = ["web", "json", "-f", "-n", "1", "--no-log-prefix", "-t"];
     let mut child = logs(&at, &follow).spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();

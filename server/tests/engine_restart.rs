@@ -478,7 +478,7 @@ impl Viewer {
                 self.lines.extend(lines.iter().cloned());
             }
             ServerMessage::Engine { engine } => self.engine.push(engine.clone()),
-            ServerMessage::Dropped { count } => {
+            ServerMessage::Dropped { count, .. } => {
                 panic!("a viewer that keeps up was told it lost {count} lines")
             }
             ServerMessage::Error { code, message, .. } => {

@@ -107,7 +107,7 @@ async fn pump(
                 assert_eq!(s, service, "a marker of another service");
                 seen.markers.push(change);
             }
-            Some(ServerMessage::Dropped { count }) => {
+            Some(ServerMessage::Dropped { count, .. }) => {
                 panic!("a subscriber that keeps up was told it lost {count} lines")
             }
             Some(other) => panic!("expected lines of {service}, got {other:?}"),
@@ -934,7 +934,7 @@ async fn a_client_that_reconnects_ten_times_at_5000_lines_a_second_misses_nothin
                         last = Some(line.cursor);
                     }
                 }
-                Some(ServerMessage::Dropped { count }) => {
+                Some(ServerMessage::Dropped { count, .. }) => {
                     panic!("round {round}: the client was told it lost {count} lines")
                 }
                 Some(other) => panic!("round {round}: unexpected {other:?}"),
@@ -995,7 +995,7 @@ async fn resume_counter(
                 lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>()
             ),
             Some(ServerMessage::Lines { lines: more, .. }) => lines.extend(more),
-            Some(ServerMessage::Dropped { count }) => dropped += count,
+            Some(ServerMessage::Dropped { count, .. }) => dropped += count,
             Some(other) => panic!("expected lines of counter, got {other:?}"),
         }
     }
@@ -1209,7 +1209,7 @@ async fn a_subscriber_that_stops_reading_is_told_what_it_lost_and_costs_bounded_
         match msg {
             ServerMessage::Lines { lines, .. } => lines_of.take(&lines),
             // 1000 lines are a tenth of a second here: a busy machine may fall behind.
-            ServerMessage::Dropped { count } => lines_of.told += count,
+            ServerMessage::Dropped { count, .. } => lines_of.told += count,
             other => panic!("while reading: {other:?}"),
         }
     }
@@ -1269,7 +1269,7 @@ async fn a_subscriber_that_stops_reading_is_told_what_it_lost_and_costs_bounded_
                     told_just_before.clear();
                 }
             }
-            Some(ServerMessage::Dropped { count }) => {
+            Some(ServerMessage::Dropped { count, .. }) => {
                 assert!(count > 0, "`dropped` with a count of 0");
                 dropped += count;
                 lines_of.told += count;

@@ -158,7 +158,7 @@ async fn resume_from_the_start(port: u16, project: String) -> Resumed {
             );
         };
         match msg {
-            ServerMessage::Dropped { count } => dropped += count,
+            ServerMessage::Dropped { count, .. } => dropped += count,
             ServerMessage::Error {
                 code: ErrorCode::LinesUnread,
                 message,

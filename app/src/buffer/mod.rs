@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::filter::Filter;
 use crate::multiline::Grouper;
-use crate::protocol::{Cursor, Lifecycle, LifecycleEvent, LogLine};
+use crate::protocol::{Cursor, Lifecycle, LifecycleEvent, LogLine, MAX_RESUME_CURSORS};
 
 mod entries;
 mod row;
@@ -402,10 +402,13 @@ impl LineBuffer {
     }
 
     /// Where to resume: the last cursor of every container seen.
+    /// At most the newest [`MAX_RESUME_CURSORS`], the most a resume may hold: containers
+    /// long gone (a project recreated again and again) are the oldest, and their lines are
+    /// all held already.
     pub fn resume_cursors(&self) -> Vec<Cursor> {
         let mut c: Vec<Cursor> = self.last.values().cloned().collect();
         c.sort();
-        c
+        c.split_off(c.len().saturating_sub(MAX_RESUME_CURSORS))
     }
 }
 
@@ -584,6 +587,17 @@ mod tests {
         other.replica.number = 2;
         b.push("web", [other]);
         assert_eq!(b.line_count(), 2);
+    }
+
+    #[test]
+    fn a_resume_holds_at_most_the_newest_1024_cursors() {
+        let mut b = LineBuffer::new(5000);
+        for i in 0..1100 {
+            b.push("web", [line(&format!("c{i:04}"), i64::from(i) + 1, "x")]);
+        }
+        let cursors = b.resume_cursors();
+        assert_eq!(cursors.len(), MAX_RESUME_CURSORS);
+        assert_eq!(cursors[0].ts_ns, 1100 - 1024 + 1, "the oldest left out");
     }
 
     #[test]

@@ -87,9 +87,10 @@ pub struct Connection {
     wanted: RwSignal<Option<Wanted>>,
     feed: Feed,
     commands: StoredValue<UnboundedSender<Command>>,
-    /// The id of the last subscription change sent, and whether the server answered it.
-    /// Until it did, lines belong to an earlier subscription (perhaps of the same service
-    /// with another tail) and are ignored.
+    /// The id of the last subscription change sent, and whether the server took it. Until
+    /// it did, lines belong to an earlier subscription (perhaps of the same service with
+    /// another tail) and are ignored; a refused one leaves the earlier in place, whose lines
+    /// go on coming and are ignored too.
     asked: StoredValue<Asked>,
 }
 
@@ -97,7 +98,7 @@ pub struct Connection {
 #[derive(Clone, Copy, Default)]
 struct Asked {
     id: u32,
-    answered: bool,
+    taken: bool,
 }
 
 /// Whether the server says this page is not signed in (not merely unreachable).
@@ -134,10 +135,7 @@ impl Connection {
             wanted: RwSignal::new(None),
             feed,
             commands: StoredValue::new(tx),
-            asked: StoredValue::new(Asked {
-                id: 0,
-                answered: true,
-            }),
+            asked: StoredValue::new(Asked::default()),
         };
         leptos::task::spawn_local(run(conn, rx, retries));
         conn
@@ -166,7 +164,7 @@ impl Connection {
     fn next_id(&self) -> u32 {
         self.asked.update_value(|a| {
             a.id = a.id.wrapping_add(1);
-            a.answered = false;
+            a.taken = false;
         });
         self.asked.get_value().id
     }
@@ -206,7 +204,9 @@ impl Connection {
                 id,
                 ..
             } => {
-                self.answered(id);
+                if id == Some(self.asked.get_value().id) {
+                    self.asked.update_value(|a| a.taken = true);
+                }
                 if self.is_current(&project, &service) {
                     self.error.set(None);
                 }
@@ -229,10 +229,12 @@ impl Connection {
                     self.feed.deliver.run(Delivery::Change { service, change });
                 }
             }
-            ServerMessage::Dropped { count } => self.feed.deliver.run(Delivery::Dropped(count)),
-            ServerMessage::Unsubscribed { id } => {
-                self.answered(id);
+            ServerMessage::Dropped { count, .. } => {
+                if self.asked.get_value().taken {
+                    self.feed.deliver.run(Delivery::Dropped(count));
+                }
             }
+            ServerMessage::Unsubscribed { .. } => {}
             // Not an answer to a request: the subscription stands, with a gap.
             ServerMessage::Error {
                 code: ErrorCode::LinesUnread,
@@ -241,26 +243,16 @@ impl Connection {
             } => self.error.set(Some(message)),
             ServerMessage::Error { message, id, .. } => {
                 // An earlier request's refusal says nothing of what is wanted now.
-                if self.answered(id) {
+                if id == Some(self.asked.get_value().id) {
                     self.error.set(Some(message));
                 }
             }
         }
     }
 
-    /// Notes an answer; true if it answers the last request sent.
-    fn answered(&self, id: Option<u32>) -> bool {
-        let last = self.asked.get_value();
-        let is_last = id == Some(last.id);
-        if is_last {
-            self.asked.update_value(|a| a.answered = true);
-        }
-        is_last
-    }
-
     /// Whether a message about this service belongs to the latest subscription.
     fn is_current(&self, project: &str, service: &str) -> bool {
-        self.asked.get_value().answered
+        self.asked.get_value().taken
             && self.wanted.with_untracked(|w| {
                 w.as_ref()
                     .is_some_and(|w| w.target.includes(project, service))
@@ -300,7 +292,6 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries
         }
         if let Ok(ws) = WebSocket::open(&ws_url()) {
             let (mut sink, stream) = ws.split();
-            conn.asked.update_value(|a| a.answered = true);
             if let Some(w) = conn.wanted.get_untracked() {
                 // Resume after the last line held, or start with a tail.
                 let cursors = conn.feed.cursors.run(());

@@ -42,6 +42,11 @@ impl Resume {
         self.0.is_empty()
     }
 
+    /// How many containers it holds a cursor of.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Takes in another's cursors: those of other containers, or later ones.
     pub fn extend(&mut self, other: Resume) {
         for cursor in other.0.into_values() {

@@ -1,13 +1,13 @@
-//! `--follow`: one socket per project, subscribed to its services after the lines already
-//! printed and, when it is cut (a server restart, a network cut), opened again and resumed by
-//! cursor, so that no line comes twice and none is missing.
+//! `--follow`: one socket per project (up to 64 services each), subscribed to its services
+//! after the lines already printed and, when it is cut (a server restart, a network cut),
+//! opened again and resumed by cursor, so that no line comes twice and none is missing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::protocol::{
     ClientMessage, ContainerInfo, ErrorCode, LogLine, ServerMessage, ServiceKey, ServiceNames,
-    Tail, MAX_SERVICES, MAX_TAIL,
+    Tail, MAX_RESUME_CURSORS, MAX_SERVICES, MAX_TAIL,
 };
 use tokio::sync::mpsc;
 
@@ -38,13 +38,20 @@ pub struct Start {
 }
 
 impl Start {
-    /// The services of each project together, on as few sockets as the protocol allows.
+    /// The services of each project together, on as few sockets as the protocol allows. A
+    /// service none of whose lines were taken goes alone, from a tail: among others it
+    /// would resume from their cursors, and lose its lines stamped before them.
     pub fn grouped(services: Vec<(ServiceKey, Resume)>, tail: u32, floor_ns: i64) -> Vec<Start> {
         let mut starts: Vec<Start> = Vec::new();
         for (key, resume) in services {
-            let open = starts
-                .iter_mut()
-                .find(|s| s.project == key.project && s.services.len() < MAX_SERVICES);
+            let fits = |s: &Start| {
+                s.project == key.project
+                    && !s.resume.is_empty()
+                    && !resume.is_empty()
+                    && s.services.len() < MAX_SERVICES
+                    && s.resume.len() + resume.len() <= MAX_RESUME_CURSORS
+            };
+            let open = starts.iter_mut().find(|s| fits(s));
             match open {
                 Some(start) => {
                     start.services.push(key.service);
@@ -277,9 +284,9 @@ fn event_of(
             service,
             change,
         } => Event::Notice(change.describe(&key(project, service).to_string())),
-        ServerMessage::Dropped { count } => Event::Notice(format!(
+        ServerMessage::Dropped { count, service } => Event::Notice(format!(
             "{count} lines of {} were left out: this terminal read them slower than they came",
-            start.label()
+            service.map_or_else(|| start.label(), |s| format!("{}/{s}", start.project))
         )),
         ServerMessage::Error {
             code: ErrorCode::LinesUnread,
@@ -331,6 +338,7 @@ mod tests {
         (key, resume)
     }
 
+    /// `quiet` has no line taken: with the others, it would start from their cursors' time.
     #[test]
     fn the_services_of_a_project_share_a_socket_and_their_cursors() {
         let starts = Start::grouped(
@@ -350,12 +358,9 @@ mod tests {
         assert_eq!(
             groups,
             [
-                (
-                    "shop/web, db, quiet".into(),
-                    vec!["web".into(), "db".into(), "quiet".into()],
-                    2
-                ),
+                ("shop/web, db".into(), vec!["web".into(), "db".into()], 2),
                 ("blog/db".into(), vec!["db".into()], 1),
+                ("shop/quiet".into(), vec!["quiet".into()], 0),
             ]
         );
         assert!(matches!(
@@ -371,7 +376,7 @@ mod tests {
     #[test]
     fn more_services_than_a_subscription_names_take_another_socket() {
         let many = (0..MAX_SERVICES + 1)
-            .map(|i| followed("shop", &format!("s{i}"), ""))
+            .map(|i| followed("shop", &format!("s{i}"), &format!("c{i}")))
             .collect();
         let starts = Start::grouped(many, 100, 0);
         let sizes: Vec<usize> = starts.iter().map(|s| s.services.len()).collect();

@@ -364,9 +364,13 @@ impl Session<'_> {
             };
             send_json(self.tx, &subscribed).await?;
         }
-        let lost: u64 = subs.iter().map(|s| s.lost).sum();
-        if lost > 0 {
-            send_json(self.tx, &ServerMessage::Dropped { count: lost }).await?;
+        for s in subs.iter().filter(|s| s.lost > 0) {
+            let service = Some(s.key().service.clone());
+            let dropped = ServerMessage::Dropped {
+                count: s.lost,
+                service,
+            };
+            send_json(self.tx, &dropped).await?;
         }
         for s in subs.iter_mut() {
             if let Some(e) = s.unread.take() {
@@ -398,7 +402,10 @@ impl Session<'_> {
                 let lines: Vec<_> = lines.iter().collect();
                 send_lines(self.tx, &key, &lines, batch).await
             }
-            Delivery::Dropped(count) => send_json(self.tx, &ServerMessage::Dropped { count }).await,
+            Delivery::Dropped(count) => {
+                let service = Some(key.service);
+                send_json(self.tx, &ServerMessage::Dropped { count, service }).await
+            }
             Delivery::Lifecycle(change) => {
                 let msg = ServerMessage::Lifecycle {
                     project: key.project,

@@ -4,12 +4,17 @@
 
 use app::protocol::{
     Cursor, ErrorCode, ProjectInfo, ServiceInfo, ServiceKey, ServiceNames, UnknownService,
+    MAX_SERVICES,
 };
 
 use super::send::{send_error, Closed};
 use super::Session;
 use crate::clock;
 use crate::hub::{Start, Subscription};
+
+/// How long before a whole project's subscription a service that joins it later is followed
+/// from.
+const JOIN_MARGIN_NS: i64 = 1_000_000_000;
 
 /// One service a subscription follows, with its containers' ids when it is one of several.
 pub(super) struct Part {
@@ -82,11 +87,13 @@ impl Session<'_> {
         id: Option<u32>,
     ) -> Result<(), Closed> {
         let whole = named.is_none();
+        // Before the listing, and a second early: a service that starts meanwhile, or an
+        // engine whose clock is a little behind this one's, loses no line when it joins.
+        let since_ns = clock::now_ns().saturating_sub(JOIN_MARGIN_NS);
         let parts = match self.project_services(&project, named).await {
             Ok(parts) => parts,
             Err((code, message)) => return send_error(self.tx, code, message, id).await,
         };
-        let since_ns = clock::now_ns();
         if self.subscribe(parts, start, id).await? {
             self.whole = whole.then_some(Whole {
                 project,
@@ -169,7 +176,10 @@ impl Session<'_> {
             .map(ServiceInfo::key)
             .filter(|k| !self.subs.iter().any(|s| s.key() == k))
             .collect();
-        for key in new {
+        // Each join is a listing and a feed: a view grows to at most as many services as a
+        // subscription may name.
+        let room = MAX_SERVICES.saturating_sub(self.subs.len());
+        for key in new.into_iter().take(room) {
             let since = Start::Resume(vec![Cursor::start_of(since_ns)]);
             match hub.subscribe(key.clone(), &self.viewer.scope, since).await {
                 Ok(s) => {
