@@ -86,10 +86,11 @@ impl LineBuffer {
 
     /// Appends lines of `service` the server sent; a line at or before the last one seen from
     /// its container is a repeat (a resume overlaps what was held) and is dropped. Returns
-    /// how many were added.
+    /// how many were added. Lines stamped before the newest rows (another service's or
+    /// replica's, delivered in turn) go in their place among them.
     pub fn push(&mut self, service: &str, lines: impl IntoIterator<Item = LogLine>) -> usize {
         let service: Arc<str> = service.into();
-        let mut added = 0;
+        let mut fresh = Vec::new();
         for line in lines {
             if let Some(last) = self.last.get(&line.cursor.container) {
                 if line.cursor.position() <= last.position() {
@@ -98,10 +99,34 @@ impl LineBuffer {
             }
             self.last
                 .insert(line.cursor.container.clone(), line.cursor.clone());
-            self.append(Row::line(self.next_id, service.clone(), line));
-            added += 1;
+            fresh.push(line);
         }
+        let added = fresh.len();
+        let oldest = fresh.iter().map(|l| l.cursor.ts_ns).min();
+        let later = match oldest {
+            Some(ts) if self.rows.back().is_some_and(|r| r.ts_ns() > ts) => {
+                self.take_later_lines(ts)
+            }
+            _ => Vec::new(),
+        };
+        // Stable: a container's lines keep their order, which its stamps already follow.
+        fresh.sort_by_key(|l| l.cursor.ts_ns);
+        let mut later = later.into_iter().rev().peekable();
+        for line in fresh {
+            while let Some(row) = later.next_if(|r| r.ts_ns() <= line.cursor.ts_ns) {
+                self.put_back(row);
+            }
+            self.append(Row::line(self.next_id, service.clone(), line));
+        }
+        later.for_each(|row| self.put_back(row));
         added
+    }
+
+    /// Appends again a row taken off the end, under a new id.
+    fn put_back(&mut self, row: Arc<Row>) {
+        let mut row = Arc::unwrap_or_clone(row);
+        row.id = self.next_id;
+        self.append(row);
     }
 
     /// Appends a marker for a change in the life of one of `service`'s containers. Returns
@@ -136,9 +161,6 @@ impl LineBuffer {
             _ => ts_ns,
         };
         let later = self.take_later_lines(place);
-        // The rows taken come back under new ids: entries collapsed among them open again.
-        let first_taken = self.next_id;
-        self.collapsed.retain(|&id| id < first_taken);
         let chars = text.chars().count() as u32;
         self.append(Row {
             id: self.next_id,
@@ -151,11 +173,7 @@ impl LineBuffer {
                 text,
             },
         });
-        for row in later.into_iter().rev() {
-            let mut row = Arc::unwrap_or_clone(row);
-            row.id = self.next_id;
-            self.append(row);
-        }
+        later.into_iter().rev().for_each(|row| self.put_back(row));
         true
     }
 
@@ -217,6 +235,7 @@ impl LineBuffer {
 
     /// Takes off the end the lines stamped after `place` (back to the last marker), newest
     /// first, giving their ids back so that ids stay in row order once they are put back.
+    /// Entries collapsed among them open again: their ids will be other rows'.
     fn take_later_lines(&mut self, place: i64) -> Vec<Arc<Row>> {
         let mut later = Vec::new();
         while let Some(last) = self.rows.back() {
@@ -232,6 +251,7 @@ impl LineBuffer {
                 self.continuations -= 1;
                 self.visible_continuations -= usize::from(was_visible);
             }
+            self.collapsed.remove(&row.id);
             self.next_id -= 1;
             later.push(row);
         }
@@ -587,6 +607,28 @@ mod tests {
         other.replica.number = 2;
         b.push("web", [other]);
         assert_eq!(b.line_count(), 2);
+    }
+
+    #[test]
+    fn a_line_stamped_before_the_newest_rows_goes_in_its_place() {
+        let mut b = LineBuffer::new(100);
+        b.push("web", [line("a", 10, "web 10"), line("a", 30, "web 30")]);
+        // db's batch comes second, though one of its lines was written between web's.
+        assert_eq!(
+            b.push("db", [line("b", 20, "db 20"), line("b", 40, "db 40")]),
+            2
+        );
+        assert_eq!(texts(&b), ["web 10", "db 20", "web 30", "db 40"]);
+        let services: Vec<String> = b
+            .all_visible()
+            .iter()
+            .map(|r| r.service.to_string())
+            .collect();
+        assert_eq!(services, ["web", "db", "web", "db"]);
+        // A line of the newest time or later is appended as it comes.
+        b.push("web", [line("a", 40, "web 40")]);
+        assert_eq!(texts(&b).last().map(String::as_str), Some("web 40"));
+        assert_eq!(b.line_count(), 5);
     }
 
     #[test]
