@@ -6,6 +6,8 @@ pub mod ansi;
 pub mod api;
 pub mod asks;
 pub mod buffer;
+pub mod build_log;
+pub mod builds;
 pub mod cursor;
 pub mod export;
 pub mod filter;

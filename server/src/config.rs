@@ -205,6 +205,19 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_HISTORY_READ_WAIT", default_value = "10s")]
     pub history_read_wait: humantime::Duration,
 
+    /// Lines one build keeps (`lookout capture`); later ones are counted, not kept.
+    #[arg(long, env = "LOOKOUT_MAX_BUILD_LINES", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_build_lines: u64,
+
+    /// Builds running at once; a capture beyond them is refused (429) and runs uncaptured.
+    #[arg(long, env = "LOOKOUT_MAX_RUNNING_BUILDS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_running_builds: u32,
+
+    /// How long a running build may go without a word from its capture (which speaks at
+    /// least every 10 s) before it is ended as interrupted.
+    #[arg(long, env = "LOOKOUT_BUILD_IDLE_TIMEOUT", default_value = "60s")]
+    pub build_idle_timeout: humantime::Duration,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -233,6 +246,9 @@ pub enum Command {
     Ps(crate::cli::PsArgs),
     /// Print history's hits for a query from a running Lookout, oldest of them first.
     Search(crate::cli::SearchArgs),
+    /// Run a command (`docker compose build`, say), pass its output through, and send it
+    /// to a running Lookout as a build of the project; exits with the command's status.
+    Capture(crate::cli::CaptureArgs),
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -264,6 +280,9 @@ pub enum TokenAction {
         /// Services the token may see, as project/service patterns; without it: every one.
         #[arg(long = "scope", value_delimiter = ',')]
         scopes: Vec<String>,
+        /// The token may also write: capture builds (`lookout capture`) within its scope.
+        #[arg(long)]
+        write: bool,
     },
     /// Remove NAME's token: requests with it are refused at once, its sockets closed.
     Remove { name: String },

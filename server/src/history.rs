@@ -71,6 +71,8 @@ enum Record {
     /// With the room the lines take in the queue, given back once they are written.
     Lines(Owner, Vec<RawLine>, OwnedSemaphorePermit),
     Event(Owner, i64, LifecycleEvent),
+    /// Write what is gathered of one engine's containers.
+    FlushEngine(&'static str, oneshot::Sender<()>),
     Tick,
     Flush(oneshot::Sender<()>),
     /// Answered once everything sent before it is in the store (written or gathered).
@@ -207,6 +209,21 @@ impl History {
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.inner.tx.send(Record::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Writes what is gathered of `engine`'s containers (builds: no engine holds their
+    /// lines to read again after a crash), and waits until it is written.
+    pub async fn flush_engine(&self, engine: &'static str) {
+        let (done, wait) = oneshot::channel();
+        if self
+            .inner
+            .tx
+            .send(Record::FlushEngine(engine, done))
+            .await
+            .is_ok()
+        {
             let _ = wait.await;
         }
     }
@@ -357,6 +374,11 @@ impl Writer {
                 Record::Settle(done) => {
                     let _ = done.send(());
                     Ok(())
+                }
+                Record::FlushEngine(engine, done) => {
+                    let flushed = store.flush_engine(engine);
+                    let _ = done.send(());
+                    flushed
                 }
                 Record::Flush(done) => {
                     let flushed = store.flush();

@@ -13,6 +13,7 @@
 //!   `download`, `health`, `assets` (the embedded client);
 //! - at the edge, before any route: `host` (the Host allow-list), `auth/` (who is asking,
 //!   scopes, logins), `origin` (CSRF), `headers` (CSP and friends on the way out);
+//! - `builds/`: builds captured by `lookout capture`, kept in history beside the services;
 //! - `cli`: `lookout logs`, the same binary as a client of a running server, over the
 //!   documented protocol only;
 //! - `config` (every setting), `state` (what each handler may reach), `serve` (the start),
@@ -23,6 +24,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod builds;
 pub mod cli;
 pub mod clock;
 pub mod config;

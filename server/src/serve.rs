@@ -17,6 +17,7 @@ use crate::auth::sessions::{LoginLimiter, PasswordChecks, Sessions};
 use crate::auth::tokens::TokenFile;
 use crate::auth::users::{self, Users};
 use crate::auth::{login, Auth, Mode, SocketCounts, TrustedProxies};
+use crate::builds::{self, Builds, BuildsConfig};
 use crate::config::{Command, Config, HistoryMode};
 use crate::docker::logs::LineRules;
 use crate::docker::Engine;
@@ -68,6 +69,7 @@ pub async fn run(config: Config) -> ExitCode {
         Some(Command::Logs(args)) => return crate::cli::logs(args.clone()).await,
         Some(Command::Ps(args)) => return crate::cli::ps(args.clone()).await,
         Some(Command::Search(args)) => return crate::cli::search(args.clone()).await,
+        Some(Command::Capture(args)) => return crate::cli::capture(args.clone()).await,
         None => {}
     }
     match serve(config).await {
@@ -92,9 +94,13 @@ async fn serve(config: Config) -> Result<(), Refused> {
         .expect("a bound socket has an address");
 
     let history = open_history(&config)?;
+    let redactor = Arc::new(redactor);
+    let builds = history
+        .clone()
+        .map(|h| Builds::start(h, redactor.clone(), builds_config(&config)));
     let hub = Hub::start(
         Engine::start(),
-        hub_config(&config, Arc::new(redactor)),
+        hub_config(&config, redactor),
         history.clone(),
     );
     let (shutdown_tx, shutdown) = watch::channel(false);
@@ -105,6 +111,7 @@ async fn serve(config: Config) -> Result<(), Refused> {
     ));
     let state = AppState {
         hub,
+        builds,
         auth: Arc::new(auth),
         trusted_proxies: Arc::new(TrustedProxies(config.trusted_proxies.clone())),
         sockets: Arc::new(SocketCounts::default()),
@@ -174,6 +181,10 @@ fn routes(state: AppState) -> Router {
         .route("/logout", post(login::logout))
         .route("/ws", get(ws::route))
         .route("/api/download", get(download::route))
+        .route("/api/builds", get(builds::routes::list))
+        .route("/api/builds/lines", get(builds::routes::lines))
+        .route("/api/builds/start", post(builds::routes::start))
+        .route("/api/builds/append", post(builds::routes::append))
         .route("/api/{*fn_name}", get(api::route).post(api::route))
         .fallback(assets::serve)
         .layer(axum::middleware::from_fn_with_state(
@@ -201,6 +212,15 @@ fn check_exposure(config: &Config, auth: &Auth) -> Result<(), Refused> {
         "listening beyond loopback without authentication: anyone who reaches it reads every log"
     );
     Ok(())
+}
+
+fn builds_config(config: &Config) -> BuildsConfig {
+    BuildsConfig {
+        max_lines: config.max_build_lines,
+        max_running: config.max_running_builds as usize,
+        idle: config.build_idle_timeout.into(),
+        max_line: config.max_line_bytes as usize,
+    }
 }
 
 fn hub_config(config: &Config, redactor: Arc<Redactor>) -> HubConfig {

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::api::ApiState;
 use crate::auth::{Auth, GuardState, SocketCounts, TrustedProxies};
+use crate::builds::Builds;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::ws::SocketState;
@@ -15,6 +16,8 @@ use crate::ws::SocketState;
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Hub,
+    /// Captured builds; None with history off, where they could not be kept.
+    pub builds: Option<Builds>,
     pub config: Arc<Config>,
     pub auth: Arc<Auth>,
     pub trusted_proxies: Arc<TrustedProxies>,
@@ -26,6 +29,12 @@ pub struct AppState {
 impl FromRef<AppState> for Hub {
     fn from_ref(s: &AppState) -> Hub {
         s.hub.clone()
+    }
+}
+
+impl FromRef<AppState> for Option<Builds> {
+    fn from_ref(s: &AppState) -> Option<Builds> {
+        s.builds.clone()
     }
 }
 

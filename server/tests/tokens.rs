@@ -140,7 +140,10 @@ async fn a_token_acts_as_its_user_with_its_scopes_until_it_is_removed() {
         &[],
     )
     .await;
-    assert_eq!(listed, format!("ci\t{project}/web\ndeploy\t*\n"));
+    assert_eq!(
+        listed,
+        format!("ci\t{project}/web\tread\ndeploy\t*\tread\n")
+    );
     assert!(!std::fs::read_to_string(files.tokens())
         .unwrap()
         .contains(&token[3..]));

@@ -1,6 +1,8 @@
 //! The log viewer page. `Viewer` wires the state together; the toolbar, the filter bar, the
 //! notices and the log view each render their part of it.
 
+mod build_view;
+mod builds;
 mod connection;
 mod details;
 mod download;
@@ -26,6 +28,7 @@ use crate::api::SessionInfo;
 use crate::filter::Filter;
 use crate::protocol::{find_service, ServiceInfo, ServiceKey};
 use crate::target::Target;
+use builds::BuildsPanel;
 use connection::{Connection, Wanted};
 use details::Details;
 use lines::Lines;
@@ -191,6 +194,13 @@ fn Viewer() -> impl IntoView {
     let filter_error = apply_filter(url, lines);
     keyboard(url, filter_input, follow, lines);
     let new_lines = follow.new_lines(lines);
+    // The Builds panel takes the log's place, for one service only.
+    let builds = Memo::new(move |_| {
+        selected
+            .with(Option::is_some)
+            .then(|| url.builds())
+            .flatten()
+    });
 
     view! {
         <Toolbar conn lines url target tail current filter_input filter_error follow
@@ -198,7 +208,33 @@ fn Viewer() -> impl IntoView {
         <ServiceChips conn url target/>
         <Notices conn lines filter_error selected current span past/>
         <SearchResults url/>
-        <Picture url selected span/>
+        <Show when=move || builds.with(Option::is_none)
+            fallback=move || view! { <BuildsPanel url selected open=builds/> }>
+            <Picture url selected span/>
+            <LogMain lines follow show_timestamps wrap merged span at_top details url new_lines/>
+        </Show>
+        <Details open=details/>
+        <footer class="statusbar">
+            <span class="counter">{move || lines.with(|b| format!("{} of {} lines", b.visible_line_count(), b.line_count()))}</span>
+        </footer>
+    }
+}
+
+/// The log, a note when the filter hides every line, and the way back to the newest.
+#[component]
+fn LogMain(
+    lines: Lines,
+    follow: Follow,
+    show_timestamps: RwSignal<bool>,
+    wrap: RwSignal<bool>,
+    merged: Memo<bool>,
+    span: Memo<Span>,
+    at_top: Callback<()>,
+    details: RwSignal<Option<std::sync::Arc<crate::buffer::Row>>>,
+    url: UrlState,
+    new_lines: Memo<u64>,
+) -> impl IntoView {
+    view! {
         <main class="viewer">
             <LogView lines show_timestamps=show_timestamps.into() merged=merged.into()
                 following=follow.following
@@ -215,10 +251,6 @@ fn Viewer() -> impl IntoView {
                 </button>
             </Show>
         </main>
-        <Details open=details/>
-        <footer class="statusbar">
-            <span class="counter">{move || lines.with(|b| format!("{} of {} lines", b.visible_line_count(), b.line_count()))}</span>
-        </footer>
     }
 }
 

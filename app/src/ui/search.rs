@@ -107,7 +107,7 @@ pub fn SearchResults(url: UrlState) -> impl IntoView {
     }
 }
 
-/// Opens a hit's service at its moment, the search closed.
+/// Opens a hit's service at its moment, the search (and any build) closed.
 fn open_at(url: UrlState, hit: &SearchHit) {
     url.set(&[
         ("project", Some(hit.project.clone())),
@@ -119,6 +119,8 @@ fn open_at(url: UrlState, hit: &SearchHit) {
         ("find", None),
         ("found_from", None),
         ("found_to", None),
+        ("builds", None),
+        ("build", None),
     ]);
 }
 

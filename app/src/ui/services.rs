@@ -9,8 +9,9 @@ use crate::target::{colour_of, Target};
 use crate::ui::connection::Connection;
 use crate::ui::url::{UrlState, ALL_SERVICES};
 
-/// What the past's parameters and the replica choice say belongs to one service's view.
-const ONE_SERVICE_ONLY: [&str; 4] = ["replica", "from", "to", "at"];
+/// What the past's parameters, the replica choice and an open build say belongs to one
+/// service's view.
+const ONE_SERVICE_ONLY: [&str; 5] = ["replica", "from", "to", "at", "build"];
 
 #[component]
 pub fn ServicePicker(
@@ -29,6 +30,8 @@ pub fn ServicePicker(
         if s == ALL_SERVICES {
             changes.push(("service", None));
             changes.push(("services", Some(ALL_SERVICES.to_owned())));
+            // Builds are shown for one service.
+            changes.push(("builds", None));
         } else {
             changes.push(("service", Some(s.to_owned())));
             changes.push(("services", None));

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use crate::api::SessionInfo;
 use crate::protocol::ServiceInfo;
 use crate::target::Target;
+use crate::ui::builds;
 use crate::ui::connection::{ConnState, Connection};
 use crate::ui::download;
 use crate::ui::filter_bar::FilterBar;
@@ -131,6 +132,10 @@ fn Actions(
             // The server keeps each service's log apart: a view of several saves what it holds.
             <Show when=move || target.with(|t| t.as_ref().is_some_and(|t| t.single().is_some()))>
                 <a class="button" download="" href=full_log>{move || if span.with(Span::is_live) { "Download full log" } else { "Download window" }}</a>
+                // The builds `lookout capture` sent of this service, in the log's place.
+                <button aria-pressed=move || url.builds().is_some().to_string()
+                    title="What lookout capture recorded of this service's builds"
+                    on:click=move |_| if url.builds().is_some() { builds::close(url) } else { builds::open_list(url) }>"Builds"</button>
             </Show>
         </div>
     }

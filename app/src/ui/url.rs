@@ -13,6 +13,7 @@ use crate::filter::FilterSpec;
 use crate::levels::Levels;
 use crate::protocol::ServiceKey;
 use crate::target::Target;
+use crate::ui::builds::BuildsOpen;
 use crate::ui::connection::DEFAULT_RETRIES;
 use crate::ui::past::Span;
 
@@ -219,6 +220,14 @@ impl UrlState {
             project,
             if every { Vec::new() } else { services },
         ))
+    }
+
+    /// The Builds panel, when open: one build (`build=N`), or the list (`builds=1`).
+    pub fn builds(&self) -> Option<BuildsOpen> {
+        if let Some(n) = self.get("build").and_then(|n| n.parse().ok()) {
+            return Some(BuildsOpen::Build(n));
+        }
+        self.flag("builds").then_some(BuildsOpen::List)
     }
 
     pub fn tail(&self) -> u32 {

@@ -650,7 +650,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lookout-auth-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("tokens");
-        let token = tokens::add(&path, "ci", &["shop/*".into()]).unwrap();
+        let token = tokens::add(&path, "ci", &["shop/*".into()], false).unwrap();
         let auth = Auth::ForwardProxy {
             header: HeaderName::from_static("remote-user"),
             tokens: Some(Arc::new(TokenFile::open(&path).unwrap())),

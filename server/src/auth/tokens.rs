@@ -77,6 +77,8 @@ pub struct Token {
     pub scope: Scope,
     /// The scope as written, to write it back unchanged.
     scope_text: Option<String>,
+    /// May write too: capture builds (`--write`).
+    pub write: bool,
     digest: Digest32,
 }
 
@@ -85,9 +87,9 @@ impl Token {
         self.digest
     }
 
-    /// Whether this grants what `then` granted: the same name and scope.
+    /// Whether this grants what `then` granted: the same name, scope and permission.
     pub fn grants_as(&self, then: &Token) -> bool {
-        self.name == then.name && self.scope_text == then.scope_text
+        self.name == then.name && self.scope_text == then.scope_text && self.write == then.write
     }
 }
 
@@ -116,17 +118,22 @@ impl Tokens {
                 line: i + 1,
                 why: why.to_owned(),
             };
-            let mut parts = line.splitn(3, ':');
+            let mut parts = line.splitn(4, ':');
             let name = parts.next().unwrap_or_default();
             let hash = parts
                 .next()
-                .ok_or_else(|| bad("expected NAME:SHA256_HEX[:SCOPES]"))?;
+                .ok_or_else(|| bad("expected NAME:SHA256_HEX[:SCOPES[:write]]"))?;
             if !valid_name(name) {
                 return Err(bad("a token name is letters, digits, '.', '-' and '_'"));
             }
             let digest =
                 Digest32::parse(hash).ok_or_else(|| bad("the hash is not 64 hex digits"))?;
-            let scope_text = parts.next().map(str::to_owned);
+            let scope_text = parts.next().filter(|t| !t.is_empty()).map(str::to_owned);
+            let write = match parts.next() {
+                None => false,
+                Some("write") => true,
+                Some(_) => return Err(bad("after the scopes, only `write` may follow")),
+            };
             let scope = match &scope_text {
                 Some(t) => Scope::parse(t).map_err(|e| bad(&e))?,
                 None => Scope::All,
@@ -135,6 +142,7 @@ impl Tokens {
                 name: name.to_owned(),
                 scope,
                 scope_text,
+                write,
                 digest,
             });
         }
@@ -146,14 +154,17 @@ impl Tokens {
     }
 
     fn save(&self, path: &Path) -> Result<(), TokensError> {
-        let mut text = String::from("# Lookout API tokens: NAME:SHA256_HEX[:SCOPES]\n");
+        let mut text = String::from("# Lookout API tokens: NAME:SHA256_HEX[:SCOPES[:write]]\n");
         for t in &self.0 {
             text.push_str(&t.name);
             text.push(':');
             text.push_str(&t.digest.hex());
-            if let Some(scope) = &t.scope_text {
+            if t.scope_text.is_some() || t.write {
                 text.push(':');
-                text.push_str(scope);
+                text.push_str(t.scope_text.as_deref().unwrap_or_default());
+            }
+            if t.write {
+                text.push_str(":write");
             }
             text.push('\n');
         }
@@ -232,7 +243,7 @@ fn new_token() -> String {
 
 /// `lookout users token add NAME`: a new token for NAME (replacing NAME's token, if any),
 /// returned to be shown once; only its hash is written.
-pub fn add(path: &Path, name: &str, scopes: &[String]) -> Result<String, TokensError> {
+pub fn add(path: &Path, name: &str, scopes: &[String], write: bool) -> Result<String, TokensError> {
     if !valid_name(name) {
         return Err(TokensError::BadName(name.to_owned()));
     }
@@ -248,6 +259,7 @@ pub fn add(path: &Path, name: &str, scopes: &[String]) -> Result<String, TokensE
         name: name.to_owned(),
         scope,
         scope_text,
+        write,
         digest: Digest32::of(&token),
     });
     tokens.save(path)?;
@@ -271,7 +283,11 @@ pub fn list(path: &Path) -> Result<String, TokensError> {
     let mut lines: Vec<String> = Tokens::load(path)?
         .0
         .iter()
-        .map(|t| format!("{}\t{}\n", t.name, t.scope_text.as_deref().unwrap_or("*")))
+        .map(|t| {
+            let may = if t.write { "read, write" } else { "read" };
+            let scope = t.scope_text.as_deref().unwrap_or("*");
+            format!("{}\t{scope}\t{may}\n", t.name)
+        })
         .collect();
     lines.sort();
     Ok(lines.concat())
@@ -287,7 +303,11 @@ pub fn command(config: &Config, action: &TokenAction) -> ExitCode {
         return ExitCode::from(2);
     };
     let done = match action {
-        TokenAction::Add { name, scopes } => add(path, name, scopes).map(|token| {
+        TokenAction::Add {
+            name,
+            scopes,
+            write,
+        } => add(path, name, scopes, *write).map(|token| {
             println!("{token}");
             format!(
                 "a token for {name}, shown this once; {} keeps only its hash",
@@ -335,7 +355,7 @@ mod tests {
     #[test]
     fn a_token_is_shown_once_and_kept_only_as_its_hash() {
         let path = temp_file();
-        let token = add(&path, "ci", &["shop/*".into()]).unwrap();
+        let token = add(&path, "ci", &["shop/*".into()], false).unwrap();
         assert!(token.starts_with("lk_") && token.len() == 46, "{token}");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
@@ -351,18 +371,48 @@ mod tests {
         let found = file.find(&token).expect("the token lets in");
         assert_eq!(found.name, "ci");
         assert!(file.find("lk_wrong").is_none());
-        assert_eq!(list(&path).unwrap(), "ci\tshop/*\n");
+        assert_eq!(list(&path).unwrap(), "ci\tshop/*\tread\n");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_token_may_write_only_when_made_so_and_the_file_keeps_it() {
+        let path = temp_file();
+        let reader = add(&path, "reader", &[], false).unwrap();
+        let writer = add(&path, "deploy", &["shop/*".into()], true).unwrap();
+        let everywhere = add(&path, "ci", &[], true).unwrap();
+        let file = TokenFile::open(&path).unwrap();
+        assert!(!file.find(&reader).unwrap().write);
+        let deploy = file.find(&writer).unwrap();
+        assert!(deploy.write);
+        assert!(deploy.scope.allows(&app::protocol::ServiceKey {
+            project: "shop".into(),
+            service: "web".into()
+        }));
+        assert!(!deploy.scope.allows(&app::protocol::ServiceKey {
+            project: "blog".into(),
+            service: "web".into()
+        }));
+        assert!(file.find(&everywhere).unwrap().write);
+        assert_eq!(
+            list(&path).unwrap(),
+            "ci\t*\tread, write\ndeploy\tshop/*\tread, write\nreader\t*\tread\n"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace(":write", ":admin")).unwrap();
+        let e = Tokens::load(&path).unwrap_err().to_string();
+        assert!(e.ends_with("only `write` may follow"), "{e}");
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[test]
     fn a_removed_or_replaced_token_stops_at_once_and_a_broken_file_lets_none_in() {
         let path = temp_file();
-        let first = add(&path, "ci", &[]).unwrap();
-        let other = add(&path, "deploy", &[]).unwrap();
+        let first = add(&path, "ci", &[], false).unwrap();
+        let other = add(&path, "deploy", &[], true).unwrap();
         let file = TokenFile::open(&path).unwrap();
         assert!(file.find(&first).is_some());
-        let second = add(&path, "ci", &[]).unwrap();
+        let second = add(&path, "ci", &[], false).unwrap();
         assert!(file.find(&first).is_none(), "replaced");
         assert!(file.find(&second).is_some());
         assert!(remove(&path, "ci").unwrap());

@@ -73,6 +73,26 @@ pub struct LogsArgs {
     /// One JSON object a line: the protocol's line, with its `project` and `service`.
     #[arg(long)]
     pub json: bool,
+    /// Print the service's latest build (captured by `lookout capture`) instead of its log;
+    /// with --follow, until it ends.
+    #[arg(long, conflicts_with_all = ["since", "until"])]
+    pub build: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CaptureArgs {
+    /// The Compose project being built.
+    #[arg(short, long)]
+    pub project: String,
+    /// The service lines go to when the build tool's output does not say (BuildKit's
+    /// `#5 [web 2/4] …` and Compose's `Building web` do); without it, the project's.
+    #[arg(short, long)]
+    pub service: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The command to run, and its arguments, after `--`.
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Args, Debug, Clone)]

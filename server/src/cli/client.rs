@@ -143,7 +143,27 @@ impl Client {
         Err(self.refusal(status, &body))
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    /// POSTs `body` as JSON; its JSON answer within `wait`.
+    pub async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        wait: Duration,
+    ) -> Result<T, CliError> {
+        let mut request = self.http.post(self.url(path)).json(body).timeout(wait);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        if !status.is_success() {
+            return Err(self.refusal(status, &String::from_utf8_lossy(&body)));
+        }
+        serde_json::from_slice(&body).map_err(|e| self.bad_answer(e))
+    }
+
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],

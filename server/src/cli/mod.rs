@@ -8,10 +8,14 @@
 //! - `backlog`: the lines printed first, merged in time order;
 //! - `follow`: `--follow`, reconnecting and resuming by cursor;
 //! - `print`: prefixes, colours, timestamps, JSON, and text safe for a terminal;
-//! - `ps`: the services as a table; `search`: history's hits, oldest first.
+//! - `ps`: the services as a table; `search`: history's hits, oldest first;
+//! - `capture`: a command's output passed through and sent as a build; `build`: a
+//!   service's latest build printed (`logs --build`).
 
 mod args;
 mod backlog;
+mod build;
+mod capture;
 mod client;
 mod follow;
 mod print;
@@ -26,7 +30,7 @@ use std::sync::Arc;
 use app::filter::{Filter, FilterSpec};
 use app::protocol::ServiceKey;
 
-pub use args::{LogsArgs, PsArgs, SearchArgs, ServerArgs};
+pub use args::{CaptureArgs, LogsArgs, PsArgs, SearchArgs, ServerArgs};
 use backlog::{Ask, Source};
 use client::{CliError, Client};
 use follow::{Event, Start};
@@ -76,6 +80,11 @@ pub async fn ps(args: PsArgs) -> ExitCode {
     .await
 }
 
+/// Runs `lookout capture`: the command's exit code (1 when the capture was refused).
+pub async fn capture(args: CaptureArgs) -> ExitCode {
+    capture::run(&args).await
+}
+
 /// Runs `lookout search`.
 pub async fn search(args: SearchArgs) -> ExitCode {
     finish(search::print(&args)).await
@@ -97,8 +106,9 @@ async fn finish(command: impl std::future::Future<Output = Result<(), Stop>>) ->
     }
 }
 
-async fn print_logs(args: &LogsArgs) -> Result<(), Stop> {
-    let keep = Filter::compile(&FilterSpec {
+/// What `--grep`, `--stream` and `--level` keep.
+fn filter_of(args: &LogsArgs) -> Result<Filter, CliError> {
+    Filter::compile(&FilterSpec {
         text: args.grep.clone().unwrap_or_default(),
         regex: args.regex,
         match_case: args.match_case,
@@ -108,7 +118,14 @@ async fn print_logs(args: &LogsArgs) -> Result<(), Stop> {
         levels: args.level,
         fields: Vec::new(),
     })
-    .map_err(|e| CliError::Refused(format!("--grep: {e}")))?;
+    .map_err(|e| CliError::Refused(format!("--grep: {e}")))
+}
+
+async fn print_logs(args: &LogsArgs) -> Result<(), Stop> {
+    if args.build {
+        return build::print(args, filter_of(args)?).await;
+    }
+    let keep = filter_of(args)?;
     let since_ns = match &args.since {
         Some(since) => crate::clock::parse_when(since, crate::clock::now_ns())
             .map_err(|e| CliError::Refused(format!("--since: {e}")))?,

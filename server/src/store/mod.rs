@@ -221,6 +221,22 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the blocks being gathered of one engine's containers: builds, whose lines no
+    /// engine could give again after a crash.
+    pub fn flush_engine(&mut self, engine: &str) -> Result<(), StoreError> {
+        let prefix = format!("{engine}/");
+        let keys: Vec<String> = self
+            .pending
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for key in keys {
+            self.seal(&key)?;
+        }
+        Ok(())
+    }
+
     /// Writes the blocks that have been gathering for longer than `age`.
     pub fn flush_older_than(&mut self, age: Duration) -> Result<(), StoreError> {
         let old: Vec<String> = self
