@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::protocol::{LogLine, Stream};
 
-/// The most lines one request of `lookout capture` carries: a batch stays well under the
-/// server's body limit even at the longest lines.
+/// The most lines one request of `lookout capture` carries (it also keeps a request within
+/// the server's body limit).
 pub const MAX_LINES_PER_APPEND: usize = 500;
 
 /// The most lines one page of a build's lines holds.
@@ -41,9 +41,10 @@ pub struct CapturedLine {
     pub truncated: bool,
 }
 
-/// The longest line `lookout capture` sends, in bytes: a request of lines stays within the
-/// server's body limit (64 KiB by default).
-pub const MAX_CAPTURED_LINE: usize = 16 * 1024;
+/// The longest line `lookout capture` sends, in bytes: one line, even of control
+/// characters written in six bytes each in JSON, fits a request within the server's
+/// default body limit (64 KiB).
+pub const MAX_CAPTURED_LINE: usize = 8 * 1024;
 
 /// `POST /api/builds/append`: the build's lines from the `from`-th on (0 first), and, in
 /// the last request, how the command ended. A request sent again (its answer was lost)
@@ -111,7 +112,7 @@ pub struct BuildInfo {
     /// The services its lines were attributed to (or `--service`), sorted.
     pub services: Vec<String>,
     pub started_ns: i64,
-    /// When it ended; None while it runs (or when it was interrupted).
+    /// When it ended (an interrupted one: when the server gave up on it); None while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_ns: Option<i64>,
     pub result: BuildResult,

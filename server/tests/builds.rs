@@ -13,6 +13,25 @@ use common::{marker, require_fixture, Logging, Server, WAIT};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
+/// A file whose existence lets a test's command end: made when dropped too, so that a
+/// failed test leaves no command waiting for it.
+struct Flag(PathBuf);
+
+impl Flag {
+    fn new() -> Flag {
+        Flag(std::env::temp_dir().join(marker("lookout-build-flag")))
+    }
+    fn raise(&self) {
+        std::fs::write(&self.0, "").unwrap();
+    }
+}
+
+impl Drop for Flag {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, "");
+    }
+}
+
 /// `lookout <command> <args>` against `server`, with `token` if any.
 fn lookout(server: &str, token: Option<&str>, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookout"));
@@ -168,6 +187,12 @@ async fn shown(at: &str, project: &str, service: &str, number: u64) -> Vec<(Stri
         .collect()
 }
 
+/// Lines grouped by output, stderr first, each output's in its order.
+fn by_stream(mut lines: Vec<(String, String)>) -> Vec<(String, String)> {
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    lines
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_command_keeps_its_status_and_its_output_redacted_across_a_restart() {
     require_fixture().await;
@@ -185,18 +210,16 @@ async fn a_failing_command_keeps_its_status_and_its_output_redacted_across_a_res
     let (code, _, _) = capture(&at, None, &project, Some("api"), "kill -TERM $$").await;
     assert_eq!(code, Some(143), "a signal's end as a shell reports it");
 
+    // Each output in its order (the two are two pipes: which of two lines written to
+    // each at once came first cannot be known), redacted.
     let want = [
-        ("stdout", "one"),
         ("stderr", "two"),
+        ("stdout", "one"),
         ("stdout", "password=[REDACTED:assignment]"),
         ("stdout", "no newline"),
     ]
     .map(|(s, t)| (s.to_owned(), t.to_owned()));
-    assert_eq!(
-        shown(&at, &project, "api", 1).await,
-        want,
-        "in order, redacted"
-    );
+    assert_eq!(by_stream(shown(&at, &project, "api", 1).await), want);
     let mut server = server;
     server.terminate().await;
     assert!(
@@ -217,7 +240,7 @@ async fn a_failing_command_keeps_its_status_and_its_output_redacted_across_a_res
             (1, BuildResult::Exited { code: 7 })
         ]
     );
-    assert_eq!(shown(&at, &project, "api", 1).await, want);
+    assert_eq!(by_stream(shown(&at, &project, "api", 1).await), want);
     let (code, _, _) = capture(&at, None, &project, Some("api"), "echo again").await;
     assert_eq!(code, Some(0));
     assert_eq!(
@@ -235,10 +258,10 @@ async fn a_running_build_is_followed_live_until_it_ends() {
     let server = Server::start_with(None, &[], &[]).await;
     let at = address(server.port);
     let project = fresh_project();
-    let flag = std::env::temp_dir().join(marker("lookout-build-flag"));
+    let flag = Flag::new();
     let script = format!(
         "echo first; while [ ! -e {f} ]; do sleep 0.05; done; echo second; exit 0",
-        f = flag.display()
+        f = flag.0.display()
     );
     let args = [
         "capture",
@@ -266,7 +289,7 @@ async fn a_running_build_is_followed_live_until_it_ends() {
     assert_eq!(first, "first");
     let listed = builds(server.port, &project, "app").await;
     assert_eq!(listed[0].result, BuildResult::Running);
-    std::fs::write(&flag, "").unwrap();
+    flag.raise();
     assert_eq!(wait_line(&mut followed).await, "second");
     let status = tokio::time::timeout(WAIT, follow.wait())
         .await
@@ -278,7 +301,6 @@ async fn a_running_build_is_followed_live_until_it_ends() {
         .unwrap()
         .unwrap();
     assert!(status.success());
-    let _ = std::fs::remove_file(&flag);
     assert_eq!(
         builds(server.port, &project, "app").await[0].result,
         BuildResult::Exited { code: 0 }
@@ -353,20 +375,22 @@ async fn capturing_needs_a_token_made_to_write_within_its_scope() {
     let at = address(server.port);
     let ran = dir.join("ran");
     let script = format!("touch {}; echo built", ran.display());
-    let try_as = |token: Option<&str>, service: &'static str| {
+    let try_as = |token: Option<&str>, service: Option<&'static str>| {
         let (at, project, script) = (at.clone(), project.clone(), script.clone());
         let token = token.map(str::to_owned);
-        async move { capture(&at, token.as_deref(), &project, Some(service), &script).await }
+        async move { capture(&at, token.as_deref(), &project, service, &script).await }
     };
 
+    let (web, db) = (Some("web"), Some("db"));
     let refusals = [
-        (None, "web", "asks for a token (401)"),
-        (Some(reader.as_str()), "web", "token reader may only read"),
+        (None, web, "asks for a token (401)"),
+        (Some(reader.as_str()), web, "token reader may only read"),
         (
             Some(writer.as_str()),
-            "db",
+            db,
             "token deploy's scope does not reach",
         ),
+        (Some(writer.as_str()), None, "does not reach all of"),
     ];
     for (token, service, said) in refusals {
         let (code, out, err) = try_as(token, service).await;
@@ -374,7 +398,7 @@ async fn capturing_needs_a_token_made_to_write_within_its_scope() {
         assert!(err.contains(said), "{said:?} in {err:?}");
         assert!(!ran.exists(), "a refused capture does not run its command");
     }
-    let (code, out, err) = try_as(Some(&writer), "web").await;
+    let (code, out, err) = try_as(Some(&writer), web).await;
     assert_eq!((code, out.as_str(), err.as_str()), (Some(0), "built\n", ""));
     assert!(ran.exists());
 
@@ -391,7 +415,7 @@ async fn capturing_needs_a_token_made_to_write_within_its_scope() {
     )
     .await;
     assert_eq!(removed.0, Some(0));
-    let (code, _, err) = try_as(Some(&writer), "web").await;
+    let (code, _, err) = try_as(Some(&writer), web).await;
     assert_eq!(code, Some(1));
     assert!(err.contains("refused the token (401)"), "{err}");
 
@@ -438,10 +462,10 @@ async fn each_bound_of_builds_is_kept_and_said() {
     );
 
     // A capture killed mid-build leaves it running until the idle timeout ends it.
-    let flag = std::env::temp_dir().join(marker("lookout-never"));
+    let flag = Flag::new();
     let script = format!(
         "echo started; while [ ! -e {} ]; do sleep 0.05; done",
-        flag.display()
+        flag.0.display()
     );
     let args = [
         "capture",
@@ -477,5 +501,49 @@ async fn each_bound_of_builds_is_kept_and_said() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The command the killed capture left goes too.
-    std::fs::write(&flag, "").unwrap();
+    flag.raise();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn builds_of_two_projects_at_once_keep_apart_and_a_proxied_request_writes_nothing() {
+    let server = Server::start_with(None, &[], &[]).await;
+    let at = address(server.port);
+    let (shop, blog) = (fresh_project(), fresh_project());
+    let flag = Flag::new();
+    let script = format!(
+        "echo shop one; while [ ! -e {} ]; do sleep 0.05; done; echo shop two",
+        flag.0.display()
+    );
+    let args = [
+        "capture", "-p", &shop, "-s", "web", "--", "sh", "-c", &script,
+    ];
+    let mut first = lookout(&at, None, &args).spawn().unwrap();
+    let mut out = BufReader::new(first.stdout.take().unwrap()).lines();
+    assert_eq!(wait_line(&mut out).await, "shop one");
+    // Build #1 of another project, while shop's #1 gathers its lines.
+    let (code, _, err) = capture(&at, None, &blog, Some("web"), "echo blog one").await;
+    assert_eq!(code, Some(0), "{err}");
+    flag.raise();
+    assert!(first.wait().await.unwrap().success());
+    let texts = |project: String| {
+        let at = at.clone();
+        async move {
+            let lines = shown(&at, &project, "web", 1).await;
+            lines.into_iter().map(|l| l.1).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(texts(shop.clone()).await, ["shop one", "shop two"]);
+    assert_eq!(texts(blog.clone()).await, ["blog one"]);
+
+    // Under --auth none a proxy on this machine would make anyone a loopback client.
+    let start = reqwest::Client::new()
+        .post(format!("{at}/api/builds/start"))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .json(&serde_json::json!({"project": shop, "service": "web"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 403);
+    assert!(start.text().await.unwrap().contains("not through a proxy"));
+    assert_eq!(builds(server.port, &shop, "web").await.len(), 1);
 }

@@ -40,6 +40,17 @@ impl Scope {
         }
     }
 
+    /// Whether every service of `project`, whatever its name, is within: what writing a
+    /// project's own lines (no service named) needs.
+    pub fn allows_whole(&self, project: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(patterns) => patterns
+                .iter()
+                .any(|p| p.project.is_match(project) && p.service.glob().glob() == "*"),
+        }
+    }
+
     /// The listing as this viewer may see it: other services left out, and projects left
     /// with none.
     pub fn filter(&self, projects: &[ProjectInfo]) -> Vec<ProjectInfo> {

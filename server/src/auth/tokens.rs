@@ -128,12 +128,18 @@ impl Tokens {
             }
             let digest =
                 Digest32::parse(hash).ok_or_else(|| bad("the hash is not 64 hex digits"))?;
-            let scope_text = parts.next().filter(|t| !t.is_empty()).map(str::to_owned);
+            let scope_part = parts.next();
             let write = match parts.next() {
                 None => false,
                 Some("write") => true,
                 Some(_) => return Err(bad("after the scopes, only `write` may follow")),
             };
+            // Empty scopes mean every service only before `:write` (as `add` writes them):
+            // a line cut short after its hash lets no one in, as it always did.
+            if scope_part == Some("") && !write {
+                return Err(bad("a scope names at least one project/service pattern"));
+            }
+            let scope_text = scope_part.filter(|t| !t.is_empty()).map(str::to_owned);
             let scope = match &scope_text {
                 Some(t) => Scope::parse(t).map_err(|e| bad(&e))?,
                 None => Scope::All,
@@ -402,6 +408,10 @@ mod tests {
         std::fs::write(&path, text.replace(":write", ":admin")).unwrap();
         let e = Tokens::load(&path).unwrap_err().to_string();
         assert!(e.ends_with("only `write` may follow"), "{e}");
+        let digest = Digest32::of(&reader).hex();
+        std::fs::write(&path, format!("reader:{digest}:\n")).unwrap();
+        let e = Tokens::load(&path).unwrap_err().to_string();
+        assert!(e.ends_with("at least one project/service pattern"), "{e}");
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 

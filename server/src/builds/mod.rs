@@ -12,6 +12,7 @@
 //! signal for the readers waiting for its next lines.
 
 mod attribute;
+mod id;
 mod read;
 pub mod routes;
 
@@ -20,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::builds::{AppendBuild, CapturedLine, CommandEnd};
-use app::protocol::{LifecycleEvent, Replica, ServiceKey, Stream};
+use app::protocol::{LifecycleEvent, ServiceKey, Stream};
 use tokio::sync::watch;
 
 use crate::auth::scope::Scope;
@@ -28,11 +29,12 @@ use crate::clock::{now_ns, Timestamp};
 use crate::docker::frames::RawLine;
 use crate::history::{History, ReadError};
 use crate::redact::{KeyState, Line, Reading, Redactor};
-use crate::store::Owner;
 use attribute::Attributor;
+pub use id::{valid_name, BuildId, Writer};
 
-/// How often a running build's gathered lines are written to disk: no engine holds them to
-/// read again after a crash, so a build loses at most this much to one.
+/// How often, at most, a running build's gathered lines are written to disk (on the next
+/// request after it: lines come in batches, and a quiet capture still speaks every 10 s):
+/// no engine holds them to read again after a crash.
 const WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// The engine name builds are stored under.
@@ -70,47 +72,9 @@ pub enum BuildError {
     Read(#[from] ReadError),
 }
 
-/// Who writes a build: only the writer who began it may add to it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Writer {
-    /// An API token made with `--write`, by its name.
-    Token(String),
-    /// A client on this machine's loopback, under `--auth none`.
-    Loopback,
-}
-
-/// One build: its project, and its number there.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct BuildId {
-    pub project: String,
-    pub number: u64,
-}
-
-impl BuildId {
-    /// Who its lines under `service` (empty: the project's own), the `part`-th service it
-    /// touched, are stored as: history keeps a container's lines by its id, so each part
-    /// has its own, hex like an engine's (cursors carry it), the build's number first.
-    fn owner(&self, service: &str, part: usize) -> Owner {
-        Owner {
-            engine: BUILD_ENGINE.to_owned(),
-            project: self.project.clone(),
-            service: service.to_owned(),
-            container: format!("{:08x}{:04x}", self.number, part),
-            replica: Replica {
-                number: 1,
-                name: format!("build #{}", self.number),
-            },
-        }
-    }
-}
-
-/// A name a build may be stored under: Compose's service names.
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.len() <= 128
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
+/// The most services one build's lines go to; lines naming more go to its `--service`
+/// (each service is a part with its own events, and a hostile output could name many).
+const MAX_BUILD_SERVICES: usize = app::asks::MAX_SERVICES;
 
 /// A build's line on its way to history, with the service it belongs to.
 struct BuildLine {
@@ -148,6 +112,8 @@ struct Running {
     last: (i64, u32),
     /// When its gathered lines were last written to disk.
     written: Instant,
+    /// Ended: a request that found it running just before takes nothing more.
+    ended: bool,
 }
 
 struct Entry {
@@ -216,10 +182,7 @@ impl Builds {
                 return Err(BuildError::BadName(name.chars().take(80).collect()));
             }
         }
-        let running = lock(&self.inner.running).len();
-        if running >= self.inner.cfg.max_running {
-            return Err(BuildError::TooMany { running });
-        }
+        self.room()?;
         let number = self.next_number(project).await?;
         let id = BuildId {
             project: project.to_owned(),
@@ -227,17 +190,10 @@ impl Builds {
         };
         let started_ns = now_ns();
         let default = service.unwrap_or_default().to_owned();
-        let history = &self.inner.history;
         let mut services = vec![String::new()];
         if !default.is_empty() {
             services.push(default.clone());
         }
-        for (part, s) in services.iter().enumerate() {
-            history
-                .event(&id.owner(s, part), started_ns, LifecycleEvent::Started)
-                .await;
-        }
-        history.settle().await;
         let mut keys = KeyState::default();
         let reading = Reading::begin(&mut keys, true);
         let state = Running {
@@ -248,20 +204,45 @@ impl Builds {
             started_ns,
             taken: 0,
             kept: 0,
-            services,
+            services: services.clone(),
             attributor: Attributor::default(),
             keys,
             reading,
             last: (started_ns, 0),
             written: Instant::now(),
+            ended: false,
         };
         let entry = Arc::new(Entry {
             state: tokio::sync::Mutex::new(state),
             changed: watch::channel(0).0,
             last_word: Mutex::new(Instant::now()),
         });
-        lock(&self.inner.running).insert(id, entry);
+        {
+            let mut running = lock(&self.inner.running);
+            if running.len() >= self.inner.cfg.max_running {
+                return Err(BuildError::TooMany {
+                    running: running.len(),
+                });
+            }
+            running.insert(id.clone(), entry);
+        }
+        let history = &self.inner.history;
+        for (part, s) in services.iter().enumerate() {
+            history
+                .event(&id.owner(s, part), started_ns, LifecycleEvent::Started)
+                .await;
+        }
+        history.settle().await;
         Ok(number)
+    }
+
+    /// Whether another build may begin (`--max-running-builds`); checked again as it does.
+    fn room(&self) -> Result<(), BuildError> {
+        let running = lock(&self.inner.running).len();
+        if running >= self.inner.cfg.max_running {
+            return Err(BuildError::TooMany { running });
+        }
+        Ok(())
     }
 
     async fn next_number(&self, project: &str) -> Result<u64, BuildError> {
@@ -290,6 +271,12 @@ impl Builds {
         };
         let entry = self.entry(&id)?;
         let mut state = entry.state.lock().await;
+        if state.ended {
+            return Err(BuildError::NotRunning {
+                project: id.project,
+                number: id.number,
+            });
+        }
         if state.writer != *writer {
             return Err(BuildError::NotYours {
                 project: id.project,
@@ -355,6 +342,7 @@ impl Builds {
                         service: s.clone(),
                     })
                 })
+                .filter(|s| state.services.len() < MAX_BUILD_SERVICES || state.services.contains(s))
                 .unwrap_or_else(|| state.default.clone());
             let (text, truncated) = cut(&line.text, self.inner.cfg.max_line);
             let raw = RawLine {
@@ -409,6 +397,7 @@ impl Builds {
     /// Ends a build: lines still held for redaction are stored, the lines not kept are
     /// said, and each of its services records the end (`None`: interrupted).
     async fn end(&self, state: &mut Running, end: Option<CommandEnd>) {
+        state.ended = true;
         let mut out = Vec::new();
         let (keys, reading) = (&mut state.keys, &mut state.reading);
         reading.finish(keys, &self.inner.redactor, &mut out);
@@ -438,13 +427,15 @@ impl Builds {
             // As shells report it.
             CommandEnd::Killed { signal } => 128 + i64::from(signal),
         });
-        self.inner.history.flush_engine(BUILD_ENGINE).await;
         let at = now_ns().max(state.last.0);
         for (part, service) in state.services.iter().enumerate() {
             let owner = state.id.owner(service, part);
             let exited = LifecycleEvent::Exited { exit_code };
             self.inner.history.event(&owner, at, exited).await;
         }
+        // Written, ends included, before anyone is told it ended: a reader that finds it
+        // no longer running must find how it ended.
+        self.inner.history.flush_engine(BUILD_ENGINE).await;
     }
 
     /// Ends, as interrupted, the builds whose capture said nothing for `--build-idle-timeout`.
@@ -463,7 +454,6 @@ impl Builds {
             tracing::warn!(project = %id.project, number = id.number, "build interrupted: its capture fell silent");
             lock(&self.inner.running).remove(&id);
             self.end(&mut state, None).await;
-            self.inner.history.settle().await;
             entry.changed.send_modify(|n| *n += 1);
         }
     }

@@ -7,14 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use app::builds::{BuildInfo, BuildPage, BuildResult, MAX_LISTED_BUILDS, MAX_PAGE_LINES};
 use app::protocol::{LifecycleEvent, LogLine};
 
+use super::id::number_of;
 use super::{BuildId, Builds, BUILD_ENGINE};
 use crate::history::{History, ReadError};
 use crate::store::{End, Owner, ServiceSpan, StoreError, View};
-
-/// The build a stored part's container id is of (`BuildId::owner`).
-fn number_of(container: &str) -> Option<u64> {
-    u64::from_str_radix(container.get(..8)?, 16).ok()
-}
 
 fn span<'a>(project: &'a str, service: &'a str, since_ns: i64, until_ns: i64) -> ServiceSpan<'a> {
     ServiceSpan {
@@ -34,6 +30,8 @@ struct Told {
     /// When it ended, and its exit code (None: interrupted).
     ended: Option<(i64, Option<i64>)>,
     services: BTreeSet<String>,
+    /// Where its lines are: each part's service and container id.
+    parts: BTreeSet<(String, String)>,
 }
 
 /// Every build of `project` history holds, by number.
@@ -52,6 +50,7 @@ fn told(view: &View, project: &str, since_ns: i64) -> Result<BTreeMap<u64, Told>
                 continue;
             };
             let b = builds.entry(number).or_default();
+            b.parts.insert((service.clone(), e.owner.container.clone()));
             if !service.is_empty() {
                 b.services.insert(service.clone());
             }
@@ -150,20 +149,28 @@ pub async fn page(
             let Some(t) = told(view, &id.project, since)?.remove(&id.number) else {
                 return Ok(None);
             };
+            let parts = t.parts.clone();
             let Some(build) = info(&id.project, id.number, t, running).filter(|b| belongs(b, &s))
             else {
                 return Ok(None);
             };
-            let (lines, more) = lines_of(view, &id, &build, &s, after)?;
+            let (lines, more) = lines_of(view, &id.project, &build, &parts, &s, after)?;
             Ok(Some(BuildPage { build, lines, more }))
         })
         .await
 }
 
+/// The most bytes of text one page holds: a page of long lines ends early (`more`).
+const MAX_PAGE_BYTES: usize = 4 << 20;
+
+/// A page of a build's lines shown with `service`: those of its parts under the service
+/// and under the project's own, each part read alone (another build's lines never count
+/// against a page), merged in order.
 fn lines_of(
     view: &View,
-    id: &BuildId,
+    project: &str,
     build: &BuildInfo,
+    parts: &BTreeSet<(String, String)>,
     service: &str,
     after: Option<(i64, u32)>,
 ) -> Result<(Vec<LogLine>, bool), StoreError> {
@@ -172,26 +179,33 @@ fn lines_of(
         .ended_ns
         .map_or(i64::MAX, |e| e.saturating_add(1_000_000_000));
     let mut lines = Vec::new();
-    let services: BTreeSet<&str> = [service, ""].into();
-    // Another build's lines in the same span count against a read's limit: read twice a
-    // page, so that builds of one service at once still fill their pages.
-    for s in services {
-        let read = view.lines(
-            &span(&id.project, s, since, until),
-            2 * MAX_PAGE_LINES + 1,
+    for (s, container) in parts.iter().filter(|(s, _)| s == service || s.is_empty()) {
+        // Lines at the cursor's own instant come again and are left out: a few more.
+        let limit = MAX_PAGE_LINES + 17;
+        let read = view.lines_of(
+            &span(project, s, since, until),
+            Some(container),
+            limit,
             End::Oldest,
         )?;
         lines.extend(
             read.into_iter()
-                .filter(|(o, l)| {
-                    number_of(&o.container) == Some(id.number)
-                        && after.is_none_or(|a| (l.ts.ns, l.seq) > a)
-                })
+                .filter(|(_, l)| after.is_none_or(|a| (l.ts.ns, l.seq) > a))
                 .map(|(o, l)| o.log_line(l)),
         );
     }
     lines.sort_by_key(|l: &LogLine| (l.cursor.ts_ns, l.cursor.seq));
-    let more = lines.len() > MAX_PAGE_LINES;
-    lines.truncate(MAX_PAGE_LINES);
+    let mut bytes = 0;
+    let fit = lines
+        .iter()
+        .take(MAX_PAGE_LINES)
+        .take_while(|l| {
+            bytes += l.text.len();
+            bytes <= MAX_PAGE_BYTES
+        })
+        .count()
+        .max(1);
+    let more = lines.len() > fit;
+    lines.truncate(fit);
     Ok((lines, more))
 }

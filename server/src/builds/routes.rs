@@ -10,7 +10,7 @@ use std::time::Duration;
 use app::builds::{AppendBuild, Appended, BuildStarted, StartBuild};
 use app::protocol::ServiceKey;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -54,8 +54,19 @@ impl IntoResponse for BuildError {
     }
 }
 
+/// Headers a proxy adds; `lookout capture` sends none.
+const PROXY_HEADERS: [&str; 4] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-real-ip",
+];
+
 /// Who may write builds, and within what scope, or why the viewer may not.
-fn writer(viewer: &Viewer) -> Result<(Writer, Scope), Refusal> {
+fn writer(viewer: &Viewer, headers: &HeaderMap) -> Result<(Writer, Scope), Refusal> {
+    // Under --auth none, a proxy on this machine makes everyone it lets in a loopback
+    // client: a request that came through one does not write.
+    let proxied = PROXY_HEADERS.iter().any(|h| headers.contains_key(*h));
     let forbidden = |m: String| (StatusCode::FORBIDDEN, m);
     match &viewer.proof {
         Proof::Token(t) if t.write => Ok((Writer::Token(t.name.clone()), t.scope.clone())),
@@ -64,10 +75,13 @@ fn writer(viewer: &Viewer) -> Result<(Writer, Scope), Refusal> {
              (lookout users token add {} --write)",
             t.name, t.name
         ))),
-        Proof::Open if viewer.client.is_loopback() => Ok((Writer::Loopback, Scope::All)),
+        Proof::Open if viewer.client.is_loopback() && !proxied => {
+            Ok((Writer::Loopback, Scope::All))
+        }
         Proof::Open => Err(forbidden(
             "without authentication (--auth none) builds are captured from this machine only: \
-             run lookout capture here, or give it a token made with --write under --auth users"
+             run lookout capture here (not through a proxy), or give it a token made with \
+             --write under --auth users"
                 .into(),
         )),
         Proof::Session(_) | Proof::ProxyHeader => Err(forbidden(
@@ -78,37 +92,39 @@ fn writer(viewer: &Viewer) -> Result<(Writer, Scope), Refusal> {
     }
 }
 
-/// The key a capture's start or lines are checked against: its service, or (none named)
-/// every service of the project.
-fn capture_key(project: &str, service: Option<&str>) -> ServiceKey {
-    ServiceKey {
-        project: project.to_owned(),
-        service: service.unwrap_or("*").to_owned(),
-    }
-}
-
 /// `POST /api/builds/start`
 pub async fn start(
     State(builds): State<Option<Builds>>,
     Extension(viewer): Extension<Viewer>,
+    headers: HeaderMap,
     Json(req): Json<StartBuild>,
 ) -> Response {
     let Some(builds) = builds else {
         return no_history();
     };
-    let (writer, scope) = match writer(&viewer) {
+    let (writer, scope) = match writer(&viewer, &headers) {
         Ok(w) => w,
         Err(refused) => return refused.into_response(),
     };
-    let key = capture_key(&req.project, req.service.as_deref());
-    if !scope.allows(&key) {
+    let allowed = match &req.service {
+        Some(service) => scope.allows(&ServiceKey {
+            project: req.project.clone(),
+            service: service.clone(),
+        }),
+        None => scope.allows_whole(&req.project),
+    };
+    if !allowed {
         let by = match &writer {
             Writer::Token(name) => name.as_str(),
             Writer::Loopback => "this client",
         };
+        let what = match &req.service {
+            Some(s) => format!("{}/{s}", req.project),
+            None => format!("all of {} (name a service with --service)", req.project),
+        };
         return refuse(
             StatusCode::FORBIDDEN,
-            format!("token {by}'s scope does not reach {key}"),
+            format!("token {by}'s scope does not reach {what}"),
         );
     }
     match builds
@@ -124,12 +140,13 @@ pub async fn start(
 pub async fn append(
     State(builds): State<Option<Builds>>,
     Extension(viewer): Extension<Viewer>,
+    headers: HeaderMap,
     Json(req): Json<AppendBuild>,
 ) -> Response {
     let Some(builds) = builds else {
         return no_history();
     };
-    let (writer, _) = match writer(&viewer) {
+    let (writer, _) = match writer(&viewer, &headers) {
         Ok(w) => w,
         Err(refused) => return refused.into_response(),
     };
@@ -212,11 +229,8 @@ pub async fn lines(
     let mut changed = builds.watch(&id);
     let mut page = read::page(&builds, &id, &q.service, after).await;
     if let (Ok(Some(p)), Some(rx), 1) = (&page, changed.as_mut(), q.wait) {
-        if p.lines.is_empty() {
-            rx.borrow_and_update();
-            if tokio::time::timeout(LONG_POLL, rx.changed()).await.is_ok() {
-                page = read::page(&builds, &id, &q.service, after).await;
-            }
+        if p.lines.is_empty() && tokio::time::timeout(LONG_POLL, rx.changed()).await.is_ok() {
+            page = read::page(&builds, &id, &q.service, after).await;
         }
     }
     match page {

@@ -11,6 +11,8 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::process::{ExitCode, ExitStatus};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::builds::{
@@ -30,8 +32,12 @@ const MAX_WAITING: usize = 100_000;
 /// How often lines are sent while the command writes, and a word sent while it is quiet.
 const BATCH_EVERY: Duration = Duration::from_millis(100);
 const HEARTBEAT: Duration = Duration::from_secs(10);
-/// A request's lines stay within this many bytes of text.
-const MAX_BATCH_BYTES: usize = 40 * 1024;
+/// A request's lines stay within this many bytes of JSON, under the server's body limit
+/// (`--max-body-bytes`, 64 KiB by default), whatever a line holds (a line of at most
+/// `MAX_CAPTURED_LINE` bytes is at most six times that in JSON).
+const MAX_BATCH_BYTES: usize = 56 * 1024;
+/// How long the outputs are still read after the command ended.
+const AFTER_EXIT: Duration = Duration::from_secs(2);
 /// How long the end is retried through an outage before the capture gives up on it.
 const END_RETRIES: u32 = 10;
 
@@ -54,13 +60,16 @@ pub async fn run(args: &CaptureArgs) -> ExitCode {
         .await;
     let upload = match began {
         Ok(b) => Some(Upload::new(client, args.project.clone(), b.number)),
-        Err(e) if e.is_transient() => {
-            say(format!("{e}; running the command without capturing it"));
-            None
-        }
-        Err(e) => {
+        // Who may capture is a setting to put right: the command waits for it.
+        Err(
+            e @ (CliError::NoToken { .. } | CliError::BadToken { .. } | CliError::Forbidden(_)),
+        ) => {
             say(e.to_string());
             return ExitCode::from(1);
+        }
+        Err(e) => {
+            say(format!("{e}; running the command without capturing it"));
+            None
         }
     };
     match run_command(args, upload).await {
@@ -69,6 +78,34 @@ pub async fn run(args: &CaptureArgs) -> ExitCode {
             say(format!("cannot run {:?}: {e}", args.command[0]));
             ExitCode::from(127)
         }
+    }
+}
+
+/// Ctrl+C reaches the command itself (the terminal signals the whole process group): the
+/// capture stays, to send its last lines and its status. A stop or hang-up sent to the
+/// capture alone (a CI runner's timeout, a closed ssh session) is passed to the command.
+fn pass_signals(child: Option<u32>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async { while tokio::signal::ctrl_c().await.is_ok() {} });
+    let Some(pid) = child.and_then(|p| i32::try_from(p).ok()) else {
+        return;
+    };
+    for (kind, number) in [
+        (SignalKind::terminate(), libc::SIGTERM),
+        (SignalKind::hangup(), libc::SIGHUP),
+    ] {
+        let Ok(mut incoming) = signal(kind) else {
+            continue;
+        };
+        tokio::spawn(async move {
+            while incoming.recv().await.is_some() {
+                // SAFETY: kill(2) with a pid of our own child and a valid signal number
+                // touches no memory of ours.
+                unsafe {
+                    libc::kill(pid, number);
+                }
+            }
+        });
     }
 }
 
@@ -87,17 +124,20 @@ async fn run_command(args: &CaptureArgs, upload: Option<Upload>) -> std::io::Res
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()?;
-    // Ctrl+C reaches the command (the same process group); the capture stays to keep its
-    // last lines and its status.
-    tokio::spawn(async { while tokio::signal::ctrl_c().await.is_ok() {} });
-    let (tx, rx) = mpsc::unbounded_channel();
+    pass_signals(child.id());
+    let (tx, rx) = mpsc::channel(MAX_WAITING);
     let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
-    let reader = tokio::spawn(pass_through(out, err, tx));
+    let not_read = Arc::new(AtomicU64::new(0));
+    let mut reader = tokio::spawn(pass_through(out, err, tx, not_read.clone()));
     let (end_tx, end_rx) = tokio::sync::oneshot::channel();
-    let sender = upload.map(|u| tokio::spawn(u.send_all(rx, end_rx)));
+    let sender = upload.map(|u| tokio::spawn(u.send_all(rx, end_rx, not_read)));
     let status = child.wait().await?;
-    let _ = reader.await;
+    // What it started may hold its outputs open after it ended (a daemon): its output is
+    // taken a little longer, not waited for.
+    if tokio::time::timeout(AFTER_EXIT, &mut reader).await.is_err() {
+        reader.abort();
+    }
     use std::os::unix::process::ExitStatusExt;
     let end = match (status.code(), status.signal()) {
         (Some(code), _) => CommandEnd::Exited { code },
@@ -118,7 +158,8 @@ async fn run_command(args: &CaptureArgs, upload: Option<Upload>) -> std::io::Res
 async fn pass_through(
     mut out: impl AsyncRead + Unpin,
     mut err: impl AsyncRead + Unpin,
-    lines: mpsc::UnboundedSender<CapturedLine>,
+    lines: mpsc::Sender<CapturedLine>,
+    not_read: Arc<AtomicU64>,
 ) {
     let (mut out_buf, mut err_buf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
     let (mut out_split, mut err_split) = (Splitter::default(), Splitter::default());
@@ -146,11 +187,15 @@ async fn pass_through(
             split.push(chunk)
         };
         for (text, truncated) in taken {
-            let _ = lines.send(CapturedLine {
+            let line = CapturedLine {
                 text,
                 stream,
                 truncated,
-            });
+            };
+            // The command never waits for the server: lines it cannot hold are counted.
+            if let Err(mpsc::error::TrySendError::Full(_)) = lines.try_send(line) {
+                not_read.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -231,10 +276,12 @@ impl Upload {
     /// command's end.
     async fn send_all(
         mut self,
-        mut rx: mpsc::UnboundedReceiver<CapturedLine>,
+        mut rx: mpsc::Receiver<CapturedLine>,
         end: tokio::sync::oneshot::Receiver<CommandEnd>,
+        not_read: Arc<AtomicU64>,
     ) {
         let mut tick = tokio::time::interval(BATCH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_word = tokio::time::Instant::now();
         loop {
             tokio::select! {
@@ -251,6 +298,7 @@ impl Upload {
                 }
             }
         }
+        self.not_sent += not_read.load(Ordering::Relaxed);
         if let Ok(end) = end.await {
             self.finish(end).await;
         }
@@ -295,7 +343,8 @@ impl Upload {
         let mut bytes = 0;
         let mut n = 0;
         for line in self.waiting.iter().take(MAX_LINES_PER_APPEND) {
-            bytes += line.text.len() + 32;
+            // As sent: JSON writes a control character in six bytes.
+            bytes += serde_json::to_string(line).map_or(usize::MAX, |j| j.len() + 1);
             if n > 0 && bytes > MAX_BATCH_BYTES {
                 break;
             }

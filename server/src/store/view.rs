@@ -135,6 +135,17 @@ impl View {
         limit: usize,
         end: End,
     ) -> Result<Vec<(Owner, RawLine)>, StoreError> {
+        self.lines_of(span, None, limit, end)
+    }
+
+    /// As `lines`, of one container of the service when `container` names one.
+    pub fn lines_of(
+        &self,
+        span: &ServiceSpan<'_>,
+        container: Option<&str>,
+        limit: usize,
+        end: End,
+    ) -> Result<Vec<(Owner, RawLine)>, StoreError> {
         let ServiceSpan {
             engine,
             project,
@@ -154,7 +165,7 @@ impl View {
                 engine,
                 project,
                 service,
-                container: None,
+                container,
             };
             let flow = file.each_service_block(&which, since_ns, until_ns, end, |stored| {
                 // Every line of the blocks still to come is older (newer) than this
@@ -185,7 +196,8 @@ impl View {
         }
         for p in &self.pending {
             let o = &p.owner;
-            if o.engine == engine && o.project == project && o.service == service {
+            let theirs = container.is_none_or(|c| o.container == c);
+            if o.engine == engine && o.project == project && o.service == service && theirs {
                 let lines = in_span(&p.writer.records(), span);
                 out.extend(lines.into_iter().map(|l| (o.clone(), l)));
             }
