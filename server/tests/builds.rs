@@ -547,3 +547,45 @@ async fn builds_of_two_projects_at_once_keep_apart_and_a_proxied_request_writes_
     assert!(start.text().await.unwrap().contains("not through a proxy"));
     assert_eq!(builds(server.port, &shop, "web").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_capture_never_holds_its_command_up_and_says_what_it_could_not_send() {
+    let server = Server::start_with(None, &[], &[]).await;
+    let at = address(server.port);
+    let project = fresh_project();
+    // 50,000 lines in a few milliseconds, 10 of them allowed to wait: the command does not
+    // wait for the server, so most are not sent, and both the terminal and the build say so.
+    let args = [
+        "capture",
+        "-p",
+        &project,
+        "-s",
+        "app",
+        "--max-waiting-lines",
+        "10",
+        "--",
+        "seq",
+        "1",
+        "50000",
+    ];
+    let (code, out, err) = output(lookout(&at, None, &args), WAIT).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 50_000, "all of it passed through");
+    assert!(
+        err.contains("lines were not sent: more than 10 waited (--max-waiting-lines)"),
+        "{err}"
+    );
+    let name = format!("{project}/app");
+    let (_, kept, _) = output(lookout(&at, None, &["logs", "--build", &name]), WAIT).await;
+    let kept: Vec<&str> = kept.lines().collect();
+    assert!(kept.len() < 50_000, "{}", kept.len());
+    let not_sent = 50_000 - (kept.len() - 1);
+    assert_eq!(
+        kept.last().copied(),
+        Some(format!(
+            "[lookout capture] {not_sent} lines were not sent: the command wrote faster than \
+             the server took them, and more than 10 waited (--max-waiting-lines)"
+        ))
+        .as_deref()
+    );
+}

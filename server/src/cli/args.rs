@@ -90,6 +90,10 @@ pub struct CaptureArgs {
     pub service: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
+    /// Lines that may wait to be sent (twice: read, and being sent); beyond them lines are
+    /// counted as not sent, and the command goes on, never waiting for the server.
+    #[arg(long = "max-waiting-lines", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_waiting: u32,
     /// The command to run, and its arguments, after `--`.
     #[arg(required = true, last = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,

@@ -26,9 +26,6 @@ use tokio::sync::mpsc;
 use super::client::{CliError, Client};
 use super::CaptureArgs;
 
-/// Lines waiting to be sent, at most; beyond them (a server away for long, a flood) lines
-/// are counted as not sent, and the command goes on.
-const MAX_WAITING: usize = 100_000;
 /// How often lines are sent while the command writes, and a word sent while it is quiet.
 const BATCH_EVERY: Duration = Duration::from_millis(100);
 const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -59,7 +56,7 @@ pub async fn run(args: &CaptureArgs) -> ExitCode {
         .post_json("/api/builds/start", &start, Duration::from_secs(15))
         .await;
     let upload = match began {
-        Ok(b) => Some(Upload::new(client, args.project.clone(), b.number)),
+        Ok(b) => Some(Upload::new(client, args, b.number)),
         // Who may capture is a setting to put right: the command waits for it.
         Err(
             e @ (CliError::NoToken { .. } | CliError::BadToken { .. } | CliError::Forbidden(_)),
@@ -125,7 +122,7 @@ async fn run_command(args: &CaptureArgs, upload: Option<Upload>) -> std::io::Res
         .stderr(std::process::Stdio::piped())
         .spawn()?;
     pass_signals(child.id());
-    let (tx, rx) = mpsc::channel(MAX_WAITING);
+    let (tx, rx) = mpsc::channel(args.max_waiting as usize);
     let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
     let not_read = Arc::new(AtomicU64::new(0));
@@ -253,6 +250,10 @@ struct Upload {
     number: u64,
     /// Lines not yet taken by the server, the first of them the `sent`-th of the build.
     waiting: VecDeque<CapturedLine>,
+    /// Lines that may wait at most (`--max-waiting-lines`): beyond them (a server away for
+    /// long, a burst faster than it takes them) lines are counted as not sent, and the
+    /// command goes on.
+    max_waiting: usize,
     sent: u64,
     not_sent: u64,
     /// Set once the server will take no more (it forgot the build, or refused).
@@ -260,11 +261,12 @@ struct Upload {
 }
 
 impl Upload {
-    fn new(client: Client, project: String, number: u64) -> Upload {
+    fn new(client: Client, args: &CaptureArgs, number: u64) -> Upload {
         Upload {
             client,
-            project,
+            project: args.project.clone(),
             number,
+            max_waiting: args.max_waiting as usize,
             waiting: VecDeque::new(),
             sent: 0,
             not_sent: 0,
@@ -283,16 +285,26 @@ impl Upload {
         let mut tick = tokio::time::interval(BATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_word = tokio::time::Instant::now();
+        // While the server takes them, a full batch goes at once (a burst of output is sent
+        // as fast as the server takes it); after a failure, only at the next tick.
+        let mut taking = true;
         loop {
             tokio::select! {
                 line = rx.recv() => match line {
-                    Some(line) => self.keep(line),
+                    Some(line) => {
+                        self.keep(line);
+                        let full = self.waiting.len() >= MAX_LINES_PER_APPEND;
+                        if full && taking && !self.gave_up {
+                            taking = self.send_once(None).await;
+                            last_word = tokio::time::Instant::now();
+                        }
+                    }
                     None => break,
                 },
                 _ = tick.tick() => {
                     let due = !self.waiting.is_empty() || last_word.elapsed() >= HEARTBEAT;
                     if due && !self.gave_up {
-                        self.send_once(None).await;
+                        taking = self.send_once(None).await;
                         last_word = tokio::time::Instant::now();
                     }
                 }
@@ -305,7 +317,7 @@ impl Upload {
     }
 
     fn keep(&mut self, line: CapturedLine) {
-        if self.waiting.len() >= MAX_WAITING {
+        if self.waiting.len() >= self.max_waiting {
             self.not_sent += 1;
         } else {
             self.waiting.push_back(line);
@@ -314,6 +326,18 @@ impl Upload {
 
     /// Sends everything left, then the end, retrying through an outage for a while.
     async fn finish(mut self, end: CommandEnd) {
+        if self.not_sent > 0 {
+            // The build says so too, where its lines are read.
+            self.waiting.push_back(CapturedLine {
+                text: format!(
+                    "[lookout capture] {} lines were not sent: the command wrote faster than \
+                     the server took them, and more than {} waited (--max-waiting-lines)",
+                    self.not_sent, self.max_waiting
+                ),
+                stream: Stream::Stderr,
+                truncated: false,
+            });
+        }
         let mut tries = 0;
         while !self.gave_up {
             let last = self.batch_len() == self.waiting.len();
@@ -333,7 +357,8 @@ impl Upload {
         if self.not_sent > 0 {
             let n = self.not_sent;
             self.warn(format!(
-                "{n} lines were not sent: more than {MAX_WAITING} waited"
+                "{n} lines were not sent: more than {} waited (--max-waiting-lines)",
+                self.max_waiting
             ));
         }
     }
