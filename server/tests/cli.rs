@@ -105,27 +105,65 @@ where
     }
 }
 
+/// `lookout logs -n N -t` against `docker-compose logs --tail -t`, read before and after it:
+/// the service goes on writing meanwhile, so ours must be the engine's N lines (or all, for
+/// a shorter log) that end where ours ends, and hold the newest line the engine had before.
+async fn agree_tail(
+    n: usize,
+    ours: impl AsyncFnOnce() -> String,
+    mut theirs: impl AsyncFnMut(usize) -> String,
+) {
+    let before = theirs(n).await;
+    let a = ours().await;
+    let after = theirs(n + 100).await;
+    let (ours, all): (Vec<&str>, Vec<&str>) = (a.lines().collect(), after.lines().collect());
+    let shown = || format!("lookout printed:\n{a}\nthe engine's client, after:\n{after}");
+    let last = ours
+        .last()
+        .unwrap_or_else(|| panic!("lookout printed nothing"));
+    let end = all
+        .iter()
+        .rposition(|l| l == last)
+        .unwrap_or_else(|| panic!("{}", shown()))
+        + 1;
+    let start = end
+        .checked_sub(ours.len())
+        .unwrap_or_else(|| panic!("{}", shown()));
+    assert_eq!(all[start..end], ours[..], "{}", shown());
+    assert!(
+        ours.len() == n || start == 0,
+        "fewer than {n} lines, not from the start: {}",
+        shown()
+    );
+    let newest = before
+        .lines()
+        .last()
+        .expect("the engine's client printed lines");
+    assert!(
+        ours.contains(&newest),
+        "lookout missed {newest:?}: {}",
+        shown()
+    );
+}
+
 #[tokio::test]
 async fn one_service_prints_as_docker_compose_logs_prints_it() {
     let server = Server::start().await;
     let (at, project) = (address(&server), server.project.clone());
-    let tail_of = |n: &'static str| {
-        let (at, project) = (at.clone(), project.clone());
-        (
-            async move || {
-                run(&at, &["json", "--no-log-prefix", "-t", "-n", n])
-                    .await
-                    .1
-            },
-            async move || {
-                compose_logs(&project, &["--no-log-prefix", "-t", "--tail", n, "json"]).await
-            },
-        )
-    };
-    let (ours, theirs) = tail_of("5");
-    agree(ours, theirs).await;
-    let (ours, theirs) = tail_of("20000");
-    agree(ours, theirs).await;
+    for n in [5, 20_000] {
+        let count = n.to_string();
+        let args = ["json", "--no-log-prefix", "-t", "-n", &count];
+        let ours = run(&at, &args);
+        let theirs = async |tail: usize| {
+            let tail = tail.to_string();
+            compose_logs(
+                &project,
+                &["--no-log-prefix", "-t", "--tail", &tail, "json"],
+            )
+            .await
+        };
+        agree_tail(n, async || ours.await.1, theirs).await;
+    }
 
     // The whole log (from the engine): the lines docker-compose printed come first, and a
     // line or two written in between may follow.

@@ -1007,7 +1007,9 @@ services:
 // left out each stream's first line as maybe numbered unlike a whole read; a stream with no
 // line among the first 1,000 lost its first, which history's read of the whole log stopped
 // short of. Here stderr's two lines lie within the tail; the first must be in history and in
-// the viewer's tail.
+// the viewer's tail. They are written once the engine has logged the stdout burst: written
+// while its stdout copier still drains the pipe, they are stamped before much of the burst,
+// and fall out of a tail of the newest 10,000.
 #[tokio::test]
 async fn a_streams_first_line_in_the_tail_at_the_start_is_kept_and_shown() {
     let yaml = r#"version: "2.4"
@@ -1016,9 +1018,22 @@ services:
     image: lookout-fixture:latest
     network_mode: none
     stop_grace_period: 1s
-    command: ["/bin/sh", "-c", "awk 'BEGIN { for (i = 1; i <= 15000; i++) print \"out \" i }'; echo 'the first stderr line' >&2; sleep 0.2; echo 'the second stderr line' >&2; sleep 0.2; awk 'BEGIN { for (i = 15001; i <= 15010; i++) print \"out \" i }'; echo done; while true; do sleep 3600; done"]
+    command: ["/bin/sh", "-c", "awk 'BEGIN { for (i = 1; i <= 15000; i++) print \"out \" i }'; while true; do sleep 3600; done"]
 "#;
     let project = TempProject::from_yaml("lone", yaml, &["lone"]).await;
+    let id = project.id("lone").await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while docker_ok(&["logs", "--tail", "1", &id]).await.trim() != "out 15000" {
+        assert!(
+            Instant::now() < deadline,
+            "the engine did not log the burst in 180 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rest = "exec >/proc/1/fd/1 2>/proc/1/fd/2; echo 'the first stderr line' >&2; sleep 0.2; \
+        echo 'the second stderr line' >&2; sleep 0.2; \
+        awk 'BEGIN { for (i = 15001; i <= 15010; i++) print \"out \" i }'; echo done";
+    docker_ok(&["exec", &id, "sh", "-c", rest]).await;
     logged_done(&project, "lone").await;
     let server = Server::start_for(&project.name, &[]).await;
     let p = project.name.as_str();
