@@ -37,6 +37,8 @@ pub mod backend {
     /// The parameters of `/api/history`, as text so that a bad one gets a clear 400.
     #[derive(Clone, Debug, Default)]
     pub struct HistoryAsk {
+        /// The engine; without it, the server's default.
+        pub engine: Option<String>,
         pub project: String,
         pub service: String,
         pub since: Option<String>,
@@ -52,6 +54,8 @@ pub mod backend {
     #[derive(Clone, Debug, Default)]
     pub struct SearchAsk {
         pub q: String,
+        /// The engine searched; without it, the server's default.
+        pub engine: Option<String>,
         pub project: Option<String>,
         pub service: Option<String>,
         pub since: Option<String>,
@@ -63,6 +67,8 @@ pub mod backend {
     /// The parameters of `/api/histogram`, as text.
     #[derive(Clone, Debug, Default)]
     pub struct HistogramAsk {
+        /// The engine; without it, the server's default.
+        pub engine: Option<String>,
         /// With `service`, the one service counted; without both, every service the viewer
         /// may see, which `q` must then be given for.
         pub project: Option<String>,
@@ -86,6 +92,7 @@ pub mod backend {
         fn projects(&self) -> BoxFuture<'_, Result<Vec<ProjectInfo>, ApiError>>;
         fn tail(
             &self,
+            engine: Option<String>,
             project: String,
             service: String,
             tail: Option<String>,
@@ -119,7 +126,7 @@ pub async fn list_projects() -> Result<Vec<ProjectInfo>, ServerFnError> {
 }
 
 /// A one-off tail of a service, from the engine, replicas merged in time order.
-/// `GET /api/tail?project=P&service=S[&tail=N][&since=RFC3339|SECONDS][&streams=stdout|stderr|both]`.
+/// `GET /api/tail?project=P&service=S[&tail=N][&since=RFC3339|SECONDS][&streams=stdout|stderr|both][&engine=E]`.
 /// Numbers and choices arrive as text so that a bad one gets a clear 400, not a decoding error.
 #[server(endpoint = "tail", input = GetUrl)]
 pub async fn tail(
@@ -128,17 +135,18 @@ pub async fn tail(
     tail: Option<String>,
     since: Option<String>,
     streams: Option<String>,
+    engine: Option<String>,
 ) -> Result<Vec<LogLine>, ServerFnError> {
     let backend = expect_context::<backend::Backend>();
     backend
         .0
-        .tail(project, service, tail, since, streams)
+        .tail(engine, project, service, tail, since, streams)
         .await
         .map_err(|e| fail(&backend, e))
 }
 
 /// A page of a service's stored past, kept after its containers are gone.
-/// `GET /api/history?project=P&service=S[&since=T][&until=T][&limit=N][&before=CURSOR|&after=CURSOR][&level=LEVELS]`.
+/// `GET /api/history?project=P&service=S[&since=T][&until=T][&limit=N][&before=CURSOR|&after=CURSOR][&level=LEVELS][&engine=E]`.
 /// Without `since`, `after` or `before`: the newest lines up to `until` (or now). `level`
 /// keeps only lines stating those levels (`warn`, `>=warn`, `warn,error`).
 #[server(endpoint = "history", input = GetUrl)]
@@ -151,9 +159,11 @@ pub async fn history(
     before: Option<String>,
     after: Option<String>,
     level: Option<String>,
+    engine: Option<String>,
 ) -> Result<HistoryPage, ServerFnError> {
     let backend = expect_context::<backend::Backend>();
     let ask = backend::HistoryAsk {
+        engine,
         project,
         service,
         since,
@@ -167,7 +177,8 @@ pub async fn history(
 }
 
 /// Stored lines of every service the viewer may see that match a query, newest first.
-/// `GET /api/search?q=QUERY[&project=P][&service=S][&since=T][&until=T][&limit=N][&before=CURSOR]`.
+/// `GET /api/search?q=QUERY[&project=P][&service=S][&since=T][&until=T][&limit=N][&before=CURSOR][&engine=E]`.
+/// One engine is searched: `engine`, or the server's default.
 #[server(endpoint = "search", input = GetUrl)]
 pub async fn search(
     q: String,
@@ -177,10 +188,12 @@ pub async fn search(
     until: Option<String>,
     limit: Option<String>,
     before: Option<String>,
+    engine: Option<String>,
 ) -> Result<SearchPage, ServerFnError> {
     let backend = expect_context::<backend::Backend>();
     let ask = backend::SearchAsk {
         q,
+        engine,
         project,
         service,
         since,
@@ -194,7 +207,7 @@ pub async fn search(
 /// A picture of a service's stored past: its lines counted in `buckets` stretches of time
 /// (default 60, at most 500), by level and by stream; with `q`, only the lines matching
 /// that search query.
-/// `GET /api/histogram?project=P&service=S[&since=T][&until=T][&buckets=N][&q=QUERY]`.
+/// `GET /api/histogram?project=P&service=S[&since=T][&until=T][&buckets=N][&q=QUERY][&engine=E]`.
 /// Without `until`: now; without `since`: the older of the service's oldest stored line and
 /// an hour before `until`. Without `project` and `service`, `q`'s matches in every service
 /// the viewer may see: a picture of search results.
@@ -207,9 +220,11 @@ pub async fn histogram(
     until: Option<String>,
     buckets: Option<String>,
     q: Option<String>,
+    engine: Option<String>,
 ) -> Result<Histogram, ServerFnError> {
     let backend = expect_context::<backend::Backend>();
     let ask = backend::HistogramAsk {
+        engine,
         project,
         service,
         since,

@@ -36,6 +36,8 @@ pub struct HistoryPage {
 /// One line a search found, and whose it is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchHit {
+    #[serde(default = "crate::protocol::local_engine")]
+    pub engine: String,
     pub project: String,
     pub service: String,
     pub line: LogLine,

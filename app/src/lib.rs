@@ -16,6 +16,7 @@ pub mod json;
 pub mod levels;
 pub mod multiline;
 pub mod protocol;
+pub mod service_key;
 pub mod target;
 
 #[cfg(feature = "csr")]

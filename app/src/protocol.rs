@@ -1,7 +1,6 @@
 //! The wire types that server and client share: what travels over the WebSocket and what the
 //! server functions answer. docs/PROTOCOL.md describes the same messages for other clients.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,8 @@ pub use crate::asks::{
     MAX_SERVICES, MAX_TAIL,
 };
 pub use crate::cursor::{Cursor, InvalidCursor};
+pub(crate) use crate::service_key::local_engine;
+pub use crate::service_key::{ServiceKey, LOCAL_ENGINE};
 
 /// Version of the WebSocket protocol, sent in the `hello` message.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -18,19 +19,6 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// WebSocket close code of a socket whose session expired or was signed out: the client
 /// should sign in again.
 pub const CLOSE_SESSION_ENDED: u16 = 4401;
-
-/// A Compose service, named by its project and service labels.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ServiceKey {
-    pub project: String,
-    pub service: String,
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.project, self.service)
-    }
-}
 
 /// Which output of the container a line was written to. A TTY container has only one
 /// output, which the engine reports as stdout.
@@ -272,6 +260,8 @@ impl ServiceState {
 /// A Compose service with its containers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceInfo {
+    #[serde(default = "local_engine")]
+    pub engine: String,
     pub project: String,
     pub service: String,
     #[serde(flatten)]
@@ -292,16 +282,16 @@ impl ServiceInfo {
     }
 
     pub fn key(&self) -> ServiceKey {
-        ServiceKey {
-            project: self.project.clone(),
-            service: self.service.clone(),
-        }
+        ServiceKey::new(&self.engine, &self.project, &self.service)
     }
 }
 
-/// A Compose project with its services, sorted by name.
+/// A Compose project with its services, sorted by name. A project of the same name on two
+/// engines is two projects.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectInfo {
+    #[serde(default = "local_engine")]
+    pub engine: String,
     pub name: String,
     pub services: Vec<ServiceInfo>,
 }
@@ -310,14 +300,17 @@ pub struct ProjectInfo {
 pub fn find_service<'a>(projects: &'a [ProjectInfo], key: &ServiceKey) -> Option<&'a ServiceInfo> {
     projects
         .iter()
-        .filter(|p| p.name == key.project)
+        .filter(|p| p.engine == key.engine && p.name == key.project)
         .flat_map(|p| &p.services)
         .find(|s| s.service == key.service)
 }
 
-/// Whether the Docker engine answers.
+/// Whether a Docker engine answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStatus {
+    /// The engine's name (`--engine NAME=URL`; `local` without one).
+    #[serde(default = "local_engine")]
+    pub name: String,
     pub reachable: bool,
     /// The API version agreed with the engine, when it answered.
     pub api_version: Option<String>,
@@ -342,6 +335,9 @@ pub struct HistoryStatus {
 pub enum ClientMessage {
     /// Follow a service, replacing any earlier subscription of this socket.
     Subscribe {
+        /// The engine; without it, the server's only engine (or `local`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<String>,
         project: String,
         service: String,
         /// How many recent lines to send before following. Ignored when `resume` is given.
@@ -361,6 +357,9 @@ pub enum ClientMessage {
     /// see. Replaces any earlier subscription of this socket. `tail` is the newest lines of
     /// them all; `resume` the last cursor the client holds for each container of any.
     SubscribeProject {
+        /// The engine; without it, the server's only engine (or `local`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<String>,
         project: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         services: Option<ServiceNames>,
@@ -406,11 +405,16 @@ pub enum ServerMessage {
     /// First message on every socket. `history` is absent from a server that keeps none.
     Hello {
         protocol: u32,
+        /// The default engine's status (the only engine's, or `local`'s), for clients that
+        /// know one engine.
         engine: EngineStatus,
+        /// Every engine's status, in name order.
+        #[serde(default)]
+        engines: Vec<EngineStatus>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         history: Option<HistoryStatus>,
     },
-    /// The engine became reachable or unreachable.
+    /// An engine (named in its status) became reachable or unreachable.
     Engine { engine: EngineStatus },
     /// Whether history is being kept changed.
     History { history: HistoryStatus },
@@ -419,6 +423,8 @@ pub enum ServerMessage {
     /// The subscription is in place; the lines that follow belong to it. A subscription to
     /// several services sends one for each, before any line.
     Subscribed {
+        #[serde(default = "local_engine")]
+        engine: String,
         project: String,
         service: String,
         containers: Vec<ContainerInfo>,
@@ -428,6 +434,8 @@ pub enum ServerMessage {
     },
     /// Lines of the subscribed service, in time order within each replica.
     Lines {
+        #[serde(default = "local_engine")]
+        engine: String,
         project: String,
         service: String,
         lines: Vec<LogLine>,
@@ -435,6 +443,8 @@ pub enum ServerMessage {
     /// A container of the subscribed service started, exited or was removed; it comes in
     /// order with the service's lines.
     Lifecycle {
+        #[serde(default = "local_engine")]
+        engine: String,
         project: String,
         service: String,
         #[serde(flatten)]
@@ -519,6 +529,7 @@ mod tests {
         assert_eq!(
             m,
             ClientMessage::Subscribe {
+                engine: None,
                 project: "p".into(),
                 service: "s".into(),
                 tail: Tail::DEFAULT,
@@ -580,6 +591,7 @@ mod tests {
     #[test]
     fn lifecycle_messages_read_as_the_timeline_shows_them() {
         let m = ServerMessage::Lifecycle {
+            engine: "local".into(),
             project: "p".into(),
             service: "web".into(),
             change: Lifecycle {
@@ -641,6 +653,7 @@ mod tests {
             health,
         };
         let service = |containers| ServiceInfo {
+            engine: "local".into(),
             project: "p".into(),
             service: "web".into(),
             state: ServiceState::Created,

@@ -10,6 +10,7 @@ pub enum Target {
     /// Several services of `project`, merged in time order: those named, or (`None`) every
     /// one the viewer may see.
     Project {
+        engine: String,
         project: String,
         services: Option<ServiceNames>,
     },
@@ -18,13 +19,21 @@ pub enum Target {
 impl Target {
     /// A project view of the services chosen: each once, in the order given, at most
     /// [`MAX_SERVICES`]; none chosen is the whole project.
-    pub fn chosen(project: String, mut services: Vec<String>) -> Target {
+    pub fn chosen(engine: String, project: String, mut services: Vec<String>) -> Target {
         let mut seen = std::collections::HashSet::new();
         services.retain(|s| !s.is_empty() && seen.insert(s.clone()));
         services.truncate(MAX_SERVICES);
         Target::Project {
+            engine,
             project,
             services: ServiceNames::try_from(services).ok(),
+        }
+    }
+
+    pub fn engine(&self) -> &str {
+        match self {
+            Target::Service(key) => &key.engine,
+            Target::Project { engine, .. } => engine,
         }
     }
 
@@ -44,10 +53,16 @@ impl Target {
     }
 
     /// Whether the lines of this service belong in the view.
-    pub fn includes(&self, project: &str, service: &str) -> bool {
+    pub fn includes(&self, engine: &str, project: &str, service: &str) -> bool {
         match self {
-            Target::Service(key) => key.project == project && key.service == service,
-            Target::Project { project: p, .. } if p != project => false,
+            Target::Service(key) => {
+                key.engine == engine && key.project == project && key.service == service
+            }
+            Target::Project {
+                engine: e,
+                project: p,
+                ..
+            } if e != engine || p != project => false,
             Target::Project { services: None, .. } => true,
             Target::Project {
                 services: Some(s), ..
@@ -70,13 +85,19 @@ impl Target {
         let tail = Tail::try_from(i64::from(tail)).unwrap_or_default();
         match self.clone() {
             Target::Service(key) => ClientMessage::Subscribe {
+                engine: Some(key.engine),
                 project: key.project,
                 service: key.service,
                 tail,
                 resume,
                 id: Some(id),
             },
-            Target::Project { project, services } => ClientMessage::SubscribeProject {
+            Target::Project {
+                engine,
+                project,
+                services,
+            } => ClientMessage::SubscribeProject {
+                engine: Some(engine),
                 project,
                 services,
                 tail,
@@ -113,21 +134,22 @@ mod tests {
     use super::*;
 
     fn key(service: &str) -> ServiceKey {
-        ServiceKey {
-            project: "shop".into(),
-            service: service.into(),
-        }
+        ServiceKey::local("shop", service)
     }
 
     #[test]
     fn a_view_includes_its_services_only() {
         let one = Target::Service(key("web"));
-        assert!(one.includes("shop", "web") && !one.includes("shop", "db"));
-        let all = Target::chosen("shop".into(), vec![]);
-        assert!(all.includes("shop", "db") && !all.includes("other", "db"));
+        assert!(one.includes("local", "shop", "web") && !one.includes("local", "shop", "db"));
+        let all = Target::chosen("local".into(), "shop".into(), vec![]);
+        assert!(all.includes("local", "shop", "db") && !all.includes("local", "other", "db"));
         assert_eq!(all.file_part(), "all");
-        let some = Target::chosen("shop".into(), vec!["web".into(), "db".into(), "web".into()]);
-        assert!(some.includes("shop", "db") && !some.includes("shop", "cache"));
+        let some = Target::chosen(
+            "local".into(),
+            "shop".into(),
+            vec!["web".into(), "db".into(), "web".into()],
+        );
+        assert!(some.includes("local", "shop", "db") && !some.includes("local", "shop", "cache"));
         assert_eq!(some.named(), Some(&["web".to_owned(), "db".to_owned()][..]));
         assert_eq!(some.file_part(), "web+db");
     }
@@ -135,17 +157,18 @@ mod tests {
     #[test]
     fn a_choice_of_too_many_services_keeps_the_first_64() {
         let many = (0..100).map(|i| format!("s{i}")).collect();
-        let t = Target::chosen("shop".into(), many);
+        let t = Target::chosen("local".into(), "shop".into(), many);
         assert_eq!(t.named().map(<[String]>::len), Some(MAX_SERVICES));
     }
 
     #[test]
     fn a_subscription_asks_for_what_the_view_shows() {
-        let msg = Target::chosen("shop".into(), vec!["web".into()]).subscribe(500, None, 3);
+        let msg = Target::chosen("local".into(), "shop".into(), vec!["web".into()])
+            .subscribe(500, None, 3);
         let text = serde_json::to_string(&msg).unwrap();
         assert_eq!(
             text,
-            r#"{"type":"subscribe_project","project":"shop","services":["web"],"tail":500,"id":3}"#
+            r#"{"type":"subscribe_project","engine":"local","project":"shop","services":["web"],"tail":500,"id":3}"#
         );
     }
 

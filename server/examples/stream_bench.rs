@@ -259,6 +259,7 @@ async fn measure(
 async fn subscribe(port: u16, project: &str) -> Fallible<Socket> {
     let url = format!("ws://127.0.0.1:{port}/ws");
     let subscribe = serde_json::to_string(&ClientMessage::Subscribe {
+        engine: None,
         project: project.to_owned(),
         service: SERVICE.to_owned(),
         tail: Tail::try_from(0).expect("0 is a valid tail"),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use app::api::backend::{ApiError, Backend, HistogramAsk, HistoryAsk, LogSource, SearchAsk};
 use app::api::SessionInfo;
 use app::history::{Histogram, HistoryPage, SearchPage};
-use app::protocol::{LogLine, ProjectInfo, ServiceKey, Streams, Tail, TailOverLimit};
+use app::protocol::{LogLine, ProjectInfo, Streams, Tail, TailOverLimit};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -101,6 +101,7 @@ impl LogSource for EngineBackend {
 
     fn tail(
         &self,
+        engine: Option<String>,
         project: String,
         service: String,
         tail: Option<String>,
@@ -137,7 +138,7 @@ impl LogSource for EngineBackend {
                 Some(Err(e)) => return Err(api_error(StatusCode::BAD_REQUEST, e.to_string())),
             };
             let since_ns = since.as_deref().map(parse_since).transpose()?;
-            let key = ServiceKey { project, service };
+            let key = self.hub.key(engine, project, service);
             let query = TailQuery {
                 lines: tail.get(),
                 since_ns,

@@ -19,6 +19,17 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// An engine to read, NAME=URL (repeatable): unix:///PATH, tcp://HOST:PORT (with
+    /// --engine-tls beyond loopback) or ssh://[USER@]HOST (through the system's ssh).
+    /// Without it, the local engine (DOCKER_HOST or the default socket), named `local`.
+    #[arg(long = "engine", env = "LOOKOUT_ENGINES", value_delimiter = ',')]
+    pub engines: Vec<crate::docker::address::EngineArg>,
+
+    /// The certificates of a tcp:// engine, NAME=DIR (repeatable): DIR holds ca.pem (the
+    /// CA the engine's certificate is checked against), cert.pem and key.pem (Lookout's).
+    #[arg(long = "engine-tls", env = "LOOKOUT_ENGINE_TLS", value_delimiter = ',')]
+    pub engine_tls: Vec<crate::docker::address::TlsArg>,
+
     /// Show only this Compose project (default: all projects).
     #[arg(long, env = "LOOKOUT_PROJECT")]
     pub project: Option<String>,

@@ -25,6 +25,7 @@ use crate::recall;
 
 #[derive(Deserialize)]
 pub struct DownloadQuery {
+    engine: Option<String>,
     project: String,
     service: String,
     since: Option<String>,
@@ -112,10 +113,7 @@ pub async fn route(
     Extension(viewer): Extension<Viewer>,
     Query(q): Query<DownloadQuery>,
 ) -> Response {
-    let key = ServiceKey {
-        project: q.project,
-        service: q.service,
-    };
+    let key = hub.key(q.engine, q.project, q.service);
     let window = match Window::parse(q.since.as_deref(), q.until.as_deref()) {
         Ok(w) => w,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
@@ -193,7 +191,11 @@ async fn from_engine(
         }
     };
     // Holds a read permit until the whole log is written: a download is a read of it all.
-    let mut log = match hub.past().whole(info.containers).await {
+    let past = match hub.past(key) {
+        Ok(past) => past,
+        Err(e) => return Err((StatusCode::NOT_FOUND, e.to_string()).into_response()),
+    };
+    let mut log = match past.whole(info.containers).await {
         Ok(log) => log,
         Err(e) => return Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()),
     };

@@ -9,16 +9,25 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
+use crate::docker::Engine;
 use crate::hub::Hub;
 
 /// Always 200 while the server runs; says whether the engine is reachable and which API
 /// version they agreed on. It answers anyone, so nothing more: the engine's version and its
 /// error (paths, addresses) go to the log and to signed-in viewers over the WebSocket.
+/// `engine` is the default engine's, as before there were several; `engines` each one's.
 pub async fn healthz(State(hub): State<Hub>) -> impl IntoResponse {
-    let engine = hub.engine().status().borrow().clone();
+    let engines = hub.engines();
+    let engine = engines.default_engine().status().borrow().clone();
+    let each: Vec<_> = engines
+        .statuses()
+        .into_iter()
+        .map(|e| json!({ "name": e.name, "reachable": e.reachable, "api_version": e.api_version }))
+        .collect();
     Json(json!({
         "status": "ok",
         "engine": { "reachable": engine.reachable, "api_version": engine.api_version },
+        "engines": each,
     }))
 }
 
@@ -61,18 +70,6 @@ pub async fn metrics(State(hub): State<Hub>) -> impl IntoResponse {
         "Lines skipped because a subscriber fell behind.",
         m.lines_dropped.load(Ordering::Relaxed).to_string(),
     );
-    put(
-        "lookout_engine_reconnects_total",
-        "counter",
-        "Times the Docker engine became reachable again after being lost.",
-        hub.engine().reconnects().to_string(),
-    );
-    put(
-        "lookout_engine_up",
-        "gauge",
-        "1 when the Docker engine answers.",
-        u8::from(hub.engine().is_reachable()).to_string(),
-    );
     if let Some(h) = hub.history() {
         let h = h.health();
         put(
@@ -94,5 +91,32 @@ pub async fn metrics(State(hub): State<Hub>) -> impl IntoResponse {
             u8::from(h.is_kept()).to_string(),
         );
     }
+    engine_metrics(&mut out, &hub);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// Each engine's reachability and reconnections, labelled with its name.
+fn engine_metrics(out: &mut String, hub: &Hub) {
+    let per_engine =
+        |out: &mut String, name: &str, kind: &str, help: &str, value: &dyn Fn(&Engine) -> u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for engine in hub.engines().iter() {
+                let label = engine.name();
+                let _ = writeln!(out, "{name}{{engine=\"{label}\"}} {}", value(engine));
+            }
+        };
+    per_engine(
+        out,
+        "lookout_engine_reconnects_total",
+        "counter",
+        "Times a Docker engine became reachable again after being lost.",
+        &|e| e.reconnects(),
+    );
+    per_engine(
+        out,
+        "lookout_engine_up",
+        "gauge",
+        "1 when a Docker engine answers.",
+        &|e| u64::from(e.is_reachable()),
+    );
 }

@@ -14,7 +14,6 @@ use axum::http::StatusCode;
 
 use crate::auth::scope::Scope;
 use crate::clock::{now_ns, parse_when, Timestamp};
-use crate::history::LOCAL_ENGINE;
 use crate::hub::Hub;
 use crate::recall::{bad, history_of};
 use crate::search::{self, query, query::Query};
@@ -40,8 +39,13 @@ fn buckets(value: Option<&str>) -> Result<u32, ApiError> {
 /// `/api/histogram`.
 pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Histogram, ApiError> {
     let history = history_of(hub)?.clone();
+    let engine = hub.engines().name_or_default(ask.engine);
     let key = match (ask.project, ask.service) {
-        (Some(project), Some(service)) => Some(ServiceKey { project, service }),
+        (Some(project), Some(service)) => Some(ServiceKey {
+            engine: engine.clone(),
+            project,
+            service,
+        }),
         (None, None) if ask.q.is_some() => None,
         _ => {
             return Err(bad(
@@ -83,6 +87,7 @@ pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Hi
         .transpose()?;
     let Some(key) = key else {
         let every = Everywhere {
+            engine: engine.clone(),
             since,
             until,
             buckets,
@@ -92,11 +97,7 @@ pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Hi
         };
         let (hub, scope) = (hub.clone(), scope.clone());
         let visible = move |project: &str, service: &str| {
-            let key = ServiceKey {
-                project: project.to_owned(),
-                service: service.to_owned(),
-            };
-            hub.may_see(&key, &scope)
+            hub.may_see(&ServiceKey::new(&engine, project, service), &scope)
         };
         let wants = search::wanted(every.query.clone(), visible.clone());
         return Ok(history
@@ -138,12 +139,14 @@ impl Count {
     /// The containers whose lines still being gathered are counted.
     fn wants(&self) -> impl Fn(&Owner) -> bool + Send + 'static {
         let key = self.key.clone();
-        move |o: &Owner| o.project == key.project && o.service == key.service
+        move |o: &Owner| {
+            o.engine == key.engine && o.project == key.project && o.service == key.service
+        }
     }
 
     pub fn read(&self, view: &View) -> Result<Histogram, StoreError> {
         let mut span = ServiceSpan {
-            engine: LOCAL_ENGINE,
+            engine: &self.key.engine,
             project: &self.key.project,
             service: &self.key.service,
             since_ns: self.oldest_ns,
@@ -182,6 +185,8 @@ impl Count {
 /// A search's matches in every service the viewer may see, counted over time: the
 /// histogram of search results.
 pub struct Everywhere {
+    /// The engine whose services are counted.
+    pub engine: String,
     /// None: the older of the oldest stored line of the services searched and
     /// `LEAST_SPAN_NS` before `until`.
     pub since: Option<i64>,
@@ -206,7 +211,7 @@ impl Everywhere {
             Some(s) => s,
             None => {
                 let mut since = self.until.saturating_sub(LEAST_SPAN_NS);
-                for (project, service) in view.services(LOCAL_ENGINE, self.oldest_ns)? {
+                for (project, service) in view.services(&self.engine, self.oldest_ns)? {
                     let named =
                         |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
                     if !visible(&project, &service)
@@ -216,7 +221,7 @@ impl Everywhere {
                         continue;
                     }
                     let span = ServiceSpan {
-                        engine: LOCAL_ENGINE,
+                        engine: &self.engine,
                         project: &project,
                         service: &service,
                         since_ns: self.oldest_ns,
@@ -238,7 +243,7 @@ impl Everywhere {
         }
         let (mut read, mut plain) = (0_u64, String::new());
         view.scan(
-            LOCAL_ENGINE,
+            &self.engine,
             since_ns,
             until_ns,
             wanted,
@@ -378,7 +383,7 @@ mod tests {
 
     fn owner(service: &str, container: &str) -> Owner {
         Owner {
-            engine: LOCAL_ENGINE.into(),
+            engine: app::protocol::LOCAL_ENGINE.into(),
             project: "shop".into(),
             service: service.into(),
             container: container.into(),
@@ -463,10 +468,7 @@ mod tests {
 
     fn count(since: Option<i64>, until: i64, buckets: u32, q: Option<&str>) -> Count {
         Count {
-            key: ServiceKey {
-                project: "shop".into(),
-                service: "web".into(),
-            },
+            key: ServiceKey::local("shop", "web"),
             since,
             until,
             buckets,
@@ -480,7 +482,7 @@ mod tests {
     fn truth(store: &Store, c: &Count, since: i64) -> Histogram {
         let mut h = Histogram::empty(since, c.until, c.buckets);
         let span = ServiceSpan {
-            engine: LOCAL_ENGINE,
+            engine: app::protocol::LOCAL_ENGINE,
             project: "shop",
             service: "web",
             since_ns: since,
@@ -572,7 +574,7 @@ mod tests {
         let view = store.view_all();
         let mut h = Histogram::empty(T + 4 * S, T + 6 * S - 1, 2);
         let span = ServiceSpan {
-            engine: LOCAL_ENGINE,
+            engine: app::protocol::LOCAL_ENGINE,
             project: "shop",
             service: "web",
             since_ns: T + 4 * S,

@@ -30,9 +30,6 @@ fn room_for(bytes: u64) -> usize {
         .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize))
 }
 
-/// The only engine today; its name is in every stored key so that more need no migration.
-pub const LOCAL_ENGINE: &str = "local";
-
 /// A quiet container's lines are written as a block after this long.
 const BLOCK_AGE: Duration = Duration::from_secs(30);
 /// How long what is known of a container that does not write is kept in memory.
@@ -251,18 +248,20 @@ impl History {
         }
         self.settle().await;
         let (container, after, upto) = (gap.container.clone(), gap.after, gap.upto);
+        let engine = key.engine.clone();
         let holds = self
-            .writer_side(move |store| store.holds_all(LOCAL_ENGINE, &container, after, upto))
+            .writer_side(move |store| store.holds_all(&engine, &container, after, upto))
             .await?;
         if !holds {
             return Ok(None);
         }
         let (key, gap) = (key.clone(), gap.clone());
         let container = gap.container.clone();
-        let wants = move |o: &Owner| o.engine == LOCAL_ENGINE && o.container == container;
+        let engine = key.engine.clone();
+        let wants = move |o: &Owner| o.engine == engine && o.container == container;
         self.read(wants, move |view| {
             let stretch = Stretch {
-                engine: LOCAL_ENGINE,
+                engine: &key.engine,
                 project: &key.project,
                 service: &key.service,
                 container: &gap.container,
@@ -304,17 +303,26 @@ impl History {
             .expect("a history read panicked")
     }
 
-    /// The services history holds lines or changes of; none if it cannot be read.
-    pub async fn services(&self) -> Vec<ServiceKey> {
+    /// The services of `engines` history holds lines or changes of; none if it cannot be
+    /// read.
+    pub async fn services(&self, engines: Vec<String>) -> Vec<ServiceKey> {
         let since = self.oldest_ns();
         let kept = self
-            .read(|_| true, move |view| view.services(LOCAL_ENGINE, since))
+            .read(
+                |_| true,
+                move |view| {
+                    let mut keys = Vec::new();
+                    for engine in &engines {
+                        for (project, service) in view.services(engine, since)? {
+                            keys.push(ServiceKey::new(engine, &project, &service));
+                        }
+                    }
+                    Ok(keys)
+                },
+            )
             .await;
         match kept {
-            Ok(keys) => keys
-                .into_iter()
-                .map(|(project, service)| ServiceKey { project, service })
-                .collect(),
+            Ok(keys) => keys,
             Err(e) => {
                 tracing::warn!("could not list the services in history: {e}");
                 Vec::new()
@@ -430,7 +438,7 @@ pub struct Recorder {
 impl Recorder {
     pub fn new(history: History, key: &ServiceKey, container: &ContainerInfo) -> Recorder {
         let owner = Owner {
-            engine: LOCAL_ENGINE.to_owned(),
+            engine: key.engine.clone(),
             project: key.project.clone(),
             service: key.service.clone(),
             container: short_id(&container.id).to_owned(),
@@ -463,6 +471,8 @@ impl Recorder {
 mod tests {
     //! Against a real store in a temporary folder, with its real writer thread.
     use std::sync::mpsc as sync_mpsc;
+
+    use app::protocol::LOCAL_ENGINE;
 
     use app::protocol::Replica;
 

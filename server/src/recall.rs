@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 
 use crate::auth::scope::Scope;
 use crate::clock::{now_ns, parse_when, Timestamp};
-use crate::history::{History, ReadError, LOCAL_ENGINE};
+use crate::history::{History, ReadError};
 use crate::hub::Hub;
 use crate::search::{self, query};
 use crate::store::{End, Owner, ServiceSpan, StoreError, StoredEvent, View};
@@ -91,10 +91,7 @@ fn lifecycle(e: StoredEvent) -> Lifecycle {
 /// `/api/history`. Without `since`, `after` or `before`, the newest lines up to `until`.
 pub async fn history(hub: &Hub, scope: &Scope, ask: HistoryAsk) -> Result<HistoryPage, ApiError> {
     let history = history_of(hub)?.clone();
-    let key = ServiceKey {
-        project: ask.project,
-        service: ask.service,
-    };
+    let key = hub.key(ask.engine, ask.project, ask.service);
     if !hub.may_see(&key, scope) {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND.as_u16(),
@@ -173,12 +170,14 @@ impl PageAsk {
     /// The containers whose lines still being gathered the page may hold.
     fn wants(&self) -> impl Fn(&Owner) -> bool + Send + 'static {
         let key = self.key.clone();
-        move |o: &Owner| o.project == key.project && o.service == key.service
+        move |o: &Owner| {
+            o.engine == key.engine && o.project == key.project && o.service == key.service
+        }
     }
 
     fn read(&self, store: &View) -> Result<HistoryPage, StoreError> {
         let whole = ServiceSpan {
-            engine: LOCAL_ENGINE,
+            engine: &self.key.engine,
             project: &self.key.project,
             service: &self.key.service,
             since_ns: self.since,
@@ -278,18 +277,15 @@ pub async fn search(hub: &Hub, scope: &Scope, ask: SearchAsk) -> Result<SearchPa
         hits: limit(ask.limit.as_deref())?,
         lines: history.config().search_max_lines,
     };
-    let (hub, scope) = (hub.clone(), scope.clone());
+    let engine = hub.engines().name_or_default(ask.engine);
+    let (hub, scope, searched) = (hub.clone(), scope.clone(), engine.clone());
     let visible = move |project: &str, service: &str| {
-        let key = ServiceKey {
-            project: project.to_owned(),
-            service: service.to_owned(),
-        };
-        hub.may_see(&key, &scope)
+        hub.may_see(&ServiceKey::new(&searched, project, service), &scope)
     };
     let wants = search::wanted(q.clone(), visible.clone());
     let found = history
         .read(wants, move |view| {
-            search::find(view, LOCAL_ENGINE, &q, visible, before.as_ref(), bounds)
+            search::find(view, &engine, &q, visible, before.as_ref(), bounds)
         })
         .await?;
     Ok(SearchPage {
@@ -297,6 +293,7 @@ pub async fn search(hub: &Hub, scope: &Scope, ask: SearchAsk) -> Result<SearchPa
             .hits
             .into_iter()
             .map(|h| SearchHit {
+                engine: h.owner.engine.clone(),
                 project: h.owner.project.clone(),
                 service: h.owner.service.clone(),
                 line: h.owner.log_line(h.line),

@@ -19,8 +19,9 @@ use crate::auth::users::{self, Users};
 use crate::auth::{login, Auth, Mode, SocketCounts, TrustedProxies};
 use crate::builds::{self, Builds, BuildsConfig};
 use crate::config::{Command, Config, HistoryMode};
+use crate::docker::address::engine_specs;
 use crate::docker::logs::LineRules;
-use crate::docker::Engine;
+use crate::docker::Engines;
 use crate::history::{History, HistoryConfig};
 use crate::hub::{Batch, Bounds, Hub, HubConfig};
 use crate::permits::{Bound, ReadPermits};
@@ -98,8 +99,9 @@ async fn serve(config: Config) -> Result<(), Refused> {
     let builds = history
         .clone()
         .map(|h| Builds::start(h, redactor.clone(), builds_config(&config)));
+    let engines = engine_specs(&config.engines, &config.engine_tls).map_err(Refused::setting)?;
     let hub = Hub::start(
-        Engine::start(),
+        Engines::start(engines),
         hub_config(&config, redactor),
         history.clone(),
     );

@@ -1195,7 +1195,11 @@ async fn a_metrics_token_lets_prometheus_in_whatever_the_auth() {
     let bearer = format!("Bearer {token}");
     let a = get(&server, "/metrics", &[("Authorization", &bearer)]).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert!(a.body.contains("lookout_engine_up 1"), "{}", a.body);
+    assert!(
+        a.body.contains("lookout_engine_up{engine=\"local\"} 1"),
+        "{}",
+        a.body
+    );
     for wrong in [
         "Bearer prometheus-012345678",
         "Bearer prometheus-01234567890",

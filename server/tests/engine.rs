@@ -53,6 +53,7 @@ async fn healthz_reports_the_engine_reachable_with_its_api_version() {
     assert_eq!(
         ws.engine,
         EngineStatus {
+            name: "local".into(),
             reachable: true,
             api_version: Some(api.trim().to_owned()),
             engine_version: Some(version.trim().to_owned()),
@@ -257,6 +258,7 @@ async fn projects_lists_the_fixture_services_as_the_engine_sees_them() {
         let expected: Vec<ServiceInfo> = before
             .into_iter()
             .map(|(service, containers)| ServiceInfo {
+                engine: "local".into(),
                 project: project.clone(),
                 state: fixture_state(&service, &containers),
                 replicas: containers.len() as u32,

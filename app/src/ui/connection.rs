@@ -10,7 +10,7 @@ use leptos::prelude::*;
 
 use crate::protocol::{
     ClientMessage, Cursor, EngineStatus, ErrorCode, HistoryStatus, Lifecycle, LogLine, ProjectInfo,
-    ServerMessage, CLOSE_SESSION_ENDED,
+    ServerMessage, CLOSE_SESSION_ENDED, LOCAL_ENGINE,
 };
 use crate::target::Target;
 
@@ -71,7 +71,10 @@ enum Command {
 #[derive(Clone, Copy)]
 pub struct Connection {
     pub state: RwSignal<ConnState>,
-    pub engine: RwSignal<Option<EngineStatus>>,
+    /// Each engine's status, in name order; empty until the server said.
+    pub engines: RwSignal<Vec<EngineStatus>>,
+    /// The engine a URL that names none means: the server's default.
+    pub default_engine: RwSignal<String>,
     /// Whether history is kept; None from a server that keeps none.
     pub history: RwSignal<Option<HistoryStatus>>,
     /// None until the server sent its first listing.
@@ -126,7 +129,8 @@ impl Connection {
         let (tx, rx) = unbounded();
         let conn = Connection {
             state: RwSignal::new(ConnState::Connecting),
-            engine: RwSignal::new(None),
+            engines: RwSignal::new(Vec::new()),
+            default_engine: RwSignal::new(LOCAL_ENGINE.to_owned()),
             history: RwSignal::new(None),
             projects: RwSignal::new(None),
             error: RwSignal::new(None),
@@ -189,16 +193,20 @@ impl Connection {
         };
         match msg {
             ServerMessage::Hello {
-                engine, history, ..
+                engine,
+                engines,
+                history,
+                ..
             } => {
                 self.state.set(ConnState::Live);
-                self.engine.set(Some(engine));
+                self.hello_engines(engine, engines);
                 self.history.set(history);
             }
-            ServerMessage::Engine { engine } => self.engine.set(Some(engine)),
+            ServerMessage::Engine { engine } => self.engine_changed(engine),
             ServerMessage::History { history } => self.history.set(Some(history)),
             ServerMessage::Services { projects } => self.projects.set(Some(projects)),
             ServerMessage::Subscribed {
+                engine,
                 project,
                 service,
                 id,
@@ -207,25 +215,27 @@ impl Connection {
                 if id == Some(self.asked.get_value().id) {
                     self.asked.update_value(|a| a.taken = true);
                 }
-                if self.is_current(&project, &service) {
+                if self.is_current(&engine, &project, &service) {
                     self.error.set(None);
                 }
             }
             ServerMessage::Lines {
+                engine,
                 project,
                 service,
                 lines,
             } => {
-                if self.is_current(&project, &service) {
+                if self.is_current(&engine, &project, &service) {
                     self.feed.deliver.run(Delivery::Lines { service, lines });
                 }
             }
             ServerMessage::Lifecycle {
+                engine,
                 project,
                 service,
                 change,
             } => {
-                if self.is_current(&project, &service) {
+                if self.is_current(&engine, &project, &service) {
                     self.feed.deliver.run(Delivery::Change { service, change });
                 }
             }
@@ -250,12 +260,33 @@ impl Connection {
         }
     }
 
+    /// The engines `hello` tells of, and which of them a URL that names none means.
+    fn hello_engines(&self, default: EngineStatus, engines: Vec<EngineStatus>) {
+        if self.default_engine.get_untracked() != default.name {
+            self.default_engine.set(default.name.clone());
+        }
+        // A server from before engines were named sends the one alone.
+        self.engines.set(if engines.is_empty() {
+            vec![default]
+        } else {
+            engines
+        });
+    }
+
+    fn engine_changed(&self, engine: EngineStatus) {
+        self.engines
+            .update(|all| match all.iter_mut().find(|e| e.name == engine.name) {
+                Some(known) => *known = engine,
+                None => all.push(engine),
+            });
+    }
+
     /// Whether a message about this service belongs to the latest subscription.
-    fn is_current(&self, project: &str, service: &str) -> bool {
+    fn is_current(&self, engine: &str, project: &str, service: &str) -> bool {
         self.asked.get_value().taken
             && self.wanted.with_untracked(|w| {
                 w.as_ref()
-                    .is_some_and(|w| w.target.includes(project, service))
+                    .is_some_and(|w| w.target.includes(engine, project, service))
             })
     }
 }

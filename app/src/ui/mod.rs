@@ -28,6 +28,7 @@ use crate::api::SessionInfo;
 use crate::filter::Filter;
 use crate::protocol::{find_service, ServiceInfo, ServiceKey};
 use crate::target::Target;
+use crate::ui::url::engine_param;
 use builds::BuildsPanel;
 use connection::{Connection, Wanted};
 use details::Details;
@@ -120,7 +121,7 @@ struct Chosen {
 
 impl Chosen {
     fn read(url: UrlState, conn: Connection) -> Chosen {
-        let target = Memo::new(move |_| url.target());
+        let target = Memo::new(move |_| conn.default_engine.with(|d| url.target(d)));
         let selected = Memo::new(move |_| target.with(|t| t.as_ref()?.single().cloned()));
         let merged =
             Memo::new(move |_| target.with(|t| t.is_some()) && selected.with(Option::is_none));
@@ -282,6 +283,7 @@ fn choose_a_service(url: UrlState, conn: Connection, target: Memo<Option<Target>
             .or_else(|| all.first())
         {
             url.set(&[
+                ("engine", engine_param(&s.engine)),
                 ("project", Some(s.project.clone())),
                 ("service", Some(s.service.clone())),
             ]);

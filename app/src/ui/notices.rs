@@ -26,9 +26,15 @@ pub fn Notices(
         <Show when=move || filter_error.get().is_some()>
             <p class="notice error" role="alert">{move || filter_error.get().unwrap_or_default()}" (the last valid filter stays applied)"</p>
         </Show>
-        <Show when=move || conn.engine.get().is_some_and(|e| !e.reachable)>
-            <p class="notice error">"Docker engine unreachable: "{move || conn.engine.get().and_then(|e| e.error).unwrap_or_default()}</p>
-        </Show>
+        {move || {
+            let engines = conn.engines.get();
+            let several = engines.len() > 1;
+            engines.into_iter().filter(|e| !e.reachable).map(|e| {
+                // With one engine, its name says nothing.
+                let which = if several { format!("Docker engine {} unreachable: ", e.name) } else { "Docker engine unreachable: ".to_owned() };
+                view! { <p class="notice error" data-engine=e.name.clone()>{which}{e.error.unwrap_or_default()}</p> }
+            }).collect_view()
+        }}
         <Show when=move || conn.history.get().is_some_and(|h| !h.kept)>
             <p class="notice error">"History is not being kept (lines still arrive live): "{move || conn.history.get().and_then(|h| h.error).unwrap_or_default()}</p>
         </Show>

@@ -141,6 +141,7 @@ async fn read(
             None,
             after,
             levels.map(|l| l.to_string()),
+            Some(key.engine.clone()),
         )
     };
     let err = |e: leptos::prelude::ServerFnError| e.to_string();
@@ -239,6 +240,7 @@ impl Older {
                 Some(oldest.to_string()),
                 None,
                 None,
+                Some(key.engine.clone()),
             )
             .await;
             older.loading.set_value(false);

@@ -230,6 +230,7 @@ fn read(selected: Memo<Option<ServiceKey>>, span: Memo<Span>) -> RwSignal<Option
                 until,
                 Some(BARS.to_string()),
                 None,
+                Some(key.engine),
             )
             .await;
             if generation.get_value() == g {

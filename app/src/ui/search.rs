@@ -49,9 +49,17 @@ pub fn SearchResults(url: UrlState) -> impl IntoView {
                 url.get_untracked("found_from"),
                 url.get_untracked("found_to"),
             );
-            let page =
-                crate::api::search(q, None, None, since, until, Some(PAGE.to_string()), before)
-                    .await;
+            let page = crate::api::search(
+                q,
+                None,
+                None,
+                since,
+                until,
+                Some(PAGE.to_string()),
+                before,
+                None,
+            )
+            .await;
             if generation.get_value() != g {
                 return;
             }
@@ -110,6 +118,7 @@ pub fn SearchResults(url: UrlState) -> impl IntoView {
 /// Opens a hit's service at its moment, the search (and any build) closed.
 fn open_at(url: UrlState, hit: &SearchHit) {
     url.set(&[
+        ("engine", crate::ui::url::engine_param(&hit.engine)),
         ("project", Some(hit.project.clone())),
         ("service", Some(hit.service.clone())),
         ("at", Some(hit.line.cursor.to_string())),
@@ -142,9 +151,16 @@ fn over_time(
             return;
         };
         leptos::task::spawn_local(async move {
-            let answer =
-                crate::api::histogram(None, None, since, until, Some(BARS.to_string()), Some(q))
-                    .await;
+            let answer = crate::api::histogram(
+                None,
+                None,
+                since,
+                until,
+                Some(BARS.to_string()),
+                Some(q),
+                None,
+            )
+            .await;
             if generation.get_value() == g {
                 chart.set(
                     answer

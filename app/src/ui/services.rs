@@ -4,10 +4,10 @@
 use leptos::ev;
 use leptos::prelude::*;
 
-use crate::protocol::{Health, ServiceInfo, ServiceState};
+use crate::protocol::{Health, ServiceInfo, ServiceState, LOCAL_ENGINE};
 use crate::target::{colour_of, Target};
 use crate::ui::connection::Connection;
-use crate::ui::url::{UrlState, ALL_SERVICES};
+use crate::ui::url::{engine_param, UrlState, ALL_SERVICES};
 
 /// What the past's parameters, the replica choice and an open build say belongs to one
 /// service's view.
@@ -21,11 +21,14 @@ pub fn ServicePicker(
 ) -> impl IntoView {
     let on_change = move |ev: ev::Event| {
         let v = event_target_value(&ev);
-        let Some((p, s)) = v.split_once('/') else {
-            return;
+        let (e, p, s) = match v.splitn(3, '/').collect::<Vec<_>>()[..] {
+            [p, s] => (LOCAL_ENGINE, p, s),
+            [e, p, s] => (e, p, s),
+            _ => return,
         };
         let mut changes: Vec<(&str, Option<String>)> =
             ONE_SERVICE_ONLY.iter().map(|k| (*k, None)).collect();
+        changes.push(("engine", engine_param(e)));
         changes.push(("project", Some(p.to_owned())));
         if s == ALL_SERVICES {
             changes.push(("service", None));
@@ -40,8 +43,8 @@ pub fn ServicePicker(
     };
     let value = move || {
         target.with(|t| match t {
-            Some(Target::Service(k)) => format!("{}/{}", k.project, k.service),
-            Some(t) => format!("{}/{ALL_SERVICES}", t.project()),
+            Some(Target::Service(k)) => option_value(&k.engine, &k.project, &k.service),
+            Some(t) => option_value(t.engine(), t.project(), ALL_SERVICES),
             None => String::new(),
         })
     };
@@ -52,22 +55,39 @@ pub fn ServicePicker(
                 <Show when=move || target.with(Option::is_none)>
                     <option value="">"Choose a service"</option>
                 </Show>
-                {move || conn.projects.get().unwrap_or_default().into_iter().map(|p| {
-                    let all = format!("{}/{ALL_SERVICES}", p.name);
-                    let is_all = target.with_untracked(|t| t.as_ref().is_some_and(|t| t.single().is_none() && t.project() == p.name));
+                {move || {
+                let projects = conn.projects.get().unwrap_or_default();
+                // Grouped by engine, then project: a group's label names its engine when
+                // there are several.
+                let several = projects.iter().any(|p| p.engine != projects[0].engine);
+                projects.into_iter().map(|p| {
+                    let all = option_value(&p.engine, &p.name, ALL_SERVICES);
+                    let is_all = target.with_untracked(|t| t.as_ref().is_some_and(|t| t.single().is_none() && t.engine() == p.engine && t.project() == p.name));
+                    let label = if several { format!("{}: {}", p.engine, p.name) } else { p.name.clone() };
                     view! {
-                        <optgroup label=p.name.clone()>
+                        <optgroup label=label>
                             <option value=all selected=is_all>{format!("all services of {}", p.name)}</option>
                             {p.services.into_iter().map(|s| {
-                                let value = format!("{}/{}", s.project, s.service);
-                                let is_sel = target.with_untracked(|t| matches!(t, Some(Target::Service(k)) if k.project == s.project && k.service == s.service));
+                                let value = option_value(&s.engine, &s.project, &s.service);
+                                let is_sel = target.with_untracked(|t| matches!(t, Some(Target::Service(k)) if *k == s.key()));
                                 view! { <option value=value selected=is_sel>{service_label(&s)}</option> }
                             }).collect_view()}
                         </optgroup>
                     }
-                }).collect_view()}
+                }).collect_view()
+                }}
             </select>
         </label>
+    }
+}
+
+/// An option's value: `project/service` on the local engine, `engine/project/service` on
+/// another (names hold no `/`).
+fn option_value(engine: &str, project: &str, service: &str) -> String {
+    if engine == LOCAL_ENGINE {
+        format!("{project}/{service}")
+    } else {
+        format!("{engine}/{project}/{service}")
     }
 }
 
@@ -107,9 +127,15 @@ pub fn ServiceChips(
 ) -> impl IntoView {
     // The project's services that have containers: those a whole-project view follows.
     let listed = Memo::new(move |_| {
-        let project = target.with(|t| t.as_ref().map(|t| t.project().to_owned()))?;
+        let (engine, project) = target.with(|t| {
+            t.as_ref()
+                .map(|t| (t.engine().to_owned(), t.project().to_owned()))
+        })?;
         conn.projects.with(|ps| {
-            let p = ps.as_ref()?.iter().find(|p| p.name == project)?;
+            let p = ps
+                .as_ref()?
+                .iter()
+                .find(|p| p.engine == engine && p.name == project)?;
             let names = p.services.iter().filter(|s| !s.containers.is_empty());
             Some(names.map(|s| s.service.clone()).collect::<Vec<_>>())
         })

@@ -113,7 +113,8 @@ fn Actions(
                     })
                     .unwrap_or_default();
                 format!(
-                    "/api/download?project={}&service={}{window}",
+                    "/api/download?engine={}&project={}&service={}{window}",
+                    encode(&k.engine),
                     encode(&k.project),
                     encode(&k.service)
                 )

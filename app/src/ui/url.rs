@@ -208,15 +208,24 @@ impl UrlState {
 
     /// What the view follows: several services of `project` when `services` is given (once
     /// per service, or [`ALL_SERVICES`] for every one), else its one `service`.
-    pub fn target(&self) -> Option<Target> {
+    /// Its `engine`, or (none named) the server's `default_engine`.
+    pub fn target(&self, default_engine: &str) -> Option<Target> {
+        let engine = self
+            .get("engine")
+            .unwrap_or_else(|| default_engine.to_owned());
         let project = self.get("project")?;
         let services = self.all("services");
         if services.is_empty() {
             let service = self.get("service")?;
-            return Some(Target::Service(ServiceKey { project, service }));
+            return Some(Target::Service(ServiceKey {
+                engine,
+                project,
+                service,
+            }));
         }
         let every = services.iter().any(|s| s == ALL_SERVICES);
         Some(Target::chosen(
+            engine,
             project,
             if every { Vec::new() } else { services },
         ))
@@ -274,4 +283,10 @@ impl UrlState {
             fields: self.fields(),
         }
     }
+}
+
+/// The URL's `engine`: left out for `local`, so that the links of a server of one local
+/// engine read as they always did.
+pub fn engine_param(engine: &str) -> Option<String> {
+    (engine != crate::protocol::LOCAL_ENGINE).then(|| engine.to_owned())
 }

@@ -667,10 +667,7 @@ mod tests {
             "the token, not the header, names"
         );
         assert!(matches!(v.proof, Proof::Token(_)));
-        let key = |p: &str| app::protocol::ServiceKey {
-            project: p.into(),
-            service: "web".into(),
-        };
+        let key = |p: &str| app::protocol::ServiceKey::local(p, "web");
         assert!(v.scope.allows(&key("shop")) && !v.scope.allows(&key("blog")));
         assert!(auth.still_holds(&v));
         h.insert(header::AUTHORIZATION, bearer("lk_wrong"));

@@ -1,4 +1,6 @@
-//! What a viewer may see: every service, or those matching `project/service` patterns.
+//! What a viewer may see: every service, or those matching `engine/project/service` or
+//! `project/service` patterns (the latter on any engine: a name means the same project
+//! wherever it runs; name the engine for less).
 //! One check, `Scope::allows`, stands before listing, streaming, tails, downloads and status
 //! messages alike.
 
@@ -11,9 +13,11 @@ pub enum Scope {
     Only(Vec<Pattern>),
 }
 
-/// `project/service`, each half a glob (`*`, `?`, `[abc]`).
+/// `[engine/]project/service`, each part a glob (`*`, `?`, `[abc]`).
 #[derive(Clone, Debug)]
 pub struct Pattern {
+    /// None: any engine.
+    engine: Option<GlobMatcher>,
     project: GlobMatcher,
     service: GlobMatcher,
 }
@@ -28,7 +32,7 @@ impl Scope {
             .map(Pattern::parse)
             .collect::<Result<Vec<_>, _>>()?;
         if patterns.is_empty() {
-            return Err("a scope names at least one project/service pattern".into());
+            return Err("a scope names at least one [engine/]project/service pattern".into());
         }
         Ok(Scope::Only(patterns))
     }
@@ -37,6 +41,17 @@ impl Scope {
         match self {
             Scope::All => true,
             Scope::Only(patterns) => patterns.iter().any(|p| p.matches(key)),
+        }
+    }
+
+    /// Whether `project/service` is within on some engine: for what is the project's on no
+    /// engine in particular, such as its builds.
+    pub fn allows_anywhere(&self, project: &str, service: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(patterns) => patterns
+                .iter()
+                .any(|p| p.project.is_match(project) && p.service.is_match(service)),
         }
     }
 
@@ -67,6 +82,7 @@ impl Scope {
                     .cloned()
                     .collect();
                 (!services.is_empty()).then(|| ProjectInfo {
+                    engine: p.engine.clone(),
                     name: p.name.clone(),
                     services,
                 })
@@ -77,22 +93,32 @@ impl Scope {
 
 impl Pattern {
     fn parse(text: &str) -> Result<Pattern, String> {
-        let (project, service) = text
-            .split_once('/')
-            .ok_or_else(|| format!("a scope pattern is project/service, got {text:?}"))?;
+        let parts: Vec<&str> = text.split('/').collect();
+        let (engine, project, service) = match parts[..] {
+            [project, service] => (None, project, service),
+            [engine, project, service] => (Some(engine), project, service),
+            _ => {
+                return Err(format!(
+                    "a scope pattern is [engine/]project/service, got {text:?}"
+                ))
+            }
+        };
         let glob = |g: &str| {
             Glob::new(g)
                 .map(|g| g.compile_matcher())
                 .map_err(|e| format!("scope pattern {text:?}: {e}"))
         };
         Ok(Pattern {
+            engine: engine.map(glob).transpose()?,
             project: glob(project)?,
             service: glob(service)?,
         })
     }
 
     fn matches(&self, key: &ServiceKey) -> bool {
-        self.project.is_match(&key.project) && self.service.is_match(&key.service)
+        self.engine.as_ref().is_none_or(|e| e.is_match(&key.engine))
+            && self.project.is_match(&key.project)
+            && self.service.is_match(&key.service)
     }
 }
 
@@ -101,10 +127,7 @@ mod tests {
     use super::*;
 
     fn key(p: &str, s: &str) -> ServiceKey {
-        ServiceKey {
-            project: p.into(),
-            service: s.into(),
-        }
+        ServiceKey::local(p, s)
     }
 
     #[test]
@@ -116,13 +139,27 @@ mod tests {
         assert!(!scope.allows(&key("shopping", "web")));
         assert!(!scope.allows(&key("other", "api")));
         assert!(Scope::All.allows(&key("anything", "at-all")));
+        // Two parts: any engine.
+        assert!(scope.allows(&ServiceKey::new("prod", "shop", "web")));
+    }
+
+    #[test]
+    fn three_parts_name_the_engine() {
+        let scope = Scope::parse("prod/*/*, */billing/api").unwrap();
+        assert!(scope.allows(&ServiceKey::new("prod", "shop", "web")));
+        assert!(!scope.allows(&ServiceKey::new("staging", "shop", "web")));
+        assert!(!scope.allows(&key("shop", "web")));
+        assert!(scope.allows(&ServiceKey::new("staging", "billing", "api")));
+        assert!(Scope::parse("a/b/c/d")
+            .unwrap_err()
+            .contains("[engine/]project/service"));
     }
 
     #[test]
     fn bad_patterns_are_refused() {
         assert!(Scope::parse("shop")
             .unwrap_err()
-            .contains("project/service"));
+            .contains("[engine/]project/service"));
         assert!(Scope::parse("").is_err());
         assert!(Scope::parse("shop/[").is_err());
     }

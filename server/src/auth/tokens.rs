@@ -391,14 +391,12 @@ mod tests {
         assert!(!file.find(&reader).unwrap().write);
         let deploy = file.find(&writer).unwrap();
         assert!(deploy.write);
-        assert!(deploy.scope.allows(&app::protocol::ServiceKey {
-            project: "shop".into(),
-            service: "web".into()
-        }));
-        assert!(!deploy.scope.allows(&app::protocol::ServiceKey {
-            project: "blog".into(),
-            service: "web".into()
-        }));
+        assert!(deploy
+            .scope
+            .allows(&app::protocol::ServiceKey::local("shop", "web")));
+        assert!(!deploy
+            .scope
+            .allows(&app::protocol::ServiceKey::local("blog", "web")));
         assert!(file.find(&everywhere).unwrap().write);
         assert_eq!(
             list(&path).unwrap(),

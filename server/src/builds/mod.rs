@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::builds::{AppendBuild, CapturedLine, CommandEnd};
-use app::protocol::{LifecycleEvent, ServiceKey, Stream};
+use app::protocol::{LifecycleEvent, Stream};
 use tokio::sync::watch;
 
 use crate::auth::scope::Scope;
@@ -336,12 +336,7 @@ impl Builds {
             let attributed = state.attributor.service_of(&line.text);
             let service = attributed
                 .filter(|s| valid_name(s))
-                .filter(|s| {
-                    state.scope.allows(&ServiceKey {
-                        project: state.id.project.clone(),
-                        service: s.clone(),
-                    })
-                })
+                .filter(|s| state.scope.allows_anywhere(&state.id.project, s))
                 .filter(|s| state.services.len() < MAX_BUILD_SERVICES || state.services.contains(s))
                 .unwrap_or_else(|| state.default.clone());
             let (text, truncated) = cut(&line.text, self.inner.cfg.max_line);

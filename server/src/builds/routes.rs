@@ -107,10 +107,7 @@ pub async fn start(
         Err(refused) => return refused.into_response(),
     };
     let allowed = match &req.service {
-        Some(service) => scope.allows(&ServiceKey {
-            project: req.project.clone(),
-            service: service.clone(),
-        }),
+        Some(service) => scope.allows_anywhere(&req.project, service),
         None => scope.allows_whole(&req.project),
     };
     if !allowed {
@@ -164,11 +161,11 @@ pub struct ListQuery {
 
 /// The service a viewer asks about, if they may see it.
 fn readable(viewer: &Viewer, project: &str, service: &str) -> Result<(), Refusal> {
-    let key = ServiceKey {
-        project: project.to_owned(),
-        service: service.to_owned(),
-    };
-    if !valid_name(project) || !valid_name(service) || !viewer.scope.allows(&key) {
+    let key = ServiceKey::local(project, service);
+    if !valid_name(project)
+        || !valid_name(service)
+        || !viewer.scope.allows_anywhere(project, service)
+    {
         return Err((
             StatusCode::NOT_FOUND,
             app::protocol::UnknownService(key).to_string(),

@@ -20,11 +20,12 @@ async fn service_of(args: &LogsArgs, client: &Client) -> Result<ServiceKey, CliE
             "--build prints one service's build: name one service".into(),
         ));
     };
-    let key = |p: &str, s: &str| ServiceKey {
-        project: p.to_owned(),
-        service: s.to_owned(),
-    };
-    Ok(match (name.split_once('/'), &args.project) {
+    // A build is its project's on no engine in particular: an engine named is let go.
+    let key = ServiceKey::local;
+    let named = name
+        .rsplit_once('/')
+        .map(|(p, s)| (p.rsplit('/').next().unwrap_or(p), s));
+    Ok(match (named, &args.project) {
         (Some((p, s)), _) => key(p, s),
         (None, Some(p)) => key(p, name),
         (None, None) => {

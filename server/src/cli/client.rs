@@ -48,6 +48,8 @@ pub enum CliError {
     UnknownProject(String),
     #[error("{name} is a service of several projects ({projects}): name one as PROJECT/{name}")]
     Ambiguous { name: String, projects: String },
+    #[error("{name} is on several engines ({engines}): name one as ENGINE/{name}")]
+    OnSeveralEngines { name: String, engines: String },
     #[error("{server} answered what is not Lookout's protocol: {reason}")]
     BadAnswer { server: String, reason: String },
 }
@@ -430,6 +432,7 @@ pub async fn ping(socket: &mut Socket) -> bool {
 
 fn service_query(key: &ServiceKey) -> Vec<(&'static str, String)> {
     vec![
+        ("engine", key.engine.clone()),
         ("project", key.project.clone()),
         ("service", key.service.clone()),
     ]

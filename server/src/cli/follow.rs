@@ -25,6 +25,7 @@ pub enum Event {
 
 /// Where the following of some services of one project starts: one socket follows them.
 pub struct Start {
+    pub engine: String,
     pub project: String,
     /// One is asked for with `subscribe`, several (at most [`MAX_SERVICES`]) with
     /// `subscribe_project` naming them.
@@ -45,7 +46,8 @@ impl Start {
         let mut starts: Vec<Start> = Vec::new();
         for (key, resume) in services {
             let fits = |s: &Start| {
-                s.project == key.project
+                s.engine == key.engine
+                    && s.project == key.project
                     && !s.resume.is_empty()
                     && !resume.is_empty()
                     && s.services.len() < MAX_SERVICES
@@ -58,6 +60,7 @@ impl Start {
                     start.resume.extend(resume);
                 }
                 None => starts.push(Start {
+                    engine: key.engine,
                     project: key.project,
                     services: vec![key.service],
                     resume,
@@ -69,9 +72,23 @@ impl Start {
         starts
     }
 
-    /// What notices call them: `shop/web`, or `shop/web, db`.
+    /// What notices call them: `shop/web`, or `shop/web, db` (`prod/shop/web` on an engine
+    /// other than `local`).
     fn label(&self) -> String {
-        format!("{}/{}", self.project, self.services.join(", "))
+        format!(
+            "{}{}/{}",
+            self.engine_part(),
+            self.project,
+            self.services.join(", ")
+        )
+    }
+
+    fn engine_part(&self) -> String {
+        if self.engine == app::protocol::LOCAL_ENGINE {
+            String::new()
+        } else {
+            format!("{}/", self.engine)
+        }
     }
 }
 
@@ -224,8 +241,10 @@ fn subscription(start: &Start) -> ClientMessage {
     let resume = (!cursors.is_empty()).then_some(cursors);
     let tail = Tail::try_from(i64::from(start.tail)).unwrap_or_default();
     let project = start.project.clone();
+    let engine = Some(start.engine.clone());
     match start.services.as_slice() {
         [service] => ClientMessage::Subscribe {
+            engine,
             project,
             service: service.clone(),
             tail,
@@ -233,6 +252,7 @@ fn subscription(start: &Start) -> ClientMessage {
             id: None,
         },
         several => ClientMessage::SubscribeProject {
+            engine,
             project,
             // Grouped by `Start::grouped`: 2 to 64 names, each once.
             services: ServiceNames::try_from(several.to_vec()).ok(),
@@ -258,15 +278,21 @@ fn event_of(
     start: &mut Start,
     from_tail: bool,
 ) -> Result<Option<Event>, CliError> {
-    let key = |project, service| ServiceKey { project, service };
+    let key = |engine, project, service| ServiceKey {
+        engine,
+        project,
+        service,
+    };
     Ok(Some(match message {
         ServerMessage::Subscribed {
+            engine,
             project,
             service,
             containers,
             ..
-        } => Event::Subscribed(key(project, service), containers),
+        } => Event::Subscribed(key(engine, project, service), containers),
         ServerMessage::Lines {
+            engine,
             project,
             service,
             mut lines,
@@ -277,16 +303,20 @@ fn event_of(
             for line in &lines {
                 start.resume.note(&line.cursor);
             }
-            Event::Lines(key(project, service), lines)
+            Event::Lines(key(engine, project, service), lines)
         }
         ServerMessage::Lifecycle {
+            engine,
             project,
             service,
             change,
-        } => Event::Notice(change.describe(&key(project, service).to_string())),
+        } => Event::Notice(change.describe(&key(engine, project, service).to_string())),
         ServerMessage::Dropped { count, service } => Event::Notice(format!(
             "{count} lines of {} were left out: this terminal read them slower than they came",
-            service.map_or_else(|| start.label(), |s| format!("{}/{s}", start.project))
+            service.map_or_else(
+                || start.label(),
+                |s| format!("{}{}/{s}", start.engine_part(), start.project)
+            )
         )),
         ServerMessage::Error {
             code: ErrorCode::LinesUnread,
@@ -331,10 +361,7 @@ mod tests {
                 container: container.into(),
             });
         }
-        let key = ServiceKey {
-            project: project.into(),
-            service: service.into(),
-        };
+        let key = ServiceKey::local(project, service);
         (key, resume)
     }
 

@@ -52,6 +52,7 @@ pub struct Printer<W: Write> {
 
 #[derive(Serialize)]
 struct JsonLine<'a> {
+    engine: &'a str,
     project: &'a str,
     service: &'a str,
     #[serde(flatten)]
@@ -88,6 +89,7 @@ impl<W: Write> Printer<W> {
         }
         if self.look.json {
             let json = JsonLine {
+                engine: &key.engine,
                 project: &key.project,
                 service: &key.service,
                 line,
@@ -119,7 +121,7 @@ impl<W: Write> Printer<W> {
     /// whoever starts a container writes: no control character of theirs reaches the output.
     fn name(&self, key: &ServiceKey, replica: u32) -> String {
         let name = if self.with_project {
-            format!("{}/{}-{replica}", key.project, key.service)
+            format!("{key}-{replica}")
         } else {
             format!("{}-{replica}", key.service)
         };
@@ -211,10 +213,7 @@ mod tests {
     }
 
     fn key(project: &str, service: &str) -> ServiceKey {
-        ServiceKey {
-            project: project.into(),
-            service: service.into(),
-        }
+        ServiceKey::local(project, service)
     }
 
     fn plain() -> Look {

@@ -7,12 +7,19 @@ use app::protocol::{Health, ProjectInfo, ServiceInfo, ServiceState};
 
 use super::print::printable;
 
-/// One row a service, columns aligned.
+/// One row a service, columns aligned; an ENGINE column first when several engines show.
 pub fn table(projects: &[ProjectInfo]) -> String {
-    let header = ["PROJECT", "SERVICE", "STATE", "REPLICAS", "HEALTH", "EXIT"].map(String::from);
-    let mut rows = vec![header.to_vec()];
+    let engines = projects.iter().any(|p| p.engine != projects[0].engine);
+    let header = [
+        "ENGINE", "PROJECT", "SERVICE", "STATE", "REPLICAS", "HEALTH", "EXIT",
+    ];
+    let skip = usize::from(!engines);
+    let mut rows = vec![header[skip..]
+        .iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>()];
     for s in projects.iter().flat_map(|p| &p.services) {
-        rows.push(row(s));
+        rows.push(row(s).split_off(skip));
     }
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
@@ -48,6 +55,7 @@ fn row(s: &ServiceInfo) -> Vec<String> {
         None => "",
     };
     vec![
+        printable(&s.engine),
         printable(&s.project),
         printable(&s.service),
         state.to_owned(),
@@ -79,6 +87,7 @@ mod tests {
     #[test]
     fn each_service_is_a_row_with_its_state_replicas_health_and_exit() {
         let web = ServiceInfo {
+            engine: "local".into(),
             project: "shop".into(),
             service: "web".into(),
             state: ServiceState::Running { running: 1 },
@@ -89,6 +98,7 @@ mod tests {
             ],
         };
         let migrate = ServiceInfo {
+            engine: "local".into(),
             project: "shop".into(),
             service: "migrate".into(),
             state: ServiceState::Exited { exit_code: Some(3) },
@@ -96,6 +106,7 @@ mod tests {
             containers: vec![container(1, ContainerState::Exited, None)],
         };
         let projects = [ProjectInfo {
+            engine: "local".into(),
             name: "shop".into(),
             services: vec![migrate, web],
         }];

@@ -47,8 +47,5 @@ pub async fn print(args: &SearchArgs) -> Result<(), Stop> {
 }
 
 fn key(hit: &SearchHit) -> ServiceKey {
-    ServiceKey {
-        project: hit.project.clone(),
-        service: hit.service.clone(),
-    }
+    ServiceKey::new(&hit.engine, &hit.project, &hit.service)
 }

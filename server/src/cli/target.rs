@@ -1,23 +1,37 @@
-//! Which services a command names: `SERVICE`, found in whichever project has it, or
-//! `PROJECT/SERVICE`.
+//! Which services a command names: `SERVICE`, found in whichever project has it,
+//! `PROJECT/SERVICE`, or `ENGINE/PROJECT/SERVICE` where several engines hold the project.
 
-use app::protocol::{find_service, ProjectInfo, ServiceInfo, ServiceKey, ServiceState};
+use app::protocol::{ProjectInfo, ServiceInfo, ServiceState};
 
 use super::client::CliError;
 
 /// The services `names` mean among `projects`, each once, in the order named; with
-/// `project`, names are of that project, and no name means each of its services that has
-/// containers.
+/// `project` (`[ENGINE/]PROJECT`), names are of that project, and no name means each of its
+/// services that has containers.
 pub fn resolve<'a>(
     project: Option<&str>,
     names: &[String],
     projects: &'a [ProjectInfo],
 ) -> Result<Vec<&'a ServiceInfo>, CliError> {
     if let (Some(project), []) = (project, names) {
-        let p = projects
+        let (engine, name) = match project.split_once('/') {
+            Some((e, p)) => (Some(e), p),
+            None => (None, project),
+        };
+        let held: Vec<&ProjectInfo> = projects
             .iter()
-            .find(|p| p.name == project)
-            .ok_or_else(|| CliError::UnknownProject(project.to_owned()))?;
+            .filter(|p| p.name == name && engine.is_none_or(|e| p.engine == e))
+            .collect();
+        let p = match held.as_slice() {
+            [one] => one,
+            [] => return Err(CliError::UnknownProject(project.to_owned())),
+            many => {
+                return Err(CliError::OnSeveralEngines {
+                    name: project.to_owned(),
+                    engines: engines_of(many.iter().map(|p| p.engine.as_str())),
+                })
+            }
+        };
         return Ok(p
             .services
             .iter()
@@ -30,7 +44,7 @@ pub fn resolve<'a>(
             Some(p) if !name.contains('/') => one(&format!("{p}/{name}"), projects)?,
             _ => one(name, projects)?,
         };
-        if !found.iter().any(|s| same(s, service)) {
+        if !found.iter().any(|s| s.key() == service.key()) {
             found.push(service);
         }
     }
@@ -38,35 +52,41 @@ pub fn resolve<'a>(
 }
 
 fn one<'a>(name: &str, projects: &'a [ProjectInfo]) -> Result<&'a ServiceInfo, CliError> {
-    if let Some((project, service)) = name.split_once('/') {
-        let key = ServiceKey {
-            project: project.to_owned(),
-            service: service.to_owned(),
-        };
-        return find_service(projects, &key)
-            .ok_or_else(|| CliError::UnknownService(key.to_string()));
-    }
+    let parts: Vec<&str> = name.split('/').collect();
+    let (engine, project, service) = match parts[..] {
+        [s] => (None, None, s),
+        [p, s] => (None, Some(p), s),
+        [e, p, s] => (Some(e), Some(p), s),
+        _ => return Err(CliError::UnknownService(name.to_owned())),
+    };
     let holders: Vec<&ServiceInfo> = projects
         .iter()
+        .filter(|p| engine.is_none_or(|e| p.engine == e) && project.is_none_or(|n| p.name == n))
         .flat_map(|p| &p.services)
-        .filter(|s| s.service == name)
+        .filter(|s| s.service == service)
         .collect();
     match holders.as_slice() {
         [one] => Ok(one),
         [] => Err(CliError::UnknownService(name.to_owned())),
-        many => Err(CliError::Ambiguous {
+        many if project.is_none() && !many.iter().all(|s| s.project == many[0].project) => {
+            Err(CliError::Ambiguous {
+                name: name.to_owned(),
+                projects: many
+                    .iter()
+                    .map(|s| s.project.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+        many => Err(CliError::OnSeveralEngines {
             name: name.to_owned(),
-            projects: many
-                .iter()
-                .map(|s| s.project.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            engines: engines_of(many.iter().map(|s| s.engine.as_str())),
         }),
     }
 }
 
-fn same(a: &ServiceInfo, b: &ServiceInfo) -> bool {
-    a.project == b.project && a.service == b.service
+fn engines_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -77,6 +97,7 @@ mod tests {
 
     fn service(project: &str, name: &str) -> ServiceInfo {
         ServiceInfo {
+            engine: "local".into(),
             project: project.into(),
             service: name.into(),
             state: ServiceState::Created,
@@ -88,10 +109,12 @@ mod tests {
     fn projects() -> Vec<ProjectInfo> {
         vec![
             ProjectInfo {
+                engine: "local".into(),
                 name: "shop".into(),
                 services: vec![service("shop", "web"), service("shop", "db")],
             },
             ProjectInfo {
+                engine: "local".into(),
                 name: "blog".into(),
                 services: vec![service("blog", "web")],
             },
@@ -138,5 +161,30 @@ mod tests {
         assert_eq!(keys, ["shop/web", "shop/db"]);
         let one = resolve(Some("blog"), &names(&["web"]), &p).unwrap();
         assert_eq!(one[0].key().to_string(), "blog/web");
+    }
+
+    #[test]
+    fn a_project_on_several_engines_is_named_with_its_engine() {
+        let mut p = projects();
+        let mut far = p[0].clone();
+        far.engine = "prod".into();
+        far.services
+            .iter_mut()
+            .for_each(|s| s.engine = "prod".into());
+        p.push(far);
+        let e = resolve(None, &names(&["shop/web"]), &p)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "shop/web is on several engines (local, prod): name one as ENGINE/shop/web"
+        );
+        let e = resolve(Some("shop"), &[], &p).unwrap_err().to_string();
+        assert!(e.contains("several engines"), "{e}");
+        let found = resolve(None, &names(&["prod/shop/web", "local/shop/db"]), &p).unwrap();
+        let keys: Vec<String> = found.iter().map(|s| s.key().to_string()).collect();
+        assert_eq!(keys, ["prod/shop/web", "shop/db"]);
+        let whole = resolve(Some("prod/shop"), &[], &p).unwrap();
+        assert!(whole.iter().all(|s| s.engine == "prod"));
     }
 }

@@ -1,5 +1,8 @@
-//! Finds Compose projects, services and containers from the `com.docker.compose.*` labels.
-//! Container names are never parsed: Compose v1 and v2 name containers differently.
+//! Finds Compose projects, services and containers from the `com.docker.compose.*` labels,
+//! and Swarm stacks' tasks from `com.docker.stack.namespace` and `com.docker.swarm.*`: a stack
+//! is a project, its services named as in the stack file (`ticker`, not `shop_ticker`), a
+//! task's slot its replica number. Container names are never parsed: Compose v1 and v2 name
+//! containers differently.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -20,50 +23,103 @@ pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 pub const NUMBER_LABEL: &str = "com.docker.compose.container-number";
 pub const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
+pub const STACK_LABEL: &str = "com.docker.stack.namespace";
+pub const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
+pub const TASK_NAME_LABEL: &str = "com.docker.swarm.task.name";
 
-/// The label filter that selects Compose containers, of one project or of all.
-pub fn label_filter(project: Option<&str>) -> String {
+/// The label filter that selects containers of `label`, of one project or of all.
+fn label_filter(label: &str, project: Option<&str>) -> String {
     match project {
-        Some(p) => format!("{PROJECT_LABEL}={p}"),
-        None => PROJECT_LABEL.to_owned(),
+        Some(p) => format!("{label}={p}"),
+        None => label.to_owned(),
     }
 }
 
-/// All Compose projects the engine holds (or just `project`), stopped containers included.
-pub async fn list_projects(
+/// Where a container belongs: a replica of a Compose service, or a task of a stack's service.
+#[derive(Debug, PartialEq, Eq)]
+struct Member {
+    project: String,
+    service: String,
+    number: u32,
+    /// A task's name without its id (`shop_ticker.1`): the same for the tasks that replace
+    /// one another in a slot, so a rescheduled task goes on its replica's timeline.
+    task: Option<String>,
+}
+
+fn member(labels: &HashMap<String, String>) -> Option<Member> {
+    if let (Some(project), Some(service)) = (labels.get(PROJECT_LABEL), labels.get(SERVICE_LABEL)) {
+        // `docker-compose run` containers are one-off tasks, not replicas of the service.
+        if labels
+            .get(ONEOFF_LABEL)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            return None;
+        }
+        let number = labels.get(NUMBER_LABEL).and_then(|n| n.parse().ok());
+        return Some(Member {
+            project: project.clone(),
+            service: service.clone(),
+            number: number.unwrap_or(0),
+            task: None,
+        });
+    }
+    let stack = labels.get(STACK_LABEL)?;
+    let full = labels.get(SWARM_SERVICE_LABEL)?;
+    let service = full.strip_prefix(&format!("{stack}_")).unwrap_or(full);
+    // `shop_ticker.1.<task id>`; a global service's tasks are named by node, not slot.
+    let task = labels.get(TASK_NAME_LABEL)?;
+    let slot = task.strip_prefix(&format!("{full}."))?.split('.').next()?;
+    Some(Member {
+        project: stack.clone(),
+        service: service.to_owned(),
+        number: slot.parse().unwrap_or(0),
+        task: Some(format!("{full}.{slot}")),
+    })
+}
+
+/// The containers of Compose projects and of stacks (or of `project` alone): two listings,
+/// as the engine ANDs label filters.
+async fn members(
     docker: &Docker,
     project: Option<&str>,
+) -> Result<Vec<bollard::models::ContainerSummary>, EngineError> {
+    let mut all = Vec::new();
+    for label in [PROJECT_LABEL, STACK_LABEL] {
+        let filters = HashMap::from([("label", vec![label_filter(label, project)])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        for s in docker.list_containers(Some(options)).await? {
+            if !all
+                .iter()
+                .any(|a: &bollard::models::ContainerSummary| a.id == s.id)
+            {
+                all.push(s);
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// All Compose projects the engine named `engine` holds (or just `project`), stopped
+/// containers included.
+pub async fn list_projects(
+    docker: &Docker,
+    engine: &str,
+    project: Option<&str>,
 ) -> Result<Vec<ProjectInfo>, EngineError> {
-    let mut filters = HashMap::new();
-    filters.insert("label", vec![label_filter(project)]);
-    let summaries = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await?;
+    let summaries = members(docker, project).await?;
 
     let mut services: BTreeMap<(String, String), Vec<ContainerInfo>> = BTreeMap::new();
     // Per service, the container that stopped last.
     let mut last_exits: HashMap<(String, String), Ending> = HashMap::new();
     for s in summaries {
         let labels = s.labels.unwrap_or_default();
-        let (Some(p), Some(svc), Some(id)) = (
-            labels.get(PROJECT_LABEL),
-            labels.get(SERVICE_LABEL),
-            s.id.clone(),
-        ) else {
+        let (Some(m), Some(id)) = (member(&labels), s.id.clone()) else {
             continue;
         };
-        // `docker-compose run` containers are one-off tasks, not replicas of the service.
-        if labels
-            .get(ONEOFF_LABEL)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
-            continue;
-        }
+        let (p, svc) = (&m.project, &m.service);
         let state = container_state(s.state);
         let end = match state {
             ContainerState::Exited | ContainerState::Restarting | ContainerState::Dead => {
@@ -76,16 +132,14 @@ pub async fn list_projects(
             *last = (*last).max(end);
         }
         let exit_code = end.and_then(|e| e.exit_code);
-        let name = s
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map(|n| n.trim_start_matches('/').to_owned())
-            .unwrap_or_else(|| id.chars().take(12).collect());
-        let number = labels
-            .get(NUMBER_LABEL)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+        let name = m.task.clone().unwrap_or_else(|| {
+            s.names
+                .as_ref()
+                .and_then(|n| n.first())
+                .map(|n| n.trim_start_matches('/').to_owned())
+                .unwrap_or_else(|| id.chars().take(12).collect())
+        });
+        let number = m.number;
         services
             .entry((p.clone(), svc.clone()))
             .or_default()
@@ -100,7 +154,7 @@ pub async fn list_projects(
                 },
             });
     }
-    Ok(grouped(services, &last_exits))
+    Ok(grouped(engine, services, &last_exits))
 }
 
 fn container_state(state: Option<S>) -> ContainerState {
@@ -117,6 +171,7 @@ fn container_state(state: Option<S>) -> ContainerState {
 
 /// Projects of services of containers, each sorted by name, replicas by number.
 fn grouped(
+    engine: &str,
     services: BTreeMap<(String, String), Vec<ContainerInfo>>,
     last_exits: &HashMap<(String, String), Ending>,
 ) -> Vec<ProjectInfo> {
@@ -128,9 +183,14 @@ fn grouped(
         containers.sort_by(|a, b| {
             (a.replica.number, &a.replica.name).cmp(&(b.replica.number, &b.replica.name))
         });
+        // A stack's slot keeps its stopped tasks (their lines are the slot's too): a replica
+        // is a number, not a container.
+        let mut numbers: Vec<u32> = containers.iter().map(|c| c.replica.number).collect();
+        numbers.dedup();
         let info = ServiceInfo {
+            engine: engine.to_owned(),
             state: ServiceState::of(&containers, last_exit),
-            replicas: containers.len() as u32,
+            replicas: numbers.len() as u32,
             project: project.clone(),
             service,
             containers,
@@ -138,6 +198,7 @@ fn grouped(
         match projects.last_mut() {
             Some(last) if last.name == project => last.services.push(info),
             _ => projects.push(ProjectInfo {
+                engine: engine.to_owned(),
                 name: project,
                 services: vec![info],
             }),
@@ -151,7 +212,7 @@ pub async fn find_service(
     docker: &Docker,
     key: &ServiceKey,
 ) -> Result<Option<ServiceInfo>, EngineError> {
-    let projects = list_projects(docker, Some(&key.project)).await?;
+    let projects = list_projects(docker, &key.engine, Some(&key.project)).await?;
     Ok(app::protocol::find_service(&projects, key).cloned())
 }
 
@@ -216,6 +277,51 @@ fn health_of(status: &str) -> Option<Health> {
 mod tests {
     use super::*;
 
+    fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_stacks_task_is_a_replica_of_its_service_by_slot() {
+        let task = labels(&[
+            (STACK_LABEL, "shop"),
+            (SWARM_SERVICE_LABEL, "shop_ticker"),
+            (TASK_NAME_LABEL, "shop_ticker.2.x1y2z3"),
+        ]);
+        assert_eq!(
+            member(&task),
+            Some(Member {
+                project: "shop".into(),
+                service: "ticker".into(),
+                number: 2,
+                task: Some("shop_ticker.2".into()),
+            })
+        );
+        let compose = labels(&[
+            (PROJECT_LABEL, "shop"),
+            (SERVICE_LABEL, "web"),
+            (NUMBER_LABEL, "3"),
+        ]);
+        assert_eq!(
+            member(&compose).map(|m| (m.service, m.number)),
+            Some(("web".into(), 3))
+        );
+        let mut oneoff = compose.clone();
+        oneoff.insert(ONEOFF_LABEL.into(), "True".into());
+        assert_eq!(member(&oneoff), None);
+        // A global service's task is named by its node: no slot, replica 0.
+        let global = labels(&[
+            (STACK_LABEL, "shop"),
+            (SWARM_SERVICE_LABEL, "shop_agent"),
+            (TASK_NAME_LABEL, "shop_agent.n0de1d.t4sk"),
+        ]);
+        assert_eq!(member(&global).map(|m| m.number), Some(0));
+        assert_eq!(member(&labels(&[(STACK_LABEL, "shop")])), None);
+    }
+
     #[test]
     fn a_services_exit_code_is_that_of_the_container_that_stopped_last() {
         let exited = |number: u32, code: i64| ContainerInfo {
@@ -235,7 +341,7 @@ mod tests {
             finished_ns: 20,
             exit_code: Some(1),
         };
-        let projects = grouped(services, &HashMap::from([(key, last)]));
+        let projects = grouped("local", services, &HashMap::from([(key, last)]));
         assert_eq!(
             projects[0].services[0].state,
             ServiceState::Exited { exit_code: Some(1) }

@@ -9,6 +9,7 @@ use app::protocol::EngineStatus;
 use bollard::Docker;
 use tokio::sync::{watch, Notify};
 
+use super::address::{Address, EngineSpec};
 use super::EngineError;
 
 /// How often a reachable engine is pinged.
@@ -25,6 +26,7 @@ pub struct Engine {
 }
 
 struct Inner {
+    spec: EngineSpec,
     docker: RwLock<Option<Docker>>,
     status: watch::Sender<EngineStatus>,
     /// Wakes the monitor early when a caller saw the engine fail.
@@ -32,8 +34,9 @@ struct Inner {
     reconnects: std::sync::atomic::AtomicU64,
 }
 
-fn unreachable(error: impl Into<String>) -> EngineStatus {
+fn unreachable(name: &str, error: impl Into<String>) -> EngineStatus {
     EngineStatus {
+        name: name.to_owned(),
         reachable: false,
         api_version: None,
         engine_version: None,
@@ -43,10 +46,11 @@ fn unreachable(error: impl Into<String>) -> EngineStatus {
 
 impl Engine {
     /// Creates the handle and starts watching the engine in the background.
-    pub fn start() -> Engine {
-        let (status, _) = watch::channel(unreachable("not yet connected"));
+    pub fn start(spec: EngineSpec) -> Engine {
+        let (status, _) = watch::channel(unreachable(&spec.name, "not yet connected"));
         let engine = Engine {
             inner: Arc::new(Inner {
+                spec,
                 docker: RwLock::new(None),
                 status,
                 recheck: Notify::new(),
@@ -55,6 +59,11 @@ impl Engine {
         };
         tokio::spawn(engine.clone().monitor());
         engine
+    }
+
+    /// The name it goes by (`--engine NAME=URL`).
+    pub fn name(&self) -> &str {
+        &self.inner.spec.name
     }
 
     /// The current status; `changed()` on the receiver wakes on every change.
@@ -117,6 +126,7 @@ impl Engine {
                     }
                     if !was_reachable {
                         tracing::info!(
+                            engine_name = self.name(),
                             api = status.api_version.as_deref().unwrap_or("?"),
                             engine = status.engine_version.as_deref().unwrap_or("?"),
                             "Docker engine reachable"
@@ -137,11 +147,16 @@ impl Engine {
                 }
                 Err(error) => {
                     if was_reachable || backoff == RETRY_MIN {
-                        tracing::warn!(%error, "Docker engine unreachable; retrying");
+                        tracing::warn!(
+                            engine_name = self.name(),
+                            url = self.inner.spec.url(),
+                            %error,
+                            "Docker engine unreachable; retrying"
+                        );
                     }
                     was_reachable = false;
                     *self.inner.docker.write().expect("engine lock") = None;
-                    let status = unreachable(error.to_string());
+                    let status = unreachable(self.name(), error.to_string());
                     self.inner.status.send_if_modified(|s| {
                         let changed = *s != status;
                         *s = status;
@@ -160,10 +175,7 @@ impl Engine {
         let docker = match existing {
             Some(d) => d,
             None => {
-                // DOCKER_HOST, or the default unix socket.
-                let d = Docker::connect_with_defaults()
-                    .map_err(EngineError::from)?
-                    .with_timeout(REQUEST_TIMEOUT);
+                let d = connect(&self.inner.spec)?.with_timeout(REQUEST_TIMEOUT);
                 let d = tokio::time::timeout(REQUEST_TIMEOUT, d.negotiate_version())
                     .await
                     .map_err(|_| EngineError::Unreachable("no answer to /version".into()))?
@@ -177,10 +189,37 @@ impl Engine {
             .map_err(|_| EngineError::Unreachable("no answer to /version within 5 s".into()))?
             .map_err(EngineError::from)?;
         Ok(EngineStatus {
+            name: self.name().to_owned(),
             reachable: true,
             api_version: version.api_version,
             engine_version: version.version,
             error: None,
         })
     }
+}
+
+/// A client for the engine at `spec`'s address; it connects on its first request.
+fn connect(spec: &EngineSpec) -> Result<Docker, EngineError> {
+    let timeout = REQUEST_TIMEOUT.as_secs();
+    let version = bollard::API_DEFAULT_VERSION;
+    let docker = match (&spec.address, &spec.tls) {
+        // DOCKER_HOST, or the default unix socket.
+        (Address::Default, _) => Docker::connect_with_defaults(),
+        (Address::Unix(path), _) => {
+            Docker::connect_with_unix(&path.to_string_lossy(), timeout, version)
+        }
+        (Address::Tcp { host, port }, Some(tls)) => Docker::connect_with_ssl(
+            &format!("tcp://{host}:{port}"),
+            &tls.key,
+            &tls.cert,
+            &tls.ca,
+            timeout,
+            version,
+        ),
+        (Address::Tcp { host, port }, None) => {
+            Docker::connect_with_http(&format!("tcp://{host}:{port}"), timeout, version)
+        }
+        (Address::Ssh(url), _) => Docker::connect_with_ssh(url, timeout, version, None),
+    };
+    docker.map_err(|e| EngineError::Unreachable(format!("{}: {e}", spec.url())))
 }

@@ -9,7 +9,7 @@ use bollard::query_parameters::EventsOptionsBuilder;
 use bollard::Docker;
 use futures::{Stream, StreamExt};
 
-use super::discovery::label_filter;
+use super::discovery::{PROJECT_LABEL, STACK_LABEL};
 use super::EngineError;
 use crate::clock::now_ns;
 
@@ -49,7 +49,7 @@ pub enum ContainerEvent {
     Changed,
 }
 
-/// The container events of `project` (or of every Compose project) from now on. The stream
+/// The container events of `project` (or of every Compose project and stack) from now on. The stream
 /// ends, or yields an error, when the engine's event stream does.
 pub fn container_events(
     docker: &Docker,
@@ -58,11 +58,32 @@ pub fn container_events(
     let filters = HashMap::from([
         ("type", vec!["container".to_owned()]),
         ("event", WATCHED.map(str::to_owned).to_vec()),
-        ("label", vec![label_filter(project)]),
     ]);
+    // Filtered here, not by the engine, which ANDs label filters: a container is of a
+    // Compose project or of a stack. An event carries its container's labels.
+    let project = project.map(str::to_owned);
     docker
         .events(Some(EventsOptionsBuilder::new().filters(&filters).build()))
-        .map(|e| e.map(event).map_err(EngineError::from))
+        .filter_map(move |e| {
+            let kept = match e {
+                Ok(e) if !of_ours(&e, project.as_deref()) => None,
+                Ok(e) => Some(Ok(event(e))),
+                Err(e) => Some(Err(EngineError::from(e))),
+            };
+            std::future::ready(kept)
+        })
+}
+
+/// Whether the event is of a container of a Compose project or a stack (of `project`).
+fn of_ours(e: &EventMessage, project: Option<&str>) -> bool {
+    let attributes = e.actor.as_ref().and_then(|a| a.attributes.as_ref());
+    let Some(labels) = attributes else {
+        return false;
+    };
+    [PROJECT_LABEL, STACK_LABEL]
+        .iter()
+        .filter_map(|l| labels.get(*l))
+        .any(|p| project.is_none_or(|want| p == want))
 }
 
 fn event(e: EventMessage) -> ContainerEvent {

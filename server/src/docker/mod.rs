@@ -2,8 +2,10 @@
 //! used nowhere else. Lookout only reads: the calls made here are GET /version,
 //! /containers/json, /containers/{id}/json, /containers/{id}/logs and /events.
 
+pub mod address;
 pub mod discovery;
 pub mod engine;
+mod engines;
 pub mod events;
 pub mod frames;
 pub mod inspect;
@@ -11,6 +13,7 @@ pub mod logs;
 pub mod past;
 
 pub use engine::Engine;
+pub use engines::Engines;
 
 /// Why a request to the engine failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -43,8 +46,24 @@ impl From<bollard::errors::Error> for EngineError {
             e @ (E::HyperLegacyError { .. }
             | E::HyperResponseError { .. }
             | E::RequestTimeoutError
-            | E::IOError { .. }) => EngineError::Unreachable(e.to_string()),
+            | E::IOError { .. }) => EngineError::Unreachable(with_causes(&e)),
             other => EngineError::Api(other.to_string()),
         }
     }
+}
+
+/// An error with every cause under it: a refused certificate is said deep in the chain
+/// ("invalid peer certificate: UnknownIssuer"), under a connector's vague "client error".
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
 }

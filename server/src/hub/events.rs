@@ -11,11 +11,11 @@ use super::exits::Exit;
 use super::feed::Feed;
 use super::Hub;
 use crate::docker::events::{container_events, ContainerEvent};
+use crate::docker::Engine;
 
 impl Hub {
-    /// Runs for as long as the server does, through engine outages.
-    pub(super) async fn watch_events(self) {
-        let engine = self.inner.engine.clone();
+    /// Runs for as long as the server does, through `engine`'s outages.
+    pub(super) async fn watch_events(self, engine: Engine) {
         // Health verdicts are handed on by one task, in the order they came: a container's
         // `unhealthy` never overtakes the `starting` before it.
         let (verdicts, mut to_tell) = tokio::sync::mpsc::channel(1024);
@@ -34,7 +34,7 @@ impl Hub {
             let mut events = container_events(&docker, self.inner.cfg.project.as_deref());
             // Events may have been missed while the stream was down: refresh first. A listing
             // the engine failed to give is asked for again, or the last one would stay.
-            let mut dirty = !self.refresh().await;
+            let mut dirty = !self.refresh(&engine).await;
             loop {
                 tokio::select! {
                     event = events.next() => match event {
@@ -59,7 +59,7 @@ impl Hub {
                     },
                     // Events come in bursts (create, start, attach...): refresh once per burst.
                     _ = tokio::time::sleep(Duration::from_millis(100)), if dirty => {
-                        dirty = !self.refresh().await;
+                        dirty = !self.refresh(&engine).await;
                     }
                 }
             }
@@ -86,22 +86,30 @@ impl Hub {
         feeds.values().filter_map(Weak::upgrade).collect()
     }
 
-    /// Lists the projects again, and tells feeds and viewers what changed; false if the
-    /// engine could not list them.
-    async fn refresh(&self) -> bool {
-        let Ok(projects) = self.list().await else {
+    /// Lists `engine`'s projects again, and tells its feeds and viewers what changed; false
+    /// if the engine could not list them.
+    async fn refresh(&self, engine: &Engine) -> bool {
+        let Ok(projects) = self.list_engine(engine).await else {
             return false;
         };
-        self.keep_feeds(&projects);
+        self.keep_feeds(engine, &projects);
         for feed in self.live_feeds() {
+            if feed.key.engine != engine.name() {
+                continue;
+            }
             let containers = app::protocol::find_service(&projects, &feed.key)
                 .map(|s| s.containers.as_slice())
                 .unwrap_or_default();
             feed.sync(containers);
         }
+        let all: Vec<ProjectInfo> = {
+            let mut listings = self.inner.listings.lock().expect("listings lock");
+            listings.insert(engine.name().to_owned(), projects);
+            listings.values().flatten().cloned().collect()
+        };
         self.inner.services.send_if_modified(|old| {
-            let changed = *old != projects;
-            *old = projects;
+            let changed = *old != all;
+            *old = all;
             changed
         });
         true
@@ -110,7 +118,7 @@ impl Hub {
     /// With history on, every listed service has a feed whether or not anyone looks, so
     /// that every line is kept. A service no longer listed is let go once its followers
     /// have ended: they end when they have seen their containers removed (and kept that).
-    fn keep_feeds(&self, projects: &[ProjectInfo]) {
+    fn keep_feeds(&self, engine: &Engine, projects: &[ProjectInfo]) {
         if self.inner.history.is_none() {
             return;
         }
@@ -120,11 +128,15 @@ impl Hub {
             .filter(|s| s.state != ServiceState::Removed)
             .collect();
         let mut kept = self.inner.kept.lock().expect("kept feeds lock");
-        kept.retain(|key, feed| listed.iter().any(|s| s.key() == *key) || feed.is_following());
+        kept.retain(|key, feed| {
+            key.engine != engine.name()
+                || listed.iter().any(|s| s.key() == *key)
+                || feed.is_following()
+        });
         for service in listed {
             let key = service.key();
             if let std::collections::hash_map::Entry::Vacant(place) = kept.entry(key) {
-                let feed = self.feed(place.key(), service);
+                let feed = self.feed(engine, place.key(), service);
                 place.insert(feed);
             }
         }

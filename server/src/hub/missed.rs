@@ -49,7 +49,11 @@ impl Hub {
             }
         }
         if !from_engine.is_empty() {
-            let read = self.inner.past.gaps(containers, from_engine, keep).await?;
+            let past = self.past(key).map_err(|e| match e {
+                HubError::Engine(e) => e,
+                HubError::UnknownService(e) => EngineError::NotFound(e.to_string()),
+            })?;
+            let read = past.gaps(containers, from_engine, keep).await?;
             filled.lines.extend(read.lines);
             filled.left_out += read.left_out;
         }
@@ -98,9 +102,10 @@ impl Hub {
     ) -> Result<Vec<LogLine>, HubError> {
         let info = self.service(key, scope).await?;
         if self.history().is_none() {
-            return Ok(self.inner.past.tail(&info.containers, q).await?);
+            return Ok(self.past(key)?.tail(&info.containers, q).await?);
         }
-        let feed = self.feed(key, &info);
+        let engine = self.engine_of(key)?.clone();
+        let feed = self.feed(&engine, key, &info);
         let mut ready = feed.ready.clone();
         let _ = tokio::time::timeout(Duration::from_secs(15), ready.wait_for(|r| *r)).await;
         let wanted = |l: &LogLine| {

@@ -17,7 +17,7 @@
 //!   containers ended;
 //! - `metrics`: the counters on /metrics.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use crate::auth::scope::Scope;
 use crate::docker::discovery;
 use crate::docker::logs::LineRules;
 use crate::docker::past::{Filled, PastReads};
-use crate::docker::{Engine, EngineError};
+use crate::docker::{Engine, EngineError, Engines};
 use crate::history::History;
 use crate::permits::ReadPermits;
 
@@ -96,10 +96,12 @@ pub struct Hub {
 }
 
 struct HubInner {
-    engine: Engine,
+    engines: Engines,
     cfg: HubConfig,
-    past: PastReads,
     feeds: Mutex<HashMap<ServiceKey, Weak<Feed>>>,
+    /// Each engine's latest listing; an engine that cannot be reached keeps its last.
+    listings: Mutex<BTreeMap<String, Vec<ProjectInfo>>>,
+    /// Every engine's listing together, in engine then project order.
     services: watch::Sender<Vec<ProjectInfo>>,
     metrics: Arc<Metrics>,
     exits: Arc<Exits>,
@@ -110,20 +112,15 @@ struct HubInner {
 }
 
 impl Hub {
-    /// Creates the hub and starts watching the engine's container events.
-    pub fn start(engine: Engine, cfg: HubConfig, history: Option<History>) -> Hub {
+    /// Creates the hub and starts watching each engine's container events.
+    pub fn start(engines: Engines, cfg: HubConfig, history: Option<History>) -> Hub {
         let (services, _) = watch::channel(Vec::new());
-        let past = PastReads {
-            engine: engine.clone(),
-            permits: cfg.reads.clone(),
-            rules: cfg.lines.clone(),
-        };
         let hub = Hub {
             inner: Arc::new(HubInner {
-                engine,
+                engines,
                 cfg,
-                past,
                 feeds: Mutex::new(HashMap::new()),
+                listings: Mutex::new(BTreeMap::new()),
                 services,
                 metrics: Arc::new(Metrics::default()),
                 exits: Arc::new(Exits::default()),
@@ -131,12 +128,31 @@ impl Hub {
                 kept: Mutex::new(HashMap::new()),
             }),
         };
-        tokio::spawn(hub.clone().watch_events());
+        for engine in hub.inner.engines.iter() {
+            tokio::spawn(hub.clone().watch_events(engine.clone()));
+        }
         hub
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.inner.engine
+    pub fn engines(&self) -> &Engines {
+        &self.inner.engines
+    }
+
+    /// The service a request names: on the engine it names, or on the default one.
+    pub fn key(&self, engine: Option<String>, project: String, service: String) -> ServiceKey {
+        ServiceKey {
+            engine: self.inner.engines.name_or_default(engine),
+            project,
+            service,
+        }
+    }
+
+    /// The engine of `key`, if this server reads one of that name.
+    fn engine_of(&self, key: &ServiceKey) -> Result<&Engine, HubError> {
+        self.inner
+            .engines
+            .get(&key.engine)
+            .ok_or_else(|| UnknownService(key.clone()).into())
     }
 
     pub fn config(&self) -> &HubConfig {
@@ -152,9 +168,13 @@ impl Hub {
         self.inner.history.as_ref()
     }
 
-    /// One-off reads of what the engine holds: tails and whole logs.
-    pub fn past(&self) -> &PastReads {
-        &self.inner.past
+    /// One-off reads of what `key`'s engine holds: tails and whole logs.
+    pub fn past(&self, key: &ServiceKey) -> Result<PastReads, HubError> {
+        Ok(PastReads {
+            engine: self.engine_of(key)?.clone(),
+            permits: self.inner.cfg.reads.clone(),
+            rules: self.inner.cfg.lines.clone(),
+        })
     }
 
     /// The latest listing of projects; changes whenever a container does.
@@ -162,17 +182,47 @@ impl Hub {
         self.inner.services.subscribe()
     }
 
-    /// Lists the projects now, from the engine; with history, the services whose
-    /// containers are all gone too, as removed, while their lines are kept.
+    /// Lists the projects of every engine now. An engine that cannot answer is listed as
+    /// it was last seen, so that one down never hides the others; only when none answers
+    /// is it an error.
     pub async fn list(&self) -> Result<Vec<ProjectInfo>, EngineError> {
-        let docker = self.inner.engine.docker()?;
-        let mut projects = discovery::list_projects(&docker, self.inner.cfg.project.as_deref())
+        let engines: Vec<&Engine> = self.inner.engines.iter().collect();
+        let lists = futures::future::join_all(engines.iter().map(|e| self.list_engine(e))).await;
+        let mut first_error = None;
+        let mut all = Vec::new();
+        for (engine, listed) in engines.iter().zip(lists) {
+            match listed {
+                Ok(projects) => all.extend(projects),
+                Err(e) => {
+                    let listings = self.inner.listings.lock().expect("listings lock");
+                    all.extend(listings.get(engine.name()).cloned().unwrap_or_default());
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if all.is_empty() && self.inner.engines.iter().all(|e| !e.is_reachable()) => {
+                Err(e)
+            }
+            _ => Ok(all),
+        }
+    }
+
+    /// Lists one engine's projects now; with history, the services whose containers are
+    /// all gone too, as removed, while their lines are kept.
+    pub(super) async fn list_engine(
+        &self,
+        engine: &Engine,
+    ) -> Result<Vec<ProjectInfo>, EngineError> {
+        let docker = engine.docker()?;
+        let project = self.inner.cfg.project.as_deref();
+        let mut projects = discovery::list_projects(&docker, engine.name(), project)
             .await
-            .inspect_err(|e| self.inner.engine.report(e))?;
+            .inspect_err(|e| engine.report(e))?;
         if let Some(history) = &self.inner.history {
             let shown = |k: &ServiceKey| self.may_see(k, &Scope::All);
-            let kept = history.services().await.into_iter().filter(shown);
-            add_removed(&mut projects, kept);
+            let kept = history.services(vec![engine.name().to_owned()]).await;
+            add_removed(&mut projects, kept.into_iter().filter(shown));
         }
         Ok(projects)
     }
@@ -191,7 +241,7 @@ impl Hub {
         if !self.may_see(key, scope) {
             return Err(UnknownService(key.clone()).into());
         }
-        let engine = &self.inner.engine;
+        let engine = self.engine_of(key)?;
         let docker = engine.docker()?;
         discovery::find_service(&docker, key)
             .await
@@ -207,7 +257,8 @@ impl Hub {
         start: Start,
     ) -> Result<Subscription, HubError> {
         let info = self.service(&key, scope).await?;
-        let feed = self.feed(&key, &info);
+        let engine = self.engine_of(&key)?.clone();
+        let feed = self.feed(&engine, &key, &info);
         let mut ready = feed.ready.clone();
         // The backfill of a fresh feed is a few engine requests; don't wait on a stuck engine
         // for ever: the lines will still arrive live.
@@ -250,8 +301,7 @@ impl Hub {
         }
         let markers = match markers_since(&start, &snapshot) {
             Some(since) => {
-                markers::recent_changes(&self.inner.engine, &containers, since, &snapshot.backlog)
-                    .await
+                markers::recent_changes(&engine, &containers, since, &snapshot.backlog).await
             }
             None => Vec::new(),
         };
@@ -264,8 +314,8 @@ impl Hub {
         Ok(Subscription::new(feed, snapshot, opening))
     }
 
-    /// The live feed of a service, created if nobody follows it yet.
-    fn feed(&self, key: &ServiceKey, info: &ServiceInfo) -> Arc<Feed> {
+    /// The live feed of a service of `engine`, created if nobody follows it yet.
+    fn feed(&self, engine: &Engine, key: &ServiceKey, info: &ServiceInfo) -> Arc<Feed> {
         let mut feeds = self.inner.feeds.lock().expect("feeds lock");
         if let Some(feed) = feeds.get(key).and_then(Weak::upgrade) {
             feed.sync(&info.containers);
@@ -274,7 +324,7 @@ impl Hub {
         let feed = Feed::start(
             key.clone(),
             &info.containers,
-            self.inner.engine.clone(),
+            engine.clone(),
             &self.inner.cfg,
             self.inner.metrics.clone(),
             self.inner.exits.clone(),
@@ -321,24 +371,29 @@ fn add_removed(projects: &mut Vec<ProjectInfo>, kept: impl Iterator<Item = Servi
             continue;
         }
         let removed = ServiceInfo {
+            engine: key.engine.clone(),
             project: key.project.clone(),
             service: key.service,
             state: ServiceState::Removed,
             replicas: 0,
             containers: Vec::new(),
         };
-        match projects.iter_mut().find(|p| p.name == key.project) {
+        match projects
+            .iter_mut()
+            .find(|p| p.engine == key.engine && p.name == key.project)
+        {
             Some(p) => {
                 p.services.push(removed);
                 p.services.sort_by(|a, b| a.service.cmp(&b.service));
             }
             None => projects.push(ProjectInfo {
+                engine: key.engine,
                 name: key.project,
                 services: vec![removed],
             }),
         }
     }
-    projects.sort_by(|a, b| a.name.cmp(&b.name));
+    projects.sort_by(|a, b| (&a.engine, &a.name).cmp(&(&b.engine, &b.name)));
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ mod send;
 use std::sync::Arc;
 
 use app::protocol::{
-    ClientMessage, Cursor, ErrorCode, HistoryStatus, ServerMessage, ServiceKey, Tail,
+    ClientMessage, Cursor, EngineStatus, ErrorCode, HistoryStatus, ServerMessage, Tail,
     TailOverLimit, CLOSE_SESSION_ENDED, MAX_RESUME_CURSORS, PROTOCOL_VERSION,
 };
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -133,14 +133,18 @@ impl Session<'_> {
     async fn run(&mut self, rx: &mut SplitStream<WebSocket>) -> Result<(), Closed> {
         let hub = &self.state.hub;
         let batch = hub.config().batch;
-        let mut engine = hub.engine().status();
+        let mut engines: Vec<_> = hub.engines().iter().map(|e| e.status()).collect();
         let mut services = hub.services();
         let mut shutdown = self.state.shutdown.clone();
 
         let mut history = self.state.hub.history().map(|h| h.health().status());
         let hello = ServerMessage::Hello {
             protocol: PROTOCOL_VERSION,
-            engine: engine.borrow_and_update().clone(),
+            engine: hub.engines().default_engine().status().borrow().clone(),
+            engines: engines
+                .iter_mut()
+                .map(|e| e.borrow_and_update().clone())
+                .collect(),
             history: history.as_mut().map(|h| h.borrow_and_update().clone()),
         };
         send_json(self.tx, &hello).await?;
@@ -164,8 +168,7 @@ impl Session<'_> {
                     self.turn = self.turn.wrapping_add(1);
                     self.deliver(i, delivery, batch).await?;
                 }
-                Ok(()) = engine.changed() => {
-                    let status = engine.borrow_and_update().clone();
+                Some(status) = engine_changed(&mut engines) => {
                     send_json(self.tx, &ServerMessage::Engine { engine: status }).await?;
                 }
                 Some(history) = history_changed(&mut history) => {
@@ -220,6 +223,7 @@ impl Session<'_> {
                 send_json(self.tx, &ServerMessage::Unsubscribed { id }).await?;
             }
             Ok(ClientMessage::Subscribe {
+                engine,
                 project,
                 service,
                 tail,
@@ -227,7 +231,7 @@ impl Session<'_> {
                 ..
             }) => {
                 if let Some(start) = self.start(tail, resume, id).await? {
-                    let key = ServiceKey { project, service };
+                    let key = self.state.hub.key(engine, project, service);
                     let part = Part {
                         key,
                         containers: Vec::new(),
@@ -238,6 +242,7 @@ impl Session<'_> {
                 }
             }
             Ok(ClientMessage::SubscribeProject {
+                engine,
                 project,
                 services,
                 tail,
@@ -245,7 +250,9 @@ impl Session<'_> {
                 ..
             }) => {
                 if let Some(start) = self.start(tail, resume, id).await? {
-                    self.subscribe_project(project, services, start, id).await?;
+                    let engine = self.state.hub.engines().name_or_default(engine);
+                    self.subscribe_project(engine, project, services, start, id)
+                        .await?;
                 }
             }
         }
@@ -357,6 +364,7 @@ impl Session<'_> {
     ) -> Result<(), Closed> {
         for s in subs.iter() {
             let subscribed = ServerMessage::Subscribed {
+                engine: s.key().engine.clone(),
                 project: s.key().project.clone(),
                 service: s.key().service.clone(),
                 containers: s.containers.clone(),
@@ -408,6 +416,7 @@ impl Session<'_> {
             }
             Delivery::Lifecycle(change) => {
                 let msg = ServerMessage::Lifecycle {
+                    engine: key.engine,
                     project: key.project,
                     service: key.service,
                     change: (*change).clone(),
@@ -424,4 +433,15 @@ fn refusal(e: HubError) -> (ErrorCode, String) {
         HubError::UnknownService(e) => (ErrorCode::UnknownService, e.to_string()),
         HubError::Engine(e) => (ErrorCode::EngineUnreachable, e.to_string()),
     }
+}
+
+/// The next status of whichever engine changes first; None once the engines are gone.
+async fn engine_changed(engines: &mut [watch::Receiver<EngineStatus>]) -> Option<EngineStatus> {
+    let changes = engines.iter_mut().map(|rx| {
+        Box::pin(async move {
+            rx.changed().await.ok()?;
+            Some(rx.borrow_and_update().clone())
+        })
+    });
+    futures::future::select_all(changes).await.0
 }

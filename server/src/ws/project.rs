@@ -72,6 +72,7 @@ pub(super) fn keep_newest(subs: &mut [Subscription], n: usize) {
 /// A view of a whole project: which, since when, and the request that asked for it.
 #[derive(Clone)]
 pub(super) struct Whole {
+    engine: String,
     project: String,
     since_ns: i64,
     id: Option<u32>,
@@ -81,6 +82,7 @@ impl Session<'_> {
     /// A project's services, those named or (none named) every one, followed as one view.
     pub(super) async fn subscribe_project(
         &mut self,
+        engine: String,
         project: String,
         named: Option<ServiceNames>,
         start: Start,
@@ -90,12 +92,13 @@ impl Session<'_> {
         // Before the listing, and a second early: a service that starts meanwhile, or an
         // engine whose clock is a little behind this one's, loses no line when it joins.
         let since_ns = clock::now_ns().saturating_sub(JOIN_MARGIN_NS);
-        let parts = match self.project_services(&project, named).await {
+        let parts = match self.project_services(&engine, &project, named).await {
             Ok(parts) => parts,
             Err((code, message)) => return send_error(self.tx, code, message, id).await,
         };
         if self.subscribe(parts, start, id).await? {
             self.whole = whole.then_some(Whole {
+                engine,
                 project,
                 since_ns,
                 id,
@@ -109,6 +112,7 @@ impl Session<'_> {
     /// all checked against one listing before any is followed.
     async fn project_services(
         &self,
+        engine: &str,
         project: &str,
         named: Option<ServiceNames>,
     ) -> Result<Vec<Part>, (ErrorCode, String)> {
@@ -119,7 +123,7 @@ impl Session<'_> {
             .map_err(|e| (ErrorCode::EngineUnreachable, e.to_string()))?;
         let shown: Vec<&ServiceInfo> = projects
             .iter()
-            .filter(|p| p.name == project)
+            .filter(|p| p.engine == engine && p.name == project)
             .flat_map(|p| &p.services)
             .filter(|s| !s.containers.is_empty() && hub.may_see(&s.key(), &self.viewer.scope))
             .collect();
@@ -143,10 +147,7 @@ impl Session<'_> {
             .map(|name| {
                 let found = shown.iter().find(|s| s.service == *name);
                 found.map(|s| part(s)).ok_or_else(|| {
-                    let key = ServiceKey {
-                        project: project.to_owned(),
-                        service: name.clone(),
-                    };
+                    let key = ServiceKey::new(engine, project, name);
                     (ErrorCode::UnknownService, UnknownService(key).to_string())
                 })
             })
@@ -160,6 +161,7 @@ impl Session<'_> {
         projects: &[ProjectInfo],
     ) -> Result<(), Closed> {
         let Some(Whole {
+            engine,
             project,
             since_ns,
             id,
@@ -170,7 +172,7 @@ impl Session<'_> {
         let hub = &self.state.hub;
         let new: Vec<ServiceKey> = projects
             .iter()
-            .filter(|p| p.name == project)
+            .filter(|p| p.engine == engine && p.name == project)
             .flat_map(|p| &p.services)
             .filter(|s| !s.containers.is_empty() && hub.may_see(&s.key(), &self.viewer.scope))
             .map(ServiceInfo::key)
@@ -201,10 +203,7 @@ mod tests {
 
     fn part(service: &str, ids: &[&str]) -> Part {
         Part {
-            key: ServiceKey {
-                project: "p".into(),
-                service: service.into(),
-            },
+            key: ServiceKey::local("p", service),
             containers: ids.iter().map(|s| s.to_string()).collect(),
         }
     }

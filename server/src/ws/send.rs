@@ -20,6 +20,7 @@ pub struct Closed;
 #[derive(Serialize)]
 #[serde(tag = "type", rename = "lines")]
 struct LinesOut<'a> {
+    engine: &'a str,
     project: &'a str,
     service: &'a str,
     lines: Vec<&'a LogLine>,
@@ -64,6 +65,7 @@ pub async fn send_lines(
             .max(1);
         let (chunk, after) = rest.split_at(n);
         let msg = LinesOut {
+            engine: &key.engine,
             project: &key.project,
             service: &key.service,
             lines: chunk.iter().map(|l| l.as_ref()).collect(),
@@ -167,6 +169,7 @@ pub async fn send_backlogs(
             Entry::Change(_, change) => {
                 let key = &backlogs[i].key;
                 let msg = ServerMessage::Lifecycle {
+                    engine: key.engine.clone(),
                     project: key.project.clone(),
                     service: key.service.clone(),
                     change: change.as_ref().clone(),
@@ -219,10 +222,7 @@ mod tests {
 
     fn backlog(service: &str, lines: &[(i64, &str)], markers: &[i64]) -> Backlog {
         Backlog {
-            key: ServiceKey {
-                project: "p".into(),
-                service: service.into(),
-            },
+            key: ServiceKey::local("p", service),
             lines: lines.iter().map(|(t, x)| line(*t, x)).collect(),
             markers: markers.iter().map(|t| change(*t)).collect(),
         }

@@ -6,6 +6,8 @@
 //! what to run.
 #![allow(dead_code)] // not every test file uses every part of the harness
 
+pub mod private_engine;
+
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -285,7 +287,14 @@ impl Server {
         if let Some(p) = project {
             cmd.args(["--project", p]);
         }
-        cmd.args(extra);
+        let engine_calls = EngineRecorder::start().await;
+        // `{engine_calls}` in an argument is the recording socket's address, for a test that
+        // names the local engine among others (`--engine local={engine_calls}`).
+        cmd.args(
+            extra
+                .iter()
+                .map(|a| a.replace("{engine_calls}", &engine_calls.docker_host())),
+        );
         // Each server keeps its history in a folder of its own, removed with it.
         let data_dir = if extra.iter().any(|a| a.starts_with("--data-dir")) {
             None
@@ -341,7 +350,6 @@ impl Server {
             }
         }
         cmd.envs(env.iter().copied());
-        let engine_calls = EngineRecorder::start().await;
         cmd.env("LOOKOUT_LOG", "warn")
             .env("DOCKER_HOST", engine_calls.docker_host())
             .stdin(Stdio::null())
@@ -515,6 +523,8 @@ pub struct Ws {
     pub project: String,
     /// What `hello` said about the engine.
     pub engine: EngineStatus,
+    /// What `hello` said about each engine.
+    pub engines: Vec<EngineStatus>,
     /// What the first `services` message listed.
     pub projects: Vec<ProjectInfo>,
     /// What `hello` said about history (None: history is off).
@@ -546,11 +556,13 @@ impl Ws {
             socket,
             project: project.to_owned(),
             engine: EngineStatus {
+                name: String::new(),
                 reachable: false,
                 api_version: None,
                 engine_version: None,
                 error: None,
             },
+            engines: Vec::new(),
             projects: Vec::new(),
             history: None,
         };
@@ -558,10 +570,12 @@ impl Ws {
             ServerMessage::Hello {
                 protocol,
                 engine,
+                engines,
                 history,
             } => {
                 assert_eq!(protocol, PROTOCOL_VERSION, "hello names another protocol");
                 ws.engine = engine;
+                ws.engines = engines;
                 ws.history = history;
             }
             other => panic!("the first message must be `hello`, got {other:?}"),
@@ -696,6 +710,7 @@ impl Ws {
         loop {
             match self.reply().await {
                 ServerMessage::Subscribed {
+                    engine: _,
                     project,
                     service: s,
                     containers,
@@ -747,6 +762,7 @@ impl Ws {
         }
         match msg {
             ServerMessage::Lines {
+                engine: _,
                 project,
                 service: s,
                 lines,
@@ -828,6 +844,7 @@ impl Ws {
             let (project, s) = match self.reply_within(left).await {
                 None => return (lines, markers),
                 Some(ServerMessage::Lines {
+                    engine: _,
                     project,
                     service,
                     lines: more,
@@ -836,6 +853,7 @@ impl Ws {
                     (project, service)
                 }
                 Some(ServerMessage::Lifecycle {
+                    engine: _,
                     project,
                     service,
                     change,
@@ -862,6 +880,7 @@ impl Ws {
             match self.reply_within(left).await {
                 None => return all,
                 Some(ServerMessage::Lines {
+                    engine: _,
                     project,
                     service: s,
                     lines,
