@@ -196,6 +196,10 @@ pub struct ContainerInfo {
     /// What the container's health check says, when it has one and runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
+    /// The Swarm node a stack's task runs on (its hostname, or its id when the manager does
+    /// not say); absent for a Compose container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// The verdict of a container's health check. Ordered from best to worst.
@@ -266,8 +270,13 @@ pub struct ServiceInfo {
     pub service: String,
     #[serde(flatten)]
     pub state: ServiceState,
-    /// Number of containers (replicas), whatever their state.
+    /// Number of replicas, whatever their state: a Compose service's containers, a stack
+    /// service's task slots.
     pub replicas: u32,
+    /// The replicas a stack's service should have, as its Swarm manager says (absent for
+    /// Compose, and for a global service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<u32>,
     pub containers: Vec<ContainerInfo>,
 }
 
@@ -658,6 +667,7 @@ mod tests {
             service: "web".into(),
             state: ServiceState::Created,
             replicas: 2,
+            desired: None,
             containers,
         };
         let run = ContainerState::Running;

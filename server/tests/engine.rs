@@ -190,6 +190,7 @@ async fn engine_view(project: &str) -> BTreeMap<String, Vec<ContainerInfo>> {
                     serde_json::from_value(Value::String(health.to_owned()))
                         .unwrap_or_else(|e| panic!("unknown health {health:?}: {e}"))
                 }),
+                node: None,
             });
     }
     for containers in services.values_mut() {
@@ -262,6 +263,7 @@ async fn projects_lists_the_fixture_services_as_the_engine_sees_them() {
                 project: project.clone(),
                 state: fixture_state(&service, &containers),
                 replicas: containers.len() as u32,
+                desired: None,
                 service,
                 containers,
             })

@@ -237,6 +237,89 @@ async fn cli(server: &Server, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A token scoped `b/*/*` sees b's services and none of the local engine's, whose
+/// services read as unknown to it.
+async fn scoped_to_b(dir: &Path, engines: &[&str], b_project: &str, local_project: &str) {
+    let users = dir.join("users").display().to_string();
+    let tokens = dir.join("tokens").display().to_string();
+    let lookout = |args: &[&str], stdin: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run lookout");
+        use std::io::Write;
+        let mut input = child.stdin.take().expect("stdin");
+        input
+            .write_all(stdin.as_bytes())
+            .expect("write the password");
+        drop(input);
+        let out = child.wait_with_output().expect("lookout's exit");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    lookout(
+        &["--users-file", &users, "users", "add", "alice"],
+        "a long password\n",
+    );
+    let token = lookout(
+        &[
+            "--tokens-file",
+            &tokens,
+            "users",
+            "token",
+            "add",
+            "b-only",
+            "--scope",
+            "b/*/*",
+        ],
+        "",
+    );
+    let mut args = vec![
+        "--auth",
+        "users",
+        "--users-file",
+        &users,
+        "--tokens-file",
+        &tokens,
+    ];
+    args.extend_from_slice(engines);
+    let server = Server::start_with(None, &args, &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !health(&server).await.iter().all(|(_, up)| *up) {
+        assert!(Instant::now() < deadline, "b is not reached within 15 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let bearer = format!("Bearer {token}");
+    let projects: Vec<app::protocol::ProjectInfo> = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/api/projects", server.port))
+        .header("Authorization", &bearer)
+        .send()
+        .await
+        .expect("/api/projects")
+        .json()
+        .await
+        .expect("the projects as JSON");
+    let shown: Vec<(&str, &str)> = projects
+        .iter()
+        .map(|p| (p.engine.as_str(), p.name.as_str()))
+        .collect();
+    assert_eq!(shown, [("b", b_project)], "a b/*/* token's listing");
+    let mut ws = Ws::connect_with(server.port, local_project, &[("Authorization", &bearer)]).await;
+    let ask = serde_json::json!({
+        "type": "subscribe", "engine": "local", "project": local_project, "service": "fast",
+    });
+    ws.send_text(&ask.to_string()).await;
+    let (code, message) = ws.expect_error().await;
+    assert_eq!(code, app::protocol::ErrorCode::UnknownService, "{message}");
+}
+
 #[test]
 fn two_engines_are_read_apart_and_one_down_never_stalls_the_other() {
     require_root();
@@ -409,6 +492,8 @@ async fn scenario(engine: &mut PrivateEngine) {
         held,
         "the viewer's lines are not b's log: repeated or missing lines"
     );
+
+    scoped_to_b(&engine.dir, &args, &project, &local_project).await;
 
     // A client certificate of another CA: b is unreachable, and says why.
     let stranger = format!("b={}", certs.join("stranger").display());

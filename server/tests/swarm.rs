@@ -3,7 +3,8 @@
 //! `crasher`, whose tasks fail and are rescheduled.
 //!
 //! - The stack is listed as a project, its services as the stack file names them, each
-//!   replica by its task slot (`STACK_ticker.1`, `STACK_ticker.2`).
+//!   replica by its task slot (`STACK_ticker.1`, `STACK_ticker.2`), with the replicas the
+//!   manager wants and the node each task runs on.
 //! - Its whole project's view merges both services' lines; `crasher`'s rescheduled tasks go on
 //!   one timeline (replica 1), with an `exited` marker (code 3) between their lines.
 //! - History keeps the failed tasks' lines.
@@ -109,6 +110,17 @@ async fn scenario(engine: &mut PrivateEngine) {
         .collect();
     let want: BTreeSet<String> = [1, 2].map(|n| format!("{stack}_ticker.{n}")).into();
     assert_eq!(names, want, "replicas are not named by slot");
+    assert_eq!(ticker.desired, Some(2), "the manager's desired replicas");
+    // The one node is this machine, named by its hostname.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("the hostname");
+    for c in &ticker.containers {
+        assert_eq!(
+            c.node.as_deref(),
+            Some(host.trim()),
+            "the node of {}",
+            c.replica.name
+        );
+    }
 
     // The whole stack on one timeline; crasher's tasks, one after another, on replica 1.
     let mut ws = server.ws().await;

@@ -93,9 +93,11 @@ fn option_value(engine: &str, project: &str, service: &str) -> String {
 
 /// What a service's option says, e.g. "web (1 of 2 running, unhealthy, 2 replicas)".
 fn service_label(s: &ServiceInfo) -> String {
+    // A stack's service: as many as its manager wants.
+    let replicas = s.desired.unwrap_or(s.replicas);
     let state = match &s.state {
-        ServiceState::Running { running } if *running == s.replicas => "running".to_owned(),
-        ServiceState::Running { running } => format!("{running} of {} running", s.replicas),
+        ServiceState::Running { running } if *running == replicas => "running".to_owned(),
+        ServiceState::Running { running } => format!("{running} of {replicas} running"),
         ServiceState::Restarting { exit_code: Some(c) } => format!("restarting, exit code {c}"),
         ServiceState::Restarting { exit_code: None } => "restarting".to_owned(),
         ServiceState::Exited { exit_code: Some(c) } => format!("exited with code {c}"),
@@ -109,10 +111,10 @@ fn service_label(s: &ServiceInfo) -> String {
         Some(Health::Unhealthy) => ", unhealthy",
         None => "",
     };
-    let replicas = if s.replicas <= 1 {
+    let replicas = if replicas <= 1 {
         String::new()
     } else {
-        format!(", {} replicas", s.replicas)
+        format!(", {replicas} replicas")
     };
     format!("{} ({state}{health}{replicas})", s.service)
 }

@@ -59,7 +59,7 @@ fn row(s: &ServiceInfo) -> Vec<String> {
         printable(&s.project),
         printable(&s.service),
         state.to_owned(),
-        format!("{running}/{}", s.replicas),
+        format!("{running}/{}", s.desired.unwrap_or(s.replicas)),
         health.to_owned(),
         exit.map(|c| c.to_string()).unwrap_or_default(),
     ]
@@ -81,6 +81,7 @@ mod tests {
             state,
             exit_code: None,
             health,
+            node: None,
         }
     }
 
@@ -92,6 +93,7 @@ mod tests {
             service: "web".into(),
             state: ServiceState::Running { running: 1 },
             replicas: 2,
+            desired: None,
             containers: vec![
                 container(1, ContainerState::Running, Some(Health::Unhealthy)),
                 container(2, ContainerState::Exited, None),
@@ -103,6 +105,7 @@ mod tests {
             service: "migrate".into(),
             state: ServiceState::Exited { exit_code: Some(3) },
             replicas: 1,
+            desired: None,
             containers: vec![container(1, ContainerState::Exited, None)],
         };
         let projects = [ProjectInfo {

@@ -102,6 +102,7 @@ mod tests {
             service: name.into(),
             state: ServiceState::Created,
             replicas: 0,
+            desired: None,
             containers: Vec::new(),
         }
     }

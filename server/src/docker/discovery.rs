@@ -26,6 +26,7 @@ pub const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
 pub const STACK_LABEL: &str = "com.docker.stack.namespace";
 pub const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
 pub const TASK_NAME_LABEL: &str = "com.docker.swarm.task.name";
+pub const NODE_LABEL: &str = "com.docker.swarm.node.id";
 
 /// The label filter that selects containers of `label`, of one project or of all.
 fn label_filter(label: &str, project: Option<&str>) -> String {
@@ -44,6 +45,13 @@ struct Member {
     /// A task's name without its id (`shop_ticker.1`): the same for the tasks that replace
     /// one another in a slot, so a rescheduled task goes on its replica's timeline.
     task: Option<String>,
+}
+
+impl Member {
+    /// A task's service as the engine names it (`shop_ticker`).
+    fn swarm_service(&self) -> Option<&str> {
+        self.task.as_deref()?.rsplit_once('.').map(|(s, _)| s)
+    }
 }
 
 fn member(labels: &HashMap<String, String>) -> Option<Member> {
@@ -110,6 +118,16 @@ pub async fn list_projects(
     project: Option<&str>,
 ) -> Result<Vec<ProjectInfo>, EngineError> {
     let summaries = members(docker, project).await?;
+    let stacks = summaries.iter().any(|s| {
+        s.labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(STACK_LABEL))
+    });
+    let swarm = match stacks {
+        true => super::swarm::facts(docker, project).await,
+        false => Default::default(),
+    };
+    let mut desired: HashMap<(String, String), u32> = HashMap::new();
 
     let mut services: BTreeMap<(String, String), Vec<ContainerInfo>> = BTreeMap::new();
     // Per service, the container that stopped last.
@@ -140,6 +158,12 @@ pub async fn list_projects(
                 .unwrap_or_else(|| id.chars().take(12).collect())
         });
         let number = m.number;
+        if let Some(n) = m.swarm_service().and_then(|s| swarm.desired.get(s)) {
+            desired.insert((p.clone(), svc.clone()), *n);
+        }
+        let node = labels
+            .get(NODE_LABEL)
+            .map(|id| swarm.nodes.get(id).unwrap_or(id).clone());
         services
             .entry((p.clone(), svc.clone()))
             .or_default()
@@ -152,9 +176,16 @@ pub async fn list_projects(
                     ContainerState::Running => health(s.health.as_ref(), s.status.as_deref()),
                     _ => None,
                 },
+                node,
             });
     }
-    Ok(grouped(engine, services, &last_exits))
+    let mut projects = grouped(engine, services, &last_exits);
+    for s in projects.iter_mut().flat_map(|p| &mut p.services) {
+        s.desired = desired
+            .get(&(s.project.clone(), s.service.clone()))
+            .copied();
+    }
+    Ok(projects)
 }
 
 fn container_state(state: Option<S>) -> ContainerState {
@@ -191,6 +222,7 @@ fn grouped(
             engine: engine.to_owned(),
             state: ServiceState::of(&containers, last_exit),
             replicas: numbers.len() as u32,
+            desired: None,
             project: project.clone(),
             service,
             containers,
@@ -333,6 +365,7 @@ mod tests {
             state: ContainerState::Exited,
             exit_code: Some(code),
             health: None,
+            node: None,
         };
         let key = ("p".to_owned(), "s".to_owned());
         let services = BTreeMap::from([(key.clone(), vec![exited(1, 137), exited(2, 1)])]);

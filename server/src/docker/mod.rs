@@ -1,6 +1,7 @@
 //! Everything that talks to the Docker engine, and the only place that does: `bollard` is
 //! used nowhere else. Lookout only reads: the calls made here are GET /version,
-//! /containers/json, /containers/{id}/json, /containers/{id}/logs and /events.
+//! /containers/json, /containers/{id}/json, /containers/{id}/logs and /events, and, of an
+//! engine that runs Swarm stacks' tasks, GET /services and /nodes.
 
 pub mod address;
 pub mod discovery;
@@ -11,6 +12,7 @@ pub mod frames;
 pub mod inspect;
 pub mod logs;
 pub mod past;
+mod swarm;
 
 pub use engine::Engine;
 pub use engines::Engines;

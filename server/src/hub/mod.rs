@@ -376,6 +376,7 @@ fn add_removed(projects: &mut Vec<ProjectInfo>, kept: impl Iterator<Item = Servi
             service: key.service,
             state: ServiceState::Removed,
             replicas: 0,
+            desired: None,
             containers: Vec::new(),
         };
         match projects

@@ -191,6 +191,7 @@ pub(crate) mod tests {
             state: ContainerState::Running,
             exit_code: None,
             health: None,
+            node: None,
         }
     }
 

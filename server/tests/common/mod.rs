@@ -1127,12 +1127,14 @@ pub async fn set_fast_rate(container: &str, rate: u32) {
 }
 
 /// The engine endpoints Lookout may call: reads only (README, "Docker API calls").
-pub const ALLOWED_ENGINE_CALLS: [&str; 5] = [
+pub const ALLOWED_ENGINE_CALLS: [&str; 7] = [
     "GET /version",
     "GET /containers/json",
     "GET /containers/{id}/json",
     "GET /containers/{id}/logs",
     "GET /events",
+    "GET /services",
+    "GET /nodes",
 ];
 
 /// A unix-socket proxy between one `lookout` and the engine that notes every request's
