@@ -344,7 +344,8 @@ pub struct HistoryStatus {
 pub enum ClientMessage {
     /// Follow a service, replacing any earlier subscription of this socket.
     Subscribe {
-        /// The engine; without it, the server's only engine (or `local`).
+        /// The engine; without it, the server's default: its only engine, else `local`, else
+        /// the first given.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         engine: Option<String>,
         project: String,
@@ -366,7 +367,8 @@ pub enum ClientMessage {
     /// see. Replaces any earlier subscription of this socket. `tail` is the newest lines of
     /// them all; `resume` the last cursor the client holds for each container of any.
     SubscribeProject {
-        /// The engine; without it, the server's only engine (or `local`).
+        /// The engine; without it, the server's default: its only engine, else `local`, else
+        /// the first given.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         engine: Option<String>,
         project: String,
@@ -576,6 +578,7 @@ mod tests {
             state,
             exit_code,
             health: None,
+            node: None,
         };
         assert_eq!(
             ServiceState::of(
@@ -660,6 +663,7 @@ mod tests {
             state,
             exit_code: None,
             health,
+            node: None,
         };
         let service = |containers| ServiceInfo {
             engine: "local".into(),

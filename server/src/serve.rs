@@ -19,7 +19,7 @@ use crate::auth::users::{self, Users};
 use crate::auth::{login, Auth, Mode, SocketCounts, TrustedProxies};
 use crate::builds::{self, Builds, BuildsConfig};
 use crate::config::{Command, Config, HistoryMode};
-use crate::docker::address::engine_specs;
+use crate::docker::address::{check_certificates, engine_specs, DockerEnv};
 use crate::docker::logs::LineRules;
 use crate::docker::Engines;
 use crate::history::{History, HistoryConfig};
@@ -99,7 +99,9 @@ async fn serve(config: Config) -> Result<(), Refused> {
     let builds = history
         .clone()
         .map(|h| Builds::start(h, redactor.clone(), builds_config(&config)));
-    let engines = engine_specs(&config.engines, &config.engine_tls).map_err(Refused::setting)?;
+    let engines = engine_specs(&config.engines, &config.engine_tls, &DockerEnv::read())
+        .and_then(|specs| check_certificates(&specs).map(|()| specs))
+        .map_err(Refused::setting)?;
     let hub = Hub::start(
         Engines::start(engines),
         hub_config(&config, redactor),

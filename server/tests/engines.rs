@@ -312,6 +312,8 @@ async fn scoped_to_b(dir: &Path, engines: &[&str], b_project: &str, local_projec
         .collect();
     assert_eq!(shown, [("b", b_project)], "a b/*/* token's listing");
     let mut ws = Ws::connect_with(server.port, local_project, &[("Authorization", &bearer)]).await;
+    let told: Vec<&str> = ws.engines.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(told, ["b"], "a b/*/* token is told of b's state alone");
     let ask = serde_json::json!({
         "type": "subscribe", "engine": "local", "project": local_project, "service": "fast",
     });
@@ -535,6 +537,23 @@ async fn scenario(engine: &mut PrivateEngine) {
         why.to_lowercase().contains("certificate") || why.contains("alert"),
         "the reason does not say the certificate was refused: {why}"
     );
+    // Certificates that do not read stop the start, naming the file.
+    let broken = certs.join("broken");
+    std::fs::create_dir_all(&broken).expect("a directory");
+    for f in ["ca.pem", "cert.pem"] {
+        std::fs::copy(certs.join("lookout").join(f), broken.join(f)).expect("copy a certificate");
+    }
+    std::fs::write(broken.join("key.pem"), "not a key\n").expect("write key.pem");
+    let tls = format!("b={}", broken.display());
+    let (code, stderr) = common::launch(&["--engine", &b_url, "--engine-tls", &tls])
+        .await
+        .expect_err("lookout starts with a key that does not read");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("engine b: ") && stderr.contains("key.pem"),
+        "{stderr}"
+    );
+
     for s in [&server, &refused] {
         let calls = s.engine_calls.calls();
         assert!(

@@ -46,12 +46,24 @@ impl Scope {
 
     /// Whether `project/service` is within on some engine: for what is the project's on no
     /// engine in particular, such as its builds.
+    /// Only patterns of every engine count: a pattern of one engine grants nothing beyond it.
     pub fn allows_anywhere(&self, project: &str, service: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(patterns) => patterns.iter().any(|p| {
+                p.of_every_engine() && p.project.is_match(project) && p.service.is_match(service)
+            }),
+        }
+    }
+
+    /// Whether some service of the engine `name` may be within: which engines' states a
+    /// viewer is told.
+    pub fn may_see_engine(&self, name: &str) -> bool {
         match self {
             Scope::All => true,
             Scope::Only(patterns) => patterns
                 .iter()
-                .any(|p| p.project.is_match(project) && p.service.is_match(service)),
+                .any(|p| p.engine.as_ref().is_none_or(|e| e.is_match(name))),
         }
     }
 
@@ -60,9 +72,9 @@ impl Scope {
     pub fn allows_whole(&self, project: &str) -> bool {
         match self {
             Scope::All => true,
-            Scope::Only(patterns) => patterns
-                .iter()
-                .any(|p| p.project.is_match(project) && p.service.glob().glob() == "*"),
+            Scope::Only(patterns) => patterns.iter().any(|p| {
+                p.of_every_engine() && p.project.is_match(project) && p.service.glob().glob() == "*"
+            }),
         }
     }
 
@@ -115,6 +127,10 @@ impl Pattern {
         })
     }
 
+    fn of_every_engine(&self) -> bool {
+        self.engine.as_ref().is_none_or(|e| e.glob().glob() == "*")
+    }
+
     fn matches(&self, key: &ServiceKey) -> bool {
         self.engine.as_ref().is_none_or(|e| e.is_match(&key.engine))
             && self.project.is_match(&key.project)
@@ -150,6 +166,12 @@ mod tests {
         assert!(!scope.allows(&ServiceKey::new("staging", "shop", "web")));
         assert!(!scope.allows(&key("shop", "web")));
         assert!(scope.allows(&ServiceKey::new("staging", "billing", "api")));
+        // Builds are no engine's: an engine's pattern grants none.
+        assert!(!scope.allows_anywhere("shop", "web"));
+        assert!(scope.allows_anywhere("billing", "api"));
+        assert!(scope.may_see_engine("prod") && scope.may_see_engine("staging"));
+        let prod = Scope::parse("prod/*/*").unwrap();
+        assert!(prod.may_see_engine("prod") && !prod.may_see_engine("staging"));
         assert!(Scope::parse("a/b/c/d")
             .unwrap_err()
             .contains("[engine/]project/service"));

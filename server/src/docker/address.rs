@@ -144,19 +144,57 @@ impl EngineSpec {
     }
 }
 
-/// The engines to read: `local` alone without `--engine`; else those named, each once,
-/// with TLS where `--engine-tls` says. Plain TCP is refused beyond loopback: it would hand
-/// every log, and the engine itself, to whoever is on the path.
-pub fn engine_specs(engines: &[EngineArg], tls: &[TlsArg]) -> Result<Vec<EngineSpec>, String> {
+/// How docker's own client finds its engine: `DOCKER_HOST`, and with `DOCKER_TLS_VERIFY`
+/// the certificates in `DOCKER_CERT_PATH` (default `~/.docker`).
+#[derive(Clone, Debug, Default)]
+pub struct DockerEnv {
+    pub host: Option<String>,
+    pub cert_path: Option<PathBuf>,
+}
+
+impl DockerEnv {
+    pub fn read() -> DockerEnv {
+        let set = |v: &str| std::env::var(v).ok().filter(|s| !s.is_empty());
+        let verify = set("DOCKER_TLS_VERIFY").is_some_and(|v| v != "0");
+        let home = set("HOME").map(|h| PathBuf::from(h).join(".docker"));
+        DockerEnv {
+            host: set("DOCKER_HOST"),
+            cert_path: verify
+                .then(|| set("DOCKER_CERT_PATH").map(PathBuf::from).or(home))
+                .flatten(),
+        }
+    }
+}
+
+/// The engines to read: without `--engine`, `local`, where `docker_env` says; else those
+/// named, each once, with TLS where `--engine-tls` says. Plain TCP is refused beyond
+/// loopback: it would hand every log, and the engine itself, to whoever is on the path.
+pub fn engine_specs(
+    engines: &[EngineArg],
+    tls: &[TlsArg],
+    docker_env: &DockerEnv,
+) -> Result<Vec<EngineSpec>, String> {
     if engines.is_empty() {
         if let Some(t) = tls.first() {
             return Err(format!("--engine-tls {}: no --engine of that name", t.name));
         }
-        return Ok(vec![EngineSpec {
+        let Some(host) = &docker_env.host else {
+            return Ok(vec![EngineSpec {
+                name: LOCAL_ENGINE.to_owned(),
+                address: Address::Default,
+                tls: None,
+            }]);
+        };
+        // DOCKER_HOST by the same rules as an --engine of that address.
+        let local: EngineArg = format!("{LOCAL_ENGINE}={host}")
+            .parse()
+            .map_err(|e| format!("DOCKER_HOST: {e}"))?;
+        let certs = docker_env.cert_path.as_ref().map(|dir| TlsArg {
             name: LOCAL_ENGINE.to_owned(),
-            address: Address::Default,
-            tls: None,
-        }]);
+            dir: dir.clone(),
+        });
+        let certs = certs.filter(|_| matches!(local.address, Address::Tcp { .. }));
+        return engine_specs(&[local], certs.as_slice(), docker_env);
     }
     let mut specs: Vec<EngineSpec> = Vec::new();
     for e in engines {
@@ -198,6 +236,17 @@ pub fn engine_specs(engines: &[EngineArg], tls: &[TlsArg]) -> Result<Vec<EngineS
         }
     }
     Ok(specs)
+}
+
+/// Each TLS engine's certificates read, so that one that does not parse stops the start
+/// with its file named, not later as an engine that never answers.
+pub fn check_certificates(specs: &[EngineSpec]) -> Result<(), String> {
+    for spec in specs {
+        if let Some(tls) = &spec.tls {
+            super::tls::client_config(tls).map_err(|e| format!("engine {}: {e}", spec.name))?;
+        }
+    }
+    Ok(())
 }
 
 fn tls_files(name: &str, dir: &std::path::Path) -> Result<Tls, String> {
@@ -264,11 +313,12 @@ mod tests {
 
     #[test]
     fn plain_tcp_beyond_loopback_and_tls_without_its_files_are_refused() {
+        let none = DockerEnv::default();
         let remote = [arg("prod=tcp://10.0.0.5:2376").unwrap()];
-        let err = engine_specs(&remote, &[]).unwrap_err();
+        let err = engine_specs(&remote, &[], &none).unwrap_err();
         assert!(err.contains("--engine-tls prod=DIR"), "{err}");
         let near = [arg("near=tcp://127.0.0.1:2375").unwrap()];
-        assert!(engine_specs(&near, &[]).is_ok());
+        assert!(engine_specs(&near, &[], &none).is_ok());
 
         let dir = std::env::temp_dir().join(format!("lookout-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -278,10 +328,10 @@ mod tests {
             name: "prod".into(),
             dir: dir.clone(),
         }];
-        let err = engine_specs(&remote, &tls).unwrap_err();
+        let err = engine_specs(&remote, &tls, &none).unwrap_err();
         assert!(err.contains("key.pem is missing"), "{err}");
         std::fs::write(dir.join("key.pem"), "x").unwrap();
-        let specs = engine_specs(&remote, &tls).unwrap();
+        let specs = engine_specs(&remote, &tls, &none).unwrap();
         assert_eq!(specs[0].tls.as_ref().unwrap().key, dir.join("key.pem"));
         std::fs::remove_dir_all(&dir).unwrap();
 
@@ -289,23 +339,41 @@ mod tests {
             arg("a=tcp://127.0.0.1:1").unwrap(),
             arg("a=tcp://127.0.0.1:2").unwrap(),
         ];
-        assert!(engine_specs(&twice, &[])
+        assert!(engine_specs(&twice, &[], &none)
             .unwrap_err()
             .contains("named twice"));
         let stray = [TlsArg {
             name: "nope".into(),
             dir: "/".into(),
         }];
-        assert!(engine_specs(&near, &stray)
+        assert!(engine_specs(&near, &stray, &none)
             .unwrap_err()
             .contains("no --engine"));
     }
 
     #[test]
     fn without_engines_the_local_one_is_read() {
-        let specs = engine_specs(&[], &[]).unwrap();
+        let specs = engine_specs(&[], &[], &DockerEnv::default()).unwrap();
         assert_eq!(specs.len(), 1);
         assert_eq!(specs[0].name, "local");
         assert_eq!(specs[0].address, Address::Default);
+    }
+
+    #[test]
+    fn docker_host_is_read_by_the_same_rules() {
+        let env = |host: &str| DockerEnv {
+            host: Some(host.into()),
+            cert_path: None,
+        };
+        let err = engine_specs(&[], &[], &env("tcp://10.0.0.5:2375")).unwrap_err();
+        assert!(
+            err.contains("plain tcp:// is allowed only on loopback"),
+            "{err}"
+        );
+        let err = engine_specs(&[], &[], &env("npipe:////./pipe/docker")).unwrap_err();
+        assert!(err.starts_with("DOCKER_HOST: "), "{err}");
+        let specs = engine_specs(&[], &[], &env("unix:///run/d.sock")).unwrap();
+        assert_eq!(specs[0].name, "local");
+        assert_eq!(specs[0].address, Address::Unix("/run/d.sock".into()));
     }
 }

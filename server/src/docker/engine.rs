@@ -208,14 +208,10 @@ fn connect(spec: &EngineSpec) -> Result<Docker, EngineError> {
         (Address::Unix(path), _) => {
             Docker::connect_with_unix(&path.to_string_lossy(), timeout, version)
         }
-        (Address::Tcp { host, port }, Some(tls)) => Docker::connect_with_ssl(
-            &format!("tcp://{host}:{port}"),
-            &tls.key,
-            &tls.cert,
-            &tls.ca,
-            timeout,
-            version,
-        ),
+        (Address::Tcp { host, port }, Some(tls)) => {
+            return super::tls::connect(host, *port, tls, timeout)
+                .map_err(|e| EngineError::Unreachable(format!("{}: {e}", spec.url())));
+        }
         (Address::Tcp { host, port }, None) => {
             Docker::connect_with_http(&format!("tcp://{host}:{port}"), timeout, version)
         }

@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod logs;
 pub mod past;
 mod swarm;
+mod tls;
 
 pub use engine::Engine;
 pub use engines::Engines;

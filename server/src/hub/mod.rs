@@ -188,7 +188,7 @@ impl Hub {
     pub async fn list(&self) -> Result<Vec<ProjectInfo>, EngineError> {
         let engines: Vec<&Engine> = self.inner.engines.iter().collect();
         let lists = futures::future::join_all(engines.iter().map(|e| self.list_engine(e))).await;
-        let mut first_error = None;
+        let (mut first_error, mut failures) = (None, 0);
         let mut all = Vec::new();
         for (engine, listed) in engines.iter().zip(lists) {
             match listed {
@@ -197,14 +197,23 @@ impl Hub {
                     let listings = self.inner.listings.lock().expect("listings lock");
                     all.extend(listings.get(engine.name()).cloned().unwrap_or_default());
                     first_error.get_or_insert(e);
+                    failures += 1;
                 }
             }
         }
-        match first_error {
-            Some(e) if all.is_empty() && self.inner.engines.iter().all(|e| !e.is_reachable()) => {
-                Err(e)
-            }
-            _ => Ok(all),
+        // Every engine failed: as with one engine, an error, not a listing that may be stale.
+        match first_error.filter(|_| failures == engines.len()) {
+            Some(e) => Err(e),
+            None => Ok(all),
+        }
+    }
+
+    /// Lists the projects of the engine named `name` now: none of an engine this server does
+    /// not read.
+    pub async fn list_of(&self, name: &str) -> Result<Vec<ProjectInfo>, EngineError> {
+        match self.inner.engines.get(name) {
+            Some(engine) => self.list_engine(engine).await,
+            None => Ok(Vec::new()),
         }
     }
 
@@ -231,7 +240,10 @@ impl Hub {
     /// it, whether or not it still exists: the one rule, for the live and the stored alike.
     pub fn may_see(&self, key: &ServiceKey, scope: &Scope) -> bool {
         let project = self.inner.cfg.project.as_ref();
-        project.is_none_or(|p| *p == key.project) && scope.allows(key)
+        // An engine this server does not read (`@build`, a typo) holds nothing to see.
+        self.inner.engines.get(&key.engine).is_some()
+            && project.is_none_or(|p| *p == key.project)
+            && scope.allows(key)
     }
 
     /// The service `key` names, if this server shows it (`--project`) and `scope` lets its

@@ -133,14 +133,25 @@ impl Session<'_> {
     async fn run(&mut self, rx: &mut SplitStream<WebSocket>) -> Result<(), Closed> {
         let hub = &self.state.hub;
         let batch = hub.config().batch;
-        let mut engines: Vec<_> = hub.engines().iter().map(|e| e.status()).collect();
+        // Only the engines some service of the viewer's scope may be on.
+        let scope = &self.viewer.scope;
+        let mut engines: Vec<_> = hub
+            .engines()
+            .iter()
+            .filter(|e| scope.may_see_engine(e.name()))
+            .map(|e| e.status())
+            .collect();
+        let mut default = hub.engines().default_engine().status().borrow().clone();
+        if !scope.may_see_engine(&default.name) {
+            default.error = None;
+        }
         let mut services = hub.services();
         let mut shutdown = self.state.shutdown.clone();
 
         let mut history = self.state.hub.history().map(|h| h.health().status());
         let hello = ServerMessage::Hello {
             protocol: PROTOCOL_VERSION,
-            engine: hub.engines().default_engine().status().borrow().clone(),
+            engine: default,
             engines: engines
                 .iter_mut()
                 .map(|e| e.borrow_and_update().clone())
@@ -435,8 +446,12 @@ fn refusal(e: HubError) -> (ErrorCode, String) {
     }
 }
 
-/// The next status of whichever engine changes first; None once the engines are gone.
+/// The next status of whichever engine changes first; None once the engines are gone, and
+/// never without any.
 async fn engine_changed(engines: &mut [watch::Receiver<EngineStatus>]) -> Option<EngineStatus> {
+    if engines.is_empty() {
+        return std::future::pending().await;
+    }
     let changes = engines.iter_mut().map(|rx| {
         Box::pin(async move {
             rx.changed().await.ok()?;

@@ -118,7 +118,7 @@ impl Session<'_> {
     ) -> Result<Vec<Part>, (ErrorCode, String)> {
         let hub = &self.state.hub;
         let projects = hub
-            .list()
+            .list_of(engine)
             .await
             .map_err(|e| (ErrorCode::EngineUnreachable, e.to_string()))?;
         let shown: Vec<&ServiceInfo> = projects
