@@ -54,7 +54,7 @@ pub mod backend {
     #[derive(Clone, Debug, Default)]
     pub struct SearchAsk {
         pub q: String,
-        /// The engine searched; without it, the server's default.
+        /// The engine searched; without it, every one.
         pub engine: Option<String>,
         pub project: Option<String>,
         pub service: Option<String>,
@@ -178,7 +178,7 @@ pub async fn history(
 
 /// Stored lines of every service the viewer may see that match a query, newest first.
 /// `GET /api/search?q=QUERY[&project=P][&service=S][&since=T][&until=T][&limit=N][&before=CURSOR][&engine=E]`.
-/// One engine is searched: `engine`, or the server's default.
+/// Every engine is searched, or `engine` alone.
 #[server(endpoint = "search", input = GetUrl)]
 pub async fn search(
     q: String,

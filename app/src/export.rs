@@ -63,13 +63,18 @@ pub fn push_line(out: &mut String, ts_ns: i64, replica: &str, origin: Origin, pl
     out.push('\n');
 }
 
-/// `{project}-{service}-{YYYY-MM-DDTHH-MM-SS}.log` for a download made at `unix_secs` (UTC).
+/// `{project}-{service}-{YYYY-MM-DDTHH-MM-SS}.log` for a download made at `unix_secs` (UTC),
+/// after `{engine}-` for an engine other than `local`.
 /// Colons are not allowed in file names everywhere, and the name goes into a
 /// `Content-Disposition` header: anything but letters, digits, `-`, `_` and `.` becomes `_`.
-pub fn file_name(project: &str, service: &str, unix_secs: i64) -> String {
+pub fn file_name(engine: &str, project: &str, service: &str, unix_secs: i64) -> String {
     let t = date_time(unix_secs.saturating_mul(1_000_000_000));
+    let engine = match engine {
+        crate::protocol::LOCAL_ENGINE => String::new(),
+        other => format!("{other}-"),
+    };
     let name = format!(
-        "{project}-{service}-{:04}-{:02}-{:02}T{:02}-{:02}-{:02}.log",
+        "{engine}{project}-{service}-{:04}-{:02}-{:02}T{:02}-{:02}-{:02}.log",
         t.year(),
         u8::from(t.month()),
         t.day(),
@@ -126,15 +131,23 @@ mod tests {
     #[test]
     fn file_names_carry_the_time_without_colons() {
         assert_eq!(
-            file_name("shop", "web", TS / 1_000_000_000),
+            file_name("local", "shop", "web", TS / 1_000_000_000),
             "shop-web-2026-11-22T02-32-11.log"
+        );
+    }
+
+    #[test]
+    fn file_names_name_an_engine_other_than_local() {
+        assert_eq!(
+            file_name("prod", "shop", "web", 1_795_314_731),
+            "prod-shop-web-2026-11-22T02-32-11.log"
         );
     }
 
     #[test]
     fn file_names_keep_only_safe_characters() {
         assert_eq!(
-            file_name("a\"b\r\nc", "d/é", 0),
+            file_name("local", "a\"b\r\nc", "d/é", 0),
             "a_b__c-d__-1970-01-01T00-00-00.log"
         );
     }

@@ -153,6 +153,7 @@ pub async fn route(
     }
 
     let name = app::export::file_name(
+        &key.engine,
         &key.project,
         &key.service,
         time::OffsetDateTime::now_utc().unix_timestamp(),

@@ -39,10 +39,15 @@ fn buckets(value: Option<&str>) -> Result<u32, ApiError> {
 /// `/api/histogram`.
 pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Histogram, ApiError> {
     let history = history_of(hub)?.clone();
+    // A search's picture counts every engine's matches, or `engine`'s alone.
+    let engines: Vec<String> = match &ask.engine {
+        Some(e) => vec![e.clone()],
+        None => hub.engines().iter().map(|e| e.name().to_owned()).collect(),
+    };
     let engine = hub.engines().name_or_default(ask.engine);
     let key = match (ask.project, ask.service) {
         (Some(project), Some(service)) => Some(ServiceKey {
-            engine: engine.clone(),
+            engine,
             project,
             service,
         }),
@@ -87,7 +92,7 @@ pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Hi
         .transpose()?;
     let Some(key) = key else {
         let every = Everywhere {
-            engine: engine.clone(),
+            engines: engines.clone(),
             since,
             until,
             buckets,
@@ -96,10 +101,13 @@ pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Hi
             max_lines: history.config().search_max_lines,
         };
         let (hub, scope) = (hub.clone(), scope.clone());
-        let visible = move |project: &str, service: &str| {
-            hub.may_see(&ServiceKey::new(&engine, project, service), &scope)
+        let visible = move |engine: &str, project: &str, service: &str| {
+            hub.may_see(&ServiceKey::new(engine, project, service), &scope)
         };
-        let wants = search::wanted(every.query.clone(), visible.clone());
+        let any = visible.clone();
+        let wants = search::wanted(every.query.clone(), move |p: &str, s: &str| {
+            engines.iter().any(|e| any(e, p, s))
+        });
         return Ok(history
             .read(wants, move |view| every.read(view, visible))
             .await?);
@@ -185,8 +193,8 @@ impl Count {
 /// A search's matches in every service the viewer may see, counted over time: the
 /// histogram of search results.
 pub struct Everywhere {
-    /// The engine whose services are counted.
-    pub engine: String,
+    /// The engines whose services are counted, each read up to its share of `max_lines`.
+    pub engines: Vec<String>,
     /// None: the older of the oldest stored line of the services searched and
     /// `LEAST_SPAN_NS` before `until`.
     pub since: Option<i64>,
@@ -203,35 +211,12 @@ impl Everywhere {
     pub fn read(
         &self,
         view: &View,
-        visible: impl Fn(&str, &str) -> bool,
+        visible: impl Fn(&str, &str, &str) -> bool,
     ) -> Result<Histogram, StoreError> {
         let q = &self.query;
-        let wanted = search::wanted(q, &visible);
         let since = match self.since {
             Some(s) => s,
-            None => {
-                let mut since = self.until.saturating_sub(LEAST_SPAN_NS);
-                for (project, service) in view.services(&self.engine, self.oldest_ns)? {
-                    let named =
-                        |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
-                    if !visible(&project, &service)
-                        || !named(&q.projects, &project)
-                        || !named(&q.services, &service)
-                    {
-                        continue;
-                    }
-                    let span = ServiceSpan {
-                        engine: &self.engine,
-                        project: &project,
-                        service: &service,
-                        since_ns: self.oldest_ns,
-                        until_ns: self.until,
-                        levels: None,
-                    };
-                    since = since.min(default_since(view, &span)?);
-                }
-                since
-            }
+            None => self.default_since(view, &visible)?,
         };
         let mut h = Histogram::empty(since, self.until, self.buckets);
         let since_ns = since
@@ -241,17 +226,16 @@ impl Everywhere {
         if since_ns >= until_ns {
             return Ok(h);
         }
-        let (mut read, mut plain) = (0_u64, String::new());
-        view.scan(
-            &self.engine,
-            since_ns,
-            until_ns,
-            wanted,
-            q.levels,
-            |block| {
-                if read >= self.max_lines {
+        let share = (self.max_lines / self.engines.len().max(1) as u64).max(1);
+        for engine in &self.engines {
+            let visible = |p: &str, s: &str| visible(engine, p, s);
+            let wanted = search::wanted(q, &visible);
+            let (mut read, mut plain) = (0_u64, String::new());
+            view.scan(engine, since_ns, until_ns, wanted, q.levels, |block| {
+                if read >= share {
                     h.partial = true;
-                    h.complete_from_ns = block.top.saturating_add(1).max(h.since_ns);
+                    let from = block.top.saturating_add(1).max(h.since_ns);
+                    h.complete_from_ns = h.complete_from_ns.max(from);
                     return ControlFlow::Break(());
                 }
                 read += block.records.count() as u64;
@@ -259,9 +243,42 @@ impl Everywhere {
                     h.add(r.ts_ns, r.level(), r.stream, 1);
                 });
                 ControlFlow::Continue(())
-            },
-        )?;
+            })?;
+        }
         Ok(h)
+    }
+
+    /// The older of the oldest stored line of the services searched and `LEAST_SPAN_NS`
+    /// before `until`.
+    fn default_since(
+        &self,
+        view: &View,
+        visible: impl Fn(&str, &str, &str) -> bool,
+    ) -> Result<i64, StoreError> {
+        let q = &self.query;
+        let mut since = self.until.saturating_sub(LEAST_SPAN_NS);
+        for engine in &self.engines {
+            for (project, service) in view.services(engine, self.oldest_ns)? {
+                let named =
+                    |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
+                if !visible(engine, &project, &service)
+                    || !named(&q.projects, &project)
+                    || !named(&q.services, &service)
+                {
+                    continue;
+                }
+                let span = ServiceSpan {
+                    engine,
+                    project: &project,
+                    service: &service,
+                    since_ns: self.oldest_ns,
+                    until_ns: self.until,
+                    levels: None,
+                };
+                since = since.min(default_since(view, &span)?);
+            }
+        }
+        Ok(since)
     }
 }
 

@@ -277,15 +277,31 @@ pub async fn search(hub: &Hub, scope: &Scope, ask: SearchAsk) -> Result<SearchPa
         hits: limit(ask.limit.as_deref())?,
         lines: history.config().search_max_lines,
     };
-    let engine = hub.engines().name_or_default(ask.engine);
-    let (hub, scope, searched) = (hub.clone(), scope.clone(), engine.clone());
-    let visible = move |project: &str, service: &str| {
-        hub.may_see(&ServiceKey::new(&searched, project, service), &scope)
+    // The engine asked for, or every one, each with its share of the lines to read.
+    let engines: Vec<String> = match ask.engine {
+        Some(e) => vec![e],
+        None => hub.engines().iter().map(|e| e.name().to_owned()).collect(),
     };
-    let wants = search::wanted(q.clone(), visible.clone());
+    let share = search::Bounds {
+        lines: (bounds.lines / engines.len() as u64).max(1),
+        ..bounds
+    };
+    let (hub, scope, searched) = (hub.clone(), scope.clone(), engines.clone());
+    let visible = move |engine: &str, project: &str, service: &str| {
+        hub.may_see(&ServiceKey::new(engine, project, service), &scope)
+    };
+    let any = visible.clone();
+    let wants = search::wanted(q.clone(), move |p: &str, s: &str| {
+        searched.iter().any(|e| any(e, p, s))
+    });
     let found = history
         .read(wants, move |view| {
-            search::find(view, &engine, &q, visible, before.as_ref(), bounds)
+            let mut found = Vec::new();
+            for e in &engines {
+                let visible = |p: &str, s: &str| visible(e, p, s);
+                found.push(search::find(view, e, &q, visible, before.as_ref(), share)?);
+            }
+            Ok(search::merge(found, bounds.hits))
         })
         .await?;
     Ok(SearchPage {

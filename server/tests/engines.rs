@@ -495,6 +495,26 @@ async fn scenario(engine: &mut PrivateEngine) {
         "the viewer's lines are not b's log: repeated or missing lines"
     );
 
+    // A search without `engine` reads every engine's history: b's lines are found.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let page: app::history::SearchPage = server
+            .get_json("/api/search", &[("q", "tick"), ("limit", "5")])
+            .await;
+        if !page.hits.is_empty() {
+            assert!(page
+                .hits
+                .iter()
+                .all(|h| h.engine == "b" && h.project == project));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b's lines are not found by a search"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     scoped_to_b(&engine.dir, &args, &project, &local_project).await;
 
     // A client certificate of another CA: b is unreachable, and says why.

@@ -18,7 +18,12 @@ pub fn save_rows(target: &Target, rows: &[Arc<Row>]) -> Result<(), JsValue> {
     }
     let now_secs = (js_sys::Date::now() / 1000.0).floor() as i64;
     save(
-        &export::file_name(target.project(), &target.file_part(), now_secs),
+        &export::file_name(
+            target.engine(),
+            target.project(),
+            &target.file_part(),
+            now_secs,
+        ),
         &text,
     )
 }

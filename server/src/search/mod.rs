@@ -108,6 +108,31 @@ pub fn find(
     })
 }
 
+/// Several engines' finds of one query as one page, newest first, at most `limit`. Below
+/// the newest place where some engine's find stopped short nothing is sure yet: the page ends
+/// there, and the next goes on from it in every engine.
+pub fn merge(found: Vec<Found>, limit: usize) -> Found {
+    let stop = found.iter().filter_map(|f| f.before.clone()).max();
+    let scanned = found.iter().map(|f| f.scanned).sum();
+    let mut hits: Vec<Hit> = found
+        .into_iter()
+        .flat_map(|f| f.hits)
+        .filter(|h| stop.as_ref().is_none_or(|s| h.cursor() >= *s))
+        .collect();
+    hits.sort_by_cached_key(|h| std::cmp::Reverse(h.cursor()));
+    let before = if hits.len() > limit {
+        hits.truncate(limit);
+        hits.last().map(Hit::cursor)
+    } else {
+        stop
+    };
+    Found {
+        hits,
+        before,
+        scanned,
+    }
+}
+
 /// Whether a container's lines are the query's to read: `visible(project, service)`
 /// allows them, and they are of the projects and services it names.
 pub fn wanted<Q: std::borrow::Borrow<Query>>(
@@ -266,6 +291,47 @@ mod tests {
     use crate::store::Retention;
     use crate::store::Store;
     use app::protocol::Replica;
+
+    #[test]
+    fn engines_finds_merge_into_pages_that_end_where_one_stopped_short() {
+        let hit = |engine: &str, ts: i64| Hit {
+            owner: Owner {
+                engine: engine.into(),
+                ..owner("web", engine)
+            },
+            line: raw(ts, "x"),
+        };
+        let found = |engine: &str, ts: &[i64], before: Option<Cursor>| Found {
+            hits: ts.iter().map(|t| hit(engine, *t)).collect(),
+            before,
+            scanned: 10,
+        };
+        let finds = || {
+            vec![
+                found("a", &[10, 8, 6], Some(hit("a", 6).cursor())),
+                found("b", &[9, 7, 5, 3], None),
+            ]
+        };
+        let page = merge(finds(), 10);
+        let got: Vec<(String, i64)> = page
+            .hits
+            .iter()
+            .map(|h| (h.owner.engine.clone(), h.line.ts.ns))
+            .collect();
+        let want = [("a", 10), ("b", 9), ("a", 8), ("b", 7), ("a", 6)];
+        assert_eq!(got, want.map(|(e, t)| (e.to_owned(), t)));
+        assert_eq!(
+            page.before,
+            Some(hit("a", 6).cursor()),
+            "b's 5 and 3 come next"
+        );
+        assert_eq!(page.scanned, 20);
+        let short = merge(finds(), 3);
+        assert_eq!(short.hits.len(), 3);
+        assert_eq!(short.before, Some(hit("a", 8).cursor()));
+        let done = merge(vec![found("a", &[4], None), found("b", &[5], None)], 10);
+        assert_eq!(done.before, None);
+    }
 
     fn owner(service: &str, container: &str) -> Owner {
         Owner {
