@@ -232,7 +232,7 @@ async fn login_sends_nowhere_but_a_path_of_this_server() {
 }
 
 #[tokio::test]
-async fn healthz_tells_anyone_only_whether_the_engine_answers_and_its_api_version() {
+async fn healthz_tells_anyone_only_whether_each_engine_answers_and_its_api_version() {
     let server = Server::start().await;
     let (status, body) = server.get("/healthz", &[]).await;
     assert_eq!(status, 200);
@@ -240,7 +240,11 @@ async fn healthz_tells_anyone_only_whether_the_engine_answers_and_its_api_versio
     let api = common::docker_ok(&["version", "--format", "{{.Server.APIVersion}}"]).await;
     assert_eq!(
         v,
-        serde_json::json!({"status": "ok", "engine": {"reachable": true, "api_version": api.trim()}}),
+        serde_json::json!({
+            "status": "ok",
+            "engine": {"reachable": true, "api_version": api.trim()},
+            "engines": [{"name": "local", "reachable": true, "api_version": api.trim()}],
+        }),
         "{body}"
     );
 
@@ -259,7 +263,11 @@ async fn healthz_tells_anyone_only_whether_the_engine_answers_and_its_api_versio
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         v,
-        serde_json::json!({"status": "ok", "engine": {"reachable": false, "api_version": null}}),
+        serde_json::json!({
+            "status": "ok",
+            "engine": {"reachable": false, "api_version": null},
+            "engines": [{"name": "local", "reachable": false, "api_version": null}],
+        }),
         "{body}"
     );
     assert!(!body.contains("secret-socket-dir"), "{body}");
