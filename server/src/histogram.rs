@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 
 use crate::auth::scope::Scope;
 use crate::clock::{now_ns, parse_when, Timestamp};
+use crate::history::History;
 use crate::hub::Hub;
 use crate::recall::{bad, history_of};
 use crate::search::{self, query, query::Query};
@@ -44,7 +45,7 @@ pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Hi
         Some(e) => vec![e.clone()],
         None => hub.engines().iter().map(|e| e.name().to_owned()).collect(),
     };
-    let engine = hub.engines().name_or_default(ask.engine);
+    let engine = hub.engines().name_or_default(ask.engine.clone());
     let key = match (ask.project, ask.service) {
         (Some(project), Some(service)) => Some(ServiceKey {
             engine,
@@ -92,7 +93,7 @@ pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Hi
         .transpose()?;
     let Some(key) = key else {
         let every = Everywhere {
-            engines: engines.clone(),
+            engines,
             since,
             until,
             buckets,
@@ -100,17 +101,7 @@ pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Hi
             oldest_ns: history.oldest_ns(),
             max_lines: history.config().search_max_lines,
         };
-        let (hub, scope) = (hub.clone(), scope.clone());
-        let visible = move |engine: &str, project: &str, service: &str| {
-            hub.may_see(&ServiceKey::new(engine, project, service), &scope)
-        };
-        let any = visible.clone();
-        let wants = search::wanted(every.query.clone(), move |p: &str, s: &str| {
-            engines.iter().any(|e| any(e, p, s))
-        });
-        return Ok(history
-            .read(wants, move |view| every.read(view, visible))
-            .await?);
+        return search_picture(hub, scope, &history, every).await;
     };
     let count = Count {
         key,
@@ -123,6 +114,26 @@ pub async fn histogram(hub: &Hub, scope: &Scope, ask: HistogramAsk) -> Result<Hi
     };
     Ok(history
         .read(count.wants(), move |view| count.read(view))
+        .await?)
+}
+
+/// The picture of a search's matches in every service of `every`'s engines the viewer may see.
+async fn search_picture(
+    hub: &Hub,
+    scope: &Scope,
+    history: &History,
+    every: Everywhere,
+) -> Result<Histogram, ApiError> {
+    let (hub, scope) = (hub.clone(), scope.clone());
+    let visible = move |engine: &str, project: &str, service: &str| {
+        hub.may_see(&ServiceKey::new(engine, project, service), &scope)
+    };
+    let (any, engines) = (visible.clone(), every.engines.clone());
+    let wants = search::wanted(every.query.clone(), move |p: &str, s: &str| {
+        engines.iter().any(|e| any(e, p, s))
+    });
+    Ok(history
+        .read(wants, move |view| every.read(view, visible))
         .await?)
 }
 
