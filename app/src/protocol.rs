@@ -200,6 +200,10 @@ pub struct ContainerInfo {
     /// not say); absent for a Compose container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The Swarm task whose container this is, when that container runs on another node
+    /// than the engine read (a manager): its log and state are read through the manager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 /// The verdict of a container's health check. Ordered from best to worst.
@@ -579,6 +583,7 @@ mod tests {
             exit_code,
             health: None,
             node: None,
+            task: None,
         };
         assert_eq!(
             ServiceState::of(
@@ -664,6 +669,7 @@ mod tests {
             exit_code: None,
             health,
             node: None,
+            task: None,
         };
         let service = |containers| ServiceInfo {
             engine: "local".into(),

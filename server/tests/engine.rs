@@ -191,6 +191,7 @@ async fn engine_view(project: &str) -> BTreeMap<String, Vec<ContainerInfo>> {
                         .unwrap_or_else(|e| panic!("unknown health {health:?}: {e}"))
                 }),
                 node: None,
+                task: None,
             });
     }
     for containers in services.values_mut() {

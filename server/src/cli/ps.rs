@@ -82,6 +82,7 @@ mod tests {
             exit_code: None,
             health,
             node: None,
+            task: None,
         }
     }
 

@@ -16,6 +16,7 @@ use bollard::models::{
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 
+use super::swarm::StackTask;
 use super::EngineError;
 use crate::clock::Timestamp;
 
@@ -110,34 +111,58 @@ async fn members(
     Ok(all)
 }
 
-/// All Compose projects the engine named `engine` holds (or just `project`), stopped
-/// containers included.
+/// What an engine holds: its projects and stacks, and whether it is a Swarm manager (whose
+/// other nodes' tasks change without telling it: the listing is asked for again now and then).
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub projects: Vec<ProjectInfo>,
+    pub swarm_manager: bool,
+}
+
+/// Containers gathered by service, with what the listing says of each service as a whole.
+#[derive(Default)]
+struct Gathered {
+    services: BTreeMap<(String, String), Vec<ContainerInfo>>,
+    /// Per service, the container that stopped last.
+    last_exits: HashMap<(String, String), Ending>,
+    desired: HashMap<(String, String), u32>,
+}
+
+impl Gathered {
+    fn add(&mut self, m: &Member, c: ContainerInfo, end: Option<Ending>, desired: Option<u32>) {
+        let key = (m.project.clone(), m.service.clone());
+        if let Some(end) = end {
+            let last = self.last_exits.entry(key.clone()).or_default();
+            *last = (*last).max(end);
+        }
+        if let Some(n) = desired {
+            self.desired.insert(key.clone(), n);
+        }
+        self.services.entry(key).or_default().push(c);
+    }
+}
+
+/// All Compose projects and stacks the engine named `engine` holds (or just `project`),
+/// stopped containers included; of a Swarm manager, its stacks' tasks on other nodes too.
 pub async fn list_projects(
     docker: &Docker,
     engine: &str,
     project: Option<&str>,
-) -> Result<Vec<ProjectInfo>, EngineError> {
+) -> Result<Listing, EngineError> {
     let summaries = members(docker, project).await?;
-    let stacks = summaries.iter().any(|s| {
-        s.labels
-            .as_ref()
-            .is_some_and(|l| l.contains_key(STACK_LABEL))
-    });
-    let swarm = match stacks {
-        true => super::swarm::facts(docker, project).await,
-        false => Default::default(),
-    };
-    let mut desired: HashMap<(String, String), u32> = HashMap::new();
-
-    let mut services: BTreeMap<(String, String), Vec<ContainerInfo>> = BTreeMap::new();
-    // Per service, the container that stopped last.
-    let mut last_exits: HashMap<(String, String), Ending> = HashMap::new();
+    let swarm = super::swarm::facts(docker, project).await;
+    let swarm_manager = swarm.is_some();
+    let swarm = swarm.unwrap_or_default();
+    let mut gathered = Gathered::default();
     for s in summaries {
         let labels = s.labels.unwrap_or_default();
-        let (Some(m), Some(id)) = (member(&labels), s.id.clone()) else {
+        let (Some(mut m), Some(id)) = (member(&labels), s.id.clone()) else {
             continue;
         };
-        let (p, svc) = (&m.project, &m.service);
+        let node_id = labels.get(NODE_LABEL);
+        if m.task.is_some() && m.number == 0 {
+            m.number = node_id.map_or(0, |n| global_number(n, &swarm.nodes));
+        }
         let state = container_state(s.state);
         let end = match state {
             ContainerState::Exited | ContainerState::Restarting | ContainerState::Dead => {
@@ -145,11 +170,6 @@ pub async fn list_projects(
             }
             _ => None,
         };
-        if let Some(end) = end {
-            let last = last_exits.entry((p.clone(), svc.clone())).or_default();
-            *last = (*last).max(end);
-        }
-        let exit_code = end.and_then(|e| e.exit_code);
         let name = m.task.clone().unwrap_or_else(|| {
             s.names
                 .as_ref()
@@ -157,35 +177,99 @@ pub async fn list_projects(
                 .map(|n| n.trim_start_matches('/').to_owned())
                 .unwrap_or_else(|| id.chars().take(12).collect())
         });
-        let number = m.number;
-        if let Some(n) = m.swarm_service().and_then(|s| swarm.desired.get(s)) {
-            desired.insert((p.clone(), svc.clone()), *n);
-        }
-        let node = labels
-            .get(NODE_LABEL)
-            .map(|id| swarm.nodes.get(id).unwrap_or(id).clone());
-        services
-            .entry((p.clone(), svc.clone()))
-            .or_default()
-            .push(ContainerInfo {
-                id,
-                replica: Replica { number, name },
-                state,
-                exit_code,
-                health: match state {
-                    ContainerState::Running => health(s.health.as_ref(), s.status.as_deref()),
-                    _ => None,
-                },
-                node,
-            });
+        let desired = m
+            .swarm_service()
+            .and_then(|s| swarm.desired.get(s))
+            .copied();
+        let c = ContainerInfo {
+            id,
+            replica: Replica {
+                number: m.number,
+                name,
+            },
+            state,
+            exit_code: end.and_then(|e| e.exit_code),
+            health: match state {
+                ContainerState::Running => health(s.health.as_ref(), s.status.as_deref()),
+                _ => None,
+            },
+            node: node_id.map(|id| swarm.nodes.get(id).unwrap_or(id).clone()),
+            task: None,
+        };
+        gathered.add(&m, c, end, desired);
     }
-    let mut projects = grouped(engine, services, &last_exits);
+    for t in &swarm.elsewhere {
+        if let Some((m, c, end)) = task_elsewhere(t, &swarm.nodes) {
+            let desired = swarm.desired.get(&t.service).copied();
+            gathered.add(&m, c, end, desired);
+        }
+    }
+    let mut projects = grouped(engine, gathered.services, &gathered.last_exits);
     for s in projects.iter_mut().flat_map(|p| &mut p.services) {
-        s.desired = desired
+        s.desired = gathered
+            .desired
             .get(&(s.project.clone(), s.service.clone()))
             .copied();
     }
-    Ok(projects)
+    Ok(Listing {
+        projects,
+        swarm_manager,
+    })
+}
+
+/// A global service's task has no slot: its replica is its node's place among the nodes.
+fn global_number(node: &str, nodes: &HashMap<String, String>) -> u32 {
+    let mut all: Vec<(&String, &String)> = nodes.iter().map(|(id, host)| (host, id)).collect();
+    all.sort();
+    all.iter()
+        .position(|(_, id)| *id == node)
+        .map_or(0, |at| at as u32 + 1)
+}
+
+/// A stack's task whose container runs on another node, as the manager tells of it.
+fn task_elsewhere(
+    t: &StackTask,
+    nodes: &HashMap<String, String>,
+) -> Option<(Member, ContainerInfo, Option<Ending>)> {
+    let id = super::swarm::container_of(&t.task)?.to_owned();
+    let node_id = t.task.node_id.clone()?;
+    let number = match t.task.slot {
+        Some(n) if n > 0 => u32::try_from(n).ok()?,
+        _ => global_number(&node_id, nodes),
+    };
+    let run = super::inspect::task_run(&t.task);
+    let state = match (run.running, run.started) {
+        (true, _) => ContainerState::Running,
+        (false, Some(_)) => ContainerState::Exited,
+        (false, None) => ContainerState::Created,
+    };
+    let end = run.finished.map(|finished_ns| Ending {
+        finished_ns,
+        exit_code: run.exit_code,
+    });
+    let m = Member {
+        project: t.stack.clone(),
+        service: t
+            .service
+            .strip_prefix(&format!("{}_", t.stack))
+            .unwrap_or(&t.service)
+            .to_owned(),
+        number,
+        task: Some(format!("{}.{number}", t.service)),
+    };
+    let c = ContainerInfo {
+        id,
+        replica: Replica {
+            number,
+            name: m.task.clone().unwrap_or_default(),
+        },
+        state,
+        exit_code: run.exit_code,
+        health: None,
+        node: Some(nodes.get(&node_id).unwrap_or(&node_id).clone()),
+        task: t.task.id.clone(),
+    };
+    Some((m, c, end))
 }
 
 fn container_state(state: Option<S>) -> ContainerState {
@@ -244,8 +328,8 @@ pub async fn find_service(
     docker: &Docker,
     key: &ServiceKey,
 ) -> Result<Option<ServiceInfo>, EngineError> {
-    let projects = list_projects(docker, &key.engine, Some(&key.project)).await?;
-    Ok(app::protocol::find_service(&projects, key).cloned())
+    let listing = list_projects(docker, &key.engine, Some(&key.project)).await?;
+    Ok(app::protocol::find_service(&listing.projects, key).cloned())
 }
 
 /// How a stopped container ended: when (nanoseconds; the listing does not say) and with
@@ -366,6 +450,7 @@ mod tests {
             exit_code: Some(code),
             health: None,
             node: None,
+            task: None,
         };
         let key = ("p".to_owned(), "s".to_owned());
         let services = BTreeMap::from([(key.clone(), vec![exited(1, 137), exited(2, 1)])]);

@@ -32,6 +32,8 @@ struct Inner {
     /// Wakes the monitor early when a caller saw the engine fail.
     recheck: Notify,
     reconnects: std::sync::atomic::AtomicU64,
+    /// Whether its last listing found it a Swarm manager.
+    swarm_manager: std::sync::atomic::AtomicBool,
 }
 
 fn unreachable(name: &str, error: impl Into<String>) -> EngineStatus {
@@ -55,6 +57,7 @@ impl Engine {
                 status,
                 recheck: Notify::new(),
                 reconnects: Default::default(),
+                swarm_manager: Default::default(),
             }),
         };
         tokio::spawn(engine.clone().monitor());
@@ -80,6 +83,20 @@ impl Engine {
         self.inner
             .reconnects
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the engine's last listing found it a Swarm manager: its other nodes' tasks
+    /// come and go without an event, so its listing is asked for again every few seconds.
+    pub fn is_swarm_manager(&self) -> bool {
+        self.inner
+            .swarm_manager
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_swarm_manager(&self, manager: bool) {
+        self.inner
+            .swarm_manager
+            .store(manager, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A client for the engine, or why there is none.

@@ -11,6 +11,7 @@ use bollard::Docker;
 use futures::{Stream as FutStream, StreamExt};
 
 use super::frames::{Framer, RawLine};
+use super::source::Source;
 use super::EngineError;
 use crate::redact::{KeyState, Line, Reading, Redactor};
 
@@ -47,6 +48,8 @@ pub struct LogStream<'k> {
     keys: Keys<'k>,
     reading: Reading<RawLine>,
     finished: bool,
+    /// Lines stamped at or after this are dropped: the task API ignores `until`.
+    until_ns: Option<i64>,
 }
 
 /// The private key blocks a read goes on from: its own, or its caller's.
@@ -57,14 +60,8 @@ enum Keys<'k> {
 
 impl LogStream<'static> {
     /// A read that starts afresh: see `KeyState`.
-    pub fn open(docker: &Docker, container: &str, query: LogQuery, rules: &LineRules) -> Self {
-        LogStream::start(
-            docker,
-            container,
-            query,
-            rules,
-            Keys::Own(KeyState::default()),
-        )
+    pub fn open(docker: &Docker, source: Source, query: LogQuery, rules: &LineRules) -> Self {
+        LogStream::start(docker, source, query, rules, Keys::Own(KeyState::default()))
     }
 }
 
@@ -72,17 +69,17 @@ impl<'k> LogStream<'k> {
     /// A read of a container that goes on from the reads before it, with their `keys`.
     pub fn open_with(
         docker: &Docker,
-        container: &str,
+        source: Source,
         query: LogQuery,
         rules: &LineRules,
         keys: &'k mut KeyState,
     ) -> Self {
-        LogStream::start(docker, container, query, rules, Keys::Lent(keys))
+        LogStream::start(docker, source, query, rules, Keys::Lent(keys))
     }
 
     fn start(
         docker: &Docker,
-        container: &str,
+        source: Source,
         query: LogQuery,
         rules: &LineRules,
         mut keys: Keys<'k>,
@@ -101,8 +98,16 @@ impl<'k> LogStream<'k> {
             .tail(&tail)
             .build();
         let from_start = query.since_secs <= 0 && query.tail.is_none();
+        let (frames, until_ns): (Frames, _) = match source {
+            Source::Container(id) => (Box::pin(docker.logs(id, Some(options))), None),
+            Source::Task(id) => (
+                Box::pin(docker.task_logs(id, Some(options))),
+                query.until_secs.map(|s| s.saturating_mul(1_000_000_000)),
+            ),
+        };
         LogStream {
-            frames: Box::pin(docker.logs(container, Some(options))),
+            frames,
+            until_ns,
             framer: Framer::new(rules.max_line),
             redactor: rules.redactor.clone(),
             reading: Reading::begin(keys.get(), from_start),
@@ -150,6 +155,7 @@ impl<'k> LogStream<'k> {
                 None => {
                     self.finished = true;
                     self.framer.finish(&mut out);
+                    self.cut_at_until(&mut out);
                     return if out.is_empty() { None } else { Some(Ok(out)) };
                 }
             };
@@ -166,10 +172,17 @@ impl<'k> LogStream<'k> {
                     return Some(Err(e.into()));
                 }
             }
+            self.cut_at_until(&mut out);
             // Hand over what is complete, but read on through the pieces of a split line.
             if !out.is_empty() {
                 return Some(Ok(out));
             }
+        }
+    }
+
+    fn cut_at_until(&self, lines: &mut Vec<RawLine>) {
+        if let Some(until) = self.until_ns {
+            lines.retain(|l| l.ts.ns < until);
         }
     }
 

@@ -1,7 +1,8 @@
 //! Everything that talks to the Docker engine, and the only place that does: `bollard` is
 //! used nowhere else. Lookout only reads: the calls made here are GET /version,
-//! /containers/json, /containers/{id}/json, /containers/{id}/logs and /events, and, of an
-//! engine that runs Swarm stacks' tasks, GET /services and /nodes.
+//! /containers/json, /containers/{id}/json, /containers/{id}/logs and /events, and, of a
+//! Swarm manager, GET /services, /nodes, /info (which node it is), /tasks, /tasks/{id} and
+//! /tasks/{id}/logs (other nodes' tasks).
 
 pub mod address;
 pub mod discovery;
@@ -12,6 +13,7 @@ pub mod frames;
 pub mod inspect;
 pub mod logs;
 pub mod past;
+pub mod source;
 mod swarm;
 mod tls;
 

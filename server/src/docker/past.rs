@@ -10,6 +10,7 @@ use app::protocol::{ContainerInfo, LogLine, Stream, Streams};
 
 use super::frames::RawLine;
 use super::logs::{log_line, LineRules, LogQuery, LogStream};
+use super::source::Source;
 use super::{Engine, EngineError};
 use crate::clock::Timestamp;
 use crate::permits::{ReadPermit, ReadPermits};
@@ -98,7 +99,7 @@ impl PastReads {
                 before_since |= !keep;
                 keep
             };
-            match LogStream::open(&docker, &c.id, query, &self.rules)
+            match LogStream::open(&docker, Source::of(c), query, &self.rules)
                 .keep_last(keep, wanted)
                 .await
             {
@@ -149,7 +150,7 @@ impl PastReads {
                 stderr: true,
             };
             let in_gap = |l: &RawLine| (l.ts.ns, l.seq) > gap.after && (l.ts.ns, l.seq) <= gap.upto;
-            match LogStream::open(&docker, &c.id, query, &self.rules)
+            match LogStream::open(&docker, Source::of(c), query, &self.rules)
                 .keep_last(keep, in_gap)
                 .await
             {
@@ -191,8 +192,8 @@ impl PastReads {
         };
         let sources = containers
             .into_iter()
-            .map(|c| Source {
-                stream: LogStream::open(&docker, &c.id, query, &self.rules),
+            .map(|c| OneLog {
+                stream: LogStream::open(&docker, Source::of(&c), query, &self.rules),
                 container: c,
                 pending: VecDeque::new(),
                 done: false,
@@ -207,19 +208,19 @@ impl PastReads {
 
 /// A whole log being read, replicas merged.
 pub struct Whole {
-    sources: Vec<Source>,
+    sources: Vec<OneLog>,
     _permit: ReadPermit,
 }
 
 /// One container's log with the lines read but not yet taken.
-struct Source {
+struct OneLog {
     container: ContainerInfo,
     stream: LogStream<'static>,
     pending: VecDeque<RawLine>,
     done: bool,
 }
 
-impl Source {
+impl OneLog {
     /// The next line, reading from the engine when nothing is pending.
     async fn peek(&mut self) -> Result<Option<&RawLine>, EngineError> {
         while self.pending.is_empty() && !self.done {

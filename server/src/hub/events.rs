@@ -13,6 +13,9 @@ use super::Hub;
 use crate::docker::events::{container_events, ContainerEvent};
 use crate::docker::Engine;
 
+/// How often a Swarm manager's listing is asked for again (its other nodes' tasks).
+const SWARM_POLL: Duration = Duration::from_secs(2);
+
 impl Hub {
     /// Runs for as long as the server does, through `engine`'s outages.
     pub(super) async fn watch_events(self, engine: Engine) {
@@ -59,6 +62,10 @@ impl Hub {
                     },
                     // Events come in bursts (create, start, attach...): refresh once per burst.
                     _ = tokio::time::sleep(Duration::from_millis(100)), if dirty => {
+                        dirty = !self.refresh(&engine).await;
+                    }
+                    // A manager's other nodes' tasks start and end without an event here.
+                    _ = tokio::time::sleep(SWARM_POLL), if !dirty && engine.is_swarm_manager() => {
                         dirty = !self.refresh(&engine).await;
                     }
                 }

@@ -14,8 +14,9 @@ use super::ring::before;
 use super::shared::Shared;
 use crate::clock::{now_ns, Timestamp};
 use crate::docker::frames::{from_whole_stamp, RawLine};
-use crate::docker::inspect::run_times;
+use crate::docker::inspect::{run_times, runs};
 use crate::docker::logs::{LineRules, LogQuery, LogStream};
+use crate::docker::source::Source;
 use crate::docker::{Engine, EngineError};
 use crate::history::Recorder;
 use crate::redact::KeyState;
@@ -163,7 +164,7 @@ impl Follower {
         let Ok(docker) = self.engine.docker() else {
             return;
         };
-        if let Ok(Some(now)) = run_times(&docker, &self.container.id).await {
+        if let Ok(Some(now)) = run_times(&docker, Source::of(&self.container)).await {
             if let Some(started) = now.started.filter(|_| is_new) {
                 self.mark(started, LifecycleEvent::Started).await;
             }
@@ -257,8 +258,13 @@ impl Follower {
         // Its own key blocks: this read starts earlier than the follow's.
         let mut keys = KeyState::default();
         let query = both(since, None, false);
-        let mut stream =
-            LogStream::open_with(&docker, &self.container.id, query, &self.rules, &mut keys);
+        let mut stream = LogStream::open_with(
+            &docker,
+            Source::of(&self.container),
+            query,
+            &self.rules,
+            &mut keys,
+        );
         while let Some(read) = stream.next_lines().await {
             match read {
                 // Through the tail's last line in the order the engine wrote them, not in
@@ -289,17 +295,34 @@ impl Follower {
             tokio::time::sleep(Duration::from_millis(100)).await;
             return Ended::NotReady;
         };
+        let source = Source::of(&self.container);
+        let ends_with_its_run = source.ends_with_its_run();
+        if !ends_with_its_run && !runs(&docker, source).await {
+            return Ended::Stopped;
+        }
         let query = both(self.since(), None, true);
-        let mut stream = LogStream::open_with(
-            &docker,
-            &self.container.id,
-            query,
-            &self.rules,
-            &mut self.keys,
-        );
+        let mut stream = LogStream::open_with(&docker, source, query, &self.rules, &mut self.keys);
         let _open = OpenStream::count(self.shared.metrics());
         loop {
-            match stream.next_lines().await {
+            let next = match ends_with_its_run {
+                true => stream.next_lines().await,
+                // A task's stream outlives its run: its state is looked at when the listing
+                // changes (the manager's tasks are polled) and every few seconds. Dropping
+                // `next_lines` while it waits loses nothing: it holds no line across a wait.
+                false => {
+                    let next = tokio::select! {
+                        next = stream.next_lines() => Some(next),
+                        _ = self.wake.notified() => None,
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => None,
+                    };
+                    match next {
+                        Some(next) => next,
+                        None if runs(&docker, source).await => continue,
+                        None => return Ended::Stopped,
+                    }
+                }
+            };
+            match next {
                 Some(Ok(lines)) => {
                     let fresh = self.seen.fresh(lines);
                     if let Some(r) = &self.recorder {
@@ -320,7 +343,7 @@ impl Follower {
         let docker = self.engine.docker()?;
         LogStream::open_with(
             &docker,
-            &self.container.id,
+            Source::of(&self.container),
             query,
             &self.rules,
             &mut self.keys,
@@ -345,7 +368,10 @@ impl Follower {
         // Compose removes a container right after stopping it: what the engine says of the
         // stop now may be gone by the look below.
         let mut at_stop = match self.engine.docker() {
-            Ok(docker) => run_times(&docker, &self.container.id).await.ok().flatten(),
+            Ok(docker) => run_times(&docker, Source::of(&self.container))
+                .await
+                .ok()
+                .flatten(),
             Err(_) => None,
         };
         loop {
@@ -365,7 +391,7 @@ impl Follower {
                 }
             };
             let delivered = self.seen.newest().map(|(ns, _)| ns);
-            let now = match run_times(&docker, &self.container.id).await {
+            let now = match run_times(&docker, Source::of(&self.container)).await {
                 Ok(Some(now)) => now,
                 Ok(None) => {
                     self.removed(at_stop).await;

@@ -8,6 +8,7 @@ use app::protocol::{ContainerInfo, Lifecycle, LifecycleEvent, LogLine};
 
 use super::shared::marker;
 use crate::docker::inspect::run_times;
+use crate::docker::source::Source;
 use crate::docker::Engine;
 use crate::runs::RunTimes;
 
@@ -23,7 +24,7 @@ pub async fn recent_changes(
     };
     let mut changes = Vec::new();
     for c in containers {
-        if let Ok(Some(run)) = run_times(&docker, &c.id).await {
+        if let Ok(Some(run)) = run_times(&docker, Source::of(c)).await {
             changes.extend(placed(c, run, since, backlog));
         }
     }

@@ -225,9 +225,11 @@ impl Hub {
     ) -> Result<Vec<ProjectInfo>, EngineError> {
         let docker = engine.docker()?;
         let project = self.inner.cfg.project.as_deref();
-        let mut projects = discovery::list_projects(&docker, engine.name(), project)
+        let listing = discovery::list_projects(&docker, engine.name(), project)
             .await
             .inspect_err(|e| engine.report(e))?;
+        engine.set_swarm_manager(listing.swarm_manager);
+        let mut projects = listing.projects;
         if let Some(history) = &self.inner.history {
             let shown = |k: &ServiceKey| self.may_see(k, &Scope::All);
             let kept = history.services(vec![engine.name().to_owned()]).await;

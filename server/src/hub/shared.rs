@@ -192,6 +192,7 @@ pub(crate) mod tests {
             exit_code: None,
             health: None,
             node: None,
+            task: None,
         }
     }
 

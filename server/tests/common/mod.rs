@@ -6,6 +6,7 @@
 //! what to run.
 #![allow(dead_code)] // not every test file uses every part of the harness
 
+pub mod netns;
 pub mod private_engine;
 
 use std::process::Stdio;
@@ -1127,7 +1128,7 @@ pub async fn set_fast_rate(container: &str, rate: u32) {
 }
 
 /// The engine endpoints Lookout may call: reads only (README, "Docker API calls").
-pub const ALLOWED_ENGINE_CALLS: [&str; 7] = [
+pub const ALLOWED_ENGINE_CALLS: [&str; 11] = [
     "GET /version",
     "GET /containers/json",
     "GET /containers/{id}/json",
@@ -1135,6 +1136,10 @@ pub const ALLOWED_ENGINE_CALLS: [&str; 7] = [
     "GET /events",
     "GET /services",
     "GET /nodes",
+    "GET /info",
+    "GET /tasks",
+    "GET /tasks/{id}",
+    "GET /tasks/{id}/logs",
 ];
 
 /// A unix-socket proxy between one `lookout` and the engine that notes every request's
@@ -1304,7 +1309,7 @@ pub fn endpoint(request_line: &str) -> String {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            if i == 1 && segments[0] == "containers" && *s != "json" {
+            if i == 1 && ["containers", "tasks"].contains(&segments[0]) && *s != "json" {
                 "{id}"
             } else {
                 s

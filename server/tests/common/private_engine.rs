@@ -39,6 +39,9 @@ pub struct PrivateEngine {
     pub container: Option<String>,
     /// More flags for `dockerd` (a TCP listener, say).
     pub extra: Vec<String>,
+    /// A program and its words that `dockerd` is started through (into a network
+    /// namespace, say); it must exec `dockerd`, whose process id the engine's is then.
+    pub launcher: Vec<String>,
 }
 
 impl PrivateEngine {
@@ -52,6 +55,7 @@ impl PrivateEngine {
             dockerd: None,
             container: None,
             extra: Vec::new(),
+            launcher: Vec::new(),
         }
     }
 
@@ -80,7 +84,15 @@ impl PrivateEngine {
             .append(true)
             .open(self.log_file())
             .expect("open dockerd.log");
-        let child = Command::new("dockerd")
+        let mut command = match self.launcher.split_first() {
+            Some((program, words)) => {
+                let mut c = Command::new(program);
+                c.args(words).arg("dockerd");
+                c
+            }
+            None => Command::new("dockerd"),
+        };
+        let child = command
             .args(["--host", &self.host])
             .args(["--data-root", &d("data")])
             .args(["--exec-root", &d("exec")])
