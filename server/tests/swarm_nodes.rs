@@ -5,6 +5,8 @@
 //! - `ticker` has 2 replicas, one on each node: both are listed, each with its node's
 //!   hostname, and both replicas' lines arrive live, the worker's through the manager
 //!   (`/tasks/{id}/logs`), each replica's `tick N` lines consecutive: none missing, none twice.
+//! - `agent` is a global service: its replicas are numbered by node, in the order of their
+//!   hostnames (the manager's 1, the worker's 2).
 //! - `crasher` runs on the worker only; its tasks fail (exit 3) and are rescheduled: their
 //!   lines go on one timeline (replica 1), with an `exited` marker (code 3) for each task,
 //!   learnt from the manager (no event tells of another node's task), and history keeps them.
@@ -39,6 +41,11 @@ services:
       replicas: 2
       placement:
         max_replicas_per_node: 1
+  agent:
+    image: lookout-fixture:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo agent up; while :; do sleep 1; done"]
+    deploy:
+      mode: global
   crasher:
     image: lookout-fixture:latest
     command: ["sh", "-c", "echo crashing; sleep 1; exit 3"]
@@ -168,7 +175,24 @@ async fn listed_on_both_nodes(server: &Server, stack: &str) {
                     .iter()
                     .all(|c| c.node.as_deref() == Some(WORKER_HOST) && c.replica.number == 1)
         });
-        if ticker.len() == 2 && hosts == [MANAGER_HOST, WORKER_HOST].into() && crasher_on_worker {
+        let agent: BTreeMap<String, String> = service("agent")
+            .map(|s| {
+                s.containers
+                    .iter()
+                    .map(|c| (c.replica.name.clone(), c.node.clone().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let agent_by_node: BTreeMap<String, String> = [
+            (format!("{stack}_agent.1"), MANAGER_HOST.to_owned()),
+            (format!("{stack}_agent.2"), WORKER_HOST.to_owned()),
+        ]
+        .into();
+        if ticker.len() == 2
+            && hosts == [MANAGER_HOST, WORKER_HOST].into()
+            && crasher_on_worker
+            && agent == agent_by_node
+        {
             let want: BTreeSet<String> = [1, 2].map(|n| format!("{stack}_ticker.{n}")).into();
             let names: BTreeSet<String> = ticker.keys().cloned().collect();
             assert_eq!(names, want, "ticker's replicas are named by slot");
@@ -177,8 +201,8 @@ async fn listed_on_both_nodes(server: &Server, stack: &str) {
         }
         assert!(
             Instant::now() < deadline,
-            "not listed within 90 s: ticker on one node each, crasher on the worker: \
-             ticker {ticker:?}, crasher {crasher:?}"
+            "not listed within 90 s: ticker on one node each, crasher on the worker, agent \
+             numbered by node: ticker {ticker:?}, crasher {crasher:?}, agent {agent:?}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

@@ -162,6 +162,7 @@ pub async fn list_projects(
         let node_id = labels.get(NODE_LABEL);
         if m.task.is_some() && m.number == 0 {
             m.number = node_id.map_or(0, |n| global_number(n, &swarm.nodes));
+            m.task = m.swarm_service().map(|s| format!("{s}.{}", m.number));
         }
         let state = container_state(s.state);
         let end = match state {
