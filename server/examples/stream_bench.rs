@@ -50,6 +50,9 @@ const WAIT: Duration = Duration::from_secs(15);
 const TARGET_ONE: f64 = 90.0;
 const TARGET_HUNDRED: f64 = 80.0;
 const TARGET_P99_MS: f64 = 100.0;
+/// Lookout's p50 at `LATENCY_RATE` with one subscriber, at most this many times
+/// `docker logs -f`'s in the same window.
+const TARGET_P50_RATIO: f64 = 2.0;
 
 type Fallible<T> = Result<T, String>;
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -808,6 +811,18 @@ fn print_report(
             verdict(min >= TARGET_HUNDRED)
         ),
         None => println!("  >= {TARGET_HUNDRED}% per subscriber with 100: not measured"),
+    }
+    let p50 = with(1).and_then(|r| Some((r.lookout_ms[0]?, r.docker_ms[0]?)));
+    match p50 {
+        Some((ours, docker)) => println!(
+            "  p50 <= {TARGET_P50_RATIO}x docker logs -f at {LATENCY_RATE} lines/s with 1 \
+             subscriber: {ours:.1} ms, {:.1}x of {docker:.1} ms ({})",
+            ours / docker,
+            verdict(ours <= TARGET_P50_RATIO * docker)
+        ),
+        None => {
+            println!("  p50 <= {TARGET_P50_RATIO}x docker logs -f with 1 subscriber: not measured")
+        }
     }
     let p99s: Vec<String> = rows
         .iter()

@@ -14,8 +14,15 @@ use super::shared::{Shared, Snapshot};
 use super::tape::{line_bytes, Item, Pos, Take, Taken};
 use crate::docker::EngineError;
 
-/// How long a subscriber gathers lines that come one by one before it sends them.
+/// The longest a busy subscriber gathers lines that come one by one before it sends them.
 const GATHER: Duration = Duration::from_millis(10);
+/// How long a busy subscriber gathers for each subscriber there is (itself included), up to
+/// `GATHER`: the more subscribers, the more lines each message carries, so that the server
+/// sends at most about 10,000 messages a second in all, however many watch.
+const GATHER_PER_SUBSCRIBER: Duration = Duration::from_micros(100);
+/// A subscriber that waited this long for its next line is idle: that line goes out at once.
+/// One that finds lines waiting, or waits less, is busy.
+const IDLE_WAIT: Duration = Duration::from_micros(500);
 
 /// The most a subscriber is handed at once: one WebSocket message.
 #[derive(Clone, Copy, Debug)]
@@ -136,9 +143,9 @@ impl Tap {
         }
     }
 
-    /// Lines that come one by one are gathered for up to `GATHER` first, so that a busy
-    /// service makes one message of many lines rather than one per line, and a subscriber is
-    /// woken once per batch.
+    /// A line reaching an idle subscriber goes out at once; a busy one's lines are gathered
+    /// first (`busy_gather`), so that it sends one message of many lines rather than one per
+    /// line, and is woken once per batch.
     pub async fn next(&mut self, batch: Batch) -> Delivery {
         loop {
             if self.pending_drop > 0 && self.gathered.is_empty() {
@@ -153,18 +160,26 @@ impl Tap {
                 // Seen before the read, so a push after the read wakes the wait below.
                 self.tape.borrow_and_update();
                 self.take(batch);
+                let mut gather = self.busy_gather();
                 if self.gathered.is_empty() {
                     if self.pending_lifecycle.is_none() && self.pending_drop == 0 {
+                        let waiting = tokio::time::Instant::now();
                         // The feed outlives its subscriptions, so the tape never closes first.
                         if self.tape.changed().await.is_err() {
                             std::future::pending::<()>().await;
                         }
+                        if waiting.elapsed() >= IDLE_WAIT {
+                            gather = Duration::ZERO;
+                        }
+                        self.take(batch);
                     }
-                    continue;
+                    if self.gathered.is_empty() {
+                        continue;
+                    }
                 }
-                self.gather_until = tokio::time::Instant::now() + GATHER;
+                self.gather_until = tokio::time::Instant::now() + gather;
             }
-            if self.take(batch) {
+            if self.take(batch) && tokio::time::Instant::now() < self.gather_until {
                 tokio::time::sleep_until(self.gather_until).await;
                 self.take(batch);
             }
@@ -176,6 +191,13 @@ impl Tap {
                 .fetch_add(lines.len() as u64, Ordering::Relaxed);
             return Delivery::Lines(lines);
         }
+    }
+
+    /// How long this subscriber gathers while busy.
+    fn busy_gather(&self) -> Duration {
+        let subscribers = self.shared.metrics().subscribers.load(Ordering::Relaxed);
+        let n = u32::try_from(subscribers.max(1)).unwrap_or(u32::MAX);
+        GATHER_PER_SUBSCRIBER.saturating_mul(n).min(GATHER)
     }
 
     /// Takes what the tape holds now into `gathered`, up to a batch; true if it stopped
@@ -266,6 +288,70 @@ mod tests {
         s.push(vec![raw(1, "a")], &container("aaa"));
         s.push(vec![raw(2, "b"), raw(3, "c")], &container("aaa"));
         assert_eq!(texts(t.next(BIG).await), ["a", "b", "c"]);
+    }
+
+    /// What a subscriber waiting for lines gets when one comes after `quiet`, and how long
+    /// after it came (on tokio's paused clock).
+    async fn delivered_after(quiet: Duration, subscribers: i64) -> (Vec<String>, Duration) {
+        let s = Arc::new(shared(100, 100));
+        s.metrics()
+            .subscribers
+            .store(subscribers, Ordering::Relaxed);
+        let mut t = tap(&s, Start::Tail(0));
+        let writer = s.clone();
+        let pushed = tokio::spawn(async move {
+            tokio::time::sleep(quiet).await;
+            writer.push(vec![raw(1, "a")], &container("aaa"));
+            let at = tokio::time::Instant::now();
+            writer.push(vec![raw(2, "b")], &container("aaa"));
+            at
+        });
+        let lines = texts(t.next(BIG).await);
+        let at = pushed.await.expect("the writer");
+        (lines, at.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_line_reaching_an_idle_subscriber_goes_out_at_once() {
+        // With 100 subscribers a busy one would gather for 10 ms.
+        let (lines, after) = delivered_after(Duration::from_millis(50), 100).await;
+        assert_eq!(lines, ["a", "b"]);
+        assert_eq!(
+            after,
+            Duration::ZERO,
+            "an idle subscriber's lines wait for nothing"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_subscriber_gathers_the_longer_the_more_subscribers_there_are() {
+        // The timer's grain is a millisecond: a wait ends on the tick after it is due.
+        for (subscribers, gather_ms) in [(1, 0.1), (10, 1.0), (50, 5.0), (100, 10.0), (5_000, 10.0)]
+        {
+            let s = Arc::new(shared(100, 100));
+            s.metrics()
+                .subscribers
+                .store(subscribers, Ordering::Relaxed);
+            let mut t = tap(&s, Start::Tail(0));
+            // A line that waits for it: it is busy.
+            s.push(vec![raw(1, "a")], &container("aaa"));
+            let start = tokio::time::Instant::now();
+            let writer = s.clone();
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                writer.push(vec![raw(2, "b")], &container("aaa"));
+            });
+            assert_eq!(
+                texts(t.next(BIG).await),
+                ["a", "b"],
+                "{subscribers} subscribers"
+            );
+            let waited = start.elapsed().as_secs_f64() * 1000.0;
+            assert!(
+                waited >= gather_ms && waited < gather_ms + 1.0,
+                "{subscribers} subscribers: gathered {waited} ms, not {gather_ms} ms"
+            );
+        }
     }
 
     #[tokio::test]
