@@ -11,12 +11,13 @@ use app::protocol::{
     ServiceState,
 };
 use bollard::models::{
-    ContainerStateStatusEnum, ContainerSummaryHealth, ContainerSummaryStateEnum as S,
+    ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHealth,
+    ContainerSummaryStateEnum as S,
 };
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
 
-use super::swarm::StackTask;
+use super::swarm::{StackTask, SwarmFacts};
 use super::EngineError;
 use crate::clock::Timestamp;
 
@@ -111,12 +112,13 @@ async fn members(
     Ok(all)
 }
 
-/// What an engine holds: its projects and stacks, and whether it is a Swarm manager (whose
-/// other nodes' tasks change without telling it: the listing is asked for again now and then).
+/// What an engine holds: its projects and stacks, and whether it is a Swarm manager with
+/// stacks (whose other nodes' tasks change without telling it: the listing is asked for
+/// again now and then).
 #[derive(Debug, Default)]
 pub struct Listing {
     pub projects: Vec<ProjectInfo>,
-    pub swarm_manager: bool,
+    pub has_stacks: bool,
 }
 
 /// Containers gathered by service, with what the listing says of each service as a whole.
@@ -143,61 +145,32 @@ impl Gathered {
 }
 
 /// All Compose projects and stacks the engine named `engine` holds (or just `project`),
-/// stopped containers included; of a Swarm manager, its stacks' tasks on other nodes too.
+/// stopped containers included; of a Swarm manager (its node `manager_node`), its stacks'
+/// tasks on other nodes too.
 pub async fn list_projects(
     docker: &Docker,
     engine: &str,
     project: Option<&str>,
+    manager_node: Option<&str>,
 ) -> Result<Listing, EngineError> {
     let summaries = members(docker, project).await?;
-    let swarm = super::swarm::facts(docker, project).await;
-    let swarm_manager = swarm.is_some();
+    // A manager's node, or the node its stack tasks say: a swarm joined since the connection.
+    let here = manager_node.map(str::to_owned).or_else(|| {
+        summaries
+            .iter()
+            .find_map(|s| s.labels.as_ref()?.get(NODE_LABEL).cloned())
+    });
+    let swarm = match here {
+        Some(_) => super::swarm::facts(docker, project, here.as_deref()).await,
+        None => None,
+    };
+    let has_stacks = swarm.as_ref().is_some_and(|f| !f.desired.is_empty());
     let swarm = swarm.unwrap_or_default();
     let mut gathered = Gathered::default();
     for s in summaries {
-        let labels = s.labels.unwrap_or_default();
-        let (Some(mut m), Some(id)) = (member(&labels), s.id.clone()) else {
-            continue;
-        };
-        let node_id = labels.get(NODE_LABEL);
-        if m.task.is_some() && m.number == 0 {
-            m.number = node_id.map_or(0, |n| global_number(n, &swarm.nodes));
-            m.task = m.swarm_service().map(|s| format!("{s}.{}", m.number));
+        if let Some((m, c, end, desired)) = local_member(docker, s, &swarm).await? {
+            gathered.add(&m, c, end, desired);
         }
-        let state = container_state(s.state);
-        let end = match state {
-            ContainerState::Exited | ContainerState::Restarting | ContainerState::Dead => {
-                ending(docker, &id).await?
-            }
-            _ => None,
-        };
-        let name = m.task.clone().unwrap_or_else(|| {
-            s.names
-                .as_ref()
-                .and_then(|n| n.first())
-                .map(|n| n.trim_start_matches('/').to_owned())
-                .unwrap_or_else(|| id.chars().take(12).collect())
-        });
-        let desired = m
-            .swarm_service()
-            .and_then(|s| swarm.desired.get(s))
-            .copied();
-        let c = ContainerInfo {
-            id,
-            replica: Replica {
-                number: m.number,
-                name,
-            },
-            state,
-            exit_code: end.and_then(|e| e.exit_code),
-            health: match state {
-                ContainerState::Running => health(s.health.as_ref(), s.status.as_deref()),
-                _ => None,
-            },
-            node: node_id.map(|id| swarm.nodes.get(id).unwrap_or(id).clone()),
-            task: None,
-        };
-        gathered.add(&m, c, end, desired);
     }
     for t in &swarm.elsewhere {
         if let Some((m, c, end)) = task_elsewhere(t, &swarm.nodes) {
@@ -214,8 +187,59 @@ pub async fn list_projects(
     }
     Ok(Listing {
         projects,
-        swarm_manager,
+        has_stacks,
     })
+}
+
+/// A container of this engine, as the listing shows it: its service, and how it ended.
+async fn local_member(
+    docker: &Docker,
+    s: ContainerSummary,
+    swarm: &SwarmFacts,
+) -> Result<Option<(Member, ContainerInfo, Option<Ending>, Option<u32>)>, EngineError> {
+    let labels = s.labels.unwrap_or_default();
+    let (Some(mut m), Some(id)) = (member(&labels), s.id.clone()) else {
+        return Ok(None);
+    };
+    let node_id = labels.get(NODE_LABEL);
+    if m.task.is_some() && m.number == 0 {
+        m.number = node_id.map_or(0, |n| global_number(n, &swarm.nodes));
+        m.task = m.swarm_service().map(|s| format!("{s}.{}", m.number));
+    }
+    let state = container_state(s.state);
+    let end = match state {
+        ContainerState::Exited | ContainerState::Restarting | ContainerState::Dead => {
+            ending(docker, &id).await?
+        }
+        _ => None,
+    };
+    let name = m.task.clone().unwrap_or_else(|| {
+        s.names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map(|n| n.trim_start_matches('/').to_owned())
+            .unwrap_or_else(|| id.chars().take(12).collect())
+    });
+    let desired = m
+        .swarm_service()
+        .and_then(|s| swarm.desired.get(s))
+        .copied();
+    let c = ContainerInfo {
+        id,
+        replica: Replica {
+            number: m.number,
+            name,
+        },
+        state,
+        exit_code: end.and_then(|e| e.exit_code),
+        health: match state {
+            ContainerState::Running => health(s.health.as_ref(), s.status.as_deref()),
+            _ => None,
+        },
+        node: node_id.map(|id| swarm.nodes.get(id).unwrap_or(id).clone()),
+        task: None,
+    };
+    Ok(Some((m, c, end, desired)))
 }
 
 /// A global service's task has no slot: its replica is its node's place among the nodes.
@@ -328,8 +352,9 @@ fn grouped(
 pub async fn find_service(
     docker: &Docker,
     key: &ServiceKey,
+    manager_node: Option<&str>,
 ) -> Result<Option<ServiceInfo>, EngineError> {
-    let listing = list_projects(docker, &key.engine, Some(&key.project)).await?;
+    let listing = list_projects(docker, &key.engine, Some(&key.project), manager_node).await?;
     Ok(app::protocol::find_service(&listing.projects, key).cloned())
 }
 

@@ -32,8 +32,11 @@ struct Inner {
     /// Wakes the monitor early when a caller saw the engine fail.
     recheck: Notify,
     reconnects: std::sync::atomic::AtomicU64,
-    /// Whether its last listing found it a Swarm manager.
-    swarm_manager: std::sync::atomic::AtomicBool,
+    /// Whether its last listing found it a Swarm manager with stacks.
+    has_stacks: std::sync::atomic::AtomicBool,
+    /// Its node's id when it is a Swarm manager: learnt at each connection, and again when a
+    /// Swarm service changes.
+    manager_node: RwLock<Option<String>>,
 }
 
 fn unreachable(name: &str, error: impl Into<String>) -> EngineStatus {
@@ -57,7 +60,8 @@ impl Engine {
                 status,
                 recheck: Notify::new(),
                 reconnects: Default::default(),
-                swarm_manager: Default::default(),
+                has_stacks: Default::default(),
+                manager_node: RwLock::new(None),
             }),
         };
         tokio::spawn(engine.clone().monitor());
@@ -85,18 +89,39 @@ impl Engine {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whether the engine's last listing found it a Swarm manager: its other nodes' tasks
-    /// come and go without an event, so its listing is asked for again every few seconds.
-    pub fn is_swarm_manager(&self) -> bool {
+    /// Whether the engine's last listing found it a Swarm manager with stacks: its other
+    /// nodes' tasks come and go without an event, so its listing is asked for again every
+    /// few seconds.
+    pub fn has_stacks(&self) -> bool {
         self.inner
-            .swarm_manager
+            .has_stacks
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub fn set_swarm_manager(&self, manager: bool) {
+    pub fn set_has_stacks(&self, stacks: bool) {
         self.inner
-            .swarm_manager
-            .store(manager, std::sync::atomic::Ordering::Relaxed);
+            .has_stacks
+            .store(stacks, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// This engine's node id, when it is a Swarm manager.
+    pub fn manager_node(&self) -> Option<String> {
+        self.inner.manager_node.read().expect("engine lock").clone()
+    }
+
+    /// Asks the engine again whether it is a Swarm manager (`GET /info`).
+    pub async fn learn_swarm_role(&self) {
+        if let Ok(docker) = self.docker() {
+            self.learn_swarm_role_of(&docker).await;
+        }
+    }
+
+    async fn learn_swarm_role_of(&self, docker: &Docker) {
+        let node = tokio::time::timeout(Duration::from_secs(5), super::swarm::manager_node(docker))
+            .await
+            .ok()
+            .flatten();
+        *self.inner.manager_node.write().expect("engine lock") = node;
     }
 
     /// A client for the engine, or why there is none.
@@ -198,6 +223,7 @@ impl Engine {
                     .map_err(|_| EngineError::Unreachable("no answer to /version".into()))?
                     .map_err(EngineError::from)?;
                 *self.inner.docker.write().expect("engine lock") = Some(d.clone());
+                self.learn_swarm_role_of(&d).await;
                 d
             }
         };

@@ -1,10 +1,11 @@
-//! The engine's container events (`GET /events`): what tells the hub that its listing and
-//! its followers may be out of date, and how a container ended.
+//! The engine's container events, and a Swarm manager's service events (`GET /events`):
+//! what tells the hub that its listing and its followers may be out of date, and how a
+//! container ended.
 
 use std::collections::HashMap;
 
 use app::protocol::Health;
-use bollard::models::EventMessage;
+use bollard::models::{EventMessage, EventMessageTypeEnum};
 use bollard::query_parameters::EventsOptionsBuilder;
 use bollard::Docker;
 use futures::{Stream, StreamExt};
@@ -16,7 +17,7 @@ use crate::clock::now_ns;
 /// The container events that change what the listing shows. The engine matches
 /// `health_status` to its `health_status: <verdict>` events. Not exec events: every health
 /// check is an exec, and each would mean a listing.
-const WATCHED: [&str; 11] = [
+const WATCHED: [&str; 13] = [
     "create",
     "start",
     "restart",
@@ -28,6 +29,9 @@ const WATCHED: [&str; 11] = [
     "pause",
     "unpause",
     "health_status",
+    // A Swarm service's (`create` and these).
+    "update",
+    "remove",
 ];
 
 /// Something happened to a Compose container.
@@ -45,6 +49,9 @@ pub enum ContainerEvent {
         ts_ns: i64,
         health: Health,
     },
+    /// A Swarm service was created, changed or removed: the engine is a Swarm manager, and
+    /// its stacks' tasks, wherever they run, may have changed.
+    Stacks,
     /// Anything else that may change the listing.
     Changed,
 }
@@ -56,7 +63,7 @@ pub fn container_events(
     project: Option<&str>,
 ) -> impl Stream<Item = Result<ContainerEvent, EngineError>> + Send + 'static {
     let filters = HashMap::from([
-        ("type", vec!["container".to_owned()]),
+        ("type", vec!["container".to_owned(), "service".to_owned()]),
         ("event", WATCHED.map(str::to_owned).to_vec()),
     ]);
     // Filtered here, not by the engine, which ANDs label filters: a container is of a
@@ -74,9 +81,14 @@ pub fn container_events(
         })
 }
 
-/// Whether the event is of a container of a Compose project or a stack (of `project`).
+/// Whether the event is of a container of a Compose project or a stack (of `project`), or
+/// of a Swarm service (of `project`'s stack: its name begins `PROJECT_`).
 fn of_ours(e: &EventMessage, project: Option<&str>) -> bool {
     let attributes = e.actor.as_ref().and_then(|a| a.attributes.as_ref());
+    if e.typ == Some(EventMessageTypeEnum::SERVICE) {
+        let name = attributes.and_then(|a| a.get("name"));
+        return project.is_none_or(|p| name.is_some_and(|n| n.starts_with(&format!("{p}_"))));
+    }
     let Some(labels) = attributes else {
         return false;
     };
@@ -87,6 +99,9 @@ fn of_ours(e: &EventMessage, project: Option<&str>) -> bool {
 }
 
 fn event(e: EventMessage) -> ContainerEvent {
+    if e.typ == Some(EventMessageTypeEnum::SERVICE) {
+        return ContainerEvent::Stacks;
+    }
     let (Some(action), Some(actor)) = (e.action.as_deref(), e.actor) else {
         return ContainerEvent::Changed;
     };

@@ -52,11 +52,9 @@ pub async fn run_times(
     }
 }
 
-/// Whether what `source` names runs now; not if it is gone or the engine does not say.
-pub async fn runs(docker: &Docker, source: Source<'_>) -> bool {
-    run_times(docker, source)
-        .await
-        .is_ok_and(|r| r.is_some_and(|r| r.running))
+/// Whether what `source` names runs now; not if it is gone.
+pub async fn runs(docker: &Docker, source: Source<'_>) -> Result<bool, EngineError> {
+    Ok(run_times(docker, source).await?.is_some_and(|r| r.running))
 }
 
 /// A task runs once (a rescheduled task is another task). The manager does not say when its

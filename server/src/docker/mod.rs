@@ -1,7 +1,8 @@
 //! Everything that talks to the Docker engine, and the only place that does: `bollard` is
-//! used nowhere else. Lookout only reads: the calls made here are GET /version,
-//! /containers/json, /containers/{id}/json, /containers/{id}/logs and /events, and, of a
-//! Swarm manager, GET /services, /nodes, /info (which node it is), /tasks, /tasks/{id} and
+//! used nowhere else. Lookout only reads: the calls made here are GET /version, /info
+//! (whether it is a Swarm manager, at each connection), /containers/json,
+//! /containers/{id}/json, /containers/{id}/logs and /events, and, of a Swarm manager or an
+//! engine that runs stack tasks, GET /services, /nodes, /tasks, /tasks/{id} and
 //! /tasks/{id}/logs (other nodes' tasks).
 
 pub mod address;

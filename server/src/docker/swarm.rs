@@ -1,7 +1,8 @@
 //! What a Swarm manager says of stacks beyond the containers it runs itself: how many
 //! replicas each service should have, the hostnames of the nodes, and the tasks whose
-//! containers run on other nodes (their logs and states are read through the manager). An
-//! engine that is no manager answers `/services` with an error: it has none of these.
+//! containers run on other nodes (their logs and states are read through the manager).
+//! Asked only of a manager (known from `/info` at each connection) or of an engine that runs
+//! stack tasks; a worker answers `/services` with an error, and has none of these.
 
 use std::collections::HashMap;
 
@@ -30,9 +31,20 @@ pub struct StackTask {
     pub task: Task,
 }
 
-/// The facts of the stacks' services (of `project`'s alone, when given); None from an engine
-/// that is no Swarm manager.
-pub async fn facts(docker: &Docker, project: Option<&str>) -> Option<SwarmFacts> {
+/// This engine's node id, if it is a Swarm manager (`GET /info`).
+pub async fn manager_node(docker: &Docker) -> Option<String> {
+    let swarm = docker.info().await.ok()?.swarm?;
+    swarm.control_available.filter(|m| *m)?;
+    swarm.node_id.filter(|id| !id.is_empty())
+}
+
+/// The facts of the stacks' services (of `project`'s alone, when given), asked of the
+/// manager whose node is `here`; None from an engine that is no Swarm manager.
+pub async fn facts(
+    docker: &Docker,
+    project: Option<&str>,
+    here: Option<&str>,
+) -> Option<SwarmFacts> {
     let label = match project {
         Some(p) => format!("{STACK_LABEL}={p}"),
         None => STACK_LABEL.to_owned(),
@@ -78,18 +90,18 @@ pub async fn facts(docker: &Docker, project: Option<&str>) -> Option<SwarmFacts>
             facts.nodes.insert(id, host);
         }
     }
-    facts.elsewhere = elsewhere(docker, of_stacks).await;
+    if let Some(here) = here {
+        facts.elsewhere = elsewhere(docker, of_stacks, here).await;
+    }
     Some(facts)
 }
 
-/// The tasks of these services that have a container on another node than this one.
-async fn elsewhere(docker: &Docker, services: HashMap<String, (String, String)>) -> Vec<StackTask> {
-    let Ok(info) = docker.info().await else {
-        return Vec::new();
-    };
-    let Some(here) = info.swarm.and_then(|s| s.node_id) else {
-        return Vec::new();
-    };
+/// The tasks of these services that have a container on another node than `here`.
+async fn elsewhere(
+    docker: &Docker,
+    services: HashMap<String, (String, String)>,
+    here: &str,
+) -> Vec<StackTask> {
     let ids: Vec<String> = services.keys().cloned().collect();
     let filters = HashMap::from([("service".to_owned(), ids)]);
     let tasks = docker
@@ -100,7 +112,7 @@ async fn elsewhere(docker: &Docker, services: HashMap<String, (String, String)>)
         .unwrap_or_default();
     tasks
         .into_iter()
-        .filter(|t| t.node_id.as_ref().is_some_and(|n| *n != here))
+        .filter(|t| t.node_id.as_deref().is_some_and(|n| n != here))
         .filter(|t| container_of(t).is_some())
         .filter_map(|task| {
             let (stack, service) = services.get(task.service_id.as_ref()?)?.clone();

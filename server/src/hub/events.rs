@@ -49,7 +49,11 @@ impl Hub {
                                 ContainerEvent::Health { id, ts_ns, health } => {
                                     let _ = verdicts.send((id, ts_ns, health)).await;
                                 }
-                                ContainerEvent::Changed => {}
+                                // A swarm made or joined since the connection.
+                                ContainerEvent::Stacks if engine.manager_node().is_none() => {
+                                    engine.learn_swarm_role().await;
+                                }
+                                ContainerEvent::Stacks | ContainerEvent::Changed => {}
                             }
                             dirty = true;
                         }
@@ -65,7 +69,7 @@ impl Hub {
                         dirty = !self.refresh(&engine).await;
                     }
                     // A manager's other nodes' tasks start and end without an event here.
-                    _ = tokio::time::sleep(SWARM_POLL), if !dirty && engine.is_swarm_manager() => {
+                    _ = tokio::time::sleep(SWARM_POLL), if !dirty && engine.has_stacks() => {
                         dirty = !self.refresh(&engine).await;
                     }
                 }

@@ -39,6 +39,8 @@ struct Task {
     /// and shown as the follower's own are.
     recorder: Option<Recorder>,
     container: ContainerInfo,
+    /// What the latest listing said of it (None: not listed).
+    listed: Option<ContainerInfo>,
 }
 
 impl Drop for Feed {
@@ -106,8 +108,16 @@ impl Feed {
             .iter()
             .filter(|c| !followers.contains_key(&c.id))
             .collect();
-        for f in followers.values() {
-            f.wake.notify_one();
+        for (id, f) in followers.iter_mut() {
+            let listed = containers.iter().find(|c| c.id == *id);
+            // A container's follower looks again at every event. A Swarm task's on another
+            // node only when the manager's listing of it changed: that listing is asked for
+            // every 2 s, and each look is a request through the manager.
+            let changed = listed != f.listed.as_ref();
+            if f.container.task.is_none() || changed {
+                f.wake.notify_one();
+            }
+            f.listed = listed.cloned();
         }
         drop(followers);
         for c in new {
@@ -144,6 +154,7 @@ impl Feed {
                 task: task.abort_handle(),
                 wake,
                 recorder,
+                listed: Some(container.clone()),
                 container,
             },
         );

@@ -165,10 +165,18 @@ impl Follower {
             return;
         };
         if let Ok(Some(now)) = run_times(&docker, Source::of(&self.container)).await {
+            self.told = now;
             if let Some(started) = now.started.filter(|_| is_new) {
                 self.mark(started, LifecycleEvent::Started).await;
+                // A run that began and ended before this look (a task that failed between two
+                // of the manager's listings): its exit is news too, told after its lines.
+                self.told = RunTimes {
+                    running: true,
+                    finished: None,
+                    exit_code: None,
+                    ..now
+                };
             }
-            self.told = now;
         }
     }
 
@@ -297,8 +305,12 @@ impl Follower {
         };
         let source = Source::of(&self.container);
         let ends_with_its_run = source.ends_with_its_run();
-        if !ends_with_its_run && !runs(&docker, source).await {
-            return Ended::Stopped;
+        if !ends_with_its_run {
+            match runs(&docker, source).await {
+                Ok(true) => {}
+                Ok(false) => return Ended::Stopped,
+                Err(e) => return Ended::Failed(e),
+            }
         }
         let query = both(self.since(), None, true);
         let mut stream = LogStream::open_with(&docker, source, query, &self.rules, &mut self.keys);
@@ -317,8 +329,11 @@ impl Follower {
                     };
                     match next {
                         Some(next) => next,
-                        None if runs(&docker, source).await => continue,
-                        None => return Ended::Stopped,
+                        None => match runs(&docker, source).await {
+                            Ok(true) => continue,
+                            Ok(false) => return Ended::Stopped,
+                            Err(e) => return Ended::Failed(e),
+                        },
                     }
                 }
             };
@@ -385,10 +400,7 @@ impl Follower {
                 Ok(lines) => lines,
                 // Removed: the look below says so.
                 Err(EngineError::NotFound(_)) => Vec::new(),
-                Err(e) => {
-                    self.engine.report(&e);
-                    return false;
-                }
+                Err(e) => return self.failed(e).await,
             };
             let delivered = self.seen.newest().map(|(ns, _)| ns);
             let now = match run_times(&docker, Source::of(&self.container)).await {
@@ -397,10 +409,7 @@ impl Follower {
                     self.removed(at_stop).await;
                     return true;
                 }
-                Err(e) => {
-                    self.engine.report(&e);
-                    return false;
-                }
+                Err(e) => return self.failed(e).await,
             };
             let fresh = self.seen.fresh(lines);
             for step in after_look(self.told, now, delivered, fresh) {
@@ -414,11 +423,23 @@ impl Follower {
             if now.running {
                 return false;
             }
+            // A task runs once: after its end only a change in the manager's listing of it
+            // (its removal) is news. A container may run again unseen: look every 5 s too.
+            let ended_for_good = !Source::of(&self.container).ends_with_its_run();
+            let ended_for_good = ended_for_good && now.finished.is_some();
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)), if !ended_for_good => {}
             }
         }
+    }
+
+    /// A read or a look failed: reported, and after a pause, tried again from the top (a
+    /// manager that lost its quorum answers at once, and would be asked in a loop).
+    async fn failed(&self, e: EngineError) -> bool {
+        self.engine.report(&e);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        false
     }
 
     /// The container is gone. If the timeline still holds it running, its exit goes first:

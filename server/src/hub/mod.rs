@@ -225,10 +225,11 @@ impl Hub {
     ) -> Result<Vec<ProjectInfo>, EngineError> {
         let docker = engine.docker()?;
         let project = self.inner.cfg.project.as_deref();
-        let listing = discovery::list_projects(&docker, engine.name(), project)
+        let node = engine.manager_node();
+        let listing = discovery::list_projects(&docker, engine.name(), project, node.as_deref())
             .await
             .inspect_err(|e| engine.report(e))?;
-        engine.set_swarm_manager(listing.swarm_manager);
+        engine.set_has_stacks(listing.has_stacks);
         let mut projects = listing.projects;
         if let Some(history) = &self.inner.history {
             let shown = |k: &ServiceKey| self.may_see(k, &Scope::All);
@@ -257,7 +258,7 @@ impl Hub {
         }
         let engine = self.engine_of(key)?;
         let docker = engine.docker()?;
-        discovery::find_service(&docker, key)
+        discovery::find_service(&docker, key, engine.manager_node().as_deref())
             .await
             .inspect_err(|e| engine.report(e))?
             .ok_or_else(|| UnknownService(key.clone()).into())
