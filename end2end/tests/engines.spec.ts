@@ -38,25 +38,3 @@ test("services are grouped by engine, followed on the engine chosen, and an engi
     await server.stop();
   }
 });
-
-// A server whose one engine is not named `local`: a URL that names no engine means that one,
-// and the page asks for nothing on an engine it guessed before the server's `hello` said.
-test("a URL without engine follows the server's only engine, whatever its name", async ({ page }) => {
-  const engine = process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
-  const server = await Server.start(0, "--engine", `prod=${engine}`);
-  try {
-    const sent: string[] = [];
-    page.on("websocket", (ws) => ws.on("framesent", (f) => sent.push(String(f.payload))));
-    await page.goto(`${server.url}/?project=${project}&service=probe`);
-    await expect(page.getByRole("status")).toHaveText(/Live/);
-    const m = marker("prod");
-    writeToProbe(`${m}\\n`);
-    await expect(page.getByRole("log").locator(".row", { hasText: m })).toHaveCount(1);
-    const subscribes = sent.filter((s) => s.includes('"subscribe'));
-    expect(subscribes.length).toBeGreaterThan(0);
-    expect(subscribes.filter((s) => !s.includes('"engine":"prod"'))).toEqual([]);
-    await expect(page.locator(".notice.error")).toHaveCount(0);
-  } finally {
-    await server.stop();
-  }
-});

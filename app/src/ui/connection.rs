@@ -10,7 +10,7 @@ use leptos::prelude::*;
 
 use crate::protocol::{
     ClientMessage, Cursor, EngineStatus, ErrorCode, HistoryStatus, Lifecycle, LogLine, ProjectInfo,
-    ServerMessage, CLOSE_SESSION_ENDED,
+    ServerMessage, CLOSE_SESSION_ENDED, LOCAL_ENGINE,
 };
 use crate::target::Target;
 
@@ -73,8 +73,8 @@ pub struct Connection {
     pub state: RwSignal<ConnState>,
     /// Each engine's status, in name order; empty until the server said.
     pub engines: RwSignal<Vec<EngineStatus>>,
-    /// The engine a URL that names none means: the server's default; None until its `hello`.
-    pub default_engine: RwSignal<Option<String>>,
+    /// The engine a URL that names none means: the server's default.
+    pub default_engine: RwSignal<String>,
     /// Whether history is kept; None from a server that keeps none.
     pub history: RwSignal<Option<HistoryStatus>>,
     /// None until the server sent its first listing.
@@ -130,7 +130,7 @@ impl Connection {
         let conn = Connection {
             state: RwSignal::new(ConnState::Connecting),
             engines: RwSignal::new(Vec::new()),
-            default_engine: RwSignal::new(None),
+            default_engine: RwSignal::new(LOCAL_ENGINE.to_owned()),
             history: RwSignal::new(None),
             projects: RwSignal::new(None),
             error: RwSignal::new(None),
@@ -262,8 +262,8 @@ impl Connection {
 
     /// The engines `hello` tells of, and which of them a URL that names none means.
     fn hello_engines(&self, default: EngineStatus, engines: Vec<EngineStatus>) {
-        if self.default_engine.get_untracked().as_ref() != Some(&default.name) {
-            self.default_engine.set(Some(default.name.clone()));
+        if self.default_engine.get_untracked() != default.name {
+            self.default_engine.set(default.name.clone());
         }
         // A server from before engines were named sends the one alone.
         self.engines.set(if engines.is_empty() {

@@ -121,7 +121,7 @@ struct Chosen {
 
 impl Chosen {
     fn read(url: UrlState, conn: Connection) -> Chosen {
-        let target = Memo::new(move |_| conn.default_engine.with(|d| url.target(d.as_deref())));
+        let target = Memo::new(move |_| conn.default_engine.with(|d| url.target(d)));
         let selected = Memo::new(move |_| target.with(|t| t.as_ref()?.single().cloned()));
         let merged =
             Memo::new(move |_| target.with(|t| t.is_some()) && selected.with(Option::is_none));

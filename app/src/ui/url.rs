@@ -208,12 +208,11 @@ impl UrlState {
 
     /// What the view follows: several services of `project` when `services` is given (once
     /// per service, or [`ALL_SERVICES`] for every one), else its one `service`.
-    /// Its `engine`, or (none named) the server's `default_engine`, which is known once the
-    /// server's `hello` came: none before, so that nothing is asked of an engine guessed.
-    pub fn target(&self, default_engine: Option<&str>) -> Option<Target> {
+    /// Its `engine`, or (none named) the server's `default_engine`.
+    pub fn target(&self, default_engine: &str) -> Option<Target> {
         let engine = self
             .get("engine")
-            .or_else(|| default_engine.map(str::to_owned))?;
+            .unwrap_or_else(|| default_engine.to_owned());
         let project = self.get("project")?;
         let services = self.all("services");
         if services.is_empty() {
