@@ -49,5 +49,12 @@ LOOKOUT_TEST_PROJECT="$project" cargo test --release --workspace --no-fail-fast 
 
 echo "[test] Playwright (Chromium), against target/release/lookout"
 rm -rf target/e2e-history
+# A failed test's page, as Playwright saw it at the failure, is printed: a run on a machine
+# no one can look at afterwards still says what the page showed.
 (cd end2end && LOOKOUT_BIN="$PWD/../target/release/lookout" LOOKOUT_TEST_PROJECT="$project" \
-  LOOKOUT_E2E_DATA="$PWD/../target/e2e-history/main" npx playwright test)
+  LOOKOUT_E2E_DATA="$PWD/../target/e2e-history/main" npx playwright test) || {
+  for f in end2end/test-results/*/error-context.md; do
+    [ -f "$f" ] && { echo "[test] page at the failure: $f"; cat "$f"; }
+  done
+  exit 1
+}

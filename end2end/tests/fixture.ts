@@ -143,62 +143,63 @@ export function containerStatus(id: string): string {
 }
 
 /**
- * A TCP proxy to a Lookout on `target` that passes every connection through at once but
- * holds WebSocket upgrades (`GET /ws`) until `release()`: a page then sees its socket not yet
- * open for as long as the test wants.
+ * A TCP proxy that passes everything through at once but holds the requests whose first
+ * line matches `holds` until `release()`: by default a Lookout's WebSocket upgrades
+ * (`GET /ws`), so that a page sees its socket not yet open for as long as the test wants.
+ * `target` is a port on 127.0.0.1, or the path of a unix socket (a Docker engine's).
  */
 export class HoldingProxy {
   private held: Array<() => void> = [];
   private released = false;
   private sockets = new Set<net.Socket>();
 
-  private constructor(private server: net.Server, readonly url: string) {}
+  private constructor(private server: net.Server, readonly url: string, readonly port: number) {}
 
-  static async start(target: number): Promise<HoldingProxy> {
+  static async start(target: number | string, holds: RegExp = /^GET \/ws/): Promise<HoldingProxy> {
     const server = net.createServer();
     const proxy = await new Promise<HoldingProxy>((resolve) =>
       server.listen(0, "127.0.0.1", () => {
         const port = (server.address() as net.AddressInfo).port;
-        resolve(new HoldingProxy(server, `http://127.0.0.1:${port}`));
+        resolve(new HoldingProxy(server, `http://127.0.0.1:${port}`, port));
       }),
     );
-    server.on("connection", (client) => proxy.accept(client, target));
+    server.on("connection", (client) => proxy.accept(client, target, holds));
     return proxy;
   }
 
-  /** WebSocket upgrades held now. */
+  /** Requests held now. */
   get waiting(): number {
     return this.held.length;
   }
 
-  private accept(client: net.Socket, target: number): void {
-    this.sockets.add(client);
-    client.on("close", () => this.sockets.delete(client));
-    client.on("error", () => client.destroy());
-    client.once("data", (first: Buffer) => {
+  private accept(client: net.Socket, target: number | string, holds: RegExp): void {
+    const upstream = typeof target === "number" ? net.connect(target, "127.0.0.1") : net.connect(target);
+    for (const s of [client, upstream]) {
+      this.sockets.add(s);
+      s.on("close", () => {
+        this.sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+      s.on("error", () => s.destroy());
+    }
+    upstream.pipe(client);
+    // A request starts a chunk of its own (a client writes its head at once), on a new
+    // connection or a kept-alive one.
+    client.on("data", (chunk: Buffer) => {
+      if (this.released || !holds.test(chunk.toString("latin1"))) {
+        upstream.write(chunk);
+        return;
+      }
       client.pause();
-      const pass = () => {
-        const upstream = net.connect(target, "127.0.0.1", () => {
-          upstream.write(first);
-          client.pipe(upstream);
-          upstream.pipe(client);
-          client.resume();
-        });
-        this.sockets.add(upstream);
-        upstream.on("close", () => {
-          this.sockets.delete(upstream);
-          client.destroy();
-        });
-        upstream.on("error", () => upstream.destroy());
-        client.on("close", () => upstream.destroy());
-      };
-      const upgrade = first.toString("latin1").startsWith("GET /ws");
-      if (upgrade && !this.released) this.held.push(pass);
-      else pass();
+      this.held.push(() => {
+        upstream.write(chunk);
+        client.resume();
+      });
     });
   }
 
-  /** Lets the held upgrades, and any later one, through. */
+  /** Lets the held requests, and any later one, through. */
   release(): void {
     this.released = true;
     for (const pass of this.held.splice(0)) pass();

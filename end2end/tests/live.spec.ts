@@ -23,6 +23,10 @@ test("tail size: the Lines choice sets how many lines come first", async ({ page
   writeToProbe(`${m} %s\\n`, 1, ...Array.from({ length: 600 }, (_, i) => String(i + 1)));
   await page.goto(`/?project=${project}&service=probe`);
   await expect(page.getByRole("log").getByText(`${m} 600`, { exact: true })).toBeVisible();
+  // The engine may still have been storing those lines when the page asked for its tail:
+  // they then came live, on top of it. Asked again, the tail holds them all.
+  await page.reload();
+  await expect(page.getByRole("log").getByText(`${m} 600`, { exact: true })).toBeVisible();
   const lines = page.getByRole("combobox", { name: "Lines" });
   await expect(lines).toHaveValue("100");
   const held = async () => Number((await page.locator(".counter").textContent())!.split(" of ")[1].split(" ")[0]);
@@ -216,6 +220,30 @@ test("until its socket opens the page says Connecting, then Live", async ({ page
     await expect(page.getByRole("log").getByText(m)).toBeVisible();
   } finally {
     await proxy.close();
+  }
+});
+
+test("until the server has answered the page's subscription the indicator says Connecting, not Live", async ({ page }) => {
+  // Lookout reads the engine through a proxy that holds its log reads: the subscription then
+  // waits for the service's tail, with the socket open and the server's hello in.
+  const socket = (process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock").replace(/^unix:\/\//, "");
+  const engine = await HoldingProxy.start(socket, /^GET \S*\/containers\/[^/ ]+\/logs\?/);
+  const server = await Server.start(0, "--engine", `local=tcp://127.0.0.1:${engine.port}`);
+  try {
+    await page.goto(`${server.url}/?project=${project}&service=probe`);
+    const status = page.getByRole("status");
+    await expect.poll(() => engine.waiting).toBeGreaterThan(0);
+    // The listing came after the hello: the page has both, and still no answer.
+    await expect(page.getByRole("combobox", { name: "Service" }).locator(`option[value="${project}/probe"]`)).toBeAttached();
+    await expect(status).toHaveText(/Connecting/);
+    engine.release();
+    await expect(status).toHaveText(/Live/);
+    const m = marker("answered");
+    writeToProbe(`%s\\n`, 1, m);
+    await expect(page.getByRole("log").getByText(m)).toBeVisible();
+  } finally {
+    await server.stop();
+    await engine.close();
   }
 });
 

@@ -125,6 +125,16 @@ struct Inner {
     health: Arc<HistoryHealth>,
 }
 
+/// What a blocking task returned. Its panic goes on in the caller; a task the runtime
+/// cancelled (it is shutting down, and drops the caller next) is waited for no more.
+async fn joined<T>(task: tokio::task::JoinHandle<T>) -> T {
+    match task.await {
+        Ok(t) => t,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => std::future::pending().await,
+    }
+}
+
 impl History {
     /// Opens the store (a file that cannot be read fails here, naming it), drops what is
     /// past the retention, and starts the writer.
@@ -288,7 +298,7 @@ impl History {
             let view = lock(&store).view(wants)?;
             f(&view)
         });
-        Ok(read.await.expect("a history read panicked")?)
+        Ok(joined(read).await?)
     }
 
     /// Runs `f` on the writer's store, on a blocking thread: brief work only, as the
@@ -298,9 +308,7 @@ impl History {
         f: impl FnOnce(&mut Store) -> T + Send + 'static,
     ) -> T {
         let store = self.inner.store.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
-            .await
-            .expect("a history read panicked")
+        joined(tokio::task::spawn_blocking(move || f(&mut lock(&store)))).await
     }
 
     /// The services of `engines` history holds lines or changes of; none if it cannot be

@@ -4,6 +4,7 @@
 //! that outlives any socket.
 
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use leptos::prelude::*;
@@ -95,6 +96,9 @@ pub struct Connection {
     /// another tail) and are ignored; a refused one leaves the earlier in place, whose lines
     /// go on coming and are ignored too.
     asked: StoredValue<Asked>,
+    /// This socket sent a request before it was Live: the indicator says Live once the
+    /// server answered it, not at `hello`, since until then no line of it would come.
+    opening: StoredValue<bool>,
 }
 
 /// The last request sent on the socket, by the id its answer echoes.
@@ -140,6 +144,7 @@ impl Connection {
             feed,
             commands: StoredValue::new(tx),
             asked: StoredValue::new(Asked::default()),
+            opening: StoredValue::new(false),
         };
         leptos::task::spawn_local(run(conn, rx, retries));
         conn
@@ -173,6 +178,30 @@ impl Connection {
         self.asked.get_value().id
     }
 
+    /// A request went out on a socket not yet Live: Live waits for its answer (and says
+    /// Connecting on a retry's socket, which is open by now).
+    fn sent_before_live(&self) {
+        if self.state.get_untracked() != ConnState::Live {
+            self.opening.set_value(true);
+            self.state.set(ConnState::Connecting);
+        }
+    }
+
+    /// The server answers requests in order: its first answer is to the request that went
+    /// out before Live.
+    fn live_once_answered(&self, msg: &ServerMessage) {
+        let answer = matches!(
+            msg,
+            ServerMessage::Subscribed { .. }
+                | ServerMessage::Unsubscribed { .. }
+                | ServerMessage::Error { id: Some(_), .. }
+        );
+        if answer && self.opening.get_value() {
+            self.opening.set_value(false);
+            self.state.set(ConnState::Live);
+        }
+    }
+
     pub fn reconnect(&self) {
         self.send(Command::Reconnect);
     }
@@ -191,6 +220,7 @@ impl Connection {
                 return;
             }
         };
+        self.live_once_answered(&msg);
         match msg {
             ServerMessage::Hello {
                 engine,
@@ -198,7 +228,9 @@ impl Connection {
                 history,
                 ..
             } => {
-                self.state.set(ConnState::Live);
+                if !self.opening.get_value() {
+                    self.state.set(ConnState::Live);
+                }
                 self.hello_engines(engine, engines);
                 self.history.set(history);
             }
@@ -309,6 +341,23 @@ fn backoff_ms(attempt: u32) -> u32 {
     capped - jitter
 }
 
+impl Connection {
+    /// Resumes after the last line held, or starts with a tail, on a socket just opened.
+    async fn subscribe_on_open(&self, sink: &mut SplitSink<WebSocket, Message>) {
+        self.opening.set_value(false);
+        let Some(w) = self.wanted.get_untracked() else {
+            return;
+        };
+        let cursors = self.feed.cursors.run(());
+        let resume = (!cursors.is_empty()).then_some(cursors);
+        let msg = w.target.subscribe(w.tail, resume, self.next_id());
+        let msg = serde_json::to_string(&msg).unwrap_or_default();
+        if sink.send(Message::Text(msg)).await.is_ok() {
+            self.sent_before_live();
+        }
+    }
+}
+
 async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries: u32) {
     enum Event {
         In(Result<Message, gloo_net::websocket::WebSocketError>),
@@ -323,15 +372,7 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries
         }
         if let Ok(ws) = WebSocket::open(&ws_url()) {
             let (mut sink, stream) = ws.split();
-            if let Some(w) = conn.wanted.get_untracked() {
-                // Resume after the last line held, or start with a tail.
-                let cursors = conn.feed.cursors.run(());
-                let resume = (!cursors.is_empty()).then_some(cursors);
-                let id = conn.next_id();
-                let msg = w.target.subscribe(w.tail, resume, id);
-                let msg = serde_json::to_string(&msg).unwrap_or_default();
-                let _ = sink.send(Message::Text(msg)).await;
-            }
+            conn.subscribe_on_open(&mut sink).await;
             let mut events =
                 futures::stream::select(stream.map(Event::In), (&mut commands).map(Event::Command));
             while let Some(event) = events.next().await {
@@ -357,6 +398,7 @@ async fn run(conn: Connection, mut commands: UnboundedReceiver<Command>, retries
                         if sink.send(Message::Text(text)).await.is_err() {
                             break;
                         }
+                        conn.sent_before_live();
                     }
                     Event::Command(Command::Reconnect) => {}
                 }
