@@ -53,6 +53,8 @@ const TARGET_P99_MS: f64 = 100.0;
 /// Lookout's p50 at `LATENCY_RATE` with one subscriber, at most this many times
 /// `docker logs -f`'s in the same window.
 const TARGET_P50_RATIO: f64 = 2.0;
+/// lookout's memory with 100 subscribers, above its memory before the first, at most (MiB).
+const TARGET_MEMORY_MIB: f64 = 30.0;
 
 type Fallible<T> = Result<T, String>;
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -170,6 +172,8 @@ struct Round {
     catch_up: (Duration, bool),
     lookout: Vec<Tally>,
     docker: Tally,
+    /// lookout's memory at the end of the throughput window, its subscribers still there.
+    memory: Memory,
 }
 
 /// One round: `n` subscribers and one `docker logs -f`, all following `fast` at once, first
@@ -231,6 +235,7 @@ async fn measure(
     let throughput_window = opened.elapsed();
     let cpu_after = pids.map(|p| cpu_secs(&p));
     let cpu_secs = [0, 1].map(|i| Some(cpu_after[i]? - cpu_before[i]?));
+    let memory = server.memory()?;
 
     // Back to a gentle rate at once, so the writer does not load the machine between rounds.
     set_rate(container, LATENCY_RATE).await?;
@@ -253,6 +258,7 @@ async fn measure(
         catch_up,
         lookout,
         docker,
+        memory,
     })
 }
 
@@ -877,5 +883,43 @@ fn print_report(
         mib(after.rss_kib),
         mib(after.peak_kib)
     );
+    print_memory(rounds, &before);
     println!("load average: {load_before} at start, {load_after} at end");
+}
+
+/// What subscribers cost: lookout's RSS with each round's subscribers connected, above its RSS
+/// before the first (no subscriber, no service followed), and per subscriber.
+fn print_memory(rounds: &[Round], idle: &Memory) {
+    let kib = |r: &Round| r.memory.rss_kib;
+    let each: Vec<String> = rounds
+        .iter()
+        .map(|r| format!("{} with {}", mib(kib(r)), r.subscribers))
+        .collect();
+    println!(
+        "lookout RSS at the end of the lines/s window, subscribers connected: {}",
+        each.join(", ")
+    );
+    let with = |n: usize| rounds.iter().find(|r| r.subscribers == n);
+    if let (Some(one), Some(hundred)) = (with(1), with(100)) {
+        let per = kib(hundred).saturating_sub(kib(one)) as f64 / 99.0;
+        println!(
+            "  per subscriber (100 against 1): {per:.0} KiB; the followed service's ring and \
+             queue, with 1: {}",
+            mib(kib(one).saturating_sub(idle.rss_kib))
+        );
+    }
+    match with(100) {
+        Some(r) => {
+            let above = kib(r).saturating_sub(idle.rss_kib) as f64 / 1024.0;
+            println!(
+                "  target: 100 subscribers < {TARGET_MEMORY_MIB} MiB above idle ({}): \
+                 {above:.1} MiB ({})",
+                mib(idle.rss_kib),
+                verdict(above < TARGET_MEMORY_MIB)
+            );
+        }
+        None => {
+            println!("  target: 100 subscribers < {TARGET_MEMORY_MIB} MiB above idle: not measured")
+        }
+    }
 }

@@ -132,7 +132,9 @@ pub struct Config {
     pub queue_bytes: u64,
 
     /// Largest `lines` message sent to a viewer, in bytes (a single longer line goes alone).
-    #[arg(long, env = "LOOKOUT_MAX_BATCH_BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    /// Each socket keeps a buffer the size of the largest message it sent: 64 KiB, where 1 MiB
+    /// made 100 viewers cost 239 KiB each instead of 81, at the same throughput.
+    #[arg(long, env = "LOOKOUT_MAX_BATCH_BYTES", default_value_t = 64 << 10, value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_batch_bytes: u64,
 
     /// One-off reads of whole logs from the engine (tails, downloads, the lines a

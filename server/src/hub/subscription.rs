@@ -23,6 +23,8 @@ const GATHER_PER_SUBSCRIBER: Duration = Duration::from_micros(100);
 /// A subscriber that waited this long for its next line is idle: that line goes out at once.
 /// One that finds lines waiting, or waits less, is busy.
 const IDLE_WAIT: Duration = Duration::from_micros(500);
+/// tokio's timers end on the millisecond tick after they are due.
+const TIMER_GRAIN: Duration = Duration::from_millis(1);
 
 /// The most a subscriber is handed at once: one WebSocket message.
 #[derive(Clone, Copy, Debug)]
@@ -179,8 +181,15 @@ impl Tap {
                 }
                 self.gather_until = tokio::time::Instant::now() + gather;
             }
-            if self.take(batch) && tokio::time::Instant::now() < self.gather_until {
-                tokio::time::sleep_until(self.gather_until).await;
+            if self.take(batch) {
+                let left = self.gather_until - tokio::time::Instant::now();
+                // A wait shorter than the timer's grain would last the grain: with a few
+                // subscribers, a busy one only lets the followers push what they hold.
+                if left >= TIMER_GRAIN {
+                    tokio::time::sleep_until(self.gather_until).await;
+                } else if !left.is_zero() {
+                    tokio::task::yield_now().await;
+                }
                 self.take(batch);
             }
             let lines = std::mem::take(&mut self.gathered);
@@ -325,9 +334,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_busy_subscriber_gathers_the_longer_the_more_subscribers_there_are() {
-        // The timer's grain is a millisecond: a wait ends on the tick after it is due.
-        for (subscribers, gather_ms) in [(1, 0.1), (10, 1.0), (50, 5.0), (100, 10.0), (5_000, 10.0)]
-        {
+        // A wait ends on the millisecond tick after it is due.
+        for (subscribers, gather_ms) in [(10, 1.0), (50, 5.0), (100, 10.0), (5_000, 10.0)] {
             let s = Arc::new(shared(100, 100));
             s.metrics()
                 .subscribers
@@ -352,6 +360,21 @@ mod tests {
                 "{subscribers} subscribers: gathered {waited} ms, not {gather_ms} ms"
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_subscriber_of_few_does_not_wait_on_the_timer() {
+        let s = Arc::new(shared(100, 100));
+        s.metrics().subscribers.store(1, Ordering::Relaxed);
+        let mut t = tap(&s, Start::Tail(0));
+        s.push(vec![raw(1, "a"), raw(2, "b")], &container("aaa"));
+        let start = tokio::time::Instant::now();
+        assert_eq!(texts(t.next(BIG).await), ["a", "b"]);
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "0.1 ms is under the timer's grain"
+        );
     }
 
     #[tokio::test]
