@@ -182,7 +182,9 @@ impl Tap {
                 self.gather_until = tokio::time::Instant::now() + gather;
             }
             if self.take(batch) {
-                let left = self.gather_until - tokio::time::Instant::now();
+                let left = self
+                    .gather_until
+                    .saturating_duration_since(tokio::time::Instant::now());
                 // A wait shorter than the timer's grain would last the grain: with a few
                 // subscribers, a busy one only lets the followers push what they hold.
                 if left >= TIMER_GRAIN {
