@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// The largest tail a client may ask for, in lines.
 pub const MAX_TAIL: u32 = 10_000;
 
-/// The most cursors a resume may hold: one per container the client has lines of.
+/// The most cursors a resume may hold: one per container and stream the client has lines of.
 pub const MAX_RESUME_CURSORS: usize = 1024;
 
 /// A tail size that is known to lie within `0..=MAX_TAIL`.

@@ -357,7 +357,7 @@ pub enum ClientMessage {
         /// How many recent lines to send before following. Ignored when `resume` is given.
         #[serde(default)]
         tail: Tail,
-        /// The last cursor the client holds for each container of the service; the server
+        /// The last cursor the client holds for each container (and stream) of the service; the server
         /// then sends exactly the lines after them.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<Vec<Cursor>>,

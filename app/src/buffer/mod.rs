@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::filter::Filter;
 use crate::multiline::Grouper;
-use crate::protocol::{Cursor, Lifecycle, LifecycleEvent, LogLine, MAX_RESUME_CURSORS};
+use crate::protocol::{Cursor, Lifecycle, LifecycleEvent, LogLine, Stream, MAX_RESUME_CURSORS};
 
 mod entries;
 mod row;
@@ -43,8 +43,10 @@ pub struct LineBuffer {
     visible: VecDeque<u64>,
     /// Lines that fell off the front because the buffer was full.
     evicted: u64,
-    /// The last cursor per container, to resume after a reconnect and to refuse repeats.
-    last: HashMap<String, Cursor>,
+    /// The last cursor per container and stream, to resume after a reconnect and to refuse
+    /// repeats. The engine stamps a container's stdout and stderr apart: a line of one may
+    /// come after a later-stamped line of the other, and is no repeat.
+    last: HashMap<(String, Stream), Cursor>,
     /// Markers among `rows`, and among the visible ones: the counter counts entries only.
     markers: usize,
     visible_markers: usize,
@@ -85,20 +87,20 @@ impl LineBuffer {
     }
 
     /// Appends lines of `service` the server sent; a line at or before the last one seen from
-    /// its container is a repeat (a resume overlaps what was held) and is dropped. Returns
+    /// its container's stream is a repeat (a resume overlaps what was held) and is dropped. Returns
     /// how many were added. Lines stamped before the newest rows (another service's or
     /// replica's, delivered in turn) go in their place among them.
     pub fn push(&mut self, service: &str, lines: impl IntoIterator<Item = LogLine>) -> usize {
         let service: Arc<str> = service.into();
         let mut fresh = Vec::new();
         for line in lines {
-            if let Some(last) = self.last.get(&line.cursor.container) {
+            let key = (line.cursor.container.clone(), line.stream);
+            if let Some(last) = self.last.get(&key) {
                 if line.cursor.position() <= last.position() {
                     continue;
                 }
             }
-            self.last
-                .insert(line.cursor.container.clone(), line.cursor.clone());
+            self.last.insert(key, line.cursor.clone());
             fresh.push(line);
         }
         let added = fresh.len();
@@ -421,7 +423,7 @@ impl LineBuffer {
         self.visible_rows(0, self.visible.len())
     }
 
-    /// Where to resume: the last cursor of every container seen.
+    /// Where to resume: the last cursor of every container and stream seen.
     /// At most the newest [`MAX_RESUME_CURSORS`], the most a resume may hold: containers
     /// long gone (a project recreated again and again) are the oldest, and their lines are
     /// all held already.
@@ -436,7 +438,7 @@ impl LineBuffer {
 mod tests {
     use super::*;
     use crate::filter::FilterSpec;
-    use crate::protocol::{Replica, Stream};
+    use crate::protocol::Replica;
 
     fn replica() -> Replica {
         Replica {
@@ -459,6 +461,25 @@ mod tests {
             truncated: false,
             level: None,
         }
+    }
+
+    #[test]
+    fn a_stdout_line_after_a_later_stamped_stderr_line_is_no_repeat() {
+        let mut b = LineBuffer::new(100);
+        let err = LogLine {
+            cursor: Cursor {
+                seq: 1,
+                ..line("a", 20, "").cursor
+            },
+            stream: Stream::Stderr,
+            ..line("a", 20, "err")
+        };
+        b.push("web", [err.clone()]);
+        b.push("web", [line("a", 10, "out")]);
+        assert_eq!(texts(&b), ["out", "err"], "in time order, both held");
+        b.push("web", [err, line("a", 10, "out")]);
+        assert_eq!(b.line_count(), 2, "repeats of either stream are dropped");
+        assert_eq!(b.resume_cursors().len(), 2, "a cursor for each stream");
     }
 
     fn change(ts_ns: i64, event: LifecycleEvent) -> Lifecycle {

@@ -38,6 +38,7 @@ mod events;
 mod exits;
 mod feed;
 mod follower;
+mod given;
 mod markers;
 mod metrics;
 mod missed;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use app::protocol::{ContainerInfo, Lifecycle, LifecycleEvent, LogLine};
 use tokio::sync::watch;
 
+use super::given::Given;
 use super::metrics::Metrics;
 use super::ring::{raise, Marks, Ring, RingCaps};
 use super::tape::{Bounds, Item, Pos, Tape};
@@ -37,8 +38,8 @@ pub struct Snapshot {
     /// Where on the tape the items after the backlog begin.
     pub pos: Pos,
     pub tape: watch::Receiver<()>,
-    /// Per container, the last line the subscriber has (or will have, with the gaps).
-    pub marks: Marks,
+    /// What the subscriber has (or will have, with the gaps) of each container.
+    pub given: Given,
     /// What the resume misses that the ring no longer holds: only the engine has it.
     pub gaps: Vec<Gap>,
     /// For a tail the ring holds only part of: per container, what came before the ring
@@ -106,6 +107,7 @@ impl Shared {
         let state = self.lock();
         let ring = &state.ring;
         let mut marks = Marks::new();
+        let mut given = Given::default();
         let mut gaps = Vec::new();
         let backlog: Vec<Arc<LogLine>> = match start {
             Start::Tail(n) => {
@@ -115,6 +117,7 @@ impl Shared {
             Start::Resume(cursors) => {
                 for c in cursors {
                     raise(&mut marks, &c.container, c.position());
+                    given.hold(&c.container, c.position());
                 }
                 // A container the client has no line of: everything since its oldest cursor.
                 let floor = cursors.iter().map(|c| c.ts_ns).min().unwrap_or(i64::MIN);
@@ -130,16 +133,16 @@ impl Shared {
                 }
                 ring.lines
                     .iter()
-                    .filter(|l| match marks.get(&l.cursor.container) {
-                        Some(mark) => l.cursor.position() > *mark,
-                        None => l.cursor.ts_ns > floor,
+                    .filter(|l| match marks.contains_key(&l.cursor.container) {
+                        true => given.is_new(&l.cursor.container, l.cursor.position()),
+                        false => l.cursor.ts_ns > floor,
                     })
                     .cloned()
                     .collect()
             }
         };
         for l in &backlog {
-            raise(&mut marks, &l.cursor.container, l.cursor.position());
+            given.hold(&l.cursor.container, l.cursor.position());
         }
         let older = match start {
             Start::Tail(n) if backlog.len() < *n as usize => ring
@@ -159,7 +162,7 @@ impl Shared {
             backlog,
             pos: state.tape.end(),
             tape: self.pushed.subscribe(),
-            marks,
+            given,
             gaps,
         }
     }
@@ -258,7 +261,8 @@ pub(crate) mod tests {
         let snap = s.snapshot(&Start::Resume(vec![cursor("aaa", 3)]));
         assert_eq!(texts(&snap.backlog), ["l4", "l5"]);
         assert!(snap.gaps.is_empty());
-        assert_eq!(snap.marks["aaa"], (5, 0));
+        assert!(!snap.given.is_new("aaa", (5, 0)));
+        assert!(snap.given.is_new("aaa", (6, 0)));
     }
 
     #[test]

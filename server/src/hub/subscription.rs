@@ -9,7 +9,7 @@ use app::protocol::{ContainerInfo, Lifecycle, LogLine, ServiceKey};
 use tokio::sync::watch;
 
 use super::feed::Feed;
-use super::ring::Marks;
+use super::given::Given;
 use super::shared::{Shared, Snapshot};
 use super::tape::{line_bytes, Item, Pos, Take, Taken};
 use crate::docker::EngineError;
@@ -74,7 +74,7 @@ impl Subscription {
             backlog,
             pos,
             tape,
-            marks,
+            given,
             ..
         } = snapshot;
         let shared = feed.shared.clone();
@@ -85,7 +85,7 @@ impl Subscription {
             unread: opening.unread,
             markers: opening.markers,
             backlog,
-            tap: Tap::new(shared, pos, tape, marks),
+            tap: Tap::new(shared, pos, tape, given),
             feed,
         }
     }
@@ -117,9 +117,9 @@ pub struct Tap {
     pos: Pos,
     /// What tells it of new items.
     tape: watch::Receiver<()>,
-    /// Per container, the position of the last line given, so that no line is given twice
-    /// whatever order containers' lines arrive in.
-    marks: Marks,
+    /// What it was given of each container, so that no line is given twice whatever order
+    /// containers' (and streams') lines arrive in.
+    given: Given,
     /// A lifecycle change read while a batch of lines was being gathered; it goes next.
     pending_lifecycle: Option<Arc<Lifecycle>>,
     pending_drop: u64,
@@ -131,12 +131,12 @@ pub struct Tap {
 }
 
 impl Tap {
-    pub fn new(shared: Arc<Shared>, pos: Pos, tape: watch::Receiver<()>, marks: Marks) -> Tap {
+    pub fn new(shared: Arc<Shared>, pos: Pos, tape: watch::Receiver<()>, given: Given) -> Tap {
         Tap {
             shared,
             pos,
             tape,
-            marks,
+            given,
             pending_lifecycle: None,
             pending_drop: 0,
             gathered: Vec::new(),
@@ -229,7 +229,10 @@ impl Tap {
                 }
                 match item {
                     Item::Line(line) => {
-                        if accept(&mut self.marks, line) {
+                        if self
+                            .given
+                            .give(&line.cursor.container, line.cursor.position())
+                        {
                             bytes += line_bytes(line);
                             gathered.push(line.clone());
                         }
@@ -251,26 +254,11 @@ impl Tap {
     }
 }
 
-/// Whether `line` is new to a subscriber whose last lines per container are `marks`.
-fn accept(marks: &mut Marks, line: &LogLine) -> bool {
-    let pos = line.cursor.position();
-    match marks.get_mut(&line.cursor.container) {
-        Some(mark) if pos <= *mark => false,
-        Some(mark) => {
-            *mark = pos;
-            true
-        }
-        None => {
-            marks.insert(line.cursor.container.clone(), pos);
-            true
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! The batching logic on a feed's shared state with made-up lines: no engine.
     use super::*;
+    use crate::docker::frames::RawLine;
     use crate::hub::shared::tests::{container, raw, shared};
     use crate::hub::Start;
     use app::protocol::LifecycleEvent;
@@ -282,7 +270,7 @@ mod tests {
 
     fn tap(s: &Arc<Shared>, start: Start) -> Tap {
         let snap = s.snapshot(&start);
-        Tap::new(s.clone(), snap.pos, snap.tape, snap.marks)
+        Tap::new(s.clone(), snap.pos, snap.tape, snap.given)
     }
 
     fn texts(d: Delivery) -> Vec<String> {
@@ -299,6 +287,21 @@ mod tests {
         s.push(vec![raw(1, "a")], &container("aaa"));
         s.push(vec![raw(2, "b"), raw(3, "c")], &container("aaa"));
         assert_eq!(texts(t.next(BIG).await), ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_stdout_line_coming_after_a_later_stamped_stderr_line_is_delivered() {
+        // The engine stamps the streams apart: a line written first may come second.
+        let s = Arc::new(shared(100, 100));
+        let mut t = tap(&s, Start::Tail(0));
+        let err = RawLine {
+            seq: 1,
+            stream: app::protocol::Stream::Stderr,
+            ..raw(20, "err")
+        };
+        s.push(vec![err], &container("aaa"));
+        s.push(vec![raw(10, "out")], &container("aaa"));
+        assert_eq!(texts(t.next(BIG).await), ["err", "out"]);
     }
 
     /// What a subscriber waiting for lines gets when one comes after `quiet`, and how long
