@@ -1,6 +1,8 @@
 //! Streaming benchmark: how many lines per second `lookout` delivers to each of 1, 10 and 100
 //! WebSocket subscribers of one service, and how late, next to `docker logs -f` following the
-//! same container in the same windows. It prints a table and asserts nothing.
+//! same container in the same windows (and first alone: 0 subscribers). The writer goes as
+//! fast as the engine takes lines, so the lines/s are the engine's ceiling. It prints a table
+//! and asserts nothing.
 //!
 //! It needs a Docker engine, the fixture project up (`bash scripts/fixture.sh up lookout-bench`)
 //! and a release `lookout` (`scripts/build.sh`). It starts `lookout` itself and stops it.
@@ -11,9 +13,10 @@
 //!   LOOKOUT_BIN                the server (default: target/release/lookout)
 //!   LOOKOUT_TEST_PROJECT       the Compose project with the fixture's `fast` (default: lookout-bench)
 //!   STREAM_BENCH_SECS          length of each measuring window in seconds (default: 10)
-//!   STREAM_BENCH_SUBSCRIBERS   subscriber counts to measure (default: 1,10,100)
-//!   STREAM_BENCH_RATE          lines/s asked of `fast` for throughput (default: 20000, more
-//!                              than its shell loop can write, so it writes as fast as it can)
+//!   STREAM_BENCH_SUBSCRIBERS   subscriber counts to measure (default: 0,1,10,100; with 0,
+//!                              `docker logs -f` alone)
+//!   STREAM_BENCH_RATE          lines/s asked of `fast` for throughput (default: max, bursts
+//!                              of `seq | sed` as fast as the engine takes them)
 
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
@@ -75,7 +78,8 @@ struct Settings {
     project: String,
     window: Duration,
     subscribers: Vec<usize>,
-    rate: u32,
+    /// What `fast` is asked for in the lines/s window: `max`, or lines per second.
+    rate: String,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Fallible<T> {
@@ -94,11 +98,12 @@ impl Settings {
             env!("CARGO_MANIFEST_DIR"),
             "/../target/release/lookout"
         ));
-        let subscribers = env_or("STREAM_BENCH_SUBSCRIBERS", "1,10,100".to_owned())?
+        let subscribers = env_or("STREAM_BENCH_SUBSCRIBERS", "0,1,10,100".to_owned())?
             .split(',')
-            .map(|n| match n.trim().parse::<usize>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(format!("STREAM_BENCH_SUBSCRIBERS: {n:?} is not a count")),
+            .map(|n| {
+                n.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("STREAM_BENCH_SUBSCRIBERS: {n:?} is not a count"))
             })
             .collect::<Fallible<Vec<_>>>()?;
         let secs: f64 = env_or("STREAM_BENCH_SECS", 10.0)?;
@@ -110,7 +115,14 @@ impl Settings {
             project: env_or("LOOKOUT_TEST_PROJECT", "lookout-bench".to_owned())?,
             window: Duration::from_secs_f64(secs),
             subscribers,
-            rate: env_or("STREAM_BENCH_RATE", 20_000)?,
+            rate: match env_or("STREAM_BENCH_RATE", "max".to_owned())? {
+                r if r == "max" || r.parse::<u32>().is_ok_and(|n| n > 0) => r,
+                r => {
+                    return Err(format!(
+                        "STREAM_BENCH_RATE: {r:?} is neither max nor lines/s"
+                    ))
+                }
+            },
         })
     }
 }
@@ -184,7 +196,7 @@ async fn measure(
     server: &Lookout,
     n: usize,
 ) -> Fallible<Round> {
-    set_rate(container, LATENCY_RATE).await?;
+    set_rate(container, &LATENCY_RATE.to_string()).await?;
     let (phase, phase_rx) = watch::channel(Phase::Idle);
     let behind_ns = Arc::new(AtomicI64::new(i64::MAX));
     let mut readers: Vec<JoinHandle<Fallible<Tally>>> = Vec::with_capacity(n);
@@ -210,8 +222,9 @@ async fn measure(
     let _ = phase.send(Phase::CatchUp);
     let waiting = Instant::now();
     tokio::time::sleep(SETTLE).await;
+    // With no subscriber, `docker logs -f` alone: nothing of lookout's to wait for.
     let caught_up = loop {
-        if behind_ns.load(Ordering::Relaxed) < CAUGHT_UP.as_nanos() as i64 {
+        if n == 0 || behind_ns.load(Ordering::Relaxed) < CAUGHT_UP.as_nanos() as i64 {
             break true;
         }
         if waiting.elapsed() > CATCH_UP_MAX {
@@ -224,7 +237,7 @@ async fn measure(
     tokio::time::sleep(settings.window).await;
     let _ = phase.send(Phase::Idle);
 
-    set_rate(container, settings.rate).await?;
+    set_rate(container, &settings.rate).await?;
     tokio::time::sleep(SETTLE).await;
     let pids = [server.pid.to_string(), "self".to_owned()];
     let cpu_before = pids.clone().map(|p| cpu_secs(&p));
@@ -238,7 +251,7 @@ async fn measure(
     let memory = server.memory()?;
 
     // Back to a gentle rate at once, so the writer does not load the machine between rounds.
-    set_rate(container, LATENCY_RATE).await?;
+    set_rate(container, &LATENCY_RATE.to_string()).await?;
     let _ = phase.send(Phase::Stop);
     let _ = docker_logs.kill().await;
     let docker = docker_reader
@@ -613,7 +626,7 @@ async fn fast_container(project: &str) -> Fallible<String> {
 }
 
 /// `fast` reads its rate from /tmp/rate before each batch of a tenth of a second.
-async fn set_rate(container: &str, rate: u32) -> Fallible<()> {
+async fn set_rate(container: &str, rate: &str) -> Fallible<()> {
     let script = format!("mkdir -p /tmp && echo {rate} > /tmp/rate");
     docker(&["exec", container, "sh", "-c", &script])
         .await
@@ -684,8 +697,9 @@ fn percentile_ms(sorted_ns: &[i64], p: f64) -> Option<f64> {
 
 struct Row {
     subscribers: usize,
-    mean: f64,
-    min: f64,
+    /// lookout's lines/s per subscriber: mean and lowest; none with no subscriber.
+    mean: Option<f64>,
+    min: Option<f64>,
     docker: f64,
     lookout_ms: [Option<f64>; 2],
     docker_ms: [Option<f64>; 2],
@@ -714,8 +728,8 @@ impl Row {
         let quantiles = |ns: &[i64]| [percentile_ms(ns, 0.5), percentile_ms(ns, 0.99)];
         Row {
             subscribers: round.subscribers,
-            mean: rates.iter().sum::<f64>() / rates.len() as f64,
-            min: rates.iter().copied().fold(f64::INFINITY, f64::min),
+            mean: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64),
+            min: rates.iter().copied().reduce(f64::min),
             docker: round.docker.lines as f64 / secs,
             lookout_ms: quantiles(&lookout_ns),
             docker_ms: quantiles(&docker_ns),
@@ -725,13 +739,17 @@ impl Row {
         }
     }
 
-    fn percent(&self, rate: f64) -> Option<f64> {
-        (self.docker > 0.0).then(|| 100.0 * rate / self.docker)
+    fn percent(&self, rate: Option<f64>) -> Option<f64> {
+        Some(100.0 * rate? / self.docker).filter(|_| self.docker > 0.0)
     }
 }
 
 fn fmt_pct(p: Option<f64>) -> String {
     p.map_or("-".to_owned(), |p| format!("{p:.1}%"))
+}
+
+fn fmt_rate(rate: Option<f64>) -> String {
+    rate.map_or("-".to_owned(), |r| format!("{r:.0}"))
 }
 
 fn fmt_ms(ms: Option<f64>) -> String {
@@ -768,7 +786,11 @@ fn print_report(
     println!(
         "lines/s: writer asked for {} lines/s, {secs} s window; latency: writer at {LATENCY_RATE} \
          lines/s, {secs} s window, engine timestamp to receipt",
-        settings.rate
+        if settings.rate == "max" {
+            "as many"
+        } else {
+            &settings.rate
+        }
     );
     println!();
     println!(
@@ -787,10 +809,10 @@ fn print_report(
     println!("{}", "-".repeat(98));
     for r in &rows {
         println!(
-            "{:>11} | {:>8.0} {:>9.0} | {:>14.0} | {:>9} {:>9} | {:>7} {:>7} | {:>7} {:>7}",
+            "{:>11} | {:>8} {:>9} | {:>14.0} | {:>9} {:>9} | {:>7} {:>7} | {:>7} {:>7}",
             r.subscribers,
-            r.mean,
-            r.min,
+            fmt_rate(r.mean),
+            fmt_rate(r.min),
             r.docker,
             fmt_pct(r.percent(r.mean)),
             fmt_pct(r.percent(r.min)),
@@ -830,13 +852,11 @@ fn print_report(
             println!("  p50 <= {TARGET_P50_RATIO}x docker logs -f with 1 subscriber: not measured")
         }
     }
-    let p99s: Vec<String> = rows
-        .iter()
+    let watched = || rows.iter().filter(|r| r.subscribers > 0);
+    let p99s: Vec<String> = watched()
         .map(|r| format!("{} ms with {}", fmt_ms(r.lookout_ms[1]), r.subscribers))
         .collect();
-    let p99_met = rows
-        .iter()
-        .all(|r| r.lookout_ms[1].is_some_and(|ms| ms < TARGET_P99_MS));
+    let p99_met = watched().all(|r| r.lookout_ms[1].is_some_and(|ms| ms < TARGET_P99_MS));
     println!(
         "  p99 < {TARGET_P99_MS} ms at {LATENCY_RATE} lines/s: {} ({})",
         p99s.join(", "),
