@@ -45,10 +45,11 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use app::protocol::{EngineStatus, ErrorCode, LogLine, ServerMessage, ServiceState, Stream};
+use app::protocol::{ErrorCode, ServiceState, Stream};
 
 use common::private_engine::{require_root, PrivateEngine};
-use common::{marker, now_ns, Server, Ws};
+use common::viewer::{told, Viewer};
+use common::{marker, now_ns, Server};
 
 const SERVICE: &str = "counter";
 
@@ -74,94 +75,6 @@ fn tick(text: &str) -> u64 {
     text.strip_prefix("tick ")
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("not a line of the counter: {text:?}"))
-}
-
-/// A WebSocket client following the counter, keeping everything it was sent.
-struct Viewer {
-    ws: Ws,
-    lines: Vec<LogLine>,
-    engine: Vec<EngineStatus>,
-}
-
-impl Viewer {
-    /// Connects and subscribes to the counter with the largest tail (all it has said so far).
-    async fn follow(server: &Server) -> Viewer {
-        let mut ws = server.ws().await;
-        assert!(ws.engine.reachable, "hello says the engine is unreachable");
-        ws.subscribe(SERVICE, 10_000).await;
-        ws.expect_subscribed(SERVICE).await;
-        Viewer {
-            ws,
-            lines: Vec::new(),
-            engine: Vec::new(),
-        }
-    }
-
-    /// Reads messages until `done` holds (asked before the first message with None, then after
-    /// each); fails the test, saying `what`, if that takes over `d`.
-    async fn until(
-        &mut self,
-        d: Duration,
-        what: &str,
-        mut done: impl FnMut(&Viewer, Option<&ServerMessage>) -> bool,
-    ) {
-        let deadline = Instant::now() + d;
-        if done(self, None) {
-            return;
-        }
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Some(msg) = self.ws.recv_within(left).await else {
-                panic!(
-                    "{what}: not within {d:?}; {} lines came, the last {:?}; engine messages: {:?}",
-                    self.lines.len(),
-                    self.lines.last().map(|l| &l.text),
-                    self.engine
-                );
-            };
-            self.take(&msg);
-            if done(self, Some(&msg)) {
-                return;
-            }
-        }
-    }
-
-    fn take(&mut self, msg: &ServerMessage) {
-        match msg {
-            ServerMessage::Lines {
-                engine: _,
-                project,
-                service,
-                lines,
-            } => {
-                assert_eq!(
-                    (project.as_str(), service.as_str()),
-                    (self.ws.project.as_str(), SERVICE),
-                    "lines of another service"
-                );
-                self.lines.extend(lines.iter().cloned());
-            }
-            ServerMessage::Engine { engine } => self.engine.push(engine.clone()),
-            ServerMessage::Dropped { count, .. } => {
-                panic!("a viewer that keeps up was told it lost {count} lines")
-            }
-            ServerMessage::Error { code, message, .. } => {
-                panic!("the server sent an error: {code:?}: {message}")
-            }
-            // `services` after every container change, and whatever else tells of the
-            // service's life besides its lines.
-            _ => {}
-        }
-    }
-
-    /// The lines received, per output: (timestamp, text) in the order they came.
-    fn received(&self) -> common::StreamLog {
-        common::per_stream(&self.lines)
-    }
-}
-
-fn is_engine(msg: Option<&ServerMessage>, reachable: bool) -> bool {
-    matches!(msg, Some(ServerMessage::Engine { engine }) if engine.reachable == reachable)
 }
 
 /// What /healthz says about the engine.
@@ -244,7 +157,7 @@ async fn scenario(engine: &mut PrivateEngine) {
     // Only this test runs in this process, so the variable reaches lookout and nothing else.
     std::env::set_var("DOCKER_HOST", &engine.host);
     let server = Server::start_for(&project, &[]).await;
-    let mut viewer = Viewer::follow(&server).await;
+    let mut viewer = Viewer::follow(&server, "local", &project, SERVICE).await;
     viewer
         .until(Duration::from_secs(10), "the first lines", |v, _| {
             v.lines.len() >= 10
@@ -283,13 +196,13 @@ async fn scenario(engine: &mut PrivateEngine) {
                     .until(
                         Duration::from_secs(15),
                         &format!("`engine` with reachable=false after {how}"),
-                        |_, m| is_engine(m, false),
+                        |_, m| told(m, "local", false),
                     )
                     .await;
                 stopping.elapsed()
             },
         );
-        let status = viewer.engine.last().expect("an engine message").clone();
+        let status = viewer.engines.last().expect("an engine message").clone();
         assert!(
             status.error.as_deref().is_some_and(|e| !e.is_empty()),
             "an unreachable engine comes with the reason: {status:?}"
@@ -330,7 +243,7 @@ async fn scenario(engine: &mut PrivateEngine) {
                         &format!(
                             "`engine` with reachable=true after dockerd started again ({how})"
                         ),
-                        |_, m| is_engine(m, true),
+                        |_, m| told(m, "local", true),
                     )
                     .await;
                 restarting.elapsed()
@@ -443,6 +356,10 @@ async fn scenario(engine: &mut PrivateEngine) {
         viewer.take(&msg);
     }
 
+    assert_eq!(
+        viewer.dropped, 0,
+        "a viewer that keeps up was told it lost lines"
+    );
     let got = viewer.received();
     let got = &got[&Stream::Stdout];
     let cursors: HashSet<_> = viewer.lines.iter().map(|l| &l.cursor).collect();
@@ -476,7 +393,7 @@ async fn scenario(engine: &mut PrivateEngine) {
         ticks.first().unwrap_or(&0),
         ticks.last().unwrap_or(&0),
         viewer
-            .engine
+            .engines
             .iter()
             .map(|e| e.reachable)
             .collect::<Vec<_>>()

@@ -22,9 +22,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use app::protocol::{EngineStatus, LogLine, ServerMessage};
+use app::protocol::ServerMessage;
 
 use common::private_engine::{require_root, PrivateEngine};
+use common::viewer::{free_port, health, told, Viewer};
 use common::{marker, Server, Ws};
 
 const SERVICE: &str = "ticker";
@@ -123,96 +124,6 @@ fn authority(dir: &Path, name: &str) {
             "ca.pem",
         ],
     );
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("an address").port()
-}
-
-/// A viewer of one service, keeping its lines and the engines' statuses it was told.
-struct Viewer {
-    ws: Ws,
-    lines: Vec<LogLine>,
-    engines: Vec<EngineStatus>,
-}
-
-impl Viewer {
-    async fn follow(server: &Server, engine: &str, project: &str, service: &str) -> Viewer {
-        let mut ws = server.ws().await;
-        let msg = serde_json::json!({
-            "type": "subscribe", "engine": engine, "project": project, "service": service,
-            "tail": 10000,
-        });
-        ws.send_text(&msg.to_string()).await;
-        let mut v = Viewer {
-            ws,
-            lines: Vec::new(),
-            engines: Vec::new(),
-        };
-        v.until(
-            Duration::from_secs(15),
-            "subscribed",
-            |_, m| matches!(m, Some(ServerMessage::Subscribed { engine: e, .. }) if e == engine),
-        )
-        .await;
-        v
-    }
-
-    async fn until(
-        &mut self,
-        d: Duration,
-        what: &str,
-        mut done: impl FnMut(&Viewer, Option<&ServerMessage>) -> bool,
-    ) {
-        let deadline = Instant::now() + d;
-        if done(self, None) {
-            return;
-        }
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Some(msg) = self.ws.recv_within(left).await else {
-                panic!(
-                    "{what}: not within {d:?}; {} lines came, the last {:?}; engines: {:?}",
-                    self.lines.len(),
-                    self.lines.last().map(|l| &l.text),
-                    self.engines
-                );
-            };
-            match &msg {
-                ServerMessage::Lines { lines, .. } => self.lines.extend(lines.iter().cloned()),
-                ServerMessage::Engine { engine } => self.engines.push(engine.clone()),
-                ServerMessage::Error { code, message, .. } => {
-                    panic!("{what}: the server sent an error: {code:?}: {message}")
-                }
-                _ => {}
-            }
-            if done(self, Some(&msg)) {
-                return;
-            }
-        }
-    }
-}
-
-fn told(msg: Option<&ServerMessage>, name: &str, reachable: bool) -> bool {
-    matches!(msg, Some(ServerMessage::Engine { engine })
-        if engine.name == name && engine.reachable == reachable)
-}
-
-/// /healthz's `engines`, as (name, reachable).
-async fn health(server: &Server) -> Vec<(String, bool)> {
-    let (status, body) = server.get("/healthz", &[]).await;
-    assert_eq!(status, 200, "/healthz: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).expect("/healthz is JSON");
-    v["engines"]
-        .as_array()
-        .unwrap_or_else(|| panic!("/healthz has no engines: {body}"))
-        .iter()
-        .map(|e| {
-            let name = e["name"].as_str().unwrap_or_default().to_owned();
-            (name, e["reachable"] == true)
-        })
-        .collect()
 }
 
 /// `lookout ARGS` as a client of `server`: its stdout, which must come with status 0.

@@ -38,7 +38,31 @@ pub enum Address {
         port: u16,
     },
     /// `ssh://[USER@]HOST[:PORT]`, through the system's `ssh`.
-    Ssh(String),
+    Ssh(SshTarget),
+}
+
+/// Where `ssh` goes: `[USER@]HOST[:PORT]`, each part as ssh takes it apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshTarget {
+    pub user: Option<String>,
+    /// A name (which ssh's config may map to another), an IPv4 address, or an IPv6 one.
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl std::fmt::Display for SshTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ssh://")?;
+        if let Some(user) = &self.user {
+            write!(f, "{user}@")?;
+        }
+        match (self.host.contains(':'), self.port) {
+            (true, Some(port)) => write!(f, "[{}]:{port}", self.host),
+            (true, None) => write!(f, "[{}]", self.host),
+            (false, Some(port)) => write!(f, "{}:{port}", self.host),
+            (false, None) => f.write_str(&self.host),
+        }
+    }
 }
 
 /// One `--engine NAME=URL`, as typed.
@@ -78,11 +102,11 @@ impl FromStr for EngineArg {
                 host: host.to_owned(),
                 port,
             }
-        } else if url.starts_with("ssh://") && url.len() > "ssh://".len() {
-            Address::Ssh(url.to_owned())
+        } else if let Some(rest) = url.strip_prefix("ssh://") {
+            Address::Ssh(ssh_target(rest).map_err(|e| format!("engine {name}: {url:?} {e}"))?)
         } else {
             return Err(format!(
-                "engine {name}: {url:?} is not unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST"
+                "engine {name}: {url:?} is not unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]"
             ));
         };
         Ok(EngineArg {
@@ -90,6 +114,45 @@ impl FromStr for EngineArg {
             address,
         })
     }
+}
+
+/// `[USER@]HOST[:PORT]` taken apart; a part that begins with `-` is refused, as ssh would
+/// read it as an option.
+fn ssh_target(rest: &str) -> Result<SshTarget, String> {
+    let rest = rest.trim_end_matches('/');
+    let (user, at) = match rest.rsplit_once('@') {
+        Some((user, at)) => (Some(user), at),
+        None => (None, rest),
+    };
+    let (host, port) = if let Some(v6) = at.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or("has an unclosed [")?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match at.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (at, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("needs a host: ssh://[USER@]HOST[:PORT]".into());
+    }
+    if host.contains('/')
+        || host.starts_with('-')
+        || user.is_some_and(|u| u.is_empty() || u.starts_with('-'))
+    {
+        return Err("is not ssh://[USER@]HOST[:PORT]".into());
+    }
+    let port = port
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| format!("has {p:?}, not a port"))
+        })
+        .transpose()?;
+    Ok(SshTarget {
+        user: user.map(str::to_owned),
+        host: host.to_owned(),
+        port,
+    })
 }
 
 /// One `--engine-tls NAME=DIR`, as typed.
@@ -139,7 +202,7 @@ impl EngineSpec {
                 .unwrap_or_else(|_| "unix:///var/run/docker.sock".into()),
             Address::Unix(p) => format!("unix://{}", p.display()),
             Address::Tcp { host, port } => format!("tcp://{host}:{port}"),
-            Address::Ssh(url) => url.clone(),
+            Address::Ssh(target) => target.to_string(),
         }
     }
 }
@@ -292,10 +355,22 @@ mod tests {
             arg("b=unix:///run/b.sock").unwrap().address,
             Address::Unix("/run/b.sock".into())
         );
-        assert!(matches!(
-            arg("c=ssh://me@host").unwrap().address,
-            Address::Ssh(_)
-        ));
+        for (url, user, host, port) in [
+            ("ssh://me@host", Some("me"), "host", None),
+            ("ssh://host:2222/", None, "host", Some(2222)),
+            ("ssh://me@[::1]:22", Some("me"), "::1", Some(22)),
+        ] {
+            let Address::Ssh(target) = arg(&format!("c={url}")).unwrap().address else {
+                panic!("{url} is not an ssh address");
+            };
+            let want = SshTarget {
+                user: user.map(str::to_owned),
+                host: host.into(),
+                port,
+            };
+            assert_eq!(target, want, "{url}");
+            assert_eq!(target.to_string(), url.trim_end_matches('/'));
+        }
         for (bad, says) in [
             ("prod", "NAME=URL"),
             ("Prod=tcp://h:1", "engine name"),
@@ -305,6 +380,13 @@ mod tests {
             ("p=tcp://h", "needs a port"),
             ("p=tcp://h:x", "not a port"),
             ("p=unix://rel.sock", "absolute"),
+            ("p=ssh://", "needs a host"),
+            ("p=ssh://me@", "needs a host"),
+            ("p=ssh://me@host:x", "not a port"),
+            ("p=ssh://host/x", "is not ssh://"),
+            ("p=ssh://-oProxyCommand=x", "is not ssh://"),
+            ("p=ssh://-l@host", "is not ssh://"),
+            ("p=ssh://[::1", "unclosed"),
         ] {
             let err = arg(bad).unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");

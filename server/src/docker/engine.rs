@@ -258,7 +258,10 @@ fn connect(spec: &EngineSpec) -> Result<Docker, EngineError> {
         (Address::Tcp { host, port }, None) => {
             Docker::connect_with_http(&format!("tcp://{host}:{port}"), timeout, version)
         }
-        (Address::Ssh(url), _) => Docker::connect_with_ssh(url, timeout, version, None),
+        (Address::Ssh(target), _) => {
+            return super::ssh::connect(target, timeout)
+                .map_err(|e| EngineError::Unreachable(format!("{}: {e}", spec.url())));
+        }
     };
     docker.map_err(|e| EngineError::Unreachable(format!("{}: {e}", spec.url())))
 }

@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod logs;
 pub mod past;
 pub mod source;
+mod ssh;
 mod swarm;
 mod tls;
 

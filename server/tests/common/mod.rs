@@ -8,6 +8,7 @@
 
 pub mod netns;
 pub mod private_engine;
+pub mod viewer;
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
