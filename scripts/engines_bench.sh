@@ -25,8 +25,10 @@ cleanup() {
     [ -z "$ids" ] || docker $host rm -f $ids >/dev/null 2>&1 || true
   done
   if [ -f "$dir/dockerd.pid" ]; then
-    kill -TERM "$(cat "$dir/dockerd.pid")" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$(cat "$dir/dockerd.pid")" 2>/dev/null || break; sleep 0.5; done
+    # Read once: dockerd removes its pid file as it ends.
+    pid=$(cat "$dir/dockerd.pid")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   fi
   grep -o " $dir[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$dir"

@@ -63,7 +63,9 @@ async function startServer() {
 async function waitForEngines(url) {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const projects = await (await fetch(`${url}/api/projects`)).json();
+    // Until an engine answers, the listing is an error ("not yet connected"): ask again.
+    const res = await fetch(`${url}/api/projects`);
+    const projects = res.ok ? await res.json() : [];
     const of = (e) => projects.filter((p) => p.engine === e && p.name === project).flatMap((p) => p.services);
     const [a, b] = [of("local"), of("b")];
     if (a.length >= 50 && b.length >= 50) return [a.length, b.length];
