@@ -82,10 +82,21 @@ impl Shared {
         for raw in lines {
             let line = Arc::new(log_line(raw, container));
             state.ring.insert(line.clone(), self.ring_caps);
-            state.tape.push(Item::Line(line));
+            self.onto_tape(&mut state, Item::Line(line));
         }
         drop(state);
         self.pushed.send_replace(());
+    }
+
+    /// Puts `item` on the tape, or, with no subscriber, moves the tape past it. Asked under
+    /// the lock a snapshot is taken under, so a subscriber is counted before any item it
+    /// must read.
+    fn onto_tape(&self, state: &mut State, item: Item) {
+        if self.pushed.receiver_count() == 0 {
+            state.tape.pass(&item);
+        } else {
+            state.tape.push(item);
+        }
     }
 
     /// Notes that lines of `container` up to `upto` may exist that the ring does not hold.
@@ -98,7 +109,7 @@ impl Shared {
     /// Tells subscribers about a container's start, exit or removal, in order with its lines.
     pub fn lifecycle(&self, ts_ns: i64, container: &ContainerInfo, event: LifecycleEvent) {
         let change = Arc::new(marker(ts_ns, container, event));
-        self.lock().tape.push(Item::Lifecycle(change));
+        self.onto_tape(&mut self.lock(), Item::Lifecycle(change));
         self.pushed.send_replace(());
     }
 
@@ -307,5 +318,23 @@ pub(crate) mod tests {
             super::super::tape::Take::More
         });
         assert_eq!(seen, ["new"]);
+    }
+
+    #[test]
+    fn the_tape_holds_lines_only_while_someone_subscribes() {
+        let s = shared(10, 100);
+        s.push(vec![raw(1, "unwatched")], &container("aaa"));
+        assert_eq!(s.lock().tape.held().0, 0, "a tape with no subscriber");
+        let snap = s.snapshot(&Start::Tail(10));
+        assert_eq!(
+            texts(&snap.backlog),
+            ["unwatched"],
+            "the ring still holds it"
+        );
+        s.push(vec![raw(2, "watched")], &container("aaa"));
+        assert_eq!(s.lock().tape.held().0, 1);
+        drop(snap);
+        s.push(vec![raw(3, "unwatched again")], &container("aaa"));
+        assert_eq!(s.lock().tape.held().0, 0, "the last subscriber left");
     }
 }

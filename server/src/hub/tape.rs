@@ -125,6 +125,17 @@ impl Tape {
         }
     }
 
+    /// Moves the tape past `item` without holding it, and lets go of what it held: with no
+    /// subscriber, nothing is kept for no one (a new subscriber starts at the end, from the
+    /// ring's snapshot). A service nobody watches then costs its ring alone.
+    pub fn pass(&mut self, item: &Item) {
+        self.end.seq += 1;
+        self.end.lines += matches!(item, Item::Line(_)) as u64;
+        self.entries.clear();
+        self.bytes = 0;
+        self.first = self.end;
+    }
+
     /// Reads from `pos` on, moving it past each item `take` takes. A reader behind the
     /// tape's start reads nothing this time: it is moved to the start and told how many
     /// lines it lost, so that it can say so before what follows.
@@ -156,7 +167,7 @@ impl Tape {
     }
 
     #[cfg(test)]
-    fn held(&self) -> (usize, usize) {
+    pub fn held(&self) -> (usize, usize) {
         (self.entries.len(), self.bytes)
     }
 }
@@ -304,5 +315,19 @@ mod tests {
         tape.push(line(2, "b"));
         tape.push(line(3, "c"));
         assert_eq!(texts(&tape, &mut pos), (1, vec!["b".into(), "c".into()]));
+    }
+
+    #[test]
+    fn a_tape_passed_holds_nothing_and_a_reader_from_its_end_reads_what_comes_next() {
+        let mut tape = Tape::new(Bounds {
+            items: 10,
+            bytes: 1 << 20,
+        });
+        tape.push(line(1, "a"));
+        tape.pass(&line(2, "b"));
+        assert_eq!(tape.held(), (0, 0));
+        let mut pos = tape.end();
+        tape.push(line(3, "c"));
+        assert_eq!(texts(&tape, &mut pos), (0, vec!["c".to_owned()]));
     }
 }
