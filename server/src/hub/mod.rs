@@ -39,7 +39,6 @@ mod exits;
 mod feed;
 mod follower;
 mod given;
-mod keeper;
 mod markers;
 mod metrics;
 mod missed;
