@@ -22,10 +22,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use app::protocol::ServerMessage;
-
 use common::private_engine::{require_root, PrivateEngine};
-use common::viewer::{free_port, health, told, Viewer};
+use common::viewer::{free_port, health, refusal, told, Viewer};
 use common::{marker, Server, Ws};
 
 const SERVICE: &str = "ticker";
@@ -439,27 +437,7 @@ async fn scenario(engine: &mut PrivateEngine) {
         &stranger,
     ];
     let refused = Server::start_with(None, &args, &[]).await;
-    let mut ws = refused.ws().await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut known = ws.engines.clone();
-    let why = loop {
-        let told = known
-            .iter()
-            .filter(|e| e.name == "b")
-            .find_map(|e| e.error.clone());
-        if let Some(why) = told.filter(|e| e != "not yet connected") {
-            break why;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "b's refusal is not told: {known:?}"
-        );
-        if let Some(ServerMessage::Engine { engine }) =
-            ws.recv_within(Duration::from_millis(200)).await
-        {
-            known = vec![engine];
-        }
-    };
+    let why = refusal(&refused, "b").await;
     assert!(
         !health(&refused).await[0].1,
         "b is reachable with a stranger's certificate"

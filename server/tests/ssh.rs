@@ -28,10 +28,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use app::protocol::ServerMessage;
-
 use common::private_engine::require_root;
-use common::viewer::{free_port, health, Viewer};
+use common::viewer::{free_port, health, refusal, Viewer};
 use common::{marker, EngineRecorder, Fd, Probe, Server};
 
 /// Runs `ssh-keygen` to make an ed25519 key pair at `path` (and `path.pub`).
@@ -271,27 +269,7 @@ async fn scenario(dir: &Path) {
     let path = ssh_on_path(dir, &config);
     let args = ["--engine", "local={engine_calls}", "--engine", &url];
     let refused = Server::start_with(None, &args, &[("PATH", &path)]).await;
-    let mut ws = refused.ws().await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut known = ws.engines.clone();
-    let why = loop {
-        let told = known
-            .iter()
-            .filter(|e| e.name == "far")
-            .find_map(|e| e.error.clone());
-        if let Some(why) = told.filter(|e| e != "not yet connected") {
-            break why;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "far's refusal is not told: {known:?}"
-        );
-        if let Some(ServerMessage::Engine { engine }) =
-            ws.recv_within(Duration::from_millis(200)).await
-        {
-            known = vec![engine];
-        }
-    };
+    let why = refusal(&refused, "far").await;
     assert_eq!(
         health(&refused).await,
         [("far".to_owned(), false), ("local".to_owned(), true)]

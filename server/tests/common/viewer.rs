@@ -136,3 +136,29 @@ pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("an address").port()
 }
+
+/// Why engine `name` is unreachable, as `server` tells a new viewer (its `hello`, then its
+/// `engine` messages) once it has tried: within 15 s, or the test fails.
+pub async fn refusal(server: &Server, name: &str) -> String {
+    let mut ws = server.ws().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut known = ws.engines.clone();
+    loop {
+        let told = known
+            .iter()
+            .filter(|e| e.name == name)
+            .find_map(|e| e.error.clone());
+        if let Some(why) = told.filter(|e| e != "not yet connected") {
+            return why;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}'s refusal is not told: {known:?}"
+        );
+        if let Some(ServerMessage::Engine { engine }) =
+            ws.recv_within(Duration::from_millis(200)).await
+        {
+            known = vec![engine];
+        }
+    }
+}
