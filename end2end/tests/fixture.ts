@@ -91,6 +91,18 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 
+/** The Docker engine's socket, which a test may proxy. */
+export const engineSocket = (process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock").replace(/^unix:\/\//, "");
+
+/** A loopback port free now, for a listener a test starts later. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
 /** The port of the server Playwright starts (playwright.config.ts). */
 export const e2ePort = Number(process.env.LOOKOUT_E2E_PORT ?? 18181);
 
@@ -155,10 +167,11 @@ export class HoldingProxy {
 
   private constructor(private server: net.Server, readonly url: string, readonly port: number) {}
 
-  static async start(target: number | string, holds: RegExp = /^GET \/ws/): Promise<HoldingProxy> {
+  /** Proxies to `target` (a port, or a unix socket's path), on `port` (0: any free one). */
+  static async start(target: number | string, holds: RegExp = /^GET \/ws/, port = 0): Promise<HoldingProxy> {
     const server = net.createServer();
     const proxy = await new Promise<HoldingProxy>((resolve) =>
-      server.listen(0, "127.0.0.1", () => {
+      server.listen(port, "127.0.0.1", () => {
         const port = (server.address() as net.AddressInfo).port;
         resolve(new HoldingProxy(server, `http://127.0.0.1:${port}`, port));
       }),

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { expect, test } from "@playwright/test";
-import { containerId, e2ePort, HoldingProxy, marker, project, Server, writeToProbe } from "./fixture";
+import { containerId, e2ePort, engineSocket, freePort, HoldingProxy, marker, project, Server, writeToProbe } from "./fixture";
 
 test("switching services shows only the new service's lines", async ({ page }) => {
   await page.goto(`/?project=${project}&service=web`);
@@ -75,11 +75,14 @@ test("the full log downloads from the engine, streamed by the server", async ({ 
   expect(text).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z ${project}[-_]oneshot[-_]1 stdout oneshot: did its job\n$`));
 });
 
+/** web writes 4 lines a second: a fixture just started holds fewer than a page of them. */
+const webWroteAPage = { timeout: 45_000 };
+
 test("clear empties the view, not the server", async ({ page }) => {
   await page.goto(`/?project=${project}&service=web`);
   const log = page.getByRole("log");
   await expect(log.locator(".row").first()).toBeVisible();
-  await expect(page.getByText(/^(\d{3,}) of \1 lines$/)).toBeVisible();
+  await expect(page.getByText(/^(\d{3,}) of \1 lines$/)).toBeVisible(webWroteAPage);
   await page.getByRole("button", { name: "Clear" }).click();
   // web writes a few lines a second, so one may come between the click and the look.
   await expect(page.getByText(/^(\d) of \1 lines$/)).toBeVisible();
@@ -92,7 +95,7 @@ test("clear empties the view, not the server", async ({ page }) => {
 test("scrolling up stops following and offers to jump to the latest, with a count", async ({ page }) => {
   await page.goto(`/?project=${project}&service=web&tail=500`);
   const log = page.getByRole("log");
-  await expect(log.locator(".row").first()).toBeVisible();
+  await expect(page.getByText(/^(\d{3,}) of \1 lines$/)).toBeVisible(webWroteAPage);
   await expect(page.getByRole("button", { name: /Jump to latest/ })).toHaveCount(0);
   await log.hover();
   await page.mouse.wheel(0, -3000);
@@ -127,6 +130,8 @@ test("keyboard: / focuses the filter, Esc clears it, End jumps to the latest", a
   await page.goto(`/?project=${project}&service=web&q=stdout`);
   const filter = page.getByRole("searchbox", { name: "Filter" });
   await expect(filter).toHaveValue("stdout");
+  // Enough lines that the view scrolls.
+  await expect(page.getByText(/^\d{2,} of \d{3,} lines$/)).toBeVisible(webWroteAPage);
   await page.getByRole("log").click();
   await page.keyboard.press("/");
   await expect(filter).toBeFocused();
@@ -226,8 +231,7 @@ test("until its socket opens the page says Connecting, then Live", async ({ page
 test("until the server has answered the page's subscription the indicator says Connecting, not Live", async ({ page }) => {
   // Lookout reads the engine through a proxy that holds its log reads: the subscription then
   // waits for the service's tail, with the socket open and the server's hello in.
-  const socket = (process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock").replace(/^unix:\/\//, "");
-  const engine = await HoldingProxy.start(socket, /^GET \S*\/containers\/[^/ ]+\/logs\?/);
+  const engine = await HoldingProxy.start(engineSocket, /^GET \S*\/containers\/[^/ ]+\/logs\?/);
   const server = await Server.start(0, "--engine", `local=tcp://127.0.0.1:${engine.port}`);
   try {
     await page.goto(`${server.url}/?project=${project}&service=probe`);
@@ -244,6 +248,60 @@ test("until the server has answered the page's subscription the indicator says C
   } finally {
     await server.stop();
     await engine.close();
+  }
+});
+
+test("a page opened while Lookout first reaches its engine waits for it, and is not refused", async ({ page }) => {
+  // The engine's answers to GET /version are held: the server has not tried the engine yet
+  // when the page subscribes.
+  const engine = await HoldingProxy.start(engineSocket, /^GET \S*\/version/);
+  const server = await Server.start(0, "--engine", `local=tcp://127.0.0.1:${engine.port}`);
+  try {
+    const refusals: string[] = [];
+    let subscribed!: () => void;
+    const sent = new Promise<void>((r) => (subscribed = r));
+    page.on("websocket", (ws) => {
+      ws.on("framesent", (f) => String(f.payload).includes('"type":"subscribe"') && subscribed());
+      ws.on("framereceived", (f) => {
+        if (String(f.payload).includes('"code":"engine_unreachable"')) refusals.push(String(f.payload));
+      });
+    });
+    await page.goto(`${server.url}/?project=${project}&service=probe`);
+    await sent;
+    await expect.poll(() => engine.waiting).toBeGreaterThan(0);
+    const status = page.getByRole("status");
+    await expect(status).toHaveText(/Connecting/);
+    engine.release();
+    await expect(status).toHaveText(/Live/);
+    const m = marker("first-check");
+    writeToProbe(`%s\\n`, 1, m);
+    await expect(page.getByRole("log").getByText(m)).toBeVisible();
+    expect(refusals).toEqual([]);
+  } finally {
+    await server.stop();
+    await engine.close();
+  }
+});
+
+test("a page refused while the engine is down follows the service once the engine is back, without a reload", async ({ page }) => {
+  // The engine is reached through a port nothing listens on yet.
+  const port = await freePort();
+  const server = await Server.start(0, "--engine", `local=tcp://127.0.0.1:${port}`);
+  let engine: HoldingProxy | undefined;
+  try {
+    await page.goto(`${server.url}/?project=${project}&service=probe`);
+    const unreachable = page.getByText(/^Docker engine unreachable/);
+    await expect(unreachable.first()).toBeVisible();
+    // It comes up, holding nothing back.
+    engine = await HoldingProxy.start(engineSocket, /(?!)/, port);
+    await expect(unreachable).toHaveCount(0, { timeout: 20_000 });
+    await expect(page.getByRole("status")).toHaveText(/Live/);
+    const m = marker("engine-back");
+    writeToProbe(`%s\\n`, 1, m);
+    await expect(page.getByRole("log").getByText(m)).toBeVisible();
+  } finally {
+    await server.stop();
+    await engine?.close();
   }
 });
 

@@ -106,6 +106,9 @@ pub struct Connection {
 struct Asked {
     id: u32,
     taken: bool,
+    /// The server refused it because the engine was unreachable: it is asked again as soon as
+    /// an engine is reachable, so that the page recovers without a reload.
+    awaits_engine: bool,
 }
 
 /// Whether the server says this page is not signed in (not merely unreachable).
@@ -174,6 +177,7 @@ impl Connection {
         self.asked.update_value(|a| {
             a.id = a.id.wrapping_add(1);
             a.taken = false;
+            a.awaits_engine = false;
         });
         self.asked.get_value().id
     }
@@ -283,12 +287,16 @@ impl Connection {
                 message,
                 ..
             } => self.error.set(Some(message)),
-            ServerMessage::Error { message, id, .. } => {
-                // An earlier request's refusal says nothing of what is wanted now.
-                if id == Some(self.asked.get_value().id) {
-                    self.error.set(Some(message));
-                }
-            }
+            ServerMessage::Error { code, message, id } => self.refused(code, message, id),
+        }
+    }
+
+    fn refused(&self, code: ErrorCode, message: String, id: Option<u32>) {
+        // An earlier request's refusal says nothing of what is wanted now.
+        if id == Some(self.asked.get_value().id) {
+            let awaits_engine = code == ErrorCode::EngineUnreachable;
+            self.asked.update_value(|a| a.awaits_engine = awaits_engine);
+            self.error.set(Some(message));
         }
     }
 
@@ -306,6 +314,9 @@ impl Connection {
     }
 
     fn engine_changed(&self, engine: EngineStatus) {
+        if engine.reachable && self.asked.get_value().awaits_engine {
+            self.ask_again();
+        }
         self.engines
             .update(|all| match all.iter_mut().find(|e| e.name == engine.name) {
                 Some(known) => *known = engine,
@@ -342,15 +353,28 @@ fn backoff_ms(attempt: u32) -> u32 {
 }
 
 impl Connection {
+    /// What is wanted, resumed after the last line held or with a tail; None when nothing is.
+    fn resubscription(&self) -> Option<ClientMessage> {
+        let w = self.wanted.get_untracked()?;
+        let cursors = self.feed.cursors.run(());
+        let resume = (!cursors.is_empty()).then_some(cursors);
+        Some(w.target.subscribe(w.tail, resume, self.next_id()))
+    }
+
+    /// Asks again for what the server refused while its engine was unreachable.
+    fn ask_again(&self) {
+        if let Some(msg) = self.resubscription() {
+            self.error.set(None);
+            self.send(Command::Send(msg));
+        }
+    }
+
     /// Resumes after the last line held, or starts with a tail, on a socket just opened.
     async fn subscribe_on_open(&self, sink: &mut SplitSink<WebSocket, Message>) {
         self.opening.set_value(false);
-        let Some(w) = self.wanted.get_untracked() else {
+        let Some(msg) = self.resubscription() else {
             return;
         };
-        let cursors = self.feed.cursors.run(());
-        let resume = (!cursors.is_empty()).then_some(cursors);
-        let msg = w.target.subscribe(w.tail, resume, self.next_id());
         let msg = serde_json::to_string(&msg).unwrap_or_default();
         if sink.send(Message::Text(msg)).await.is_ok() {
             self.sent_before_live();

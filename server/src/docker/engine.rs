@@ -19,6 +19,8 @@ const RETRY_MIN: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Requests other than log and event streams give up after this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request that came before the engine's first check waits for it.
+const FIRST_CHECK_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Engine {
@@ -29,6 +31,9 @@ struct Inner {
     spec: EngineSpec,
     docker: RwLock<Option<Docker>>,
     status: watch::Sender<EngineStatus>,
+    /// Whether the engine has been tried once: until then its status says only that it was
+    /// not tried yet.
+    checked: watch::Sender<bool>,
     /// Wakes the monitor early when a caller saw the engine fail.
     recheck: Notify,
     reconnects: std::sync::atomic::AtomicU64,
@@ -58,6 +63,7 @@ impl Engine {
                 spec,
                 docker: RwLock::new(None),
                 status,
+                checked: watch::channel(false).0,
                 recheck: Notify::new(),
                 reconnects: Default::default(),
                 has_stacks: Default::default(),
@@ -140,6 +146,14 @@ impl Engine {
         ))
     }
 
+    /// A client for the engine, once it has been tried: a request that comes while a server
+    /// is starting is answered as the engine is, not refused for not being tried yet.
+    pub async fn client(&self) -> Result<Docker, EngineError> {
+        let mut checked = self.inner.checked.subscribe();
+        let _ = tokio::time::timeout(FIRST_CHECK_WAIT, checked.wait_for(|c| *c)).await;
+        self.docker()
+    }
+
     /// Waits until the engine is reachable.
     pub async fn wait_reachable(&self) {
         let mut rx = self.status();
@@ -179,6 +193,7 @@ impl Engine {
                         *s = status;
                         changed
                     });
+                    self.inner.checked.send_replace(true);
                     was_reachable = true;
                     ever_reachable = true;
                     backoff = RETRY_MIN;
@@ -204,6 +219,7 @@ impl Engine {
                         *s = status;
                         changed
                     });
+                    self.inner.checked.send_replace(true);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(RETRY_MAX);
                 }

@@ -224,7 +224,7 @@ impl Hub {
         &self,
         engine: &Engine,
     ) -> Result<Vec<ProjectInfo>, EngineError> {
-        let docker = engine.docker()?;
+        let docker = engine.client().await?;
         let project = self.inner.cfg.project.as_deref();
         let node = engine.manager_node();
         let listing = discovery::list_projects(&docker, engine.name(), project, node.as_deref())
@@ -258,7 +258,7 @@ impl Hub {
             return Err(UnknownService(key.clone()).into());
         }
         let engine = self.engine_of(key)?;
-        let docker = engine.docker()?;
+        let docker = engine.client().await?;
         discovery::find_service(&docker, key, engine.manager_node().as_deref())
             .await
             .inspect_err(|e| engine.report(e))?
