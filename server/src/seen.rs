@@ -19,6 +19,9 @@ pub struct Seen {
     newest: Option<(i64, u32)>,
     /// The newest position taken of each stream, stdout then stderr (a sequence's low bit).
     newest_of: [Option<(i64, u32)>; 2],
+    /// The newest position of each stream that a read has gone through, taken or left out on
+    /// purpose (the lines before a tail): nothing of that stream at or before it is new.
+    read_to: [Option<(i64, u32)>; 2],
     /// The positions taken within `JITTER_NS` of the newest (and a few older, until pruned).
     recent: HashSet<(i64, u32)>,
     /// The size at which older positions are let go: twice what was kept the last time, so
@@ -45,6 +48,9 @@ impl Seen {
     /// not taken. Under load the engine's stderr copier may lag its stdout by more than
     /// `JITTER`: the newest of all cannot tell its lines from repeats.
     pub fn is_new(&self, pos: (i64, u32)) -> bool {
+        if self.read_to[stream_of(pos)].is_some_and(|r| pos <= r) {
+            return false;
+        }
         if self.newest_of[stream_of(pos)].is_none_or(|n| pos > n) {
             return true;
         }
@@ -73,6 +79,20 @@ impl Seen {
             self.prune_at = (self.recent.len() * 2).max(1024);
         }
         true
+    }
+
+    /// Every line of `read` has been dealt with, taken before this or not: a tail read
+    /// leaves out the lines before it, and a re-read from `JITTER` before the newest line
+    /// must not find them new. Each stream is stamped in order, so a line of a stream
+    /// stamped before the newest read of it was in the read.
+    pub fn read_through(&mut self, read: &[RawLine]) {
+        for l in read {
+            let pos = (l.ts.ns, l.seq);
+            let to = &mut self.read_to[stream_of(pos)];
+            if to.is_none_or(|t| pos > t) {
+                *to = Some(pos);
+            }
+        }
     }
 
     /// The lines of `lines` not taken before, in the order they came; takes them.
@@ -133,6 +153,32 @@ mod tests {
         assert!(!seen.take((16 * S, 3)), "the same line again: a repeat");
         assert!(!seen.take((10 * S, 1)), "an older stderr line: a repeat");
         assert!(!seen.take((12 * S, 0)), "an old stdout line: a repeat");
+    }
+
+    #[test]
+    fn the_lines_a_tail_left_out_are_not_new_when_read_again() {
+        use app::protocol::Stream;
+        let raw = |ns: i64, seq: u32| RawLine {
+            ts: Timestamp { ns },
+            seq,
+            stream: [Stream::Stdout, Stream::Stderr][(seq & 1) as usize],
+            text: String::new(),
+            truncated: false,
+            level: None,
+        };
+        // 3,000 lines written within a second, on stdout and stderr; the tail is the last 10.
+        let read: Vec<RawLine> = (0..3000)
+            .map(|i| raw(S + i * 300_000, (i % 2) as u32))
+            .collect();
+        let mut seen = Seen::default();
+        let tail = read[2990..].to_vec();
+        assert_eq!(seen.fresh(tail).len(), 10);
+        seen.read_through(&read);
+        // A follow re-reads from 2 s before the newest: only what comes after is new.
+        let mut again = read.clone();
+        again.extend([raw(3 * S, 0), raw(3 * S, 1)]);
+        let fresh: Vec<(i64, u32)> = seen.fresh(again).iter().map(|l| (l.ts.ns, l.seq)).collect();
+        assert_eq!(fresh, [(3 * S, 0), (3 * S, 1)]);
     }
 
     #[test]

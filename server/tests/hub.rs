@@ -1558,5 +1558,22 @@ async fn the_lines_before_the_ring_never_reach_a_viewer_as_live() {
             texts, want,
             "history {history}: the ring's 20, then live lines"
         );
+        // The follow went on from a little before the tail, where the lines left out are:
+        // none of them was taken in again, and a new viewer's tail is the newest 20.
+        let taken = server.metric("lookout_lines_in_total").await;
+        assert_eq!(
+            taken, 21.0,
+            "history {history}: lines taken from the engine"
+        );
+        let mut late = server.ws().await;
+        late.subscribe("numbered", 20).await;
+        late.expect_subscribed("numbered").await;
+        let tail: Vec<String> = late
+            .wait_lines("numbered", |all| all.len() >= 20)
+            .await
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        assert_eq!(tail, want[1..], "history {history}: a later viewer's tail");
     }
 }

@@ -198,14 +198,17 @@ impl Follower {
                     }
                     let engine_holds_more = !whole || read.len() > lines as usize;
                     let read_end = read.last().map(|l| (l.ts.ns, l.seq));
-                    let (tail, late) = split_tail(read, lines as usize);
+                    let (tail, late) = split_tail(&read, lines as usize);
                     // The late lines are taken first: they are older than most of the tail.
                     let late: Vec<RawLine> = late
                         .into_iter()
                         .filter(|l| self.seen.take((l.ts.ns, l.seq)))
                         .collect();
-                    let mut read = self.seen.fresh(tail);
-                    read.extend(late);
+                    let mut tail = self.seen.fresh(tail);
+                    tail.extend(late);
+                    // The lines before the tail are not for the follow to find new.
+                    self.seen.read_through(&read);
+                    let read = tail;
                     // The engine may hold older lines than the tail: the ring starts with a
                     // gap only the engine can fill.
                     if engine_holds_more {
@@ -471,13 +474,13 @@ impl Follower {
 /// are stamped after their first: the engine stamps stdout and stderr apart, so such a line
 /// lies above the gap the ring starts with (`not_held_upto` just before the tail's first),
 /// and is the ring's to hold, or no one's.
-fn split_tail(mut read: Vec<RawLine>, lines: usize) -> (Vec<RawLine>, Vec<RawLine>) {
-    let tail = read.split_off(read.len().saturating_sub(lines));
+fn split_tail(read: &[RawLine], lines: usize) -> (Vec<RawLine>, Vec<RawLine>) {
+    let (before, tail) = read.split_at(read.len().saturating_sub(lines));
     let Some(first) = tail.first().map(|l| (l.ts.ns, l.seq)) else {
-        return (tail, Vec::new());
+        return (tail.to_vec(), Vec::new());
     };
-    read.retain(|l| (l.ts.ns, l.seq) > first);
-    (tail, read)
+    let late = before.iter().filter(|l| (l.ts.ns, l.seq) > first);
+    (tail.to_vec(), late.cloned().collect())
 }
 
 #[cfg(test)]
@@ -495,15 +498,15 @@ mod tests {
             line(40, "d"),
         ];
         let texts = |l: &[RawLine]| l.iter().map(|l| l.text.clone()).collect::<Vec<_>>();
-        let (tail, late) = split_tail(read.clone(), 3);
+        let (tail, late) = split_tail(&read, 3);
         assert_eq!(texts(&tail), ["b", "c", "d"]);
         assert_eq!(texts(&late), ["x, on stderr, stamped late"]);
-        let (tail, late) = split_tail(read.clone(), 10);
+        let (tail, late) = split_tail(&read, 10);
         assert_eq!(
             (tail.len(), late.len()),
             (5, 0),
             "the whole log is the tail"
         );
-        assert_eq!(split_tail(read, 0).0.len(), 0);
+        assert_eq!(split_tail(&read, 0).0.len(), 0);
     }
 }
