@@ -4,7 +4,8 @@
 //   - filter: from a keystroke in the Filter box to the first frame showing the new view;
 //   - append: the page's own work for 1,000 new lines: main-thread task time (Chromium's
 //     TaskDuration metric: parsing, filtering, rendering) while they arrive and show;
-//   - append end to end: from writing the 1,000 lines into a container to that frame.
+//   - append end to end: from writing the 1,000 lines into a container to that frame;
+//   - the browser's memory then: the JS heap and the wasm memory.
 // It needs what the tests need: a Docker engine, the fixture project up (scripts/test.sh
 // does both; so does `scripts/bench.sh`), and the debug or release `lookout` binary.
 //
@@ -73,6 +74,11 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // Trunk's loader hands the started module's exports, its linear memory among them, to
+  // this event.
+  await page.addInitScript(() =>
+    window.addEventListener("TrunkApplicationStarted", (e) => (window.__lookoutWasm = e.detail.wasm)),
+  );
   const tag = `bench${Date.now()}`;
   await page.goto(`${url}/?project=${project}&service=probe&tail=100`);
   await page.getByRole("status").filter({ hasText: "Live" }).waitFor();
@@ -163,6 +169,12 @@ try {
   }
 
   const rows = await page.locator(".row").count();
+  // The browser's own memory with 100,000 lines held, after a garbage collection: the JS
+  // heap, and the wasm module's linear memory (it only grows, so this is its high mark).
+  await cdp.send("HeapProfiler.collectGarbage");
+  const { usedSize: jsHeap } = await cdp.send("Runtime.getHeapUsage");
+  const wasmMemory = await page.evaluate(() => window.__lookoutWasm.memory.buffer.byteLength);
+  const mb = (bytes) => (bytes / 1e6).toFixed(1);
   const f = stats(filterTimes);
   const a = stats(appendPage);
   const e = stats(appendEnd);
@@ -172,7 +184,9 @@ try {
   console.log(`${"filter keystroke → updated view (ms)".padEnd(44)}${fmt(f.median)}${fmt(f.p95)}   ${f.n}`);
   console.log(`${"append 1,000 lines, page work (ms)".padEnd(44)}${fmt(a.median)}${fmt(a.p95)}   ${a.n}`);
   console.log(`${"append 1,000 lines, container → view (ms)".padEnd(44)}${fmt(e.median)}${fmt(e.p95)}   ${e.n}`);
-  console.log("target: under 50 ms at 100,000 lines (filter and in-page append)\n");
+  console.log("target: under 50 ms at 100,000 lines (filter and in-page append)");
+  const total = jsHeap + wasmMemory;
+  console.log(`browser memory: JS heap ${mb(jsHeap)} MB + wasm memory ${mb(wasmMemory)} MB = ${mb(total)} MB (target: under 200 MB)\n`);
 } finally {
   await browser.close();
   child.kill("SIGTERM");

@@ -198,6 +198,7 @@ fn writing_while_searched(
             retention,
             queue: 1024,
             queue_bytes: 32 << 20,
+            catch_up_bytes: 4 << 20,
             search_max_lines: u64::MAX,
             reads: Bound {
                 what: "reads of history",

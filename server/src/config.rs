@@ -202,6 +202,12 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_HISTORY_QUEUE_BYTES", default_value = "32MiB", value_parser = parse_bytes)]
     pub history_queue_bytes: u64,
 
+    /// Bytes of a container's new lines held for history while it stores the container's
+    /// older log (at the first start on a long log): viewers get them at once, history after
+    /// the older log. Beyond them the container's new lines wait for the older log.
+    #[arg(long, env = "LOOKOUT_HISTORY_CATCH_UP_BYTES", default_value = "4MiB", value_parser = parse_bytes)]
+    pub history_catch_up_bytes: u64,
+
     /// The most stored lines one search or histogram request reads; a search that would
     /// read more answers with what it found and where to go on from, a histogram with the
     /// newest lines counted.

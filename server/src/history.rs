@@ -21,7 +21,7 @@ use crate::store::missed::{Missed, Rest, Stretch};
 use crate::store::{Owner, Retention, Store, StoreError, View};
 
 /// What a line costs in the queue besides its text.
-const LINE_OVERHEAD: usize = 64;
+pub const LINE_OVERHEAD: usize = 64;
 
 /// The queue's room in permits: bytes, as many as a semaphore holds (and a batch asks).
 fn room_for(bytes: u64) -> usize {
@@ -48,6 +48,9 @@ pub struct HistoryConfig {
     /// `--history-queue-bytes`: bytes of lines waiting for the writer before followers
     /// wait.
     pub queue_bytes: u64,
+    /// `--history-catch-up-bytes`: a container's new lines held while its older log is
+    /// stored, before its follower waits.
+    pub catch_up_bytes: u64,
     /// `--search-max-lines`: the most lines one search or histogram request reads.
     pub search_max_lines: u64,
     /// `--max-history-reads` and `--history-read-wait`.
@@ -463,6 +466,11 @@ impl Recorder {
         self.history.event(&self.owner, ts_ns, event).await;
     }
 
+    /// How many bytes of new lines may wait while the older log is stored.
+    pub fn catch_up_bytes(&self) -> usize {
+        usize::try_from(self.history.config().catch_up_bytes).unwrap_or(usize::MAX)
+    }
+
     /// The newest position kept of this container, if any; None also when the store
     /// cannot say (the whole log is then read again, and repeats are skipped).
     pub async fn last_position(&self) -> Option<(i64, u32)> {
@@ -501,6 +509,7 @@ mod tests {
             },
             queue: 4,
             queue_bytes,
+            catch_up_bytes: 4 << 20,
             search_max_lines: 1000,
             reads: Bound {
                 what: "reads of history",

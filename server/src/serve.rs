@@ -159,6 +159,7 @@ fn open_history(config: &Config) -> Result<Option<History>, Refused> {
         },
         queue: config.history_queue as usize,
         queue_bytes: config.history_queue_bytes,
+        catch_up_bytes: config.history_catch_up_bytes,
         search_max_lines: config.search_max_lines,
         reads: Bound {
             what: "reads of history",

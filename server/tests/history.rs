@@ -1272,3 +1272,103 @@ async fn a_histogram_with_history_off_says_so_as_history_does() {
     assert!(body.contains("--history off"), "{body}");
     assert_eq!(server.get("/api/history", &q).await, (status, body));
 }
+
+/// A server on `project` (its `numbered` service: 3,000 lines, then quiet) whose read of
+/// numbered's older log for history (the whole log, without follow) is held back by the
+/// recording proxy until released; returned once that read is held.
+async fn older_log_held(project: &TempProject, extra: &[&str]) -> (Server, String) {
+    let id = project.id("numbered").await;
+    let engine_calls = common::EngineRecorder::start().await;
+    let of = id.clone();
+    engine_calls.hold(move |r| {
+        r.contains(&of)
+            && r.contains("/logs?")
+            && r.contains("follow=false")
+            && r.contains("tail=all")
+    });
+    let mut args = vec!["--ring-lines", "20"];
+    args.extend_from_slice(extra);
+    let server = Server::start_through(engine_calls, Some(&project.name), &args, &[]).await;
+    wait_for("the older log's read is held", KEPT, || async {
+        (server.engine_calls.held() > 0).then_some(())
+    })
+    .await;
+    (server, id)
+}
+
+/// Writes `text` as a line of the container `id`'s log.
+async fn write_line(id: &str, text: &str) {
+    let script = format!("echo '{text}' > /proc/1/fd/1");
+    docker_ok(&["exec", id, "sh", "-c", &script]).await;
+}
+
+// At the first start on a long log, history stores the older log (read again from the
+// engine) while viewers already get new lines: with that read held back, a line written
+// now reaches a viewer, and history holds nothing yet; once released, history holds every
+// line once, in order, the new one last.
+#[tokio::test]
+async fn new_lines_reach_viewers_while_history_stores_the_older_log() {
+    let project = TempProject::numbered("catchup", 3000).await;
+    let (server, id) = older_log_held(&project, &[]).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("numbered", 5).await;
+    ws.expect_subscribed("numbered").await;
+    let new = marker("new");
+    write_line(&id, &new).await;
+    ws.wait_line("numbered", |l| l.text == new).await;
+    let page = history(&server, &project.name, "numbered", &[("since", "1h")]).await;
+    assert_eq!(
+        texts(&page.lines),
+        Vec::<&str>::new(),
+        "history stores nothing before the older log"
+    );
+
+    server.engine_calls.release();
+    let mut expected: Vec<String> = (1..=3000).map(|n| format!("line {n}")).collect();
+    expected.push(new);
+    wait_for("history holds the whole log", KEPT, || async {
+        let q = [("since", "1h"), ("limit", "5000")];
+        let page = history(&server, &project.name, "numbered", &q).await;
+        (page.lines.len() >= expected.len()).then_some(())
+    })
+    .await;
+    let q = [("since", "1h"), ("limit", "5000")];
+    let page = history(&server, &project.name, "numbered", &q).await;
+    assert_eq!(texts(&page.lines), expected, "every line once, in order");
+}
+
+// What waits for history while the older log is stored is bounded
+// (`--history-catch-up-bytes`): beyond it, new lines wait for the older log, in the engine,
+// and reach viewers and history once it is stored.
+#[tokio::test]
+async fn new_lines_beyond_the_catch_up_bytes_wait_for_the_older_log() {
+    let project = TempProject::numbered("catchupbound", 3000).await;
+    let (server, id) = older_log_held(&project, &["--history-catch-up-bytes", "150"]).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("numbered", 5).await;
+    ws.expect_subscribed("numbered").await;
+    // The first (about 100 bytes as counted) fits in 150 and comes at once; the second does
+    // not, and waits.
+    let first = marker("fits");
+    write_line(&id, &first).await;
+    ws.wait_line("numbered", |l| l.text == first).await;
+    let second = marker("beyond the bound");
+    write_line(&id, &second).await;
+    let early = ws.lines_during("numbered", Duration::from_secs(2)).await;
+    assert!(
+        !early.iter().any(|l| l.text == second),
+        "a line beyond the bound came while the older log was held"
+    );
+
+    server.engine_calls.release();
+    ws.wait_line("numbered", |l| l.text == second).await;
+    wait_for("history holds the whole log", KEPT, || async {
+        let q = [("since", "1h"), ("limit", "5000")];
+        let page = history(&server, &project.name, "numbered", &q).await;
+        (page.lines.last().is_some_and(|l| l.text == second)).then_some(())
+    })
+    .await;
+    let q = [("since", "1h"), ("limit", "5000")];
+    let page = history(&server, &project.name, "numbered", &q).await;
+    assert_eq!(page.lines.len(), 3002, "every line once");
+}

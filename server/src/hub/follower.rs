@@ -9,10 +9,11 @@ use app::protocol::{ContainerInfo, LifecycleEvent};
 use tokio::sync::{oneshot, Notify};
 
 use super::exits::{Exit, Exits};
+use super::keeper::Keeper;
 use super::metrics::OpenStream;
 use super::ring::before;
 use super::shared::Shared;
-use crate::clock::{now_ns, Timestamp};
+use crate::clock::now_ns;
 use crate::docker::frames::{from_whole_stamp, RawLine};
 use crate::docker::inspect::{run_times, runs};
 use crate::docker::logs::{LineRules, LogQuery, LogStream};
@@ -21,7 +22,7 @@ use crate::docker::{Engine, EngineError};
 use crate::history::Recorder;
 use crate::redact::KeyState;
 use crate::runs::{after_look, RunTimes, Step};
-use crate::seen::{Seen, JITTER_NS};
+use crate::seen::Seen;
 
 /// Lines read beyond a tail, so that it can begin where a run of lines stamped alike
 /// begins (a coarse clock stamps several lines alike; lines are told apart by their rank
@@ -61,7 +62,7 @@ pub struct Follower {
     /// Private key blocks, carried from one read of the log to the next.
     keys: KeyState,
     /// Where the lines and changes are kept on disk, unless `--history off`.
-    recorder: Option<Recorder>,
+    keeper: Option<Keeper>,
 }
 
 /// Why a follow stream ended.
@@ -75,7 +76,7 @@ enum Ended {
 }
 
 /// All of a container's log from `since_secs` on, both streams.
-fn both(since_secs: i64, tail: Option<u32>, follow: bool) -> LogQuery {
+pub(super) fn both(since_secs: i64, tail: Option<u32>, follow: bool) -> LogQuery {
     LogQuery {
         since_secs,
         until_secs: None,
@@ -106,24 +107,31 @@ impl Follower {
             seen: Seen::default(),
             told: RunTimes::default(),
             keys: KeyState::default(),
-            recorder,
+            keeper: recorder.map(Keeper::new),
         }
     }
 
     /// Hands lines to history, then to the live view.
-    async fn deliver(&self, lines: Vec<RawLine>) {
-        if let Some(r) = &self.recorder {
-            r.lines(&lines).await;
+    async fn deliver(&mut self, lines: Vec<RawLine>) {
+        if let Some(k) = &mut self.keeper {
+            k.lines(&lines).await;
         }
         self.shared.push(lines, &self.container);
     }
 
     /// Hands a change in the container's life to history, then to the live view.
-    async fn mark(&self, ts_ns: i64, event: LifecycleEvent) {
-        if let Some(r) = &self.recorder {
-            r.event(ts_ns, event.clone()).await;
+    async fn mark(&mut self, ts_ns: i64, event: LifecycleEvent) {
+        if let Some(k) = &mut self.keeper {
+            k.event(ts_ns, event.clone()).await;
         }
         self.shared.lifecycle(ts_ns, &self.container, event);
+    }
+
+    /// Before the follower ends: history gets what waited for the older log.
+    async fn settle(&mut self) {
+        if let Some(k) = &mut self.keeper {
+            k.settle().await;
+        }
     }
 
     pub async fn run(mut self, backfill: Option<Backfill>) {
@@ -133,15 +141,15 @@ impl Follower {
                 return;
             };
             // The view is ready with the tail; history then takes what came before it, and
-            // the tail, in order, before the follow goes on (a first start with a long log
-            // holds this container's live lines back while it is stored).
+            // the tail, in order, while the follow goes on (its lines wait for them).
             let _ = backfill.done.send(());
-            self.record_backfill(tail).await;
+            self.store_older(tail);
         }
         loop {
             match self.follow().await {
                 Ended::Removed => {
                     self.removed(None).await;
+                    self.settle().await;
                     return;
                 }
                 Ended::Failed(e) => {
@@ -151,6 +159,7 @@ impl Follower {
                 Ended::NotReady => {}
                 Ended::Stopped => {
                     if self.while_stopped().await {
+                        self.settle().await;
                         return;
                     }
                 }
@@ -233,70 +242,20 @@ impl Follower {
         }
     }
 
-    /// Stores the tail read at the start, after what the engine holds before it.
-    async fn record_backfill(&self, tail: Tail) {
-        let Some(r) = &self.recorder else {
+    /// Stores, on a task of its own, what the engine holds before the tail read at the
+    /// start, then the tail (`store_older`).
+    fn store_older(&mut self, tail: Tail) {
+        let Some(keeper) = &mut self.keeper else {
             return;
         };
-        if let Some(end) = tail.read_end.filter(|_| tail.engine_holds_more) {
-            self.catch_up(r, end).await;
-        }
-        // Repeats after a whole catch-up (history skips them); else the tail is kept.
-        r.lines(&tail.lines).await;
-    }
-
-    /// Hands history what the engine wrote from the last line stored through `end` (the
-    /// last line of the tail just read, in the engine's order): after a restart of Lookout,
-    /// or at the first start, every line the engine still holds. Through the tail's end, not
-    /// to its first line: the lines a tail leaves out (`from_whole_stamp`) may lie after its
-    /// first. Streamed, so that memory stays flat; a failed read is reported and leaves
-    /// history with a gap only there.
-    async fn catch_up(&self, recorder: &Recorder, end: (i64, u32)) {
-        let stored = recorder.last_position().await;
-        if stored.is_some_and(|p| p >= end) {
-            return;
-        }
-        let Ok(docker) = self.engine.docker() else {
-            return;
-        };
-        // From a little before the newest line stored: a line stamped before it may not be.
-        let since = stored.map_or(0, |(ns, _)| {
-            Timestamp {
-                ns: ns.saturating_sub(JITTER_NS),
-            }
-            .whole_seconds()
-        });
-        // Its own key blocks: this read starts earlier than the follow's.
-        let mut keys = KeyState::default();
-        let query = both(since, None, false);
-        let mut stream = LogStream::open_with(
-            &docker,
-            Source::of(&self.container),
-            query,
-            &self.rules,
-            &mut keys,
+        let older = store_older(
+            self.engine.clone(),
+            self.container.clone(),
+            self.rules.clone(),
+            keeper.recorder().clone(),
+            tail,
         );
-        while let Some(read) = stream.next_lines().await {
-            match read {
-                // Through the tail's last line in the order the engine wrote them, not in
-                // time: a line stamped after it can come before it. History skips what it
-                // has if that line is never found.
-                Ok(mut lines) => {
-                    let end_at = lines.iter().position(|l| (l.ts.ns, l.seq) == end);
-                    if let Some(at) = end_at {
-                        lines.truncate(at + 1);
-                    }
-                    recorder.lines(&lines).await;
-                    if end_at.is_some() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    self.engine.report(&e);
-                    return;
-                }
-            }
-        }
+        keeper.behind(older);
     }
 
     /// Follows the log from after the last line delivered until the stream ends.
@@ -342,9 +301,10 @@ impl Follower {
             };
             match next {
                 Some(Ok(lines)) => {
+                    // Fields apart from the stream's (it holds the key blocks): `deliver`.
                     let fresh = self.seen.fresh(lines);
-                    if let Some(r) = &self.recorder {
-                        r.lines(&fresh).await;
+                    if let Some(k) = &mut self.keeper {
+                        k.lines(&fresh).await;
                     }
                     self.shared.push(fresh, &self.container);
                 }
@@ -447,7 +407,7 @@ impl Follower {
 
     /// The container is gone. If the timeline still holds it running, its exit goes first:
     /// as the engine said it right after the stop (`at_stop`), or as its `die` event said.
-    async fn removed(&self, at_stop: Option<RunTimes>) {
+    async fn removed(&mut self, at_stop: Option<RunTimes>) {
         let told = self.told;
         let delivered = self.seen.newest().map(|(ns, _)| ns);
         if told.running {
@@ -468,6 +428,21 @@ impl Follower {
         }
         self.mark(now_ns(), LifecycleEvent::Removed).await;
     }
+}
+
+/// Stores the tail read at the start, after what the engine holds before it.
+async fn store_older(
+    engine: Engine,
+    container: ContainerInfo,
+    rules: LineRules,
+    recorder: Recorder,
+    tail: Tail,
+) {
+    if let Some(end) = tail.read_end.filter(|_| tail.engine_holds_more) {
+        super::keeper::catch_up(&engine, &container, &rules, &recorder, end).await;
+    }
+    // Repeats after a whole catch-up (history skips them); else the tail is kept.
+    recorder.lines(&tail.lines).await;
 }
 
 /// The last `lines` lines of `read` (in the engine's order), and the lines before them that

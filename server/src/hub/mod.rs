@@ -39,6 +39,7 @@ mod exits;
 mod feed;
 mod follower;
 mod given;
+mod keeper;
 mod markers;
 mod metrics;
 mod missed;

@@ -12,6 +12,7 @@ pub mod viewer;
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdout, Command};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{watch, Mutex, MutexGuard};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -284,12 +285,22 @@ impl Server {
     /// reaches the engine. Without a project it shows every project; `project` is then the
     /// fixture's, for the helpers that name a service.
     pub async fn start_with(project: Option<&str>, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_through(EngineRecorder::start().await, project, extra, env).await
+    }
+
+    /// As `start_with`, its engine calls through `engine_calls`, which the test may have
+    /// told to hold some back (`EngineRecorder::hold`).
+    pub async fn start_through(
+        engine_calls: EngineRecorder,
+        project: Option<&str>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookout"));
         cmd.args(["--listen", "127.0.0.1:0"]);
         if let Some(p) = project {
             cmd.args(["--project", p]);
         }
-        let engine_calls = EngineRecorder::start().await;
         // `{engine_calls}` in an argument is the recording socket's address, for a test that
         // names the local engine among others (`--engine local={engine_calls}`).
         cmd.args(
@@ -1148,11 +1159,35 @@ pub const ALLOWED_ENGINE_CALLS: [&str; 11] = [
 pub struct EngineRecorder {
     pub socket: PathBuf,
     calls: Noted,
+    holding: Arc<Holding>,
     task: tokio::task::JoinHandle<()>,
 }
 
 /// Noted requests: `METHOD /path` (ids and version taken out) and the request line as sent.
 type Noted = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// Which requests are kept from the engine until released (`EngineRecorder::hold`).
+struct Holding {
+    matches: std::sync::Mutex<Option<RequestTest>>,
+    /// True while held; a held request goes on when it turns false.
+    on: watch::Sender<bool>,
+    /// Requests held so far.
+    held: AtomicU64,
+}
+
+type RequestTest = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+impl Holding {
+    /// Whether the request line `sent` is to wait, counting it if so.
+    fn holds(&self, sent: &str) -> bool {
+        let matches = self.matches.lock().expect("hold lock");
+        let held = *self.on.borrow() && matches.as_ref().is_some_and(|m| m(sent));
+        if held {
+            self.held.fetch_add(1, Ordering::SeqCst);
+        }
+        held
+    }
+}
 
 impl EngineRecorder {
     /// Proxies to the engine of `DOCKER_HOST` (or the default socket).
@@ -1173,10 +1208,17 @@ impl EngineRecorder {
         let listener = tokio::net::UnixListener::bind(&socket).expect("bind the recording socket");
         let calls: Noted = Default::default();
         let noted = calls.clone();
+        let holding = Arc::new(Holding {
+            matches: std::sync::Mutex::new(None),
+            on: watch::channel(false).0,
+            held: AtomicU64::new(0),
+        });
+        let holds = holding.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
                 let noted = noted.clone();
+                let holds = holds.clone();
                 tokio::spawn(async move {
                     let Ok(engine) = tokio::net::UnixStream::connect(&upstream).await else {
                         return;
@@ -1186,7 +1228,7 @@ impl EngineRecorder {
                     let answers = tokio::spawn(async move {
                         let _ = tokio::io::copy(&mut from_engine, &mut to_client).await;
                     });
-                    let _ = forward_noting(&mut from_client, &mut to_engine, &noted).await;
+                    let _ = forward_noting(&mut from_client, &mut to_engine, &noted, &holds).await;
                     answers.abort();
                 });
             }
@@ -1194,8 +1236,26 @@ impl EngineRecorder {
         EngineRecorder {
             socket,
             calls,
+            holding,
             task,
         }
+    }
+
+    /// Keeps every request whose line as sent (`GET /v1.41/containers/…/logs?…`) `matches`
+    /// from the engine until `release`: a read that takes as long as a test needs.
+    pub fn hold(&self, matches: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        *self.holding.matches.lock().expect("hold lock") = Some(Box::new(matches));
+        self.holding.on.send_replace(true);
+    }
+
+    /// Lets the held requests, and any like them, go on to the engine.
+    pub fn release(&self) {
+        self.holding.on.send_replace(false);
+    }
+
+    /// How many requests were held so far.
+    pub fn held(&self) -> u64 {
+        self.holding.held.load(Ordering::SeqCst)
     }
 
     pub fn docker_host(&self) -> String {
@@ -1247,12 +1307,14 @@ impl Drop for EngineRecorder {
     }
 }
 
-/// Copies a client's requests to the engine, noting each request line. Lookout's requests
-/// have no bodies but a `Content-Length` is honoured all the same.
+/// Copies a client's requests to the engine, noting each request line; a request the hold
+/// matches goes on once released. Lookout's requests have no bodies but a `Content-Length`
+/// is honoured all the same.
 async fn forward_noting(
     from: &mut tokio::net::unix::OwnedReadHalf,
     to: &mut tokio::net::unix::OwnedWriteHalf,
     noted: &std::sync::Mutex<Vec<(String, String)>>,
+    holding: &Holding,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut pending: Vec<u8> = Vec::new();
@@ -1263,8 +1325,8 @@ async fn forward_noting(
         if n == 0 {
             return Ok(());
         }
-        to.write_all(&buf[..n]).await?;
         pending.extend_from_slice(&buf[..n]);
+        let mut held = false;
         loop {
             if body_left > 0 {
                 let skip = body_left.min(pending.len());
@@ -1287,11 +1349,17 @@ async fn forward_noting(
                 .and_then(|(_, v)| v.trim().parse().ok())
                 .unwrap_or(0);
             let sent = request.rsplit_once(' ').map_or(request, |(r, _)| r);
+            held |= holding.holds(sent);
             noted
                 .lock()
                 .expect("calls lock")
                 .push((endpoint(request), sent.to_owned()));
         }
+        if held {
+            let mut on = holding.on.subscribe();
+            let _ = on.wait_for(|on| !on).await;
+        }
+        to.write_all(&buf[..n]).await?;
     }
 }
 
