@@ -25,3 +25,11 @@ done
 LOOKOUT_BIN="$PWD/target/release/lookout" LOOKOUT_TEST_PROJECT="$project" \
   cargo run --release -q -p lookout --example stream_bench
 cargo run --release -q -p lookout --example history_bench
+# The client as a browser fetches it: its wasm, JS and CSS, whole and gzipped as served.
+whole=0
+gzipped=0
+for f in dist/*.wasm dist/*.js dist/*.css; do
+  whole=$((whole + $(stat -c %s "$f")))
+  gzipped=$((gzipped + $(stat -c %s "$f.gz")))
+done
+echo "client: $whole bytes, $gzipped bytes gzipped as served (target: at most 400 KB gzipped)"

@@ -101,6 +101,24 @@ test("soft wrap: long lines wrap instead of scrolling sideways, and rows do not 
   expect(after.y).toBeGreaterThanOrEqual(rowBox.y + rowBox.height - 1);
 });
 
+test("the client's code goes gzipped to a browser, and whole to a client that takes no gzip", async ({ page }) => {
+  const wasm = page.waitForResponse((r) => new URL(r.url()).pathname.endsWith(".wasm"));
+  await page.goto(`/?project=${project}&service=probe`);
+  const response = await wasm;
+  expect(response.headers()["content-encoding"]).toBe("gzip");
+  expect(response.headers()["vary"]).toMatch(/accept-encoding/i);
+  // The app runs from it.
+  await expect(page.getByRole("status")).toHaveText(/Live/);
+  const inBrowser = await response.body();
+  const whole = await fetch(response.url(), { headers: { "accept-encoding": "identity" } });
+  expect(whole.headers.get("content-encoding")).toBeNull();
+  const bytes = Buffer.from(await whole.arrayBuffer());
+  expect(bytes.equals(inBrowser)).toBe(true);
+  // Over the wire, gzipped, it is well under half its size.
+  const gzipped = await fetch(response.url(), { headers: { "accept-encoding": "gzip" } });
+  expect(Number(gzipped.headers.get("content-length"))).toBeLessThan(bytes.length / 2);
+});
+
 test("the page runs under a policy that allows no inline script but its own loader, and breaks none of it", async ({ page }) => {
   await page.addInitScript(() => {
     (window as unknown as { violations: string[] }).violations = [];
