@@ -19,6 +19,9 @@ use crate::target::Target;
 /// default (URL parameter `retries`); with the backoff below that is about a minute and a half.
 pub const DEFAULT_RETRIES: u32 = 12;
 const BACKOFF_MIN_MS: u32 = 500;
+/// How long after a refusal for an unreachable engine, while every engine is reachable, the
+/// page asks again.
+const ASK_AGAIN_MS: u32 = 2_000;
 const BACKOFF_MAX_MS: u32 = 10_000;
 
 /// What the connection indicator shows.
@@ -293,10 +296,28 @@ impl Connection {
 
     fn refused(&self, code: ErrorCode, message: String, id: Option<u32>) {
         // An earlier request's refusal says nothing of what is wanted now.
-        if id == Some(self.asked.get_value().id) {
-            let awaits_engine = code == ErrorCode::EngineUnreachable;
-            self.asked.update_value(|a| a.awaits_engine = awaits_engine);
-            self.error.set(Some(message));
+        let Some(id) = id.filter(|id| *id == self.asked.get_value().id) else {
+            return;
+        };
+        self.error.set(Some(message));
+        if code != ErrorCode::EngineUnreachable {
+            return;
+        }
+        self.asked.update_value(|a| a.awaits_engine = true);
+        // An engine that failed one request but stayed reachable sends no `engine` message
+        // to wait for: ask again after a while.
+        if self
+            .engines
+            .with_untracked(|e| e.iter().all(|e| e.reachable))
+        {
+            let conn = *self;
+            leptos::task::spawn_local(async move {
+                gloo_timers::future::TimeoutFuture::new(ASK_AGAIN_MS).await;
+                let asked = conn.asked.get_value();
+                if asked.id == id && asked.awaits_engine {
+                    conn.ask_again();
+                }
+            });
         }
     }
 

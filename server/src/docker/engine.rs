@@ -19,8 +19,10 @@ const RETRY_MIN: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Requests other than log and event streams give up after this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a request that came before the engine's first check waits for it.
-const FIRST_CHECK_WAIT: Duration = Duration::from_secs(10);
+/// How long a request that came before the engine's first check waits for it: a local
+/// engine answers within milliseconds, and a slow remote one must not hold up the listing
+/// of the others for long (the web app asks again once an engine is reachable).
+const FIRST_CHECK_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Engine {

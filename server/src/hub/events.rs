@@ -123,6 +123,7 @@ impl Hub {
             *old = all;
             changed
         });
+        self.inner.listed.send_replace(true);
         true
     }
 

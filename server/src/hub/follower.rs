@@ -207,6 +207,7 @@ impl Follower {
                     }
                     let engine_holds_more = !whole || read.len() > lines as usize;
                     let read_end = read.last().map(|l| (l.ts.ns, l.seq));
+                    let before_tail = read.len().saturating_sub(lines as usize);
                     let (tail, late) = split_tail(&read, lines as usize);
                     // The late lines are taken first: they are older than most of the tail.
                     let late: Vec<RawLine> = late
@@ -215,8 +216,10 @@ impl Follower {
                         .collect();
                     let mut tail = self.seen.fresh(tail);
                     tail.extend(late);
-                    // The lines before the tail are not for the follow to find new.
-                    self.seen.read_through(&read);
+                    // The lines before the tail are not for the follow to find new. Only
+                    // those: the read's last line may be a part of one still being written,
+                    // stamped as the other stream's last entry.
+                    self.seen.read_through(&read[..before_tail]);
                     let read = tail;
                     // The engine may hold older lines than the tail: the ring starts with a
                     // gap only the engine can fill.

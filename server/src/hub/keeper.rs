@@ -7,7 +7,8 @@
 //! older log is stored, then go to history. At most `--history-catch-up-bytes` of them wait;
 //! beyond that the follower waits for the older log, as it did before there was a keeper,
 //! and lines wait in the engine instead. So history gets exactly the same sequence either
-//! way, and a viewer never waits for a container's whole log to be stored.
+//! way, and a viewer waits for a container's whole log to be stored only when more than the
+//! bound came meanwhile.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -48,6 +48,9 @@ mod shared;
 mod subscription;
 mod tape;
 
+/// How long a viewer that comes before any engine was listed waits for a listing.
+const FIRST_LISTING_WAIT: Duration = Duration::from_secs(2);
+
 use exits::Exits;
 use feed::Feed;
 pub use metrics::Metrics;
@@ -105,6 +108,9 @@ struct HubInner {
     listings: Mutex<BTreeMap<String, Vec<ProjectInfo>>>,
     /// Every engine's listing together, in engine then project order.
     services: watch::Sender<Vec<ProjectInfo>>,
+    /// Whether some engine has been listed yet: until then the listing's emptiness says
+    /// nothing.
+    listed: watch::Sender<bool>,
     metrics: Arc<Metrics>,
     exits: Arc<Exits>,
     /// Where every line read is kept, unless `--history off`.
@@ -124,6 +130,7 @@ impl Hub {
                 feeds: Mutex::new(HashMap::new()),
                 listings: Mutex::new(BTreeMap::new()),
                 services,
+                listed: watch::channel(false).0,
                 metrics: Arc::new(Metrics::default()),
                 exits: Arc::new(Exits::default()),
                 history,
@@ -182,6 +189,13 @@ impl Hub {
     /// The latest listing of projects; changes whenever a container does.
     pub fn services(&self) -> watch::Receiver<Vec<ProjectInfo>> {
         self.inner.services.subscribe()
+    }
+
+    /// Waits, for a moment at most, until some engine has been listed: a viewer that comes
+    /// as the server starts is then told the projects there are, not that there are none.
+    pub async fn first_listing(&self) {
+        let mut listed = self.inner.listed.subscribe();
+        let _ = tokio::time::timeout(FIRST_LISTING_WAIT, listed.wait_for(|l| *l)).await;
     }
 
     /// Lists the projects of every engine now. An engine that cannot answer is listed as

@@ -138,6 +138,7 @@ enum Next {
 impl Session<'_> {
     async fn run(&mut self, rx: &mut SplitStream<WebSocket>) -> Result<(), Closed> {
         let hub = &self.state.hub;
+        hub.first_listing().await;
         let batch = hub.config().batch;
         // Only the engines some service of the viewer's scope may be on.
         let scope = &self.viewer.scope;
