@@ -260,9 +260,10 @@ async fn stopping(shutdown: watch::Sender<bool>) {
     stop_signal().await;
     tracing::info!("stopping: closing every socket");
     let _ = shutdown.send(true);
-    // Sockets get a close frame at once; whatever is still open after 2 s is cut.
-    tokio::spawn(async {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    // Sockets get a close frame at once; whatever is still open after 2 s is cut. On a
+    // thread of its own: a runtime busy storing a long log must not delay the cut.
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(2));
         std::process::exit(0);
     });
 }

@@ -305,7 +305,7 @@ impl Follower {
             match next {
                 Some(Ok(lines)) => {
                     // Fields apart from the stream's (it holds the key blocks): `deliver`.
-                    let fresh = self.seen.fresh(lines);
+                    let fresh = in_stamp_order(self.seen.fresh(lines));
                     if let Some(k) = &mut self.keeper {
                         k.lines(&fresh).await;
                     }
@@ -377,7 +377,7 @@ impl Follower {
                 }
                 Err(e) => return self.failed(e).await,
             };
-            let fresh = self.seen.fresh(lines);
+            let fresh = in_stamp_order(self.seen.fresh(lines));
             for step in after_look(self.told, now, delivered, fresh) {
                 match step {
                     Step::Lines(lines) => self.deliver(lines).await,
@@ -448,6 +448,15 @@ async fn store_older(
     recorder.lines(&tail.lines).await;
 }
 
+/// `lines` in the order the engine stamped them. It writes stdout and stderr to the log as
+/// each stream's copier gets to it, so a stderr line can follow a stdout line stamped after
+/// it; a replica's lines go out in time order (PROTOCOL.md), at least within one read.
+fn in_stamp_order(mut lines: Vec<RawLine>) -> Vec<RawLine> {
+    // Nearly always in order already, which a stable sort checks in one pass.
+    lines.sort_by_key(|l| (l.ts.ns, l.seq));
+    lines
+}
+
 /// The last `lines` lines of `read` (in the engine's order), and the lines before them that
 /// are stamped after their first: the engine stamps stdout and stderr apart, so such a line
 /// lies above the gap the ring starts with (`not_held_upto` just before the tail's first),
@@ -465,6 +474,17 @@ fn split_tail(read: &[RawLine], lines: usize) -> (Vec<RawLine>, Vec<RawLine>) {
 mod tests {
     use super::*;
     use crate::hub::shared::tests::raw as line;
+
+    #[test]
+    fn lines_go_on_in_the_order_the_engine_stamped_them() {
+        let read = vec![
+            line(10, "line 12"),
+            line(5, "crash 12, on stderr"),
+            line(20, "x"),
+        ];
+        let texts: Vec<String> = in_stamp_order(read).into_iter().map(|l| l.text).collect();
+        assert_eq!(texts, ["crash 12, on stderr", "line 12", "x"]);
+    }
 
     #[test]
     fn a_line_read_before_the_tail_but_stamped_after_its_first_goes_with_it() {
