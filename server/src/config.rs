@@ -147,6 +147,12 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_ENGINE_READ_WAIT", default_value = "10s")]
     pub engine_read_wait: humantime::Duration,
 
+    /// ssh connections an ssh:// engine sets up at once (each holds its place until the engine
+    /// first answers through it); more wait. sshd drops connections beyond its MaxStartups (10
+    /// by default) while they log in, so a burst of them would lose some.
+    #[arg(long, env = "LOOKOUT_MAX_SSH_HANDSHAKES", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_ssh_handshakes: u32,
+
     /// Host names (or IP addresses) Lookout answers to besides loopback and the listen
     /// address, any port; repeat the flag or separate with commas. Other names get 421.
     #[arg(long = "allowed-host", env = "LOOKOUT_ALLOWED_HOSTS", value_delimiter = ',', value_parser = crate::host::parse_allowed)]

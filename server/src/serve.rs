@@ -103,7 +103,7 @@ async fn serve(config: Config) -> Result<(), Refused> {
         .and_then(|specs| check_certificates(&specs).map(|()| specs))
         .map_err(Refused::setting)?;
     let hub = Hub::start(
-        Engines::start(engines),
+        Engines::start(engines, config.max_ssh_handshakes as usize),
         hub_config(&config, redactor),
         history.clone(),
     );

@@ -13,6 +13,9 @@
 //!
 //! - The engine's projects are listed under its name, /healthz says it answers, and a line
 //!   written now reaches a viewer of `NAME/PROJECT/probe`.
+//! - sshd lets only 2 connections log in at once (`MaxStartups 2`; it drops the others), and
+//!   Lookout sets up 2 at a time (`--max-ssh-handshakes 2`): nothing is dropped, though a start
+//!   opens a connection for each of the fixture's containers at once.
 //! - A host key other than the one `known_hosts` holds for the address is refused: the
 //!   engine is unreachable, and its status says why.
 //!
@@ -31,6 +34,9 @@ use std::time::{Duration, Instant};
 use common::private_engine::require_root;
 use common::viewer::{free_port, health, refusal, Viewer};
 use common::{marker, EngineRecorder, Fd, Probe, Server};
+
+/// Connections the test's sshd lets log in at once; it drops the others.
+const MAX_STARTUPS: u32 = 2;
 
 /// Runs `ssh-keygen` to make an ed25519 key pair at `path` (and `path.pub`).
 fn keygen(path: &Path) {
@@ -84,7 +90,7 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
                  AuthorizedKeysFile {}\nStrictModes no\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\n\
-                 PermitRootLogin forced-commands-only\n",
+                 PermitRootLogin forced-commands-only\nMaxStartups {MAX_STARTUPS}\n",
                 host_key.display(),
                 dir.join("sshd.pid").display(),
                 keys.display()
@@ -209,7 +215,9 @@ async fn scenario(dir: &Path) {
     let path = ssh_on_path(dir, &config);
     let url = format!("far=ssh://root@127.0.0.1:{}", sshd.port);
 
-    let server = Server::start_with(None, &["--engine", &url], &[("PATH", &path)]).await;
+    let handshakes = MAX_STARTUPS.to_string();
+    let args = ["--engine", &url, "--max-ssh-handshakes", &handshakes];
+    let server = Server::start_with(None, &args, &[("PATH", &path)]).await;
     let project = server.project.clone();
     assert_eq!(health(&server).await, [("far".to_owned(), true)]);
     let projects = server.projects().await;

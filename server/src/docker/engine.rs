@@ -31,6 +31,7 @@ pub struct Engine {
 
 struct Inner {
     spec: EngineSpec,
+    ssh_handshakes: usize,
     docker: RwLock<Option<Docker>>,
     status: watch::Sender<EngineStatus>,
     /// Whether the engine has been tried once: until then its status says only that it was
@@ -58,11 +59,12 @@ fn unreachable(name: &str, error: impl Into<String>) -> EngineStatus {
 
 impl Engine {
     /// Creates the handle and starts watching the engine in the background.
-    pub fn start(spec: EngineSpec) -> Engine {
+    pub fn start(spec: EngineSpec, ssh_handshakes: usize) -> Engine {
         let (status, _) = watch::channel(unreachable(&spec.name, "not yet connected"));
         let engine = Engine {
             inner: Arc::new(Inner {
                 spec,
+                ssh_handshakes,
                 docker: RwLock::new(None),
                 status,
                 checked: watch::channel(false).0,
@@ -235,7 +237,8 @@ impl Engine {
         let docker = match existing {
             Some(d) => d,
             None => {
-                let d = connect(&self.inner.spec)?.with_timeout(REQUEST_TIMEOUT);
+                let d = connect(&self.inner.spec, self.inner.ssh_handshakes)?
+                    .with_timeout(REQUEST_TIMEOUT);
                 let d = tokio::time::timeout(REQUEST_TIMEOUT, d.negotiate_version())
                     .await
                     .map_err(|_| EngineError::Unreachable("no answer to /version".into()))?
@@ -260,7 +263,7 @@ impl Engine {
 }
 
 /// A client for the engine at `spec`'s address; it connects on its first request.
-fn connect(spec: &EngineSpec) -> Result<Docker, EngineError> {
+fn connect(spec: &EngineSpec, ssh_handshakes: usize) -> Result<Docker, EngineError> {
     let timeout = REQUEST_TIMEOUT.as_secs();
     let version = bollard::API_DEFAULT_VERSION;
     let docker = match (&spec.address, &spec.tls) {
@@ -277,7 +280,7 @@ fn connect(spec: &EngineSpec) -> Result<Docker, EngineError> {
             Docker::connect_with_http(&format!("tcp://{host}:{port}"), timeout, version)
         }
         (Address::Ssh(target), _) => {
-            return super::ssh::connect(target, timeout)
+            return super::ssh::connect(target, timeout, ssh_handshakes)
                 .map_err(|e| EngineError::Unreachable(format!("{}: {e}", spec.url())));
         }
     };

@@ -18,12 +18,13 @@ pub struct Engines {
 
 impl Engines {
     /// Starts watching each engine. The default is the only engine, else `local`, else the
-    /// first named on the command line.
-    pub fn start(specs: Vec<EngineSpec>) -> Engines {
+    /// first named on the command line. An ssh engine sets up at most `ssh_handshakes`
+    /// connections at once.
+    pub fn start(specs: Vec<EngineSpec>, ssh_handshakes: usize) -> Engines {
         let first = specs.first().map(|s| s.name.clone()).unwrap_or_default();
         let all: BTreeMap<String, Engine> = specs
             .into_iter()
-            .map(|s| (s.name.clone(), Engine::start(s)))
+            .map(|s| (s.name.clone(), Engine::start(s, ssh_handshakes)))
             .collect();
         let default = if all.contains_key(LOCAL_ENGINE) && all.len() > 1 {
             LOCAL_ENGINE.to_owned()

@@ -10,6 +10,11 @@
 //! beforehand, or a key that asks for a passphrase, an error rather than a prompt.
 //! What `ssh` says on stderr when it fails ("Host key verification failed.") becomes the
 //! connection's error, and so the engine's status.
+//!
+//! Connections are set up a few at a time (`--max-ssh-handshakes`): at a start Lookout opens
+//! one per followed container at once, and sshd drops those beyond its `MaxStartups` (10 by
+//! default) while they log in, as "Connection reset by peer". A connection holds its place
+//! until the engine first answers through it, which is after sshd has let it in.
 
 use std::future::Future;
 use std::io;
@@ -27,6 +32,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::address::SshTarget;
 
@@ -36,10 +42,16 @@ const STDERR_KEPT: usize = 2048;
 /// How long an unused connection (an `ssh` process) is kept for the next request.
 const IDLE: Duration = Duration::from_secs(30);
 
-/// A client of the engine at `target`; it connects on its first request.
-pub fn connect(target: &SshTarget, timeout: u64) -> Result<Docker, String> {
+/// The longest a connection holds its place among those being set up, should the engine
+/// not answer: ssh's `ConnectTimeout` and as long again to log in.
+const SETUP_HELD: Duration = Duration::from_secs(20);
+
+/// A client of the engine at `target`; it connects on its first request, and sets up at
+/// most `handshakes` connections at once.
+pub fn connect(target: &SshTarget, timeout: u64, handshakes: usize) -> Result<Docker, String> {
     let connector = Connector {
         target: Arc::new(target.clone()),
+        setting_up: Arc::new(Semaphore::new(handshakes.max(1))),
     };
     let mut builder = Client::builder(TokioExecutor::new());
     builder.pool_idle_timeout(IDLE);
@@ -67,6 +79,8 @@ pub fn connect(target: &SshTarget, timeout: u64) -> Result<Docker, String> {
 #[derive(Clone)]
 struct Connector {
     target: Arc<SshTarget>,
+    /// Places for connections being set up.
+    setting_up: Arc<Semaphore>,
 }
 
 impl tower_service::Service<Uri> for Connector {
@@ -80,7 +94,14 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, _: Uri) -> Self::Future {
         let target = Arc::clone(&self.target);
-        Box::pin(async move { Pipe::open(&target) })
+        let setting_up = Arc::clone(&self.setting_up);
+        Box::pin(async move {
+            let place = setting_up
+                .acquire_owned()
+                .await
+                .map_err(|_| io::Error::other("the ssh connector was dropped"))?;
+            Pipe::open(&target, place)
+        })
     }
 }
 
@@ -115,12 +136,15 @@ struct Pipe {
     /// Read once stdout has ended: why, if `ssh` said.
     stderr: Option<ChildStderr>,
     said: Vec<u8>,
+    /// Dropped when the first bytes (or the end) come from the engine: the connection is
+    /// set up, and its place goes to the next.
+    answered: Option<oneshot::Sender<()>>,
     /// Killed when the connection is dropped (and reaped by tokio).
     _child: Child,
 }
 
 impl Pipe {
-    fn open(target: &SshTarget) -> io::Result<Pipe> {
+    fn open(target: &SshTarget, place: OwnedSemaphorePermit) -> io::Result<Pipe> {
         let mut child = Command::new("ssh")
             .args(ssh_args(target))
             .stdin(Stdio::piped())
@@ -133,11 +157,17 @@ impl Pipe {
         let (Some(stdout), Some(stdin), stderr) = taken else {
             return Err(io::Error::other("ssh's pipes were not made"));
         };
+        let (answered, heard) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _place = place;
+            let _ = tokio::time::timeout(SETUP_HELD, heard).await;
+        });
         Ok(Pipe {
             stdout,
             stdin: Some(stdin),
             stderr,
             said: Vec::new(),
+            answered: Some(answered),
             _child: child,
         })
     }
@@ -196,7 +226,9 @@ impl hyper::rt::Read for Pipe {
             return Poll::Ready(Ok(()));
         }
         let mut own = ReadBuf::new(&mut chunk[..room]);
-        ready!(Pin::new(&mut this.stdout).poll_read(cx, &mut own))?;
+        let read = ready!(Pin::new(&mut this.stdout).poll_read(cx, &mut own));
+        this.answered = None;
+        read?;
         if own.filled().is_empty() {
             return this.poll_said(cx);
         }
