@@ -70,6 +70,12 @@ pub async fn metrics(State(hub): State<Hub>) -> impl IntoResponse {
         "Lines skipped because a subscriber fell behind.",
         m.lines_dropped.load(Ordering::Relaxed).to_string(),
     );
+    put(
+        "lookout_follow_stalls_total",
+        "counter",
+        "Log streams opened again because the engine held newer lines than they sent.",
+        m.stalls.load(Ordering::Relaxed).to_string(),
+    );
     if let Some(h) = hub.history() {
         let h = h.health();
         put(

@@ -674,6 +674,44 @@ async fn a_new_line_is_delivered_within_a_second() {
     assert_eq!(line.replica.number, 1);
 }
 
+/// An engine's follow stream can stop while the container writes on (Docker's json-file reader
+/// missing a rotation): the recording proxy stalls the probe's stream as that does. Lookout
+/// finds the engine holding lines the stream has not sent, opens the stream again, and the
+/// viewer gets those lines, each once.
+#[tokio::test]
+async fn a_follow_stream_that_stalls_is_opened_again_and_loses_nothing() {
+    let server = Server::start().await;
+    let probe = Probe::find(&server.project).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    let before = marker("before the stall");
+    probe.printf(Fd::Stdout, "%s\n", &[&before]).await;
+    ws.wait_line("probe", |l| l.text == before).await;
+
+    let logs = format!("/containers/{}/logs?", probe.id);
+    let follows = |r: &str| r.contains(&logs) && r.contains("follow=true");
+    assert_eq!(server.engine_calls.stall_open(follows), 1);
+    let after = [marker("after the stall"), marker("after the stall")];
+    probe
+        .printf(Fd::Stdout, "%s\n%s\n", &[&after[0], &after[1]])
+        .await;
+    let mut got = ws
+        .wait_lines("probe", |got| {
+            after.iter().all(|a| got.iter().any(|l| &l.text == a))
+        })
+        .await;
+    got.extend(ws.lines_during("probe", 2 * SECOND).await);
+    let texts: Vec<&str> = got.iter().map(|l| l.text.as_str()).collect();
+    for a in &after {
+        assert_eq!(texts.iter().filter(|t| *t == a).count(), 1, "{texts:?}");
+    }
+    assert!(!texts.contains(&before.as_str()), "{texts:?}");
+    assert_eq!(server.metric("lookout_follow_stalls_total").await, 1.0);
+    let opened = server.engine_calls.followed_logs();
+    assert!(opened.iter().filter(|id| **id == probe.id).count() >= 2, "{opened:?}");
+}
+
 #[tokio::test]
 async fn stderr_is_kept_apart_from_stdout() {
     let server = Server::start().await;

@@ -63,6 +63,26 @@ impl LogStream<'static> {
     pub fn open(docker: &Docker, source: Source, query: LogQuery, rules: &LineRules) -> Self {
         LogStream::start(docker, source, query, rules, Keys::Own(KeyState::default()))
     }
+
+    /// The stamp of the newest entry the engine holds for `source`, from a read of that one.
+    pub async fn newest_stamp(
+        docker: &Docker,
+        source: Source<'_>,
+        rules: &LineRules,
+    ) -> Result<Option<i64>, EngineError> {
+        let query = LogQuery {
+            since_secs: 0,
+            until_secs: None,
+            tail: Some(1),
+            follow: false,
+            stdout: true,
+            stderr: true,
+        };
+        let lines = LogStream::open(docker, source, query, rules)
+            .collect()
+            .await?;
+        Ok(lines.last().map(|l| l.ts.ns))
+    }
 }
 
 impl<'k> LogStream<'k> {

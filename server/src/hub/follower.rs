@@ -2,6 +2,7 @@
 //! exists, through stops, restarts and engine outages, resuming after the last line it
 //! delivered, and places the container's starts and exits among its lines.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use super::keeper::Keeper;
 use super::metrics::OpenStream;
 use super::ring::before;
 use super::shared::Shared;
+use super::stall::{StallWatch, Verdict};
 use crate::clock::now_ns;
 use crate::docker::frames::{from_whole_stamp, RawLine};
 use crate::docker::inspect::{run_times, runs};
@@ -73,6 +75,17 @@ enum Ended {
     Failed(EngineError),
     /// The engine has no client yet: try again.
     NotReady,
+    /// The engine holds newer lines than the stream sends (`stall.rs`): open it again.
+    Stalled,
+}
+
+/// What woke a follow.
+enum Woke {
+    Lines(Option<Result<Vec<RawLine>, EngineError>>),
+    /// Time to look whether a task still runs.
+    Look,
+    /// Time to ask the engine whether the stream has stalled.
+    Ask,
 }
 
 /// All of a container's log from `since_secs` on, both streams.
@@ -156,7 +169,7 @@ impl Follower {
                     self.engine.report(&e);
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                Ended::NotReady => {}
+                Ended::NotReady | Ended::Stalled => {}
                 Ended::Stopped => {
                     if self.while_stopped().await {
                         self.settle().await;
@@ -280,40 +293,49 @@ impl Follower {
         let query = both(self.since(), None, true);
         let mut stream = LogStream::open_with(&docker, source, query, &self.rules, &mut self.keys);
         let _open = OpenStream::count(self.shared.metrics());
+        let mut stall = StallWatch::new();
         loop {
-            let next = match ends_with_its_run {
-                true => stream.next_lines().await,
-                // A task's stream outlives its run: its state is looked at when the listing
-                // changes (the manager's tasks are polled) and every few seconds. Dropping
-                // `next_lines` while it waits loses nothing: it holds no line across a wait.
-                false => {
-                    let next = tokio::select! {
-                        next = stream.next_lines() => Some(next),
-                        _ = self.wake.notified() => None,
-                        _ = tokio::time::sleep(Duration::from_secs(5)) => None,
-                    };
-                    match next {
-                        Some(next) => next,
-                        None => match runs(&docker, source).await {
-                            Ok(true) => continue,
-                            Ok(false) => return Ended::Stopped,
-                            Err(e) => return Ended::Failed(e),
-                        },
+            // A task's stream outlives its run: its state is looked at when the listing
+            // changes (the manager's tasks are polled) and every few seconds. Dropping
+            // `next_lines` while it waits loses nothing: it holds no line across a wait.
+            let woke = tokio::select! {
+                next = stream.next_lines() => Woke::Lines(next),
+                _ = self.wake.notified(), if !ends_with_its_run => Woke::Look,
+                _ = tokio::time::sleep(Duration::from_secs(5)), if !ends_with_its_run => Woke::Look,
+                _ = tokio::time::sleep_until(stall.due()) => Woke::Ask,
+            };
+            match woke {
+                Woke::Look => match runs(&docker, source).await {
+                    Ok(true) => {}
+                    Ok(false) => return Ended::Stopped,
+                    Err(e) => return Ended::Failed(e),
+                },
+                Woke::Ask => {
+                    // A failed ask says nothing of the stream; the stream reports its own.
+                    let newest = LogStream::newest_stamp(&docker, source, &self.rules).await;
+                    let newest = newest.ok().flatten();
+                    let delivered = self.seen.newest().map(|(ns, _)| ns);
+                    if stall.judge(newest, delivered) == Verdict::Stalled {
+                        tracing::warn!(
+                            container = %self.container.id,
+                            "the engine holds newer lines than its log stream sends; opening it again"
+                        );
+                        self.shared.metrics().stalls.fetch_add(1, Ordering::Relaxed);
+                        return Ended::Stalled;
                     }
                 }
-            };
-            match next {
-                Some(Ok(lines)) => {
+                Woke::Lines(Some(Ok(lines))) => {
                     // Fields apart from the stream's (it holds the key blocks): `deliver`.
                     let fresh = in_stamp_order(self.seen.fresh(lines));
                     if let Some(k) = &mut self.keeper {
                         k.lines(&fresh).await;
                     }
                     self.shared.push(fresh, &self.container);
+                    stall.heard(self.seen.newest().map(|(ns, _)| ns));
                 }
-                Some(Err(EngineError::NotFound(_))) => return Ended::Removed,
-                Some(Err(e)) => return Ended::Failed(e),
-                None => return Ended::Stopped,
+                Woke::Lines(Some(Err(EngineError::NotFound(_)))) => return Ended::Removed,
+                Woke::Lines(Some(Err(e))) => return Ended::Failed(e),
+                Woke::Lines(None) => return Ended::Stopped,
             }
         }
     }

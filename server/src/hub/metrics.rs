@@ -10,6 +10,8 @@ pub struct Metrics {
     pub lines_in: AtomicU64,
     pub lines_out: AtomicU64,
     pub lines_dropped: AtomicU64,
+    /// Follow streams opened again because the engine held lines they did not send.
+    pub stalls: AtomicU64,
 }
 
 impl Metrics {

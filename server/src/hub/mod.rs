@@ -45,6 +45,7 @@ mod metrics;
 mod missed;
 mod ring;
 mod shared;
+mod stall;
 mod subscription;
 mod tape;
 

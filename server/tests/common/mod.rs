@@ -1160,7 +1160,16 @@ pub struct EngineRecorder {
     pub socket: PathBuf,
     calls: Noted,
     holding: Arc<Holding>,
+    open: Arc<std::sync::Mutex<Vec<std::sync::Weak<Proxied>>>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// One connection through the recorder: its requests as sent, and whether the engine's
+/// answers have stopped reaching Lookout (`EngineRecorder::stall_open`).
+#[derive(Default)]
+struct Proxied {
+    requests: std::sync::Mutex<Vec<String>>,
+    stalled: std::sync::atomic::AtomicBool,
 }
 
 /// Noted requests: `METHOD /path` (ids and version taken out) and the request line as sent.
@@ -1214,21 +1223,30 @@ impl EngineRecorder {
             held: AtomicU64::new(0),
         });
         let holds = holding.clone();
+        let open: Arc<std::sync::Mutex<Vec<std::sync::Weak<Proxied>>>> = Default::default();
+        let registry = open.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
                 let noted = noted.clone();
                 let holds = holds.clone();
+                let conn = Arc::new(Proxied::default());
+                let mut all = registry.lock().expect("open lock");
+                all.retain(|c| c.strong_count() > 0);
+                all.push(Arc::downgrade(&conn));
+                drop(all);
                 tokio::spawn(async move {
                     let Ok(engine) = tokio::net::UnixStream::connect(&upstream).await else {
                         return;
                     };
                     let (mut from_client, mut to_client) = client.into_split();
                     let (mut from_engine, mut to_engine) = engine.into_split();
+                    let answering = conn.clone();
                     let answers = tokio::spawn(async move {
-                        let _ = tokio::io::copy(&mut from_engine, &mut to_client).await;
+                        answer(&mut from_engine, &mut to_client, &answering).await;
                     });
-                    let _ = forward_noting(&mut from_client, &mut to_engine, &noted, &holds).await;
+                    let _ = forward_noting(&mut from_client, &mut to_engine, &noted, &holds, &conn)
+                        .await;
                     answers.abort();
                 });
             }
@@ -1237,6 +1255,7 @@ impl EngineRecorder {
             socket,
             calls,
             holding,
+            open,
             task,
         }
     }
@@ -1251,6 +1270,27 @@ impl EngineRecorder {
     /// Lets the held requests, and any like them, go on to the engine.
     pub fn release(&self) {
         self.holding.on.send_replace(false);
+    }
+
+    /// Stalls every open connection with a request that `matches`, as an engine's follow
+    /// stream that stops (Docker's json-file reader missing a rotation): the connection stays
+    /// open and nothing more of the engine's answer reaches Lookout. Returns how many.
+    pub fn stall_open(&self, matches: impl Fn(&str) -> bool) -> usize {
+        let open = self.open.lock().expect("open lock");
+        let mut stalled = 0;
+        for conn in open.iter().filter_map(std::sync::Weak::upgrade) {
+            if conn
+                .requests
+                .lock()
+                .expect("requests lock")
+                .iter()
+                .any(|r| matches(r))
+            {
+                conn.stalled.store(true, Ordering::SeqCst);
+                stalled += 1;
+            }
+        }
+        stalled
     }
 
     /// How many requests were held so far.
@@ -1315,6 +1355,7 @@ async fn forward_noting(
     to: &mut tokio::net::unix::OwnedWriteHalf,
     noted: &std::sync::Mutex<Vec<(String, String)>>,
     holding: &Holding,
+    conn: &Proxied,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut pending: Vec<u8> = Vec::new();
@@ -1350,6 +1391,10 @@ async fn forward_noting(
                 .unwrap_or(0);
             let sent = request.rsplit_once(' ').map_or(request, |(r, _)| r);
             held |= holding.holds(sent);
+            conn.requests
+                .lock()
+                .expect("requests lock")
+                .push(sent.to_owned());
             noted
                 .lock()
                 .expect("calls lock")
@@ -1360,6 +1405,31 @@ async fn forward_noting(
             let _ = on.wait_for(|on| !on).await;
         }
         to.write_all(&buf[..n]).await?;
+    }
+}
+
+/// Copies the engine's answers to Lookout until the connection is stalled; then nothing more
+/// is copied, and the connection stays open until Lookout drops it.
+async fn answer(
+    from: &mut tokio::net::unix::OwnedReadHalf,
+    to: &mut tokio::net::unix::OwnedWriteHalf,
+    conn: &Proxied,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        if conn.stalled.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }
 
