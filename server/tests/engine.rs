@@ -709,7 +709,10 @@ async fn a_follow_stream_that_stalls_is_opened_again_and_loses_nothing() {
     assert!(!texts.contains(&before.as_str()), "{texts:?}");
     assert_eq!(server.metric("lookout_follow_stalls_total").await, 1.0);
     let opened = server.engine_calls.followed_logs();
-    assert!(opened.iter().filter(|id| **id == probe.id).count() >= 2, "{opened:?}");
+    assert!(
+        opened.iter().filter(|id| **id == probe.id).count() >= 2,
+        "{opened:?}"
+    );
 }
 
 #[tokio::test]

@@ -66,7 +66,7 @@ impl LogStream<'static> {
 
     /// The stamp of the newest entry the engine holds for `source`, from a read of that one.
     pub async fn newest_stamp(
-        docker: &Docker,
+        docker: Docker,
         source: Source<'_>,
         rules: &LineRules,
     ) -> Result<Option<i64>, EngineError> {
@@ -78,7 +78,7 @@ impl LogStream<'static> {
             stdout: true,
             stderr: true,
         };
-        let lines = LogStream::open(docker, source, query, rules)
+        let lines = LogStream::open(&docker, source, query, rules)
             .collect()
             .await?;
         Ok(lines.last().map(|l| l.ts.ns))

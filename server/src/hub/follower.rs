@@ -2,6 +2,8 @@
 //! exists, through stops, restarts and engine outages, resuming after the last line it
 //! delivered, and places the container's starts and exits among its lines.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,9 @@ use crate::seen::Seen;
 /// begins (a coarse clock stamps several lines alike; lines are told apart by their rank
 /// among those) and still hold as many as asked.
 const STAMP_SLACK: u32 = 1000;
+
+/// How long the engine has to say what its newest line is (`stall.rs`).
+const ASK_WAIT: Duration = Duration::from_secs(10);
 
 /// The recent past a follower reads first, without follow, so that its feed knows when its
 /// tail is complete.
@@ -84,8 +89,8 @@ enum Woke {
     Lines(Option<Result<Vec<RawLine>, EngineError>>),
     /// Time to look whether a task still runs.
     Look,
-    /// Time to ask the engine whether the stream has stalled.
-    Ask,
+    /// The engine's answer to what its newest line is (None: no line, or no answer).
+    Asked(Option<i64>),
 }
 
 /// All of a container's log from `since_secs` on, both streams.
@@ -264,12 +269,13 @@ impl Follower {
         let Some(keeper) = &mut self.keeper else {
             return;
         };
-        let older = store_older(
+        let catch_up_to = tail.read_end.filter(|_| tail.engine_holds_more);
+        let older = super::keeper::store_older(
             self.engine.clone(),
             self.container.clone(),
             self.rules.clone(),
             keeper.recorder().clone(),
-            tail,
+            (catch_up_to, tail.lines),
         );
         keeper.behind(older);
     }
@@ -294,6 +300,8 @@ impl Follower {
         let mut stream = LogStream::open_with(&docker, source, query, &self.rules, &mut self.keys);
         let _open = OpenStream::count(self.shared.metrics());
         let mut stall = StallWatch::new();
+        // The engine's newest line, asked for beside the stream: a slow answer holds up no line.
+        let mut asking: Option<Pin<Box<dyn Future<Output = Option<i64>> + Send + '_>>> = None;
         loop {
             // A task's stream outlives its run: its state is looked at when the listing
             // changes (the manager's tasks are polled) and every few seconds. Dropping
@@ -302,7 +310,18 @@ impl Follower {
                 next = stream.next_lines() => Woke::Lines(next),
                 _ = self.wake.notified(), if !ends_with_its_run => Woke::Look,
                 _ = tokio::time::sleep(Duration::from_secs(5)), if !ends_with_its_run => Woke::Look,
-                _ = tokio::time::sleep_until(stall.due()) => Woke::Ask,
+                _ = tokio::time::sleep_until(stall.due()), if asking.is_none() => {
+                    // None if it holds none or does not say in time. A failed ask says nothing
+                    // of the stream: the stream reports its own failures.
+                    let ask = LogStream::newest_stamp(docker.clone(), source, &self.rules);
+                    let ask = async move { tokio::time::timeout(ASK_WAIT, ask).await.ok()?.ok()? };
+                    asking = Some(Box::pin(ask));
+                    continue;
+                }
+                newest = async { asking.as_mut().expect("an ask").await }, if asking.is_some() => {
+                    asking = None;
+                    Woke::Asked(newest)
+                }
             };
             match woke {
                 Woke::Look => match runs(&docker, source).await {
@@ -310,10 +329,7 @@ impl Follower {
                     Ok(false) => return Ended::Stopped,
                     Err(e) => return Ended::Failed(e),
                 },
-                Woke::Ask => {
-                    // A failed ask says nothing of the stream; the stream reports its own.
-                    let newest = LogStream::newest_stamp(&docker, source, &self.rules).await;
-                    let newest = newest.ok().flatten();
+                Woke::Asked(newest) => {
                     let delivered = self.seen.newest().map(|(ns, _)| ns);
                     if stall.judge(newest, delivered) == Verdict::Stalled {
                         tracing::warn!(
@@ -453,21 +469,6 @@ impl Follower {
         }
         self.mark(now_ns(), LifecycleEvent::Removed).await;
     }
-}
-
-/// Stores the tail read at the start, after what the engine holds before it.
-async fn store_older(
-    engine: Engine,
-    container: ContainerInfo,
-    rules: LineRules,
-    recorder: Recorder,
-    tail: Tail,
-) {
-    if let Some(end) = tail.read_end.filter(|_| tail.engine_holds_more) {
-        super::keeper::catch_up(&engine, &container, &rules, &recorder, end).await;
-    }
-    // Repeats after a whole catch-up (history skips them); else the tail is kept.
-    recorder.lines(&tail.lines).await;
 }
 
 /// `lines` in the order the engine stamped them. It writes stdout and stderr to the log as

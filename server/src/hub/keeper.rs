@@ -146,6 +146,23 @@ async fn record(recorder: &Recorder, item: Held) {
     }
 }
 
+/// Stores the tail read at the start (`tail.1`), after what the engine holds before it (up to
+/// `tail.0`, the tail's last line, when the engine holds more than the tail).
+pub async fn store_older(
+    engine: Engine,
+    container: ContainerInfo,
+    rules: LineRules,
+    recorder: Recorder,
+    tail: (Option<(i64, u32)>, Vec<RawLine>),
+) {
+    let (catch_up_to, lines) = tail;
+    if let Some(end) = catch_up_to {
+        catch_up(&engine, &container, &rules, &recorder, end).await;
+    }
+    // Repeats after a whole catch-up (history skips them); else the tail is kept.
+    recorder.lines(&lines).await;
+}
+
 /// Hands history what the engine wrote from the last line stored through `end` (the last
 /// line of the tail just read, in the engine's order): after a restart of Lookout, or at the
 /// first start, every line the engine still holds. Through the tail's end, not to its first
