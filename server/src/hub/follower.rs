@@ -347,7 +347,7 @@ impl Follower {
                         k.lines(&fresh).await;
                     }
                     self.shared.push(fresh, &self.container);
-                    stall.heard(self.seen.newest().map(|(ns, _)| ns));
+                    stall.heard();
                 }
                 Woke::Lines(Some(Err(EngineError::NotFound(_)))) => return Ended::Removed,
                 Woke::Lines(Some(Err(e))) => return Ended::Failed(e),

@@ -5,8 +5,9 @@
 //! #23913; seen here with a writer at full speed and `max-size: 32m`). The stream stays open
 //! and says nothing, which looks just like a quiet container. So after a silence the follower
 //! asks the engine for its newest line; if the engine holds one newer than any delivered, and
-//! still does not send it a moment later, the stream is opened again (from after the last line
-//! delivered, so nothing is lost or repeated).
+//! the stream still sends nothing a moment later, it is opened again (from after the last line
+//! delivered, so nothing is lost or repeated). A stream that sends lines, however far behind
+//! the engine, is never taken as stalled.
 //!
 //! The silences asked about grow (2 s, 4 s, … 60 s) until a line comes, so a quiet container
 //! costs one small read a minute.
@@ -19,8 +20,8 @@ use tokio::time::Instant;
 const FIRST_ASK: Duration = Duration::from_secs(2);
 /// The longest silence between two asks.
 const LONGEST_ASK: Duration = Duration::from_secs(60);
-/// How long a line the engine holds may take to come through the stream before the stream is
-/// taken as stalled.
+/// How long a stream that is behind the engine may send nothing before it is taken as
+/// stalled.
 const GRACE: Duration = Duration::from_secs(1);
 
 /// What the follower does when the watch is due.
@@ -36,8 +37,9 @@ pub struct StallWatch {
     /// The silence asked about next.
     wait: Duration,
     due: Instant,
-    /// The stamp of a line the engine held, newer than any delivered, when it was last asked.
-    suspect: Option<i64>,
+    /// Whether the engine held a line newer than any delivered when it was last asked, and
+    /// nothing has come since.
+    behind: bool,
 }
 
 impl StallWatch {
@@ -45,7 +47,7 @@ impl StallWatch {
         StallWatch {
             wait: FIRST_ASK,
             due: Instant::now() + FIRST_ASK,
-            suspect: None,
+            behind: false,
         }
     }
 
@@ -54,18 +56,11 @@ impl StallWatch {
         self.due
     }
 
-    /// Lines came through the stream, the newest stamped `delivered`: it flows.
-    pub fn heard(&mut self, delivered: Option<i64>) {
-        if self
-            .suspect
-            .is_some_and(|s| delivered.is_some_and(|d| d >= s))
-        {
-            self.suspect = None;
-        }
-        if self.suspect.is_none() {
-            self.wait = FIRST_ASK;
-            self.due = Instant::now() + FIRST_ASK;
-        }
+    /// Lines came through the stream: it flows.
+    pub fn heard(&mut self) {
+        self.behind = false;
+        self.wait = FIRST_ASK;
+        self.due = Instant::now() + FIRST_ASK;
     }
 
     /// The engine was asked: its newest line is stamped `engine_newest`, the newest delivered
@@ -77,28 +72,22 @@ impl StallWatch {
             (None, _) => false,
         };
         let now = Instant::now();
-        if !behind {
-            self.suspect = None;
-            self.wait = (self.wait * 2).min(LONGEST_ASK);
-            self.due = now + self.wait;
+        if behind && !self.behind {
+            self.behind = true;
+            self.due = now + GRACE;
             return Verdict::FollowOn;
         }
-        match self.suspect {
-            // Asked before, and the line it held then has still not come.
-            Some(s) if delivered.is_none_or(|d| d < s) => {
-                self.suspect = None;
-                // Not back to the first ask: a line the stream rightly holds back (the part of
-                // one still being written) would have it opened again every few seconds.
-                self.wait = (self.wait * 2).min(LONGEST_ASK);
-                self.due = now + self.wait;
-                Verdict::Stalled
-            }
-            _ => {
-                self.suspect = engine_newest;
-                self.due = now + GRACE;
-                Verdict::FollowOn
-            }
-        }
+        let verdict = match behind {
+            // Behind when asked before, and nothing came since.
+            true => Verdict::Stalled,
+            false => Verdict::FollowOn,
+        };
+        self.behind = false;
+        // After a stall not back to the first ask: a stream that rightly holds a line back
+        // would be opened again every few seconds.
+        self.wait = (self.wait * 2).min(LONGEST_ASK);
+        self.due = now + self.wait;
+        verdict
     }
 }
 
@@ -119,25 +108,29 @@ mod tests {
             waits.push((watch.due() - before).as_secs());
         }
         assert_eq!(waits, [4, 8, 16, 32, 60, 60, 60]);
-        watch.heard(Some(11));
+        watch.heard();
         assert_eq!(watch.due() - Instant::now(), FIRST_ASK);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_newer_line_in_the_engine_is_a_stall_only_if_it_never_comes() {
+    async fn a_stream_behind_the_engine_is_stalled_only_if_it_sends_nothing() {
         let mut watch = StallWatch::new();
-        // The engine holds line 12; the stream sent up to 10. Given a moment, it sends 12.
+        // The engine holds line 12; the stream sent up to 10. Given a moment, it sends 11.
         assert_eq!(watch.judge(Some(12), Some(10)), Verdict::FollowOn);
         assert_eq!(watch.due() - Instant::now(), GRACE);
-        watch.heard(Some(12));
-        assert_eq!(watch.judge(Some(12), Some(12)), Verdict::FollowOn);
+        watch.heard();
+        assert_eq!(watch.due() - Instant::now(), FIRST_ASK);
+        // Still behind after a silence, but it sent a line since it was first found behind.
+        assert_eq!(watch.judge(Some(14), Some(11)), Verdict::FollowOn);
+        watch.heard();
 
-        // Now it holds 15, and a moment later the stream has still sent only 12.
+        // Now it holds 15, and a moment later the stream has sent nothing.
         assert_eq!(watch.judge(Some(15), Some(12)), Verdict::FollowOn);
-        watch.heard(Some(13));
-        assert_eq!(watch.judge(Some(16), Some(13)), Verdict::Stalled);
+        assert_eq!(watch.judge(Some(16), Some(12)), Verdict::Stalled);
         // The stream opened again sends nothing newer: asked again later, not at once.
         assert!(watch.due() - Instant::now() > FIRST_ASK);
+        // Nothing newer in the engine: not behind, whatever was found before.
+        assert_eq!(watch.judge(Some(12), Some(15)), Verdict::FollowOn);
     }
 
     #[test]
