@@ -817,7 +817,7 @@ async fn a_tail_longer_than_the_ring_is_made_up_from_history() {
         (texts(&page.lines) == ["line 300"]).then_some(())
     })
     .await;
-    let engine_reads = server.engine_calls.requests().len();
+    let engine_reads = server.engine_calls.log_reads().len();
     assert_eq!(
         viewer_tail(&server).await,
         lines(201),
@@ -838,11 +838,7 @@ async fn a_tail_longer_than_the_ring_is_made_up_from_history() {
         "numbered writes no stderr: {:?}",
         texts(&api)
     );
-    let reads: Vec<String> = server.engine_calls.requests()[engine_reads..]
-        .iter()
-        .filter(|r| r.contains("/logs"))
-        .cloned()
-        .collect();
+    let reads = server.engine_calls.log_reads()[engine_reads..].to_vec();
     assert_eq!(reads, Vec::<String>::new(), "no tail read of the engine");
 
     let off = Server::start_for(&project.name, &["--ring-lines", "20", "--history", "off"]).await;

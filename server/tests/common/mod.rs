@@ -1314,6 +1314,19 @@ impl EngineRecorder {
         calls.iter().map(|(_, r)| r.clone()).collect()
     }
 
+    /// The reads of logs so far, as sent, but for the followers' asks for a container's
+    /// newest line (`tail=1` without follow: whether a follow stream has stalled).
+    pub fn log_reads(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.contains("/logs?"))
+            .filter(|r| {
+                let query: Vec<&str> = r.split(['?', '&']).collect();
+                !(query.contains(&"tail=1") && query.contains(&"follow=false"))
+            })
+            .collect()
+    }
+
     /// The log streams opened so far (`GET /containers/<id>/logs` with `follow` set), as the
     /// container ids they name.
     pub fn followed_logs(&self) -> Vec<String> {
