@@ -11,52 +11,73 @@ use std::collections::HashMap;
 /// A line's place in its container's log: nanoseconds and sequence.
 pub type Position = (i64, u32);
 
+/// Looked up for every line and every subscriber: one lookup by the container's id, with no
+/// key made, per line.
 #[derive(Clone, Debug, Default)]
 pub struct Given {
-    /// Per container (short id) and stream, the last position given.
-    streams: HashMap<(String, u32), Position>,
-    /// Per container, the newest position held at the start, of either stream.
-    start: HashMap<String, Position>,
+    containers: HashMap<String, Marks>,
 }
 
-fn stream_of(pos: Position) -> u32 {
-    pos.1 & 1
+/// What a subscriber has been given of one container.
+#[derive(Clone, Copy, Debug, Default)]
+struct Marks {
+    /// Per stream (a sequence's low bit), the last position given.
+    streams: [Option<Position>; 2],
+    /// The newest position held at the start, of either stream.
+    start: Option<Position>,
+}
+
+impl Marks {
+    fn is_new(&self, pos: Position) -> bool {
+        match self.streams[stream_of(pos)].or(self.start) {
+            Some(last) => pos > last,
+            None => true,
+        }
+    }
+}
+
+fn stream_of(pos: Position) -> usize {
+    (pos.1 & 1) as usize
 }
 
 impl Given {
+    fn marks(&mut self, container: &str) -> &mut Marks {
+        if !self.containers.contains_key(container) {
+            self.containers
+                .insert(container.to_owned(), Marks::default());
+        }
+        self.containers.get_mut(container).expect("just made")
+    }
+
     /// Notes a line the subscriber holds at its start (a resume cursor, a backlog line).
     pub fn hold(&mut self, container: &str, pos: Position) {
-        raise(&mut self.start, container.to_owned(), pos);
-        raise(
-            &mut self.streams,
-            (container.to_owned(), stream_of(pos)),
-            pos,
-        );
+        let marks = self.marks(container);
+        marks.start = marks.start.max(Some(pos));
+        let stream = &mut marks.streams[stream_of(pos)];
+        *stream = (*stream).max(Some(pos));
     }
 
     /// Whether the line at `pos` is new to the subscriber.
     pub fn is_new(&self, container: &str, pos: Position) -> bool {
-        let key = (container.to_owned(), stream_of(pos));
-        match self.streams.get(&key).or_else(|| self.start.get(container)) {
-            Some(last) => pos > *last,
-            None => true,
-        }
+        self.containers
+            .get(container)
+            .is_none_or(|marks| marks.is_new(pos))
     }
 
     /// Gives the line at `pos` if it is new; false for a repeat.
     pub fn give(&mut self, container: &str, pos: Position) -> bool {
-        if !self.is_new(container, pos) {
-            return false;
+        match self.containers.get_mut(container) {
+            Some(marks) if !marks.is_new(pos) => false,
+            Some(marks) => {
+                marks.streams[stream_of(pos)] = Some(pos);
+                true
+            }
+            None => {
+                self.marks(container).streams[stream_of(pos)] = Some(pos);
+                true
+            }
         }
-        self.streams
-            .insert((container.to_owned(), stream_of(pos)), pos);
-        true
     }
-}
-
-fn raise<K: std::hash::Hash + Eq>(marks: &mut HashMap<K, Position>, key: K, pos: Position) {
-    let mark = marks.entry(key).or_insert(pos);
-    *mark = (*mark).max(pos);
 }
 
 #[cfg(test)]
