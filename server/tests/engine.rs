@@ -696,18 +696,24 @@ async fn a_follow_stream_that_stalls_is_opened_again_and_loses_nothing() {
     probe
         .printf(Fd::Stdout, "%s\n%s\n", &[&after[0], &after[1]])
         .await;
-    let mut got = ws
-        .wait_lines("probe", |got| {
-            after.iter().all(|a| got.iter().any(|l| &l.text == a))
-        })
-        .await;
+    // Found within about 3 s of the stall; the asks may have grown to one a minute, if the
+    // probe was quiet long enough before.
+    let deadline = Instant::now() + Duration::from_secs(75);
+    let mut got: Vec<LogLine> = Vec::new();
+    while !after.iter().all(|a| got.iter().any(|l| &l.text == a)) {
+        let Some((lines, _)) = ws.try_next_lines("probe", deadline).await else {
+            panic!("the lines written after the stall did not come within 75 s: {got:?}");
+        };
+        got.extend(lines);
+    }
     got.extend(ws.lines_during("probe", 2 * SECOND).await);
     let texts: Vec<&str> = got.iter().map(|l| l.text.as_str()).collect();
     for a in &after {
         assert_eq!(texts.iter().filter(|t| *t == a).count(), 1, "{texts:?}");
     }
     assert!(!texts.contains(&before.as_str()), "{texts:?}");
-    assert_eq!(server.metric("lookout_follow_stalls_total").await, 1.0);
+    // Other containers of the fixture may have stalled too, as the engine does.
+    assert!(server.metric("lookout_follow_stalls_total").await >= 1.0);
     let opened = server.engine_calls.followed_logs();
     assert!(
         opened.iter().filter(|id| **id == probe.id).count() >= 2,

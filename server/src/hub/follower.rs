@@ -70,6 +70,8 @@ pub struct Follower {
     keys: KeyState,
     /// Where the lines and changes are kept on disk, unless `--history off`.
     keeper: Option<Keeper>,
+    /// When to ask whether the follow stream has stalled; kept across the streams it opens.
+    stall: StallWatch,
 }
 
 /// Why a follow stream ended.
@@ -126,6 +128,7 @@ impl Follower {
             told: RunTimes::default(),
             keys: KeyState::default(),
             keeper: recorder.map(Keeper::new),
+            stall: StallWatch::new(),
         }
     }
 
@@ -299,7 +302,6 @@ impl Follower {
         let query = both(self.since(), None, true);
         let mut stream = LogStream::open_with(&docker, source, query, &self.rules, &mut self.keys);
         let _open = OpenStream::count(self.shared.metrics());
-        let mut stall = StallWatch::new();
         // The engine's newest line, asked for beside the stream: a slow answer holds up no line.
         let mut asking: Option<Pin<Box<dyn Future<Output = Option<i64>> + Send + '_>>> = None;
         loop {
@@ -310,7 +312,7 @@ impl Follower {
                 next = stream.next_lines() => Woke::Lines(next),
                 _ = self.wake.notified(), if !ends_with_its_run => Woke::Look,
                 _ = tokio::time::sleep(Duration::from_secs(5)), if !ends_with_its_run => Woke::Look,
-                _ = tokio::time::sleep_until(stall.due()), if asking.is_none() => {
+                _ = tokio::time::sleep_until(self.stall.due()), if asking.is_none() => {
                     // None if it holds none or does not say in time. A failed ask says nothing
                     // of the stream: the stream reports its own failures.
                     let ask = LogStream::newest_stamp(docker.clone(), source, &self.rules);
@@ -331,7 +333,7 @@ impl Follower {
                 },
                 Woke::Asked(newest) => {
                     let delivered = self.seen.newest().map(|(ns, _)| ns);
-                    if stall.judge(newest, delivered) == Verdict::Stalled {
+                    if self.stall.judge(newest, delivered) == Verdict::Stalled {
                         tracing::warn!(
                             container = %self.container.id,
                             "the engine holds newer lines than its log stream sends; opening it again"
@@ -341,13 +343,14 @@ impl Follower {
                     }
                 }
                 Woke::Lines(Some(Ok(lines))) => {
+                    let bytes = lines.iter().map(|l| l.text.len()).sum();
                     // Fields apart from the stream's (it holds the key blocks): `deliver`.
                     let fresh = in_stamp_order(self.seen.fresh(lines));
                     if let Some(k) = &mut self.keeper {
                         k.lines(&fresh).await;
                     }
                     self.shared.push(fresh, &self.container);
-                    stall.heard();
+                    self.stall.heard(bytes);
                 }
                 Woke::Lines(Some(Err(EngineError::NotFound(_)))) => return Ended::Removed,
                 Woke::Lines(Some(Err(e))) => return Ended::Failed(e),

@@ -9,9 +9,14 @@
 //! delivered, so nothing is lost or repeated). A stream that sends lines, however far behind
 //! the engine, is never taken as stalled.
 //!
-//! The silences asked about grow (2 s, 4 s, … 60 s) until a line comes, so a quiet container
-//! costs one small read a minute.
+//! Asks cost the engine a read (one that opens every rotated file, and with the `local` driver
+//! unpacks them), so they are few: the silences asked about grow (2 s, 4 s, … 60 s) and go
+//! back to 2 s only once the stream has sent 64 KiB, which a rotation needs, since the last
+//! ask; each is a little longer at random, so that followers started together do not ask
+//! together. A container that writes a line now and then is asked about once a minute, and
+//! a stall of a busy one is found within about 3 s.
 
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -23,6 +28,8 @@ const LONGEST_ASK: Duration = Duration::from_secs(60);
 /// How long a stream that is behind the engine may send nothing before it is taken as
 /// stalled.
 const GRACE: Duration = Duration::from_secs(1);
+/// What a stream sends between two asks that brings them back to the first.
+const BUSY_BYTES: usize = 64 << 10;
 
 /// What the follower does when the watch is due.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,15 +47,23 @@ pub struct StallWatch {
     /// Whether the engine held a line newer than any delivered when it was last asked, and
     /// nothing has come since.
     behind: bool,
+    /// Bytes the stream sent since the last ask.
+    sent: usize,
+    /// Where the random part of each wait comes from.
+    seed: u64,
 }
 
 impl StallWatch {
     pub fn new() -> StallWatch {
-        StallWatch {
+        let mut watch = StallWatch {
             wait: FIRST_ASK,
-            due: Instant::now() + FIRST_ASK,
+            due: Instant::now(),
             behind: false,
-        }
+            sent: 0,
+            seed: std::collections::hash_map::RandomState::new().hash_one(0u8) | 1,
+        };
+        watch.due = watch.after(FIRST_ASK);
+        watch
     }
 
     /// When to ask next.
@@ -56,11 +71,25 @@ impl StallWatch {
         self.due
     }
 
-    /// Lines came through the stream: it flows.
-    pub fn heard(&mut self) {
+    /// `wait` from now, and up to a quarter more at random.
+    fn after(&mut self, wait: Duration) -> Instant {
+        // xorshift: spread enough, and no crate for it.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let quarter = (wait.as_millis() / 4).max(1) as u64;
+        Instant::now() + wait + Duration::from_millis(self.seed % quarter)
+    }
+
+    /// The stream sent lines, `bytes` of text: it flows.
+    pub fn heard(&mut self, bytes: usize) {
         self.behind = false;
-        self.wait = FIRST_ASK;
-        self.due = Instant::now() + FIRST_ASK;
+        self.sent = self.sent.saturating_add(bytes);
+        if self.sent >= BUSY_BYTES {
+            self.sent = 0;
+            self.wait = FIRST_ASK;
+        }
+        self.due = self.after(self.wait);
     }
 
     /// The engine was asked: its newest line is stamped `engine_newest`, the newest delivered
@@ -71,10 +100,9 @@ impl StallWatch {
             (Some(_), None) => true,
             (None, _) => false,
         };
-        let now = Instant::now();
         if behind && !self.behind {
             self.behind = true;
-            self.due = now + GRACE;
+            self.due = Instant::now() + GRACE;
             return Verdict::FollowOn;
         }
         let verdict = match behind {
@@ -83,10 +111,11 @@ impl StallWatch {
             false => Verdict::FollowOn,
         };
         self.behind = false;
-        // After a stall not back to the first ask: a stream that rightly holds a line back
-        // would be opened again every few seconds.
+        self.sent = 0;
+        // After a stall too: a stream that rightly holds a line back (the part of one still
+        // being written) would otherwise be opened again every few seconds.
         self.wait = (self.wait * 2).min(LONGEST_ASK);
-        self.due = now + self.wait;
+        self.due = self.after(self.wait);
         verdict
     }
 }
@@ -95,21 +124,26 @@ impl StallWatch {
 mod tests {
     use super::*;
 
+    /// The wait before the next ask: `wait`, and at most a quarter more.
+    fn waits(watch: &StallWatch, wait: Duration) -> bool {
+        let left = watch.due() - Instant::now();
+        left >= wait && left <= wait + wait / 4
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_quiet_stream_is_asked_about_less_and_less_often() {
         let mut watch = StallWatch::new();
-        let start = Instant::now();
-        assert_eq!(watch.due() - start, FIRST_ASK);
-        let mut waits = Vec::new();
-        for _ in 0..7 {
+        assert!(waits(&watch, FIRST_ASK));
+        for secs in [4, 8, 16, 32, 60, 60, 60] {
             tokio::time::sleep_until(watch.due()).await;
-            let before = Instant::now();
             assert_eq!(watch.judge(Some(10), Some(10)), Verdict::FollowOn);
-            waits.push((watch.due() - before).as_secs());
+            assert!(waits(&watch, Duration::from_secs(secs)), "{secs} s");
         }
-        assert_eq!(waits, [4, 8, 16, 32, 60, 60, 60]);
-        watch.heard();
-        assert_eq!(watch.due() - Instant::now(), FIRST_ASK);
+        // A line now and then changes nothing; a busy stream is asked about soon again.
+        watch.heard(100);
+        assert!(waits(&watch, LONGEST_ASK));
+        watch.heard(BUSY_BYTES);
+        assert!(waits(&watch, FIRST_ASK));
     }
 
     #[tokio::test(start_paused = true)]
@@ -118,11 +152,11 @@ mod tests {
         // The engine holds line 12; the stream sent up to 10. Given a moment, it sends 11.
         assert_eq!(watch.judge(Some(12), Some(10)), Verdict::FollowOn);
         assert_eq!(watch.due() - Instant::now(), GRACE);
-        watch.heard();
-        assert_eq!(watch.due() - Instant::now(), FIRST_ASK);
+        watch.heard(10);
+        assert!(waits(&watch, FIRST_ASK));
         // Still behind after a silence, but it sent a line since it was first found behind.
         assert_eq!(watch.judge(Some(14), Some(11)), Verdict::FollowOn);
-        watch.heard();
+        watch.heard(10);
 
         // Now it holds 15, and a moment later the stream has sent nothing.
         assert_eq!(watch.judge(Some(15), Some(12)), Verdict::FollowOn);
@@ -139,5 +173,12 @@ mod tests {
         assert_eq!(watch.judge(None, None), Verdict::FollowOn);
         assert_eq!(watch.judge(Some(1), None), Verdict::FollowOn);
         assert_eq!(watch.judge(Some(1), None), Verdict::Stalled);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn followers_started_together_do_not_ask_together() {
+        let dues: std::collections::BTreeSet<Instant> =
+            (0..20).map(|_| StallWatch::new().due()).collect();
+        assert!(dues.len() > 10, "{} distinct of 20", dues.len());
     }
 }

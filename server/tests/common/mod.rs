@@ -1272,20 +1272,15 @@ impl EngineRecorder {
         self.holding.on.send_replace(false);
     }
 
-    /// Stalls every open connection with a request that `matches`, as an engine's follow
+    /// Stalls every open connection whose last request `matches`, as an engine's follow
     /// stream that stops (Docker's json-file reader missing a rotation): the connection stays
     /// open and nothing more of the engine's answer reaches Lookout. Returns how many.
     pub fn stall_open(&self, matches: impl Fn(&str) -> bool) -> usize {
         let open = self.open.lock().expect("open lock");
         let mut stalled = 0;
         for conn in open.iter().filter_map(std::sync::Weak::upgrade) {
-            if conn
-                .requests
-                .lock()
-                .expect("requests lock")
-                .iter()
-                .any(|r| matches(r))
-            {
+            let last = conn.requests.lock().expect("requests lock").last().cloned();
+            if last.is_some_and(|r| matches(&r)) {
                 conn.stalled.store(true, Ordering::SeqCst);
                 stalled += 1;
             }
