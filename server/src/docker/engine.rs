@@ -31,7 +31,9 @@ pub struct Engine {
 
 struct Inner {
     spec: EngineSpec,
-    ssh_handshakes: usize,
+    /// Places for an ssh engine's connections being set up, kept across its clients: a
+    /// connection made before a reconnection still counts.
+    ssh_handshakes: Arc<tokio::sync::Semaphore>,
     docker: RwLock<Option<Docker>>,
     status: watch::Sender<EngineStatus>,
     /// Whether the engine has been tried once: until then its status says only that it was
@@ -64,7 +66,7 @@ impl Engine {
         let engine = Engine {
             inner: Arc::new(Inner {
                 spec,
-                ssh_handshakes,
+                ssh_handshakes: Arc::new(tokio::sync::Semaphore::new(ssh_handshakes.max(1))),
                 docker: RwLock::new(None),
                 status,
                 checked: watch::channel(false).0,
@@ -237,7 +239,7 @@ impl Engine {
         let docker = match existing {
             Some(d) => d,
             None => {
-                let d = connect(&self.inner.spec, self.inner.ssh_handshakes)?
+                let d = connect(&self.inner.spec, &self.inner.ssh_handshakes)?
                     .with_timeout(REQUEST_TIMEOUT);
                 let d = tokio::time::timeout(REQUEST_TIMEOUT, d.negotiate_version())
                     .await
@@ -263,7 +265,10 @@ impl Engine {
 }
 
 /// A client for the engine at `spec`'s address; it connects on its first request.
-fn connect(spec: &EngineSpec, ssh_handshakes: usize) -> Result<Docker, EngineError> {
+fn connect(
+    spec: &EngineSpec,
+    ssh_handshakes: &Arc<tokio::sync::Semaphore>,
+) -> Result<Docker, EngineError> {
     let timeout = REQUEST_TIMEOUT.as_secs();
     let version = bollard::API_DEFAULT_VERSION;
     let docker = match (&spec.address, &spec.tls) {
@@ -280,7 +285,7 @@ fn connect(spec: &EngineSpec, ssh_handshakes: usize) -> Result<Docker, EngineErr
             Docker::connect_with_http(&format!("tcp://{host}:{port}"), timeout, version)
         }
         (Address::Ssh(target), _) => {
-            return super::ssh::connect(target, timeout, ssh_handshakes)
+            return super::ssh::connect(target, timeout, ssh_handshakes.clone())
                 .map_err(|e| EngineError::Unreachable(format!("{}: {e}", spec.url())));
         }
     };

@@ -46,12 +46,16 @@ const IDLE: Duration = Duration::from_secs(30);
 /// not answer: ssh's `ConnectTimeout` and as long again to log in.
 const SETUP_HELD: Duration = Duration::from_secs(20);
 
-/// A client of the engine at `target`; it connects on its first request, and sets up at
-/// most `handshakes` connections at once.
-pub fn connect(target: &SshTarget, timeout: u64, handshakes: usize) -> Result<Docker, String> {
+/// A client of the engine at `target`; it connects on its first request, and sets up
+/// connections only with a place among `setting_up`.
+pub fn connect(
+    target: &SshTarget,
+    timeout: u64,
+    setting_up: Arc<Semaphore>,
+) -> Result<Docker, String> {
     let connector = Connector {
         target: Arc::new(target.clone()),
-        setting_up: Arc::new(Semaphore::new(handshakes.max(1))),
+        setting_up,
     };
     let mut builder = Client::builder(TokioExecutor::new());
     builder.pool_idle_timeout(IDLE);
