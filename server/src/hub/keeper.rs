@@ -28,6 +28,9 @@ use crate::history::{Recorder, LINE_OVERHEAD};
 use crate::redact::KeyState;
 use crate::seen::JITTER_NS;
 
+/// How long a read of the older log may send nothing before it is taken as hung.
+const CATCH_UP_SILENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What waits for history while the older log is stored.
 enum Held {
     Lines(Vec<RawLine>),
@@ -194,7 +197,19 @@ pub async fn catch_up(
     let mut keys = KeyState::default();
     let query = both(since, None, false);
     let mut stream = LogStream::open_with(&docker, Source::of(container), query, rules, &mut keys);
-    while let Some(read) = stream.next_lines().await {
+    loop {
+        // A read of the whole log that sends nothing for long has hung: the tail stored after
+        // it holds the newest lines, and history has a gap only where the read stopped.
+        let Ok(next) = tokio::time::timeout(CATCH_UP_SILENCE, stream.next_lines()).await else {
+            tracing::warn!(
+                container = %container.id,
+                "the engine sent nothing of the older log for {CATCH_UP_SILENCE:?}; history has a gap there"
+            );
+            return;
+        };
+        let Some(read) = next else {
+            return;
+        };
         match read {
             // Through the tail's last line in the order the engine wrote them, not in
             // time: a line stamped after it can come before it. History skips what it
