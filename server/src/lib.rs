@@ -37,6 +37,7 @@ pub mod history;
 pub mod host;
 pub mod hub;
 pub mod level;
+pub mod line;
 pub mod origin;
 pub mod permits;
 pub mod recall;

@@ -13,6 +13,7 @@ use super::logs::{log_line, LineRules, LogQuery, LogStream};
 use super::source::Source;
 use super::{Engine, EngineError};
 use crate::clock::Timestamp;
+use crate::line::Line;
 use crate::permits::{ReadPermit, ReadPermits};
 
 /// The reads of the past, with what every one of them needs.
@@ -44,7 +45,7 @@ pub struct Gap {
 
 /// The lines read for gaps, at most the number asked for, and how many were left out.
 pub struct Filled {
-    pub lines: Vec<Arc<LogLine>>,
+    pub lines: Vec<Arc<Line>>,
     pub left_out: u64,
 }
 
@@ -156,7 +157,7 @@ impl PastReads {
             {
                 Ok((read, skipped)) => {
                     left_out += skipped;
-                    lines.extend(read.into_iter().map(|l| Arc::new(log_line(l, c))));
+                    lines.extend(read.into_iter().map(|l| Line::shared(log_line(l, c))));
                 }
                 // Removed while we read: it has nothing more to give.
                 Err(EngineError::NotFound(_)) => {}

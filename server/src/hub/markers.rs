@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
-use app::protocol::{ContainerInfo, Lifecycle, LifecycleEvent, LogLine};
+use app::protocol::{ContainerInfo, Lifecycle, LifecycleEvent};
 
 use super::shared::marker;
 use crate::docker::inspect::run_times;
 use crate::docker::source::Source;
 use crate::docker::Engine;
+use crate::line::Line;
 use crate::runs::RunTimes;
 
 /// The latest start and exit of each container from `since` on, in time order.
@@ -17,7 +18,7 @@ pub async fn recent_changes(
     engine: &Engine,
     containers: &[ContainerInfo],
     since: i64,
-    backlog: &[Arc<LogLine>],
+    backlog: &[Arc<Line>],
 ) -> Vec<Arc<Lifecycle>> {
     let Ok(docker) = engine.docker() else {
         return Vec::new();
@@ -37,12 +38,12 @@ fn placed(
     c: &ContainerInfo,
     run: RunTimes,
     since: i64,
-    backlog: &[Arc<LogLine>],
+    backlog: &[Arc<Line>],
 ) -> Vec<(i64, Lifecycle)> {
     let Some(started) = run.started else {
         return Vec::new();
     };
-    let mine = |l: &&Arc<LogLine>| c.id.starts_with(&l.cursor.container);
+    let mine = |l: &&Arc<Line>| c.id.starts_with(&l.cursor.container);
     let mut changes = Vec::new();
     // The engine stamps a start once it has handled it, so a run's first lines can be
     // stamped before it: the marker goes before them. A running container's last exit is

@@ -13,6 +13,7 @@ use crate::auth::scope::Scope;
 use crate::docker::past::TailQuery;
 use crate::docker::past::{Filled, Gap};
 use crate::docker::EngineError;
+use crate::line::Line;
 use crate::store::missed::Rest;
 
 impl Hub {
@@ -42,7 +43,7 @@ impl Hub {
             };
             match stored {
                 Some(m) => {
-                    filled.lines.extend(m.lines.into_iter().map(Arc::new));
+                    filled.lines.extend(m.lines.into_iter().map(Line::shared));
                     filled.left_out += m.left_out;
                 }
                 None => from_engine.push(gap),
@@ -72,14 +73,14 @@ impl Hub {
         stretches: Vec<Gap>,
         keep: usize,
         streams: Streams,
-    ) -> Vec<Arc<LogLine>> {
+    ) -> Vec<Arc<Line>> {
         let Some(history) = self.history().filter(|_| keep > 0) else {
             return Vec::new();
         };
         let mut lines = Vec::new();
         for s in stretches {
             match history.missed(key, &s, keep, (streams, Rest::Unread)).await {
-                Ok(Some(m)) => lines.extend(m.lines.into_iter().map(Arc::new)),
+                Ok(Some(m)) => lines.extend(m.lines.into_iter().map(Line::shared)),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(container = %s.container, "history could not be read for a tail: {e}")
@@ -136,7 +137,7 @@ impl Hub {
         // both, and is kept once.
         let wanted = if lines.len() < n { n } else { 0 };
         let mut all = self.older(key, stretches, wanted, q.streams).await;
-        all.extend(lines.into_iter().map(Arc::new));
+        all.extend(lines.into_iter().map(Line::shared));
         let all = super::in_order_once(all, n);
         Ok(all.iter().map(|l| LogLine::clone(l)).collect())
     }

@@ -32,6 +32,7 @@ use crate::docker::logs::LineRules;
 use crate::docker::past::{Filled, PastReads};
 use crate::docker::{Engine, EngineError, Engines};
 use crate::history::History;
+use crate::line::Line;
 use crate::permits::ReadPermits;
 
 mod events;
@@ -58,7 +59,7 @@ pub use metrics::Metrics;
 use shared::Snapshot;
 use subscription::Opening;
 pub use subscription::{Batch, Delivery, Subscription};
-pub use tape::{line_bytes, Bounds};
+pub use tape::Bounds;
 
 /// The hub's bounds; every one has a command-line setting.
 #[derive(Clone, Debug)]
@@ -370,10 +371,7 @@ impl Hub {
 
 /// The newest `n` of `lines`, in cursor order, each once: a line stamped before the ring's
 /// first line (the engine stamps stdout and stderr apart) is in the ring and in history.
-pub(super) fn in_order_once<L: std::ops::Deref<Target = app::protocol::LogLine>>(
-    mut lines: Vec<L>,
-    n: usize,
-) -> Vec<L> {
+pub(super) fn in_order_once(mut lines: Vec<Arc<Line>>, n: usize) -> Vec<Arc<Line>> {
     lines.sort_by(|a, b| a.cursor.cmp(&b.cursor));
     lines.dedup_by(|a, b| a.cursor == b.cursor);
     lines.drain(..lines.len().saturating_sub(n));
@@ -438,7 +436,7 @@ mod tests {
     #[test]
     fn a_tail_made_of_history_and_ring_is_in_order_with_each_line_once() {
         let c = container("abc");
-        let line = |ns| Arc::new(crate::docker::logs::log_line(raw(ns, "x"), &c));
+        let line = |ns| Line::shared(crate::docker::logs::log_line(raw(ns, "x"), &c));
         // History's lines before the ring; one stamped late is in both.
         let lines = vec![line(1), line(3), line(5), line(2), line(3), line(4)];
         let got: Vec<i64> = in_order_once(lines, 4)

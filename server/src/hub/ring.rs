@@ -4,9 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use app::protocol::LogLine;
-
-use super::tape::line_bytes;
+use crate::line::Line;
 
 /// Per container (short id), a position: nanoseconds and sequence.
 pub type Marks = HashMap<String, (i64, u32)>;
@@ -19,8 +17,8 @@ pub struct RingCaps {
 
 #[derive(Default)]
 pub struct Ring {
-    pub lines: VecDeque<Arc<LogLine>>,
-    /// What `lines` hold, as `line_bytes` counts it.
+    pub lines: VecDeque<Arc<Line>>,
+    /// What `lines` hold, as `Line::bytes` counts it.
     bytes: usize,
     /// Per container, the newest position of a line the ring may not hold (pushed out, or
     /// older than a fresh feed's tail): a client resuming from before it misses lines that
@@ -31,19 +29,19 @@ pub struct Ring {
 impl Ring {
     /// Inserts in cursor order (lines of several replicas arrive interleaved), then drops
     /// the oldest lines beyond the caps, always keeping the newest one.
-    pub fn insert(&mut self, line: Arc<LogLine>, caps: RingCaps) {
+    pub fn insert(&mut self, line: Arc<Line>, caps: RingCaps) {
         let at = self
             .lines
             .iter()
             .rposition(|l| l.cursor <= line.cursor)
             .map_or(0, |p| p + 1);
-        self.bytes += line_bytes(&line);
+        self.bytes += line.bytes();
         self.lines.insert(at, line);
         while self.lines.len() > caps.lines || (self.bytes > caps.bytes && self.lines.len() > 1) {
             let Some(old) = self.lines.pop_front() else {
                 break;
             };
-            self.bytes -= line_bytes(&old);
+            self.bytes -= old.bytes();
             raise(
                 &mut self.evicted,
                 &old.cursor.container,
@@ -79,10 +77,10 @@ pub fn before((ts, seq): (i64, u32)) -> (i64, u32) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use app::protocol::{Cursor, Replica, Stream};
+    use app::protocol::{Cursor, LogLine, Replica, Stream};
 
-    pub fn line(container: &str, ts_ns: i64, seq: u32, text: &str) -> Arc<LogLine> {
-        Arc::new(LogLine {
+    pub fn line(container: &str, ts_ns: i64, seq: u32, text: &str) -> Arc<Line> {
+        Line::shared(LogLine {
             cursor: Cursor {
                 ts_ns,
                 seq,
@@ -137,7 +135,7 @@ pub(crate) mod tests {
 
     #[test]
     fn the_byte_cap_drops_old_lines_but_always_keeps_the_newest() {
-        let one = line_bytes(&line("a", 1, 0, "x"));
+        let one = line("a", 1, 0, "x").bytes();
         let caps = RingCaps {
             lines: 100,
             bytes: one * 2,

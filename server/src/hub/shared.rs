@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use app::protocol::{ContainerInfo, Lifecycle, LifecycleEvent, LogLine};
+use app::protocol::{ContainerInfo, Lifecycle, LifecycleEvent};
 use tokio::sync::watch;
 
 use super::given::Given;
@@ -15,6 +15,7 @@ use crate::clock::Timestamp;
 use crate::docker::frames::RawLine;
 use crate::docker::logs::{log_line, short_id};
 use crate::docker::past::Gap;
+use crate::line::Line;
 
 pub struct Shared {
     /// The ring and the tape under one lock, so that a snapshot of the ring plus the tape
@@ -34,7 +35,7 @@ pub struct State {
 
 /// What a new subscriber starts from.
 pub struct Snapshot {
-    pub backlog: Vec<Arc<LogLine>>,
+    pub backlog: Vec<Arc<Line>>,
     /// Where on the tape the items after the backlog begin.
     pub pos: Pos,
     pub tape: watch::Receiver<()>,
@@ -80,7 +81,7 @@ impl Shared {
             .lines_in
             .fetch_add(lines.len() as u64, std::sync::atomic::Ordering::Relaxed);
         for raw in lines {
-            let line = Arc::new(log_line(raw, container));
+            let line = Line::shared(log_line(raw, container));
             state.ring.insert(line.clone(), self.ring_caps);
             self.onto_tape(&mut state, Item::Line(line));
         }
@@ -120,7 +121,7 @@ impl Shared {
         let mut marks = Marks::new();
         let mut given = Given::default();
         let mut gaps = Vec::new();
-        let backlog: Vec<Arc<LogLine>> = match start {
+        let backlog: Vec<Arc<Line>> = match start {
             Start::Tail(n) => {
                 let skip = ring.lines.len().saturating_sub(*n as usize);
                 ring.lines.iter().skip(skip).cloned().collect()
@@ -243,7 +244,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn texts(lines: &[Arc<LogLine>]) -> Vec<&str> {
+    fn texts(lines: &[Arc<Line>]) -> Vec<&str> {
         lines.iter().map(|l| l.text.as_str()).collect()
     }
 

@@ -5,14 +5,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::protocol::{ContainerInfo, Lifecycle, LogLine, ServiceKey};
+use app::protocol::{ContainerInfo, Lifecycle, ServiceKey};
 use tokio::sync::watch;
 
 use super::feed::Feed;
 use super::given::Given;
 use super::shared::{Shared, Snapshot};
-use super::tape::{line_bytes, Item, Pos, Take, Taken};
+use super::tape::{Item, Pos, Take, Taken};
 use crate::docker::EngineError;
+use crate::line::Line;
 
 /// The longest a busy subscriber gathers lines that come one by one before it sends them.
 const GATHER: Duration = Duration::from_millis(10);
@@ -36,7 +37,7 @@ pub struct Batch {
 /// What a subscriber receives next.
 #[derive(Debug)]
 pub enum Delivery {
-    Lines(Vec<Arc<LogLine>>),
+    Lines(Vec<Arc<Line>>),
     /// The subscriber fell further behind than its queue holds: this many lines were skipped.
     Dropped(u64),
     /// A container of the service started, exited or was removed.
@@ -54,7 +55,7 @@ pub struct Subscription {
     /// The latest start and exit of each container within the backlog's span, in time order.
     pub markers: Vec<Arc<Lifecycle>>,
     /// The tail (or the lines after the resume cursors), oldest first.
-    pub backlog: Vec<Arc<LogLine>>,
+    pub backlog: Vec<Arc<Line>>,
     tap: Tap,
     /// Keeps the service's followers running for as long as someone subscribes.
     feed: Arc<Feed>,
@@ -125,7 +126,7 @@ pub struct Tap {
     pending_drop: u64,
     /// Lines taken from the tape and not yet delivered, their bytes, and until when to
     /// gather more.
-    gathered: Vec<Arc<LogLine>>,
+    gathered: Vec<Arc<Line>>,
     gathered_bytes: usize,
     gather_until: tokio::time::Instant,
 }
@@ -233,7 +234,7 @@ impl Tap {
                             .given
                             .give(&line.cursor.container, line.cursor.position())
                         {
-                            bytes += line_bytes(line);
+                            bytes += line.json().len();
                             gathered.push(line.clone());
                         }
                         Take::More

@@ -7,35 +7,27 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use app::protocol::{Lifecycle, LogLine};
+use crate::line::Line;
+use app::protocol::Lifecycle;
 
 /// What travels from the followers to the subscribers, in order.
 #[derive(Clone, Debug)]
 pub enum Item {
-    Line(Arc<LogLine>),
+    Line(Arc<Line>),
     Lifecycle(Arc<Lifecycle>),
 }
 
 impl Item {
     fn bytes(&self) -> usize {
         match self {
-            Item::Line(l) => line_bytes(l),
+            Item::Line(l) => l.bytes(),
             Item::Lifecycle(l) => l.ts.len() + l.replica.name.len() + OVERHEAD,
         }
     }
 }
 
-/// What one line takes in memory beyond its strings: the `Arc`, the struct, allocator slack.
+/// What a change takes in memory beyond its strings: the `Arc`, the struct, allocator slack.
 const OVERHEAD: usize = 96;
-
-/// The memory a line holds, as the byte bounds count it.
-pub fn line_bytes(line: &LogLine) -> usize {
-    line.text.len()
-        + line.ts.len()
-        + line.cursor.container.len()
-        + line.replica.name.len()
-        + OVERHEAD
-}
 
 /// A place on the tape: the sequence number of the next item to read, and how many lines
 /// came before it (so that a loss is counted in lines, not items).
@@ -176,10 +168,10 @@ impl Tape {
 mod tests {
     //! Plain unit tests of the tape with made-up lines.
     use super::*;
-    use app::protocol::{Cursor, Replica, Stream};
+    use app::protocol::{Cursor, LogLine, Replica, Stream};
 
     fn line(n: i64, text: &str) -> Item {
-        Item::Line(Arc::new(LogLine {
+        Item::Line(Line::shared(LogLine {
             cursor: Cursor {
                 ts_ns: n,
                 seq: 0,
@@ -250,17 +242,19 @@ mod tests {
     #[test]
     fn the_byte_bound_drops_the_oldest_but_keeps_the_newest_item() {
         let big = "x".repeat(1000);
+        let one = line(0, &big).bytes();
+        let bound = one * 5 / 2;
         let mut tape = Tape::new(Bounds {
             items: 1000,
-            bytes: 2500,
+            bytes: bound,
         });
         let mut pos = tape.end();
         for n in 0..10 {
             tape.push(line(n, &big));
         }
         let (items, bytes) = tape.held();
-        assert_eq!(items, 2, "two lines of ~1.1 KB fit in 2,500 bytes");
-        assert!(bytes <= 2500);
+        assert_eq!(items, 2, "two lines fit in two and a half lines' bytes");
+        assert!(bytes <= bound);
         assert_eq!(texts(&tape, &mut pos).0, 8);
         // A single item larger than the bound is still delivered, and what it pushed out had
         // been read already: nothing is lost.

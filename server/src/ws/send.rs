@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use app::protocol::{ErrorCode, Lifecycle, LogLine, ServerMessage, ServiceKey};
+use app::protocol::{ErrorCode, Lifecycle, ServerMessage, ServiceKey};
 use axum::extract::ws::{Message, WebSocket};
 use futures::stream::SplitSink;
 use futures::SinkExt;
 use serde::Serialize;
 
-use crate::hub::{line_bytes, Batch};
+use crate::hub::Batch;
+use crate::line::Line;
 
 pub type Sink = SplitSink<WebSocket, Message>;
 
@@ -23,7 +24,7 @@ struct LinesOut<'a> {
     engine: &'a str,
     project: &'a str,
     service: &'a str,
-    lines: Vec<&'a LogLine>,
+    lines: Vec<&'a Line>,
 }
 
 pub async fn send_json<T: Serialize>(tx: &mut Sink, msg: &T) -> Result<(), Closed> {
@@ -48,7 +49,7 @@ pub async fn send_error(
 pub async fn send_lines(
     tx: &mut Sink,
     key: &ServiceKey,
-    lines: &[&Arc<LogLine>],
+    lines: &[&Arc<Line>],
     batch: Batch,
 ) -> Result<(), Closed> {
     let mut rest = lines;
@@ -58,7 +59,7 @@ pub async fn send_lines(
             .iter()
             .take(batch.lines)
             .take_while(|l| {
-                bytes += line_bytes(l);
+                bytes += l.json().len();
                 bytes <= batch.bytes
             })
             .count()
@@ -79,13 +80,13 @@ pub async fn send_lines(
 /// One service's backlog: its lines and its changes, each in time order.
 pub struct Backlog {
     pub key: ServiceKey,
-    pub lines: Vec<Arc<LogLine>>,
+    pub lines: Vec<Arc<Line>>,
     pub markers: Vec<Arc<Lifecycle>>,
 }
 
 /// A line or a change of one of the backlogs, by the backlog's index.
 enum Entry<'a> {
-    Line(usize, &'a Arc<LogLine>),
+    Line(usize, &'a Arc<Line>),
     Change(usize, &'a Arc<Lifecycle>),
 }
 
@@ -151,7 +152,7 @@ pub async fn send_backlogs(
     batch: Batch,
 ) -> Result<(), Closed> {
     let merged = merge(backlogs, newest);
-    let mut run: Vec<&Arc<LogLine>> = Vec::new();
+    let mut run: Vec<&Arc<Line>> = Vec::new();
     let mut run_of = None;
     for entry in &merged {
         let i = entry.backlog();
@@ -187,10 +188,10 @@ pub async fn send_backlogs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::{Cursor, LifecycleEvent, Replica, Stream};
+    use app::protocol::{Cursor, LifecycleEvent, LogLine, Replica, Stream};
 
-    fn line(ts_ns: i64, text: &str) -> Arc<LogLine> {
-        Arc::new(LogLine {
+    fn line(ts_ns: i64, text: &str) -> Arc<Line> {
+        Line::shared(LogLine {
             cursor: Cursor {
                 ts_ns,
                 seq: 0,
