@@ -15,6 +15,7 @@ pub mod history;
 pub mod json;
 pub mod levels;
 pub mod multiline;
+pub mod needle;
 pub mod protocol;
 pub mod service_key;
 pub mod target;
