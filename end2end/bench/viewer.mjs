@@ -108,25 +108,33 @@ try {
   const held = await page.locator(".counter").textContent();
 
   // Filter keystrokes: alternate between a filter and none, so every keystroke changes the view.
-  const filterTimes = [];
-  for (let i = 0; i < FILTER_RUNS; i++) {
-    const value = i % 2 === 0 ? `line ${(i % 9) + 1}${i % 7}` : "";
-    filterTimes.push(
-      await page.evaluate(async (value) => {
-        const input = document.querySelector('input[aria-label="Filter"]');
-        const counter = document.querySelector(".counter");
-        const before = counter.textContent;
-        const t0 = performance.now();
-        input.value = value;
-        input.dispatchEvent(new Event("input", { bubbles: true }));
-        await new Promise((resolve) => {
-          const check = () => (counter.textContent !== before ? requestAnimationFrame(resolve) : requestAnimationFrame(check));
-          check();
-        });
-        return performance.now() - t0;
-      }, value),
-    );
-  }
+  const filterRuns = async (valueOf) => {
+    const times = [];
+    for (let i = 0; i < FILTER_RUNS; i++) {
+      const value = i % 2 === 0 ? valueOf(i) : "";
+      times.push(
+        await page.evaluate(async (value) => {
+          const input = document.querySelector('input[aria-label="Filter"]');
+          const counter = document.querySelector(".counter");
+          const before = counter.textContent;
+          const t0 = performance.now();
+          input.value = value;
+          input.dispatchEvent(new Event("input", { bubbles: true }));
+          await new Promise((resolve) => {
+            const check = () => (counter.textContent !== before ? requestAnimationFrame(resolve) : requestAnimationFrame(check));
+            check();
+          });
+          return performance.now() - t0;
+        }, value),
+      );
+    }
+    return times;
+  };
+  const filterTimes = await filterRuns((i) => `line ${(i % 9) + 1}${i % 7}`);
+  // The same with Regex on: a pattern that the plain text cannot say.
+  await page.getByLabel("Regex", { exact: true }).check();
+  const regexTimes = await filterRuns((i) => `line [${(i % 9) + 1}-9]${i % 7}\\b`);
+  await page.getByLabel("Regex", { exact: true }).uncheck();
   await page.evaluate(() => {
     const input = document.querySelector('input[aria-label="Filter"]');
     input.value = "";
@@ -182,6 +190,8 @@ try {
   console.log(`\nLookout viewer benchmark, ${MIX} lines (${held}; ${rows} rows in the DOM)`);
   console.log(`${"measure".padEnd(44)}${"median".padStart(8)}${"p95".padStart(8)}   runs`);
   console.log(`${"filter keystroke → updated view (ms)".padEnd(44)}${fmt(f.median)}${fmt(f.p95)}   ${f.n}`);
+  const r = stats(regexTimes);
+  console.log(`${"the same, a regex (ms)".padEnd(44)}${fmt(r.median)}${fmt(r.p95)}   ${r.n}`);
   console.log(`${"append 1,000 lines, page work (ms)".padEnd(44)}${fmt(a.median)}${fmt(a.p95)}   ${a.n}`);
   console.log(`${"append 1,000 lines, container → view (ms)".padEnd(44)}${fmt(e.median)}${fmt(e.p95)}   ${e.n}`);
   // The targets, worded as stream_bench's, so that scripts/bench.sh gathers them all.
