@@ -79,7 +79,7 @@ test.describe("filtering", () => {
     await expect(log.locator(".row", { hasText: m })).toContainText("first");
 
     // Short to write, too large to compile: refused, not run.
-    await filter.fill(String.raw`\w{500}\w{500}`);
+    await filter.fill(String.raw`(?:a{1000}){1000}`);
     await expect(alert).toContainText(/invalid regular expression.*size limit/i, { timeout: 5000 });
     await expect(filter).toHaveAttribute("aria-invalid", "true");
     await expect(log.locator(".row", { hasText: m })).toHaveCount(1);
