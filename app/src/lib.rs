@@ -9,6 +9,7 @@ pub mod buffer;
 pub mod build_log;
 pub mod builds;
 pub mod cursor;
+pub mod decode;
 pub mod export;
 pub mod filter;
 pub mod history;

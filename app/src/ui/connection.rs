@@ -220,7 +220,7 @@ impl Connection {
     }
 
     fn handle(&self, text: &str) {
-        let msg = match serde_json::from_str::<ServerMessage>(text) {
+        let msg = match crate::decode::server_message(text) {
             Ok(m) => m,
             Err(e) => {
                 leptos::logging::warn!("unreadable message from server: {e}");

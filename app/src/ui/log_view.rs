@@ -15,7 +15,10 @@ use crate::ui::row_view::{log_row, Acts, Shown};
 /// Height of one screen line in pixels (style/main.css agrees). Without soft wrap every row is
 /// one line; with it, a row's height is computed from its length, so positions stay known
 /// without measuring rows that are not on screen.
-pub const ROW_HEIGHT: f64 = 20.0;
+pub const ROW_PX: usize = 20;
+/// [`ROW_PX`] for the scroll arithmetic; styles are written from the whole pixels, as
+/// printing a float would add kilobytes to the web client.
+pub const ROW_HEIGHT: f64 = ROW_PX as f64;
 /// Rows rendered above and below the screen, so fast scrolling shows no gaps.
 const OVERSCAN: usize = 20;
 
@@ -99,7 +102,7 @@ pub fn LogView(
             // Focusable, so that the arrows and Page Up/Down scroll it without a mouse.
             tabindex="0">
             <span class="measure" aria-hidden="true" node_ref=measure>{"M".repeat(100)}</span>
-            <div class="log-canvas" style:height=move || format!("{}px", window.height_lines.get() as f64 * ROW_HEIGHT)>
+            <div class="log-canvas" style:height=move || format!("{}px", window.height_lines.get() * ROW_PX)>
                 <div
                     class="log-window"
                     style:transform=move || format!("translateY({}px)", window.offset_px.get())
@@ -181,8 +184,8 @@ struct Window {
     /// Screen lines all visible rows take.
     height_lines: Memo<usize>,
     range: Memo<Range<usize>>,
-    /// Where the first row of `range` goes.
-    offset_px: Memo<f64>,
+    /// Where the first row of `range` goes, in pixels.
+    offset_px: Memo<usize>,
 }
 
 impl Window {
@@ -216,8 +219,8 @@ impl Window {
         let offset_px = Memo::new(move |_| {
             let start = range.get().start;
             offsets.with(|o| match o {
-                Some(o) => o.get(start).copied().unwrap_or(0) as f64 * ROW_HEIGHT,
-                None => start as f64 * ROW_HEIGHT,
+                Some(o) => o.get(start).copied().unwrap_or(0) as usize * ROW_PX,
+                None => start * ROW_PX,
             })
         });
         Window {

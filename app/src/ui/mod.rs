@@ -21,8 +21,7 @@ mod url;
 use leptos::ev;
 use leptos::html;
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::components::Router;
 
 use crate::api::SessionInfo;
 use crate::filter::Filter;
@@ -42,13 +41,13 @@ use services::ServiceChips;
 use toolbar::Toolbar;
 use url::UrlState;
 
+/// The router gives the view its URL (`url.rs`); every path shows the one view, so no
+/// routes are matched: their machinery is kilobytes of the client.
 #[component]
 pub fn App() -> impl IntoView {
     view! {
         <Router>
-            <Routes fallback=|| view! { <Viewer/> }>
-                <Route path=path!("/") view=Viewer/>
-            </Routes>
+            <Viewer/>
         </Router>
     }
 }

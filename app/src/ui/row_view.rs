@@ -14,7 +14,7 @@ use crate::json;
 use crate::protocol::Stream;
 use crate::target::colour_of;
 use crate::ui::lines::Lines;
-use crate::ui::log_view::ROW_HEIGHT;
+use crate::ui::log_view::ROW_PX;
 
 /// How a row is shown besides its line.
 pub struct Shown {
@@ -94,7 +94,7 @@ pub fn log_row(row: &Arc<Row>, filter: &Filter, shown: Shown, acts: Acts) -> imp
         .map(|e| view! { <span class="folded">{format!(" … {} more", e.more)}</span> });
     view! {
         <div class=row_class aria-current=hit.then_some("true")
-            style:height=height.map(|n| format!("{}px", f64::from(n) * ROW_HEIGHT))>
+            style:height=height.map(|n| format!("{}px", n as usize * ROW_PX))>
             <time class="ts" title=utc>{local}</time>
             <span class=service_class>{service}</span>
             <span class=replica_class title=replica_title>{replica_label}</span>
