@@ -246,6 +246,11 @@ async fn measure(
     let pids = [server.pid.to_string(), "self".to_owned()];
     let cpu_before = pids.clone().map(|p| cpu_secs(&p));
     let _ = phase.send(Phase::Throughput);
+    // Said, so that a profiler can be started on the server for this window alone.
+    eprintln!(
+        "[stream_bench] throughput window open: {n} subscriber(s), server pid {}",
+        server.pid
+    );
     let opened = Instant::now();
     tokio::time::sleep(settings.window).await;
     let _ = phase.send(Phase::Idle);

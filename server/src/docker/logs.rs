@@ -9,8 +9,10 @@ use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use bollard::Docker;
 use futures::{Stream as FutStream, StreamExt};
+use tokio::time::{Instant, Sleep};
 
 use super::frames::{Framer, RawLine};
+use super::pace::{self, Pace};
 use super::source::Source;
 use super::EngineError;
 use crate::redact::{KeyState, Line, Reading, Redactor};
@@ -47,7 +49,16 @@ pub struct LogStream<'k> {
     redactor: Arc<Redactor>,
     keys: Keys<'k>,
     reading: Reading<RawLine>,
+    /// Whole lines read and not yet handed on, and the bytes of their text.
+    read: Vec<RawLine>,
+    read_bytes: usize,
+    pace: Pace,
+    /// When the batch being gathered is handed on (made at the first batch gathered).
+    gather_end: Option<Pin<Box<Sleep>>>,
+    /// The engine ended the stream (with `failure` if it failed): what was read is handed
+    /// on first.
     finished: bool,
+    failure: Option<EngineError>,
     /// Lines stamped at or after this are dropped: the task API ignores `until`.
     until_ns: Option<i64>,
 }
@@ -102,7 +113,7 @@ impl<'k> LogStream<'k> {
         source: Source,
         query: LogQuery,
         rules: &LineRules,
-        mut keys: Keys<'k>,
+        keys: Keys<'k>,
     ) -> Self {
         let tail = query
             .tail
@@ -125,6 +136,16 @@ impl<'k> LogStream<'k> {
                 query.until_secs.map(|s| s.saturating_mul(1_000_000_000)),
             ),
         };
+        LogStream::reading(frames, until_ns, from_start, rules, keys)
+    }
+
+    fn reading(
+        frames: Frames,
+        until_ns: Option<i64>,
+        from_start: bool,
+        rules: &LineRules,
+        mut keys: Keys<'k>,
+    ) -> Self {
         LogStream {
             frames,
             until_ns,
@@ -132,7 +153,12 @@ impl<'k> LogStream<'k> {
             redactor: rules.redactor.clone(),
             reading: Reading::begin(keys.get(), from_start),
             keys,
+            read: Vec::new(),
+            read_bytes: 0,
+            pace: Pace::new(Instant::now()),
+            gather_end: None,
             finished: false,
+            failure: None,
         }
     }
 
@@ -164,40 +190,80 @@ impl<'k> LogStream<'k> {
         }
     }
 
+    /// The next lines complete: at once, or, while the stream is busy, what comes within
+    /// `pace::GATHER` (see `pace.rs`). Lines read are kept in `self` until handed on, so that
+    /// dropping this while it waits loses none.
     async fn next_raw_lines(&mut self) -> Option<Result<Vec<RawLine>, EngineError>> {
-        if self.finished {
-            return None;
-        }
-        let mut out = Vec::new();
+        let mut gathering = false;
         loop {
-            let item = match self.frames.next().await {
-                Some(item) => item,
-                None => {
-                    self.finished = true;
-                    self.framer.finish(&mut out);
-                    self.cut_at_until(&mut out);
-                    return if out.is_empty() { None } else { Some(Ok(out)) };
+            if self.finished {
+                return match self.failure.take() {
+                    Some(e) if self.read.is_empty() => Some(Err(e)),
+                    failure => {
+                        self.failure = failure;
+                        (!self.read.is_empty()).then(|| Ok(self.hand_on()))
+                    }
+                };
+            }
+            let next = if self.read.is_empty() {
+                self.frames.next().await
+            } else {
+                if !gathering {
+                    let Some(until) = self.pace.gather_until(Instant::now()) else {
+                        return Some(Ok(self.hand_on()));
+                    };
+                    match &mut self.gather_end {
+                        Some(end) => end.as_mut().reset(until),
+                        None => self.gather_end = Some(Box::pin(tokio::time::sleep_until(until))),
+                    }
+                    gathering = true;
+                }
+                if self.read.len() >= pace::MOST_LINES || self.read_bytes >= pace::MOST_BYTES {
+                    return Some(Ok(self.hand_on()));
+                }
+                let end = self
+                    .gather_end
+                    .as_mut()
+                    .expect("set when the gathering began");
+                tokio::select! {
+                    biased;
+                    next = self.frames.next() => next,
+                    () = end.as_mut() => return Some(Ok(self.hand_on())),
                 }
             };
-            match item {
-                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
-                    self.framer.push(Stream::Stdout, &message, &mut out)
-                }
-                Ok(LogOutput::StdErr { message }) => {
-                    self.framer.push(Stream::Stderr, &message, &mut out)
-                }
-                Ok(LogOutput::StdIn { .. }) => {}
-                Err(e) => {
+            let before = self.read.len();
+            match next {
+                None => {
                     self.finished = true;
-                    return Some(Err(e.into()));
+                    self.framer.finish(&mut self.read);
+                }
+                Some(Ok(LogOutput::StdOut { message }))
+                | Some(Ok(LogOutput::Console { message })) => {
+                    self.framer.push(Stream::Stdout, &message, &mut self.read)
+                }
+                Some(Ok(LogOutput::StdErr { message })) => {
+                    self.framer.push(Stream::Stderr, &message, &mut self.read)
+                }
+                Some(Ok(LogOutput::StdIn { .. })) => {}
+                Some(Err(e)) => {
+                    self.finished = true;
+                    self.failure = Some(e.into());
                 }
             }
-            self.cut_at_until(&mut out);
-            // Hand over what is complete, but read on through the pieces of a split line.
-            if !out.is_empty() {
-                return Some(Ok(out));
-            }
+            self.read_bytes += self.read[before..]
+                .iter()
+                .map(|l| l.text.len())
+                .sum::<usize>();
         }
+    }
+
+    /// The lines read so far, to hand on.
+    fn hand_on(&mut self) -> Vec<RawLine> {
+        let mut lines = std::mem::take(&mut self.read);
+        self.read_bytes = 0;
+        self.cut_at_until(&mut lines);
+        self.pace.handed(Instant::now(), lines.len());
+        lines
     }
 
     fn cut_at_until(&self, lines: &mut Vec<RawLine>) {
@@ -301,6 +367,125 @@ pub fn short_id(id: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// A stream of the engine's frames, made here (a fake of the engine's side): `lines`
+    /// numbered lines on stdout, 100 every millisecond (the timer's finest step), then `end`.
+    fn frames(lines: u32, end: Option<bollard::errors::Error>) -> Frames {
+        padded_frames(lines, 0, end)
+    }
+
+    /// As `frames`, each line padded with `pad` spaces after its number.
+    fn padded_frames(lines: u32, pad: usize, end: Option<bollard::errors::Error>) -> Frames {
+        let entries = (0..lines).map(move |i| {
+            let ns = u64::from(i) * 10_000;
+            let padding = " ".repeat(pad);
+            let entry = format!("2026-12-05T18:00:00.{ns:09}Z line {i}{padding}\n");
+            let frame = Ok(LogOutput::StdOut {
+                message: entry.into_bytes().into(),
+            });
+            (i, frame)
+        });
+        let paced = futures::stream::iter(entries).then(|(i, frame)| async move {
+            if i % 100 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            frame
+        });
+        Box::pin(paced.chain(futures::stream::iter(end.map(Err))))
+    }
+
+    fn stream(frames: Frames) -> LogStream<'static> {
+        let rules = LineRules {
+            max_line: 1 << 20,
+            redactor: Arc::new(Redactor::off()),
+        };
+        LogStream::reading(frames, None, true, &rules, Keys::Own(KeyState::default()))
+    }
+
+    fn numbers(lines: &[RawLine]) -> Vec<u32> {
+        lines
+            .iter()
+            .map(|l| {
+                let number = l.text.trim_start_matches("line ").trim_end();
+                number.parse().expect("a number")
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_stream_hands_its_lines_on_in_batches_and_a_dropped_wait_loses_none() {
+        let mut stream = stream(frames(5000, None));
+        let mut got = Vec::new();
+        let mut batches = 0;
+        loop {
+            // Dropped now and then while it gathers (it gathers for 2 ms): what it read stays with
+            // the stream.
+            let next = tokio::time::timeout(Duration::from_millis(3), stream.next_lines()).await;
+            let Ok(next) = next else { continue };
+            let Some(lines) = next else { break };
+            got.extend(numbers(&lines.expect("no failure")));
+            batches += 1;
+        }
+        assert_eq!(
+            got,
+            (0..5000).collect::<Vec<_>>(),
+            "every line, once, in order"
+        );
+        assert!(
+            batches < 500,
+            "100,000 lines a second come in batches, not one by one: {batches} batches"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gathered_batch_holds_at_most_a_mebibyte_of_text() {
+        // 100 lines of 16 KiB a millisecond: 3.2 MB gathered in 2 ms if nothing bounded it.
+        let mut stream = stream(padded_frames(600, 16 << 10, None));
+        let mut got = Vec::new();
+        let mut largest = 0;
+        while let Some(lines) = stream.next_lines().await {
+            let lines = lines.expect("no failure");
+            let bytes: usize = lines.iter().map(|l| l.text.len()).sum();
+            largest = largest.max(bytes);
+            got.extend(numbers(&lines));
+        }
+        assert_eq!(got, (0..600).collect::<Vec<_>>());
+        let line = (16 << 10) + "line 599".len();
+        assert!(
+            largest <= pace::MOST_BYTES + line,
+            "a batch of {largest} bytes is over the bound by more than one line"
+        );
+        assert!(
+            largest > 8 * line,
+            "the lines were gathered: {largest} bytes"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lines_read_before_a_failure_are_handed_on_before_it() {
+        let failure = bollard::errors::Error::IOError {
+            err: std::io::Error::other("the engine went away"),
+        };
+        let mut stream = stream(frames(1000, Some(failure)));
+        let mut got = Vec::new();
+        let failed = loop {
+            match stream.next_lines().await {
+                Some(Ok(lines)) => got.extend(numbers(&lines)),
+                Some(Err(e)) => break e,
+                None => panic!("the stream ended without its failure"),
+            }
+        };
+        assert_eq!(got, (0..1000).collect::<Vec<_>>());
+        assert!(
+            failed.to_string().contains("the engine went away"),
+            "{failed}"
+        );
+        assert!(
+            stream.next_lines().await.is_none(),
+            "nothing after the failure"
+        );
+    }
 
     #[test]
     fn times_out_of_the_engines_range_are_clamped_to_its_ends() {

@@ -13,6 +13,7 @@ pub mod events;
 pub mod frames;
 pub mod inspect;
 pub mod logs;
+mod pace;
 pub mod past;
 pub mod source;
 mod ssh;

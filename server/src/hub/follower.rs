@@ -307,7 +307,7 @@ impl Follower {
         loop {
             // A task's stream outlives its run: its state is looked at when the listing
             // changes (the manager's tasks are polled) and every few seconds. Dropping
-            // `next_lines` while it waits loses nothing: it holds no line across a wait.
+            // `next_lines` while it waits loses nothing: what it has read waits in `stream`.
             let woke = tokio::select! {
                 next = stream.next_lines() => Woke::Lines(next),
                 _ = self.wake.notified(), if !ends_with_its_run => Woke::Look,
