@@ -197,13 +197,10 @@ impl<'k> LogStream<'k> {
         let mut gathering = false;
         loop {
             if self.finished {
-                return match self.failure.take() {
-                    Some(e) if self.read.is_empty() => Some(Err(e)),
-                    failure => {
-                        self.failure = failure;
-                        (!self.read.is_empty()).then(|| Ok(self.hand_on()))
-                    }
-                };
+                if !self.read.is_empty() {
+                    return Some(Ok(self.hand_on()));
+                }
+                return self.failure.take().map(Err);
             }
             let next = if self.read.is_empty() {
                 self.frames.next().await
