@@ -2,8 +2,7 @@
 //! engine stream per container whatever the number of viewers, a timeline with no gap and no
 //! repeat through restarts, recreations, scaling, crash loops and log rotations, exact
 //! resumption after a dropped socket, bounded memory for a subscriber that stops reading, long
-//! and TTY lines, and
-//! a clean shutdown. Real engine, real `lookout` binary, no mocks:
+//! and TTY lines, and a clean shutdown. Real engine, real `lookout` binary, no mocks:
 //!
 //! ```sh
 //! bash scripts/fixture.sh up lookout-test
