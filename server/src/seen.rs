@@ -8,8 +8,10 @@
 
 use std::collections::VecDeque;
 
+use app::protocol::Stream;
+
 use crate::clock::Timestamp;
-use crate::docker::frames::RawLine;
+use crate::docker::frames::{stream_bit, RawLine};
 
 /// How far apart in time the engine may stamp two lines written one after the other.
 pub const JITTER_NS: i64 = 2_000_000_000;
@@ -41,6 +43,16 @@ impl Seen {
 
     pub fn newest(&self) -> Option<(i64, u32)> {
         self.newest
+    }
+
+    /// The newest position taken of `stream`.
+    pub fn newest_of(&self, stream: Stream) -> Option<(i64, u32)> {
+        self.newest_of[stream_bit(stream) as usize]
+    }
+
+    /// How many lines were taken within `JITTER_NS` of the newest.
+    pub fn recent_lines(&self) -> usize {
+        self.recent.iter().map(VecDeque::len).sum()
     }
 
     /// A line is new if newer than every line of its stream taken (each stream is stamped in

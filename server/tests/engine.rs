@@ -691,6 +691,7 @@ async fn a_follow_stream_that_stalls_is_opened_again_and_loses_nothing() {
 
     let logs = format!("/containers/{}/logs?", probe.id);
     let follows = |r: &str| r.contains(&logs) && r.contains("follow=true");
+    let before_stall = server.engine_calls.requests().len();
     assert_eq!(server.engine_calls.stall_open(follows), 1);
     let after = [marker("after the stall"), marker("after the stall")];
     probe
@@ -718,6 +719,17 @@ async fn a_follow_stream_that_stalls_is_opened_again_and_loses_nothing() {
     assert!(
         opened.iter().filter(|id| **id == probe.id).count() >= 2,
         "{opened:?}"
+    );
+    // Opened again from its last lines, which reach back to the lines delivered: the engine
+    // is not made to read the probe's whole log (`hub/reopen.rs`).
+    let reopened: Vec<String> = server.engine_calls.requests()[before_stall..]
+        .iter()
+        .filter(|r| follows(r))
+        .cloned()
+        .collect();
+    assert!(
+        !reopened.is_empty() && reopened.iter().all(|r| !r.contains("tail=all")),
+        "{reopened:?}"
     );
 }
 

@@ -1379,6 +1379,71 @@ async fn a_log_the_engine_rotates_as_it_is_followed_reaches_the_viewer_once_in_o
     );
 }
 
+/// A follow stream opened again reads the container's last lines (`tail`), not its whole log,
+/// and checks that they reach back to lines delivered. Here they do not: the stream stalls
+/// (the recording proxy holds it, as Docker's json-file reader does when it misses a
+/// rotation) while the container writes 30,000 lines, more than the tail asked for. The
+/// stream is opened once more from its start time alone, and the viewer gets every line, once.
+#[tokio::test]
+async fn a_stream_reopened_with_a_tail_too_short_reads_from_its_start_time_and_loses_nothing() {
+    let project = TempProject::from_yaml("reopen", PROBES_YAML, &["probe"]).await;
+    let id = project.id("probe").await;
+    let server = Server::start_for(&project.name, &[]).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    let m = marker("reopen");
+    write_log(&id, "echo \"before $1\"", &m).await;
+    ws.wait_line("probe", |l| l.text == format!("before {m}"))
+        .await;
+
+    let logs = format!("/containers/{id}/logs?");
+    let follows = |r: &str| r.contains(&logs) && r.contains("follow=true");
+    let before = server.engine_calls.requests().len();
+    assert_eq!(server.engine_calls.stall_open(follows), 1);
+    write_log(&id, "seq 1 30000 | sed \"s/^/$1 /\"", &m).await;
+    let mut numbers: Vec<u64> = Vec::new();
+    // Found within about 3 s of the stall; the asks may have grown to one a minute.
+    let deadline = Instant::now() + Duration::from_secs(75);
+    while numbers.last() != Some(&30_000) {
+        let Some((lines, _)) = ws.try_next_lines("probe", deadline).await else {
+            panic!(
+                "30,000 lines written after the stall, {} came",
+                numbers.len()
+            );
+        };
+        numbers.extend(
+            lines
+                .iter()
+                .filter_map(|l| l.text.strip_prefix(&format!("{m} "))?.parse::<u64>().ok()),
+        );
+    }
+    assert_eq!(
+        numbers,
+        (1..=30_000).collect::<Vec<_>>(),
+        "each once, in order"
+    );
+
+    let reopened: Vec<String> = server.engine_calls.requests()[before..]
+        .iter()
+        .filter(|r| follows(r))
+        .map(|r| {
+            let tail = r.split(['?', '&']).find(|kv| kv.starts_with("tail="));
+            tail.unwrap_or("no tail").to_owned()
+        })
+        .collect();
+    let bounded = reopened.first().and_then(|t| t.strip_prefix("tail="));
+    assert!(
+        bounded.is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n < 30_000)),
+        "first opened again with a tail shorter than the lines written: {reopened:?}"
+    );
+    assert_eq!(
+        reopened.get(1).map(String::as_str),
+        Some("tail=all"),
+        "then from its start time alone: {reopened:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. Long lines and TTY lines
 

@@ -177,7 +177,8 @@ fn sequence(last: &mut [Option<(i64, u32)>; 2], stream: Stream, ts_ns: i64) -> u
     k.saturating_mul(2).saturating_add(s)
 }
 
-fn stream_bit(stream: Stream) -> u32 {
+/// A stream's bit in a line's sequence: 0 for stdout, 1 for stderr.
+pub fn stream_bit(stream: Stream) -> u32 {
     match stream {
         Stream::Stdout => 0,
         Stream::Stderr => 1,

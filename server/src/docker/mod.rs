@@ -20,6 +20,8 @@ mod ssh;
 mod swarm;
 mod tls;
 
+/// A client of one engine (`Engine::docker`), handed back to this module's reads.
+pub use bollard::Docker;
 pub use engine::Engine;
 pub use engines::Engines;
 

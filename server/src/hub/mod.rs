@@ -9,6 +9,7 @@
 //!
 //! - `feed`: a service's followers, started and woken as its containers come and go;
 //! - `follower`: one container's log, followed through stops, restarts and outages;
+//!   `stall` says when its stream has stalled, `reopen` how it opens one again;
 //! - `shared`, `ring`, `tape`: what followers write and subscribers read, under one lock;
 //! - `subscription`: a subscriber's backlog, then its batches from the tape;
 //! - `markers`: the starts and exits a new subscriber was not there to see;
@@ -44,6 +45,8 @@ mod keeper;
 mod markers;
 mod metrics;
 mod missed;
+mod order;
+mod reopen;
 mod ring;
 mod shared;
 mod stall;

@@ -9,49 +9,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::protocol::{ContainerInfo, LifecycleEvent};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
+
+mod backfill;
 
 use super::exits::{Exit, Exits};
 use super::keeper::Keeper;
 use super::metrics::OpenStream;
-use super::ring::before;
+use super::order::in_stamp_order;
+use super::reopen::{Newest, TailBound};
 use super::shared::Shared;
 use super::stall::{StallWatch, Verdict};
 use crate::clock::now_ns;
-use crate::docker::frames::{from_whole_stamp, RawLine};
+use crate::docker::frames::RawLine;
 use crate::docker::inspect::{run_times, runs};
 use crate::docker::logs::{LineRules, LogQuery, LogStream};
 use crate::docker::source::Source;
-use crate::docker::{Engine, EngineError};
+use crate::docker::{Docker, Engine, EngineError};
 use crate::history::Recorder;
 use crate::redact::KeyState;
 use crate::runs::{after_look, RunTimes, Step};
 use crate::seen::Seen;
 
-/// Lines read beyond a tail, so that it can begin where a run of lines stamped alike
-/// begins (a coarse clock stamps several lines alike; lines are told apart by their rank
-/// among those) and still hold as many as asked.
-const STAMP_SLACK: u32 = 1000;
-
 /// How long the engine has to say what its newest line is (`stall.rs`).
 const ASK_WAIT: Duration = Duration::from_secs(10);
 
-/// The recent past a follower reads first, without follow, so that its feed knows when its
-/// tail is complete.
-pub struct Backfill {
-    pub lines: u32,
-    pub done: oneshot::Sender<()>,
-}
-
-/// The lines a backfill read, and whether the engine holds older ones.
-struct Tail {
-    lines: Vec<RawLine>,
-    engine_holds_more: bool,
-    /// The position of the read's last line in the engine's order: history takes every
-    /// line up to it from a read of the whole log (`catch_up`), and the lines that the tail
-    /// left out with them.
-    read_end: Option<(i64, u32)>,
-}
+pub use backfill::Backfill;
 
 pub struct Follower {
     shared: Arc<Shared>,
@@ -60,7 +43,6 @@ pub struct Follower {
     rules: LineRules,
     exits: Arc<Exits>,
     wake: Arc<Notify>,
-    /// The position of the last line delivered.
     /// The lines delivered, by position: a re-read gives only what is new.
     seen: Seen,
     /// The container's last start and exit that the timeline has been told of (or that
@@ -72,6 +54,11 @@ pub struct Follower {
     keeper: Option<Keeper>,
     /// When to ask whether the follow stream has stalled; kept across the streams it opens.
     stall: StallWatch,
+    /// The last follow opened with a tail did not reach back to lines delivered: the next
+    /// reads from `since` alone (`reopen.rs`).
+    tail_fell_short: bool,
+    /// The newest line delivered of each stream, for a reopened follow to know it again.
+    newest: Newest,
 }
 
 /// Why a follow stream ended.
@@ -84,6 +71,9 @@ enum Ended {
     NotReady,
     /// The engine holds newer lines than the stream sends (`stall.rs`): open it again.
     Stalled,
+    /// The tail the stream was opened with did not reach back to lines delivered: open it
+    /// again from `since` alone.
+    FellShort,
 }
 
 /// What woke a follow.
@@ -129,6 +119,8 @@ impl Follower {
             keys: KeyState::default(),
             keeper: recorder.map(Keeper::new),
             stall: StallWatch::new(),
+            tail_fell_short: false,
+            newest: Newest::default(),
         }
     }
 
@@ -137,6 +129,7 @@ impl Follower {
         if let Some(k) = &mut self.keeper {
             k.lines(&lines).await;
         }
+        self.newest.delivered(&lines);
         self.shared.push(lines, &self.container);
     }
 
@@ -177,7 +170,7 @@ impl Follower {
                     self.engine.report(&e);
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                Ended::NotReady | Ended::Stalled => {}
+                Ended::NotReady | Ended::Stalled | Ended::FellShort => {}
                 Ended::Stopped => {
                     if self.while_stopped().await {
                         self.settle().await;
@@ -210,79 +203,6 @@ impl Follower {
         }
     }
 
-    /// Reads the last `lines` lines into the ring; None if the container is gone.
-    /// The read takes `STAMP_SLACK` more, and begins where a run of lines stamped alike
-    /// does: each line then has the position any later read gives it.
-    async fn backfill(&mut self, lines: u32) -> Option<Tail> {
-        loop {
-            self.engine.wait_reachable().await;
-            if self.engine.docker().is_err() {
-                continue;
-            }
-            let asked = lines.saturating_add(STAMP_SLACK);
-            match self.read(both(0, Some(asked), false)).await {
-                Ok(mut read) => {
-                    let whole = read.len() < asked as usize;
-                    if !whole {
-                        from_whole_stamp(&mut read, STAMP_SLACK as usize);
-                    }
-                    let engine_holds_more = !whole || read.len() > lines as usize;
-                    let read_end = read.last().map(|l| (l.ts.ns, l.seq));
-                    let before_tail = read.len().saturating_sub(lines as usize);
-                    let (tail, late) = split_tail(&read, lines as usize);
-                    // The late lines are taken first: they are older than most of the tail.
-                    let late: Vec<RawLine> = late
-                        .into_iter()
-                        .filter(|l| self.seen.take((l.ts.ns, l.seq)))
-                        .collect();
-                    let mut tail = self.seen.fresh(tail);
-                    tail.extend(late);
-                    // The lines before the tail are not for the follow to find new. Only
-                    // those: the read's last line may be a part of one still being written,
-                    // stamped as the other stream's last entry.
-                    self.seen.read_through(&read[..before_tail]);
-                    let read = tail;
-                    // The engine may hold older lines than the tail: the ring starts with a
-                    // gap only the engine can fill.
-                    if engine_holds_more {
-                        if let Some(first) = read.first() {
-                            let upto = before((first.ts.ns, first.seq));
-                            self.shared.not_held_upto(&self.container, upto);
-                        }
-                    }
-                    self.shared.push(read.clone(), &self.container);
-                    return Some(Tail {
-                        lines: read,
-                        engine_holds_more,
-                        read_end,
-                    });
-                }
-                Err(EngineError::NotFound(_)) => return None,
-                Err(e) => {
-                    self.engine.report(&e);
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
-    }
-
-    /// Stores, on a task of its own, what the engine holds before the tail read at the
-    /// start, then the tail (`store_older`).
-    fn store_older(&mut self, tail: Tail) {
-        let Some(keeper) = &mut self.keeper else {
-            return;
-        };
-        let catch_up_to = tail.read_end.filter(|_| tail.engine_holds_more);
-        let older = super::keeper::store_older(
-            self.engine.clone(),
-            self.container.clone(),
-            self.rules.clone(),
-            keeper.recorder().clone(),
-            (catch_up_to, tail.lines),
-        );
-        keeper.behind(older);
-    }
-
     /// Follows the log from after the last line delivered until the stream ends.
     async fn follow(&mut self) -> Ended {
         self.engine.wait_reachable().await;
@@ -299,8 +219,33 @@ impl Follower {
                 Err(e) => return Ended::Failed(e),
             }
         }
-        let query = both(self.since(), None, true);
-        let mut stream = LogStream::open_with(&docker, source, query, &self.rules, &mut self.keys);
+        // A container's follow reads its last lines, not its whole log, to find `since`.
+        let bound = match source {
+            Source::Container(_) if !std::mem::take(&mut self.tail_fell_short) => {
+                TailBound::new(&self.seen)
+            }
+            _ => None,
+        };
+        let query = both(self.since(), bound.as_ref().map(TailBound::lines), true);
+        // The stream holds the key blocks while it reads: lent from here, so that reading it
+        // can use the rest of `self`.
+        let mut keys = std::mem::take(&mut self.keys);
+        let mut stream = LogStream::open_with(&docker, source, query, &self.rules, &mut keys);
+        let ended = self.read_follow(&docker, &mut stream, bound).await;
+        drop(stream);
+        self.keys = keys;
+        ended
+    }
+
+    /// Reads a follow stream until it ends, or stalls, or its tail falls short.
+    async fn read_follow(
+        &mut self,
+        docker: &Docker,
+        stream: &mut LogStream<'_>,
+        mut bound: Option<TailBound>,
+    ) -> Ended {
+        let source = Source::of(&self.container);
+        let ends_with_its_run = source.ends_with_its_run();
         let _open = OpenStream::count(self.shared.metrics());
         // The engine's newest line, asked for beside the stream: a slow answer holds up no line.
         let mut asking: Option<Pin<Box<dyn Future<Output = Option<i64>> + Send + '_>>> = None;
@@ -326,7 +271,7 @@ impl Follower {
                 }
             };
             match woke {
-                Woke::Look => match runs(&docker, source).await {
+                Woke::Look => match runs(docker, source).await {
                     Ok(true) => {}
                     Ok(false) => return Ended::Stopped,
                     Err(e) => return Ended::Failed(e),
@@ -343,12 +288,25 @@ impl Follower {
                     }
                 }
                 Woke::Lines(Some(Ok(lines))) => {
+                    if bound
+                        .as_mut()
+                        .is_some_and(|b| !b.holds(&lines, &self.seen, &self.newest))
+                    {
+                        tracing::debug!(
+                            container = %self.container.id,
+                            "the follow's tail did not reach back to lines delivered; \
+                             opening it from its start time alone"
+                        );
+                        self.tail_fell_short = true;
+                        return Ended::FellShort;
+                    }
                     let bytes = lines.iter().map(|l| l.text.len()).sum();
-                    // Fields apart from the stream's (it holds the key blocks): `deliver`.
+                    // Fields apart from `source`'s (the ask holds it): `deliver`.
                     let fresh = in_stamp_order(self.seen.fresh(lines));
                     if let Some(k) = &mut self.keeper {
                         k.lines(&fresh).await;
                     }
+                    self.newest.delivered(&fresh);
                     self.shared.push(fresh, &self.container);
                     self.stall.heard(bytes);
                 }
@@ -471,66 +429,5 @@ impl Follower {
             }
         }
         self.mark(now_ns(), LifecycleEvent::Removed).await;
-    }
-}
-
-/// `lines` in the order the engine stamped them. It writes stdout and stderr to the log as
-/// each stream's copier gets to it, so a stderr line can follow a stdout line stamped after
-/// it; a replica's lines go out in time order (PROTOCOL.md), at least within one read.
-fn in_stamp_order(mut lines: Vec<RawLine>) -> Vec<RawLine> {
-    // Nearly always in order already, which a stable sort checks in one pass.
-    lines.sort_by_key(|l| (l.ts.ns, l.seq));
-    lines
-}
-
-/// The last `lines` lines of `read` (in the engine's order), and the lines before them that
-/// are stamped after their first: the engine stamps stdout and stderr apart, so such a line
-/// lies above the gap the ring starts with (`not_held_upto` just before the tail's first),
-/// and is the ring's to hold, or no one's.
-fn split_tail(read: &[RawLine], lines: usize) -> (Vec<RawLine>, Vec<RawLine>) {
-    let (before, tail) = read.split_at(read.len().saturating_sub(lines));
-    let Some(first) = tail.first().map(|l| (l.ts.ns, l.seq)) else {
-        return (tail.to_vec(), Vec::new());
-    };
-    let late = before.iter().filter(|l| (l.ts.ns, l.seq) > first);
-    (tail.to_vec(), late.cloned().collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::hub::shared::tests::raw as line;
-
-    #[test]
-    fn lines_go_on_in_the_order_the_engine_stamped_them() {
-        let read = vec![
-            line(10, "line 12"),
-            line(5, "crash 12, on stderr"),
-            line(20, "x"),
-        ];
-        let texts: Vec<String> = in_stamp_order(read).into_iter().map(|l| l.text).collect();
-        assert_eq!(texts, ["crash 12, on stderr", "line 12", "x"]);
-    }
-
-    #[test]
-    fn a_line_read_before_the_tail_but_stamped_after_its_first_goes_with_it() {
-        let read = vec![
-            line(10, "a"),
-            line(25, "x, on stderr, stamped late"),
-            line(20, "b"),
-            line(30, "c"),
-            line(40, "d"),
-        ];
-        let texts = |l: &[RawLine]| l.iter().map(|l| l.text.clone()).collect::<Vec<_>>();
-        let (tail, late) = split_tail(&read, 3);
-        assert_eq!(texts(&tail), ["b", "c", "d"]);
-        assert_eq!(texts(&late), ["x, on stderr, stamped late"]);
-        let (tail, late) = split_tail(&read, 10);
-        assert_eq!(
-            (tail.len(), late.len()),
-            (5, 0),
-            "the whole log is the tail"
-        );
-        assert_eq!(split_tail(&read, 0).0.len(), 0);
     }
 }
