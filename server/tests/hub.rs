@@ -773,6 +773,20 @@ async fn a_crash_loop_reaches_the_viewer_run_by_run() {
         "[crash loop] {} runs; each `crash` line came {delays:.2?} s after the engine stamped it",
         delays.len()
     );
+    // Each run's log was read from its end, after the lines delivered before it: the engine
+    // was never made to read the whole log again (`hub/reopen.rs`).
+    let logs = format!("/containers/{id}/logs?");
+    let again: Vec<String> = server
+        .engine_calls
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains(&logs) && !r.contains("since=0&"))
+        .collect();
+    let after_stops = again.iter().filter(|r| r.contains("follow=false")).count();
+    assert!(
+        after_stops >= runs_watched && again.iter().all(|r| !r.contains("tail=all")),
+        "{again:#?}"
+    );
 }
 
 // A container that fails at once, started again by hand (`docker start`, `docker-compose up`)

@@ -220,20 +220,23 @@ impl Follower {
             }
         }
         // A container's follow reads its last lines, not its whole log, to find `since`.
-        let bound = match source {
-            Source::Container(_) if !std::mem::take(&mut self.tail_fell_short) => {
-                TailBound::new(&self.seen)
-            }
-            _ => None,
+        let bound = match std::mem::take(&mut self.tail_fell_short) {
+            true => None,
+            false => self.tail_bound(),
         };
         let query = both(self.since(), bound.as_ref().map(TailBound::lines), true);
         // The stream holds the key blocks while it reads: lent from here, so that reading it
         // can use the rest of `self`.
+        // A read that falls short is read again from `since`: it leaves them as they were.
+        let keys_before = bound.as_ref().map(|_| self.keys.clone());
         let mut keys = std::mem::take(&mut self.keys);
         let mut stream = LogStream::open_with(&docker, source, query, &self.rules, &mut keys);
         let ended = self.read_follow(&docker, &mut stream, bound).await;
         drop(stream);
-        self.keys = keys;
+        self.keys = match (&ended, keys_before) {
+            (Ended::FellShort, Some(before)) => before,
+            _ => keys,
+        };
         ended
     }
 
@@ -332,6 +335,31 @@ impl Follower {
         .await
     }
 
+    /// The tail to read from the log's end with (`reopen.rs`); a task's log is read from its
+    /// start: the manager gathers it from its node.
+    fn tail_bound(&self) -> Option<TailBound> {
+        match Source::of(&self.container) {
+            Source::Container(_) => TailBound::new(&self.seen),
+            Source::Task(_) => None,
+        }
+    }
+
+    /// The lines from `since` on, without follow: from the log's end when its last lines
+    /// reach back to lines delivered (`reopen.rs`), else from its start.
+    async fn read_since(&mut self) -> Result<Vec<RawLine>, EngineError> {
+        if let Some(mut bound) = self.tail_bound() {
+            let keys_before = self.keys.clone();
+            let lines = self
+                .read(both(self.since(), Some(bound.lines()), false))
+                .await?;
+            if bound.holds(&lines, &self.seen, &self.newest) {
+                return Ok(lines);
+            }
+            self.keys = keys_before;
+        }
+        self.read(both(self.since(), None, false)).await
+    }
+
     /// The engine's `since` is whole seconds: ask from a little before the newest line
     /// delivered (a line stamped before it may come after it); `Seen` skips what was
     /// already delivered.
@@ -360,8 +388,7 @@ impl Follower {
             };
             // Read, then look: every line read was written before the look, so a run that
             // the look does not show has no line among them.
-            let query = both(self.since(), None, false);
-            let lines = match self.read(query).await {
+            let lines = match self.read_since().await {
                 Ok(lines) => lines,
                 // Removed: the look below says so.
                 Err(EngineError::NotFound(_)) => Vec::new(),
