@@ -1,8 +1,10 @@
 //! Streaming benchmark: how many lines per second `lookout` delivers to each of 1, 10 and 100
 //! WebSocket subscribers of one service, and how late, next to `docker logs -f` following the
 //! same container in the same windows (and first alone: 0 subscribers). The writer goes as
-//! fast as the engine takes lines, so the lines/s are the engine's ceiling. It prints a table
-//! and asserts nothing.
+//! fast as the engine takes lines, so the lines/s are the engine's ceiling. Every latency
+//! window (at 1,000 lines/s) comes before the first burst; after each burst it measures how
+//! long each reader takes to be live again (the engine's follow streams can stall after one).
+//! It prints a table and asserts nothing.
 //!
 //! It needs a Docker engine, the fixture project up (`bash scripts/fixture.sh up lookout-bench`)
 //! and a release `lookout` (`scripts/build.sh`). It starts `lookout` itself and stops it.
@@ -50,6 +52,8 @@ const SETTLE: Duration = Duration::from_secs(3);
 /// a subscriber got is this recent, or until `CATCH_UP_MAX` has passed.
 const CAUGHT_UP: Duration = Duration::from_millis(500);
 const CATCH_UP_MAX: Duration = Duration::from_secs(120);
+/// How long, after a burst, the bench waits for every reader to be live again.
+const LIVE_AGAIN_MAX: Duration = Duration::from_secs(15);
 /// How long anything may take before the bench gives up rather than hangs.
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -139,10 +143,16 @@ async fn run() -> Fallible<()> {
 
     let server = Lookout::start(&settings.bin, &settings.project).await?;
     let rss_before = server.memory()?;
-    let mut rounds = Vec::new();
+    let mut latency = Vec::new();
     for &n in &settings.subscribers {
-        eprintln!("[stream_bench] {n} subscriber(s)...");
-        rounds.push(measure(&settings, &container, &server, n).await?);
+        eprintln!("[stream_bench] latency, {n} subscriber(s)...");
+        latency.push(measure(&settings, &container, &server, n, Window::Latency).await?);
+    }
+    let mut rounds = Vec::new();
+    for (&n, latency) in settings.subscribers.iter().zip(latency) {
+        eprintln!("[stream_bench] throughput, {n} subscriber(s)...");
+        let throughput = measure(&settings, &container, &server, n, Window::Throughput).await?;
+        rounds.push(latency.merge(throughput));
     }
     let rss_after = server.memory()?;
     server.stop().await;
@@ -166,6 +176,30 @@ struct Tally {
     latencies_ns: Vec<i64>,
     /// Lines the server said this subscriber lost (`dropped`) during either window.
     dropped: u64,
+    /// After the burst: when it first received a line written after the burst, less than
+    /// `CAUGHT_UP` after it was written (ns since the epoch).
+    live_again_ns: Option<i64>,
+}
+
+impl Tally {
+    /// The same client's tallies of the latency pass and of the throughput pass, as one.
+    fn merge(self, later: Tally) -> Tally {
+        Tally {
+            lines: self.lines + later.lines,
+            latencies_ns: [self.latencies_ns, later.latencies_ns].concat(),
+            dropped: self.dropped + later.dropped,
+            live_again_ns: self.live_again_ns.or(later.live_again_ns),
+        }
+    }
+
+    /// In `Phase::LiveAgain`: a line stamped `stamp_ns`, received at `received_ns`.
+    fn live_again(&mut self, since_ns: i64, stamp_ns: i64, received_ns: i64, live: &AtomicI64) {
+        let fresh = stamp_ns >= since_ns && received_ns - stamp_ns < CAUGHT_UP.as_nanos() as i64;
+        if fresh && self.live_again_ns.is_none() {
+            self.live_again_ns = Some(received_ns);
+            live.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Which window is open; readers only count what arrives while one is.
@@ -176,9 +210,24 @@ enum Phase {
     CatchUp,
     Latency,
     Throughput,
+    /// After the throughput window's burst, the writer back at `LATENCY_RATE` since
+    /// `since_ns`: readers say when they first get a line written since then, at once.
+    LiveAgain {
+        since_ns: i64,
+    },
     Stop,
 }
 
+/// Which of a round's two windows a pass measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Window {
+    /// At `LATENCY_RATE`, every queue drained, no burst before it in this pass.
+    Latency,
+    /// At `settings.rate`, then how long each reader takes to be live again after it.
+    Throughput,
+}
+
+#[derive(Default)]
 struct Round {
     subscribers: usize,
     throughput_window: Duration,
@@ -186,23 +235,52 @@ struct Round {
     cpu_secs: [Option<f64>; 2],
     /// How long the latency window waited for lookout to catch up, and whether it did.
     catch_up: (Duration, bool),
+    /// When the writer went back to `LATENCY_RATE` after the burst (ns since the epoch).
+    burst_ended_ns: Option<i64>,
     lookout: Vec<Tally>,
     docker: Tally,
     /// lookout's memory at the end of the throughput window, its subscribers still there.
-    memory: Memory,
+    memory: Option<Memory>,
 }
 
-/// One round: `n` subscribers and one `docker logs -f`, all following `fast` at once, first
-/// at 1,000 lines/s for latency, then as fast as it writes for throughput.
+impl Round {
+    /// The same subscriber count's latency round and throughput round, as one.
+    fn merge(self, later: Round) -> Round {
+        Round {
+            subscribers: self.subscribers,
+            throughput_window: self.throughput_window.max(later.throughput_window),
+            cpu_secs: later.cpu_secs,
+            catch_up: self.catch_up,
+            burst_ended_ns: later.burst_ended_ns,
+            lookout: self
+                .lookout
+                .into_iter()
+                .zip(later.lookout)
+                .map(|(a, b)| a.merge(b))
+                .collect(),
+            docker: self.docker.merge(later.docker),
+            memory: later.memory,
+        }
+    }
+}
+
+/// One round of one pass: `n` subscribers and one `docker logs -f`, all following `fast` at
+/// once (each pass starts them afresh), for one window. Every latency window comes before
+/// any burst: a burst at the engine's ceiling rotates the log every few seconds, and the
+/// engine's follow streams that went through it can stall afterwards (Docker's json-file
+/// reader); that is measured on its own, after each throughput window (`Phase::LiveAgain`).
 async fn measure(
     settings: &Settings,
     container: &str,
     server: &Lookout,
     n: usize,
+    window: Window,
 ) -> Fallible<Round> {
     set_rate(container, &LATENCY_RATE.to_string()).await?;
     let (phase, phase_rx) = watch::channel(Phase::Idle);
     let behind_ns = Arc::new(AtomicI64::new(i64::MAX));
+    // Readers live again after the burst.
+    let live = Arc::new(AtomicI64::new(0));
     let mut readers: Vec<JoinHandle<Fallible<Tally>>> = Vec::with_capacity(n);
     for _ in 0..n {
         let ws = subscribe(server.port, &settings.project).await?;
@@ -210,6 +288,7 @@ async fn measure(
             ws,
             phase_rx.clone(),
             behind_ns.clone(),
+            live.clone(),
         )));
     }
     let mut docker_logs = Command::new("docker")
@@ -221,67 +300,75 @@ async fn measure(
         .spawn()
         .map_err(|e| format!("cannot run `docker logs -f`: {e}"))?;
     let stdout = docker_logs.stdout.take().expect("piped stdout");
-    let docker_reader = tokio::spawn(read_docker_logs(stdout, phase_rx));
+    let docker_reader = tokio::spawn(read_docker_logs(stdout, phase_rx, live.clone()));
 
-    let _ = phase.send(Phase::CatchUp);
-    let waiting = Instant::now();
-    tokio::time::sleep(SETTLE).await;
-    // With no subscriber, `docker logs -f` alone: nothing of lookout's to wait for.
-    let caught_up = loop {
-        if n == 0 || behind_ns.load(Ordering::Relaxed) < CAUGHT_UP.as_nanos() as i64 {
-            break true;
-        }
-        if waiting.elapsed() > CATCH_UP_MAX {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut round = Round {
+        subscribers: n,
+        ..Round::default()
     };
-    let catch_up = (waiting.elapsed(), caught_up);
-    let _ = phase.send(Phase::Latency);
-    tokio::time::sleep(settings.window).await;
-    let _ = phase.send(Phase::Idle);
-
-    set_rate(container, &settings.rate).await?;
-    tokio::time::sleep(SETTLE).await;
-    let pids = [server.pid.to_string(), "self".to_owned()];
-    let cpu_before = pids.clone().map(|p| cpu_secs(&p));
-    let _ = phase.send(Phase::Throughput);
-    // Said, so that a profiler can be started on the server for this window alone.
-    eprintln!(
-        "[stream_bench] throughput window open: {n} subscriber(s), server pid {}",
-        server.pid
-    );
-    let opened = Instant::now();
-    tokio::time::sleep(settings.window).await;
-    let _ = phase.send(Phase::Idle);
-    let throughput_window = opened.elapsed();
-    let cpu_after = pids.map(|p| cpu_secs(&p));
-    let cpu_secs = [0, 1].map(|i| Some(cpu_after[i]? - cpu_before[i]?));
-    let memory = server.memory()?;
-
-    // Back to a gentle rate at once, so the writer does not load the machine between rounds.
-    set_rate(container, &LATENCY_RATE.to_string()).await?;
+    match window {
+        Window::Latency => {
+            let _ = phase.send(Phase::CatchUp);
+            let waiting = Instant::now();
+            tokio::time::sleep(SETTLE).await;
+            // With no subscriber, `docker logs -f` alone: nothing of lookout's to wait for.
+            let caught_up = loop {
+                if n == 0 || behind_ns.load(Ordering::Relaxed) < CAUGHT_UP.as_nanos() as i64 {
+                    break true;
+                }
+                if waiting.elapsed() > CATCH_UP_MAX {
+                    break false;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            round.catch_up = (waiting.elapsed(), caught_up);
+            let _ = phase.send(Phase::Latency);
+            tokio::time::sleep(settings.window).await;
+            let _ = phase.send(Phase::Idle);
+        }
+        Window::Throughput => {
+            set_rate(container, &settings.rate).await?;
+            tokio::time::sleep(SETTLE).await;
+            let pids = [server.pid.to_string(), "self".to_owned()];
+            let cpu_before = pids.clone().map(|p| cpu_secs(&p));
+            let _ = phase.send(Phase::Throughput);
+            // Said, so that a profiler can be started on the server for this window alone.
+            eprintln!(
+                "[stream_bench] throughput window open: {n} subscriber(s), server pid {}",
+                server.pid
+            );
+            let opened = Instant::now();
+            tokio::time::sleep(settings.window).await;
+            let _ = phase.send(Phase::Idle);
+            round.throughput_window = opened.elapsed();
+            let cpu_after = pids.map(|p| cpu_secs(&p));
+            round.cpu_secs = [0, 1].map(|i| Some(cpu_after[i]? - cpu_before[i]?));
+            round.memory = Some(server.memory()?);
+            // Back to a gentle rate at once, so the writer does not load the machine between
+            // rounds; then how long each reader takes to be live again.
+            set_rate(container, &LATENCY_RATE.to_string()).await?;
+            let since_ns = now_ns();
+            round.burst_ended_ns = Some(since_ns);
+            let _ = phase.send(Phase::LiveAgain { since_ns });
+            let waiting = Instant::now();
+            while live.load(Ordering::Relaxed) < n as i64 + 1 && waiting.elapsed() < LIVE_AGAIN_MAX
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
     let _ = phase.send(Phase::Stop);
     let _ = docker_logs.kill().await;
-    let docker = docker_reader
+    round.docker = docker_reader
         .await
         .map_err(|e| format!("the docker logs task failed: {e}"))??;
-    let mut lookout = Vec::with_capacity(n);
     for r in readers {
-        lookout.push(
+        round.lookout.push(
             r.await
                 .map_err(|e| format!("a subscriber's task failed: {e}"))??,
         );
     }
-    Ok(Round {
-        subscribers: n,
-        throughput_window,
-        cpu_secs,
-        catch_up,
-        lookout,
-        docker,
-        memory,
-    })
+    Ok(round)
 }
 
 /// Opens a WebSocket, reads `hello` and `services`, subscribes to `fast` with a tail of 0 and
@@ -374,6 +461,7 @@ async fn read_lookout(
     mut ws: Socket,
     mut phase: watch::Receiver<Phase>,
     behind_ns: Arc<AtomicI64>,
+    live: Arc<AtomicI64>,
 ) -> Fallible<Tally> {
     let mut tally = Tally::default();
     loop {
@@ -415,6 +503,11 @@ async fn read_lookout(
                     behind_ns.store(received - newest, Ordering::Relaxed);
                 }
             }
+            ("lines", Phase::LiveAgain { since_ns }) => {
+                for l in &msg.lines {
+                    tally.live_again(since_ns, l.cursor.ts_ns, received, &live);
+                }
+            }
             ("dropped", Phase::Latency | Phase::Throughput) => tally.dropped += msg.count,
             ("error", _) => return Err(format!("the server sent an error: {text}")),
             _ => {}
@@ -424,7 +517,11 @@ async fn read_lookout(
 
 /// Reads `docker logs -f --timestamps`, where each line starts with the engine's timestamp,
 /// until the bench ends the process.
-async fn read_docker_logs(out: ChildStdout, phase: watch::Receiver<Phase>) -> Fallible<Tally> {
+async fn read_docker_logs(
+    out: ChildStdout,
+    phase: watch::Receiver<Phase>,
+    live: Arc<AtomicI64>,
+) -> Fallible<Tally> {
     let mut out = BufReader::with_capacity(1 << 16, out);
     let mut tally = Tally::default();
     let mut line = Vec::with_capacity(256);
@@ -441,25 +538,28 @@ async fn read_docker_logs(out: ChildStdout, phase: watch::Receiver<Phase>) -> Fa
         }
         match now {
             Phase::Throughput => tally.lines += 1,
-            Phase::Latency => {
-                let stamp = line
-                    .split(|b| *b == b' ')
-                    .next()
-                    .and_then(|s| std::str::from_utf8(s).ok())
-                    .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
-                    .ok_or_else(|| {
-                        format!(
-                            "docker logs -f --timestamps wrote a line without a timestamp: {:?}",
-                            String::from_utf8_lossy(&line)
-                        )
-                    })?;
-                tally
-                    .latencies_ns
-                    .push(received - stamp.unix_timestamp_nanos() as i64);
+            Phase::Latency => tally.latencies_ns.push(received - stamp_ns(&line)?),
+            Phase::LiveAgain { since_ns } => {
+                tally.live_again(since_ns, stamp_ns(&line)?, received, &live)
             }
             Phase::Idle | Phase::CatchUp | Phase::Stop => {}
         }
     }
+}
+
+/// The engine's timestamp that starts a line of `docker logs -f --timestamps`.
+fn stamp_ns(line: &[u8]) -> Fallible<i64> {
+    line.split(|b| *b == b' ')
+        .next()
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+        .map(|t| t.unix_timestamp_nanos() as i64)
+        .ok_or_else(|| {
+            format!(
+                "docker logs -f --timestamps wrote a line without a timestamp: {:?}",
+                String::from_utf8_lossy(line)
+            )
+        })
 }
 
 fn now_ns() -> i64 {
@@ -716,6 +816,9 @@ struct Row {
     catch_up: (Duration, bool),
     /// Of one core, during the throughput window: the server's and this bench's.
     cpu_pct: [Option<f64>; 2],
+    /// After the burst, seconds until lookout's slowest subscriber and `docker logs -f` were
+    /// live again; `None` inside if not within `LIVE_AGAIN_MAX`.
+    live_again_s: Option<(Option<f64>, Option<f64>)>,
 }
 
 impl Row {
@@ -745,6 +848,14 @@ impl Row {
             dropped: round.lookout.iter().map(|t| t.dropped).sum(),
             catch_up: round.catch_up,
             cpu_pct: round.cpu_secs.map(|c| Some(100.0 * c? / secs)),
+            live_again_s: round.burst_ended_ns.map(|ended| {
+                let after = |t: &Tally| Some((t.live_again_ns? - ended) as f64 / 1e9);
+                let slowest = match round.lookout.iter().map(after).collect::<Option<Vec<_>>>() {
+                    Some(secs) => secs.into_iter().reduce(f64::max),
+                    None => None,
+                };
+                (slowest, after(&round.docker))
+            }),
         }
     }
 
@@ -893,6 +1004,32 @@ fn print_report(
         CAUGHT_UP.as_millis(),
         waits.join(", ")
     );
+    let live: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let (lookout, docker) = r.live_again_s?;
+            let secs = |s: Option<f64>| {
+                s.map_or(format!("not within {} s", LIVE_AGAIN_MAX.as_secs()), |s| {
+                    format!("{s:.1} s")
+                })
+            };
+            let lookout = match r.subscribers {
+                0 => String::new(),
+                _ => format!("lookout {}, ", secs(lookout)),
+            };
+            Some(format!(
+                "{lookout}docker logs -f {} with {}",
+                secs(docker),
+                r.subscribers
+            ))
+        })
+        .collect();
+    println!(
+        "after each burst, the writer back at {LATENCY_RATE} lines/s: live again (a line written \
+         since, received within {} ms) after: {}",
+        CAUGHT_UP.as_millis(),
+        live.join("; ")
+    );
     let cpu: Vec<String> = rows
         .iter()
         .map(|r| {
@@ -920,7 +1057,7 @@ fn print_report(
 /// at its start and above its RSS with none (round 0: the service followed, as busy), and per
 /// subscriber.
 fn print_memory(rounds: &[Round], idle: &Memory) {
-    let kib = |r: &Round| r.memory.rss_kib;
+    let kib = |r: &Round| r.memory.map_or(0, |m| m.rss_kib);
     let each: Vec<String> = rounds
         .iter()
         .map(|r| format!("{} with {}", mib(kib(r)), r.subscribers))
