@@ -12,11 +12,15 @@
 //! Asks cost the engine a read (one that opens every rotated file, and with the `local` driver
 //! unpacks them), so they are few: the silences asked about grow (2 s, 4 s, … 60 s) and come
 //! back only once the stream has sent 64 KiB, which a rotation needs, since the last ask.
-//! A stream that sent that much is busy, and half a second of silence is already unusual for
-//! it: it is asked about then. Each wait is a little longer at random, so that followers
-//! started together do not ask together. A container that writes a line now and then is asked
-//! about once a minute, and a stall of a busy one is found within about a second (a stall at
-//! full speed cost 3 s of lines when the first ask came after 2 s).
+//! A stream that sent that much is busy, and a quarter of a second of silence is already
+//! unusual for it: it is asked about then. Each wait is a little longer at random, so that
+//! followers started together do not ask together. A container that writes a line now and
+//! then is asked about once a minute, and a stall of a busy one is found within about half a
+//! second (the engine's stall after a burst at its ceiling cost 1.1 s when both waits were
+//! half a second; a stall at full speed cost 3 s of lines when the first ask came after 2 s).
+//! The grace after an answer is short: a line in flight when the engine was asked arrives
+//! within milliseconds, and a stream taken for stalled wrongly is opened again from after its
+//! last line, which loses nothing and costs one read.
 
 use std::hash::BuildHasher;
 use std::time::Duration;
@@ -26,12 +30,12 @@ use tokio::time::Instant;
 /// The first silence after a line that is asked about.
 const FIRST_ASK: Duration = Duration::from_secs(2);
 /// The silence asked about once the stream has been busy.
-const BUSY_ASK: Duration = Duration::from_millis(500);
+const BUSY_ASK: Duration = Duration::from_millis(250);
 /// The longest silence between two asks.
 const LONGEST_ASK: Duration = Duration::from_secs(60);
 /// How long a stream that is behind the engine may send nothing before it is taken as
 /// stalled.
-const GRACE: Duration = Duration::from_millis(500);
+const GRACE: Duration = Duration::from_millis(150);
 /// What a stream sends between two asks that brings them back to the first.
 const BUSY_BYTES: usize = 64 << 10;
 
@@ -149,10 +153,10 @@ mod tests {
         watch.heard(BUSY_BYTES);
         assert!(waits(&watch, BUSY_ASK));
         // A busy stream that falls silent is asked about less and less often too.
-        for wait in [1, 2, 4] {
+        for times in [2, 4, 8] {
             tokio::time::sleep_until(watch.due()).await;
             assert_eq!(watch.judge(Some(10), Some(10)), Verdict::FollowOn);
-            assert!(waits(&watch, Duration::from_secs(wait)), "{wait} s");
+            assert!(waits(&watch, BUSY_ASK * times), "{times} x {BUSY_ASK:?}");
         }
     }
 

@@ -281,7 +281,15 @@ impl Follower {
                 },
                 Woke::Asked(newest) => {
                     let delivered = self.seen.newest().map(|(ns, _)| ns);
-                    if self.stall.judge(newest, delivered) == Verdict::Stalled {
+                    let verdict = self.stall.judge(newest, delivered);
+                    tracing::debug!(
+                        container = %self.container.id,
+                        ?newest,
+                        ?delivered,
+                        ?verdict,
+                        "asked the engine for its newest line"
+                    );
+                    if verdict == Verdict::Stalled {
                         tracing::warn!(
                             container = %self.container.id,
                             "the engine holds newer lines than its log stream sends; opening it again"
