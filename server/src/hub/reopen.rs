@@ -24,7 +24,8 @@ use crate::seen::Seen;
 const MARGIN: usize = 10_000;
 
 /// The newest line delivered of each stream (stdout, stderr), to know it again when a read
-/// begins with it.
+/// begins with it. `Seen` knows the same positions, for repeats; this knows the lines, and
+/// is all a reopen's read is checked against.
 #[derive(Debug, Default)]
 pub struct Newest {
     of: [Option<RawLine>; 2],
@@ -80,8 +81,9 @@ impl TailBound {
     }
 
     /// Whether the read is whole so far, given the next `lines` it sent (in the engine's
-    /// order, before `seen` takes them); false: the tail may have left lines out.
-    pub fn holds(&mut self, lines: &[RawLine], seen: &Seen, newest: &Newest) -> bool {
+    /// order, before `Seen` takes them), after the lines `newest` noted; false: the tail may
+    /// have left lines out.
+    pub fn holds(&mut self, lines: &[RawLine], newest: &Newest) -> bool {
         for line in lines {
             if self.looked == [true, true] {
                 return true;
@@ -92,11 +94,12 @@ impl TailBound {
             }
             let first_of_read = self.looked == [false, false];
             self.looked[s] = true;
-            let newest_ns = seen.newest_of(line.stream).map(|(ns, _)| ns);
+            let delivered = newest.of[s].as_ref();
+            let newest_ns = delivered.map(|n| n.ts.ns);
             let safe = newest_ns.is_some_and(|ns| line.ts.ns < ns)
-                || (seen.newest_of(line.stream) == Some(position(line))
-                    && line.seq >> 1 == 0
-                    && newest.of[s].as_ref().is_some_and(|n| n.text == line.text));
+                || (line.seq >> 1 == 0
+                    && delivered
+                        .is_some_and(|n| position(n) == position(line) && n.text == line.text));
             // Stamped after its stream's newest delivered, a line begins a run of its own:
             // safe unless it is the read's first, which must reach back to lines delivered.
             let own_run = newest_ns.is_none_or(|ns| line.ts.ns > ns);
@@ -138,9 +141,9 @@ mod tests {
         let (seen, newest) = seen();
         let mut bound = TailBound::new(&seen).expect("lines delivered");
         assert_eq!(bound.lines(), 4 * 2 + MARGIN as u32);
-        assert!(bound.holds(&[raw(20, "b"), raw(30, "c")], &seen, &newest));
+        assert!(bound.holds(&[raw(20, "b"), raw(30, "c")], &newest));
         assert!(
-            bound.holds(&[raw(40, "d"), err(35, "y")], &seen, &newest),
+            bound.holds(&[raw(40, "d"), err(35, "y")], &newest),
             "stderr's first stamped after its newest: a run of its own"
         );
     }
@@ -150,7 +153,7 @@ mod tests {
         // A quiet container: the read from `since` begins with the last line delivered.
         let (seen, newest) = seen();
         let mut bound = TailBound::new(&seen).expect("lines delivered");
-        assert!(bound.holds(&[raw(30, "c"), raw(40, "d")], &seen, &newest));
+        assert!(bound.holds(&[raw(30, "c"), raw(40, "d")], &newest));
     }
 
     #[test]
@@ -158,12 +161,12 @@ mod tests {
         let (seen, newest) = seen();
         let mut bound = TailBound::new(&seen).expect("lines delivered");
         assert!(
-            !bound.holds(&[raw(40, "d")], &seen, &newest),
+            !bound.holds(&[raw(40, "d")], &newest),
             "lines may lie before it"
         );
         // Stamped like the newest delivered, but another line: the run's second, ranked 0.
         let mut bound = TailBound::new(&seen).expect("lines delivered");
-        assert!(!bound.holds(&[raw(30, "c2"), raw(40, "d")], &seen, &newest));
+        assert!(!bound.holds(&[raw(30, "c2"), raw(40, "d")], &newest));
     }
 
     #[test]
@@ -179,21 +182,21 @@ mod tests {
         let _ = seen.fresh(lines);
         // A tail beginning with `c2` ranks it 0: the line after it would take its place.
         let mut bound = TailBound::new(&seen).expect("lines delivered");
-        assert!(!bound.holds(&[raw(30, "c2")], &seen, &newest));
+        assert!(!bound.holds(&[raw(30, "c2")], &newest));
     }
 
     #[test]
     fn a_stream_s_first_line_stamped_like_its_newest_delivered_holds_only_if_it_is_that_line() {
         let (seen, newest) = seen();
         let mut bound = TailBound::new(&seen).expect("lines delivered");
-        assert!(bound.holds(&[raw(20, "b")], &seen, &newest));
+        assert!(bound.holds(&[raw(20, "b")], &newest));
         assert!(
-            !bound.holds(&[raw(30, "c"), err(15, "x2")], &seen, &newest),
+            !bound.holds(&[raw(30, "c"), err(15, "x2")], &newest),
             "stderr's run at 15 may go on past what was delivered"
         );
         for first_err in [err(15, "x"), err(12, "w")] {
             let mut bound = TailBound::new(&seen).expect("lines delivered");
-            assert!(bound.holds(&[raw(20, "b"), first_err], &seen, &newest));
+            assert!(bound.holds(&[raw(20, "b"), first_err], &newest));
         }
     }
 

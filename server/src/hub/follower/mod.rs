@@ -247,7 +247,11 @@ impl Follower {
         stream: &mut LogStream<'_>,
         mut bound: Option<TailBound>,
     ) -> Ended {
-        let source = Source::of(&self.container);
+        // The ask beside the stream holds `source` and the rules for the whole read: copies,
+        // so that the rest of `self` stays free to deliver lines.
+        let container = self.container.clone();
+        let rules = self.rules.clone();
+        let source = Source::of(&container);
         let ends_with_its_run = source.ends_with_its_run();
         let _open = OpenStream::count(self.shared.metrics());
         // The engine's newest line, asked for beside the stream: a slow answer holds up no line.
@@ -263,7 +267,7 @@ impl Follower {
                 _ = tokio::time::sleep_until(self.stall.due()), if asking.is_none() => {
                     // None if it holds none or does not say in time. A failed ask says nothing
                     // of the stream: the stream reports its own failures.
-                    let ask = LogStream::newest_stamp(docker.clone(), source, &self.rules);
+                    let ask = LogStream::newest_stamp(docker.clone(), source, &rules);
                     let ask = async move { tokio::time::timeout(ASK_WAIT, ask).await.ok()?.ok()? };
                     asking = Some(Box::pin(ask));
                     continue;
@@ -280,28 +284,14 @@ impl Follower {
                     Err(e) => return Ended::Failed(e),
                 },
                 Woke::Asked(newest) => {
-                    let delivered = self.seen.newest().map(|(ns, _)| ns);
-                    let verdict = self.stall.judge(newest, delivered);
-                    tracing::debug!(
-                        container = %self.container.id,
-                        ?newest,
-                        ?delivered,
-                        ?verdict,
-                        "asked the engine for its newest line"
-                    );
-                    if verdict == Verdict::Stalled {
-                        tracing::warn!(
-                            container = %self.container.id,
-                            "the engine holds newer lines than its log stream sends; opening it again"
-                        );
-                        self.shared.metrics().stalls.fetch_add(1, Ordering::Relaxed);
+                    if self.stalled(newest) {
                         return Ended::Stalled;
                     }
                 }
                 Woke::Lines(Some(Ok(lines))) => {
                     if bound
                         .as_mut()
-                        .is_some_and(|b| !b.holds(&lines, &self.seen, &self.newest))
+                        .is_some_and(|b| !b.holds(&lines, &self.newest))
                     {
                         tracing::debug!(
                             container = %self.container.id,
@@ -312,13 +302,8 @@ impl Follower {
                         return Ended::FellShort;
                     }
                     let bytes = lines.iter().map(|l| l.text.len()).sum();
-                    // Fields apart from `source`'s (the ask holds it): `deliver`.
                     let fresh = in_stamp_order(self.seen.fresh(lines));
-                    if let Some(k) = &mut self.keeper {
-                        k.lines(&fresh).await;
-                    }
-                    self.newest.delivered(&fresh);
-                    self.shared.push(fresh, &self.container);
+                    self.deliver(fresh).await;
                     self.stall.heard(bytes);
                 }
                 Woke::Lines(Some(Err(EngineError::NotFound(_)))) => return Ended::Removed,
@@ -326,6 +311,28 @@ impl Follower {
                 Woke::Lines(None) => return Ended::Stopped,
             }
         }
+    }
+
+    /// Whether the follow stream has stalled, now that the engine said its newest line is
+    /// stamped `newest` (`stall.rs`).
+    fn stalled(&mut self, newest: Option<i64>) -> bool {
+        let delivered = self.seen.newest().map(|(ns, _)| ns);
+        let verdict = self.stall.judge(newest, delivered);
+        tracing::debug!(
+            container = %self.container.id,
+            ?newest,
+            ?delivered,
+            ?verdict,
+            "asked the engine for its newest line"
+        );
+        if verdict == Verdict::Stalled {
+            tracing::warn!(
+                container = %self.container.id,
+                "the engine holds newer lines than its log stream sends; opening it again"
+            );
+            self.shared.metrics().stalls.fetch_add(1, Ordering::Relaxed);
+        }
+        verdict == Verdict::Stalled
     }
 
     /// A read without follow, to its end (its size is bounded: a tail, or the lines since
@@ -360,7 +367,7 @@ impl Follower {
             let lines = self
                 .read(both(self.since(), Some(bound.lines()), false))
                 .await?;
-            if bound.holds(&lines, &self.seen, &self.newest) {
+            if bound.holds(&lines, &self.newest) {
                 return Ok(lines);
             }
             self.keys = keys_before;
