@@ -252,7 +252,7 @@ impl Round {
     fn merge(self, later: Round) -> Round {
         Round {
             subscribers: self.subscribers,
-            throughput_window: self.throughput_window.max(later.throughput_window),
+            throughput_window: later.throughput_window,
             cpu_secs: later.cpu_secs,
             catch_up: self.catch_up,
             burst_ended_ns: later.burst_ended_ns,
@@ -311,57 +311,9 @@ async fn measure(
         ..Round::default()
     };
     match window {
-        Window::Latency => {
-            let _ = phase.send(Phase::CatchUp);
-            let waiting = Instant::now();
-            tokio::time::sleep(SETTLE).await;
-            // With no subscriber, `docker logs -f` alone: nothing of lookout's to wait for.
-            let caught_up = loop {
-                if n == 0 || behind_ns.load(Ordering::Relaxed) < CAUGHT_UP.as_nanos() as i64 {
-                    break true;
-                }
-                if waiting.elapsed() > CATCH_UP_MAX {
-                    break false;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            };
-            round.catch_up = (waiting.elapsed(), caught_up);
-            let _ = phase.send(Phase::Latency);
-            tokio::time::sleep(settings.window).await;
-            let _ = phase.send(Phase::Idle);
-        }
+        Window::Latency => round.catch_up = latency_window(settings, n, &phase, &behind_ns).await,
         Window::Throughput => {
-            set_rate(container, &settings.rate).await?;
-            tokio::time::sleep(SETTLE).await;
-            let pids = [server.pid.to_string(), "self".to_owned()];
-            let cpu_before = pids.clone().map(|p| cpu_secs(&p));
-            let _ = phase.send(Phase::Throughput);
-            // Said, so that a profiler can be started on the server for this window alone.
-            eprintln!(
-                "[stream_bench] throughput window open: {n} subscriber(s), server pid {}",
-                server.pid
-            );
-            let opened = Instant::now();
-            tokio::time::sleep(settings.window).await;
-            let _ = phase.send(Phase::Idle);
-            round.throughput_window = opened.elapsed();
-            let cpu_after = pids.map(|p| cpu_secs(&p));
-            round.cpu_secs = [0, 1].map(|i| Some(cpu_after[i]? - cpu_before[i]?));
-            round.memory = Some(server.memory()?);
-            // Back to a gentle rate at once, so the writer does not load the machine between
-            // rounds; then how long each reader takes to be live again.
-            set_rate(container, &LATENCY_RATE.to_string()).await?;
-            if n <= LIVE_AGAIN_SUBSCRIBERS {
-                let since_ns = now_ns();
-                round.burst_ended_ns = Some(since_ns);
-                let _ = phase.send(Phase::LiveAgain { since_ns });
-                let waiting = Instant::now();
-                while live.load(Ordering::Relaxed) < n as i64 + 1
-                    && waiting.elapsed() < LIVE_AGAIN_MAX
-                {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
+            throughput_window(settings, container, server, &phase, &live, &mut round).await?
         }
     }
     let _ = phase.send(Phase::Stop);
@@ -376,6 +328,77 @@ async fn measure(
         );
     }
     Ok(round)
+}
+
+/// Waits for lookout to catch up, then opens the latency window: how long it waited, and
+/// whether lookout caught up.
+async fn latency_window(
+    settings: &Settings,
+    n: usize,
+    phase: &watch::Sender<Phase>,
+    behind_ns: &AtomicI64,
+) -> (Duration, bool) {
+    let _ = phase.send(Phase::CatchUp);
+    let waiting = Instant::now();
+    tokio::time::sleep(SETTLE).await;
+    // With no subscriber, `docker logs -f` alone: nothing of lookout's to wait for.
+    let caught_up = loop {
+        if n == 0 || behind_ns.load(Ordering::Relaxed) < CAUGHT_UP.as_nanos() as i64 {
+            break true;
+        }
+        if waiting.elapsed() > CATCH_UP_MAX {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let waited = waiting.elapsed();
+    let _ = phase.send(Phase::Latency);
+    tokio::time::sleep(settings.window).await;
+    let _ = phase.send(Phase::Idle);
+    (waited, caught_up)
+}
+
+/// The throughput window at `settings.rate`, then, back at `LATENCY_RATE`, how long each
+/// reader takes to be live again (`live` counts those that are).
+async fn throughput_window(
+    settings: &Settings,
+    container: &str,
+    server: &Lookout,
+    phase: &watch::Sender<Phase>,
+    live: &AtomicI64,
+    round: &mut Round,
+) -> Fallible<()> {
+    let n = round.subscribers;
+    set_rate(container, &settings.rate).await?;
+    tokio::time::sleep(SETTLE).await;
+    let pids = [server.pid.to_string(), "self".to_owned()];
+    let cpu_before = pids.clone().map(|p| cpu_secs(&p));
+    let _ = phase.send(Phase::Throughput);
+    // Said, so that a profiler can be started on the server for this window alone.
+    eprintln!(
+        "[stream_bench] throughput window open: {n} subscriber(s), server pid {}",
+        server.pid
+    );
+    let opened = Instant::now();
+    tokio::time::sleep(settings.window).await;
+    let _ = phase.send(Phase::Idle);
+    round.throughput_window = opened.elapsed();
+    let cpu_after = pids.map(|p| cpu_secs(&p));
+    round.cpu_secs = [0, 1].map(|i| Some(cpu_after[i]? - cpu_before[i]?));
+    round.memory = Some(server.memory()?);
+    // Back to a gentle rate at once, so the writer does not load the machine between
+    // rounds; then how long each reader takes to be live again.
+    set_rate(container, &LATENCY_RATE.to_string()).await?;
+    if n <= LIVE_AGAIN_SUBSCRIBERS {
+        let since_ns = now_ns();
+        round.burst_ended_ns = Some(since_ns);
+        let _ = phase.send(Phase::LiveAgain { since_ns });
+        let waiting = Instant::now();
+        while live.load(Ordering::Relaxed) < n as i64 + 1 && waiting.elapsed() < LIVE_AGAIN_MAX {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 /// Opens a WebSocket, reads `hello` and `services`, subscribes to `fast` with a tail of 0 and

@@ -325,14 +325,15 @@ impl Follower {
             ?verdict,
             "asked the engine for its newest line"
         );
-        if verdict == Verdict::Stalled {
+        let stalled = verdict == Verdict::Stalled;
+        if stalled {
             tracing::warn!(
                 container = %self.container.id,
                 "the engine holds newer lines than its log stream sends; opening it again"
             );
             self.shared.metrics().stalls.fetch_add(1, Ordering::Relaxed);
         }
-        verdict == Verdict::Stalled
+        stalled
     }
 
     /// A read without follow, to its end (its size is bounded: a tail, or the lines since
