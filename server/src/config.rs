@@ -46,6 +46,12 @@ pub struct Config {
     #[arg(long, env = "LOOKOUT_MAX_LINE_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_line_bytes: u32,
 
+    /// Bytes of a container's log read from the engine ahead of what Lookout has taken of it,
+    /// per log read: beyond them the engine holds the log until Lookout catches up
+    /// (one frame, however large, is always read).
+    #[arg(long, env = "LOOKOUT_READ_AHEAD_BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    pub read_ahead_bytes: u64,
+
     /// Serve on an address other than loopback although Lookout asks no one for a password.
     /// Anyone who reaches the address reads every log the engine holds.
     #[arg(long, env = "LOOKOUT_ALLOW_UNAUTHENTICATED_REMOTE")]

@@ -250,6 +250,7 @@ fn hub_config(config: &Config, redactor: Arc<Redactor>) -> HubConfig {
         lines: LineRules {
             max_line: config.max_line_bytes as usize,
             redactor,
+            read_ahead: usize::try_from(config.read_ahead_bytes).unwrap_or(usize::MAX),
         },
         project: config.project.clone(),
     }

@@ -1,6 +1,6 @@
 //! The byte bounds beside the line bounds, each hit on the real engine: the ring of a service
-//! (`--ring-bytes`), one message to a viewer (`--max-batch-bytes`) and a viewer's queue
-//! (`--queue-bytes`). Each test has a Compose project of its own with the fixture's `probe`,
+//! (`--ring-bytes`), one message to a viewer (`--max-batch-bytes`), a viewer's queue
+//! (`--queue-bytes`) and a log read's frames read ahead of Lookout (`--read-ahead-bytes`). Each test has a Compose project of its own with the fixture's `probe`,
 //! whose log it writes into.
 
 mod common;
@@ -74,6 +74,28 @@ async fn the_ring_keeps_at_most_ring_bytes_of_lines() {
         .reply_within(Duration::from_millis(500))
         .await
         .is_none());
+}
+
+#[tokio::test]
+async fn a_read_ahead_of_a_single_line_loses_no_line() {
+    require_fixture().await;
+    let project = TempProject::fixture("readahead", &["probe"]).await;
+    let id = project.id("probe").await;
+    // Room for one line of 1 KB ahead of Lookout: the log is read a line at a time, the rest
+    // waiting in the engine.
+    let server = Server::start_for(&project.name, &["--read-ahead-bytes", "1KiB"]).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    let tag = marker("ahead");
+    write_kib_lines(&id, &tag, 500).await;
+    let lines = follow_until(&mut ws, &tag, 500).await;
+    let numbers: Vec<u32> = lines.iter().filter_map(|l| number(l, &tag)).collect();
+    assert_eq!(
+        numbers,
+        (1..=500).collect::<Vec<u32>>(),
+        "every line, once, in order"
+    );
 }
 
 #[tokio::test]

@@ -13,16 +13,20 @@ use tokio::time::{Instant, Sleep};
 
 use super::frames::{Framer, RawLine};
 use super::pace::{self, Pace};
+use super::pump::pumped;
 use super::source::Source;
 use super::EngineError;
 use crate::redact::{KeyState, Line, Reading, Redactor};
 
-/// What is done to every line read from the engine, whoever reads it (live, tail, download).
+/// What is done to every line read from the engine, whoever reads it (live, tail, download),
+/// and how far ahead of its reader a read goes.
 #[derive(Clone, Debug)]
 pub struct LineRules {
     /// Longest line kept, in bytes; longer lines are cut and marked.
     pub max_line: usize,
     pub redactor: Arc<Redactor>,
+    /// Bytes of the engine's frames read ahead of the reader, at most (`pump.rs`).
+    pub read_ahead: usize,
 }
 
 /// What part of a container's log to read.
@@ -40,7 +44,8 @@ pub struct LogQuery {
     pub stderr: bool,
 }
 
-type Frames = Pin<Box<dyn FutStream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+type Frame = Result<LogOutput, bollard::errors::Error>;
+type Frames = Pin<Box<dyn FutStream<Item = Frame> + Send>>;
 
 /// One open request for a container's log.
 pub struct LogStream<'k> {
@@ -129,10 +134,22 @@ impl<'k> LogStream<'k> {
             .tail(&tail)
             .build();
         let from_start = query.since_secs <= 0 && query.tail.is_none();
+        let read_ahead = rules.read_ahead;
         let (frames, until_ns): (Frames, _) = match source {
-            Source::Container(id) => (Box::pin(docker.logs(id, Some(options))), None),
+            Source::Container(id) => (
+                Box::pin(pumped(
+                    docker.logs(id, Some(options)),
+                    read_ahead,
+                    frame_bytes,
+                )),
+                None,
+            ),
             Source::Task(id) => (
-                Box::pin(docker.task_logs(id, Some(options))),
+                Box::pin(pumped(
+                    docker.task_logs(id, Some(options)),
+                    read_ahead,
+                    frame_bytes,
+                )),
                 query.until_secs.map(|s| s.saturating_mul(1_000_000_000)),
             ),
         };
@@ -334,6 +351,11 @@ impl Line for RawLine {
 
 /// A time for the engine's `since` and `until`: whole seconds it takes as an `i32`. A time
 /// before the epoch (a forged cursor's) means the start of the log, not the end of time.
+/// What a frame holds, as the read-ahead counts it.
+fn frame_bytes(frame: &Frame) -> usize {
+    frame.as_ref().map_or(0, |output| output.as_ref().len())
+}
+
 fn engine_seconds(secs: i64) -> i32 {
     i32::try_from(secs.max(0)).unwrap_or(i32::MAX)
 }
@@ -396,6 +418,7 @@ mod tests {
         let rules = LineRules {
             max_line: 1 << 20,
             redactor: Arc::new(Redactor::off()),
+            read_ahead: 1 << 20,
         };
         LogStream::reading(frames, None, true, &rules, Keys::Own(KeyState::default()))
     }

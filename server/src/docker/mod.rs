@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod logs;
 mod pace;
 pub mod past;
+mod pump;
 pub mod source;
 mod ssh;
 mod swarm;
