@@ -349,13 +349,13 @@ impl Line for RawLine {
     }
 }
 
-/// A time for the engine's `since` and `until`: whole seconds it takes as an `i32`. A time
-/// before the epoch (a forged cursor's) means the start of the log, not the end of time.
 /// What a frame holds, as the read-ahead counts it.
 fn frame_bytes(frame: &Frame) -> usize {
     frame.as_ref().map_or(0, |output| output.as_ref().len())
 }
 
+/// A time for the engine's `since` and `until`: whole seconds it takes as an `i32`. A time
+/// before the epoch (a forged cursor's) means the start of the log, not the end of time.
 fn engine_seconds(secs: i64) -> i32 {
     i32::try_from(secs.max(0)).unwrap_or(i32::MAX)
 }
