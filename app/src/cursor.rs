@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub struct Cursor {
     pub ts_ns: i64,
     pub seq: u32,
-    pub container: String,
+    pub container: std::sync::Arc<str>,
 }
 
 impl Cursor {
@@ -34,7 +34,7 @@ impl Cursor {
         Cursor {
             ts_ns,
             seq: 0,
-            container: String::new(),
+            container: "".into(),
         }
     }
 
@@ -90,7 +90,7 @@ impl FromStr for Cursor {
         let cursor = Cursor {
             ts_ns,
             seq,
-            container: container.to_owned(),
+            container: container.into(),
         };
         if is_container_id(container) || cursor.is_start() {
             Ok(cursor)

@@ -26,7 +26,9 @@ const project = process.env.LOOKOUT_TEST_PROJECT ?? "lookout-test";
 const bin = path.resolve(here, "..", process.env.LOOKOUT_BIN ?? "../target/release/lookout");
 const LINES = 100_000;
 const FILTER_RUNS = Number(process.env.FILTER_RUNS ?? 30);
-const APPEND_RUNS = Number(process.env.APPEND_RUNS ?? 10);
+// As many appends as keystrokes: with 10 the p95 was the slowest run, and one run slowed by
+// the machine decided the verdict.
+const APPEND_RUNS = Number(process.env.APPEND_RUNS ?? 30);
 const MIX = process.env.VIEWER_MIX === "mixed" ? "mixed" : "plain";
 
 function probeId() {
@@ -202,7 +204,7 @@ try {
   const verdict = (met) => (met ? "met" : "MISSED");
   console.log("targets:");
   console.log(`  filter keystroke p95 < 50 ms at 100,000 ${MIX} lines: ${f.p95.toFixed(1)} ms over ${f.n} runs (${verdict(f.p95 < 50)})`);
-  console.log(`  append 1,000 lines, page work p95 < 50 ms (${MIX}): ${a.p95.toFixed(1)} ms (${verdict(a.p95 < 50)})`);
+  console.log(`  append 1,000 lines, page work p95 < 50 ms (${MIX}): ${a.p95.toFixed(1)} ms over ${a.n} runs (${verdict(a.p95 < 50)})`);
   const total = jsHeap + wasmMemory;
   console.log(`  browser memory < 200 MB with 100,000 ${MIX} lines: JS heap ${mb(jsHeap)} MB + wasm memory ${mb(wasmMemory)} MB = ${mb(total)} MB (${verdict(total < 200e6)})\n`);
 } finally {

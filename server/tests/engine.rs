@@ -839,10 +839,10 @@ fn check_web_lines(lines: &[LogLine], containers: &[ContainerInfo]) {
     let mut positions: HashMap<String, (i64, u32)> = HashMap::new();
     for line in lines {
         let (host, stream, n) = web_line(line);
-        assert_eq!(host, line.cursor.container, "{line:?}");
+        assert_eq!(host, &*line.cursor.container, "{line:?}");
         let container = containers
             .iter()
-            .find(|c| c.id.starts_with(&line.cursor.container))
+            .find(|c| c.id.starts_with(&*line.cursor.container))
             .unwrap_or_else(|| panic!("a line of no container of web: {line:?}"));
         assert_eq!(line.replica, container.replica, "{line:?}");
         if let Some(prev) = last.insert((host.to_owned(), stream.to_owned()), n) {

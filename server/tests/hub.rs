@@ -52,7 +52,7 @@ impl Seen {
         let short = &id[..12];
         self.lines
             .iter()
-            .filter(|l| l.cursor.container == short)
+            .filter(|l| &*l.cursor.container == short)
             .collect()
     }
 
@@ -60,7 +60,7 @@ impl Seen {
     fn summary(&self) -> String {
         let mut per: Vec<(&str, Vec<&str>)> = Vec::new();
         for l in &self.lines {
-            match per.iter_mut().find(|(c, _)| *c == l.cursor.container) {
+            match per.iter_mut().find(|(c, _)| *c == &*l.cursor.container) {
                 Some((_, texts)) => texts.push(&l.text),
                 None => per.push((&l.cursor.container, vec![&l.text])),
             }
@@ -423,16 +423,12 @@ fn check_timelines(seen: &Seen, graceful: bool) {
     for l in &seen.lines {
         assert!(cursors.insert(l.cursor.clone()), "a line came twice: {l:?}");
     }
-    let ids: HashSet<&str> = seen
-        .lines
-        .iter()
-        .map(|l| l.cursor.container.as_str())
-        .collect();
+    let ids: HashSet<&str> = seen.lines.iter().map(|l| &*l.cursor.container).collect();
     for short in ids {
         let lines: Vec<&LogLine> = seen
             .lines
             .iter()
-            .filter(|l| l.cursor.container == short)
+            .filter(|l| &*l.cursor.container == short)
             .collect();
         let mut last_pos = None;
         for l in &lines {

@@ -98,7 +98,7 @@ async fn a_whole_project_view_merges_its_services_in_time_order_and_resumes_exac
     for _ in 0..5 {
         let mut last: HashMap<String, Cursor> = HashMap::new();
         for (_, l) in &all {
-            last.insert(l.cursor.container.clone(), l.cursor.clone());
+            last.insert(l.cursor.container.to_string(), l.cursor.clone());
         }
         drop(ws);
         tokio::time::sleep(Duration::from_millis(400)).await;

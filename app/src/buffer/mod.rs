@@ -46,7 +46,7 @@ pub struct LineBuffer {
     /// The last cursor per container and stream, to resume after a reconnect and to refuse
     /// repeats. The engine stamps a container's stdout and stderr apart: a line of one may
     /// come after a later-stamped line of the other, and is no repeat.
-    last: HashMap<(String, Stream), Cursor>,
+    last: HashMap<(Arc<str>, Stream), Cursor>,
     /// Markers among `rows`, and among the visible ones: the counter counts entries only.
     markers: usize,
     visible_markers: usize,

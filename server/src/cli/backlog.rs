@@ -2,6 +2,7 @@
 //! merged in time order, with the last cursor of each container kept to resume from.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use app::protocol::{Cursor, LogLine, ServiceInfo, ServiceKey, ServiceState, MAX_TAIL};
 
@@ -21,7 +22,7 @@ pub struct Ask<'a> {
 
 /// The last line taken of each container of a service: where a socket resumes.
 #[derive(Default, Clone, Debug)]
-pub struct Resume(HashMap<String, Cursor>);
+pub struct Resume(HashMap<Arc<str>, Cursor>);
 
 impl Resume {
     pub fn note(&mut self, cursor: &Cursor) {

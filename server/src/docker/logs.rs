@@ -362,18 +362,38 @@ fn engine_seconds(secs: i64) -> i32 {
 
 /// Tags a container's line with what identifies it within its service.
 pub fn log_line(raw: RawLine, container: &ContainerInfo) -> LogLine {
-    LogLine {
-        cursor: Cursor {
-            ts_ns: raw.ts.ns,
-            seq: raw.seq,
-            container: short_id(&container.id).to_owned(),
-        },
-        ts: raw.ts.to_rfc3339(),
-        stream: raw.stream,
-        replica: container.replica.clone(),
-        level: raw.level,
-        text: raw.text,
-        truncated: raw.truncated,
+    Tag::new(container).line(raw)
+}
+
+/// What tags lines of one container: their cursors share one id, not a copy each (and
+/// subscribers tell a run of them by that id's pointer, `hub::given`).
+pub struct Tag<'c> {
+    id: Arc<str>,
+    container: &'c ContainerInfo,
+}
+
+impl<'c> Tag<'c> {
+    pub fn new(container: &'c ContainerInfo) -> Tag<'c> {
+        Tag {
+            id: short_id(&container.id).into(),
+            container,
+        }
+    }
+
+    pub fn line(&self, raw: RawLine) -> LogLine {
+        LogLine {
+            cursor: Cursor {
+                ts_ns: raw.ts.ns,
+                seq: raw.seq,
+                container: self.id.clone(),
+            },
+            ts: raw.ts.to_rfc3339(),
+            stream: raw.stream,
+            replica: self.container.replica.clone(),
+            level: raw.level,
+            text: raw.text,
+            truncated: raw.truncated,
+        }
     }
 }
 

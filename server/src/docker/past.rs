@@ -9,7 +9,7 @@ use std::sync::Arc;
 use app::protocol::{ContainerInfo, LogLine, Stream, Streams};
 
 use super::frames::RawLine;
-use super::logs::{log_line, LineRules, LogQuery, LogStream};
+use super::logs::{LineRules, LogQuery, LogStream, Tag};
 use super::source::Source;
 use super::{Engine, EngineError};
 use crate::clock::Timestamp;
@@ -61,7 +61,8 @@ impl PastReads {
         let mut all = Vec::new();
         for c in containers {
             let lines = self.tail_of(c, q).await?;
-            all.extend(lines.into_iter().map(|l| log_line(l, c)));
+            let tag = Tag::new(c);
+            all.extend(lines.into_iter().map(|l| tag.line(l)));
         }
         all.sort_by(|a, b| a.cursor.cmp(&b.cursor));
         let skip = all.len().saturating_sub(q.lines as usize);
@@ -157,7 +158,8 @@ impl PastReads {
             {
                 Ok((read, skipped)) => {
                     left_out += skipped;
-                    lines.extend(read.into_iter().map(|l| Line::shared(log_line(l, c))));
+                    let tag = Tag::new(c);
+                    lines.extend(read.into_iter().map(|l| Line::shared(tag.line(l))));
                 }
                 // Removed while we read: it has nothing more to give.
                 Err(EngineError::NotFound(_)) => {}

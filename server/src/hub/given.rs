@@ -6,16 +6,22 @@
 //! other. A repeat is told by its own stream's last line; a stream that has given nothing yet
 //! goes by what the subscriber held when it started (its backlog and resume cursors).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A line's place in its container's log: nanoseconds and sequence.
 pub type Position = (i64, u32);
 
-/// Looked up for every line and every subscriber: one lookup by the container's id, with no
-/// key made, per line.
+/// Looked up for every line and every subscriber. A subscriber's lines come in runs of one
+/// container, and the lines a follower hands on together share one id (`docker::logs::Tag`):
+/// the run's container is held apart and told by pointer, so most lines are given without
+/// reading their id, which for a hundred subscribers was a cache miss per line and the
+/// largest part of the server's time. Other lookups hash the id with foldhash, not std's
+/// SipHash (the ids are the engine's, and a client's resume names a bounded few).
 #[derive(Clone, Debug, Default)]
 pub struct Given {
-    containers: HashMap<String, Marks>,
+    containers: foldhash::HashMap<Arc<str>, Marks>,
+    /// The container of the run being given, and its marks, out of `containers`.
+    current: Option<(Arc<str>, Marks)>,
 }
 
 /// What a subscriber has been given of one container.
@@ -41,16 +47,37 @@ fn stream_of(pos: Position) -> usize {
 }
 
 impl Given {
-    fn marks(&mut self, container: &str) -> &mut Marks {
-        if !self.containers.contains_key(container) {
-            self.containers
-                .insert(container.to_owned(), Marks::default());
+    /// The marks of `container`, made the current run's.
+    fn marks(&mut self, container: &Arc<str>) -> &mut Marks {
+        let same = match &mut self.current {
+            Some((id, _)) if Arc::ptr_eq(id, container) => true,
+            Some((id, _)) if **id == **container => {
+                // A later batch of the same container: told by its pointer from now on.
+                *id = container.clone();
+                true
+            }
+            _ => false,
+        };
+        if !same {
+            if let Some((id, marks)) = self.current.take() {
+                self.containers.insert(id, marks);
+            }
+            let marks = self.containers.remove(&**container).unwrap_or_default();
+            self.current = Some((container.clone(), marks));
         }
-        self.containers.get_mut(container).expect("just made")
+        &mut self.current.as_mut().expect("just set").1
+    }
+
+    /// The marks of `container`, if it was given or held anything.
+    fn find(&self, container: &str) -> Option<&Marks> {
+        match &self.current {
+            Some((id, marks)) if **id == *container => Some(marks),
+            _ => self.containers.get(container),
+        }
     }
 
     /// Notes a line the subscriber holds at its start (a resume cursor, a backlog line).
-    pub fn hold(&mut self, container: &str, pos: Position) {
+    pub fn hold(&mut self, container: &Arc<str>, pos: Position) {
         let marks = self.marks(container);
         marks.start = marks.start.max(Some(pos));
         let stream = &mut marks.streams[stream_of(pos)];
@@ -59,24 +86,17 @@ impl Given {
 
     /// Whether the line at `pos` is new to the subscriber.
     pub fn is_new(&self, container: &str, pos: Position) -> bool {
-        self.containers
-            .get(container)
-            .is_none_or(|marks| marks.is_new(pos))
+        self.find(container).is_none_or(|marks| marks.is_new(pos))
     }
 
     /// Gives the line at `pos` if it is new; false for a repeat.
-    pub fn give(&mut self, container: &str, pos: Position) -> bool {
-        match self.containers.get_mut(container) {
-            Some(marks) if !marks.is_new(pos) => false,
-            Some(marks) => {
-                marks.streams[stream_of(pos)] = Some(pos);
-                true
-            }
-            None => {
-                self.marks(container).streams[stream_of(pos)] = Some(pos);
-                true
-            }
+    pub fn give(&mut self, container: &Arc<str>, pos: Position) -> bool {
+        let marks = self.marks(container);
+        if !marks.is_new(pos) {
+            return false;
         }
+        marks.streams[stream_of(pos)] = Some(pos);
+        true
     }
 }
 
@@ -88,31 +108,59 @@ mod tests {
     const OUT: u32 = 0;
     const ERR: u32 = 1;
 
+    /// A fresh id each call, as each batch of a follower has: told apart by text, not pointer.
+    fn id(s: &str) -> Arc<str> {
+        s.into()
+    }
+
     #[test]
     fn a_stdout_line_after_a_later_stamped_stderr_line_is_still_given() {
         let mut g = Given::default();
-        assert!(g.give("c", (20, ERR)));
-        assert!(g.give("c", (10, OUT)), "stamped earlier, but new");
-        assert!(!g.give("c", (10, OUT)), "twice is a repeat");
-        assert!(!g.give("c", (15, ERR)), "older than its stream's last");
+        assert!(g.give(&id("c"), (20, ERR)));
+        assert!(g.give(&id("c"), (10, OUT)), "stamped earlier, but new");
+        assert!(!g.give(&id("c"), (10, OUT)), "twice is a repeat");
+        assert!(!g.give(&id("c"), (15, ERR)), "older than its stream's last");
     }
 
     #[test]
     fn a_stream_that_gave_nothing_goes_by_what_was_held_at_the_start() {
         let mut g = Given::default();
-        g.hold("c", (20, ERR));
+        g.hold(&id("c"), (20, ERR));
         assert!(!g.is_new("c", (10, OUT)), "held before the start");
-        assert!(g.give("c", (30, OUT)));
-        assert!(g.give("c", (25, ERR)));
+        assert!(g.give(&id("c"), (30, OUT)));
+        assert!(g.give(&id("c"), (25, ERR)));
         assert!(g.is_new("other", (1, OUT)));
     }
 
     #[test]
     fn held_lines_of_both_streams_each_bound_their_own() {
         let mut g = Given::default();
-        g.hold("c", (10, OUT));
-        g.hold("c", (20, ERR));
-        assert!(g.give("c", (15, OUT)), "after stdout's last held");
-        assert!(!g.give("c", (18, ERR)));
+        g.hold(&id("c"), (10, OUT));
+        g.hold(&id("c"), (20, ERR));
+        assert!(g.give(&id("c"), (15, OUT)), "after stdout's last held");
+        assert!(!g.give(&id("c"), (18, ERR)));
+    }
+
+    #[test]
+    fn runs_of_containers_in_turn_keep_each_ones_marks() {
+        // Two replicas' batches in turn, each batch's lines sharing one id.
+        let mut g = Given::default();
+        g.hold(&id("b"), (5, OUT));
+        for round in 0..3 {
+            let (a, b) = (id("a"), id("b"));
+            let at = 10 * (round + 1);
+            assert!(
+                g.give(&a, (at, OUT)) && g.give(&a, (at + 1, OUT)),
+                "round {round}"
+            );
+            assert!(
+                !g.give(&a, (at, OUT)),
+                "a repeat within a run, round {round}"
+            );
+            assert!(g.give(&b, (at, OUT)), "round {round}");
+            assert!(!g.give(&b, (5, OUT)), "held at the start");
+            assert!(!g.is_new("a", (at + 1, OUT)) && g.is_new("a", (at + 2, OUT)));
+        }
+        assert!(!g.give(&id("a"), (31, OUT)), "given in the last round");
     }
 }

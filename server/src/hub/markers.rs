@@ -43,7 +43,7 @@ fn placed(
     let Some(started) = run.started else {
         return Vec::new();
     };
-    let mine = |l: &&Arc<Line>| c.id.starts_with(&l.cursor.container);
+    let mine = |l: &&Arc<Line>| c.id.starts_with(&*l.cursor.container);
     let mut changes = Vec::new();
     // The engine stamps a start once it has handled it, so a run's first lines can be
     // stamped before it: the marker goes before them. A running container's last exit is

@@ -13,7 +13,7 @@ use super::tape::{Bounds, Item, Pos, Tape};
 use super::Start;
 use crate::clock::Timestamp;
 use crate::docker::frames::RawLine;
-use crate::docker::logs::{log_line, short_id};
+use crate::docker::logs::{short_id, Tag};
 use crate::docker::past::Gap;
 use crate::line::Line;
 
@@ -80,8 +80,9 @@ impl Shared {
         self.metrics
             .lines_in
             .fetch_add(lines.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let tag = Tag::new(container);
         for raw in lines {
-            let line = Line::shared(log_line(raw, container));
+            let line = Line::shared(tag.line(raw));
             state.ring.insert(line.clone(), self.ring_caps);
             self.onto_tape(&mut state, Item::Line(line));
         }
@@ -145,7 +146,7 @@ impl Shared {
                 }
                 ring.lines
                     .iter()
-                    .filter(|l| match marks.contains_key(&l.cursor.container) {
+                    .filter(|l| match marks.contains_key(&*l.cursor.container) {
                         true => given.is_new(&l.cursor.container, l.cursor.position()),
                         false => l.cursor.ts_ns > floor,
                     })

@@ -33,7 +33,7 @@ impl Hit {
         Cursor {
             ts_ns: self.line.ts.ns,
             seq: self.line.seq,
-            container: self.owner.container.clone(),
+            container: self.owner.container.as_str().into(),
         }
     }
 }
@@ -158,7 +158,7 @@ fn take_matches(
     let owner = block.owner;
     each_match(block, query, plain, |r| {
         let place = (r.ts_ns, owner.container.as_str(), r.seq);
-        if before.is_some_and(|b| place >= (b.ts_ns, b.container.as_str(), b.seq)) {
+        if before.is_some_and(|b| place >= (b.ts_ns, &*b.container, b.seq)) {
             return;
         }
         hits.push(Hit {

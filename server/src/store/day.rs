@@ -49,7 +49,7 @@ impl Owner {
             cursor: Cursor {
                 ts_ns: raw.ts.ns,
                 seq: raw.seq,
-                container: self.container.clone(),
+                container: self.container.as_str().into(),
             },
             ts: raw.ts.to_rfc3339(),
             stream: raw.stream,

@@ -217,7 +217,7 @@ mod tests {
         let texts: Vec<&str> = m.lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["a27", "a28", "a29", "a30", "a31", "a32", "a33"]);
         assert_eq!(m.left_out, 22, "a5 to a26 are in the stretch and not given");
-        assert!(m.lines.iter().all(|l| l.cursor.container == "aaa"));
+        assert!(m.lines.iter().all(|l| &*l.cursor.container == "aaa"));
 
         let none = store
             .view_all()

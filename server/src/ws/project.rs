@@ -26,7 +26,7 @@ impl Part {
     fn holds(&self, c: &Cursor) -> bool {
         self.containers
             .iter()
-            .any(|id| id.starts_with(&c.container))
+            .any(|id| id.starts_with(&*c.container))
     }
 
     /// Of a resume for several services, the cursors this one goes on from: those of its
@@ -224,7 +224,11 @@ mod tests {
             part("quiet", &["cccc1111"]),
         ];
         let all = [cursor("aaaa1"), cursor("bbbb1"), cursor("dddd1")];
-        let names = |cs: Vec<Cursor>| cs.into_iter().map(|c| c.container).collect::<Vec<_>>();
+        let names = |cs: Vec<Cursor>| {
+            cs.into_iter()
+                .map(|c| c.container.to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(parts[0].cursors(&all, &parts)), ["aaaa1", "dddd1"]);
         assert_eq!(names(parts[1].cursors(&all, &parts)), ["bbbb1", "dddd1"]);
         assert_eq!(
