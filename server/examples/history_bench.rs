@@ -234,7 +234,7 @@ fn writing_while_searched(
                 let mut took = Vec::new();
                 for batch in batches {
                     let t = Instant::now();
-                    history.lines(&web, &batch).await;
+                    history.lines(&web, batch).await;
                     history.settle().await;
                     took.push(t.elapsed());
                     tokio::time::sleep(Duration::from_millis(10)).await;

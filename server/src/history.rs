@@ -190,7 +190,7 @@ impl History {
     }
 
     /// Keeps a container's lines; waits while the writer is behind, by batches or bytes.
-    pub async fn lines(&self, owner: &Owner, lines: &[RawLine]) {
+    pub async fn lines(&self, owner: &Owner, lines: Vec<RawLine>) {
         if lines.is_empty() {
             return;
         }
@@ -201,7 +201,7 @@ impl History {
         let Ok(permit) = room.clone().acquire_many_owned(wanted).await else {
             return;
         };
-        let record = Record::Lines(owner.clone(), lines.to_vec(), permit);
+        let record = Record::Lines(owner.clone(), lines, permit);
         let _ = self.inner.tx.send(record).await;
     }
 
@@ -458,7 +458,7 @@ impl Recorder {
         Recorder { history, owner }
     }
 
-    pub async fn lines(&self, lines: &[RawLine]) {
+    pub async fn lines(&self, lines: Vec<RawLine>) {
         self.history.lines(&self.owner, lines).await;
     }
 
@@ -580,7 +580,7 @@ mod tests {
     async fn a_read_in_progress_never_holds_up_the_writing() {
         let dir = tempdir();
         let h = history(&dir, 4);
-        h.lines(&web(), &[raw(NOW + 1, "before")]).await;
+        h.lines(&web(), vec![raw(NOW + 1, "before")]).await;
         h.flush().await;
         let (release, held) = sync_mpsc::channel();
         let (read, is_open) = held_read(&h, held);
@@ -588,7 +588,7 @@ mod tests {
         // The writer takes, gathers and writes new lines while the read is open: with the
         // read holding the store, this would wait for ever.
         let write = async {
-            h.lines(&web(), &[raw(NOW + 2, "during")]).await;
+            h.lines(&web(), vec![raw(NOW + 2, "during")]).await;
             h.flush().await;
         };
         tokio::time::timeout(Duration::from_secs(30), write)
@@ -609,7 +609,7 @@ mod tests {
     async fn reads_beyond_the_bound_wait_then_are_refused_naming_the_settings() {
         let dir = tempdir();
         let h = history(&dir, 1);
-        h.lines(&web(), &[raw(NOW + 1, "a")]).await;
+        h.lines(&web(), vec![raw(NOW + 1, "a")]).await;
         // Queued is not yet gathered: a read before the writer took it would not see it.
         h.flush().await;
         let (release, held) = sync_mpsc::channel();
@@ -659,10 +659,10 @@ mod tests {
             }
         });
         holding.await.unwrap();
-        h.lines(&web(), &batch(0)).await;
+        h.lines(&web(), batch(0)).await;
         let second = tokio::spawn({
             let h = h.clone();
-            async move { h.lines(&web(), &batch(10)).await }
+            async move { h.lines(&web(), batch(10)).await }
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!second.is_finished(), "a second batch waits for room");

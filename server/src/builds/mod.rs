@@ -385,7 +385,7 @@ impl Builds {
                 }
             };
             let owner = state.id.owner(&state.services[part], part);
-            history.lines(&owner, &raws).await;
+            history.lines(&owner, raws).await;
         }
     }
 
@@ -415,7 +415,7 @@ impl Builds {
                 level: None,
             };
             let owner = state.id.owner("", 0);
-            self.inner.history.lines(&owner, &[raw]).await;
+            self.inner.history.lines(&owner, vec![raw]).await;
         }
         let exit_code = end.map(|e| match e {
             CommandEnd::Exited { code } => i64::from(code),

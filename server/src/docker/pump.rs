@@ -17,7 +17,6 @@
 //! engine holds the log meanwhile.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use futures::{Stream, StreamExt};
@@ -88,13 +87,7 @@ fn threads() -> &'static Threads {
 }
 
 struct Threads {
-    threads: Vec<Thread>,
-}
-
-struct Thread {
-    handle: Handle,
-    /// Pumps running on this thread.
-    running: Arc<AtomicUsize>,
+    threads: Vec<Handle>,
 }
 
 impl Threads {
@@ -102,59 +95,37 @@ impl Threads {
     /// threads, where nothing else would start either.
     fn start(count: usize) -> Threads {
         let threads = (0..count.max(1))
-            .map(|n| Thread::start(n).expect("starting a thread to read the engine's logs"))
+            .map(|n| start_thread(n).expect("starting a thread to read the engine's logs"))
             .collect();
         Threads { threads }
     }
 
-    /// Runs `task` on the thread running the fewest.
+    /// Runs `task` on the thread running the fewest tasks (pumps, and the connections they
+    /// read).
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let thread = self
             .threads
             .iter()
-            .min_by_key(|t| t.running.load(Ordering::Relaxed))
+            .min_by_key(|t| t.metrics().num_alive_tasks())
             .expect("at least one thread");
-        let placed = Placed::on(&thread.running);
-        thread.handle.spawn(async move {
-            let _placed = placed;
-            task.await;
-        });
+        thread.spawn(task);
     }
 }
 
-impl Thread {
-    fn start(n: usize) -> std::io::Result<Thread> {
-        let runtime = Builder::new_current_thread().enable_all().build()?;
-        let handle = runtime.handle().clone();
-        std::thread::Builder::new()
-            .name(format!("lookout-pump-{n}"))
-            .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
-        Ok(Thread {
-            handle,
-            running: Arc::default(),
-        })
-    }
-}
-
-/// Counts a task on its thread for as long as it lives.
-struct Placed(Arc<AtomicUsize>);
-
-impl Placed {
-    fn on(running: &Arc<AtomicUsize>) -> Placed {
-        running.fetch_add(1, Ordering::Relaxed);
-        Placed(running.clone())
-    }
-}
-
-impl Drop for Placed {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+fn start_thread(n: usize) -> std::io::Result<Handle> {
+    let runtime = Builder::new_current_thread().enable_all().build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name(format!("lookout-pump-{n}"))
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+    Ok(handle)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
     use tokio::runtime::RuntimeFlavor;
     use tokio::sync::oneshot;
@@ -174,6 +145,29 @@ mod tests {
         assert!(thread.starts_with("lookout-pump-"), "read on {thread:?}");
         assert_eq!(flavor, RuntimeFlavor::CurrentThread);
         assert!(frames.next().await.is_none(), "the end is handed on");
+    }
+
+    #[tokio::test]
+    async fn reads_running_together_are_spread_over_the_threads() {
+        // Threads of this test's own: the shared ones run other tests' pumps meanwhile.
+        let threads = Threads::start(3);
+        let mut placed = Vec::new();
+        let mut ends = Vec::new();
+        for _ in 0..6 {
+            let (at, placed_at) = oneshot::channel();
+            let (end, ended) = oneshot::channel::<()>();
+            threads.spawn(async move {
+                let _ = at.send(std::thread::current().name().unwrap_or("").to_owned());
+                let _ = ended.await;
+            });
+            placed.push(placed_at.await.expect("the task ran"));
+            ends.push(end);
+        }
+        let distinct: HashSet<&String> = placed.iter().collect();
+        assert_eq!(distinct.len(), 3, "{placed:?}");
+        for name in &distinct {
+            assert_eq!(placed.iter().filter(|p| p == name).count(), 2, "{placed:?}");
+        }
     }
 
     /// Frames of 100 bytes each, `count` of them, numbered; and how many were read.

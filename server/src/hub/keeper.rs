@@ -144,7 +144,7 @@ impl Keeper {
 
 async fn record(recorder: &Recorder, item: Held) {
     match item {
-        Held::Lines(lines) => recorder.lines(&lines).await,
+        Held::Lines(lines) => recorder.lines(lines).await,
         Held::Event(ts_ns, event) => recorder.event(ts_ns, event).await,
     }
 }
@@ -163,7 +163,7 @@ pub async fn store_older(
         catch_up(&engine, &container, &rules, &recorder, end).await;
     }
     // Repeats after a whole catch-up (history skips them); else the tail is kept.
-    recorder.lines(&lines).await;
+    recorder.lines(lines).await;
 }
 
 /// Hands history what the engine wrote from the last line stored through `end` (the last
@@ -219,7 +219,7 @@ pub async fn catch_up(
                 if let Some(at) = end_at {
                     lines.truncate(at + 1);
                 }
-                recorder.lines(&lines).await;
+                recorder.lines(lines).await;
                 if end_at.is_some() {
                     return;
                 }
