@@ -990,6 +990,19 @@ fn print_report(
         ),
         None => println!("  >= {TARGET_HUNDRED}% per subscriber with 100: not measured"),
     }
+    // On a machine the hundred sockets saturate, `docker logs -f` beside them can starve, and
+    // the percentage then says how the machine was shared, not how Lookout kept up.
+    let slowest = with(100).and_then(|r| r.min);
+    if let (Some(hundred), Some(alone), Some(slowest)) = (with(100), with(0), slowest) {
+        println!(
+            "    beside 100 subscribers docker logs -f read {:.0} lines/s, {:.1}% of its {:.0} \
+             alone; the slowest subscriber got {:.1}% of that",
+            hundred.docker,
+            100.0 * hundred.docker / alone.docker,
+            alone.docker,
+            100.0 * slowest / alone.docker
+        );
+    }
     let p50 = with(1).and_then(|r| Some((r.lookout_ms[0]?, r.docker_ms[0]?)));
     match p50 {
         Some((ours, docker)) => println!(
