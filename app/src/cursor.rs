@@ -100,7 +100,7 @@ impl FromStr for Cursor {
     }
 }
 
-fn is_container_id(s: &str) -> bool {
+pub(crate) fn is_container_id(s: &str) -> bool {
     (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

@@ -123,6 +123,7 @@ struct Lines {
     engine: String,
     project: String,
     service: String,
+    #[serde(rename = "runs", deserialize_with = "crate::wire_lines::deserialize")]
     lines: Vec<LogLine>,
 }
 

@@ -20,6 +20,7 @@ pub mod needle;
 pub mod protocol;
 pub mod service_key;
 pub mod target;
+pub mod wire_lines;
 
 #[cfg(feature = "csr")]
 pub mod ui;

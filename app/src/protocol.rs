@@ -14,7 +14,7 @@ pub(crate) use crate::service_key::local_engine;
 pub use crate::service_key::{ServiceKey, LOCAL_ENGINE};
 
 /// Version of the WebSocket protocol, sent in the `hello` message.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// WebSocket close code of a socket whose session expired or was signed out: the client
 /// should sign in again.
@@ -453,6 +453,12 @@ pub enum ServerMessage {
         engine: String,
         project: String,
         service: String,
+        /// On the wire: `runs` of one container's lines (`crate::wire_lines`).
+        #[serde(
+            rename = "runs",
+            serialize_with = "crate::wire_lines::serialize",
+            deserialize_with = "crate::wire_lines::deserialize"
+        )]
         lines: Vec<LogLine>,
     },
     /// A container of the subscribed service started, exited or was removed; it comes in

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use app::protocol::{ClientMessage, Cursor, ServerMessage, Tail};
+use app::protocol::{ClientMessage, ServerMessage, Tail};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
@@ -475,16 +475,31 @@ async fn next_message(ws: &mut Socket, deadline: Instant) -> Fallible<ServerMess
 struct Received {
     #[serde(rename = "type")]
     kind: String,
+    /// Of `lines`.
     #[serde(default)]
-    lines: Vec<Stamped>,
+    runs: Vec<Run>,
     /// Of `dropped`.
     #[serde(default)]
     count: u64,
 }
 
 #[derive(Deserialize)]
+struct Run {
+    lines: Vec<Stamped>,
+}
+
+#[derive(Deserialize)]
 struct Stamped {
-    cursor: Cursor,
+    ts_ns: i64,
+}
+
+impl Received {
+    /// The engine's stamps of a `lines` message's lines.
+    fn stamps(&self) -> impl Iterator<Item = i64> + '_ {
+        self.runs
+            .iter()
+            .flat_map(|r| r.lines.iter().map(|l| l.ts_ns))
+    }
 }
 
 async fn read_lookout(
@@ -524,18 +539,18 @@ async fn read_lookout(
         let msg: Received = serde_json::from_str(&text)
             .map_err(|e| format!("a message not in the protocol ({e}): {text}"))?;
         match (msg.kind.as_str(), now) {
-            ("lines", Phase::Throughput) => tally.lines += msg.lines.len() as u64,
+            ("lines", Phase::Throughput) => tally.lines += msg.stamps().count() as u64,
             ("lines", Phase::Latency) => tally
                 .latencies_ns
-                .extend(msg.lines.iter().map(|l| received - l.cursor.ts_ns)),
+                .extend(msg.stamps().map(|ts_ns| received - ts_ns)),
             ("lines", Phase::CatchUp) => {
-                if let Some(newest) = msg.lines.iter().map(|l| l.cursor.ts_ns).max() {
+                if let Some(newest) = msg.stamps().max() {
                     behind_ns.store(received - newest, Ordering::Relaxed);
                 }
             }
             ("lines", Phase::LiveAgain { since_ns }) => {
-                for l in &msg.lines {
-                    tally.live_again(since_ns, l.cursor.ts_ns, received, &live);
+                for ts_ns in msg.stamps() {
+                    tally.live_again(since_ns, ts_ns, received, &live);
                 }
             }
             ("dropped", Phase::Latency | Phase::Throughput) => tally.dropped += msg.count,

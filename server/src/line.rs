@@ -1,11 +1,13 @@
-//! A log line as the server holds and sends it: the protocol's line with its JSON, written
-//! once when the line is read. A line fanned out to a hundred viewers was otherwise escaped
-//! into JSON a hundred times: that was the largest cost in the profile of many viewers.
+//! A log line as the server holds and sends it: the protocol's line with its JSON as a
+//! `lines` message's run holds it (`app::wire_lines`), written once when the line is read. A line
+//! fanned out to a hundred viewers was otherwise escaped into JSON a hundred times: that was
+//! the largest cost in the profile of many viewers.
 
 use std::ops::Deref;
 use std::sync::Arc;
 
 use app::protocol::LogLine;
+use app::wire_lines::{LineOut, RunLine};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
@@ -23,7 +25,8 @@ impl Line {
     pub fn new(line: LogLine) -> Line {
         // A `LogLine` is strings, numbers and enums: serialising it cannot fail. Not
         // `RawValue::from_string`, which parses the JSON again to check it.
-        let json = serde_json::value::to_raw_value(&line).expect("a log line serialises");
+        let json =
+            serde_json::value::to_raw_value(&LineOut::from(&line)).expect("a log line serialises");
         Line { line, json }
     }
 
@@ -32,13 +35,13 @@ impl Line {
         Arc::new(Line::new(line))
     }
 
-    /// The line as the protocol sends it.
+    /// The line as a run of a `lines` message holds it.
     pub fn json(&self) -> &str {
         self.json.get()
     }
 
-    /// The memory the line holds, as the byte bounds count it: its strings twice (the line's
-    /// and its JSON).
+    /// The memory the line holds, as the byte bounds count it: its strings, and its JSON
+    /// beside them (which holds its text and stamp again).
     pub fn bytes(&self) -> usize {
         let l = &self.line;
         l.text.len()
@@ -58,9 +61,13 @@ impl Deref for Line {
     }
 }
 
-/// Written as the JSON made when the line was read, not serialised again.
-impl Serialize for Line {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+/// Written in its run as the JSON made when the line was read, not serialised again.
+impl RunLine for Line {
+    fn line(&self) -> &LogLine {
+        &self.line
+    }
+
+    fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.json.serialize(s)
     }
 }
@@ -69,6 +76,7 @@ impl Serialize for Line {
 mod tests {
     use super::*;
     use app::protocol::{Cursor, Level, Replica, Stream};
+    use app::wire_lines::Runs;
 
     fn line(text: &str) -> LogLine {
         LogLine {
@@ -93,10 +101,14 @@ mod tests {
     fn a_held_line_is_sent_as_the_protocol_line_it_holds() {
         let hostile = "<script>\"quoted\"\\ \u{1b}[31m tab\t ü \u{2028}";
         let held = Line::new(line(hostile));
-        let sent = serde_json::to_string(&vec![&held]).unwrap();
-        let back: Vec<LogLine> = serde_json::from_str(&sent).unwrap();
+        let sent = serde_json::to_string(&Runs(&[&held])).unwrap();
+        let back =
+            app::wire_lines::deserialize(&mut serde_json::Deserializer::from_str(&sent)).unwrap();
         assert_eq!(back, [line(hostile)]);
-        assert_eq!(sent, serde_json::to_string(&[line(hostile)]).unwrap());
+        assert_eq!(
+            sent,
+            serde_json::to_string(&Runs(&[line(hostile)])).unwrap()
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use app::protocol::{ErrorCode, Lifecycle, ServerMessage, ServiceKey};
+use app::wire_lines::Runs;
 use axum::extract::ws::{Message, WebSocket};
 use futures::stream::SplitSink;
 use futures::SinkExt;
@@ -24,7 +25,7 @@ struct LinesOut<'a> {
     engine: &'a str,
     project: &'a str,
     service: &'a str,
-    lines: Vec<&'a Line>,
+    runs: Runs<'a, &'a Line>,
 }
 
 pub async fn send_json<T: Serialize>(tx: &mut Sink, msg: &T) -> Result<(), Closed> {
@@ -65,11 +66,12 @@ pub async fn send_lines(
             .count()
             .max(1);
         let (chunk, after) = rest.split_at(n);
+        let chunk: Vec<&Line> = chunk.iter().map(|l| l.as_ref()).collect();
         let msg = LinesOut {
             engine: &key.engine,
             project: &key.project,
             service: &key.service,
-            lines: chunk.iter().map(|l| l.as_ref()).collect(),
+            runs: Runs(&chunk),
         };
         send_json(tx, &msg).await?;
         rest = after;
