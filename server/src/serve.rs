@@ -239,6 +239,7 @@ fn hub_config(config: &Config, redactor: Arc<Redactor>) -> HubConfig {
         batch: Batch {
             lines: BATCH_LINES,
             bytes: config.max_batch_bytes as usize,
+            pace: Duration::ZERO,
         },
         reads: ReadPermits::new(Bound {
             what: "log reads",

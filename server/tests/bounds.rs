@@ -1,6 +1,7 @@
 //! The byte bounds beside the line bounds, each hit on the real engine: the ring of a service
 //! (`--ring-bytes`), one message to a viewer (`--max-batch-bytes`), a viewer's queue
-//! (`--queue-bytes`) and a log read's frames read ahead of Lookout (`--read-ahead-bytes`). Each test has a Compose project of its own with the fixture's `probe`,
+//! (`--queue-bytes`) and a log read's frames read ahead of Lookout (`--read-ahead-bytes`);
+//! and the pace a socket asks for (`/ws?pace_ms=`). Each test has a Compose project of its own with the fixture's `probe`,
 //! whose log it writes into.
 
 mod common;
@@ -127,6 +128,55 @@ async fn a_lines_message_holds_at_most_max_batch_bytes() {
     }
     assert_eq!(got, (1..=30).collect::<Vec<u32>>(), "every line, in order");
     assert!(messages >= 10, "30 lines in {messages} messages");
+}
+
+#[tokio::test]
+async fn a_paced_socket_gets_a_burst_in_messages_a_pace_apart_and_a_pace_beyond_100_ms_is_refused()
+{
+    require_fixture().await;
+    let project = TempProject::fixture("pace", &["probe"]).await;
+    let id = project.id("probe").await;
+    // Batches bound by their 1,000 lines only.
+    let server = Server::start_for(&project.name, &["--max-batch-bytes", "4194304"]).await;
+    for (query, why) in [
+        ("pace_ms=101", "pace_ms must be between 0 and 100, got 101"),
+        ("pace_ms=soon", "pace_ms"),
+    ] {
+        let refused = server.upgrade(&format!("/ws?{query}"), None).await;
+        assert_eq!(refused.0, 400, "{query}: {}", refused.1);
+        assert!(refused.1.contains(why), "{query}: {}", refused.1);
+    }
+    let mut ws = server.ws_at("/ws?pace_ms=100").await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    let tag = marker("pace");
+    let count = 3000;
+    let script = format!(
+        "awk 'BEGIN {{ for (i = 1; i <= {count}; i++) print \"{tag} \" i }}' > /proc/1/fd/1"
+    );
+    docker_ok(&["exec", &id, "sh", "-c", &script]).await;
+    let deadline = Instant::now() + WAIT;
+    let (mut got, mut messages, mut first, mut last) = (0, 0, None, Instant::now());
+    while got < count {
+        let (lines, at) = ws
+            .try_next_lines("probe", deadline)
+            .await
+            .unwrap_or_else(|| panic!("{got} of the {count} lines came within 10 s"));
+        got += lines.iter().filter(|l| number(l, &tag).is_some()).count() as u32;
+        messages += 1;
+        first.get_or_insert(at);
+        last = at;
+    }
+    // After its first message a busy socket sends one every 100 ms at most, but for a full
+    // batch (1,000 lines), which goes at once. The span is as this test read them: a first
+    // message read up to 100 ms late shortens it by that.
+    let span = last - first.expect("a message came");
+    let paced = (span.as_millis() as u32 + 100) / 100 + 2;
+    let full = count / 1000;
+    assert!(
+        messages <= paced + full,
+        "{messages} messages in {span:?}: at most {paced} paced and {full} full batches"
+    );
 }
 
 #[tokio::test]

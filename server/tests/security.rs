@@ -8,10 +8,6 @@
 
 mod common;
 
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Error;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use common::{launch, Logging, Server, WAIT};
@@ -273,45 +269,17 @@ async fn healthz_tells_anyone_only_whether_each_engine_answers_and_its_api_versi
     assert!(!body.contains("secret-socket-dir"), "{body}");
 }
 
-/// Opens the WebSocket with `origin` (as a browser on that page would); the HTTP status of a
-/// refusal and its text, or 101.
-async fn upgrade(server: &Server, origin: Option<&str>) -> (u16, String) {
-    let mut request = format!("ws://127.0.0.1:{}/ws", server.port)
-        .into_client_request()
-        .expect("a request");
-    if let Some(o) = origin {
-        request
-            .headers_mut()
-            .insert("Origin", HeaderValue::from_str(o).expect("a header"));
-    }
-    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
-        .await
-        .expect("an answer within 10 s")
-    {
-        Ok((_, response)) => (response.status().as_u16(), String::new()),
-        Err(Error::Http(response)) => {
-            let body = response
-                .body()
-                .as_deref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
-            (response.status().as_u16(), body)
-        }
-        Err(e) => panic!("the upgrade failed otherwise: {e}"),
-    }
-}
-
 #[tokio::test]
 async fn a_page_of_another_site_cannot_open_the_websocket() {
     let server = Server::start().await;
     let own = format!("http://127.0.0.1:{}", server.port);
     assert_eq!(
-        upgrade(&server, Some(&own)).await.0,
+        server.upgrade("/ws", Some(&own)).await.0,
         101,
         "Lookout's own page"
     );
     assert_eq!(
-        upgrade(&server, None).await.0,
+        server.upgrade("/ws", None).await.0,
         101,
         "a client that is not a browser"
     );
@@ -322,7 +290,7 @@ async fn a_page_of_another_site_cannot_open_the_websocket() {
         "null",
         "http://localhost.evil.example",
     ] {
-        let (status, text) = upgrade(&server, Some(foreign)).await;
+        let (status, text) = server.upgrade("/ws", Some(foreign)).await;
         assert_eq!(status, 403, "{foreign}: {text}");
         assert!(
             text.contains("WebSocket refused"),
@@ -337,10 +305,16 @@ async fn a_page_of_another_site_cannot_open_the_websocket() {
     )
     .await;
     assert_eq!(
-        upgrade(&allowing, Some("https://dash.example.com")).await.0,
+        allowing
+            .upgrade("/ws", Some("https://dash.example.com"))
+            .await
+            .0,
         101
     );
-    assert_eq!(upgrade(&allowing, Some("http://evil.example")).await.0, 403);
+    assert_eq!(
+        allowing.upgrade("/ws", Some("http://evil.example")).await.0,
+        403
+    );
 }
 
 #[tokio::test]
@@ -753,10 +727,13 @@ async fn the_settings_that_take_lists_read_them_from_the_environment() {
         421
     );
     for origin in ["https://dash.example.com", "https://board.example.org"] {
-        let (status, body) = upgrade(&server, Some(origin)).await;
+        let (status, body) = server.upgrade("/ws", Some(origin)).await;
         assert_eq!(status, 101, "Origin {origin}: {body}");
     }
-    assert_eq!(upgrade(&server, Some("https://evil.example")).await.0, 403);
+    assert_eq!(
+        server.upgrade("/ws", Some("https://evil.example")).await.0,
+        403
+    );
     drop(server);
 
     // LOOKOUT_TRUSTED_PROXIES: comma-separated; the tests' requests come from the second.

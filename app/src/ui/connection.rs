@@ -23,6 +23,8 @@ const BACKOFF_MIN_MS: u32 = 500;
 /// page asks again.
 const ASK_AGAIN_MS: u32 = 2_000;
 const BACKOFF_MAX_MS: u32 = 10_000;
+/// How long the server gathers a busy service's lines for this page (`pace_ms`): a frame.
+const PACE_MS: u32 = 16;
 
 /// What the connection indicator shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -362,7 +364,12 @@ fn ws_url() -> String {
     } else {
         "ws"
     };
-    format!("{scheme}://{}/ws", loc.host().unwrap_or_default())
+    // Lines reach the view once a frame: a busy service's lines gathered for a frame on the
+    // server come in one message, not in hundreds that each cost the page its handling.
+    format!(
+        "{scheme}://{}/ws?pace_ms={PACE_MS}",
+        loc.host().unwrap_or_default()
+    )
 }
 
 fn backoff_ms(attempt: u32) -> u32 {

@@ -27,11 +27,16 @@ const IDLE_WAIT: Duration = Duration::from_micros(500);
 /// tokio's timers end on the millisecond tick after they are due.
 const TIMER_GRAIN: Duration = Duration::from_millis(1);
 
-/// The most a subscriber is handed at once: one WebSocket message.
+/// How a subscriber's lines are handed out: at most `lines` and `bytes` at once (one
+/// WebSocket message), and while busy, gathered for at least `pace`.
 #[derive(Clone, Copy, Debug)]
 pub struct Batch {
     pub lines: usize,
     pub bytes: usize,
+    /// What its client asked for (`ws::Pace`): a browser draws once a frame, and each
+    /// message costs it about 0.2 ms whatever it holds, so a burst sent as hundreds of small
+    /// messages cost it more than the lines. Zero: as busy gathering alone has it.
+    pub pace: Duration,
 }
 
 /// What a subscriber receives next.
@@ -163,7 +168,7 @@ impl Tap {
                 // Seen before the read, so a push after the read wakes the wait below.
                 self.tape.borrow_and_update();
                 self.take(batch);
-                let mut gather = self.busy_gather();
+                let mut gather = self.busy_gather().max(batch.pace);
                 if self.gathered.is_empty() {
                     if self.pending_lifecycle.is_none() && self.pending_drop == 0 {
                         let waiting = tokio::time::Instant::now();
@@ -267,6 +272,7 @@ mod tests {
     const BIG: Batch = Batch {
         lines: 1000,
         bytes: 1 << 20,
+        pace: Duration::ZERO,
     };
 
     fn tap(s: &Arc<Shared>, start: Start) -> Tap {
@@ -369,6 +375,45 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_paced_subscriber_gathers_for_its_pace_while_busy_and_not_while_idle() {
+        let paced = Batch {
+            pace: Duration::from_millis(16),
+            ..BIG
+        };
+        let s = Arc::new(shared(100, 100));
+        s.metrics().subscribers.store(1, Ordering::Relaxed);
+        let mut t = tap(&s, Start::Tail(0));
+        // Busy: a line waits for it, and another comes while it gathers.
+        s.push(vec![raw(1, "a")], &container("aaa"));
+        let start = tokio::time::Instant::now();
+        let writer = s.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            writer.push(vec![raw(2, "b")], &container("aaa"));
+        });
+        assert_eq!(texts(t.next(paced).await), ["a", "b"]);
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(16) && waited < Duration::from_millis(17),
+            "gathered {waited:?}, not 16 ms"
+        );
+        // Idle: a line after a quiet while goes out at once, pace or not.
+        let writer = s.clone();
+        let pushed = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            writer.push(vec![raw(3, "c")], &container("aaa"));
+            tokio::time::Instant::now()
+        });
+        assert_eq!(texts(t.next(paced).await), ["c"]);
+        let at = pushed.await.expect("the writer");
+        assert_eq!(
+            at.elapsed(),
+            Duration::ZERO,
+            "an idle subscriber's line waits for nothing"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_busy_subscriber_of_few_does_not_wait_on_the_timer() {
         let s = Arc::new(shared(100, 100));
         s.metrics().subscribers.store(1, Ordering::Relaxed);
@@ -391,10 +436,7 @@ mod tests {
             (1..=5).map(|i| raw(i, &format!("l{i}"))).collect(),
             &container("aaa"),
         );
-        let two = Batch {
-            lines: 2,
-            bytes: 1 << 20,
-        };
+        let two = Batch { lines: 2, ..BIG };
         assert_eq!(texts(t.next(two).await), ["l1", "l2"]);
         assert_eq!(texts(t.next(two).await), ["l3", "l4"]);
         assert_eq!(texts(t.next(two).await), ["l5"]);

@@ -7,18 +7,21 @@ mod read;
 mod send;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use app::protocol::{
     ClientMessage, Cursor, EngineStatus, ErrorCode, HistoryStatus, ServerMessage, Tail,
     TailOverLimit, CLOSE_SESSION_ENDED, MAX_RESUME_CURSORS, PROTOCOL_VERSION,
 };
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
 use tokio::sync::watch;
 
 use self::project::{keep_newest, Part, Whole};
@@ -45,9 +48,35 @@ pub struct SocketState {
 /// 12.5 MiB for nothing.
 const READ_BUFFER: usize = 4 << 10;
 
+/// What a client may ask of its socket in the URL (`/ws?pace_ms=16`): how long its busy
+/// subscriptions gather lines before sending them, 0 (the default: as busy gathering alone
+/// has it) to `MAX_PACE_MS`. The web app asks for a frame. A line that finds its
+/// subscription idle still goes out at once.
+#[derive(Debug, Default, Deserialize)]
+pub struct Pace {
+    #[serde(default)]
+    pace_ms: u32,
+}
+
+/// A client pacing its socket slower than this would see lines late for nothing.
+pub const MAX_PACE_MS: u32 = 100;
+
+impl Pace {
+    fn checked(asked: Result<Query<Pace>, QueryRejection>) -> Result<Duration, String> {
+        let Query(Pace { pace_ms }) = asked.map_err(|e| e.body_text())?;
+        if pace_ms > MAX_PACE_MS {
+            return Err(format!(
+                "pace_ms must be between 0 and {MAX_PACE_MS}, got {pace_ms}"
+            ));
+        }
+        Ok(Duration::from_millis(pace_ms.into()))
+    }
+}
+
 pub async fn route(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
+    pace: Result<Query<Pace>, QueryRejection>,
     State(state): State<SocketState>,
     Extension(viewer): Extension<Viewer>,
 ) -> Response {
@@ -55,6 +84,10 @@ pub async fn route(
         tracing::warn!(%refused, "WebSocket upgrade refused");
         return (StatusCode::FORBIDDEN, refused.to_string()).into_response();
     }
+    let pace = match Pace::checked(pace) {
+        Ok(pace) => pace,
+        Err(refused) => return (StatusCode::BAD_REQUEST, refused).into_response(),
+    };
     let most = state.config.max_sockets_per_user;
     let Some(slot) = state.sockets.take(viewer.limit_key(), most as usize) else {
         let who = viewer.limit_key();
@@ -70,7 +103,7 @@ pub async fn route(
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| async move {
-            serve(socket, state, viewer).await;
+            serve(socket, state, viewer, pace).await;
             drop(slot);
         })
 }
@@ -103,12 +136,13 @@ async fn history_changed(
     std::future::pending().await
 }
 
-async fn serve(socket: WebSocket, state: SocketState, viewer: Viewer) {
+async fn serve(socket: WebSocket, state: SocketState, viewer: Viewer, pace: Duration) {
     let (mut tx, mut rx) = socket.split();
     let mut session = Session {
         tx: &mut tx,
         state: &state,
         viewer: &viewer,
+        pace,
         subs: Vec::new(),
         turn: 0,
         whole: None,
@@ -121,6 +155,8 @@ struct Session<'a> {
     tx: &'a mut Sink,
     state: &'a SocketState,
     viewer: &'a Viewer,
+    /// What its client asked for (`Pace`).
+    pace: Duration,
     /// What it follows: one service, or several merged.
     subs: Vec<Subscription>,
     /// Which subscription is asked first for its next delivery.
@@ -139,7 +175,10 @@ impl Session<'_> {
     async fn run(&mut self, rx: &mut SplitStream<WebSocket>) -> Result<(), Closed> {
         let hub = &self.state.hub;
         hub.first_listing().await;
-        let batch = hub.config().batch;
+        let batch = Batch {
+            pace: self.pace,
+            ..hub.config().batch
+        };
         // Only the engines some service of the viewer's scope may be on.
         let scope = &self.viewer.scope;
         let mut engines: Vec<_> = hub

@@ -467,6 +467,42 @@ impl Server {
         Ws::connect(self.port, &self.project).await
     }
 
+    /// Asks to open the WebSocket at `path` (`/ws?…`) with `origin` (as a browser on that
+    /// page would); the HTTP status of a refusal and its text, or 101.
+    pub async fn upgrade(&self, path: &str, origin: Option<&str>) -> (u16, String) {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::HeaderValue;
+        use tokio_tungstenite::tungstenite::Error;
+        let mut request = format!("ws://127.0.0.1:{}{path}", self.port)
+            .into_client_request()
+            .expect("a request");
+        if let Some(o) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", HeaderValue::from_str(o).expect("a header"));
+        }
+        match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+            .await
+            .expect("an answer within 10 s")
+        {
+            Ok((_, response)) => (response.status().as_u16(), String::new()),
+            Err(Error::Http(response)) => {
+                let body = response
+                    .body()
+                    .as_deref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                (response.status().as_u16(), body)
+            }
+            Err(e) => panic!("the upgrade failed otherwise: {e}"),
+        }
+    }
+
+    /// Opens a WebSocket at `path` (`/ws?…`) and reads its `hello` and `services`.
+    pub async fn ws_at(&self, path: &str) -> Ws {
+        Ws::connect_at(self.port, &self.project, path, &[]).await
+    }
+
     /// `GET /metrics`, as name → value (Prometheus text; comments skipped).
     pub async fn metrics(&self) -> HashMap<String, f64> {
         let (status, body) = self.get("/metrics", &[]).await;
@@ -551,8 +587,12 @@ impl Ws {
 
     /// Connects with extra request headers (a session cookie, a proxy's user header).
     pub async fn connect_with(port: u16, project: &str, headers: &[(&str, &str)]) -> Ws {
+        Ws::connect_at(port, project, "/ws", headers).await
+    }
+
+    pub async fn connect_at(port: u16, project: &str, path: &str, headers: &[(&str, &str)]) -> Ws {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = format!("ws://127.0.0.1:{port}/ws");
+        let url = format!("ws://127.0.0.1:{port}{path}");
         let mut request = url.as_str().into_client_request().expect("a request");
         for (k, v) in headers {
             request.headers_mut().insert(
