@@ -2,6 +2,7 @@
 //! or to several merged), batches of lines, engine and service status, and errors. The
 //! protocol is in docs/PROTOCOL.md.
 
+mod pace;
 mod project;
 mod read;
 mod send;
@@ -21,9 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
-use serde::Deserialize;
 use tokio::sync::watch;
 
+use self::pace::Pace;
 use self::project::{keep_newest, Part, Whole};
 use self::read::read_message;
 use self::send::{send_backlogs, send_error, send_json, send_lines, Backlog, Closed, Sink};
@@ -47,31 +48,6 @@ pub struct SocketState {
 /// longer one is read in several goes), and 100 viewers with the default 128 KiB each held
 /// 12.5 MiB for nothing.
 const READ_BUFFER: usize = 4 << 10;
-
-/// What a client may ask of its socket in the URL (`/ws?pace_ms=16`): how long its busy
-/// subscriptions gather lines before sending them, 0 (the default: as busy gathering alone
-/// has it) to `MAX_PACE_MS`. The web app asks for a frame. A line that finds its
-/// subscription idle still goes out at once.
-#[derive(Debug, Default, Deserialize)]
-pub struct Pace {
-    #[serde(default)]
-    pace_ms: u32,
-}
-
-/// A client pacing its socket slower than this would see lines late for nothing.
-pub const MAX_PACE_MS: u32 = 100;
-
-impl Pace {
-    fn checked(asked: Result<Query<Pace>, QueryRejection>) -> Result<Duration, String> {
-        let Query(Pace { pace_ms }) = asked.map_err(|e| e.body_text())?;
-        if pace_ms > MAX_PACE_MS {
-            return Err(format!(
-                "pace_ms must be between 0 and {MAX_PACE_MS}, got {pace_ms}"
-            ));
-        }
-        Ok(Duration::from_millis(pace_ms.into()))
-    }
-}
 
 pub async fn route(
     ws: WebSocketUpgrade,
