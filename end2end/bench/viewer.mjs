@@ -39,8 +39,12 @@ function probeId() {
   ]).toString().trim().split("\n")[0];
 }
 
+// How long a write into the probe, or a wait for the page to show something, may take before
+// the bench fails saying what it saw, rather than hangs.
+const DEADLINE_MS = 60_000;
+
 function write(cmd) {
-  execFileSync("docker", ["exec", probeId(), "sh", "-c", `${cmd} > /proc/1/fd/1`]);
+  execFileSync("docker", ["exec", probeId(), "sh", "-c", `${cmd} > /proc/1/fd/1`], { timeout: DEADLINE_MS });
 }
 
 function stats(xs) {
@@ -119,19 +123,24 @@ try {
     for (let i = 0; i < FILTER_RUNS; i++) {
       const value = i % 2 === 0 ? valueOf(i) : "";
       times.push(
-        await page.evaluate(async (value) => {
+        await page.evaluate(async ([value, deadline]) => {
           const input = document.querySelector('input[aria-label="Filter"]');
           const counter = document.querySelector(".counter");
           const before = counter.textContent;
           const t0 = performance.now();
           input.value = value;
           input.dispatchEvent(new Event("input", { bubbles: true }));
-          await new Promise((resolve) => {
-            const check = () => (counter.textContent !== before ? requestAnimationFrame(resolve) : requestAnimationFrame(check));
+          const changed = await new Promise((resolve) => {
+            const check = () => {
+              if (counter.textContent !== before) requestAnimationFrame(() => resolve(true));
+              else if (performance.now() - t0 > deadline) resolve(false);
+              else requestAnimationFrame(check);
+            };
             check();
           });
+          if (!changed) throw new Error(`the filter "${value}" left the counter at "${before}" for ${deadline} ms`);
           return performance.now() - t0;
-        }, value),
+        }, [value, DEADLINE_MS]),
       );
     }
     return times;
@@ -159,24 +168,33 @@ try {
   for (let i = 0; i < APPEND_RUNS; i++) {
     const marker = `${tag}-append-${i}`;
     const before = await taskSeconds();
-    const done = page.evaluate((marker) => {
+    const done = page.evaluate(([marker, deadline]) => {
       return new Promise((resolve) => {
         // Following, the newest row on screen shows the last line once all 1,000 are in.
         let first = null;
+        const started = performance.now();
         const log = document.querySelector('[role="log"]');
         const check = () => {
           const rows = log.querySelectorAll(".row .text");
           const last = rows[rows.length - 1]?.textContent ?? "";
           if (first === null && last.startsWith(`${marker} `)) first = performance.now();
           if (last === `${marker} 1000`) resolve({ first, end: performance.now(), origin: performance.timeOrigin });
-          else requestAnimationFrame(check);
+          else if (performance.now() - started > deadline) {
+            const counter = document.querySelector(".counter")?.textContent;
+            const status = document.querySelector('[role="status"]')?.textContent;
+            resolve({ stuck: `the last row shows "${last}", the counter "${counter}", the status "${status}"` });
+          } else requestAnimationFrame(check);
         };
         check();
       });
-    }, marker);
+    }, [marker, DEADLINE_MS]);
     const t0 = Date.now();
     write(`seq 1 1000 | sed 's/^/${marker} /'`);
     const r = await done;
+    if (r.stuck) {
+      const metrics = await fetch(`${url}/metrics`).then((res) => res.text()).catch((e) => `${e}`);
+      throw new Error(`append ${i} did not show within ${DEADLINE_MS} ms: ${r.stuck}\nthe server's /metrics:\n${metrics}`);
+    }
     appendPage.push((await taskSeconds()) - before);
     appendEnd.push(r.origin + r.end - t0);
     await page.waitForTimeout(200);
