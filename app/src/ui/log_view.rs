@@ -21,6 +21,10 @@ pub const ROW_PX: usize = 20;
 pub const ROW_HEIGHT: f64 = ROW_PX as f64;
 /// Rows rendered above and below the screen, so fast scrolling shows no gaps.
 const OVERSCAN: usize = 20;
+/// Rows rendered above the screen while following: there every new line shifts every row, so
+/// each one above is built anew each frame lines come, and the user reading the newest ones
+/// seldom flings upwards (a scroll up stops following, and the window widens at once).
+const OVERSCAN_FOLLOWING: usize = 4;
 
 #[component]
 pub fn LogView(
@@ -47,7 +51,7 @@ pub fn LogView(
     let scroll = Scroll::new();
     // Characters that fit in the text column, measured when wrapping.
     let cols = RwSignal::new(120_u32);
-    let window = Window::new(lines, wrap, cols, scroll);
+    let window = Window::new(lines, wrap, cols, scroll, following.into());
     // Rows are plain, non-reactive DOM: a change of filter (highlights) or of wrapping width
     // renders them anew through their key, which is cheaper than a reactive row each. A row is
     // keyed by its allocation, not its id: a lifecycle marker placed among the last lines
@@ -57,6 +61,7 @@ pub fn LogView(
         filter_generation: filter_generation.get(),
         wrap_cols: wrap.get().then(|| cols.get()),
         spotlight: spotlight.with(|c| c.as_ref().map(|c| (c.ts_ns, c.seq))),
+        merged: merged.get(),
     });
     // Each row with the entry it begins, if lines continue it: its toggle is drawn anew when
     // lines join the entry or it is collapsed.
@@ -116,7 +121,7 @@ pub fn LogView(
                         children=move |(l, row, entry)| {
                             let height = l.wrap_cols.map(|c| wrapped_lines(row.chars, c));
                             let hit = spotlight.with_untracked(|c| c.is_some() && row.cursor() == c.as_ref());
-                            let shown = Shown { height, hit, entry };
+                            let shown = Shown { height, hit, entry, merged: l.merged };
                             let acts = Acts { lines, details, choose_field };
                             lines.with_untracked(|b| log_row(&row, b.filter(), shown, acts))
                         }
@@ -189,7 +194,13 @@ struct Window {
 }
 
 impl Window {
-    fn new(lines: Lines, wrap: Signal<bool>, cols: RwSignal<u32>, scroll: Scroll) -> Window {
+    fn new(
+        lines: Lines,
+        wrap: Signal<bool>,
+        cols: RwSignal<u32>,
+        scroll: Scroll,
+        following: Signal<bool>,
+    ) -> Window {
         let total = Memo::new(move |_| lines.with(|b| b.visible_len()));
         // With wrap on: the screen line each visible row starts at (and the total at the end).
         let offsets = Memo::new(move |_| {
@@ -212,7 +223,12 @@ impl Window {
                 ),
                 None => (top_line as usize, (top_line + screen_lines) as usize),
             });
-            let start = first.saturating_sub(OVERSCAN);
+            let above = if following.get() {
+                OVERSCAN_FOLLOWING
+            } else {
+                OVERSCAN
+            };
+            let start = first.saturating_sub(above);
             let end = (last + OVERSCAN).min(total.get());
             start..end.max(start)
         });
@@ -397,4 +413,6 @@ struct RowLayout {
     filter_generation: u64,
     wrap_cols: Option<u32>,
     spotlight: Option<(i64, u32)>,
+    /// Rows of several services name theirs.
+    merged: bool,
 }

@@ -24,6 +24,8 @@ pub struct Shown {
     pub hit: bool,
     /// The entry it begins, when lines continue it.
     pub entry: Option<Entry>,
+    /// In a view of several services: the row names its service.
+    pub merged: bool,
 }
 
 /// What a row's buttons do.
@@ -37,7 +39,12 @@ pub struct Acts {
 
 /// One row, as plain DOM: text nodes and styled spans, never HTML.
 pub fn log_row(row: &Arc<Row>, filter: &Filter, shown: Shown, acts: Acts) -> impl IntoView {
-    let Shown { height, hit, entry } = shown;
+    let Shown {
+        height,
+        hit,
+        entry,
+        merged,
+    } = shown;
     let Acts {
         lines,
         details,
@@ -58,9 +65,11 @@ pub fn log_row(row: &Arc<Row>, filter: &Filter, shown: Shown, acts: Acts) -> imp
     let replica_class = format!("replica replica-{}", replica.number % 8);
     let replica_label = format!("#{}", replica.number);
     let replica_title = replica.name.clone();
-    // Shown only in a view of several services (style/main.css).
-    let service_class = format!("service svc-{}", colour_of(&row.service));
-    let service = row.service.to_string();
+    // Only in a view of several services: a row of one service is built without it.
+    let service = merged.then(|| {
+        let class = format!("service svc-{}", colour_of(&row.service));
+        view! { <span class=class>{row.service.to_string()}</span> }
+    });
     let local = local_time(row.ts_ns());
     let text = row_text(row, filter, choose_field);
     let level = match &row.kind {
@@ -96,7 +105,7 @@ pub fn log_row(row: &Arc<Row>, filter: &Filter, shown: Shown, acts: Acts) -> imp
         <div class=row_class aria-current=hit.then_some("true")
             style:height=height.map(|n| format!("{}px", n as usize * ROW_PX))>
             <time class="ts" title=utc>{local}</time>
-            <span class=service_class>{service}</span>
+            {service}
             <span class=replica_class title=replica_title>{replica_label}</span>
             <span class="text">{toggle}{row.json().is_some().then(|| {
                 let row = row.clone();
@@ -119,11 +128,15 @@ fn row_text(row: &Row, filter: &Filter, choose_field: Callback<String>) -> impl 
                 .into_iter()
                 .map(|(text, style, marked)| {
                     let css = style.css();
-                    let span = view! { <span style=(!css.is_empty()).then_some(css)>{text}</span> };
-                    if marked {
-                        view! { <mark>{span}</mark> }.into_any()
-                    } else {
-                        span.into_any()
+                    // A plain run is a bare text node: most lines are one, and an element
+                    // less per row is less to build while following a busy service.
+                    match (css.is_empty(), marked) {
+                        (true, false) => text.into_any(),
+                        (true, true) => view! { <mark>{text}</mark> }.into_any(),
+                        (false, false) => view! { <span style=css>{text}</span> }.into_any(),
+                        (false, true) => {
+                            view! { <mark><span style=css>{text}</span></mark> }.into_any()
+                        }
                     }
                 })
                 .collect_view();
