@@ -8,7 +8,7 @@ use app::protocol::{ContainerInfo, Cursor, LogLine, Stream};
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use bollard::Docker;
-use futures::{FutureExt, Stream as FutStream, StreamExt};
+use futures::{Stream as FutStream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
 use super::frames::{Framer, RawLine};
@@ -210,12 +210,8 @@ impl<'k> LogStream<'k> {
     /// The next lines complete: at once, or, while the stream is busy, what comes within
     /// `pace::GATHER` (see `pace.rs`). Lines read are kept in `self` until handed on, so that
     /// dropping this while it waits loses none.
-    ///
-    /// While gathering it sleeps and then takes what came meanwhile, rather than waiting on
-    /// the frames: the pump hands frames over from a thread of its own, and a reader waiting
-    /// on them is woken across threads for each one (one entry each: about three context
-    /// switches a line at the engine's ceiling, most of Lookout's CPU there).
     async fn next_raw_lines(&mut self) -> Option<Result<Vec<RawLine>, EngineError>> {
+        let mut gathering = false;
         loop {
             if self.finished {
                 if !self.read.is_empty() {
@@ -223,73 +219,56 @@ impl<'k> LogStream<'k> {
                 }
                 return self.failure.take().map(Err);
             }
-            if self.read.is_empty() {
-                let next = self.frames.next().await;
-                self.take(next);
-                continue;
-            }
-            let Some(until) = self.pace.gather_until(Instant::now()) else {
-                return Some(Ok(self.hand_on()));
-            };
-            if self.take_ready() {
-                let end = match &mut self.gather_end {
-                    Some(end) => {
-                        end.as_mut().reset(until);
-                        end
+            let next = if self.read.is_empty() {
+                self.frames.next().await
+            } else {
+                if !gathering {
+                    let Some(until) = self.pace.gather_until(Instant::now()) else {
+                        return Some(Ok(self.hand_on()));
+                    };
+                    match &mut self.gather_end {
+                        Some(end) => end.as_mut().reset(until),
+                        None => self.gather_end = Some(Box::pin(tokio::time::sleep_until(until))),
                     }
-                    None => self
-                        .gather_end
-                        .insert(Box::pin(tokio::time::sleep_until(until))),
-                };
-                end.as_mut().await;
-                self.take_ready();
+                    gathering = true;
+                }
+                if self.read.len() >= pace::MOST_LINES || self.read_bytes >= pace::MOST_BYTES {
+                    return Some(Ok(self.hand_on()));
+                }
+                let end = self
+                    .gather_end
+                    .as_mut()
+                    .expect("set when the gathering began");
+                tokio::select! {
+                    biased;
+                    next = self.frames.next() => next,
+                    () = end.as_mut() => return Some(Ok(self.hand_on())),
+                }
+            };
+            let before = self.read.len();
+            match next {
+                None => {
+                    self.finished = true;
+                    self.framer.finish(&mut self.read);
+                }
+                Some(Ok(LogOutput::StdOut { message }))
+                | Some(Ok(LogOutput::Console { message })) => {
+                    self.framer.push(Stream::Stdout, &message, &mut self.read)
+                }
+                Some(Ok(LogOutput::StdErr { message })) => {
+                    self.framer.push(Stream::Stderr, &message, &mut self.read)
+                }
+                Some(Ok(LogOutput::StdIn { .. })) => {}
+                Some(Err(e)) => {
+                    self.finished = true;
+                    self.failure = Some(e.into());
+                }
             }
-            return Some(Ok(self.hand_on()));
+            self.read_bytes += self.read[before..]
+                .iter()
+                .map(|l| l.text.len())
+                .sum::<usize>();
         }
-    }
-
-    /// Takes the frames that have come, without waiting, until the batch is full or the
-    /// stream ended: whether there is room for more.
-    fn take_ready(&mut self) -> bool {
-        loop {
-            if self.finished
-                || self.read.len() >= pace::MOST_LINES
-                || self.read_bytes >= pace::MOST_BYTES
-            {
-                return false;
-            }
-            // Unconstrained: tokio's budget would stop a drain of its channel after 128.
-            match tokio::task::unconstrained(self.frames.next()).now_or_never() {
-                Some(next) => self.take(next),
-                None => return true,
-            }
-        }
-    }
-
-    /// One frame's lines into `read`; the stream's end, or its failure, noted.
-    fn take(&mut self, next: Option<Frame>) {
-        let before = self.read.len();
-        match next {
-            None => {
-                self.finished = true;
-                self.framer.finish(&mut self.read);
-            }
-            Some(Ok(LogOutput::StdOut { message })) | Some(Ok(LogOutput::Console { message })) => {
-                self.framer.push(Stream::Stdout, &message, &mut self.read)
-            }
-            Some(Ok(LogOutput::StdErr { message })) => {
-                self.framer.push(Stream::Stderr, &message, &mut self.read)
-            }
-            Some(Ok(LogOutput::StdIn { .. })) => {}
-            Some(Err(e)) => {
-                self.finished = true;
-                self.failure = Some(e.into());
-            }
-        }
-        self.read_bytes += self.read[before..]
-            .iter()
-            .map(|l| l.text.len())
-            .sum::<usize>();
     }
 
     /// The lines read so far, to hand on.
@@ -496,37 +475,6 @@ mod tests {
         assert!(
             batches < 500,
             "100,000 lines a second come in batches, not one by one: {batches} batches"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_busy_stream_takes_every_frame_queued_while_it_gathered() {
-        // The frames come through a tokio channel, as the pump hands them over: 3,000 queued
-        // at once. Taking them one poll at a time, tokio's budget stops a drain after 128.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        for i in 0..3000u32 {
-            let entry = format!(
-                "2026-12-05T18:00:00.{:09}Z line {i}\n",
-                u64::from(i) * 10_000
-            );
-            let frame: Frame = Ok(LogOutput::StdOut {
-                message: entry.into_bytes().into(),
-            });
-            tx.send(frame).expect("the stream is there");
-        }
-        drop(tx);
-        let frames = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        let mut stream = stream(Box::pin(frames));
-        let mut sizes = Vec::new();
-        while let Some(lines) = stream.next_lines().await {
-            sizes.push(lines.expect("no failure").len());
-        }
-        assert_eq!(sizes.iter().sum::<usize>(), 3000);
-        // The first lines go on as they come, until the stream counts as busy.
-        let largest = sizes.iter().copied().max().unwrap_or(0);
-        assert!(
-            largest > 1000,
-            "a busy stream's batch takes what was queued: batches {sizes:?}"
         );
     }
 
