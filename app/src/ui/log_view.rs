@@ -88,14 +88,11 @@ pub fn LogView(
     land_where_shown(scroll, lines);
 
     view! {
-        <div class=move || {
-                let base = match (wrap.get(), show_timestamps.get()) {
-                    (true, true) => "log wrap",
-                    (true, false) => "log wrap no-ts",
-                    (false, true) => "log",
-                    (false, false) => "log no-ts",
-                };
-                if merged.get() { format!("{base} merged") } else { base.to_owned() }
+        <div class=move || match (wrap.get(), show_timestamps.get()) {
+                (true, true) => "log wrap",
+                (true, false) => "log wrap no-ts",
+                (false, true) => "log",
+                (false, false) => "log no-ts",
             }
             node_ref=scroll.el on:scroll=move |_| {
                 scroll.scrolled(following, live);
