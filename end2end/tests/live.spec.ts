@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { expect, test } from "@playwright/test";
 import { containerId, e2ePort, engineSocket, freePort, HoldingProxy, marker, project, Server, writeToProbe } from "./fixture";
@@ -357,6 +357,49 @@ test("with 50,000 lines held the DOM stays small and the first line is reachable
     await log.dispatchEvent("scroll");
     await expect(log.getByText(`${m} 50000`, { exact: true })).toBeVisible();
     expect(await page.locator(".row").count()).toBeLessThan(500);
+  } finally {
+    await server.stop();
+  }
+});
+
+test("following a service whose lines continue entries stays at the newest line as the oldest fall off", async ({ page }) => {
+  test.setTimeout(180_000);
+  // The page gets its 100,000 lines in one burst: the server's queue for it holds them all.
+  const server = await Server.start(0, "--queue-lines", "200000", "--queue-bytes", String(256 << 20));
+  try {
+    const m = marker("cap");
+    const probe = containerId("probe");
+    await page.goto(`${server.url}/?project=${project}&service=probe&tail=100`);
+    await expect(page.getByRole("status")).toHaveText(/Live/);
+    // As many lines as the page holds, mixed as services write them: plain, JSON, logfmt, and
+    // a stack trace's line continuing the logfmt line before it. At the cap, each append
+    // drops the oldest lines, and with them, now and then, an entry's first line.
+    const kinds = [
+      `"%s line %d\\n"`,
+      `"{\\"level\\":\\"info\\",\\"msg\\":\\"%s line %d\\"}\\n"`,
+      `"time=2026-12-03T18:00:00Z level=warn msg=\\"%s line %d\\"\\n"`,
+      `"\\tat com.example.shop.OrderService.place(%s line %d)\\n"`,
+    ];
+    const branches = kinds.map((k, i) => `k==${i} { printf ${k}, t, $1 }`).join("; ");
+    execFileSync("docker", ["exec", probe, "sh", "-c", `seq 1 100000 | awk -v t=${m} '{ k = $1 % 4 } ${branches}' > /proc/1/fd/1`]);
+    await expect(page.getByText(/^75000 of 75000 lines$/)).toBeVisible({ timeout: 90_000 });
+    const jump = page.getByRole("button", { name: /Jump to latest/ });
+    const last = page.getByRole("log").locator(".row .text").last();
+    // The browser's scroll anchoring moved the view up a few rows now and then as rows were
+    // replaced, which read as the user scrolling up: the view stopped following on its own.
+    // The appends come as a service writes them: bursts through one process writing into the
+    // probe, a moment apart (as the viewer bench has them, where the follow was lost).
+    const writer = spawn("docker", ["exec", "-i", probe, "sh", "-c", "cat > /proc/1/fd/1"], { stdio: ["pipe", "ignore", "inherit"] });
+    try {
+      for (let i = 0; i < 60; i++) {
+        writer.stdin.write(Array.from({ length: 1000 }, (_, n) => `${m}-${i} ${n + 1}\n`).join(""));
+        await expect(last).toHaveText(`${m}-${i} 1000`);
+        await expect(jump).toHaveCount(0);
+        await page.waitForTimeout(200);
+      }
+    } finally {
+      writer.stdin.end();
+    }
   } finally {
     await server.stop();
   }
