@@ -28,14 +28,17 @@ const IDLE_WAIT: Duration = Duration::from_micros(500);
 const TIMER_GRAIN: Duration = Duration::from_millis(1);
 
 /// How a subscriber's lines are handed out: at most `lines` and `bytes` at once (one
-/// WebSocket message), and while busy, gathered for at least `pace`.
+/// WebSocket message), and, but for a full batch, at most one message a `pace`.
 #[derive(Clone, Copy, Debug)]
 pub struct Batch {
     pub lines: usize,
     pub bytes: usize,
     /// What its client asked for (`ws::Pace`): a browser draws once a frame, and each
     /// message costs it about 0.2 ms whatever it holds, so a burst sent as hundreds of small
-    /// messages cost it more than the lines. Zero: as busy gathering alone has it.
+    /// messages cost it more than the lines. A line that finds its subscriber idle goes out
+    /// at once only if a pace has passed since the last message: a stream that comes in
+    /// pieces a little apart would otherwise be sent a message a piece. Zero: as busy
+    /// gathering alone has it.
     pub pace: Duration,
 }
 
@@ -134,6 +137,9 @@ pub struct Tap {
     gathered: Vec<Arc<Line>>,
     gathered_bytes: usize,
     gather_until: tokio::time::Instant,
+    /// When lines last went out (at first, when the subscription began: its backlog went
+    /// then): the next message goes a pace after it at the earliest.
+    last_lines: tokio::time::Instant,
 }
 
 impl Tap {
@@ -148,6 +154,7 @@ impl Tap {
             gathered: Vec::new(),
             gathered_bytes: 0,
             gather_until: tokio::time::Instant::now(),
+            last_lines: tokio::time::Instant::now(),
         }
     }
 
@@ -168,7 +175,7 @@ impl Tap {
                 // Seen before the read, so a push after the read wakes the wait below.
                 self.tape.borrow_and_update();
                 self.take(batch);
-                let mut gather = self.busy_gather().max(batch.pace);
+                let mut gather = self.busy_gather();
                 if self.gathered.is_empty() {
                     if self.pending_lifecycle.is_none() && self.pending_drop == 0 {
                         let waiting = tokio::time::Instant::now();
@@ -185,7 +192,8 @@ impl Tap {
                         continue;
                     }
                 }
-                self.gather_until = tokio::time::Instant::now() + gather;
+                let now = tokio::time::Instant::now();
+                self.gather_until = (now + gather).max(self.last_lines + batch.pace);
             }
             if self.take(batch) {
                 let left = self
@@ -202,6 +210,7 @@ impl Tap {
             }
             let lines = std::mem::take(&mut self.gathered);
             self.gathered_bytes = 0;
+            self.last_lines = tokio::time::Instant::now();
             self.shared
                 .metrics()
                 .lines_out
@@ -374,15 +383,22 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_paced_subscriber_gathers_for_its_pace_while_busy_and_not_while_idle() {
-        let paced = Batch {
-            pace: Duration::from_millis(16),
-            ..BIG
-        };
+    /// A batch paced for a frame, as the web app asks.
+    const PACED: Batch = Batch {
+        pace: Duration::from_millis(16),
+        ..BIG
+    };
+
+    fn one_subscriber() -> (Arc<Shared>, Tap) {
         let s = Arc::new(shared(100, 100));
         s.metrics().subscribers.store(1, Ordering::Relaxed);
-        let mut t = tap(&s, Start::Tail(0));
+        let t = tap(&s, Start::Tail(0));
+        (s, t)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paced_subscriber_gathers_for_its_pace_while_busy_and_not_while_idle() {
+        let (s, mut t) = one_subscriber();
         // Busy: a line waits for it, and another comes while it gathers.
         s.push(vec![raw(1, "a")], &container("aaa"));
         let start = tokio::time::Instant::now();
@@ -391,20 +407,20 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
             writer.push(vec![raw(2, "b")], &container("aaa"));
         });
-        assert_eq!(texts(t.next(paced).await), ["a", "b"]);
+        assert_eq!(texts(t.next(PACED).await), ["a", "b"]);
         let waited = start.elapsed();
         assert!(
             waited >= Duration::from_millis(16) && waited < Duration::from_millis(17),
             "gathered {waited:?}, not 16 ms"
         );
-        // Idle: a line after a quiet while goes out at once, pace or not.
+        // Idle: a line after a quiet pace goes out at once.
         let writer = s.clone();
         let pushed = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
             writer.push(vec![raw(3, "c")], &container("aaa"));
             tokio::time::Instant::now()
         });
-        assert_eq!(texts(t.next(paced).await), ["c"]);
+        assert_eq!(texts(t.next(PACED).await), ["c"]);
         let at = pushed.await.expect("the writer");
         assert_eq!(
             at.elapsed(),
@@ -414,10 +430,36 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_paced_subscriber_idle_for_less_than_its_pace_waits_for_the_pace() {
+        // A stream that comes in pieces a few milliseconds apart: each piece finds the
+        // subscriber idle, and each would be a message of its own.
+        let (s, mut t) = one_subscriber();
+        let writer = s.clone();
+        tokio::spawn(async move {
+            for (i, text) in ["a", "b", "c", "d"].into_iter().enumerate() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                writer.push(vec![raw(i as i64 + 1, text)], &container("aaa"));
+            }
+        });
+        let start = tokio::time::Instant::now();
+        assert_eq!(texts(t.next(PACED).await), ["a", "b", "c"]);
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(16),
+            "the first message a pace after the subscription began"
+        );
+        let first = tokio::time::Instant::now();
+        assert_eq!(texts(t.next(PACED).await), ["d"]);
+        assert_eq!(
+            first.elapsed(),
+            Duration::from_millis(16),
+            "the next a pace after the first, though its line found the subscriber idle"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_busy_subscriber_of_few_does_not_wait_on_the_timer() {
-        let s = Arc::new(shared(100, 100));
-        s.metrics().subscribers.store(1, Ordering::Relaxed);
-        let mut t = tap(&s, Start::Tail(0));
+        let (s, mut t) = one_subscriber();
         s.push(vec![raw(1, "a"), raw(2, "b")], &container("aaa"));
         let start = tokio::time::Instant::now();
         assert_eq!(texts(t.next(BIG).await), ["a", "b"]);
