@@ -20,11 +20,12 @@ function usersFile(users: Array<[string, string, string?]>): { file: string; dir
 test.describe("signing in with --auth users", () => {
   let server: Server;
   let dir: string;
+  let file: string;
 
   test.beforeAll(async () => {
     const u = usersFile([["alice", "correct horse"], ["bob", "battery staple", `${project}/probe`]]);
-    dir = u.dir;
-    server = await Server.start(0, "--auth", "users", "--users-file", u.file, "--session-ttl", "8s");
+    ({ dir, file } = u);
+    server = await Server.start(0, "--auth", "users", "--users-file", file);
   });
   test.afterAll(async () => {
     await server.stop();
@@ -57,13 +58,20 @@ test.describe("signing in with --auth users", () => {
   });
 
   test("an expired session sends the open page to the login page", async ({ page }) => {
-    await page.goto(`${server.url}/login`);
-    await page.getByLabel("User").fill("alice");
-    await page.getByLabel("Password").fill("correct horse");
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await expect(page.getByRole("status")).toHaveText(/Live/);
-    // The session lasts 8 s; the server closes the socket and the page goes to sign in.
-    await expect(page).toHaveURL(/\/login\?next=/, { timeout: 20_000 });
+    // A server of its own: a session this short would end the other tests' sessions midway
+    // on a busy machine.
+    const short = await Server.start(0, "--auth", "users", "--users-file", file, "--session-ttl", "8s");
+    try {
+      await page.goto(`${short.url}/login`);
+      await page.getByLabel("User").fill("alice");
+      await page.getByLabel("Password").fill("correct horse");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await expect(page.getByRole("status")).toHaveText(/Live/);
+      // The session lasts 8 s; the server closes the socket and the page goes to sign in.
+      await expect(page).toHaveURL(/\/login\?next=/, { timeout: 20_000 });
+    } finally {
+      await short.stop();
+    }
   });
 
   test("a scoped user's dropdown holds only their services", async ({ page }) => {
