@@ -20,6 +20,8 @@
 //!                              and `docker logs -f`'s alike; a short window is all or nothing)
 //!   STREAM_BENCH_SUBSCRIBERS   subscriber counts to measure (default: 0,1,10,100; with 0,
 //!                              `docker logs -f` alone)
+//!   STREAM_BENCH_LOOKOUT_LOG   lookout's log filter (default: warn; `lookout::hub=debug` shows
+//!                              its follow streams' stalls and reopens)
 //!   STREAM_BENCH_RATE          lines/s asked of `fast` for throughput (default: max, bursts
 //!                              of `seq | sed` as fast as the engine takes them)
 
@@ -176,6 +178,14 @@ async fn run() -> Fallible<()> {
 struct Tally {
     /// Lines received during the throughput window.
     lines: u64,
+    /// Of those, lines `docker logs -f` gave again: stamped before one it gave already. Now
+    /// and then the engine's follow stream reads the log again after a rotation, and hands
+    /// out seconds of lines a second time; Lookout's stream gets them too, and drops them
+    /// (each line once), so its lines/s are compared with `docker logs -f`'s distinct lines.
+    /// `fast` writes one stream: its lines come in stamp order.
+    repeated: u64,
+    /// The newest stamp `docker logs -f` gave.
+    newest_ns: i64,
     /// Receipt time minus the engine's timestamp, per line received during the latency window.
     latencies_ns: Vec<i64>,
     /// Lines the server said this subscriber lost (`dropped`) during either window.
@@ -190,6 +200,8 @@ impl Tally {
     fn merge(self, later: Tally) -> Tally {
         Tally {
             lines: self.lines + later.lines,
+            repeated: self.repeated + later.repeated,
+            newest_ns: self.newest_ns.max(later.newest_ns),
             latencies_ns: [self.latencies_ns, later.latencies_ns].concat(),
             dropped: self.dropped + later.dropped,
             live_again_ns: self.live_again_ns.or(later.live_again_ns),
@@ -582,7 +594,14 @@ async fn read_docker_logs(
             Err(e) => return Err(format!("reading docker logs -f: {e}")),
         }
         match now {
-            Phase::Throughput => tally.lines += 1,
+            Phase::Throughput => {
+                tally.lines += 1;
+                let stamp = stamp_ns(&line)?;
+                if stamp < tally.newest_ns {
+                    tally.repeated += 1;
+                }
+                tally.newest_ns = tally.newest_ns.max(stamp);
+            }
             Phase::Latency => tally.latencies_ns.push(received - stamp_ns(&line)?),
             Phase::LiveAgain { since_ns } => {
                 tally.live_again(since_ns, stamp_ns(&line)?, received, &live)
@@ -637,7 +656,10 @@ impl Lookout {
             .arg(&data_dir)
             // Every subscriber comes from this one address.
             .args(["--max-sockets-per-user", "1000"])
-            .env("LOOKOUT_LOG", "warn")
+            .env(
+                "LOOKOUT_LOG",
+                std::env::var("STREAM_BENCH_LOOKOUT_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -858,6 +880,7 @@ struct Row {
     lookout_ms: [Option<f64>; 2],
     docker_ms: [Option<f64>; 2],
     dropped: u64,
+    docker_repeated: u64,
     catch_up: (Duration, bool),
     /// Of one core, during the throughput window: the server's and this bench's.
     cpu_pct: [Option<f64>; 2],
@@ -887,10 +910,11 @@ impl Row {
             subscribers: round.subscribers,
             mean: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64),
             min: rates.iter().copied().reduce(f64::min),
-            docker: round.docker.lines as f64 / secs,
+            docker: (round.docker.lines - round.docker.repeated) as f64 / secs,
             lookout_ms: quantiles(&lookout_ns),
             docker_ms: quantiles(&docker_ns),
             dropped: round.lookout.iter().map(|t| t.dropped).sum(),
+            docker_repeated: round.docker.repeated,
             catch_up: round.catch_up,
             cpu_pct: round.cpu_secs.map(|c| Some(100.0 * c? / secs)),
             live_again_s: round.burst_ended_ns.map(|ended| {
@@ -950,7 +974,8 @@ fn print_report(
     );
     println!(
         "lines/s: writer asked for {} lines/s, {secs} s window; latency: writer at {LATENCY_RATE} \
-         lines/s, {secs} s window, engine timestamp to receipt",
+         lines/s, {secs} s window, engine timestamp to receipt; docker logs -f's lines/s count \
+         each line once (what it gave again is below)",
         if settings.rate == "max" {
             "as many"
         } else {
@@ -1048,6 +1073,14 @@ fn print_report(
     println!(
         "lines lookout told subscribers they lost (`dropped`): {}",
         dropped.join(", ")
+    );
+    let repeated: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} with {}", r.docker_repeated, r.subscribers))
+        .collect();
+    println!(
+        "lines docker logs -f gave again in the lines/s window (not counted in its lines/s): {}",
+        repeated.join(", ")
     );
     let waits: Vec<String> = rows
         .iter()
