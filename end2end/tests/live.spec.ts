@@ -447,7 +447,20 @@ test("a restart shows in the timeline: exited with its code, started, and the li
   const markers = log.locator(".row.lifecycle");
   const exited = markers.filter({ hasText: "json #1 exited with code 0" });
   const started = markers.filter({ hasText: "json #1 started" });
-  const before = [await exited.count(), await started.count()];
+  // The tail's own markers may land a frame after its first line: counted once two reads
+  // 300 ms apart agree.
+  let before = [-1, -1];
+  await expect
+    .poll(
+      async () => {
+        const now = [await exited.count(), await started.count()];
+        const settled = now[0] === before[0] && now[1] === before[1];
+        before = now;
+        return settled;
+      },
+      { intervals: [300] },
+    )
+    .toBe(true);
   execFileSync("docker", ["restart", "-t", "1", containerId("json")]);
   await expect(exited).toHaveCount(before[0] + 1);
   // The tail's own start marker may land a frame after its first line, so `before` may miss

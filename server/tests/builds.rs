@@ -461,10 +461,12 @@ async fn each_bound_of_builds_is_kept_and_said() {
         ]
     );
 
-    // A capture killed mid-build leaves it running until the idle timeout ends it.
+    // A capture killed mid-build leaves it running until the idle timeout ends it. The build
+    // talks until then, so that the idle timeout cannot end it before the second capture
+    // asks for a slot on a busy machine.
     let flag = Flag::new();
     let script = format!(
-        "echo started; while [ ! -e {} ]; do sleep 0.05; done",
+        "echo started; while [ ! -e {} ]; do echo tick; sleep 0.2; done",
         flag.0.display()
     );
     let args = [

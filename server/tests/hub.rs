@@ -1092,9 +1092,11 @@ async fn away_longer_than_the_ring(tag: &str, extra: &[&str]) -> Server {
         numbers, expected,
         "every line after the cursor, once, in order"
     );
+    // More than the ring holds, however slowly a busy machine ran the counter: some of them
+    // were read from the engine.
     let away = lines.iter().filter(|l| l.cursor.ts_ns <= back).count();
     assert!(
-        away > 25,
+        away > 20,
         "3 s away at 10 lines a second, {away} lines given: {numbers:?}"
     );
     last = lines.last().expect("lines").clone();
