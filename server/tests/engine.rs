@@ -22,8 +22,8 @@ use app::protocol::{
 use serde_json::Value;
 
 use common::{
-    assert_text, container_ids, docker_ok, marker, now_ns, require_fixture, Fd, Probe, Server,
-    TempContainer, TempProject, Ws, WAIT,
+    assert_text, container_ids, docker_ok, marker, now_ns, require_fixture, EngineRecorder, Fd,
+    Probe, Server, TempContainer, TempProject, Ws, WAIT,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -709,26 +709,9 @@ async fn a_follow_stream_that_stalls_is_opened_again_and_loses_nothing() {
     let follows = |r: &str| r.contains(&logs) && r.contains("follow=true");
     let before_stall = server.engine_calls.requests().len();
     assert_eq!(server.engine_calls.stall_open(follows), 1);
-    let after = [marker("after the stall"), marker("after the stall")];
-    probe
-        .printf(Fd::Stdout, "%s\n%s\n", &[&after[0], &after[1]])
-        .await;
-    // Found within about 3 s of the stall; the asks may have grown to one a minute, if the
-    // probe was quiet long enough before.
-    let deadline = Instant::now() + Duration::from_secs(75);
-    let mut got: Vec<LogLine> = Vec::new();
-    while !after.iter().all(|a| got.iter().any(|l| &l.text == a)) {
-        let Some((lines, _)) = ws.try_next_lines("probe", deadline).await else {
-            panic!("the lines written after the stall did not come within 75 s: {got:?}");
-        };
-        got.extend(lines);
-    }
-    got.extend(ws.lines_during("probe", 2 * SECOND).await);
-    let texts: Vec<&str> = got.iter().map(|l| l.text.as_str()).collect();
-    for a in &after {
-        assert_eq!(texts.iter().filter(|t| *t == a).count(), 1, "{texts:?}");
-    }
-    assert!(!texts.contains(&before.as_str()), "{texts:?}");
+    // Found within about 3 s of the stall.
+    let texts = two_lines_come_once(&mut ws, &probe, "the stall").await;
+    assert!(!texts.contains(&before), "{texts:?}");
     // Other containers of the fixture may have stalled too, as the engine does.
     assert!(server.metric("lookout_follow_stalls_total").await >= 1.0);
     let opened = server.engine_calls.followed_logs();
@@ -747,6 +730,82 @@ async fn a_follow_stream_that_stalls_is_opened_again_and_loses_nothing() {
         !reopened.is_empty() && reopened.iter().all(|r| !r.contains("tail=all")),
         "{reopened:?}"
     );
+}
+
+/// An engine's follow stream can hand out, for seconds on end, lines it sent already (Docker's
+/// json-file reader re-reading a rotated file), while the new lines wait behind them: the
+/// recording proxy replays the probe's stream so, endlessly. Lookout takes a stream that sends
+/// only lines it delivered for a silent one: it finds the engine holding newer lines, opens
+/// the stream again, and the viewer gets the new lines, each once, and no line twice.
+#[tokio::test]
+async fn a_follow_stream_that_sends_only_lines_delivered_is_opened_again() {
+    let project = require_fixture().await;
+    let probe = Probe::find(&project).await;
+    let logs = format!("/containers/{}/logs?", probe.id);
+    let follows = move |r: &str| r.contains(&logs) && r.contains("follow=true");
+    let recorder = EngineRecorder::start().await;
+    recorder.replayable(follows.clone());
+    let server = Server::start_through(recorder, Some(&project), &[], &[]).await;
+    let mut ws = server.ws().await;
+    ws.subscribe("probe", 0).await;
+    ws.expect_subscribed("probe").await;
+    // 100 KiB first: a busy stream, which is asked about after a quarter second's silence
+    // (a quiet one after up to a minute's).
+    let burst = marker("before the replay");
+    let last = format!("{burst} 999");
+    let guard = probe.lock().await;
+    let script = "i=0; while [ $i -lt 1000 ]; do printf '%s %d %0100d\\n' \"$1\" $i 0; \
+                  i=$((i+1)); done > /proc/1/fd/1";
+    guard.sh(script, &[&burst]).await;
+    drop(guard);
+    let delivered = ws
+        .wait_lines("probe", |ls| ls.iter().any(|l| l.text.starts_with(&last)))
+        .await;
+    assert_eq!(
+        delivered
+            .iter()
+            .filter(|l| l.text.starts_with(&burst))
+            .count(),
+        1000
+    );
+
+    let before_replay = server.engine_calls.requests().len();
+    assert_eq!(server.engine_calls.replay_open(follows.clone()), 1);
+    let texts = two_lines_come_once(&mut ws, &probe, "the replay").await;
+    assert!(!texts.iter().any(|t| t.starts_with(&burst)), "{texts:?}");
+    assert!(server.metric("lookout_follow_stalls_total").await >= 1.0);
+    let reopened = server.engine_calls.requests()[before_replay..]
+        .iter()
+        .filter(|r| follows(r))
+        .count();
+    assert!(reopened >= 1, "the probe's follow was not opened again");
+}
+
+/// Writes two lines to the probe after its follow stream was made to misbehave (`what`) and
+/// waits for them: up to 75 s, as the asks may have grown to one a minute if the probe was
+/// quiet long enough before. Returns what came until 2 s after them, each of the two in it once.
+async fn two_lines_come_once(ws: &mut Ws, probe: &Probe, what: &str) -> Vec<String> {
+    let after = [
+        marker(&format!("after {what}")),
+        marker(&format!("after {what}")),
+    ];
+    probe
+        .printf(Fd::Stdout, "%s\n%s\n", &[&after[0], &after[1]])
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(75);
+    let mut texts: Vec<String> = Vec::new();
+    while !after.iter().all(|a| texts.contains(a)) {
+        let Some((lines, _)) = ws.try_next_lines("probe", deadline).await else {
+            panic!("the lines written after {what} did not come within 75 s: {texts:?}");
+        };
+        texts.extend(lines.into_iter().map(|l| l.text));
+    }
+    let more = ws.lines_during("probe", 2 * SECOND).await;
+    texts.extend(more.into_iter().map(|l| l.text));
+    for a in &after {
+        assert_eq!(texts.iter().filter(|t| *t == a).count(), 1, "{texts:?}");
+    }
+    texts
 }
 
 #[tokio::test]

@@ -9,6 +9,14 @@
 //! delivered, so nothing is lost or repeated). A stream that sends lines, however far behind
 //! the engine, is never taken as stalled.
 //!
+//! Lines already delivered are not lines sent. The engine can hand a follow stream a rotated
+//! file it sent already, all of it (seen here: the 356,000 lines of a 32 MB file, 5 to 6 s of
+//! them, while the new lines waited behind), and `Seen` drops them as repeats: to the watch
+//! such a stream is silent, and is asked about and opened again like one that stopped. A
+//! stream opened again begins with lines delivered (from `since`, or a tail that reaches back
+//! to them); until its first new line those are progress, or a catch-up longer than the wait
+//! would be taken for a stall, and the stream opened again and again.
+//!
 //! Asks cost the engine a read (one that opens every rotated file, and with the `local` driver
 //! unpacks them), so they are few: the silences asked about grow (2 s, 4 s, … 60 s) and come
 //! back only once the stream has sent 64 KiB, which a rotation needs, since the last ask.
@@ -26,6 +34,8 @@ use std::hash::BuildHasher;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::docker::frames::RawLine;
 
 /// The first silence after a line that is asked about.
 const FIRST_ASK: Duration = Duration::from_secs(2);
@@ -48,6 +58,32 @@ pub enum Verdict {
     Stalled,
 }
 
+/// What a follow stream sent in one read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sent {
+    /// The text of all its lines.
+    pub bytes: usize,
+    /// Its lines not delivered before, and their text.
+    pub fresh_lines: usize,
+    pub fresh_bytes: usize,
+}
+
+impl Sent {
+    /// Lines of `bytes` of text in all (`text_bytes`), of which `fresh` were not delivered
+    /// before.
+    pub fn new(bytes: usize, fresh: &[RawLine]) -> Sent {
+        Sent {
+            bytes,
+            fresh_lines: fresh.len(),
+            fresh_bytes: text_bytes(fresh),
+        }
+    }
+}
+
+pub fn text_bytes(lines: &[RawLine]) -> usize {
+    lines.iter().map(|l| l.text.len()).sum()
+}
+
 pub struct StallWatch {
     /// The silence asked about next.
     wait: Duration,
@@ -57,6 +93,9 @@ pub struct StallWatch {
     behind: bool,
     /// Bytes the stream sent since the last ask.
     sent: usize,
+    /// Whether the stream open now has sent a line not delivered before: from then on, lines
+    /// delivered before are not progress.
+    caught_up: bool,
     /// Where the random part of each wait comes from.
     seed: u64,
 }
@@ -68,6 +107,7 @@ impl StallWatch {
             due: Instant::now(),
             behind: false,
             sent: 0,
+            caught_up: false,
             seed: std::collections::hash_map::RandomState::new().hash_one(0u8) | 1,
         };
         watch.due = watch.after(FIRST_ASK);
@@ -89,8 +129,20 @@ impl StallWatch {
         Instant::now() + wait + Duration::from_millis(self.seed % quarter)
     }
 
-    /// The stream sent lines, `bytes` of text: it flows.
-    pub fn heard(&mut self, bytes: usize) {
+    /// A follow stream was opened: it catches up with the lines delivered before.
+    pub fn opened(&mut self) {
+        self.caught_up = false;
+    }
+
+    /// The stream sent lines: it flows, unless all of them were delivered before and it had
+    /// caught up.
+    pub fn heard(&mut self, sent: Sent) {
+        self.caught_up |= sent.fresh_lines > 0;
+        let bytes = match self.caught_up {
+            true if sent.fresh_lines == 0 => return,
+            true => sent.fresh_bytes,
+            false => sent.bytes,
+        };
         self.behind = false;
         self.sent = self.sent.saturating_add(bytes);
         if self.sent >= BUSY_BYTES {
@@ -132,6 +184,23 @@ impl StallWatch {
 mod tests {
     use super::*;
 
+    /// Lines not delivered before, `bytes` of them.
+    fn fresh(bytes: usize) -> Sent {
+        Sent {
+            bytes,
+            fresh_lines: 1,
+            fresh_bytes: bytes,
+        }
+    }
+
+    /// Lines delivered before, `bytes` of them.
+    fn repeats(bytes: usize) -> Sent {
+        Sent {
+            bytes,
+            ..Sent::default()
+        }
+    }
+
     /// The wait before the next ask: `wait`, and at most a quarter more.
     fn waits(watch: &StallWatch, wait: Duration) -> bool {
         let left = watch.due() - Instant::now();
@@ -148,9 +217,9 @@ mod tests {
             assert!(waits(&watch, Duration::from_secs(secs)), "{secs} s");
         }
         // A line now and then changes nothing; a busy stream is asked about soon again.
-        watch.heard(100);
+        watch.heard(fresh(100));
         assert!(waits(&watch, LONGEST_ASK));
-        watch.heard(BUSY_BYTES);
+        watch.heard(fresh(BUSY_BYTES));
         assert!(waits(&watch, BUSY_ASK));
         // A busy stream that falls silent is asked about less and less often too.
         for times in [2, 4, 8] {
@@ -166,11 +235,11 @@ mod tests {
         // The engine holds line 12; the stream sent up to 10. Given a moment, it sends 11.
         assert_eq!(watch.judge(Some(12), Some(10)), Verdict::FollowOn);
         assert_eq!(watch.due() - Instant::now(), GRACE);
-        watch.heard(10);
+        watch.heard(fresh(10));
         assert!(waits(&watch, FIRST_ASK));
         // Still behind after a silence, but it sent a line since it was first found behind.
         assert_eq!(watch.judge(Some(14), Some(11)), Verdict::FollowOn);
-        watch.heard(10);
+        watch.heard(fresh(10));
 
         // Now it holds 15, and a moment later the stream has sent nothing.
         assert_eq!(watch.judge(Some(15), Some(12)), Verdict::FollowOn);
@@ -179,6 +248,44 @@ mod tests {
         assert!(watch.due() - Instant::now() > FIRST_ASK);
         // Nothing newer in the engine: not behind, whatever was found before.
         assert_eq!(watch.judge(Some(12), Some(15)), Verdict::FollowOn);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_that_sends_only_lines_delivered_before_is_asked_about_as_a_silent_one() {
+        let mut watch = StallWatch::new();
+        watch.opened();
+        watch.heard(fresh(BUSY_BYTES));
+        let due = watch.due();
+        assert!(waits(&watch, BUSY_ASK));
+        // The engine hands out a file it sent already: the ask stays where the last new line
+        // put it.
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_millis(20)).await;
+            watch.heard(repeats(BUSY_BYTES));
+            assert_eq!(watch.due(), due);
+        }
+        tokio::time::sleep_until(due).await;
+        assert_eq!(watch.judge(Some(20), Some(10)), Verdict::FollowOn);
+        watch.heard(repeats(BUSY_BYTES));
+        assert_eq!(watch.judge(Some(21), Some(10)), Verdict::Stalled);
+
+        // Opened again, the stream's first lines are the ones delivered last: they are its
+        // progress, however long they take, until its first new line.
+        watch.opened();
+        for _ in 0..10 {
+            tokio::time::advance(BUSY_ASK - Duration::from_millis(50)).await;
+            assert!(watch.due() > Instant::now());
+            watch.heard(repeats(BUSY_BYTES));
+        }
+        watch.heard(fresh(10));
+        let due = watch.due();
+        watch.heard(repeats(BUSY_BYTES));
+        assert_eq!(watch.due(), due);
+        // Nor do repeats clear what the last ask found.
+        tokio::time::sleep_until(due).await;
+        assert_eq!(watch.judge(Some(30), Some(20)), Verdict::FollowOn);
+        watch.heard(repeats(100));
+        assert_eq!(watch.judge(Some(30), Some(20)), Verdict::Stalled);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod netns;
 pub mod private_engine;
+mod replay;
 pub mod viewer;
 
 use std::process::Stdio;
@@ -1200,6 +1201,8 @@ pub struct EngineRecorder {
     pub socket: PathBuf,
     calls: Noted,
     holding: Arc<Holding>,
+    /// Which follow requests' answers are decoded, so that they can be replayed.
+    replayable: Arc<std::sync::Mutex<Option<RequestTest>>>,
     open: Arc<std::sync::Mutex<Vec<std::sync::Weak<Proxied>>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -1210,6 +1213,10 @@ pub struct EngineRecorder {
 struct Proxied {
     requests: std::sync::Mutex<Vec<String>>,
     stalled: std::sync::atomic::AtomicBool,
+    /// The engine's next answer is to a replayable follow (`EngineRecorder::replayable`).
+    follow_next: std::sync::atomic::AtomicBool,
+    /// The follow answered here sends the lines it sent again, and nothing new.
+    replaying: std::sync::atomic::AtomicBool,
 }
 
 /// Noted requests: `METHOD /path` (ids and version taken out) and the request line as sent.
@@ -1263,6 +1270,8 @@ impl EngineRecorder {
             held: AtomicU64::new(0),
         });
         let holds = holding.clone();
+        let replayable: Arc<std::sync::Mutex<Option<RequestTest>>> = Default::default();
+        let replays = replayable.clone();
         let open: Arc<std::sync::Mutex<Vec<std::sync::Weak<Proxied>>>> = Default::default();
         let registry = open.clone();
         let task = tokio::spawn(async move {
@@ -1270,6 +1279,7 @@ impl EngineRecorder {
                 let upstream = upstream.clone();
                 let noted = noted.clone();
                 let holds = holds.clone();
+                let replays = replays.clone();
                 let conn = Arc::new(Proxied::default());
                 let mut all = registry.lock().expect("open lock");
                 all.retain(|c| c.strong_count() > 0);
@@ -1285,8 +1295,12 @@ impl EngineRecorder {
                     let answers = tokio::spawn(async move {
                         answer(&mut from_engine, &mut to_client, &answering).await;
                     });
-                    let _ = forward_noting(&mut from_client, &mut to_engine, &noted, &holds, &conn)
-                        .await;
+                    let requests = Requests {
+                        noted: &noted,
+                        holding: &holds,
+                        replayable: &replays,
+                    };
+                    let _ = forward_noting(&mut from_client, &mut to_engine, requests, &conn).await;
                     answers.abort();
                 });
             }
@@ -1295,9 +1309,37 @@ impl EngineRecorder {
             socket,
             calls,
             holding,
+            replayable,
             open,
             task,
         }
+    }
+
+    /// Decodes the answers to the follow requests from now on whose line as sent `matches`,
+    /// so that they can be replayed (`replay_open`).
+    pub fn replayable(&self, matches: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        *self.replayable.lock().expect("replayable lock") = Some(Box::new(matches));
+    }
+
+    /// Replays every open follow whose request `matches` and was `replayable`, as an engine
+    /// that hands out a log it sent already: the connection stays open and sends the lines it
+    /// sent, again and again, and nothing new. Returns how many.
+    pub fn replay_open(&self, matches: impl Fn(&str) -> bool) -> usize {
+        self.each_open(matches, |conn| conn.replaying.store(true, Ordering::SeqCst))
+    }
+
+    /// Does `what` to every open connection whose last request `matches`; returns how many.
+    fn each_open(&self, matches: impl Fn(&str) -> bool, what: impl Fn(&Proxied)) -> usize {
+        let open = self.open.lock().expect("open lock");
+        let mut done = 0;
+        for conn in open.iter().filter_map(std::sync::Weak::upgrade) {
+            let last = conn.requests.lock().expect("requests lock").last().cloned();
+            if last.is_some_and(|r| matches(&r)) {
+                what(&conn);
+                done += 1;
+            }
+        }
+        done
     }
 
     /// Keeps every request whose line as sent (`GET /v1.41/containers/…/logs?…`) `matches`
@@ -1316,16 +1358,7 @@ impl EngineRecorder {
     /// stream that stops (Docker's json-file reader missing a rotation): the connection stays
     /// open and nothing more of the engine's answer reaches Lookout. Returns how many.
     pub fn stall_open(&self, matches: impl Fn(&str) -> bool) -> usize {
-        let open = self.open.lock().expect("open lock");
-        let mut stalled = 0;
-        for conn in open.iter().filter_map(std::sync::Weak::upgrade) {
-            let last = conn.requests.lock().expect("requests lock").last().cloned();
-            if last.is_some_and(|r| matches(&r)) {
-                conn.stalled.store(true, Ordering::SeqCst);
-                stalled += 1;
-            }
-        }
-        stalled
+        self.each_open(matches, |conn| conn.stalled.store(true, Ordering::SeqCst))
     }
 
     /// How many requests were held so far.
@@ -1395,14 +1428,24 @@ impl Drop for EngineRecorder {
     }
 }
 
+/// What the recorder does with the requests it forwards.
+struct Requests<'a> {
+    noted: &'a std::sync::Mutex<Vec<(String, String)>>,
+    holding: &'a Holding,
+    replayable: &'a std::sync::Mutex<Option<RequestTest>>,
+}
+
 /// Copies a client's requests to the engine, noting each request line; a request the hold
 /// matches goes on once released. Lookout's requests have no bodies but a `Content-Length`
 /// is honoured all the same.
 async fn forward_noting(
     from: &mut tokio::net::unix::OwnedReadHalf,
     to: &mut tokio::net::unix::OwnedWriteHalf,
-    noted: &std::sync::Mutex<Vec<(String, String)>>,
-    holding: &Holding,
+    Requests {
+        noted,
+        holding,
+        replayable,
+    }: Requests<'_>,
     conn: &Proxied,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1439,6 +1482,14 @@ async fn forward_noting(
                 .unwrap_or(0);
             let sent = request.rsplit_once(' ').map_or(request, |(r, _)| r);
             held |= holding.holds(sent);
+            let follows = sent.contains("follow=true") || sent.contains("follow=1");
+            let replays = replayable.lock().expect("replayable lock");
+            if follows && replays.as_ref().is_some_and(|m| m(sent)) {
+                // Lookout waits for each answer before it asks again on a connection: the
+                // engine's next answer on it is this one's.
+                conn.follow_next.store(true, Ordering::SeqCst);
+            }
+            drop(replays);
             conn.requests
                 .lock()
                 .expect("requests lock")
@@ -1457,7 +1508,8 @@ async fn forward_noting(
 }
 
 /// Copies the engine's answers to Lookout until the connection is stalled; then nothing more
-/// is copied, and the connection stays open until Lookout drops it.
+/// is copied, and the connection stays open until Lookout drops it. A replayable follow's
+/// answer is copied a frame at a time (`replay.rs`).
 async fn answer(
     from: &mut tokio::net::unix::OwnedReadHalf,
     to: &mut tokio::net::unix::OwnedWriteHalf,
@@ -1475,7 +1527,14 @@ async fn answer(
         if conn.stalled.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
-        if to.write_all(&buf[..n]).await.is_err() {
+        let mut read = buf[..n].to_vec();
+        if conn.follow_next.swap(false, Ordering::SeqCst) {
+            match replay::copy_follow(from, to, &conn.replaying, &read).await {
+                Ok(rest) => read = rest,
+                Err(_) => return,
+            }
+        }
+        if to.write_all(&read).await.is_err() {
             return;
         }
     }

@@ -19,7 +19,7 @@ use super::metrics::OpenStream;
 use super::order::in_stamp_order;
 use super::reopen::{Newest, TailBound};
 use super::shared::Shared;
-use super::stall::{StallWatch, Verdict};
+use super::stall::{text_bytes, Sent, StallWatch, Verdict};
 use crate::clock::now_ns;
 use crate::docker::frames::RawLine;
 use crate::docker::inspect::{run_times, runs};
@@ -231,6 +231,7 @@ impl Follower {
         let keys_before = bound.as_ref().map(|_| self.keys.clone());
         let mut keys = std::mem::take(&mut self.keys);
         let mut stream = LogStream::open_with(&docker, source, query, &self.rules, &mut keys);
+        self.stall.opened();
         let ended = self.read_follow(&docker, &mut stream, bound).await;
         drop(stream);
         self.keys = match (&ended, keys_before) {
@@ -301,10 +302,10 @@ impl Follower {
                         self.tail_fell_short = true;
                         return Ended::FellShort;
                     }
-                    let bytes = lines.iter().map(|l| l.text.len()).sum();
+                    let bytes = text_bytes(&lines);
                     let fresh = in_stamp_order(self.seen.fresh(lines));
+                    self.stall.heard(Sent::new(bytes, &fresh));
                     self.deliver(fresh).await;
-                    self.stall.heard(bytes);
                 }
                 Woke::Lines(Some(Err(EngineError::NotFound(_)))) => return Ended::Removed,
                 Woke::Lines(Some(Err(e))) => return Ended::Failed(e),
