@@ -96,6 +96,8 @@ pub struct StallWatch {
     /// Whether the stream open now has sent a line not delivered before: from then on, lines
     /// delivered before are not progress.
     caught_up: bool,
+    /// Whether the stream's last lines were all delivered before, after it caught up.
+    repeating: bool,
     /// Where the random part of each wait comes from.
     seed: u64,
 }
@@ -108,6 +110,7 @@ impl StallWatch {
             behind: false,
             sent: 0,
             caught_up: false,
+            repeating: false,
             seed: std::collections::hash_map::RandomState::new().hash_one(0u8) | 1,
         };
         watch.due = watch.after(FIRST_ASK);
@@ -132,12 +135,14 @@ impl StallWatch {
     /// A follow stream was opened: it catches up with the lines delivered before.
     pub fn opened(&mut self) {
         self.caught_up = false;
+        self.repeating = false;
     }
 
     /// The stream sent lines: it flows, unless all of them were delivered before and it had
     /// caught up.
     pub fn heard(&mut self, sent: Sent) {
         self.caught_up |= sent.fresh_lines > 0;
+        self.repeating = self.caught_up && sent.fresh_lines == 0;
         let bytes = match self.caught_up {
             true if sent.fresh_lines == 0 => return,
             true => sent.fresh_bytes,
@@ -150,6 +155,12 @@ impl StallWatch {
             self.wait = BUSY_ASK;
         }
         self.due = self.after(self.wait);
+    }
+
+    /// Whether the stream sends lines, all of them delivered before: why a stalled stream
+    /// is, for the log.
+    pub fn repeating(&self) -> bool {
+        self.repeating
     }
 
     /// The engine was asked: its newest line is stamped `engine_newest`, the newest delivered
@@ -264,6 +275,7 @@ mod tests {
             watch.heard(repeats(BUSY_BYTES));
             assert_eq!(watch.due(), due);
         }
+        assert!(watch.repeating());
         tokio::time::sleep_until(due).await;
         assert_eq!(watch.judge(Some(20), Some(10)), Verdict::FollowOn);
         watch.heard(repeats(BUSY_BYTES));
@@ -277,6 +289,7 @@ mod tests {
             assert!(watch.due() > Instant::now());
             watch.heard(repeats(BUSY_BYTES));
         }
+        assert!(!watch.repeating());
         watch.heard(fresh(10));
         let due = watch.due();
         watch.heard(repeats(BUSY_BYTES));

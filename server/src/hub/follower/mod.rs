@@ -328,9 +328,13 @@ impl Follower {
         );
         let stalled = verdict == Verdict::Stalled;
         if stalled {
+            let sends = match self.stall.repeating() {
+                true => "only lines delivered already",
+                false => "nothing",
+            };
             tracing::warn!(
                 container = %self.container.id,
-                "the engine holds newer lines than its log stream sends; opening it again"
+                "the engine holds newer lines, and its log stream sends {sends}; opening it again"
             );
             self.shared.metrics().stalls.fetch_add(1, Ordering::Relaxed);
         }
