@@ -773,12 +773,14 @@ async fn a_follow_stream_that_sends_only_lines_delivered_is_opened_again() {
     assert_eq!(server.engine_calls.replay_open(follows.clone()), 1);
     let texts = two_lines_come_once(&mut ws, &probe, "the replay").await;
     assert!(!texts.iter().any(|t| t.starts_with(&burst)), "{texts:?}");
-    assert!(server.metric("lookout_follow_stalls_total").await >= 1.0);
+    // Lookout dropped the replaying stream (the proxy did not end it), and opened it again
+    // once: its catch-up was not taken for another stall.
+    assert_eq!(server.engine_calls.replays_dropped(), 1);
     let reopened = server.engine_calls.requests()[before_replay..]
         .iter()
         .filter(|r| follows(r))
         .count();
-    assert!(reopened >= 1, "the probe's follow was not opened again");
+    assert!((1..=2).contains(&reopened), "opened again {reopened} times");
 }
 
 /// Writes two lines to the probe after its follow stream was made to misbehave (`what`) and

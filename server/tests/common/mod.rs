@@ -1203,6 +1203,7 @@ pub struct EngineRecorder {
     holding: Arc<Holding>,
     /// Which follow requests' answers are decoded, so that they can be replayed.
     replayable: Arc<std::sync::Mutex<Option<RequestTest>>>,
+    replays_dropped: Arc<AtomicU64>,
     open: Arc<std::sync::Mutex<Vec<std::sync::Weak<Proxied>>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -1217,6 +1218,8 @@ struct Proxied {
     follow_next: std::sync::atomic::AtomicBool,
     /// The follow answered here sends the lines it sent again, and nothing new.
     replaying: std::sync::atomic::AtomicBool,
+    /// Replaying follows that Lookout closed, of every connection of the recorder.
+    replays_dropped: Arc<AtomicU64>,
 }
 
 /// Noted requests: `METHOD /path` (ids and version taken out) and the request line as sent.
@@ -1272,6 +1275,8 @@ impl EngineRecorder {
         let holds = holding.clone();
         let replayable: Arc<std::sync::Mutex<Option<RequestTest>>> = Default::default();
         let replays = replayable.clone();
+        let replays_dropped: Arc<AtomicU64> = Default::default();
+        let dropped = replays_dropped.clone();
         let open: Arc<std::sync::Mutex<Vec<std::sync::Weak<Proxied>>>> = Default::default();
         let registry = open.clone();
         let task = tokio::spawn(async move {
@@ -1280,7 +1285,10 @@ impl EngineRecorder {
                 let noted = noted.clone();
                 let holds = holds.clone();
                 let replays = replays.clone();
-                let conn = Arc::new(Proxied::default());
+                let conn = Arc::new(Proxied {
+                    replays_dropped: dropped.clone(),
+                    ..Proxied::default()
+                });
                 let mut all = registry.lock().expect("open lock");
                 all.retain(|c| c.strong_count() > 0);
                 all.push(Arc::downgrade(&conn));
@@ -1301,6 +1309,10 @@ impl EngineRecorder {
                         replayable: &replays,
                     };
                     let _ = forward_noting(&mut from_client, &mut to_engine, requests, &conn).await;
+                    // Lookout closed the connection.
+                    if conn.replaying.load(Ordering::SeqCst) {
+                        conn.replays_dropped.fetch_add(1, Ordering::SeqCst);
+                    }
                     answers.abort();
                 });
             }
@@ -1310,9 +1322,15 @@ impl EngineRecorder {
             calls,
             holding,
             replayable,
+            replays_dropped,
             open,
             task,
         }
+    }
+
+    /// How many replaying follows (`replay_open`) Lookout closed.
+    pub fn replays_dropped(&self) -> u64 {
+        self.replays_dropped.load(Ordering::SeqCst)
     }
 
     /// Decodes the answers to the follow requests from now on whose line as sent `matches`,
@@ -1529,7 +1547,7 @@ async fn answer(
         }
         let mut read = buf[..n].to_vec();
         if conn.follow_next.swap(false, Ordering::SeqCst) {
-            match replay::copy_follow(from, to, &conn.replaying, &read).await {
+            match replay::copy_follow(from, to, conn, &read).await {
                 Ok(rest) => read = rest,
                 Err(_) => return,
             }

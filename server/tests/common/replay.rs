@@ -7,11 +7,14 @@
 //! sends it on a whole frame at a time, so that it can send frames again between any two.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{Error, ErrorKind};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::Proxied;
 
 /// The frames kept to send again: the newest.
 const KEPT_FRAMES: usize = 2_000;
@@ -20,12 +23,12 @@ const ROUND_PAUSE: Duration = Duration::from_millis(10);
 
 /// Copies a follow stream's answer from the engine, `first` already read of it, until its
 /// body ends (then the rest goes back to the caller to copy) or the connection does. Once
-/// `replaying` is set the engine's answer is no longer copied: the frames kept are sent again
-/// and again until Lookout drops the connection.
-pub async fn copy_follow(
+/// `conn` is replaying the engine's answer is no longer copied: the frames kept are sent again
+/// and again until Lookout drops the connection. Once it is stalled, nothing more is sent.
+pub(super) async fn copy_follow(
     from: &mut OwnedReadHalf,
     to: &mut OwnedWriteHalf,
-    replaying: &AtomicBool,
+    conn: &Proxied,
     first: &[u8],
 ) -> std::io::Result<Vec<u8>> {
     let mut raw = first.to_vec();
@@ -50,7 +53,7 @@ pub async fn copy_follow(
     raw.drain(..head_end);
     let mut body = Body::default();
     loop {
-        let ended = body.decode(&mut raw);
+        let ended = body.decode(&mut raw)?;
         let frames = body.whole_frames();
         if !frames.is_empty() {
             to.write_all(&chunk(&frames.concat())).await?;
@@ -67,13 +70,26 @@ pub async fn copy_follow(
             // A quiet stream is looked at now and then for the replay's start.
             _ = tokio::time::sleep(ROUND_PAUSE) => {}
         }
-        if replaying.load(Ordering::SeqCst) {
-            let again = chunk(&body.kept.iter().flatten().copied().collect::<Vec<u8>>());
-            loop {
-                to.write_all(&again).await?;
-                tokio::time::sleep(ROUND_PAUSE).await;
-            }
+        if conn.stalled.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
         }
+        if conn.replaying.load(Ordering::SeqCst) {
+            return replay(to, &body.kept).await;
+        }
+    }
+}
+
+/// Sends `frames` again and again until Lookout drops the connection (`EngineRecorder` counts
+/// that).
+async fn replay(to: &mut OwnedWriteHalf, frames: &VecDeque<Vec<u8>>) -> std::io::Result<Vec<u8>> {
+    if frames.is_empty() {
+        // An empty chunk would end the body: nothing to send again is a stall.
+        std::future::pending::<()>().await;
+    }
+    let again = chunk(&frames.iter().flatten().copied().collect::<Vec<u8>>());
+    loop {
+        to.write_all(&again).await?;
+        tokio::time::sleep(ROUND_PAUSE).await;
     }
 }
 
@@ -88,25 +104,28 @@ struct Body {
 
 impl Body {
     /// Takes the whole chunks off the front of `raw`; true once the last (empty) one came.
-    fn decode(&mut self, raw: &mut Vec<u8>) -> bool {
+    /// The engine sends no trailers after it.
+    fn decode(&mut self, raw: &mut Vec<u8>) -> std::io::Result<bool> {
         loop {
             let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") else {
-                return false;
+                return Ok(false);
             };
-            let size = String::from_utf8_lossy(&raw[..line_end]);
-            let size = size.split(';').next().unwrap_or_default().trim();
-            let size = usize::from_str_radix(size, 16).expect("a chunk size from the engine");
+            let line = String::from_utf8_lossy(&raw[..line_end]);
+            let size = line.split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size, 16).map_err(|e| {
+                Error::new(ErrorKind::InvalidData, format!("chunk size {line:?}: {e}"))
+            })?;
             if size == 0 {
                 // The last chunk, and the empty line that ends the body.
                 if raw.len() < line_end + 4 {
-                    return false;
+                    return Ok(false);
                 }
                 raw.drain(..line_end + 4);
-                return true;
+                return Ok(true);
             }
             let start = line_end + 2;
             if raw.len() < start + size + 2 {
-                return false;
+                return Ok(false);
             }
             self.data.extend_from_slice(&raw[start..start + size]);
             raw.drain(..start + size + 2);

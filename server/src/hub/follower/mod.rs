@@ -19,7 +19,7 @@ use super::metrics::OpenStream;
 use super::order::in_stamp_order;
 use super::reopen::{Newest, TailBound};
 use super::shared::Shared;
-use super::stall::{text_bytes, Sent, StallWatch, Verdict};
+use super::stall::{Fresh, StallWatch, Verdict};
 use crate::clock::now_ns;
 use crate::docker::frames::RawLine;
 use crate::docker::inspect::{run_times, runs};
@@ -302,10 +302,13 @@ impl Follower {
                         self.tail_fell_short = true;
                         return Ended::FellShort;
                     }
-                    let bytes = text_bytes(&lines);
+                    let newest = self.seen.newest();
+                    let reached =
+                        newest.is_some_and(|n| lines.iter().any(|l| (l.ts.ns, l.seq) >= n));
                     let fresh = in_stamp_order(self.seen.fresh(lines));
-                    self.stall.heard(Sent::new(bytes, &fresh));
+                    let heard = Fresh::of(&fresh, reached);
                     self.deliver(fresh).await;
+                    self.stall.heard(heard);
                 }
                 Woke::Lines(Some(Err(EngineError::NotFound(_)))) => return Ended::Removed,
                 Woke::Lines(Some(Err(e))) => return Ended::Failed(e),
