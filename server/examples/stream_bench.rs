@@ -257,6 +257,9 @@ struct Round {
     docker: Tally,
     /// lookout's memory at the end of the throughput window, its subscribers still there.
     memory: Option<Memory>,
+    /// Follow streams lookout opened again during the throughput window (a stall, or a
+    /// stream that sent only lines delivered: `lookout_follow_stalls_total`).
+    reopened: Option<u64>,
 }
 
 impl Round {
@@ -276,6 +279,7 @@ impl Round {
                 .collect(),
             docker: self.docker.merge(later.docker),
             memory: later.memory,
+            reopened: later.reopened,
         }
     }
 }
@@ -385,6 +389,7 @@ async fn throughput_window(
     tokio::time::sleep(SETTLE).await;
     let pids = [server.pid.to_string(), "self".to_owned()];
     let cpu_before = pids.clone().map(|p| cpu_secs(&p));
+    let stalls_before = server.stalls().await;
     let _ = phase.send(Phase::Throughput);
     // Said, so that a profiler can be started on the server for this window alone.
     eprintln!(
@@ -397,6 +402,10 @@ async fn throughput_window(
     round.throughput_window = opened.elapsed();
     let cpu_after = pids.map(|p| cpu_secs(&p));
     round.cpu_secs = [0, 1].map(|i| Some(cpu_after[i]? - cpu_before[i]?));
+    let stalls_after = server.stalls().await;
+    round.reopened = stalls_after
+        .zip(stalls_before)
+        .map(|(a, b)| a.saturating_sub(b));
     round.memory = Some(server.memory()?);
     // Back to a gentle rate at once, so the writer does not load the machine between
     // rounds; then how long each reader takes to be live again.
@@ -721,6 +730,20 @@ impl Lookout {
         }
     }
 
+    /// `lookout_follow_stalls_total` from `/metrics`: follow streams opened again so far.
+    async fn stalls(&self) -> Option<u64> {
+        let url = format!("http://127.0.0.1:{}/metrics", self.port);
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(WAIT)
+            .build()
+            .ok()?;
+        let text = http.get(&url).send().await.ok()?.text().await.ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("lookout_follow_stalls_total "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
     /// Resident memory now and at its peak, in KiB, from /proc/<pid>/status.
     fn memory(&self) -> Fallible<Memory> {
         let path = format!("/proc/{}/status", self.pid);
@@ -881,6 +904,7 @@ struct Row {
     docker_ms: [Option<f64>; 2],
     dropped: u64,
     docker_repeated: u64,
+    reopened: Option<u64>,
     catch_up: (Duration, bool),
     /// Of one core, during the throughput window: the server's and this bench's.
     cpu_pct: [Option<f64>; 2],
@@ -915,6 +939,7 @@ impl Row {
             docker_ms: quantiles(&docker_ns),
             dropped: round.lookout.iter().map(|t| t.dropped).sum(),
             docker_repeated: round.docker.repeated,
+            reopened: round.reopened,
             catch_up: round.catch_up,
             cpu_pct: round.cpu_secs.map(|c| Some(100.0 * c? / secs)),
             live_again_s: round.burst_ended_ns.map(|ended| {
@@ -1066,21 +1091,26 @@ fn print_report(
         verdict(p99_met)
     );
     println!();
-    let dropped: Vec<String> = rows
-        .iter()
-        .map(|r| format!("{} with {}", r.dropped, r.subscribers))
-        .collect();
+    // One figure for each subscriber count.
+    let each = |figure: fn(&Row) -> String| -> String {
+        let said: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{} with {}", figure(r), r.subscribers))
+            .collect();
+        said.join(", ")
+    };
     println!(
         "lines lookout told subscribers they lost (`dropped`): {}",
-        dropped.join(", ")
+        each(|r| r.dropped.to_string())
     );
-    let repeated: Vec<String> = rows
-        .iter()
-        .map(|r| format!("{} with {}", r.docker_repeated, r.subscribers))
-        .collect();
     println!(
         "lines docker logs -f gave again in the lines/s window (not counted in its lines/s): {}",
-        repeated.join(", ")
+        each(|r| r.docker_repeated.to_string())
+    );
+    println!(
+        "follow streams lookout opened again in the lines/s window (stalled, or sending only \
+         lines delivered; `lookout_follow_stalls_total`): {}",
+        each(|r| r.reopened.map_or("?".into(), |n| n.to_string()))
     );
     let waits: Vec<String> = rows
         .iter()
