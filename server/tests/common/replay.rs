@@ -5,6 +5,7 @@
 //! The engine's answer to a follow is an HTTP head, then a chunked body of multiplexed frames
 //! (8 bytes: the stream, three zeros, the length; then the line). The proxy decodes it and
 //! sends it on a whole frame at a time, so that it can send frames again between any two.
+//! A container with a TTY has no frames in its log: its follows are not to be made replayable.
 
 use std::collections::VecDeque;
 use std::io::{Error, ErrorKind};
