@@ -14,8 +14,8 @@
 //! while the new lines waited behind), and `Seen` drops them as repeats: to the watch such a
 //! stream is silent, and is asked about and opened again like one that stopped. A stream
 //! opened again begins with lines delivered (from `since`, or a tail that reaches back to
-//! them); until its first new line those are progress, or a catch-up longer than the wait
-//! would be taken for a stall in turn. They put the next ask off, but do not make the stream
+//! them); until it sends the newest line delivered, or a new one, those are progress, or a
+//! catch-up longer than the wait would be taken for a stall in turn. They put the next ask off, but do not make the stream
 //! busy: a stream opened again and again keeps the longer waits below.
 //!
 //! Asks cost the engine a read (one that opens every rotated file, and with the `local` driver
@@ -93,8 +93,8 @@ pub struct StallWatch {
     behind: bool,
     /// Bytes the stream sent since the last ask.
     sent: usize,
-    /// Whether the stream open now has sent a line not delivered before: from then on, lines
-    /// delivered before are not progress.
+    /// Whether the stream open now has sent a line not delivered before, or the newest one
+    /// delivered: from then on, lines delivered before are not progress.
     caught_up: bool,
     /// Whether the stream's last lines were all delivered before, after it caught up.
     repeating: bool,
