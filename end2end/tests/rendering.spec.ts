@@ -77,28 +77,40 @@ test("replica tags have a colour per replica", async ({ page }) => {
   await expect(one).toHaveAttribute("title", /web/);
 });
 
-test("soft wrap: long lines wrap instead of scrolling sideways, and rows do not overlap", async ({ page }) => {
+test("soft wrap: long lines wrap instead of scrolling sideways, rows do not overlap, and the newest line stays in view", async ({ page }) => {
   const m = marker("wrap");
   const long = `${m} ${"abcdefghij".repeat(60)} end`;
   await page.goto(`/?project=${project}&service=probe`);
   await expect(page.getByRole("status")).toHaveText(/Live/);
-  writeToProbe(`%s\\n%s after\\n`, 1, long, m);
+  // More long lines than the view holds: wrapping makes the log several times taller, and a
+  // view that follows must still end at the newest line.
+  writeToProbe(`${"%s\\n".repeat(80)}%s after\\n`, 1, ...Array(80).fill(long), m);
   const log = page.getByRole("log");
-  const row = log.locator(".row", { hasText: long });
-  await expect(log.getByText(`${m} after`)).toBeVisible();
+  const after = log.locator(".row", { hasText: `${m} after` });
+  await expect(after).toBeVisible();
+  const row = log.locator(".row", { hasText: long }).last();
   expect((await row.boundingBox())!.height).toBeLessThanOrEqual(21);
   expect(await log.evaluate((el) => el.scrollWidth > el.clientWidth)).toBe(true);
 
   await page.getByRole("checkbox", { name: "Wrap" }).check();
-  await expect.poll(async () => (await row.boundingBox())!.height).toBeGreaterThan(40);
+  // While the rows are drawn again the row may be between two elements: no box is no height.
+  await expect.poll(async () => (await row.boundingBox())?.height ?? 0).toBeGreaterThan(40);
   expect(await log.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+  // Still following: the newest line is inside the view, at its bottom.
+  await expect(page.getByRole("button", { name: /Jump to latest/ })).toHaveCount(0);
+  await expect
+    .poll(async () => {
+      const [view, last] = [await log.boundingBox(), await after.boundingBox()];
+      return view !== null && last !== null && last.y >= view.y && last.y + last.height <= view.y + view.height + 1;
+    })
+    .toBe(true);
   // The whole text is inside its row, and the next row starts below it.
   const text = row.locator(".text");
   const rowBox = (await row.boundingBox())!;
   const textBox = (await text.boundingBox())!;
   expect(textBox.y + textBox.height).toBeLessThanOrEqual(rowBox.y + rowBox.height + 1);
-  const after = (await log.locator(".row", { hasText: `${m} after` }).boundingBox())!;
-  expect(after.y).toBeGreaterThanOrEqual(rowBox.y + rowBox.height - 1);
+  const next = (await after.boundingBox())!;
+  expect(next.y).toBeGreaterThanOrEqual(rowBox.y + rowBox.height - 1);
 });
 
 test("the client's code goes gzipped to a browser, and whole to a client that takes no gzip", async ({ page }) => {

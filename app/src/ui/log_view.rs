@@ -82,7 +82,7 @@ pub fn LogView(
         let _ = show_timestamps.get();
         let _ = rows.with(|r| r.is_empty());
     });
-    stick_to_bottom(scroll, window.total, following, paused);
+    stick_to_bottom(scroll, window.height_lines, following, paused);
     bring_into_view(scroll, lines, spotlight, wrap, cols);
     keep_place_when_older_come(scroll, lines, wrap, cols);
     land_where_shown(scroll, lines);
@@ -181,8 +181,6 @@ impl Scroll {
 /// are computed, never measured, so rows off screen need no DOM.
 #[derive(Clone, Copy)]
 struct Window {
-    /// Visible rows.
-    total: Memo<usize>,
     /// Screen lines all visible rows take.
     height_lines: Memo<usize>,
     range: Memo<Range<usize>>,
@@ -237,7 +235,6 @@ impl Window {
             })
         });
         Window {
-            total,
             height_lines,
             range,
             offset_px,
@@ -299,16 +296,18 @@ fn text_columns(el: &web_sys::Element, probe: &web_sys::Element) -> Option<u32> 
     (char_px > 0.0).then(|| (text_px / char_px).floor().max(10.0) as u32)
 }
 
-/// While following, each new row scrolls the view to the bottom, a frame later, once the
-/// row is laid out.
+/// While following, each new row (or the log growing taller) scrolls the view to the bottom,
+/// a frame later, once the row is laid out.
 fn stick_to_bottom(
     scroll: Scroll,
-    total: Memo<usize>,
+    height_lines: Memo<usize>,
     following: RwSignal<bool>,
     paused: Signal<bool>,
 ) {
     Effect::new(move |_| {
-        let _ = total.get();
+        // The log's height, not its count of rows: turning wrap on, or a narrower window,
+        // makes it taller with no new row, and the newest line must stay in view.
+        let _ = height_lines.get();
         if following.get() && !paused.get() {
             if let Some(el) = scroll.el.get() {
                 request_animation_frame(move || {
