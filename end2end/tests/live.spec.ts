@@ -45,7 +45,9 @@ test("download saves the lines in view with timestamp, replica and stream", asyn
   const m = marker("dl");
   await page.goto(`/?project=${project}&service=probe`);
   await expect(page.getByRole("status")).toHaveText(/Live/);
+  // The second line is written once the first is shown, so surely stamped after it.
   writeToProbe(`%s out one\\n`, 1, m);
+  await expect(page.getByRole("log").getByText(`${m} out one`)).toBeVisible();
   writeToProbe(`%s err two\\n`, 2, m);
   await expect(page.getByRole("log").getByText(`${m} err two`)).toBeVisible();
   await page.getByRole("searchbox", { name: "Filter" }).fill(m);

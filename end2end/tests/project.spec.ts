@@ -23,8 +23,13 @@ test("a view of chosen services merges their lines in time order, each tagged wi
   await expect(chips.getByRole("button", { name: "json" })).toHaveAttribute("aria-pressed", "false");
 
   const m = marker("merged");
+  // Each line is shown before the next is written: the engine stamps a line when it reads
+  // it, which may be after the write returned, so only a line shown is surely stamped first.
+  const log = page.getByRole("log");
   writeTo("probe", `${m} one\\n`);
+  await expect(log.getByText(`${m} one`)).toBeVisible();
   writeTo("web", `${m} two\\n`);
+  await expect(log.getByText(`${m} two`)).toBeVisible();
   writeTo("probe", `${m} three\\n`);
   const want = [
     { service: "probe", text: `${m} one` },
@@ -33,8 +38,7 @@ test("a view of chosen services merges their lines in time order, each tagged wi
   ];
   await expect.poll(() => rowsOf(page, m)).toEqual(want);
   // The service's name is shown on every row, in the service's colour.
-  await expect(page.getByRole("log").locator(".row .service").first()).toBeVisible();
-  const log = page.getByRole("log");
+  await expect(log.locator(".row .service").first()).toBeVisible();
   await expect(log.locator(".row", { hasText: /web \S+ stdout line/ }).first().locator(".service")).toHaveText("web");
   await expect(log.locator(".row", { hasText: /"level"|request \d+ handled/ })).toHaveCount(0);
 

@@ -913,7 +913,9 @@ fn web_line(line: &LogLine) -> (&str, &str, u64) {
 /// attributed to the replica that wrote them (web writes its hostname, the short container id).
 fn check_web_lines(lines: &[LogLine], containers: &[ContainerInfo]) {
     let mut last: HashMap<(String, String), u64> = HashMap::new();
-    let mut positions: HashMap<String, (i64, u32)> = HashMap::new();
+    // Positions rise per stream: the engine stamps stdout and stderr apart, and a line of one
+    // may reach Lookout after a later-stamped line of the other.
+    let mut positions: HashMap<(String, String), (i64, u32)> = HashMap::new();
     for line in lines {
         let (host, stream, n) = web_line(line);
         assert_eq!(host, &*line.cursor.container, "{line:?}");
@@ -930,10 +932,11 @@ fn check_web_lines(lines: &[LogLine], containers: &[ContainerInfo]) {
                 line.replica.number
             );
         }
-        if let Some(prev) = positions.insert(host.to_owned(), line.cursor.position()) {
+        let key = (host.to_owned(), stream.to_owned());
+        if let Some(prev) = positions.insert(key, line.cursor.position()) {
             assert!(
                 line.cursor.position() > prev,
-                "replica {}: {line:?} is not after {prev:?}",
+                "replica {} {stream}: {line:?} is not after {prev:?}",
                 line.replica.number
             );
         }
@@ -1619,17 +1622,25 @@ async fn without_a_project_every_compose_project_is_shown() {
 
 #[tokio::test]
 async fn a_download_holds_every_line_of_every_replica_in_time_order() {
-    // Two replicas writing to stdout and stderr in turn, then nothing.
-    let yaml = r#"version: "2.4"
+    // Two replicas writing to stdout and stderr in turn, then nothing. Both begin at the same
+    // second, however far apart Compose starts them, so that their lines interleave.
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
+        + 3;
+    let yaml = format!(
+        r#"version: "2.4"
 services:
   pair:
     image: lookout-fixture:latest
     network_mode: none
     stop_grace_period: 1s
     scale: 2
-    command: ["/bin/sh", "-c", "i=0; while [ $$i -lt 150 ]; do i=$$((i + 1)); echo \"out $$i\"; echo \"err $$i\" >&2; usleep 5000; done; echo finished; while true; do sleep 3600; done"]
-"#;
-    let project = TempProject::from_yaml("download", yaml, &["pair"]).await;
+    command: ["/bin/sh", "-c", "until [ $$(date +%s) -ge {start} ]; do usleep 10000; done; i=0; while [ $$i -lt 150 ]; do i=$$((i + 1)); echo \"out $$i\"; echo \"err $$i\" >&2; usleep 5000; done; echo finished; while true; do sleep 3600; done"]
+"#
+    );
+    let project = TempProject::from_yaml("download", &yaml, &["pair"]).await;
     let ids = project.ids("pair").await;
     assert_eq!(ids.len(), 2, "two replicas: {ids:?}");
     let deadline = Instant::now() + 3 * WAIT;
