@@ -1020,14 +1020,7 @@ services:
 "#;
     let project = TempProject::from_yaml("lone", yaml, &["lone"]).await;
     let id = project.id("lone").await;
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while docker_ok(&["logs", "--tail", "1", &id]).await.trim() != "out 15000" {
-        assert!(
-            Instant::now() < deadline,
-            "the engine did not log the burst in 180 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::engine_logged(&id, "out 15000", Duration::from_secs(180)).await;
     let rest = "exec >/proc/1/fd/1 2>/proc/1/fd/2; echo 'the first stderr line' >&2; sleep 0.2; \
         echo 'the second stderr line' >&2; sleep 0.2; \
         awk 'BEGIN { for (i = 15001; i <= 15010; i++) print \"out \" i }'; echo done";

@@ -1441,15 +1441,7 @@ async fn a_stream_reopened_with_a_tail_too_short_reads_from_its_start_time_and_l
         .hold(move |r| r.contains(&of) && r.contains("follow=true"));
     assert_eq!(server.engine_calls.stall_open(follows), 1);
     write_log(&id, "seq 1 30000 | sed \"s/^/$1 /\"", &m).await;
-    let last = format!("{m} 30000");
-    let logged = Instant::now() + WAIT;
-    while docker_ok(&["logs", "--tail", "1", &id]).await.trim() != last {
-        assert!(
-            Instant::now() < logged,
-            "the engine did not log line 30000 in {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::engine_logged(&id, &format!("{m} 30000"), WAIT).await;
     server.engine_calls.release();
     let mut numbers: Vec<u64> = Vec::new();
     // Found within about 3 s of the stall; the asks may have grown to one a minute.

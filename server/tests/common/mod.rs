@@ -96,6 +96,23 @@ pub async fn docker(args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// Waits until the newest line of the container `id`'s log, as the engine holds it, is
+/// `last`: a write is in the engine's log, not only done.
+pub async fn engine_logged(id: &str, last: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let held = docker_ok(&["logs", "--tail", "1", id]).await;
+        if held.trim() == last {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the engine did not log {last:?} within {within:?}: the log of {id} ends {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs the `docker` CLI and fails the test if it fails.
 pub async fn docker_ok(args: &[&str]) -> String {
     docker(args).await.unwrap_or_else(|e| panic!("{e}"))
@@ -1129,19 +1146,8 @@ services:
         );
         let project = TempProject::from_yaml(tag, &yaml, &["numbered"]).await;
         let id = project.id("numbered").await;
-        let last = format!("line {count}");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let held = docker_ok(&["logs", "--tail", "1", &id]).await;
-            if held.trim() == last {
-                return project;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "numbered did not write {last:?} within 10 s: its log ends {held:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        engine_logged(&id, &format!("line {count}"), WAIT).await;
+        project
     }
 
     /// Full ids of a service's containers, stopped ones included.
